@@ -1,0 +1,353 @@
+// Numbers the AssemblyScript core and the TypeScript host must agree on.
+// Only `export const NAME = <integer literal>;` lines: the file compiles as both
+// AssemblyScript (imported by assembly/) and TypeScript (imported by host/).
+
+// ── Linear memory map ───────────────────────────────────────────────────────
+// [0, PHYS_BASE) engine statics (TLB, report ring, counters); [PHYS_BASE, +ram) the
+// simulated machine's physical memory, frame by frame.
+export const PHYS_BASE = 0x1000000;          // 16 MiB
+export const WASM_PAGE = 65536;
+export const MAX_WASM_PAGES = 65536;         // 4 GiB: the wasm32 limit
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 4096;
+export const MAX_PAGE_ORDER = 10;            // buddy orders 0..10 (4 MiB blocks)
+
+// ── Boot configuration slots (host writes i64 values before boot) ───────────
+export const CFG_RAM_MB = 0;
+export const CFG_ARCH = 1;
+export const CFG_KASAN = 2;                  // 0 off, 1 on
+export const CFG_KASAN_MODE = 3;
+export const CFG_KASAN_FAULT = 4;
+export const CFG_KASAN_MULTI_SHOT = 5;
+export const CFG_KASAN_QUARANTINE = 6;       // bytes; -1 = kernel default (RAM/32)
+export const CFG_KASAN_VMALLOC = 7;
+export const CFG_KASAN_STACKTRACE = 8;
+export const CFG_KASAN_STACK_RING_SIZE = 9;
+export const CFG_KASAN_SEED = 10;
+export const CFG_KFENCE_SAMPLE_INTERVAL = 11; // ms; 0 disables
+export const CFG_KFENCE_NUM_OBJECTS = 12;
+export const CFG_KFENCE_SKIP_COVERED_THRESH = 13;
+export const CFG_KFENCE_DEFERRABLE = 14;
+export const CFG_KFENCE_BURST = 15;
+export const CFG_KFENCE_CLOCK = 16;          // 0 virtual, 1 wall
+export const CFG_PANIC_ON_WARN = 17;
+export const CFG_FAIL_INTERVAL = 18;         // fail_page_alloc=<interval>,<probability>,<space>,<times>
+export const CFG_FAIL_PROBABILITY = 19;      // percent; 0 disables fault injection
+export const CFG_KFENCE_ALLOC_TICK_NS = 20;  // virtual clock advance per slab allocation
+export const CFG_STACK_DEPOT_MAX = 21;       // stack depot capacity (stacks)
+export const CFG_VMAP_STACK = 22;
+export const CFG_KFENCE_CHECK_ON_PANIC = 23;
+export const CFG_FAIL_SPACE = 24;            // bytes allowed before the first failure
+export const CFG_FAIL_TIMES = 25;            // failures left; -1 unlimited
+export const CFG_NR_CPUS = 26;
+export const CFG_INIT_ON_FREE = 27;
+export const CFG_INIT_ON_ALLOC = 28;
+export const CFG_COUNT = 32;
+
+export const ARCH_X86_64 = 0;
+export const ARCH_ARM64 = 1;
+export const KASAN_MODE_GENERIC = 0;
+export const KASAN_MODE_SW_TAGS = 1;
+export const KASAN_FAULT_REPORT = 0;
+export const KASAN_FAULT_PANIC = 1;
+export const KASAN_FAULT_PANIC_ON_WRITE = 2;
+
+// ── boot() results ──────────────────────────────────────────────────────────
+export const BOOT_OK = 0;
+export const BOOT_ENOMEM = 1;                // RAM too small for the tables and pools
+export const BOOT_EINVAL = 2;
+
+// ── Frame use (struct page "use" byte), counted in stats ────────────────────
+export const USE_FREE = 0;
+export const USE_RESERVED = 1;               // frame 0, memblock leftovers
+export const USE_MEMMAP = 2;                 // struct page array
+export const USE_PGTABLE = 3;
+export const USE_SHADOW = 4;                 // KASAN shadow (direct map, image, vmalloc)
+export const USE_KFENCE = 5;                 // KFENCE pool
+export const USE_DEPOT = 6;                  // stack depot pool
+export const USE_KERNEL = 7;                 // kernel image (globals)
+export const USE_PAGES = 8;                  // alloc_pages() by the user
+export const USE_SLAB = 9;
+export const USE_VMALLOC = 10;
+export const USE_LARGE_KMALLOC = 11;
+export const USE_METADATA = 12;              // other engine metadata (quarantine, rings)
+export const USE_GUEST = 13;                 // a guest program's data/stack image
+export const USE_COUNT = 14;
+
+// ── Counters (u64 each, at stats_base()) ────────────────────────────────────
+export const STAT_FRAMES_TOTAL = 0;
+export const STAT_FRAMES_FREE = 1;
+export const STAT_TLB_HITS = 2;              // counted on the slow path only: see tlb.ts
+export const STAT_TLB_MISSES = 3;
+export const STAT_TLB_FLUSHES = 4;
+export const STAT_TLB_FLUSH_ALL = 5;
+export const STAT_PAGE_FAULTS = 6;
+export const STAT_OOPSES = 7;
+export const STAT_REPORTS = 8;
+export const STAT_REPORTS_LOST = 9;
+export const STAT_REPORTS_SUPPRESSED = 10;
+export const STAT_PGTABLE_SPLITS = 11;
+export const STAT_DEPOT_STACKS = 12;
+export const STAT_DEPOT_DROPPED = 13;
+export const STAT_PAGE_ALLOCS = 14;
+export const STAT_PAGE_FREES = 15;
+export const STAT_PAGE_ALLOC_FAILS = 16;
+export const STAT_SLAB_ALLOCS = 17;
+export const STAT_SLAB_FREES = 18;
+export const STAT_QUARANTINE_BYTES = 19;
+export const STAT_QUARANTINE_OBJECTS = 20;
+export const STAT_QUARANTINE_LIMIT = 21;
+export const STAT_VMALLOC_PAGES = 22;
+export const STAT_VMALLOC_SHADOW_PAGES = 23;
+export const STAT_VMALLOC_SHADOW_FREED = 24;
+export const STAT_VMALLOC_AREAS = 25;
+export const STAT_VMALLOC_LAZY_PAGES = 26;
+export const STAT_VMALLOC_PURGES = 27;
+export const STAT_VMALLOC_SHADOW_PEAK = 28;
+export const STAT_KFENCE_ALLOCATED = 29;
+export const STAT_KFENCE_ALLOCS = 30;
+export const STAT_KFENCE_FREES = 31;
+export const STAT_KFENCE_ZOMBIES = 32;
+export const STAT_KFENCE_BUGS = 33;
+export const STAT_KFENCE_SKIP_INCOMPAT = 34;
+export const STAT_KFENCE_SKIP_CAPACITY = 35;
+export const STAT_KFENCE_SKIP_COVERED = 36;
+export const STAT_USE_BASE = 40;             // + USE_*: frames per use
+export const STAT_COUNT = 64;
+
+// ── Report ring ─────────────────────────────────────────────────────────────
+export const RING_RECORDS = 128;
+export const REC_SIZE = 512;
+// record kinds
+export const REP_KASAN = 1;                  // bad access (generic or tag-based)
+export const REP_KASAN_FREE = 2;             // double-free / invalid-free
+export const REP_KFENCE = 3;
+export const REP_OOPS = 4;                   // page fault oops
+export const REP_GPF = 5;                    // general protection fault (non-canonical)
+export const REP_WARN = 6;                   // kernel complaint text (kmem_cache_destroy, ...)
+export const REP_PANIC = 7;                  // kasan.fault=panic / panic_on_warn
+export const REP_WILD_GUEST = 8;             // guest touched memory outside its ranges
+
+// record fields (byte offsets)
+export const R_KIND = 0;                     // u16
+export const R_BUG = 2;                      // u8 bug type (BUG_*)
+export const R_FLAGS = 3;                    // u8 RF_*
+export const R_SEQ = 4;                      // u32
+export const R_ADDR = 8;                     // u64 access / free address (tagged if tags)
+export const R_SIZE = 16;                    // u64
+export const R_FIRST_BAD = 24;               // u64
+export const R_TIME = 32;                    // u64 ns on the engine clock
+export const R_PID = 40;                     // u32
+export const R_CPU = 44;                     // u32
+export const R_STACK = 48;                   // u32 depot handle of the access stack (0: host fills)
+export const R_ERRCODE = 52;                 // u32 #PF error code / KFENCE error type
+export const R_OBJECT = 56;                  // u64
+export const R_CACHE = 64;                   // u32 cache id
+export const R_OBJSIZE = 68;                 // u32 cache object_size
+export const R_REGION = 72;                  // u32 alloc size (region)
+export const R_SLOT = 76;                    // u32 slot size
+export const R_ALLOC_PID = 80;               // u32
+export const R_ALLOC_STACK = 84;             // u32
+export const R_ALLOC_CPU = 88;               // u32
+export const R_ALLOC_TIME = 96;              // u64
+export const R_FREE_PID = 104;
+export const R_FREE_STACK = 108;
+export const R_FREE_CPU = 112;
+export const R_FREE_TIME = 120;
+export const R_AUX0 = 128;                   // u32 aux stack (call_rcu / workqueue)
+export const R_AUX1 = 132;
+export const R_PFN = 136;                    // u64 page
+export const R_PAGE_FLAGS = 144;             // u32
+export const R_PAGE_USE = 148;               // u8
+export const R_PAGE_ORDER = 149;             // u8 compound order (head)
+export const R_PAGE_REF = 152;               // i32
+export const R_PAGE_MAP = 156;               // i32
+export const R_HEAD_PFN = 160;               // u64
+export const R_VM_START = 168;               // u64 vmalloc area
+export const R_VM_SIZE = 176;                // u64
+export const R_VM_CALLER = 184;              // u32 stack handle of the vmalloc caller
+export const R_PTR_TAG = 188;                // u8
+export const R_MEM_TAG = 189;                // u8
+export const R_SHADOW_ROW = 192;             // u64 first row's memory address
+export const R_SHADOW = 200;                 // 80 bytes: 5 rows x 16 metadata bytes
+export const R_PGWALK = 280;                 // 5 x u64: PGD, P4D, PUD, PMD, PTE entries
+export const R_PGWALK_LEVELS = 320;          // u8 how many entries were read
+export const R_DIE = 324;                    // u32 oops/die counter
+export const R_KF_INDEX = 328;               // u32 kfence-#N
+export const R_KF_START = 336;               // u64 object start
+export const R_KF_SIZE = 344;                // u32
+export const R_KF_CORRUPT_LEN = 348;         // u32 bytes shown
+export const R_KF_CORRUPT = 352;             // 16 bytes (values)
+export const R_KF_CORRUPT_MASK = 368;        // u16 bit i: byte i differs from canary
+export const R_KF_STATE = 370;               // u8 object state
+export const R_FRAME_BASE = 376;             // u64 stack frame / global base
+export const R_FRAME_ID = 384;               // u32 host id of the frame / global
+export const R_TASK_PID = 388;               // u32 owner task of a stack address
+export const R_ARG0 = 392;                   // u64 kind-specific (WARN id, PANIC reason)
+export const R_ARG1 = 400;
+export const R_ARG2 = 408;
+export const R_TAINT = 416;                  // u32 taint mask before this report
+
+export const RF_WRITE = 1;
+export const RF_OBJECT = 2;                  // object/cache fields valid
+export const RF_PAGE = 4;                    // page fields valid
+export const RF_SHADOW = 8;                  // shadow rows valid
+export const RF_VMALLOC = 16;
+export const RF_SKIPPED = 32;                // the access was not performed
+export const RF_GUEST = 64;                  // raised by a guest hook
+export const RF_TAGS = 128;                  // tag-based report
+
+// KASAN bug types (R_BUG)
+export const BUG_OUT_OF_BOUNDS = 1;
+export const BUG_SLAB_OOB = 2;
+export const BUG_GLOBAL_OOB = 3;
+export const BUG_STACK_OOB = 4;
+export const BUG_USE_AFTER_FREE = 5;
+export const BUG_SLAB_UAF = 6;
+export const BUG_ALLOCA_OOB = 7;
+export const BUG_VMALLOC_OOB = 8;
+export const BUG_UNKNOWN_CRASH = 9;
+export const BUG_NULL_PTR_DEREF = 10;
+export const BUG_USER_MEMORY_ACCESS = 11;
+export const BUG_WILD_MEMORY_ACCESS = 12;
+export const BUG_DOUBLE_FREE = 13;
+export const BUG_INVALID_FREE = 14;
+export const BUG_INVALID_ACCESS = 15;        // tag-based, no better guess
+
+// KFENCE error types (R_ERRCODE for REP_KFENCE)
+export const KFENCE_ERROR_OOB = 1;
+export const KFENCE_ERROR_UAF = 2;
+export const KFENCE_ERROR_CORRUPTION = 3;
+export const KFENCE_ERROR_INVALID = 4;
+export const KFENCE_ERROR_INVALID_FREE = 5;
+
+// WARN ids (R_ARG0 for REP_WARN)
+export const WARN_CACHE_DESTROY_BUSY = 1;
+export const WARN_BAD_PAGE_FREE = 2;
+export const WARN_VFREE_BAD = 3;
+export const WARN_GUEST_STOPPED = 4;
+export const WARN_SLUB_DOUBLE_FREE = 5;       // SLAB_FREELIST_HARDENED naive double-free BUG
+export const WARN_KFREE_NOT_HEAP = 6;         // free_large_kmalloc WARN on a non-kmalloc page
+export const WARN_SLUB_FREECHAIN = 7;         // corrupted freelist isolated
+export const WARN_WRONG_CACHE = 8;            // kmem_cache_free with an object of another cache
+export const WARN_CACHE_NOT_SLAB = 9;         // kmem_cache_free of a pointer that is no slab object
+
+// PANIC reasons (R_ARG0 for REP_PANIC)
+export const PANIC_KASAN_FAULT = 1;
+export const PANIC_ON_WARN = 2;
+export const PANIC_OOPS = 3;
+
+// ── Page-table entry bits (x86 layout, used for both arches internally) ─────
+export const PTE_PRESENT = 1;
+export const PTE_RW = 2;
+export const PTE_USER = 4;
+export const PTE_ACCESSED = 32;
+export const PTE_DIRTY = 64;
+export const PTE_HUGE = 128;
+export const PTE_GLOBAL = 256;
+// NX is bit 63: kept out of this table (not an i32 literal)
+
+// #PF error code bits
+export const PF_PROT = 1;
+export const PF_WRITE = 2;
+export const PF_USER = 4;
+export const PF_RSVD = 8;
+export const PF_INSTR = 16;
+
+// ── struct page flags (our own bit numbering; names follow the kernel) ──────
+export const PG_BUDDY = 1;
+export const PG_SLAB = 2;
+export const PG_HEAD = 4;
+export const PG_TAIL = 8;
+export const PG_RESERVED = 16;
+export const PG_KFENCE = 32;
+export const PG_TABLE = 64;
+export const PG_VMALLOC = 128;
+export const PG_LARGE_KMALLOC = 256;
+
+// ── GFP flags (include/linux/gfp_types.h, 6.12 bit values) ─────────────────
+export const GFP_DMA = 0x01;
+export const GFP_HIGH = 0x20;
+export const GFP_IO = 0x40;
+export const GFP_FS = 0x80;
+export const GFP_ZERO = 0x100;
+export const GFP_DIRECT_RECLAIM = 0x400;
+export const GFP_KSWAPD_RECLAIM = 0x800;
+export const GFP_NOWARN = 0x2000;
+export const GFP_NOFAIL = 0x8000;
+export const GFP_NORETRY = 0x10000;
+export const GFP_COMP = 0x40000;
+export const GFP_THISNODE = 0x200000;
+export const GFP_ACCOUNT = 0x400000;
+export const GFP_KERNEL = 0xcc0;
+export const GFP_ATOMIC = 0x820;
+export const GFP_NOWAIT = 0x800;
+
+// ── slab cache flags (include/linux/slab.h) ─────────────────────────────────
+export const SLAB_RED_ZONE = 0x400;
+export const SLAB_POISON = 0x800;
+export const SLAB_KMALLOC = 0x1000;
+export const SLAB_HWCACHE_ALIGN = 0x2000;
+export const SLAB_CACHE_DMA = 0x4000;
+export const SLAB_STORE_USER = 0x10000;
+export const SLAB_PANIC = 0x40000;
+export const SLAB_TYPESAFE_BY_RCU = 0x80000;
+export const SLAB_NO_MERGE = 0x1000000;
+export const SLAB_ACCOUNT = 0x4000000;
+export const SLAB_KASAN = 0x8000000;
+export const SLAB_SKIP_KFENCE = 0x20000000;
+
+export const KMALLOC_MAX_CACHE_SIZE = 8192;   // 2 * PAGE_SIZE
+export const ZERO_SIZE_PTR = 16;
+export const MAX_CACHES = 4096;
+export const KMEM_CACHE_OBJ_SIZE = 256;       // sizeof(struct kmem_cache) we simulate
+export const NR_KMALLOC_CACHES = 13;          // kmalloc-8 ... kmalloc-8k
+
+// ── Kernel-internal stack frames (ids < FRAME_FIRST_DYNAMIC) ────────────────
+// Depot stacks are arrays of frame ids; these name the kernel's own functions
+// that real 6.12 stacks show above the caller. The host holds their text.
+export const FR_KASAN_SAVE_STACK = 1;
+export const FR_KASAN_SAVE_TRACK = 2;
+export const FR___KASAN_KMALLOC = 3;
+export const FR___KASAN_SLAB_ALLOC = 4;
+export const FR_KMEM_CACHE_ALLOC = 5;
+export const FR___KASAN_KREALLOC = 6;
+export const FR_KREALLOC = 7;
+export const FR_KASAN_SAVE_FREE_INFO = 8;
+export const FR___KASAN_SLAB_FREE = 9;
+export const FR_KFREE = 10;
+export const FR_KMEM_CACHE_FREE = 11;
+export const FR_SLAB_FREE_AFTER_RCU_DEBUG = 12;
+export const FR_RCU_CORE = 13;
+export const FR_RCU_CORE_SI = 14;
+export const FR_HANDLE_SOFTIRQS = 15;
+export const FR_KASAN_RECORD_AUX_STACK = 16;
+export const FR___CALL_RCU_COMMON = 17;
+export const FR_CALL_RCU = 18;
+export const FR_INSERT_WORK = 19;
+export const FR___QUEUE_WORK = 20;
+export const FR_QUEUE_WORK_ON = 21;
+export const FR_KMEM_CACHE_ALLOC_BULK = 22;
+export const FR_KMEM_CACHE_FREE_BULK = 23;
+export const FR_KFREE_SENSITIVE = 24;
+export const FR___KMALLOC_LARGE = 25;
+export const FR_RCU_DO_BATCH = 26;
+export const FR_QLIST_FREE_ALL = 27;
+export const FR_KASAN_QUARANTINE_REDUCE = 28;
+export const FR___VMALLOC_NODE_RANGE = 29;
+export const FR_VMALLOC = 30;
+export const FR_FIRST_DYNAMIC = 256;
+
+// Which path raised a KASAN report (R_ARG0 of REP_KASAN): picks the internal
+// frames at the top of the Call Trace.
+export const PATH_ACCESS = 0;                // compiler-instrumented load/store (__asan_*)
+export const PATH_CHECK_RANGE = 1;           // kasan_check_range (readBytes/writeBytes)
+export const PATH_MEMSET = 2;
+export const PATH_MEMCPY = 3;
+export const PATH_MEMMOVE = 4;
+export const PATH_CHECK_BYTE = 5;            // kasan_check_byte: ksize, krealloc
+export const PATH_KFREE = 6;                 // free-time checks
+export const PATH_KMEM_CACHE_FREE = 7;
+export const PATH_KFREE_LARGE = 8;
+export const PATH_BITOPS = 9;                // instrumented atomic/bit operations
+export const PATH_STRING = 10;               // strlen-style helpers
