@@ -1,0 +1,352 @@
+// Checked accesses: what an instrumented kernel load/store does on this machine.
+//
+// Fast path (inlined into every caller): TLB hit, no page crossing, and KASAN's
+// verdict from one shadow byte (generic) or one tag compare (sw_tags); then the
+// raw load/store. Anything else goes to accessPrepare(), which runs the full
+// KASAN check (reporting, then performing the access, as kasan.fault=report
+// does), walks the page tables, lets KFENCE claim a fault on its pool, and
+// otherwise raises the kernel's oops and skips the access.
+import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_MEMSET,
+         PATH_MEMCPY, PATH_MEMMOVE } from "../../abi/abi";
+import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
+import { ptWalk } from "./pgtable";
+import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
+import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
+import { tagsRangeOk } from "../kasan/sw_tags";
+import { kasanReport } from "../kasan/report";
+import { pageFault, generalProtectionFault, enginePanicked } from "./fault";
+import { kfenceHandlePageFault, isKfenceAddress } from "../kfence/core";
+import { MISC_TABLE } from "../statics";
+
+// On arm64 the MMU ignores bits 56..63 (TBI): sign-extend from bit 55.
+export let tagShift: u64 = 0;
+export function accessInit(arm64: bool): void { tagShift = arm64 ? 8 : 0; }
+// @ts-ignore: decorator
+@inline export function mmuVa(va: u64): u64 { return <u64>(<i64>(va << tagShift) >> tagShift); }
+
+// Scratch for accesses split across pages and for 16/N-byte transfers with the host.
+export const SCRATCH: usize = memory.data(64, 16);
+let splitWriteVa: u64 = 0;
+let splitWriteSize: u32 = 0;
+
+// ── fast path ────────────────────────────────────────────────────────────────
+// KASAN's verdict on a TLB hit; false sends the access to the slow path.
+// @ts-ignore: decorator
+@inline function kasanFastOk(e: usize, d: u32, va: u64, size: u32): bool {
+  const mode = kasanMode;
+  if (mode == KASAN_OFF) return true;
+  if (mode == KASAN_GENERIC) {
+    const sh = <usize>load<u32>(e, 20) + (d >> 3);
+    if (size == 16) return (d & 7) == 0 && load<u16>(sh) == 0;
+    const g = d & 7;
+    if (g + size > 8) return false;
+    const s = <i32>load<i8>(sh);
+    return s == 0 || <i32>(g + size - 1) < s;
+  }
+  const ptag = <u32>(va >> 56);
+  if (ptag == KASAN_TAG_KERNEL) return true;
+  if ((d & 15) + size > 16) return false;
+  return <u32>load<u8>(<usize>load<u32>(e, 20) + (d >> 4)) == ptag;
+}
+
+// @ts-ignore: decorator
+@inline export function checkedLoad<T>(va: u64): T {
+  const vu = mmuVa(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e);
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk(e, <u32>d, va, <u32>sizeof<T>())) {
+    return load<T>(<usize>load<u32>(e, 16) + <usize>d);
+  }
+  return loadSlow<T>(va);
+}
+
+// @ts-ignore: decorator
+@inline export function checkedStore<T>(va: u64, v: T): void {
+  const vu = mmuVa(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e, 8);
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk(e, <u32>d, va, <u32>sizeof<T>())) {
+    store<T>(<usize>load<u32>(e, 16) + <usize>d, v);
+    return;
+  }
+  storeSlow<T>(va, v);
+}
+
+// A check without the access (the guest hooks): same verdicts, same reports.
+// @ts-ignore: decorator
+@inline export function checkOnly(va: u64, size: u32, write: bool): void {
+  const vu = mmuVa(va);
+  const e = tlbEntry(vu);
+  const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+  if (d <= <u64>(PAGE_SIZE - size) && kasanFastOk(e, <u32>d, va, size)) return;
+  accessPrepare(va, size, write, PATH_ACCESS, true);
+}
+
+function loadSlow<T>(va: u64): T {
+  const lin = accessPrepare(va, <u32>sizeof<T>(), false, PATH_ACCESS, false);
+  if (lin == 0) return <T>0;
+  return load<T>(lin);
+}
+function storeSlow<T>(va: u64, v: T): void {
+  const lin = accessPrepare(va, <u32>sizeof<T>(), true, PATH_ACCESS, false);
+  if (lin == 0) return;
+  store<T>(lin, v);
+  if (lin == SCRATCH) splitCommit();
+}
+
+// ── slow path ────────────────────────────────────────────────────────────────
+// Last slow-path outcome for callers that need it (the guest runner).
+export let lastAccessFaulted: bool = false;
+
+// KASAN check of [va, va + size); true unless the access must be skipped
+// (the shadow itself is unmapped, or the engine panicked).
+function kasanCheck(va: u64, size: u64, write: bool, path: i32): i32 {
+  if (kasanMode == KASAN_OFF || size == 0) return CHECK_OK;
+  if (va + size < va) { kasanReport(va, size, write, path); return CHECK_BAD; }
+  if (kasanMode == KASAN_GENERIC) {
+    if (va < KASAN_MEM_START) { kasanReport(va, size, write, path); return CHECK_BAD; }
+    const r = genericPoisoned(va, size);
+    if (r == CHECK_NO_SHADOW) return r;
+    if (r == CHECK_BAD) return kasanReport(va, size, write, path) ? CHECK_BAD : CHECK_OK;
+    return CHECK_OK;
+  }
+  if (tagsRangeOk(va, size)) return CHECK_OK;
+  return kasanReport(va, size, write, path) ? CHECK_BAD : CHECK_OK;
+}
+
+// Translate one page for an access, taking faults. Returns the linear address
+// of va or 0 when the access cannot proceed (an oops was raised).
+function translateForAccess(va: u64, write: bool, size: u32): usize {
+  const vu = mmuVa(va);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const e = tlbEntry(vu);
+    const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+    if (d < <u64>PAGE_SIZE) return <usize>load<u32>(e, 16) + <usize>d;
+    const r = tlbFill(vu, write);
+    if (r == 0) {
+      const pa = ptWalk(vu);
+      if (pa != u64.MAX_VALUE) return physToLin(pa);
+    }
+    // a page fault: KFENCE gets the first chance, as kfence_handle_page_fault does
+    if (attempt == 0 && isKfenceAddress(vu) && kfenceHandlePageFault(vu, write)) continue;
+    pageFault(va, (r & ~TLB_FAULT) | (write ? PF_WRITE : 0), size);
+    return 0;
+  }
+  return 0;
+}
+
+// Everything a slow access needs: returns the linear address to access, SCRATCH
+// for an access split across two pages (loads gathered already; stores call
+// splitCommit), or 0 when the access is skipped.
+export function accessPrepare(va: u64, size: u32, write: bool, path: i32, checkOnlyMode: bool): usize {
+  lastAccessFaulted = false;
+  if (enginePanicked) { lastAccessFaulted = true; return 0; }
+  const k = kasanCheck(va, size, write, path);
+  if (k == CHECK_NO_SHADOW) {
+    // reading the shadow faults, as the outline check's load would
+    pageFault(kasanMemToShadow(noShadowAddr), 0, 1);
+    lastAccessFaulted = true;
+    return 0;
+  }
+  if (enginePanicked) { lastAccessFaulted = true; return 0; }
+  const vu = mmuVa(va);
+  if (!isCanonical(vu)) {
+    generalProtectionFault(va, size, write);
+    lastAccessFaulted = true;
+    return 0;
+  }
+  const off = <u32>vu & (PAGE_SIZE - 1);
+  if (off + size <= <u32>PAGE_SIZE) {
+    const lin = translateForAccess(va, write, size);
+    if (lin == 0) lastAccessFaulted = true;
+    return checkOnlyMode ? (lin == 0 ? 0 : 1) : lin;
+  }
+  // split across two pages: translate both before touching anything
+  const first = <u32>PAGE_SIZE - off;
+  const lin0 = translateForAccess(va, write, size);
+  if (lin0 == 0) { lastAccessFaulted = true; return 0; }
+  const lin1 = translateForAccess(va + first, write, size);
+  if (lin1 == 0) { lastAccessFaulted = true; return 0; }
+  if (checkOnlyMode) return 1;
+  if (!write) {
+    memory.copy(SCRATCH, lin0, first);
+    memory.copy(SCRATCH + first, lin1, size - first);
+  } else {
+    splitWriteVa = va;
+    splitWriteSize = size;
+  }
+  return SCRATCH;
+}
+
+function splitCommit(): void {
+  const vu = mmuVa(splitWriteVa);
+  const first = <u32>PAGE_SIZE - (<u32>vu & (PAGE_SIZE - 1));
+  const lin0 = translateForAccess(splitWriteVa, true, splitWriteSize);
+  const lin1 = translateForAccess(splitWriteVa + first, true, splitWriteSize);
+  if (lin0 == 0 || lin1 == 0) return;
+  memory.copy(lin0, SCRATCH, first);
+  memory.copy(lin1, SCRATCH + first, splitWriteSize - first);
+}
+
+// The linear address behind va without checks or faults (report helpers); 0 if unmapped.
+export function translate_lin(va: u64): usize { return translateLin(va); }
+export function translateLin(va: u64): usize {
+  const pa = ptWalk(mmuVa(va));
+  return pa == u64.MAX_VALUE ? 0 : physToLin(pa);
+}
+
+// ── bulk accesses: N bytes, memset, memcpy, memmove ─────────────────────────
+// Copy between simulated memory and a linear buffer page by page. The KASAN
+// check happened already; a fault stops the copy (bytes before it are done).
+function copyOut(va: u64, dstLin: usize, n: u64): bool {
+  while (n > 0) {
+    const vu = mmuVa(va);
+    const chunk = min<u64>(n, <u64>PAGE_SIZE - (vu & (PAGE_SIZE - 1)));
+    const lin = translateForAccess(va, false, <u32>chunk);
+    if (lin == 0) return false;
+    memory.copy(dstLin, lin, <usize>chunk);
+    va += chunk; dstLin += <usize>chunk; n -= chunk;
+  }
+  return true;
+}
+function copyIn(va: u64, srcLin: usize, n: u64): bool {
+  while (n > 0) {
+    const vu = mmuVa(va);
+    const chunk = min<u64>(n, <u64>PAGE_SIZE - (vu & (PAGE_SIZE - 1)));
+    const lin = translateForAccess(va, true, <u32>chunk);
+    if (lin == 0) return false;
+    memory.copy(lin, srcLin, <usize>chunk);
+    va += chunk; srcLin += <usize>chunk; n -= chunk;
+  }
+  return true;
+}
+function fillIn(va: u64, byte: u8, n: u64): bool {
+  while (n > 0) {
+    const vu = mmuVa(va);
+    const chunk = min<u64>(n, <u64>PAGE_SIZE - (vu & (PAGE_SIZE - 1)));
+    const lin = translateForAccess(va, true, <u32>chunk);
+    if (lin == 0) return false;
+    memory.fill(lin, byte, <usize>chunk);
+    va += chunk; n -= chunk;
+  }
+  return true;
+}
+
+// Copies without the KASAN check (the caller checked the whole range first):
+// 1 done, 0 a fault stopped it.
+export function mem_copy_out(va: u64, dstLin: usize, n: u64): i32 {
+  if (enginePanicked) return 0;
+  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, false); return 0; }
+  return copyOut(va, dstLin, n) ? 1 : 0;
+}
+export function mem_copy_in(va: u64, srcLin: usize, n: u64): i32 {
+  if (enginePanicked) return 0;
+  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
+  return copyIn(va, srcLin, n) ? 1 : 0;
+}
+
+// Read n bytes at va into dstLin: a kasan_check_range read, then the copy.
+// Returns 1 on success, 0 when a fault cut it short.
+export function mem_read(va: u64, dstLin: usize, n: u64): i32 {
+  if (enginePanicked) return 0;
+  const k = kasanCheck(va, n, false, PATH_CHECK_RANGE);
+  if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), 0, 1); return 0; }
+  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, false); return 0; }
+  return copyOut(va, dstLin, n) ? 1 : 0;
+}
+export function mem_write(va: u64, srcLin: usize, n: u64): i32 {
+  if (enginePanicked) return 0;
+  const k = kasanCheck(va, n, true, PATH_CHECK_RANGE);
+  if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), PF_WRITE, 1); return 0; }
+  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
+  return copyIn(va, srcLin, n) ? 1 : 0;
+}
+
+// The KASAN interceptors: a failed check that reported skips the operation
+// (memset/memcpy/memmove return NULL in mm/kasan/shadow.c). Returns 1 if done.
+export function mem_memset(va: u64, byte: u32, n: u64): i32 {
+  if (enginePanicked) return 0;
+  const k = kasanCheck(va, n, true, PATH_MEMSET);
+  if (k != CHECK_OK) { if (k == CHECK_NO_SHADOW) pageFault(kasanMemToShadow(noShadowAddr), PF_WRITE, 1); return 0; }
+  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
+  return fillIn(va, <u8>byte, n) ? 1 : 0;
+}
+
+// @ts-ignore: decorator
+@inline const BOUNCE: usize = MISC_TABLE;
+function moveBytes(dst: u64, src: u64, n: u64): bool {
+  // through a bounce page, in the direction that is safe for overlap
+  if (dst <= src || dst >= src + n) {
+    let done: u64 = 0;
+    while (done < n) {
+      const chunk = min<u64>(n - done, <u64>PAGE_SIZE);
+      if (!copyOut(src + done, BOUNCE, chunk) || !copyIn(dst + done, BOUNCE, chunk)) return false;
+      done += chunk;
+    }
+  } else {
+    let left = n;
+    while (left > 0) {
+      const chunk = min<u64>(left, <u64>PAGE_SIZE);
+      left -= chunk;
+      if (!copyOut(src + left, BOUNCE, chunk) || !copyIn(dst + left, BOUNCE, chunk)) return false;
+    }
+  }
+  return true;
+}
+function copyChecked(dst: u64, src: u64, n: u64, path: i32): i32 {
+  if (enginePanicked) return 0;
+  let k = kasanCheck(src, n, false, path);
+  if (k == CHECK_OK) k = kasanCheck(dst, n, true, path);
+  if (k != CHECK_OK) { if (k == CHECK_NO_SHADOW) pageFault(kasanMemToShadow(noShadowAddr), 0, 1); return 0; }
+  if (!isCanonical(mmuVa(src))) { generalProtectionFault(src, <u32>n, false); return 0; }
+  if (!isCanonical(mmuVa(dst))) { generalProtectionFault(dst, <u32>n, true); return 0; }
+  return moveBytes(dst, src, n) ? 1 : 0;
+}
+export function mem_memcpy(dst: u64, src: u64, n: u64): i32 { return copyChecked(dst, src, n, PATH_MEMCPY); }
+export function mem_memmove(dst: u64, src: u64, n: u64): i32 { return copyChecked(dst, src, n, PATH_MEMMOVE); }
+
+// kasan_check_read / kasan_check_write for the host (no access): 1 fine, 0
+// reported, -1 the check itself faulted (unmapped shadow) or the engine panicked.
+export function kasan_check_range(va: u64, n: u64, write: i32, path: i32): i32 {
+  if (enginePanicked) return -1;
+  const k = kasanCheck(va, n, write != 0, path);
+  if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), write ? PF_WRITE : 0, 1); return -1; }
+  if (enginePanicked) return -1;
+  return k == CHECK_OK ? 1 : 0;
+}
+
+// ── exports for the host: single accesses of 1, 2, 4, 8 and 16 bytes ─────────
+export function mem_load1(va: u64): u32 { return checkedLoad<u8>(va); }
+export function mem_load2(va: u64): u32 { return checkedLoad<u16>(va); }
+export function mem_load4(va: u64): u32 { return checkedLoad<u32>(va); }
+export function mem_load8(va: u64): u64 { return checkedLoad<u64>(va); }
+export function mem_store1(va: u64, v: u32): void { checkedStore<u8>(va, <u8>v); }
+export function mem_store2(va: u64, v: u32): void { checkedStore<u16>(va, <u16>v); }
+export function mem_store4(va: u64, v: u32): void { checkedStore<u32>(va, v); }
+export function mem_store8(va: u64, v: u64): void { checkedStore<u64>(va, v); }
+// 16 bytes go through SCRATCH (v128 is not needed on the boundary)
+export function mem_load16(va: u64): void {
+  const vu = mmuVa(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e);
+  let lin: usize;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanFastOk(e, <u32>d, va, 16)) lin = <usize>load<u32>(e, 16) + <usize>d;
+  else lin = accessPrepare(va, 16, false, PATH_ACCESS, false);
+  if (lin == 0) { memory.fill(SCRATCH, 0, 16); return; }
+  if (lin != SCRATCH) memory.copy(SCRATCH, lin, 16);
+}
+export function mem_store16(va: u64): void {
+  const vu = mmuVa(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e, 8);
+  let lin: usize;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanFastOk(e, <u32>d, va, 16)) lin = <usize>load<u32>(e, 16) + <usize>d;
+  else lin = accessPrepare(va, 16, true, PATH_ACCESS, false);
+  if (lin == 0) return;
+  if (lin != SCRATCH) { memory.copy(lin, SCRATCH + 32, 16); return; }
+  memory.copy(SCRATCH, SCRATCH + 32, 16);
+  splitCommit();
+}
+export function scratch_base(): usize { return SCRATCH; }
+export function last_access_faulted(): i32 { return lastAccessFaulted ? 1 : 0; }

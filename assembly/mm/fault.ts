@@ -1,0 +1,76 @@
+// Faults the checked accesses raise: the page-fault oops (arch/x86/mm/fault.c
+// after KFENCE declined), the general protection fault on a non-canonical
+// address, the SLUB BUG, and panics. Each writes a record and skips the access;
+// the engine stays usable, except after a panic.
+import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FLAGS, R_PGWALK,
+         R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
+         PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE } from "../../abi/abi";
+import { reportBegin } from "../report";
+import { statInc } from "../stats";
+import { addTaint, TAINT_DIE, TAINT_WARN } from "../task";
+import { currentStack } from "../stackdepot";
+import { ptWalk, WALK_ENTRIES, walkLevels } from "./pgtable";
+import { mmuVa } from "./access";
+
+export let dieCounter: u32 = 0;
+export let enginePanicked: bool = false;
+export function engine_panicked(): i32 { return enginePanicked ? 1 : 0; }
+
+function oopsCommon(rec: usize, va: u64, size: u32, write: bool): void {
+  store<u64>(rec + R_ADDR, va);
+  store<u64>(rec + R_SIZE, size);
+  store<u32>(rec + R_STACK, currentStack);
+  store<u8>(rec + R_FLAGS, <u8>(RF_SKIPPED | (write ? RF_WRITE : 0)));
+  store<u32>(rec + R_DIE, ++dieCounter);
+  addTaint(TAINT_DIE);
+  statInc(STAT_OOPSES);
+}
+
+// A page fault nobody handled: "BUG: unable to handle page fault for address".
+export function pageFault(va: u64, errcode: u32, size: u32): void {
+  statInc(STAT_PAGE_FAULTS);
+  const rec = reportBegin(REP_OOPS);
+  ptWalk(mmuVa(va));
+  memory.copy(rec + R_PGWALK, WALK_ENTRIES, 40);
+  store<u8>(rec + R_PGWALK_LEVELS, <u8>walkLevels);
+  store<u32>(rec + R_ERRCODE, errcode);
+  oopsCommon(rec, va, size, (errcode & PF_WRITE) != 0);
+}
+
+// "general protection fault, probably for non-canonical address"
+export function generalProtectionFault(va: u64, size: u32, write: bool): void {
+  const rec = reportBegin(REP_GPF);
+  oopsCommon(rec, va, size, write);
+}
+
+// kernel BUG at mm/slub.c (the naive double-free check of freelist hardening)
+export function slubBug(va: u64, cacheId: u32): void {
+  const rec = reportBegin(REP_WARN);
+  store<u64>(rec + R_ARG0, WARN_SLUB_DOUBLE_FREE);
+  store<u64>(rec + R_ADDR, va);
+  store<u32>(rec + R_CACHE, cacheId);
+  store<u32>(rec + R_STACK, currentStack);
+  store<u32>(rec + R_DIE, ++dieCounter);
+  addTaint(TAINT_DIE);
+}
+
+// A kernel WARN with an id the host knows how to print.
+export function warnRecord(id: u32, va: u64, arg: u64): usize {
+  const rec = reportBegin(REP_WARN);
+  store<u64>(rec + R_ARG0, id);
+  store<u64>(rec + R_ADDR, va);
+  store<u64>(rec + R_ARG1, arg);
+  store<u32>(rec + R_STACK, currentStack);
+  addTaint(TAINT_WARN);
+  return rec;
+}
+
+// panic(): the engine stops; every later call fails on the host side.
+export function enginePanic(reason: u32, arg: u64): void {
+  if (enginePanicked) return;
+  const rec = reportBegin(REP_PANIC);
+  store<u64>(rec + R_ARG0, reason);
+  store<u64>(rec + R_ARG1, arg);
+  store<u32>(rec + R_STACK, currentStack);
+  enginePanicked = true;
+}

@@ -1,0 +1,211 @@
+// The buddy page allocator (mm/page_alloc.c): orders 0..MAX_PAGE_ORDER, one
+// doubly linked free list per order threaded through struct page, blocks split
+// on allocation and merged with their buddy (pfn ^ (1 << order)) on free.
+import { MAX_PAGE_ORDER, PAGE_SHIFT, PG_BUDDY, PG_HEAD, PG_TAIL, PG_RESERVED, USE_FREE,
+         STAT_FRAMES_FREE, STAT_PAGE_ALLOCS, STAT_PAGE_FREES, STAT_PAGE_ALLOC_FAILS,
+         CFG_FAIL_INTERVAL, CFG_FAIL_PROBABILITY, CFG_FAIL_SPACE, CFG_FAIL_TIMES } from "../../abi/abi";
+import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgSetNext, pgPrev,
+         pgSetPrev, pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
+         memblockLowEnd, memblockFinish } from "./phys";
+import { statAdd, statInc } from "../stats";
+import { cfg } from "../config";
+import { randomBelow } from "../random";
+import { currentPid } from "../task";
+
+// per order: head pfn (u32), nr_free (u32)
+const FREE_AREA: usize = memory.data((MAX_PAGE_ORDER + 1) * 8, 8);
+
+// @ts-ignore: decorator
+@inline function freeHead(order: u32): u32 { return load<u32>(FREE_AREA + (order << 3)); }
+// @ts-ignore: decorator
+@inline function setFreeHead(order: u32, pfn: u32): void { store<u32>(FREE_AREA + (order << 3), pfn); }
+// @ts-ignore: decorator
+@inline function nrFreeAdd(order: u32, d: i32): void {
+  const p = FREE_AREA + (order << 3) + 4;
+  store<i32>(p, load<i32>(p) + d);
+}
+export function nr_free(order: u32): u32 { return load<u32>(FREE_AREA + (order << 3) + 4); }
+
+function listAdd(pfn: u32, order: u32): void {
+  const head = freeHead(order);
+  pgSetNext(pfn, head);
+  pgSetPrev(pfn, NO_PFN);
+  if (head != NO_PFN) pgSetPrev(head, pfn);
+  setFreeHead(order, pfn);
+  pgSetFlags(pfn, PG_BUDDY);
+  pgSetOrder(pfn, order);
+  nrFreeAdd(order, 1);
+}
+
+function listDel(pfn: u32, order: u32): void {
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  if (prev != NO_PFN) pgSetNext(prev, next); else setFreeHead(order, next);
+  if (next != NO_PFN) pgSetPrev(next, prev);
+  pgSetFlags(pfn, 0);
+  nrFreeAdd(order, -1);
+}
+
+export function buddyInit(): void {
+  for (let o: u32 = 0; o <= <u32>MAX_PAGE_ORDER; o++) { setFreeHead(o, NO_PFN); store<u32>(FREE_AREA + (o << 3) + 4, 0); }
+}
+
+// memblock_free_all: hand every frame memblock did not reserve to the buddy, in
+// the largest naturally aligned blocks. Low frames are freed first so that the
+// LIFO free lists serve high memory first and low memory stays free longest.
+export function memblockFreeAll(): void {
+  memblockFinish();
+  let pfn: u32 = 1;
+  while (pfn < nrFrames) {
+    if (pgFlags(pfn) & PG_RESERVED) { pfn++; continue; }
+    let order: u32 = <u32>MAX_PAGE_ORDER;
+    while (order > 0 && ((pfn & ((1 << order) - 1)) != 0 || pfn + (1 << order) > nrFrames || !rangeFree(pfn, 1 << order))) order--;
+    freeOneBlock(pfn, order);
+    pfn += 1 << order;
+  }
+}
+
+function rangeFree(pfn: u32, n: u32): bool {
+  for (let i: u32 = 0; i < n; i++) if (pgFlags(pfn + i) & PG_RESERVED) return false;
+  return true;
+}
+
+function freeOneBlock(pfn: u32, order: u32): void {
+  for (let i: u32 = 0; i < (1 << order); i++) {
+    pgSetUse(pfn + i, USE_FREE);
+    pgSetRef(pfn + i, 0);
+    pgSetFlags(pfn + i, 0);
+  }
+  statAdd(STAT_FRAMES_FREE, 1 << order);
+  mergeAndAdd(pfn, order);
+}
+
+function mergeAndAdd(pfn: u32, order: u32): void {
+  while (order < <u32>MAX_PAGE_ORDER) {
+    const buddy = pfn ^ (1 << order);
+    if (buddy >= nrFrames) break;
+    if ((pgFlags(buddy) & PG_BUDDY) == 0 || pgOrder(buddy) != order) break;
+    listDel(buddy, order);
+    pfn &= buddy;
+    order++;
+  }
+  listAdd(pfn, order);
+}
+
+// ── fault injection: the kernel's fail_page_alloc (lib/fault-inject.c) ──────
+let failCount: u64 = 0;
+let failSpace: i64 = 0;
+let failTimes: i64 = 0;
+export function failInit(): void {
+  failCount = 0;
+  failSpace = cfg(CFG_FAIL_SPACE);
+  failTimes = cfg(CFG_FAIL_TIMES);
+}
+function shouldFail(order: u32): bool {
+  const probability = cfg(CFG_FAIL_PROBABILITY);
+  if (probability <= 0 || failTimes == 0) return false;
+  const size = <i64>(1 << (order + PAGE_SHIFT));
+  if (failSpace > size) { failSpace -= size; return false; }
+  const interval = cfg(CFG_FAIL_INTERVAL);
+  if (interval > 1) { failCount++; if (failCount % <u64>interval != 0) return false; }
+  if (probability <= <i64>randomBelow(100)) return false;
+  if (failTimes > 0) failTimes--;
+  return true;
+}
+
+// Allocate 2^order frames; NO_PFN when out of memory (never traps).
+export function allocPagesPfn(order: u32, use: i32): u32 {
+  if (order > <u32>MAX_PAGE_ORDER || shouldFail(order)) { statInc(STAT_PAGE_ALLOC_FAILS); return NO_PFN; }
+  for (let o = order; o <= <u32>MAX_PAGE_ORDER; o++) {
+    const pfn = freeHead(o);
+    if (pfn == NO_PFN) continue;
+    listDel(pfn, o);
+    while (o > order) {             // expand: the upper halves go back on lower lists
+      o--;
+      listAdd(pfn + (1 << o), o);
+    }
+    const n: u32 = 1 << order;
+    for (let i: u32 = 0; i < n; i++) {
+      const p = pfn + i;
+      pgSetFlags(p, order > 0 ? (i == 0 ? PG_HEAD : PG_TAIL) : 0);
+      pgSetOrder(p, order);
+      pgSetRef(p, i == 0 ? 1 : 0);
+      pgSetMapcount(p, 0);
+      pgSetCache(p, i == 0 ? 0 : pfn);  // tails point at their head
+      pgSetPrivate(p, 0);
+      pgSetOwner(p, currentPid);
+      pgSetUse(p, use);
+    }
+    statAdd(STAT_FRAMES_FREE, -(<i64>n));
+    statInc(STAT_PAGE_ALLOCS);
+    return pfn;
+  }
+  statInc(STAT_PAGE_ALLOC_FAILS);
+  return NO_PFN;
+}
+
+// Free a block the caller owns; the caller has validated it (see pageFreeProblem).
+export function freePagesPfn(pfn: u32, order: u32): void {
+  const n: u32 = 1 << order;
+  for (let i: u32 = 0; i < n; i++) {
+    pgSetUse(pfn + i, USE_FREE);
+    pgSetRef(pfn + i, 0);
+    pgSetFlags(pfn + i, 0);
+    pgSetCache(pfn + i, 0);
+    pgSetPrivate(pfn + i, 0);
+  }
+  statAdd(STAT_FRAMES_FREE, n);
+  statInc(STAT_PAGE_FREES);
+  mergeAndAdd(pfn, order);
+}
+
+// free_page_is_bad(): why freeing this block would corrupt the allocator, or 0.
+// 1 "nonzero mapcount" (already free: buddy pages carry a page type),
+// 3 "PAGE_FLAGS_CHECK_AT_FREE flag(s) set" (reserved or tail page),
+// 4 the order does not match the allocation.
+export function pageFreeProblem(pfn: u32, order: u32): i32 {
+  const f = pgFlags(pfn);
+  if (f & PG_BUDDY) return 1;
+  if (f & (PG_RESERVED | PG_TAIL)) return 3;
+  if (order > 0 && ((f & PG_HEAD) == 0 || pgOrder(pfn) != order)) return 4;
+  if (order == 0 && (f & PG_HEAD) != 0) return 4;
+  return 0;
+}
+
+// ── the public page API: alloc_pages / __free_pages ──────────────────────────
+import { USE_PAGES, GFP_ZERO, WARN_BAD_PAGE_FREE, R_ARG2, PAGE_SIZE } from "../../abi/abi";
+import { PAGE_OFFSET, physToLin, untag } from "./layout";
+import { pgUse } from "./phys";
+import { kasanAllocPages, kasanFreePages } from "../kasan/common";
+import { setTag } from "../kasan/sw_tags";
+import { kasanMode, KASAN_SW_TAGS } from "../kasan/kasan";
+import { warnRecord } from "./fault";
+
+// alloc_pages(): the direct-map address of 2^order fresh frames (tagged under
+// sw_tags), 0 when out of memory.
+export function alloc_pages(order: u32, gfp: u32): u64 {
+  const pfn = allocPagesPfn(order, USE_PAGES);
+  if (pfn == NO_PFN) return 0;
+  if (gfp & GFP_ZERO) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, <usize>PAGE_SIZE << order);
+  const tag = kasanAllocPages(pfn, order);
+  const va = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT);
+  return kasanMode == KASAN_SW_TAGS ? setTag(va, tag) : va;
+}
+
+// __free_pages(): 0 freed; -1 not a page-aligned direct-map address (the host
+// reports bad input); >0 the free_page_is_bad() reason, printed as "Bad page state".
+export function __free_pages(va: u64, order: u32): i32 {
+  const a = untag(va);
+  const off = a - PAGE_OFFSET;
+  if (order > <u32>MAX_PAGE_ORDER || off >= (<u64>nrFrames << PAGE_SHIFT) || (off & (PAGE_SIZE - 1)) != 0) return -1;
+  const pfn = <u32>(off >> PAGE_SHIFT);
+  let why = pageFreeProblem(pfn, order);
+  if (why == 0 && pgUse(pfn) != USE_PAGES) why = 3;
+  if (why != 0) {
+    const rec = warnRecord(WARN_BAD_PAGE_FREE, va, pfn);
+    store<u64>(rec + R_ARG2, why);
+    return why;
+  }
+  kasanFreePages(pfn, order);
+  freePagesPfn(pfn, order);
+  return 0;
+}

@@ -1,0 +1,149 @@
+// The software TLB: direct mapped, one entry per virtual page, filled by a
+// page-table walk on a miss and emptied by the flush calls (flush_tlb_one,
+// flush_tlb_kernel_range). Checked accesses hit it first.
+//
+// ╒═══════════════ TLB entry (32 bytes) ══════════════════╕
+// │ +0  readBase  u64  page VA if readable, else a marker │
+// │ +8  writeBase u64  page VA if writable, else a marker │
+// │ +16 lin       u32  engine linear address of the frame │
+// │ +20 shadowLin u32  linear address of the page's first │
+// │                    KASAN shadow byte (KASAN on)       │
+// │ +24 leaf      u64  the PTE/PMD it was filled from     │
+// └───────────────────────────────────────────────────────┘
+// A hit is one subtraction and one unsigned compare: va - base <= 4096 - size
+// (which also rules out an access crossing into the next page). Permissions
+// are separate comparators, as in QEMU's softmmu, so a hit tests no flag bits.
+// The marker of slot i is the base of page i+1: a VA in that page indexes slot
+// i+1, so a marker can never match.
+import { PAGE_SHIFT, PAGE_SIZE, PTE_RW, STAT_TLB_FLUSHES, STAT_TLB_FLUSH_ALL, STAT_TLB_MISSES,
+         PF_PROT, PF_WRITE } from "../../abi/abi";
+import { ptWalk, walkLeaf, walkLeafShift } from "./pgtable";
+import { physToLin, kasanMemToShadow, kasanShadowToMem, KASAN_SHADOW_START, KASAN_SHADOW_END,
+         KASAN_SHADOW_SCALE_SHIFT } from "./layout";
+import { statInc } from "../stats";
+import { TLB_TABLE } from "../statics";
+import { kasanMode, KASAN_OFF } from "../kasan/kasan";
+
+// @ts-ignore: decorator
+@inline export const TLB_BITS: u32 = 12;
+// @ts-ignore: decorator
+@inline export const TLB_ENTRIES: u32 = 1 << TLB_BITS;
+// @ts-ignore: decorator
+@inline export const TLB_MASK: u32 = TLB_ENTRIES - 1;
+// @ts-ignore: decorator
+@inline export const TLB_ENTRY_SHIFT: u32 = 5;
+// the kernel's tlb_single_page_flush_ceiling: larger ranges flush everything
+// @ts-ignore: decorator
+@inline const FLUSH_CEILING: u64 = 33;
+
+// @ts-ignore: decorator
+@inline export const TLB_BASE: usize = TLB_TABLE;
+
+// @ts-ignore: decorator
+@inline export function tlbEntry(va: u64): usize {
+  return TLB_BASE + ((<usize>(va >>> PAGE_SHIFT) & TLB_MASK) << TLB_ENTRY_SHIFT);
+}
+// @ts-ignore: decorator
+@inline function marker(slot: u32): u64 { return <u64>((slot + 1) & TLB_MASK) << PAGE_SHIFT; }
+
+function invalidateSlot(slot: u32): void {
+  const e = TLB_BASE + (<usize>slot << TLB_ENTRY_SHIFT);
+  const m = marker(slot);
+  store<u64>(e, m);
+  store<u64>(e, m, 8);
+  store<u32>(e, 0, 16);
+  store<u32>(e, 0, 20);
+  store<u64>(e, 0, 24);
+}
+
+export function flush_tlb_all(): void {
+  for (let i: u32 = 0; i < TLB_ENTRIES; i++) invalidateSlot(i);
+  statInc(STAT_TLB_FLUSH_ALL);
+}
+
+// @ts-ignore: decorator
+@inline function flushPage(pageVa: u64): void {
+  const slot = <u32>(pageVa >>> PAGE_SHIFT) & TLB_MASK;
+  const e = TLB_BASE + (<usize>slot << TLB_ENTRY_SHIFT);
+  if (load<u64>(e) == pageVa || load<u64>(e, 8) == pageVa) invalidateSlot(slot);
+}
+
+export function flush_tlb_one(va: u64): void {
+  flushRange(va & ~<u64>(PAGE_SIZE - 1), (va & ~<u64>(PAGE_SIZE - 1)) + PAGE_SIZE);
+  statInc(STAT_TLB_FLUSHES);
+}
+
+// flush_tlb_kernel_range(start, end). An entry caches its page's shadow pointer
+// too, so flushing shadow pages also drops the data pages they describe.
+export function flush_tlb_kernel_range(start: u64, end: u64): void {
+  statInc(STAT_TLB_FLUSHES);
+  flushRange(start & ~<u64>(PAGE_SIZE - 1), end);
+}
+
+function flushRange(start: u64, end: u64): void {
+  if (end <= start) return;
+  const pages = (end - start + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  if (pages > FLUSH_CEILING) { flush_tlb_all(); return; }
+  for (let va = start; va < end; va += PAGE_SIZE) flushPage(va);
+  if (kasanMode != KASAN_OFF && end > KASAN_SHADOW_START && start < KASAN_SHADOW_END) {
+    const memStart = kasanShadowToMem(start);
+    const memPages = pages << KASAN_SHADOW_SCALE_SHIFT;
+    if (memPages > FLUSH_CEILING) { flush_tlb_all(); return; }
+    for (let i: u64 = 0; i < memPages; i++) flushPage(memStart + (i << PAGE_SHIFT));
+  }
+}
+
+// Fill the entry for (untagged) va. Returns 0 on success or a #PF error code
+// with bit 31 set when the walk faults (not present, or a write to a read-only page).
+// @ts-ignore: decorator
+@inline export const TLB_FAULT: u32 = 0x80000000;
+export function tlbFill(va: u64, write: bool): u32 {
+  statInc(STAT_TLB_MISSES);
+  const pa = ptWalk(va);
+  if (pa == u64.MAX_VALUE) return TLB_FAULT | (write ? PF_WRITE : 0);
+  const leaf = walkLeaf;
+  const writable = (leaf & PTE_RW) != 0;
+  if (write && !writable) return TLB_FAULT | PF_PROT | PF_WRITE;
+  const pageVa = va & ~<u64>(PAGE_SIZE - 1);
+  let shadowLin: u32 = 0;
+  if (kasanMode != KASAN_OFF) {
+    const spa = ptWalk(kasanMemToShadow(pageVa));
+    // no shadow mapped: leave the page out of the TLB so every access takes the
+    // slow path, whose shadow read then faults as the kernel's would
+    if (spa == u64.MAX_VALUE) { ptWalk(va); return 0; }
+    shadowLin = <u32>physToLin(spa);
+    ptWalk(va);          // leave the data walk as the "last walk" for callers
+  }
+  const e = tlbEntry(va);
+  store<u64>(e, pageVa);
+  store<u64>(e, writable ? pageVa : marker(<u32>(pageVa >>> PAGE_SHIFT) & TLB_MASK), 8);
+  store<u32>(e, <u32>physToLin(pa & ~<u64>(PAGE_SIZE - 1)), 16);
+  store<u32>(e, shadowLin, 20);
+  store<u64>(e, leaf, 24);
+  return 0;
+}
+
+// Debug/test invariant: every valid entry agrees with a fresh walk. Returns the
+// number of stale entries (0 when the TLB is coherent).
+export function tlb_check_coherent(): i32 {
+  let stale = 0;
+  for (let i: u32 = 0; i < TLB_ENTRIES; i++) {
+    const e = TLB_BASE + (<usize>i << TLB_ENTRY_SHIFT);
+    const rb = load<u64>(e);
+    if (rb == marker(i)) continue;
+    const pa = ptWalk(rb);
+    if (pa == u64.MAX_VALUE) { stale++; continue; }
+    if (<u32>physToLin(pa) != load<u32>(e, 16)) { stale++; continue; }
+    const wb = load<u64>(e, 8);
+    if (wb == rb && (walkLeaf & PTE_RW) == 0) { stale++; continue; }
+    if (kasanMode != KASAN_OFF) {
+      const spa = ptWalk(kasanMemToShadow(rb));
+      if (spa == u64.MAX_VALUE || <u32>physToLin(spa) != load<u32>(e, 20)) stale++;
+    }
+  }
+  return stale;
+}
+
+export function tlb_base(): usize { return TLB_BASE; }
+// keep the shift of a leaf available for callers that print it
+export function tlbLeafShift(): u32 { return walkLeafShift; }

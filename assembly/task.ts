@@ -1,0 +1,26 @@
+// The current task and CPU (set by the host or a workload), the taint mask and
+// the engine clock (ns since boot; virtual unless kfence.clock=wall).
+export let currentPid: u32 = 1;
+export let currentCpu: u32 = 0;
+export let clockNs: u64 = 0;
+export let taint: u32 = 0;
+
+// kernel/panic.c taint bits
+// @ts-ignore: decorator
+@inline export const TAINT_BAD_PAGE: u32 = 5;
+// @ts-ignore: decorator
+@inline export const TAINT_DIE: u32 = 7;
+// @ts-ignore: decorator
+@inline export const TAINT_WARN: u32 = 9;
+// @ts-ignore: decorator
+@inline export const TAINT_TEST: u32 = 18;
+
+export function set_current(pid: u32, cpu: u32): void { currentPid = pid; currentCpu = cpu; }
+export function current_pid(): u32 { return currentPid; }
+export function addTaint(bit: u32): void { taint |= 1 << bit; }
+export function set_taint(mask: u32): void { taint = mask; }
+export function get_taint(): u32 { return taint; }
+
+export function clock_set(ns: u64): void { if (ns > clockNs) clockNs = ns; }
+export function clock_advance(ns: u64): void { clockNs += ns; }
+export function clock_now(): u64 { return clockNs; }
