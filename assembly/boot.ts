@@ -1,0 +1,135 @@
+// Boot: the machine comes up in the kernel's order, compressed. memblock
+// carves mem_map, page tables, KASAN shadow, the kernel image, the stack depot
+// (and later KFENCE's pool); then every other frame goes to the buddy and the
+// slab caches come up.
+import { BOOT_OK, BOOT_ENOMEM, BOOT_EINVAL, CFG_RAM_MB, CFG_KASAN, CFG_KASAN_MODE, CFG_KASAN_SEED,
+         CFG_KASAN_VMALLOC, CFG_KASAN_MULTI_SHOT, CFG_KASAN_FAULT, CFG_STACK_DEPOT_MAX,
+         CFG_KASAN_STACK_RING_SIZE, CFG_VMAP_STACK, KASAN_MODE_SW_TAGS, ARCH_ARM64, PAGE_SHIFT,
+         PAGE_SIZE, USE_SHADOW, USE_METADATA, PHYS_BASE } from "../abi/abi";
+import { cfg } from "./config";
+import { layoutInit, arch, PAGE_OFFSET, kasanMemToShadow, KASAN_SHADOW_START, KASAN_SHADOW_END,
+         KASAN_SHADOW_SCALE_SHIFT, physToLin } from "./mm/layout";
+import { physInit, memblockAlloc, NO_PFN, nrFrames } from "./mm/phys";
+import { buddyInit, memblockFreeAll, failInit } from "./mm/page_alloc";
+import { pgtableInit, ptMapHuge, ptMapPage, PAGE_KERNEL, PAGE_KERNEL_LARGE, PAGE_KERNEL_RO, PAGE_TABLE,
+         PMD_SIZE, pgdPfn, tableAlloc, setEarlyShadowTables } from "./mm/pgtable";
+import { flush_tlb_all } from "./mm/tlb";
+import { accessInit } from "./mm/access";
+import { kasanSetMode, kasanSetVmalloc, kasanSetOptions, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
+import { shadowSetDirectMap } from "./kasan/shadow";
+import { quarantineInit } from "./kasan/quarantine";
+import { stackRingInit } from "./kasan/sw_tags";
+import { kasanStackCacheFlush } from "./kasan/common";
+import { kasanResetReported } from "./kasan/report";
+import { kimageInit, imageDataVa, moduleVa, IMAGE_DATA_SIZE, MODULE_AREA_SIZE } from "./mm/kimage";
+import { depotInit } from "./stackdepot";
+import { slabInit } from "./mm/slub";
+import { randomSeed } from "./random";
+import { setVmapStack } from "./task_stack";
+import { staticsFit, staticsClear } from "./statics";
+
+let booted: bool = false;
+// Which step failed, for the host's error message (0 = none).
+let failedStage: i32 = 0;
+export function boot_failed_stage(): i32 { return failedStage; }
+function fail(stage: i32, rc: i32): i32 { failedStage = stage; return rc; }
+export function is_booted(): i32 { return booted ? 1 : 0; }
+
+// Map all of RAM at PAGE_OFFSET: 2 MiB pages where aligned, 4 KiB for a tail.
+function mapDirectMap(): bool {
+  const bytes = <u64>nrFrames << PAGE_SHIFT;
+  let pa: u64 = 0;
+  for (; pa + PMD_SIZE <= bytes; pa += PMD_SIZE) {
+    if (!ptMapHuge(PAGE_OFFSET + pa, pa, PAGE_KERNEL_LARGE)) return false;
+  }
+  for (; pa < bytes; pa += PAGE_SIZE) {
+    if (!ptMapPage(PAGE_OFFSET + pa, pa, PAGE_KERNEL)) return false;
+  }
+  return true;
+}
+
+// kasan_init(): the read-only early shadow everywhere (one page, shared PTE,
+// PMD and PUD tables), then real zeroed shadow for the direct map, the kernel
+// image data and the module area.
+function kasanInit(): bool {
+  const page = memblockAlloc(1, 1, USE_SHADOW);
+  const pte = tableAlloc(), pmd = tableAlloc(), pud = tableAlloc();
+  if (page == NO_PFN || pte == NO_PFN || pmd == NO_PFN || pud == NO_PFN) return false;
+  for (let i: usize = 0; i < 512; i++) {
+    store<u64>(physToLin(<u64>pte << PAGE_SHIFT) + (i << 3), (<u64>page << PAGE_SHIFT) | PAGE_KERNEL_RO);
+    store<u64>(physToLin(<u64>pmd << PAGE_SHIFT) + (i << 3), (<u64>pte << PAGE_SHIFT) | PAGE_TABLE);
+    store<u64>(physToLin(<u64>pud << PAGE_SHIFT) + (i << 3), (<u64>pmd << PAGE_SHIFT) | PAGE_TABLE);
+  }
+  setEarlyShadowTables(pud, pmd, pte);
+  const pgd = physToLin(<u64>pgdPfn << PAGE_SHIFT);
+  for (let va = KASAN_SHADOW_START; va < KASAN_SHADOW_END; va += <u64>1 << 39) {
+    store<u64>(pgd + (<usize>((va >> 39) & 511) << 3), (<u64>pud << PAGE_SHIFT) | PAGE_TABLE);
+  }
+  // direct map: one contiguous block so shadow addresses are arithmetic
+  const shadowBytes = (<u64>nrFrames << PAGE_SHIFT) >> KASAN_SHADOW_SCALE_SHIFT;
+  const frames = <u32>((shadowBytes + PAGE_SIZE - 1) >> PAGE_SHIFT);
+  const spfn = memblockAlloc(frames, 1, USE_SHADOW);
+  if (spfn == NO_PFN) return false;
+  const s0 = kasanMemToShadow(PAGE_OFFSET);
+  for (let i: u32 = 0; i < frames; i++) {
+    if (!ptMapPage(s0 + (<u64>i << PAGE_SHIFT), (<u64>(spfn + i)) << PAGE_SHIFT, PAGE_KERNEL)) return false;
+  }
+  shadowSetDirectMap(spfn, <u64>frames << PAGE_SHIFT);
+  return true;
+}
+
+// Real shadow for [va, va + bytes) (kernel image data, module area).
+function populateShadow(va: u64, bytes: u64): bool {
+  const s0 = kasanMemToShadow(va) & ~<u64>(PAGE_SIZE - 1);
+  const s1 = (kasanMemToShadow(va + bytes) + PAGE_SIZE - 1) & ~<u64>(PAGE_SIZE - 1);
+  for (let s = s0; s < s1; s += PAGE_SIZE) {
+    const pfn = memblockAlloc(1, 1, USE_SHADOW);
+    if (pfn == NO_PFN || !ptMapPage(s, <u64>pfn << PAGE_SHIFT, PAGE_KERNEL)) return false;
+  }
+  return true;
+}
+
+export function boot(): i32 {
+  if (booted || !staticsFit()) return BOOT_EINVAL;
+  staticsClear();
+  layoutInit();
+  accessInit(arch == ARCH_ARM64);
+  randomSeed(<u64>cfg(CFG_KASAN_SEED));
+  const ram = cfg(CFG_RAM_MB);
+  if (ram < 8) return BOOT_EINVAL;
+  if (!physInit(<u32>ram)) return fail(1, BOOT_ENOMEM);
+  buddyInit();
+  if (!pgtableInit() || !mapDirectMap()) return fail(2, BOOT_ENOMEM);
+
+  let mode = KASAN_OFF;
+  if (cfg(CFG_KASAN) != 0) mode = cfg(CFG_KASAN_MODE) == KASAN_MODE_SW_TAGS ? KASAN_SW_TAGS : KASAN_GENERIC;
+  kasanSetMode(mode);
+  kasanSetVmalloc(mode != KASAN_OFF && cfg(CFG_KASAN_VMALLOC) != 0);
+  kasanSetOptions(cfg(CFG_KASAN_MULTI_SHOT) != 0, <i32>cfg(CFG_KASAN_FAULT));
+  kasanResetReported();
+  kasanStackCacheFlush();
+  setVmapStack(cfg(CFG_VMAP_STACK) != 0);
+  if (mode != KASAN_OFF && !kasanInit()) return fail(3, BOOT_ENOMEM);
+  if (!kimageInit()) return fail(4, BOOT_ENOMEM);
+  if (mode != KASAN_OFF) {
+    if (!populateShadow(imageDataVa, IMAGE_DATA_SIZE) || !populateShadow(moduleVa, MODULE_AREA_SIZE)) return fail(5, BOOT_ENOMEM);
+  }
+  if (!depotInit(<u32>cfg(CFG_STACK_DEPOT_MAX))) return fail(6, BOOT_ENOMEM);
+  if (mode == KASAN_SW_TAGS) {
+    const entries = <u32>cfg(CFG_KASAN_STACK_RING_SIZE);
+    const frames = (entries * 32 + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    const pfn = memblockAlloc(frames, 1, USE_METADATA);
+    if (pfn == NO_PFN) return fail(7, BOOT_ENOMEM);
+    stackRingInit(physToLin(<u64>pfn << PAGE_SHIFT), entries);
+  }
+  memblockFreeAll();
+  failInit();
+  quarantineInit();
+  if (!slabInit()) return fail(8, BOOT_ENOMEM);
+  flush_tlb_all();
+  booted = true;
+  return BOOT_OK;
+}
+
+// Bytes of linear memory the host must provide for `ramMb` of RAM.
+export function memory_bytes_needed(ramMb: u32): f64 { return <f64>PHYS_BASE + <f64>ramMb * 1048576.0; }

@@ -1,0 +1,49 @@
+// The core's export surface (its ABI with the host and with guests). Only
+// re-exports, grouped by subsystem; no code lives here.
+
+// boot and configuration
+export { config_set } from "./config";
+export { boot, is_booted, memory_bytes_needed, boot_failed_stage } from "./boot";
+
+// counters, report ring, task/clock/taint state, stack depot
+export { stats_base } from "./stats_export";
+export { ring_base, ring_head, ring_tail, ring_consume } from "./report";
+export { set_current, current_pid, set_taint, get_taint, clock_set, clock_advance, clock_now } from "./task";
+export { set_current_stack, depot_save, depot_fetch, depot_pools } from "./stackdepot";
+
+// memory: checked accesses and the page allocator
+export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem_store2, mem_store4,
+         mem_store8, mem_store16, mem_read, mem_write, mem_memset, mem_memcpy, mem_memmove,
+         kasan_check_range, scratch_base, last_access_faulted, mem_copy_out, mem_copy_in,
+         translate_lin } from "./mm/access";
+export { host_buf } from "./statics";
+export { alloc_pages, __free_pages, nr_free } from "./mm/page_alloc";
+export { engine_panicked } from "./mm/fault";
+
+// page tables and TLB (also the model tests' hooks)
+export { pt_map, pt_unmap, pt_protect, pt_split, pt_translate, pt_set_pte_noflush, pt_alloc_frame,
+         pt_free_frame } from "./mm/pt_api";
+export { walk_entry, walk_levels } from "./mm/pgtable";
+export { flush_tlb_all, flush_tlb_one, flush_tlb_kernel_range, tlb_check_coherent, tlb_base } from "./mm/tlb";
+
+// slab
+export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va,
+         slab_corruptions } from "./mm/slub";
+export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc_bulk, kmem_cache_free_bulk,
+         ksize, krealloc, kfree_sensitive } from "./mm/slab_common";
+
+// KASAN
+export { kasan_disable_current, kasan_enable_current, kasan_reported } from "./kasan/report";
+export { kasan_multi_shot } from "./kasan/kasan";
+export { kasan_record_aux_stack } from "./kasan/common";
+export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte } from "./kasan/shadow_api";
+export { kasan_quarantine_drain, quarantine_stats, quarantine_corruptions } from "./kasan/quarantine";
+
+// kernel image globals, task stacks, RCU
+export { kimage_global_alloc, kimage_data_va, kimage_module_va } from "./mm/kimage";
+export { task_stack_alloc, task_stack_set, task_stack_free, stack_frame_push, stack_frame_pop,
+         task_stack_base, task_stack_size } from "./task_stack";
+export { rcu_barrier, rcu_pending } from "./rcu";
+
+// benchmarks (bench/ times these loops inside wasm)
+export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";

@@ -1,0 +1,307 @@
+// KASAN's allocator hooks (mm/kasan/common.c): what happens to the shadow and
+// the per-object metadata when slabs, objects and pages are allocated and freed.
+//
+// Per-object metadata (generic mode), inside the slot:
+//   alloc meta (16 bytes at alloc_meta_offset): pid u32, stack u32, aux_stack[2] u32
+//   free meta  (16 bytes at free_meta_offset; 0 = inside the freed object):
+//              quarantine link u64 (VA), pid u32, stack u32
+// The first shadow byte of a freed object is KASAN_SLAB_FREE_META while the
+// free meta is valid.
+import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
+         FR_KASAN_SAVE_STACK, FR_KASAN_SAVE_TRACK, FR___KASAN_KMALLOC, FR___KASAN_SLAB_ALLOC,
+         FR_KMEM_CACHE_ALLOC, FR_KASAN_SAVE_FREE_INFO, FR___KASAN_SLAB_FREE, FR_KFREE,
+         FR_KMEM_CACHE_FREE, FR_KASAN_RECORD_AUX_STACK, FR___KASAN_KREALLOC, FR_KREALLOC,
+         FR_SLAB_FREE_AFTER_RCU_DEBUG, FR_RCU_DO_BATCH, FR_RCU_CORE, FR_RCU_CORE_SI,
+         FR_HANDLE_SOFTIRQS, PATH_KFREE, PATH_KMEM_CACHE_FREE, BUG_INVALID_FREE,
+         BUG_DOUBLE_FREE, PATH_KFREE_LARGE } from "../../abi/abi";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE, KASAN_SLAB_FREE,
+         KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
+         KASAN_TAG_KERNEL } from "./kasan";
+import { kasanPoison, kasanUnpoison, shadowByte, shadowSetByte, granuleUp } from "./shadow";
+import { kc, KC_OBJECT_SIZE, KC_FLAGS, KC_ALLOC_META, KC_FREE_META, KASAN_NO_FREE_META,
+         nearestObj, cacheLin, KC_ID, virtToSlab, slabCacheId } from "../mm/slub";
+import { dmLin, untag, KASAN_MEM_START, PAGE_OFFSET } from "../mm/layout";
+import { currentPid } from "../task";
+import { currentStack, depot_save, depot_fetch, DEPOT_MAX_FRAMES } from "../stackdepot";
+import { quarantinePut, quarantineReduce } from "./quarantine";
+import { kasanReportInvalidFree } from "./report";
+import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
+import { isKfenceAddress } from "../kfence/core";
+import { NO_PFN } from "../mm/phys";
+
+// ── stacks ───────────────────────────────────────────────────────────────────
+// A track's stack is the current stack with the kernel's own frames on top.
+// A small cache keyed by (path, current stack) avoids re-hashing in loops.
+const FRAME_BUF: usize = memory.data(4 * (DEPOT_MAX_FRAMES + 8), 8);
+const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]
+
+// @ts-ignore: decorator
+@inline export const TRACK_KMALLOC: u32 = 1;
+// @ts-ignore: decorator
+@inline export const TRACK_CACHE_ALLOC: u32 = 2;
+// @ts-ignore: decorator
+@inline export const TRACK_KFREE: u32 = 3;
+// @ts-ignore: decorator
+@inline export const TRACK_CACHE_FREE: u32 = 4;
+// @ts-ignore: decorator
+@inline export const TRACK_AUX: u32 = 5;
+// @ts-ignore: decorator
+@inline export const TRACK_RCU_FREE: u32 = 6;
+// @ts-ignore: decorator
+@inline export const TRACK_KREALLOC: u32 = 7;
+
+// The free path the current free takes (set by the caller of slabFree).
+export let freePath: u32 = TRACK_KFREE;
+export function setFreePath(p: u32): void { freePath = p; }
+
+function pushFrames(p: usize, path: u32): usize {
+  store<u32>(p, FR_KASAN_SAVE_STACK); p += 4;
+  if (path == TRACK_AUX) { store<u32>(p, FR_KASAN_RECORD_AUX_STACK); return p + 4; }
+  store<u32>(p, FR_KASAN_SAVE_TRACK); p += 4;
+  if (path == TRACK_KMALLOC) { store<u32>(p, FR___KASAN_KMALLOC); return p + 4; }
+  if (path == TRACK_KREALLOC) { store<u32>(p, FR___KASAN_KREALLOC); store<u32>(p, FR_KREALLOC, 4); return p + 8; }
+  if (path == TRACK_CACHE_ALLOC) { store<u32>(p, FR___KASAN_SLAB_ALLOC); store<u32>(p, FR_KMEM_CACHE_ALLOC, 4); return p + 8; }
+  store<u32>(p, FR_KASAN_SAVE_FREE_INFO);
+  store<u32>(p, FR___KASAN_SLAB_FREE, 4);
+  if (path == TRACK_KFREE) { store<u32>(p, FR_KFREE, 8); return p + 12; }
+  if (path == TRACK_CACHE_FREE) { store<u32>(p, FR_KMEM_CACHE_FREE, 8); return p + 12; }
+  // RCU-delayed free: the callback runs from softirq context
+  store<u32>(p, FR_SLAB_FREE_AFTER_RCU_DEBUG, 8);
+  store<u32>(p, FR_RCU_DO_BATCH, 12);
+  store<u32>(p, FR_RCU_CORE, 16);
+  store<u32>(p, FR_RCU_CORE_SI, 20);
+  store<u32>(p, FR_HANDLE_SOFTIRQS, 24);
+  return p + 28;
+}
+
+// kasan_save_stack(): the depot handle for the current stack seen from `path`.
+export function kasanSaveStack(path: u32): u32 {
+  const cur = currentStack;
+  const key = (path << 24) ^ cur;
+  const slot = SAVE_CACHE + (<usize>((key * 0x9e3779b1) >> 24) << 3);
+  if (load<u32>(slot) == key && load<u32>(slot, 4) != 0) return load<u32>(slot, 4);
+  let p = pushFrames(FRAME_BUF, path);
+  // an RCU callback runs on its own stack: the freeing task's stack is not part of it
+  if (path != TRACK_RCU_FREE && cur != 0) {
+    p += <usize>depot_fetch(cur, p) << 2;
+  }
+  const n = <u32>((p - FRAME_BUF) >> 2);
+  const h = depot_save(FRAME_BUF, n);
+  store<u32>(slot, key);
+  store<u32>(slot, h, 4);
+  return h;
+}
+export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 8); }
+
+// ── metadata ────────────────────────────────────────────────────────────────
+// @ts-ignore: decorator
+@inline export function allocMetaLin(c: usize, objLin: usize): usize {
+  const off = kc(c, KC_ALLOC_META);
+  return off == 0 ? 0 : objLin + off;
+}
+// @ts-ignore: decorator
+@inline export function freeMetaLin(c: usize, objLin: usize): usize {
+  const off = kc(c, KC_FREE_META);
+  return off == KASAN_NO_FREE_META ? 0 : objLin + off;
+}
+
+// kasan_init_object_meta: a new slab's objects start with no alloc track.
+export function kasanInitObject(c: usize, objLin: usize): void {
+  if (kasanMode != KASAN_GENERIC) return;
+  const m = allocMetaLin(c, objLin);
+  if (m != 0) memory.fill(m, 0, 16);
+}
+
+function saveAllocInfo(c: usize, va: u64, path: u32): void {
+  const m = allocMetaLin(c, dmLin(untag(va)));
+  if (m == 0) return;
+  store<u32>(m, currentPid);
+  store<u32>(m, kasanSaveStack(path), 4);
+  store<u64>(m, 0, 8);          // aux stacks belong to the previous life
+}
+
+// kasan_save_free_info: keep the free track, then mark free meta valid.
+function saveFreeInfo(c: usize, va: u64, path: u32): void {
+  const obj = untag(va);
+  const m = freeMetaLin(c, dmLin(obj));
+  if (m == 0) return;
+  store<u32>(m, currentPid, 8);
+  store<u32>(m, kasanSaveStack(path), 12);
+  shadowSetByte(obj, KASAN_SLAB_FREE_META);
+}
+
+// kasan_record_aux_stack (call_rcu, queue_work): remember the last two.
+export function kasan_record_aux_stack(va: u64): void {
+  if (kasanMode != KASAN_GENERIC || isKfenceAddress(va)) return;
+  const obj = objectOf(untag(va));
+  if (obj == 0) return;
+  const c = cacheOfObject(obj);
+  const m = allocMetaLin(c, dmLin(obj));
+  if (m == 0) return;
+  store<u32>(m, load<u32>(m, 8), 12);
+  store<u32>(m, kasanSaveStack(TRACK_AUX), 8);
+}
+
+// ── slabs and objects ───────────────────────────────────────────────────────
+export function kasanPoisonSlab(va: u64, size: u64): void {
+  if (kasanMode == KASAN_OFF) return;
+  kasanPoison(va, size, kasanMode == KASAN_GENERIC ? KASAN_SLAB_REDZONE : KASAN_TAG_INVALID);
+}
+export function kasanUnpoisonNewObject(c: usize, va: u64): void {
+  kasanUnpoison(va, kc(c, KC_OBJECT_SIZE), KASAN_TAG_KERNEL);
+}
+export function kasanPoisonNewObject(c: usize, va: u64): void {
+  if (kasanMode == KASAN_OFF) return;
+  kasanPoison(va, granuleUp(kc(c, KC_OBJECT_SIZE)), kasanMode == KASAN_GENERIC ? KASAN_SLAB_REDZONE : KASAN_TAG_INVALID);
+}
+
+// __kasan_slab_alloc: reduce the quarantine (blocking allocations only),
+// tag the object (tag modes), unpoison it, and save the alloc track of
+// non-kmalloc allocations.
+export function kasanSlabAlloc(c: usize, id: u32, va: u64, gfp: u32): u64 {
+  if (kasanMode == KASAN_OFF) return va;
+  if ((gfp & GFP_DIRECT_RECLAIM) != 0) quarantineReduce();
+  let tagged = va;
+  if (kasanMode == KASAN_SW_TAGS) tagged = setTag(va, assignTag(c, va));
+  kasanUnpoison(tagged, kc(c, KC_OBJECT_SIZE), getTag(tagged));
+  if ((kc(c, KC_FLAGS) & SLAB_KMALLOC) == 0) {
+    if (kasanMode == KASAN_GENERIC) saveAllocInfo(c, tagged, TRACK_CACHE_ALLOC);
+    else stackRingRecord(tagged, kc(c, KC_ID), false, TRACK_CACHE_ALLOC);
+  }
+  return tagged;
+}
+
+// __kasan_kmalloc / poison_kmalloc_redzone: precise redzone after `size`.
+export function kasanKmalloc(c: usize, va: u64, size: u32): u64 {
+  return kasanKmallocPath(c, va, size, TRACK_KMALLOC);
+}
+export function kasanKmallocPath(c: usize, va: u64, size: u32, path: u32): u64 {
+  if (kasanMode == KASAN_OFF || isKfenceAddress(va)) return va;
+  const obj = untag(va);
+  const objectSize = kc(c, KC_OBJECT_SIZE);
+  if (kasanMode == KASAN_GENERIC) {
+    if (size & 7) shadowSetByte(obj + (<u64>size & ~7), <u8>(size & 7));
+    const rzStart = granuleUp(obj + size);
+    const rzEnd = granuleUp(obj + objectSize);
+    if (rzEnd > rzStart) kasanPoison(rzStart, rzEnd - rzStart, KASAN_SLAB_REDZONE);
+    if (kc(c, KC_FLAGS) & SLAB_KMALLOC) saveAllocInfo(c, va, path);
+  } else {
+    // tag modes: granules past the requested size get the invalid tag
+    const rzStart = granuleUp(obj + size);
+    const rzEnd = granuleUp(obj + objectSize);
+    if (rzEnd > rzStart) kasanPoison(rzStart, rzEnd - rzStart, KASAN_TAG_INVALID);
+    if (kc(c, KC_FLAGS) & SLAB_KMALLOC) stackRingRecord(va, kc(c, KC_ID), false, path);
+  }
+  return va;
+}
+
+// kasan_krealloc for a shrinking/growing-in-place object: unpoison the new
+// size, then redzone and a fresh alloc track like kmalloc.
+export function kasanKrealloc(c: usize, va: u64, newSize: u32): u64 {
+  if (kasanMode == KASAN_OFF) return va;
+  kasanUnpoison(va, newSize, getTag(va));
+  return kasanKmallocPath(c, va, newSize, TRACK_KREALLOC);
+}
+
+// check_slab_allocation(): report an invalid or double free; true = refuse it.
+export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
+  if (kasanMode == KASAN_OFF) return false;
+  const obj = untag(va);
+  const path = freePath == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : PATH_KFREE;
+  if (nearestObj(c, slabPfn, obj) != obj) {
+    kasanReportInvalidFree(va, BUG_INVALID_FREE, path);
+    return true;
+  }
+  if (!kasanByteAccessible(va)) {
+    kasanReportInvalidFree(va, BUG_DOUBLE_FREE, path);
+    return true;
+  }
+  return false;
+}
+
+// __kasan_slab_free: poison, keep the free track, quarantine. True when the
+// object went into the quarantine (the slab must not reuse it yet).
+export function kasanSlabFree(c: usize, va: u64): bool {
+  if (kasanMode == KASAN_OFF) return false;
+  const obj = untag(va);
+  if (kasanMode == KASAN_GENERIC) {
+    kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
+    saveFreeInfo(c, va, freePath);
+    return quarantinePut(c, obj);
+  }
+  kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
+  stackRingRecord(va, kc(c, KC_ID), true, freePath);
+  return false;
+}
+
+// kasan_byte_accessible()
+export function kasanByteAccessible(va: u64): bool {
+  if (kasanMode == KASAN_OFF) return true;
+  const a = untag(va);
+  if (a < KASAN_MEM_START) return false;
+  const s = shadowByte(a);
+  if (s < 0) return false;
+  if (kasanMode == KASAN_GENERIC) return s < 8;
+  const tag = getTag(va);
+  return tag == KASAN_TAG_KERNEL || <i32>tag == s;
+}
+
+// ── pages ───────────────────────────────────────────────────────────────────
+// Returns the tag the page's address should carry (0xff when untagged).
+export function kasanAllocPages(pfn: u32, order: u32): u8 {
+  if (kasanMode == KASAN_OFF) return KASAN_TAG_KERNEL;
+  const va = pageVa(pfn);
+  const size = <u64>PAGE_SIZE << order;
+  if (kasanMode == KASAN_GENERIC) { kasanUnpoison(va, size, 0); return KASAN_TAG_KERNEL; }
+  const tag = assignTag(0, va);
+  kasanPoison(va, size, tag);
+  return tag;
+}
+export function kasanFreePages(pfn: u32, order: u32): void {
+  if (kasanMode == KASAN_OFF) return;
+  kasanPoison(pageVa(pfn), <u64>PAGE_SIZE << order, kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
+}
+
+// __kasan_kmalloc_large: the pages were unpoisoned; poison past size.
+export function kasanKmallocLarge(va: u64, size: u64, order: u32): u64 {
+  if (kasanMode == KASAN_OFF) return va;
+  const pageBytes = <u64>PAGE_SIZE << order;
+  let tagged = va;
+  // tag modes: the pointer carries the tag kasanAllocPages gave the pages
+  if (kasanMode == KASAN_SW_TAGS) tagged = setTag(va, <u8>(shadowByte(untag(va)) & 0xff));
+  const obj = untag(tagged);
+  if (kasanMode == KASAN_GENERIC && (size & 7) != 0) shadowSetByte(obj + (size & ~7), <u8>(size & 7));
+  const rz = granuleUp(obj + size);
+  const end = obj + pageBytes;
+  if (end > rz) kasanPoison(rz, end - rz, kasanMode == KASAN_GENERIC ? KASAN_PAGE_REDZONE : KASAN_TAG_INVALID);
+  return tagged;
+}
+
+// check_page_allocation() for kfree of a non-slab pointer; true = reported.
+export function kasanKfreeLargeCheck(va: u64, headPfn: u32): bool {
+  if (kasanMode == KASAN_OFF) return false;
+  const a = untag(va);
+  if (headPfn == NO_PFN || a != pageVa(headPfn)) {
+    kasanReportInvalidFree(va, BUG_INVALID_FREE, PATH_KFREE_LARGE);
+    return true;
+  }
+  if (!kasanByteAccessible(va)) {
+    kasanReportInvalidFree(va, BUG_DOUBLE_FREE, PATH_KFREE_LARGE);
+    return true;
+  }
+  return false;
+}
+
+// ── helpers shared with the report code ─────────────────────────────────────
+// @ts-ignore: decorator
+@inline function pageVa(pfn: u32): u64 { return PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT); }
+
+// The slab object containing (untagged) va, 0 if va is not in a slab.
+export function objectOf(va: u64): u64 {
+  const slab = virtToSlab(va);
+  if (slab == NO_PFN) return 0;
+  return nearestObj(cacheLin(slabCacheId(slab)), slab, va);
+}
+export function cacheOfObject(obj: u64): usize {
+  return cacheLin(slabCacheId(virtToSlab(obj)));
+}

@@ -1,0 +1,66 @@
+// KASAN's private header (mm/kasan/kasan.h): shadow codes, granule geometry and
+// the boot-time mode.
+
+// Engine-side mode: 0 off, generic, software tags.
+// @ts-ignore: decorator
+@inline export const KASAN_OFF: i32 = 0;
+// @ts-ignore: decorator
+@inline export const KASAN_GENERIC: i32 = 1;
+// @ts-ignore: decorator
+@inline export const KASAN_SW_TAGS: i32 = 2;
+export let kasanMode: i32 = KASAN_OFF;
+export let kasanVmalloc: bool = false;
+export let multiShot: bool = false;
+export let faultMode: i32 = 0;
+export let kasanGranuleShift: u32 = 3;
+export let kasanGranuleSize: u32 = 8;
+
+export function kasanSetMode(mode: i32): void {
+  kasanMode = mode;
+  kasanGranuleShift = mode == KASAN_SW_TAGS ? 4 : 3;
+  kasanGranuleSize = 1 << kasanGranuleShift;
+}
+export function kasanSetVmalloc(on: bool): void { kasanVmalloc = on; }
+export function kasanSetOptions(multi: bool, fault: i32): void { multiShot = multi; faultMode = fault; }
+export function kasan_multi_shot(on: i32): void { multiShot = on != 0; }
+
+// Generic shadow byte values: 0 = all 8 bytes accessible, 1..7 = first N bytes.
+// @ts-ignore: decorator
+@inline export const KASAN_PAGE_FREE: u8 = 0xff;        // freed page (buddy)
+// @ts-ignore: decorator
+@inline export const KASAN_PAGE_REDZONE: u8 = 0xfe;     // tail of a large kmalloc's pages
+// @ts-ignore: decorator
+@inline export const KASAN_SLAB_REDZONE: u8 = 0xfc;     // slab redzone, unused slot, object tail
+// @ts-ignore: decorator
+@inline export const KASAN_SLAB_FREE: u8 = 0xfb;        // freed slab object
+// @ts-ignore: decorator
+@inline export const KASAN_SLAB_FREE_META: u8 = 0xfa;   // first granule of a freed object with free meta
+// @ts-ignore: decorator
+@inline export const KASAN_GLOBAL_REDZONE: u8 = 0xf9;
+// @ts-ignore: decorator
+@inline export const KASAN_VMALLOC_INVALID: u8 = 0xf8;  // vmalloc shadow outside a live mapping
+// @ts-ignore: decorator
+@inline export const KASAN_STACK_LEFT: u8 = 0xf1;
+// @ts-ignore: decorator
+@inline export const KASAN_STACK_MID: u8 = 0xf2;
+// @ts-ignore: decorator
+@inline export const KASAN_STACK_RIGHT: u8 = 0xf3;
+// @ts-ignore: decorator
+@inline export const KASAN_STACK_PARTIAL: u8 = 0xf4;
+// @ts-ignore: decorator
+@inline export const KASAN_ALLOCA_LEFT: u8 = 0xca;
+// @ts-ignore: decorator
+@inline export const KASAN_ALLOCA_RIGHT: u8 = 0xcb;
+
+// Tag-based constants (include/linux/kasan-tags.h)
+// @ts-ignore: decorator
+@inline export const KASAN_TAG_KERNEL: u8 = 0xff;       // match-all pointer tag
+// @ts-ignore: decorator
+@inline export const KASAN_TAG_INVALID: u8 = 0xfe;
+// @ts-ignore: decorator
+@inline export const KASAN_TAG_MAX: u8 = 0xfd;
+
+// @ts-ignore: decorator
+@inline export const KASAN_ALLOCA_REDZONE_SIZE: u32 = 32;
+// @ts-ignore: decorator
+@inline export const KASAN_STACK_FRAME_MAGIC: u32 = 0x41b58ab3;

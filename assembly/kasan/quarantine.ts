@@ -1,0 +1,242 @@
+// The quarantine (mm/kasan/quarantine.c): freed objects wait here before the
+// slab may reuse them, so use-after-free keeps hitting poisoned memory.
+//
+// Each CPU has a queue; when it holds more than the per-CPU limit it moves, as
+// one unit, onto the tail batch of a global ring of QUARANTINE_BATCHES batches.
+// The tail advances when its batch reaches the batch size. On a blocking
+// allocation, if the global size exceeds the budget, the head batch is freed
+// back to the slabs (kasan_quarantine_reduce).
+//
+// Defaults (the kernel's): per-CPU limit 1 MiB, budget RAM/32 minus 1 MiB per
+// CPU, batch size max(1 MiB, 2 * (RAM/32) / batches). kasan.quarantine=N sets
+// the total to N bytes instead (0 disables the quarantine).
+//
+// Queued objects are linked through the quarantine link of their free meta
+// (the VA of the next object). Links live in freed memory a buggy write may
+// hit, so each one is validated; a broken chain is cut there (the rest leaks).
+import { STAT_QUARANTINE_BYTES, STAT_QUARANTINE_OBJECTS, STAT_QUARANTINE_LIMIT,
+         CFG_KASAN_QUARANTINE, CFG_NR_CPUS, PAGE_SHIFT } from "../../abi/abi";
+import { cfg } from "../config";
+import { statSet } from "../stats";
+import { currentCpu } from "../task";
+import { nrFrames, NO_PFN } from "../mm/phys";
+import { kc, KC_SIZE, KC_ID, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
+import { dmLin, PAGE_OFFSET } from "../mm/layout";
+import { freeMetaLin } from "./common";
+import { shadowByte } from "./shadow";
+import { KASAN_SLAB_FREE_META } from "./kasan";
+import { QUARANTINE_TABLE } from "../statics";
+
+// @ts-ignore: decorator
+@inline const QUARANTINE_BATCHES: u32 = 1024;
+// @ts-ignore: decorator
+@inline const MAX_CPUS: u32 = 64;
+// @ts-ignore: decorator
+@inline const QUARANTINE_PERCPU_SIZE: u64 = 1 << 20;
+
+// qlist: head VA u64, tail VA u64, bytes u64, count u64
+// @ts-ignore: decorator
+@inline const QL_SIZE: usize = 32;
+// @ts-ignore: decorator
+@inline const GLOBAL_Q: usize = QUARANTINE_TABLE;
+// @ts-ignore: decorator
+@inline const PERCPU_Q: usize = QUARANTINE_TABLE + <usize>QUARANTINE_BATCHES * 32;
+const TMP_Q: usize = memory.data(32, 8);
+
+let qHead: u32 = 0;
+let qTail: u32 = 0;
+let qSize: u64 = 0;          // bytes in the global ring
+let qMaxSize: u64 = 0;
+let qBatchSize: u64 = 0;
+let qPercpuLimit: u64 = QUARANTINE_PERCPU_SIZE;
+let qDisabled: bool = false;
+let qCorruptions: u32 = 0;
+let nrCpus: u32 = 1;
+
+// @ts-ignore: decorator
+@inline function qlHead(q: usize): u64 { return load<u64>(q); }
+// @ts-ignore: decorator
+@inline function qlBytes(q: usize): u64 { return load<u64>(q, 16); }
+// @ts-ignore: decorator
+@inline function qlCount(q: usize): u64 { return load<u64>(q, 24); }
+// @ts-ignore: decorator
+@inline function qlClear(q: usize): void { memory.fill(q, 0, QL_SIZE); }
+
+// link field of a queued object (its free meta's first u64)
+// @ts-ignore: decorator
+@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheOfQueued(obj), dmLin(obj)); }
+function cacheOfQueued(obj: u64): usize { return cacheLin(slabCacheId(virtToSlab(obj))); }
+
+function qlPut(q: usize, obj: u64, size: u64): void {
+  store<u64>(linkLin(obj), 0);
+  if (qlHead(q) == 0) store<u64>(q, obj);
+  else store<u64>(linkLin(load<u64>(q, 8)), obj);
+  store<u64>(q, obj, 8);
+  store<u64>(q, qlBytes(q) + size, 16);
+  store<u64>(q, qlCount(q) + 1, 24);
+}
+
+// Move all of `from` to the end of `to`.
+function qlMoveAll(from: usize, to: usize): void {
+  if (qlHead(from) == 0) return;
+  if (qlHead(to) == 0) {
+    memory.copy(to, from, QL_SIZE);
+  } else {
+    store<u64>(linkLin(load<u64>(to, 8)), qlHead(from));
+    store<u64>(to, load<u64>(from, 8), 8);
+    store<u64>(to, qlBytes(to) + qlBytes(from), 16);
+    store<u64>(to, qlCount(to) + qlCount(from), 24);
+  }
+  qlClear(from);
+}
+
+// Is va a queued object: a slab object start whose free meta is valid?
+function validQueued(va: u64): bool {
+  if (va - PAGE_OFFSET >= (<u64>nrFrames << PAGE_SHIFT)) return false;
+  const slab = virtToSlab(va);
+  if (slab == NO_PFN) return false;
+  if (nearestObj(cacheLin(slabCacheId(slab)), slab, va) != va) return false;
+  return shadowByte(va) == <i32>KASAN_SLAB_FREE_META;
+}
+
+// qlist_free_all: give every object back to its slab; with onlyCache >= 0,
+// keep the others (moved to `keep`).
+function qlFreeAll(q: usize, onlyCache: i32, keep: usize): void {
+  let obj = qlHead(q);
+  let n = qlCount(q);
+  qlClear(q);
+  while (obj != 0 && n > 0) {
+    if (!validQueued(obj)) { qCorruptions++; break; }
+    const next = load<u64>(linkLin(obj));
+    const slab = virtToSlab(obj);
+    const c = cacheLin(slabCacheId(slab));
+    if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {
+      slabFreeToSlab(c, slab, dmLin(obj));
+    } else {
+      qlPut(keep, obj, kc(c, KC_SIZE));
+    }
+    obj = next;
+    n--;
+  }
+}
+
+function updateLimits(): void {
+  const budget = cfg(CFG_KASAN_QUARANTINE);
+  if (budget >= 0) {
+    const total = <u64>budget;
+    qDisabled = total == 0;
+    qPercpuLimit = total / (<u64>nrCpus * 2);
+    if (qPercpuLimit > QUARANTINE_PERCPU_SIZE) qPercpuLimit = QUARANTINE_PERCPU_SIZE;
+    const percpu = qPercpuLimit * nrCpus;
+    qMaxSize = total > percpu ? total - percpu : 0;
+    qBatchSize = 2 * total / QUARANTINE_BATCHES;
+    if (qBatchSize < qPercpuLimit) qBatchSize = qPercpuLimit;
+  } else {
+    const total = (<u64>nrFrames << PAGE_SHIFT) / 32;   // QUARANTINE_FRACTION
+    const percpu = QUARANTINE_PERCPU_SIZE * nrCpus;
+    qPercpuLimit = QUARANTINE_PERCPU_SIZE;
+    qMaxSize = total < percpu ? 0 : total - percpu;
+    qBatchSize = 2 * total / QUARANTINE_BATCHES;
+    if (qBatchSize < QUARANTINE_PERCPU_SIZE) qBatchSize = QUARANTINE_PERCPU_SIZE;
+  }
+  statSet(STAT_QUARANTINE_LIMIT, qMaxSize);
+}
+
+export function quarantineInit(): void {
+  nrCpus = <u32>cfg(CFG_NR_CPUS);
+  if (nrCpus < 1) nrCpus = 1;
+  if (nrCpus > MAX_CPUS) nrCpus = MAX_CPUS;
+  memory.fill(GLOBAL_Q, 0, <usize>QUARANTINE_BATCHES * QL_SIZE);
+  memory.fill(PERCPU_Q, 0, <usize>MAX_CPUS * QL_SIZE);
+  qHead = 0; qTail = 0; qSize = 0; qCorruptions = 0;
+  updateLimits();
+  publish();
+}
+
+function publish(): void {
+  let bytes = qSize, objects: u64 = 0;
+  for (let i: u32 = 0; i < nrCpus; i++) {
+    const q = PERCPU_Q + <usize>i * QL_SIZE;
+    bytes += qlBytes(q); objects += qlCount(q);
+  }
+  for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) objects += qlCount(GLOBAL_Q + <usize>i * QL_SIZE);
+  statSet(STAT_QUARANTINE_BYTES, bytes);
+  statSet(STAT_QUARANTINE_OBJECTS, objects);
+}
+
+// kasan_quarantine_put: true when the object is now queued.
+export function quarantinePut(c: usize, obj: u64): bool {
+  if (qDisabled || freeMetaLin(c, dmLin(obj)) == 0) return false;
+  const cpu = currentCpu < nrCpus ? currentCpu : 0;
+  const q = PERCPU_Q + <usize>cpu * QL_SIZE;
+  qlPut(q, obj, kc(c, KC_SIZE));
+  if (qlBytes(q) > qPercpuLimit) {
+    const bytes = qlBytes(q);
+    const tail = GLOBAL_Q + <usize>qTail * QL_SIZE;
+    qlMoveAll(q, tail);
+    qSize += bytes;
+    if (qlBytes(tail) >= qBatchSize) {
+      let newTail = qTail + 1;
+      if (newTail == QUARANTINE_BATCHES) newTail = 0;
+      if (newTail != qHead) qTail = newTail;
+    }
+  }
+  return true;
+}
+
+// kasan_quarantine_reduce: free the oldest batch while over budget.
+export function quarantineReduce(): void {
+  if (qSize <= qMaxSize) return;
+  updateLimits();
+  if (qSize > qMaxSize) {
+    const head = GLOBAL_Q + <usize>qHead * QL_SIZE;
+    memory.copy(TMP_Q, head, QL_SIZE);
+    qlClear(head);
+    qSize -= qlBytes(TMP_Q);
+    qHead++;
+    if (qHead == QUARANTINE_BATCHES) qHead = 0;
+    qlFreeAll(TMP_Q, -1, 0);
+  }
+}
+
+// kasan_quarantine_remove_cache: flush every object of a cache being destroyed.
+export function quarantineRemoveCache(id: u32): void {
+  for (let i: u32 = 0; i < nrCpus; i++) {
+    const q = PERCPU_Q + <usize>i * QL_SIZE;
+    memory.copy(TMP_Q, q, QL_SIZE);
+    qlClear(q);
+    qlFreeAll(TMP_Q, <i32>id, q);
+  }
+  for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) {
+    const q = GLOBAL_Q + <usize>i * QL_SIZE;
+    if (qlHead(q) == 0) continue;
+    const before = qlBytes(q);
+    memory.copy(TMP_Q, q, QL_SIZE);
+    qlClear(q);
+    qlFreeAll(TMP_Q, <i32>id, q);
+    qSize -= before - qlBytes(q);
+  }
+}
+
+// Free everything (tests: drain to check accounting).
+export function kasan_quarantine_drain(): void {
+  for (let i: u32 = 0; i < nrCpus; i++) {
+    const q = PERCPU_Q + <usize>i * QL_SIZE;
+    memory.copy(TMP_Q, q, QL_SIZE);
+    qlClear(q);
+    qlFreeAll(TMP_Q, -1, 0);
+  }
+  for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) {
+    const q = GLOBAL_Q + <usize>i * QL_SIZE;
+    memory.copy(TMP_Q, q, QL_SIZE);
+    qlClear(q);
+    qlFreeAll(TMP_Q, -1, 0);
+  }
+  qSize = 0; qHead = 0; qTail = 0;
+}
+
+export function quarantine_stats(): void { publish(); }
+export function quarantine_corruptions(): u32 { return qCorruptions; }
+export function quarantineLimits(which: i32): u64 {
+  return which == 0 ? qPercpuLimit : which == 1 ? qMaxSize : qBatchSize;
+}

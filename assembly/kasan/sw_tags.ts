@@ -1,0 +1,93 @@
+// Software tag-based KASAN (mm/kasan/sw_tags.c, tags.c): a random tag per
+// allocation in the pointer's top byte and in every 16-byte granule's shadow,
+// and a ring of recent alloc/free events that reports use to name the bug.
+import { kasanMode, KASAN_SW_TAGS, KASAN_TAG_KERNEL, KASAN_TAG_MAX } from "./kasan";
+import { randomBelow } from "../random";
+import { KASAN_MEM_START } from "../mm/layout";
+import { shadowByte } from "./shadow";
+import { currentPid, currentCpu } from "../task";
+import { kasanSaveStack } from "./common";
+
+// @ts-ignore: decorator
+@inline export function getTag(va: u64): u8 { return <u8>(va >> 56); }
+// @ts-ignore: decorator
+@inline export function setTag(va: u64, tag: u8): u64 { return (va & 0x00ffffffffffffff) | (<u64>tag << 56); }
+
+// kasan_random_tag(): uniform over [KASAN_TAG_MIN, KASAN_TAG_MAX] = [0x00, 0xfd]
+export function kasanRandomTag(): u8 { return <u8>randomBelow(<u32>KASAN_TAG_MAX + 1); }
+
+// assign_tag(): a fresh random tag per allocation. (The kernel derives the tag
+// of constructor/RCU-cache objects from the object index so it survives
+// reallocation; a random tag per slab life is kept for those here too.)
+export function assignTag(c: usize, va: u64): u8 {
+  if (kasanMode != KASAN_SW_TAGS) return KASAN_TAG_KERNEL;
+  return kasanRandomTag();
+}
+
+// ── stack ring (mm/kasan/tags.c) ─────────────────────────────────────────────
+// entry: ptr u64 (tagged), cache id u32, flags u32 (bit0 free), pid u32, cpu u32, stack u32, pad
+// @ts-ignore: decorator
+@inline const RING_ENTRY: usize = 32;
+let ringLin: usize = 0;
+let ringSize: u32 = 0;
+let ringPos: u64 = 0;
+
+export function stackRingInit(lin: usize, entries: u32): void {
+  ringLin = lin; ringSize = entries; ringPos = 0;
+  memory.fill(lin, 0, <usize>entries * RING_ENTRY);
+}
+export function stackRingRecord(va: u64, cacheId: u32, isFree: bool, path: u32): void {
+  if (ringSize == 0) return;
+  const e = ringLin + <usize>(ringPos % ringSize) * RING_ENTRY;
+  ringPos++;
+  store<u64>(e, va);
+  store<u32>(e, cacheId, 8);
+  store<u32>(e, isFree ? 1 : 0, 12);
+  store<u32>(e, currentPid, 16);
+  store<u32>(e, currentCpu, 20);
+  store<u32>(e, kasanSaveStack(path), 24);
+}
+
+// Search the ring backwards for the newest entry for this object with this
+// tag. Returns the ring position + 1, or 0. Also used to find the newest free
+// and alloc entries for the report's stacks.
+export function stackRingFind(objUntagged: u64, tag: u8, wantFree: i32): u64 {
+  if (ringSize == 0) return 0;
+  const n: u64 = ringPos < <u64>ringSize ? ringPos : <u64>ringSize;
+  for (let i: u64 = 1; i <= n; i++) {
+    const pos = ringPos - i;
+    const e = ringLin + <usize>(pos % ringSize) * RING_ENTRY;
+    const p = load<u64>(e);
+    if ((p | 0xff00000000000000) != objUntagged) continue;
+    if (<u8>(p >> 56) != tag) continue;
+    const isFree = <i32>(load<u32>(e, 12) & 1);
+    if (wantFree >= 0 && isFree != wantFree) continue;
+    return pos + 1;
+  }
+  return 0;
+}
+export function stackRingEntry(pos1: u64): usize { return ringLin + <usize>((pos1 - 1) % ringSize) * RING_ENTRY; }
+
+// kasan_check_range for tag modes: every granule's tag must equal the pointer's.
+// Returns true when the access is fine.
+export function tagsRangeOk(addr: u64, size: u64): bool {
+  const tag = getTag(addr);
+  if (tag == KASAN_TAG_KERNEL) return true;
+  const a = addr | 0xff00000000000000;
+  if (a < KASAN_MEM_START) return false;
+  const last = a + size - 1;
+  for (let p = a & ~<u64>15; p <= last; p += 16) {
+    if (shadowByte(p) != <i32>tag) return false;
+  }
+  return true;
+}
+
+// kasan_find_first_bad_addr for tag modes
+export function tagsFirstBad(addr: u64, size: u64): u64 {
+  const tag = getTag(addr);
+  let p = addr | 0xff00000000000000;
+  if (p < KASAN_MEM_START) return p;
+  const end = p + size;
+  while (p < end && shadowByte(p) == <i32>tag) p += 16;
+  return p;
+}

@@ -1,0 +1,716 @@
+// A SLUB-style slab allocator (mm/slub.c, mm/slab_common.c).
+//
+// A cache hands out fixed-size slots carved from slabs (2^order pages from the
+// buddy allocator, mapped in the direct map). Each cache has one current
+// ("cpu") slab, a list of partial slabs and a list of full ones. Free slots are
+// chained through a pointer stored in the free object at s->offset, as SLUB
+// does; every pointer taken off a chain is validated, so a use-after-free
+// write that scribbles on it is isolated instead of corrupting the allocator.
+//
+// struct kmem_cache lives in simulated kernel memory: descriptors are objects
+// of the "kmem_cache" cache (id 0, whose own descriptor is static), so a
+// destroyed cache's descriptor is freed memory that KASAN watches.
+//
+// Slot layout with generic KASAN (kasan_cache_create):
+//   [object (object_size) | free ptr if RCU/ctor | alloc meta | free meta? | redzone]
+// struct page of a slab head: flags PG_SLAB, cache id (+24), inuse (+28 u16),
+// objects (+30 u16), freelist (+32 u32 linear address, 0 = empty),
+// list state (+52: SLAB_LIST_*), list links next/prev (+16/+20).
+import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_LARGE_KMALLOC,
+         PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
+         SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
+         ZERO_SIZE_PTR, MAX_CACHES, KMEM_CACHE_OBJ_SIZE, NR_KMALLOC_CACHES, CFG_NR_CPUS,
+         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL } from "../../abi/abi";
+import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgSetNext, pgPrev,
+         pgSetPrev, pgOrder, pgSetPrivate, nrFrames } from "./phys";
+import { allocPagesPfn, freePagesPfn } from "./page_alloc";
+import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
+import { statInc } from "../stats";
+import { cfg } from "../config";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
+import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab,
+         kasanInitObject, kasanKmallocLarge, kasanKfreeLargeCheck, kasanPoisonNewObject,
+         kasanUnpoisonNewObject, kasanFreePages, kasanAllocPages } from "../kasan/common";
+import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
+import { callCtor } from "../host";
+import { slubBug } from "./fault";
+import { rcuDeferSlabFree } from "../rcu";
+import { CACHE_TABLE } from "../statics";
+
+// ── struct kmem_cache fields ────────────────────────────────────────────────
+// @ts-ignore: decorator
+@inline export const KC_OBJECT_SIZE: u32 = 0;
+// @ts-ignore: decorator
+@inline export const KC_SIZE: u32 = 4;         // slot size
+// @ts-ignore: decorator
+@inline export const KC_ALIGN: u32 = 8;
+// @ts-ignore: decorator
+@inline export const KC_FLAGS: u32 = 12;
+// @ts-ignore: decorator
+@inline export const KC_ORDER: u32 = 16;
+// @ts-ignore: decorator
+@inline export const KC_OBJECTS: u32 = 20;     // objects per slab
+// @ts-ignore: decorator
+@inline export const KC_OFFSET: u32 = 24;      // free pointer offset
+// @ts-ignore: decorator
+@inline export const KC_CTOR: u32 = 28;        // host constructor id, 0 = none
+// @ts-ignore: decorator
+@inline export const KC_CPU_SLAB: u32 = 32;
+// @ts-ignore: decorator
+@inline export const KC_PARTIAL: u32 = 36;
+// @ts-ignore: decorator
+@inline export const KC_NR_PARTIAL: u32 = 40;
+// @ts-ignore: decorator
+@inline export const KC_FULL: u32 = 44;
+// @ts-ignore: decorator
+@inline export const KC_ALLOC_META: u32 = 48;  // 0 = none
+// @ts-ignore: decorator
+@inline export const KC_FREE_META: u32 = 52;   // KASAN_NO_FREE_META = none, 0 = in object
+// @ts-ignore: decorator
+@inline export const KC_LIVE: u32 = 56;        // allocated objects (KFENCE ones excluded)
+// @ts-ignore: decorator
+@inline export const KC_REFCOUNT: u32 = 60;
+// @ts-ignore: decorator
+@inline export const KC_ID: u32 = 64;
+// @ts-ignore: decorator
+@inline export const KC_NR_SLABS: u32 = 68;
+// @ts-ignore: decorator
+@inline export const KC_MIN_PARTIAL: u32 = 72;
+// @ts-ignore: decorator
+@inline export const KC_INUSE: u32 = 76;       // s->inuse: object_size rounded to a word
+// @ts-ignore: decorator
+@inline export const KC_RECIP: u32 = 80;       // ceil(2^32 / size), for slot checks
+// @ts-ignore: decorator
+@inline export const KC_KFENCE_LIVE: u32 = 84; // KFENCE objects of this cache still allocated
+
+// @ts-ignore: decorator
+@inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
+// @ts-ignore: decorator
+@inline const SLAB_LIST_NONE: u32 = 0;
+// @ts-ignore: decorator
+@inline const SLAB_LIST_CPU: u32 = 1;
+// @ts-ignore: decorator
+@inline const SLAB_LIST_PARTIAL: u32 = 2;
+// @ts-ignore: decorator
+@inline const SLAB_LIST_FULL: u32 = 3;
+// @ts-ignore: decorator
+@inline const KMALLOC_MAX_SIZE: u32 = 1 << (10 + 12);   // 1 << (MAX_PAGE_ORDER + PAGE_SHIFT)
+// @ts-ignore: decorator
+@inline const MAX_OBJS_PER_PAGE: u32 = 32767;
+// @ts-ignore: decorator
+@inline const SLUB_MAX_ORDER: u32 = 3;   // PAGE_ALLOC_COSTLY_ORDER
+
+// cache id -> linear address of its descriptor; state per id
+// @ts-ignore: decorator
+@inline const CACHE_LIN: usize = CACHE_TABLE;
+// @ts-ignore: decorator
+@inline const CACHE_STATE: usize = CACHE_TABLE + <usize>MAX_CACHES * 4;
+// @ts-ignore: decorator
+@inline export const CACHE_UNUSED: u8 = 0;
+// @ts-ignore: decorator
+@inline export const CACHE_ACTIVE: u8 = 1;
+// @ts-ignore: decorator
+@inline export const CACHE_DESTROYED: u8 = 2;
+const KMEM_CACHE_DESC: usize = memory.data(KMEM_CACHE_OBJ_SIZE, 8);
+let nextCacheId: u32 = 0;
+// kmalloc_caches[index] -> cache id; index 0 = kmalloc-8 ... 12 = kmalloc-8k
+const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
+let slabCorruptions: u32 = 0;
+
+// @ts-ignore: decorator
+@inline export function cacheLin(id: u32): usize { return load<u32>(CACHE_LIN + (<usize>id << 2)); }
+// @ts-ignore: decorator
+@inline export function kc(c: usize, field: u32): u32 { return load<u32>(c + field); }
+// @ts-ignore: decorator
+@inline function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); }
+export function cacheState(id: u32): u8 { return id < nextCacheId ? load<u8>(CACHE_STATE + id) : CACHE_UNUSED; }
+export function cache_count(): u32 { return nextCacheId; }
+export function cache_va(id: u32): u64 { return id < nextCacheId ? cacheVa(id) : 0; }
+export function cacheVa(id: u32): u64 {
+  const lin = cacheLin(id);
+  return lin < <usize>PHYS_BASE ? 0 : PAGE_OFFSET + <u64>(lin - <usize>PHYS_BASE);
+}
+
+// @ts-ignore: decorator
+@inline function linToVa(lin: usize): u64 { return PAGE_OFFSET + <u64>(lin - <usize>PHYS_BASE); }
+// @ts-ignore: decorator
+@inline function slabLin(pfn: u32): usize { return physToLin(<u64>pfn << PAGE_SHIFT); }
+
+function fls(x: u32): u32 { return x == 0 ? 0 : 32 - clz(x); }
+function getOrder(size: u64): u32 {
+  let order: u32 = 0;
+  while ((<u64>PAGE_SIZE << order) < size) order++;
+  return order;
+}
+// @ts-ignore: decorator
+@inline function orderObjects(order: u32, size: u32): u32 { return (<u32>PAGE_SIZE << order) / size; }
+
+function calcSlabOrder(size: u32, minOrder: u32, maxOrder: u32, fract: u32): u32 {
+  let order = minOrder;
+  for (; order <= maxOrder; order++) {
+    const slabSize = <u32>PAGE_SIZE << order;
+    if (slabSize % size <= slabSize / fract) break;
+  }
+  return order;
+}
+
+// calculate_order() of mm/slub.c
+function calculateOrder(size: u32): i32 {
+  let nrCpus = <u32>cfg(CFG_NR_CPUS);
+  if (nrCpus < 1) nrCpus = 1;
+  let minObjects: u32 = 4 * (fls(nrCpus) + 1);
+  let maxObjects = orderObjects(SLUB_MAX_ORDER, size);
+  if (maxObjects < 1) maxObjects = 1;
+  if (<u32>minObjects > maxObjects) minObjects = maxObjects;
+  const minOrder = getOrder(<u64>minObjects * size);
+  if (orderObjects(minOrder, size) > MAX_OBJS_PER_PAGE) return <i32>getOrder(<u64>size * MAX_OBJS_PER_PAGE) - 1;
+  for (let fraction: u32 = 16; fraction > 1; fraction >>= 1) {
+    const order = calcSlabOrder(size, minOrder, SLUB_MAX_ORDER, fraction);
+    if (order <= SLUB_MAX_ORDER) return <i32>order;
+  }
+  const order = getOrder(size);
+  return order <= <u32>MAX_PAGE_ORDER ? <i32>order : -1;
+}
+
+// ASan's adaptive redzone (optimal_redzone in mm/kasan/generic.c)
+function optimalRedzone(objectSize: u32): u32 {
+  return objectSize <= 64 - 16 ? 16 :
+         objectSize <= 128 - 32 ? 32 :
+         objectSize <= 512 - 64 ? 64 :
+         objectSize <= 4096 - 128 ? 128 :
+         objectSize <= (1 << 14) - 256 ? 256 :
+         objectSize <= (1 << 15) - 512 ? 512 :
+         objectSize <= (1 << 16) - 1024 ? 1024 : 2048;
+}
+
+// @ts-ignore: decorator
+@inline const KASAN_ALLOC_META_SIZE: u32 = 16;  // alloc track (pid, stack) + aux_stack[2]
+// @ts-ignore: decorator
+@inline const KASAN_FREE_META_SIZE: u32 = 16;   // quarantine link + free track
+
+// kasan_cache_create(): place KASAN's metadata and grow the slot to the optimal redzone.
+function kasanCacheCreate(c: usize, size: u32, flags: u32, hasCtor: bool): u32 {
+  let okSize = size;
+  kcSet(c, KC_ALLOC_META, size);
+  size += KASAN_ALLOC_META_SIZE;
+  if (size > KMALLOC_MAX_SIZE) { kcSet(c, KC_ALLOC_META, 0); size = okSize; }
+  okSize = size;
+  const origAllocMeta = kc(c, KC_ALLOC_META);
+  const objectSize = kc(c, KC_OBJECT_SIZE);
+  kcSet(c, KC_FREE_META, 0);
+  if ((flags & SLAB_TYPESAFE_BY_RCU) != 0 || hasCtor) {
+    kcSet(c, KC_FREE_META, size);
+    size += KASAN_FREE_META_SIZE;
+  } else if (objectSize < KASAN_FREE_META_SIZE) {
+    // free meta starts in the object and spills into the redzone; alloc meta moves up
+    const rem = KASAN_FREE_META_SIZE - objectSize;
+    size += rem;
+    if (kc(c, KC_ALLOC_META) != 0) kcSet(c, KC_ALLOC_META, kc(c, KC_ALLOC_META) + rem);
+  }
+  if (size > KMALLOC_MAX_SIZE) {
+    kcSet(c, KC_FREE_META, KASAN_NO_FREE_META);
+    kcSet(c, KC_ALLOC_META, origAllocMeta);
+    size = okSize;
+  }
+  let optimal = objectSize + optimalRedzone(objectSize);
+  if (optimal > KMALLOC_MAX_SIZE) optimal = KMALLOC_MAX_SIZE;
+  if (size < optimal) size = optimal;
+  return size;
+}
+
+// calculate_alignment() of mm/slab_common.c
+function calculateAlignment(flags: u32, align: u32, size: u32): u32 {
+  if (flags & SLAB_HWCACHE_ALIGN) {
+    let ralign: u32 = 64;     // cache_line_size()
+    while (size <= ralign / 2) ralign >>= 1;
+    if (ralign > align) align = ralign;
+  }
+  const minAlign: u32 = kasanMode == KASAN_SW_TAGS ? 16 : 8;   // ARCH_SLAB_MINALIGN (16 with sw_tags)
+  if (align < minAlign) align = minAlign;
+  return (align + 7) & ~7;
+}
+
+// Fill a descriptor: calculate_sizes() of mm/slub.c. Returns false if no order fits.
+function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor: u32): bool {
+  kcSet(c, KC_OBJECT_SIZE, objectSize);
+  let size = (objectSize + 7) & ~7;
+  kcSet(c, KC_INUSE, size);
+  if ((flags & SLAB_TYPESAFE_BY_RCU) != 0 || ctor != 0) {
+    kcSet(c, KC_OFFSET, size);
+    size += 8;
+  } else {
+    kcSet(c, KC_OFFSET, (objectSize / 2) & ~7);
+  }
+  kcSet(c, KC_ALLOC_META, 0);
+  kcSet(c, KC_FREE_META, KASAN_NO_FREE_META);
+  if (kasanMode == KASAN_GENERIC) {
+    size = kasanCacheCreate(c, size, flags, ctor != 0);
+    flags |= SLAB_KASAN | SLAB_NO_MERGE;
+  }
+  size = (size + align - 1) & ~(align - 1);
+  const order = calculateOrder(size);
+  if (order < 0) return false;
+  kcSet(c, KC_SIZE, size);
+  kcSet(c, KC_ALIGN, align);
+  kcSet(c, KC_FLAGS, flags);
+  kcSet(c, KC_ORDER, <u32>order);
+  kcSet(c, KC_OBJECTS, orderObjects(<u32>order, size));
+  kcSet(c, KC_CTOR, ctor);
+  kcSet(c, KC_CPU_SLAB, NO_PFN);
+  kcSet(c, KC_PARTIAL, NO_PFN);
+  kcSet(c, KC_FULL, NO_PFN);
+  kcSet(c, KC_NR_PARTIAL, 0);
+  kcSet(c, KC_LIVE, 0);
+  kcSet(c, KC_KFENCE_LIVE, 0);
+  kcSet(c, KC_NR_SLABS, 0);
+  kcSet(c, KC_REFCOUNT, 1);
+  // set_min_partial(): ilog2(size) / 2, clamped to [5, 10]
+  let minPartial = (31 - clz(size)) / 2;
+  if (minPartial < 5) minPartial = 5;
+  if (minPartial > 10) minPartial = 10;
+  kcSet(c, KC_MIN_PARTIAL, minPartial);
+  kcSet(c, KC_RECIP, <u32>((<u64>0x100000000 + size - 1) / size));
+  return true;
+}
+
+// ── slab lists ───────────────────────────────────────────────────────────────
+// @ts-ignore: decorator
+@inline function slabInuse(pfn: u32): u32 { return load<u16>(pageLin(pfn), 28); }
+// @ts-ignore: decorator
+@inline function slabSetInuse(pfn: u32, v: u32): void { store<u16>(pageLin(pfn), <u16>v, 28); }
+// @ts-ignore: decorator
+@inline function slabObjects(pfn: u32): u32 { return load<u16>(pageLin(pfn), 30); }
+// @ts-ignore: decorator
+@inline function slabFreelist(pfn: u32): usize { return load<u32>(pageLin(pfn), 32); }
+// @ts-ignore: decorator
+@inline function slabSetFreelist(pfn: u32, lin: usize): void { store<u32>(pageLin(pfn), <u32>lin, 32); }
+// @ts-ignore: decorator
+@inline function slabList(pfn: u32): u32 { return load<u32>(pageLin(pfn), 52); }
+// @ts-ignore: decorator
+@inline function slabSetList(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
+
+function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
+  const head = kc(c, field);
+  pgSetNext(pfn, head);
+  pgSetPrev(pfn, NO_PFN);
+  if (head != NO_PFN) pgSetPrev(head, pfn);
+  kcSet(c, field, pfn);
+  slabSetList(pfn, state);
+  if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
+}
+function listDel(c: usize, pfn: u32): void {
+  const state = slabList(pfn);
+  if (state != SLAB_LIST_PARTIAL && state != SLAB_LIST_FULL) { slabSetList(pfn, SLAB_LIST_NONE); return; }
+  const field = state == SLAB_LIST_PARTIAL ? KC_PARTIAL : KC_FULL;
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  if (prev != NO_PFN) pgSetNext(prev, next); else kcSet(c, field, next);
+  if (next != NO_PFN) pgSetPrev(next, prev);
+  if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) - 1);
+  slabSetList(pfn, SLAB_LIST_NONE);
+}
+
+// ── object <-> slab ──────────────────────────────────────────────────────────
+// Head pfn of the slab that holds direct-map va, or NO_PFN.
+export function virtToSlab(va: u64): u32 {
+  const off = va - PAGE_OFFSET;
+  if (off >= (<u64>nrFrames << PAGE_SHIFT)) return NO_PFN;
+  let pfn = <u32>(off >> PAGE_SHIFT);
+  const f = pgFlags(pfn);
+  if (f & 8) pfn = pgCache(pfn);            // PG_TAIL: cache field holds the head pfn
+  if ((pgFlags(pfn) & PG_SLAB) == 0) return NO_PFN;
+  return pfn;
+}
+export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
+
+// nearest_obj(): the slot start at or below va, clamped to the last object.
+export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+  const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
+  const size = <u64>kc(c, KC_SIZE);
+  let obj = va - (va - start) % size;
+  const last = start + <u64>(slabObjects(slabPfn) - 1) * size;
+  return obj > last ? last : obj;
+}
+
+// Is lin the start of a slot of this slab? (freelist / quarantine link validation)
+function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
+  const start = slabLin(slabPfn);
+  if (lin < start) return false;
+  const off = <u32>(lin - start);
+  const size = kc(c, KC_SIZE);
+  const q = <u32>((<u64>off * kc(c, KC_RECIP)) >> 32);
+  return q < slabObjects(slabPfn) && q * size == off;
+}
+
+// The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
+function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
+  const v = load<u64>(objLin + kc(c, KC_OFFSET));
+  if (v == 0) return 0;
+  const lin = physToLin(v - PAGE_OFFSET);
+  if (v - PAGE_OFFSET >= (<u64>nrFrames << PAGE_SHIFT) || !validSlot(c, slabPfn, lin)) return 1;
+  return lin;
+}
+// @ts-ignore: decorator
+@inline function setFreePointer(c: usize, objLin: usize, nextLin: usize): void {
+  store<u64>(objLin + kc(c, KC_OFFSET), nextLin == 0 ? 0 : linToVa(nextLin));
+}
+
+// ── slab creation and teardown ───────────────────────────────────────────────
+function newSlab(c: usize, id: u32): u32 {
+  const order = kc(c, KC_ORDER);
+  const pfn = allocPagesPfn(order, USE_SLAB);
+  if (pfn == NO_PFN) return NO_PFN;
+  kasanAllocPages(pfn, order);
+  pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
+  pgSetCache(pfn, id);
+  const objects = kc(c, KC_OBJECTS);
+  slabSetInuse(pfn, 0);
+  store<u16>(pageLin(pfn), <u16>objects, 30);
+  slabSetList(pfn, SLAB_LIST_NONE);
+  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
+  const base = slabLin(pfn);
+  const size = kc(c, KC_SIZE);
+  kasanPoisonSlab(linToVa(base), <u64>PAGE_SIZE << order);
+  const ctor = kc(c, KC_CTOR);
+  for (let i: u32 = 0; i < objects; i++) {
+    const obj = base + <usize>i * size;
+    kasanInitObject(c, obj);
+    if (ctor != 0) {
+      kasanUnpoisonNewObject(c, linToVa(obj));
+      callCtor(ctor, linToVa(obj));
+      kasanPoisonNewObject(c, linToVa(obj));
+    }
+    setFreePointer(c, obj, i + 1 < objects ? obj + size : 0);
+  }
+  slabSetFreelist(pfn, base);
+  return pfn;
+}
+
+function discardSlab(c: usize, pfn: u32): void {
+  const order = kc(c, KC_ORDER);
+  pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
+  pgSetCache(pfn, 0);
+  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) - 1);
+  kasanFreePages(pfn, order);
+  freePagesPfn(pfn, order);
+}
+
+// The freelist of pfn is corrupt: isolate it (the remaining free objects leak),
+// as SLUB's "Isolate corrupted freechain" does. Counted for the host.
+function isolateFreelist(pfn: u32): void {
+  slabSetFreelist(pfn, 0);
+  slabSetInuse(pfn, slabObjects(pfn));
+  slabCorruptions++;
+}
+export function slab_corruptions(): u32 { return slabCorruptions; }
+
+// ── allocation ───────────────────────────────────────────────────────────────
+// Take a free slot (linear address) or 0 when out of memory.
+// @ts-ignore: decorator
+@inline function slabGetObject(c: usize, id: u32): usize {
+  const pfn = kc(c, KC_CPU_SLAB);
+  if (pfn != NO_PFN) {
+    const obj = slabFreelist(pfn);
+    if (obj != 0) {
+      const next = getFreePointer(c, pfn, obj);
+      if (next != 1) {
+        slabSetFreelist(pfn, next);
+        slabSetInuse(pfn, slabInuse(pfn) + 1);
+        return obj;
+      }
+      isolateFreelist(pfn);
+    }
+  }
+  return slabGetObjectSlow(c, id);
+}
+
+function slabGetObjectSlow(c: usize, id: u32): usize {
+  for (;;) {
+    // retire the exhausted cpu slab to the full list
+    const cur = kc(c, KC_CPU_SLAB);
+    if (cur != NO_PFN) {
+      if (slabFreelist(cur) == 0) listAdd(c, KC_FULL, cur, SLAB_LIST_FULL);
+      else listAdd(c, KC_PARTIAL, cur, SLAB_LIST_PARTIAL);
+      kcSet(c, KC_CPU_SLAB, NO_PFN);
+    }
+    let pfn = kc(c, KC_PARTIAL);
+    if (pfn != NO_PFN) {
+      listDel(c, pfn);
+    } else {
+      pfn = newSlab(c, id);
+      if (pfn == NO_PFN) return 0;
+    }
+    slabSetList(pfn, SLAB_LIST_CPU);
+    kcSet(c, KC_CPU_SLAB, pfn);
+    const obj = slabFreelist(pfn);
+    if (obj == 0) continue;
+    const next = getFreePointer(c, pfn, obj);
+    if (next == 1) { isolateFreelist(pfn); continue; }
+    slabSetFreelist(pfn, next);
+    slabSetInuse(pfn, slabInuse(pfn) + 1);
+    return obj;
+  }
+}
+
+// slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
+// kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
+export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
+  const c = cacheLin(id);
+  if (kfenceGateOpen) {
+    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
+    if (k != 0) return k;
+  }
+  const lin = slabGetObject(c, id);
+  if (lin == 0) return 0;
+  statInc(STAT_SLAB_ALLOCS);
+  kcSet(c, KC_LIVE, kc(c, KC_LIVE) + 1);
+  let va = linToVa(lin);
+  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
+  va = kasanSlabAlloc(c, id, va, gfp);
+  if (orig != 0) va = kasanKmalloc(c, va, orig);
+  return va;
+}
+
+// Return a slot to its slab (do_slab_free): the last step of a free.
+export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
+  setFreePointer(c, lin, slabFreelist(slabPfn));
+  slabSetFreelist(slabPfn, lin);
+  const inuse = slabInuse(slabPfn) - 1;
+  slabSetInuse(slabPfn, inuse);
+  const state = slabList(slabPfn);
+  if (state == SLAB_LIST_FULL) {
+    listDel(c, slabPfn);
+    listAdd(c, KC_PARTIAL, slabPfn, SLAB_LIST_PARTIAL);
+  }
+  if (inuse == 0 && slabList(slabPfn) == SLAB_LIST_PARTIAL && kc(c, KC_NR_PARTIAL) > kc(c, KC_MIN_PARTIAL)) {
+    listDel(c, slabPfn);
+    discardSlab(c, slabPfn);
+  }
+}
+
+// slab_free after KFENCE: KASAN's invalid/double-free checks, then (for
+// SLAB_TYPESAFE_BY_RCU caches under KASAN, CONFIG_SLUB_RCU_DEBUG) a delay until
+// the next RCU grace period, then poisoning and the quarantine. va may be
+// tagged. Returns false when the free was refused (and reported).
+export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
+  const c = cacheLin(id);
+  if (kasanSlabPreFree(c, slabPfn, va)) return false;
+  if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
+  kcSet(c, KC_LIVE, kc(c, KC_LIVE) - 1);
+  statInc(STAT_SLAB_FREES);
+  if ((kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
+    rcuDeferSlabFree(va);
+    return true;
+  }
+  slabFreeFinish(c, slabPfn, va);
+  return true;
+}
+
+// The rest of slab_free_hook and do_slab_free (also the RCU callback's work).
+export function slabFreeFinish(c: usize, slabPfn: u32, va: u64): void {
+  const lin = dmLin(untag(va));
+  if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
+  if (!kasanSlabFree(c, va)) slabFreeToSlab(c, slabPfn, lin);
+}
+
+// CONFIG_SLAB_FREELIST_HARDENED's "naive detection of double free": freeing the
+// object that already heads its slab's freelist, or into a slab with nothing
+// in use. The kernel BUG()s; we refuse the free and report it.
+function naiveDoubleFree(c: usize, slabPfn: u32, va: u64): bool {
+  const lin = dmLin(va);
+  if (slabFreelist(slabPfn) != lin && slabInuse(slabPfn) != 0) return false;
+  slubBug(va, kc(c, KC_ID));
+  return true;
+}
+
+// ── kmalloc ──────────────────────────────────────────────────────────────────
+// kmalloc_index(): 8, 16, 32, 64, 96, 128, 192, 256, 512, 1k, 2k, 4k, 8k -> 0..12
+export function kmallocIndex(size: u32): i32 {
+  if (size <= 8) return 0;
+  if (size <= 16) return 1;
+  if (size <= 32) return 2;
+  if (size <= 64) return 3;
+  if (size <= 96) return 4;
+  if (size <= 128) return 5;
+  if (size <= 192) return 6;
+  if (size <= 256) return 7;
+  if (size <= 512) return 8;
+  if (size <= 1024) return 9;
+  if (size <= 2048) return 10;
+  if (size <= 4096) return 11;
+  if (size <= 8192) return 12;
+  return -1;
+}
+const KMALLOC_SIZES: usize = memory.data<u32>([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192]);
+export function kmalloc_cache_id(index: i32): u32 { return load<u32>(KMALLOC_IDS + (<usize>index << 2)); }
+
+// kmalloc(size, gfp): ZERO_SIZE_PTR for 0, slab caches up to 8 KiB, pages above.
+export function kmalloc(size: u64, gfp: u32): u64 {
+  if (size == 0) return ZERO_SIZE_PTR;
+  if (size > <u64>KMALLOC_MAX_CACHE_SIZE) return kmallocLarge(size, gfp);
+  const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
+  return slabAlloc(id, gfp, <u32>size);
+}
+
+// ___kmalloc_large_node: a compound page allocation, poisoned past size.
+export function kmallocLarge(size: u64, gfp: u32): u64 {
+  if (size > <u64>KMALLOC_MAX_SIZE) return 0;
+  const order = getOrder(size);
+  const pfn = allocPagesPfn(order, USE_LARGE_KMALLOC);
+  if (pfn == NO_PFN) return 0;
+  pgSetFlags(pfn, pgFlags(pfn) | PG_LARGE_KMALLOC | (order > 0 ? PG_HEAD : 0));
+  pgSetPrivate(pfn, size);
+  const lin = slabLin(pfn);
+  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, <usize>(<u64>PAGE_SIZE << order));
+  kasanAllocPages(pfn, order);
+  return kasanKmallocLarge(linToVa(lin), size, order);
+}
+
+// Free a large kmalloc block (free_large_kmalloc) after its checks.
+export function kfreeLarge(pfn: u32): void {
+  const order = pgOrder(pfn);
+  kasanFreePages(pfn, order);
+  freePagesPfn(pfn, order);
+}
+
+// kfree(). Returns a KFREE_* code so the host can explain refused frees when
+// KASAN is off (with KASAN on, KASAN has reported them).
+// @ts-ignore: decorator
+@inline export const KFREE_OK: i32 = 0;
+// @ts-ignore: decorator
+@inline export const KFREE_REFUSED: i32 = 1;     // KASAN reported (invalid/double free)
+// @ts-ignore: decorator
+@inline export const KFREE_NOT_HEAP: i32 = 2;    // not a slab object nor a large kmalloc
+// @ts-ignore: decorator
+@inline export const KFREE_BAD_PAGE: i32 = 3;    // large kmalloc pointer that is not its start / already free
+export function kfree(va: u64): i32 {
+  if (va <= <u64>ZERO_SIZE_PTR) return KFREE_OK;
+  if (isKfenceAddress(va)) { kfenceFree(va); return KFREE_OK; }
+  const untagged = untag(va);
+  const slab = virtToSlab(untagged);
+  if (slab != NO_PFN) {
+    const id = pgCache(slab);
+    return slabFree(id, slab, va) ? KFREE_OK : KFREE_REFUSED;
+  }
+  return kfreeNonSlab(va, untagged);
+}
+
+function kfreeNonSlab(va: u64, untagged: u64): i32 {
+  const off = untagged - PAGE_OFFSET;
+  if (off >= (<u64>nrFrames << PAGE_SHIFT)) {
+    return kasanKfreeLargeCheck(va, NO_PFN) ? KFREE_REFUSED : KFREE_NOT_HEAP;
+  }
+  let pfn = <u32>(off >> PAGE_SHIFT);
+  if (pgFlags(pfn) & 8) pfn = pgCache(pfn);
+  if (kasanKfreeLargeCheck(va, pfn)) return KFREE_REFUSED;
+  const f = pgFlags(pfn);
+  if ((f & PG_LARGE_KMALLOC) == 0 || (off & ((<u64>PAGE_SIZE << pgOrder(pfn)) - 1)) != 0 ||
+      (off >> PAGE_SHIFT) != <u64>pfn) return KFREE_BAD_PAGE;
+  kfreeLarge(pfn);
+  return KFREE_OK;
+}
+
+// ── caches ───────────────────────────────────────────────────────────────────
+function registerCache(c: usize): i32 {
+  if (nextCacheId >= <u32>MAX_CACHES) return -1;
+  const id = nextCacheId++;
+  store<u32>(CACHE_LIN + (<usize>id << 2), <u32>c);
+  store<u8>(CACHE_STATE + id, CACHE_ACTIVE);
+  kcSet(c, KC_ID, id);
+  return <i32>id;
+}
+
+// kmem_cache_create(). Returns the cache id, or -22 (EINVAL) / -12 (ENOMEM).
+export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor: u32): i32 {
+  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -22;
+  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0);
+  if (va == 0) return -12;
+  const c = dmLin(va);
+  const a = calculateAlignment(flags, align, objectSize);
+  if (!calculateSizes(c, objectSize, a, flags, ctor)) {
+    kfree(va);
+    return -22;
+  }
+  const id = registerCache(c);
+  if (id < 0) { kfree(va); return -12; }
+  return id;
+}
+
+// Boot: the kmem_cache cache, then kmalloc-8 ... kmalloc-8k.
+export function slabInit(): bool {
+  nextCacheId = 0;
+  const c0 = KMEM_CACHE_DESC;
+  memory.fill(c0, 0, KMEM_CACHE_OBJ_SIZE);
+  if (!calculateSizes(c0, KMEM_CACHE_OBJ_SIZE, calculateAlignment(SLAB_HWCACHE_ALIGN, 0, KMEM_CACHE_OBJ_SIZE),
+                      SLAB_HWCACHE_ALIGN, 0)) return false;
+  registerCache(c0);
+  for (let i: i32 = 0; i < NR_KMALLOC_CACHES; i++) {
+    const size = load<u32>(KMALLOC_SIZES + (<usize>i << 2));
+    // kmalloc caches are naturally aligned to the largest power of two dividing the size
+    const align = 1 << ctz(size);
+    const id = kmem_cache_create(size, align, SLAB_KMALLOC, 0);
+    if (id < 0) return false;
+    store<u32>(KMALLOC_IDS + (<usize>i << 2), <u32>id);
+  }
+  return true;
+}
+
+// ksize(): usable size; the kernel's __ksize after KASAN's byte check.
+export function ksizeOf(va: u64): u64 {
+  const untagged = untag(va);
+  const slab = virtToSlab(untagged);
+  if (slab != NO_PFN) {
+    const c = cacheLin(pgCache(slab));
+    const f = kc(c, KC_FLAGS);
+    if (f & SLAB_KASAN) return kc(c, KC_OBJECT_SIZE);
+    if (f & SLAB_TYPESAFE_BY_RCU) return kc(c, KC_INUSE);
+    return kc(c, KC_SIZE);
+  }
+  const off = untagged - PAGE_OFFSET;
+  if (off >= (<u64>nrFrames << PAGE_SHIFT)) return 0;
+  let pfn = <u32>(off >> PAGE_SHIFT);
+  if (pgFlags(pfn) & 8) pfn = pgCache(pfn);
+  if ((pgFlags(pfn) & PG_LARGE_KMALLOC) == 0) return 0;
+  return <u64>PAGE_SIZE << pgOrder(pfn);
+}
+
+// Iterate the slabs of a cache (cpu, partial, full) calling fn(pfn); used by
+// destroy and the quarantine's remove-cache. fn may not modify the lists.
+export function forEachSlab(c: usize, fn: (c: usize, pfn: u32) => void): void {
+  const cpu = kc(c, KC_CPU_SLAB);
+  if (cpu != NO_PFN) fn(c, cpu);
+  let p = kc(c, KC_PARTIAL);
+  while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
+  p = kc(c, KC_FULL);
+  while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
+}
+
+// __kmem_cache_shutdown: free every empty slab; false if objects remain.
+export function cacheShutdown(c: usize): bool {
+  if (kc(c, KC_LIVE) != 0) return false;
+  const cpu = kc(c, KC_CPU_SLAB);
+  if (cpu != NO_PFN) {
+    kcSet(c, KC_CPU_SLAB, NO_PFN);
+    if (slabInuse(cpu) == 0) discardSlab(c, cpu); else return false;
+  }
+  let p = kc(c, KC_PARTIAL);
+  while (p != NO_PFN) {
+    const n = pgNext(p);
+    if (slabInuse(p) == 0) { listDel(c, p); discardSlab(c, p); }
+    p = n;
+  }
+  return kc(c, KC_PARTIAL) == NO_PFN && kc(c, KC_FULL) == NO_PFN;
+}
+
+export function markCacheDestroyed(id: u32): void {
+  store<u8>(CACHE_STATE + id, CACHE_DESTROYED);
+  kfenceCacheDestroy(id);
+}
+
+// Test/introspection: object count and slab geometry of a cache.
+export function cache_info(id: u32, field: u32): u32 {
+  if (id >= nextCacheId) return 0;
+  return kc(cacheLin(id), field);
+}
+export function slabsFreeListHead(c: usize): u32 { return kc(c, KC_PARTIAL); }
+export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
+export function slabObjectsOf(pfn: u32): u32 { return slabObjects(pfn); }
