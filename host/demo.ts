@@ -1,0 +1,44 @@
+// The demo: a booted engine and a handful of real bugs, each in a function
+// named for what it does, so the reports read like the kernel's.
+import type { Engine } from "./engine.js";
+
+export interface DemoCase {
+  name: string;
+  describe: string;
+  run(e: Engine): void;
+}
+
+function slab_out_of_bounds_write(e: Engine): void {
+  const p = e.kmalloc(115);
+  e.store(p + 120n, 1, 0x78);
+  e.kfree(p);
+}
+
+function use_after_free_read(e: Engine): void {
+  const p = e.kmalloc(64);
+  e.kfree(p);
+  e.load(p + 8n, 8);
+}
+
+function double_free(e: Engine): void {
+  const p = e.kmalloc(32);
+  e.kfree(p);
+  e.kfree(p);
+}
+
+function global_out_of_bounds(e: Engine): void {
+  const g = e.registerGlobal("demo_global_array", 10, { module: "shadowfence_demo" });
+  e.load(g + 13n, 1);
+}
+
+function null_pointer_dereference(e: Engine): void {
+  e.load(0x18n, 8);
+}
+
+export const DEMO_CASES: DemoCase[] = [
+  { name: "slab-out-of-bounds", describe: "a 1-byte write 5 bytes past a 115-byte kmalloc object", run: slab_out_of_bounds_write },
+  { name: "slab-use-after-free", describe: "an 8-byte read of a freed object", run: use_after_free_read },
+  { name: "double-free", describe: "kfree of an already freed object", run: double_free },
+  { name: "global-out-of-bounds", describe: "a read 3 bytes past a 10-byte global in a module", run: global_out_of_bounds },
+  { name: "null-ptr-deref", describe: "a load from NULL + 0x18: KASAN's report, then the oops", run: null_pointer_dereference },
+];

@@ -1,0 +1,765 @@
+// The engine: one core instance with its memory, booted with a configuration,
+// and the host-side state that turns its report records into kernel text.
+//
+// The core's raw exports are called directly (no loader, no generated
+// bindings): every export takes and returns numbers or bigints, and guests
+// bind to the same raw functions. See the README's "Loader and bindings".
+import * as abi from "../abi/abi.js";
+import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, type EngineOptions, type ResolvedOptions } from "./config.js";
+import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
+import { FrameTable, captureJsStack, formatFrame, type Frame } from "./stackdepot.js";
+import { readRecord, type RawRecord } from "./report/record.js";
+import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
+import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
+import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
+import type { CoreExports } from "./exports.js";
+
+export type { CoreExports } from "./exports.js";
+
+export type ReportKind = "kasan" | "kfence" | "oops" | "gpf" | "warn" | "bad_page" | "bug" | "panic" | "guest";
+
+/** One report, structured, with its kernel text. */
+export interface Report {
+  seq: number;
+  kind: ReportKind;
+  /** "slab-out-of-bounds", "use-after-free read", "page fault", ... */
+  type: string;
+  /** The first line a parser keys on ("BUG: KASAN: ...", "BUG: unable to handle ..."). */
+  title: string;
+  address: bigint;
+  size: bigint;
+  isWrite: boolean;
+  pid: number;
+  comm: string;
+  cpu: number;
+  timeNs: bigint;
+  /** false when the access or free was skipped (oopses, refused frees). */
+  performed: boolean;
+  text: string;
+  kasan?: KasanDetails;
+  raw: RawRecord;
+}
+
+export class EnginePanicError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EnginePanicError";
+  }
+}
+
+export interface EngineStats {
+  framesTotal: number;
+  framesFree: number;
+  framesByUse: Record<string, number>;
+  memory: { ramBytes: number; shadowBytes: number; shadowFraction: number };
+  tlb: { misses: number; flushes: number; fullFlushes: number };
+  faults: { pageFaults: number; oopses: number };
+  reports: { total: number; lost: number; suppressed: number };
+  pages: { allocs: number; frees: number; allocFailures: number };
+  slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
+  quarantine: { bytes: number; objects: number; limit: number };
+  stackDepot: { stacks: number; dropped: number; pools: number };
+  vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number };
+  kfence: { allocated: number; allocations: number; frees: number; zombies: number; bugs: number;
+    skippedIncompatible: number; skippedCapacity: number; skippedCovered: number };
+  pageTableSplits: number;
+}
+
+const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
+  "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
+
+const GFP_NAMES: Record<string, number> = {
+  GFP_KERNEL: abi.GFP_KERNEL, GFP_ATOMIC: abi.GFP_ATOMIC, GFP_NOWAIT: abi.GFP_NOWAIT, __GFP_ZERO: abi.GFP_ZERO,
+  __GFP_NOWARN: abi.GFP_NOWARN, __GFP_NORETRY: abi.GFP_NORETRY, __GFP_COMP: abi.GFP_COMP, __GFP_ACCOUNT: abi.GFP_ACCOUNT,
+  __GFP_DMA: abi.GFP_DMA, __GFP_THISNODE: abi.GFP_THISNODE, __GFP_NOFAIL: abi.GFP_NOFAIL,
+};
+/** GFP flags as a number or "GFP_KERNEL | __GFP_ZERO". */
+export type Gfp = number | string;
+export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
+  if (typeof g === "number") return g;
+  let v = 0;
+  for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
+    const n = GFP_NAMES[part];
+    if (n === undefined) throw new RangeError(`unknown GFP flag ${JSON.stringify(part)}: expected ${Object.keys(GFP_NAMES).join(", ")}`);
+    v |= n;
+  }
+  return v;
+}
+
+const SLAB_FLAG_NAMES: Record<string, number> = {
+  SLAB_HWCACHE_ALIGN: abi.SLAB_HWCACHE_ALIGN, SLAB_TYPESAFE_BY_RCU: abi.SLAB_TYPESAFE_BY_RCU,
+  SLAB_ACCOUNT: abi.SLAB_ACCOUNT, SLAB_PANIC: abi.SLAB_PANIC, SLAB_CACHE_DMA: abi.SLAB_CACHE_DMA,
+  SLAB_SKIP_KFENCE: abi.SLAB_SKIP_KFENCE, SLAB_NO_MERGE: abi.SLAB_NO_MERGE,
+};
+export function parseSlabFlags(f: number | string | undefined): number {
+  if (f === undefined) return 0;
+  if (typeof f === "number") return f;
+  let v = 0;
+  for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
+    const n = SLAB_FLAG_NAMES[part];
+    if (n === undefined) throw new RangeError(`unknown slab flag ${JSON.stringify(part)}: expected ${Object.keys(SLAB_FLAG_NAMES).join(", ")}`);
+    v |= n;
+  }
+  return v;
+}
+
+/** A slab cache made by kmem_cache_create. */
+export interface KmemCache {
+  readonly id: number;
+  readonly name: string;
+}
+
+export interface CreateOptions {
+  /** Which core build to run: the optimised release (default) or the debug build. */
+  build?: CoreBuild;
+  /** Use this compiled module instead of loading one (e.g. in workers). */
+  module?: WebAssembly.Module;
+}
+
+interface Global { start: bigint; size: bigint; name: string; module?: string }
+
+const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
+  "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
+
+const BOOT_STAGES = ["", "mem_map", "paging_init", "kasan_init", "the kernel image", "KASAN shadow of the kernel image",
+  "stack_depot_init", "the KASAN stack ring", "kmem_cache_init"];
+
+// readBytes/writeBytes move data through the host buffer in chunks of this size
+const BYTES_CHUNK = 16384;
+
+const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
+export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
+  let p = moduleCache.get(build);
+  if (!p) {
+    p = loadCoreBytes(build).then((b) => WebAssembly.compile(b as BufferSource));
+    moduleCache.set(build, p);
+  }
+  return p;
+}
+
+export class Engine {
+  readonly options: ResolvedOptions;
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly frames: FrameTable;
+  private readonly tasks = new Map<number, TaskInfo>();
+  private currentPid = 1;
+  private currentCpu = 0;
+  private readonly log: Array<{ ns: bigint; text: string }> = [];
+  private readonly all: Report[] = [];
+  private pending: Report[] = [];
+  private readonly cacheNames = new Map<number, string>();
+  private readonly ctors = new Map<number, (addr: bigint) => void>();
+  private readonly globals: Global[] = [];
+  private readonly codeFrames = new Map<bigint, Frame>();
+  private readonly stackHandles = new Map<string, number>();
+  private lostSeen = 0n;
+  private panicMessage: string | undefined;
+  private lazyFrames: Frame[] | undefined;
+  private u8: Uint8Array;
+  private dv: DataView;
+
+  /** Boot an engine (Node and browsers). */
+  static async create(opts: EngineOptions = {}, create: CreateOptions = {}): Promise<Engine> {
+    const options = resolveOptions(opts);
+    const mod = create.module ?? await compileCore(create.build ?? "release");
+    return new Engine(options, mod);
+  }
+
+  /** Boot synchronously (Node only). */
+  static createSync(opts: EngineOptions = {}, create: CreateOptions = {}): Engine {
+    const options = resolveOptions(opts);
+    const mod = create.module ?? new WebAssembly.Module(loadCoreBytesSync(create.build ?? "release") as BufferSource);
+    return new Engine(options, mod);
+  }
+
+  private constructor(options: ResolvedOptions, mod: WebAssembly.Module) {
+    this.options = options;
+    this.frames = new FrameTable(readSource);
+    this.tasks.set(0, { pid: 0, comm: "swapper/0" });
+    this.tasks.set(1, { pid: 1, comm: "swapper/0" });
+    const bytes = abi.PHYS_BASE + options.ram * 1048576;
+    const pages = Math.ceil(bytes / abi.WASM_PAGE);
+    if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
+    try {
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    } catch (e) {
+      throw new ConfigError(`ram=${options.ram}: this host could not provide ${pages * abi.WASM_PAGE} bytes of wasm memory (${(e as Error).message})`);
+    }
+    const env = {
+      memory: this.memory,
+      abort: (msg: number, file: number, line: number, col: number) => {
+        throw new Error(`shadowfence core aborted at ${line}:${col}`);
+      },
+      sf_ctor: (ctor: number, va: bigint) => {
+        const fn = this.ctors.get(ctor);
+        if (fn) fn(va);
+      },
+      sf_wall_ns: () => wallNs(),
+    };
+    const instance = new WebAssembly.Instance(mod, { env });
+    this.exports = instance.exports as unknown as CoreExports;
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.dv = new DataView(this.memory.buffer);
+    for (const [slot, v] of configSlots(options)) this.exports.config_set(slot, v);
+    const rc = this.exports.boot();
+    if (rc === abi.BOOT_ENOMEM) {
+      const stage = BOOT_STAGES[this.exports.boot_failed_stage()] ?? "boot";
+      throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
+    }
+    if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
+    for (let i = 0; i < KMALLOC_NAMES.length; i++) this.cacheNames.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
+    this.cacheNames.set(0, "kmem_cache");
+    this.bootLog();
+  }
+
+  // ── plumbing ──────────────────────────────────────────────────────────────
+  private get mem(): ArrayBuffer {
+    return this.memory.buffer;
+  }
+
+  private printk(text: string, ns?: bigint): void {
+    this.log.push({ ns: ns ?? this.exports.clock_now(), text });
+  }
+
+  private bootLog(): void {
+    const o = this.options;
+    this.printk(`Linux version ${KERNEL_RELEASE} (shadowfence@wasm) (AssemblyScript 0.28) #1 SMP PREEMPT_DYNAMIC`, 0n);
+    this.printk(`Command line: ${o.cmdline.trim()}`, 0n);
+    const s = this.stats();
+    const totalK = (s.framesTotal * 4);
+    this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
+    if (o.kasan) {
+      if (o.kasanMode === "sw_tags") this.printk(`kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=${o.kasanStacktrace ? "on" : "off"})`, 0n);
+      else this.printk("kasan: KernelAddressSanitizer initialized (generic)", 0n);
+    }
+    this.afterBoot();
+    if (o.unknown.length) this.printk(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`, 0n);
+  }
+
+  /** Hook for subsystems that print at boot (KFENCE). */
+  protected afterBoot(): void {}
+
+  /** Run one host-driven kernel call: set up its stack, run it, collect reports. */
+  private call<T>(capture: boolean, fn: () => T): T {
+    if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
+    this.lazyFrames = undefined;
+    if (capture) this.exports.set_current_stack(this.stackHandle(captureJsStack(this.frames)));
+    else this.exports.set_current_stack(0);
+    const result = fn();
+    this.drain();
+    return result;
+  }
+
+  /** The depot handle of a host stack (frames innermost first). */
+  stackHandle(frames: Frame[]): number {
+    if (frames.length === 0) return 0;
+    const ids = frames.map((f) => this.frames.intern(f));
+    const key = ids.join(",");
+    let h = this.stackHandles.get(key);
+    if (h === undefined) {
+      const base = this.exports.host_buf();
+      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, 1024));
+      h = this.exports.depot_save(base, Math.min(ids.length, 1024));
+      this.stackHandles.set(key, h);
+    }
+    return h;
+  }
+
+  /** Frames of a depot stack, innermost first. */
+  stackFrames(handle: number): Frame[] {
+    if (!handle) return [];
+    const base = this.exports.host_buf();
+    const n = this.exports.depot_fetch(handle, base);
+    const ids = Array.from(new Uint32Array(this.mem, base, n));
+    return ids.map((id) => this.frames.get(id) ?? { name: `frame#${id}`, offset: 0, size: 1 });
+  }
+
+  private formatContext(): OopsContext {
+    const arm = this.options.arch === "arm64";
+    return {
+      arch: this.options.arch,
+      tags: this.options.kasan && this.options.kasanMode === "sw_tags",
+      kasan: this.options.kasan,
+      stackFrames: (h) => this.stackFrames(h),
+      cacheName: (id) => this.cacheNames.get(id) ?? `cache-${id}`,
+      cacheVa: (id) => BigInt.asUintN(64, this.exports.cache_va(id)),
+      task: (pid) => this.task(pid),
+      symbolize: (a) => this.symbolize(a),
+      readCString: (va) => this.readCString(va),
+      codeFrame: (pc) => this.codeFrames.get(pc),
+      pageOffset: arm ? 0xffff000000000000n : 0xffff888000000000n,
+      vmemmapStart: arm ? 0xfffffc0000000000n : 0xffffea0000000000n,
+      kasanShadowOffset: arm ? (this.options.kasanMode === "sw_tags" ? 0xefff800000000000n : 0xdfff800000000000n) : 0xdffffc0000000000n,
+      kasanShadowStart: arm ? (this.options.kasanMode === "sw_tags" ? 0xffff700000000000n : 0xffff600000000000n) : 0xffffec0000000000n,
+      kasanShadowEnd: arm ? 0xffff800000000000n : 0xfffffc0000000000n,
+      taskSize: arm ? 0x0001000000000000n : 0x00007ffffffff000n,
+    };
+  }
+
+  /** Read the ring, format every new record, publish reports and dmesg text. */
+  private drain(): void {
+    const e = this.exports;
+    const head = e.ring_head();
+    let tail = e.ring_tail();
+    const base = e.ring_base();
+    const ctx = this.formatContext();
+    while (tail !== head) {
+      const at = base + (tail % abi.RING_RECORDS) * abi.REC_SIZE;
+      const r = readRecord(this.mem, at);
+      this.publish(r, ctx);
+      tail = (tail + 1) >>> 0;
+      e.ring_consume(1);
+    }
+    const lost = this.dv.getBigUint64(e.stats_base() + abi.STAT_REPORTS_LOST * 8, true);
+    if (lost > this.lostSeen) {
+      this.printk(`shadowfence: report ring overflowed: ${lost - this.lostSeen} report(s) lost`);
+      this.lostSeen = lost;
+    }
+  }
+
+  /** Frames of the code that made the current host call (captured once, on demand). */
+  private hostFrames(): Frame[] {
+    if (!this.lazyFrames) this.lazyFrames = captureJsStack(this.frames);
+    return this.lazyFrames;
+  }
+
+  private accessFrames(r: RawRecord): Frame[] {
+    return r.stack ? this.stackFrames(r.stack) : this.hostFrames();
+  }
+
+  private publish(r: RawRecord, ctx: OopsContext): void {
+    const task = this.task(r.pid);
+    const base = {
+      seq: r.seq, address: r.addr, size: r.size, isWrite: (r.flags & abi.RF_WRITE) !== 0, pid: r.pid, comm: task.comm,
+      cpu: r.cpu, timeNs: r.timeNs, raw: r,
+    };
+    let report: Report;
+    switch (r.kind) {
+      case abi.REP_KASAN:
+      case abi.REP_KASAN_FREE: {
+        const { lines, details } = formatKasan(r, ctx, this.accessFrames(r));
+        report = { ...base, kind: "kasan", type: details.bugType, title: lines[1], performed: r.kind === abi.REP_KASAN, text: lines.join("\n"), kasan: details };
+        break;
+      }
+      case abi.REP_OOPS: {
+        const lines = formatOops(r, ctx, this.accessFrames(r));
+        report = { ...base, kind: "oops", type: "page fault", title: lines[0], performed: false, text: lines.join("\n") };
+        break;
+      }
+      case abi.REP_GPF: {
+        const lines = formatGpf(r, ctx, this.accessFrames(r));
+        report = { ...base, kind: "gpf", type: "general protection fault", title: lines[0], performed: false, text: lines.join("\n") };
+        break;
+      }
+      case abi.REP_WARN: {
+        const { lines, type } = formatWarn(r, ctx, this.accessFrames(r));
+        const kind: ReportKind = type === "bad-page-state" ? "bad_page" : type === "slub-double-free" ? "bug" : "warn";
+        report = { ...base, kind, type, title: lines.find((l) => /^(BUG|WARNING|kernel BUG)/.test(l)) ?? lines[0], performed: false, text: lines.join("\n") };
+        break;
+      }
+      case abi.REP_PANIC: {
+        const lines = formatPanic(r, ctx, this.accessFrames(r));
+        this.panicMessage = lines[0];
+        report = { ...base, kind: "panic", type: "panic", title: lines[0], performed: false, text: lines.join("\n") };
+        break;
+      }
+      default: {
+        const formatted = this.formatOther(r, ctx);
+        if (!formatted) return;
+        report = { ...base, ...formatted };
+      }
+    }
+    for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
+    this.all.push(report);
+    this.pending.push(report);
+  }
+
+  /** Formatting of record kinds other subsystems add (KFENCE, guests). */
+  protected formatOther(_r: RawRecord, _ctx: OopsContext): Omit<Report, "seq" | "address" | "size" | "isWrite" | "pid" | "comm" | "cpu" | "timeNs" | "raw"> | undefined {
+    return undefined;
+  }
+
+  // ── tasks, clock ─────────────────────────────────────────────────────────
+  task(pid: number): TaskInfo {
+    return this.tasks.get(pid) ?? { pid, comm: `task-${pid}` };
+  }
+  /** Make (pid, comm) the current task on `cpu`; later calls run as it. */
+  setTask(t: { pid: number; comm?: string; cpu?: number }): void {
+    if (!Number.isInteger(t.pid) || t.pid < 0 || t.pid > 0x3fffffff) throw new RangeError(`setTask: pid must be a non-negative integer, got ${t.pid}`);
+    const cpu = t.cpu ?? this.currentCpu;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.nrCpus) throw new RangeError(`setTask: cpu must be 0..${this.options.nrCpus - 1} (nr_cpus=${this.options.nrCpus}), got ${cpu}`);
+    const prev = this.tasks.get(t.pid);
+    this.tasks.set(t.pid, { pid: t.pid, comm: (t.comm ?? prev?.comm ?? `task-${t.pid}`).slice(0, 15) });
+    this.currentPid = t.pid;
+    this.currentCpu = cpu;
+    this.exports.set_current(t.pid, cpu);
+  }
+  get current(): TaskInfo & { cpu: number } {
+    return { ...this.task(this.currentPid), cpu: this.currentCpu };
+  }
+  /** Advance the engine clock by ms (the KFENCE sampling timer runs on it). */
+  tick(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`tick: ms must be >= 0, got ${ms}`);
+    this.call(false, () => this.exports.clock_advance(BigInt(Math.round(ms * 1e6))));
+  }
+  /** Engine clock in ns since boot. */
+  get clockNs(): bigint {
+    return this.exports.clock_now();
+  }
+
+  // ── reports and text ─────────────────────────────────────────────────────
+  /** Every report so far, in order. */
+  reports(): Report[] {
+    return [...this.all];
+  }
+  /** Reports since the last takeReports(). */
+  takeReports(): Report[] {
+    const p = this.pending;
+    this.pending = [];
+    return p;
+  }
+  /** All printed text, like dmesg (with printk timestamps unless printk.time=0). */
+  dmesg(): string {
+    return this.log.map((l) => (this.options.printkTime ? printkTime(l.ns) : "") + l.text).join("\n") + "\n";
+  }
+  get panicked(): boolean {
+    return this.panicMessage !== undefined;
+  }
+
+  stats(): EngineStats {
+    const base = this.exports.stats_base();
+    const g = (i: number) => Number(this.dv.getBigUint64(base + i * 8, true));
+    const byUse: Record<string, number> = {};
+    USE_NAMES.forEach((n, i) => (byUse[n] = g(abi.STAT_USE_BASE + i)));
+    const total = g(abi.STAT_FRAMES_TOTAL);
+    this.exports.quarantine_stats();
+    return {
+      framesTotal: total,
+      framesFree: g(abi.STAT_FRAMES_FREE),
+      framesByUse: byUse,
+      memory: { ramBytes: total * 4096, shadowBytes: byUse.shadow * 4096, shadowFraction: byUse.shadow / total },
+      tlb: { misses: g(abi.STAT_TLB_MISSES), flushes: g(abi.STAT_TLB_FLUSHES), fullFlushes: g(abi.STAT_TLB_FLUSH_ALL) },
+      faults: { pageFaults: g(abi.STAT_PAGE_FAULTS), oopses: g(abi.STAT_OOPSES) },
+      reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED) },
+      pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
+      slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.exports.cache_count(), freelistCorruptions: this.exports.slab_corruptions() },
+      quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },
+      stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.exports.depot_pools() },
+      vmalloc: {
+        pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),
+        purges: g(abi.STAT_VMALLOC_PURGES), shadowPages: g(abi.STAT_VMALLOC_SHADOW_PAGES),
+        shadowPagesFreed: g(abi.STAT_VMALLOC_SHADOW_FREED), shadowPagesPeak: g(abi.STAT_VMALLOC_SHADOW_PEAK),
+      },
+      kfence: {
+        allocated: g(abi.STAT_KFENCE_ALLOCATED), allocations: g(abi.STAT_KFENCE_ALLOCS), frees: g(abi.STAT_KFENCE_FREES),
+        zombies: g(abi.STAT_KFENCE_ZOMBIES), bugs: g(abi.STAT_KFENCE_BUGS), skippedIncompatible: g(abi.STAT_KFENCE_SKIP_INCOMPAT),
+        skippedCapacity: g(abi.STAT_KFENCE_SKIP_CAPACITY), skippedCovered: g(abi.STAT_KFENCE_SKIP_COVERED),
+      },
+      pageTableSplits: g(abi.STAT_PGTABLE_SPLITS),
+    };
+  }
+
+  // ── checked memory access ────────────────────────────────────────────────
+  private addr(a: bigint | number, what = "address"): bigint {
+    if (typeof a === "number") {
+      if (!Number.isSafeInteger(a) || a < 0) throw new RangeError(`${what} must be a non-negative integer or a bigint, got ${a}`);
+      return BigInt(a);
+    }
+    if (typeof a !== "bigint") throw new TypeError(`${what} must be a bigint, got ${typeof a}`);
+    return BigInt.asUintN(64, a);
+  }
+
+  /** A checked load of 1, 2, 4, 8 or 16 bytes (16 returns a Uint8Array). */
+  load(addr: bigint | number, size: 1 | 2 | 4): number;
+  load(addr: bigint | number, size: 8): bigint;
+  load(addr: bigint | number, size: 16): Uint8Array;
+  load(addr: bigint | number, size: number): number | bigint | Uint8Array;
+  load(addr: bigint | number, size: number): number | bigint | Uint8Array {
+    const a = this.addr(addr);
+    const e = this.exports;
+    return this.call(false, () => {
+      switch (size) {
+        case 1: return e.mem_load1(a) >>> 0;
+        case 2: return e.mem_load2(a) >>> 0;
+        case 4: return e.mem_load4(a) >>> 0;
+        case 8: return BigInt.asUintN(64, e.mem_load8(a));
+        case 16: {
+          e.mem_load16(a);
+          return this.u8view().slice(e.scratch_base(), e.scratch_base() + 16);
+        }
+      }
+      throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
+    });
+  }
+
+  /** A checked store of 1, 2, 4, 8 or 16 bytes. */
+  store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void {
+    const a = this.addr(addr);
+    const e = this.exports;
+    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`store: size must be 1, 2, 4, 8 or 16 (N bytes: writeBytes), got ${size}`);
+    if (size === 16) {
+      if (!(value instanceof Uint8Array) || value.length !== 16) throw new TypeError("store: a 16-byte store takes a Uint8Array of 16 bytes");
+      this.u8view().set(value, e.scratch_base() + 32);
+    }
+    this.call(false, () => {
+      const v = typeof value === "bigint" ? value : typeof value === "number" ? BigInt(Math.trunc(value)) : 0n;
+      switch (size) {
+        case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
+        case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
+        case 4: e.mem_store4(a, Number(BigInt.asUintN(32, v)) | 0); break;
+        case 8: e.mem_store8(a, BigInt.asIntN(64, v)); break;
+        case 16: e.mem_store16(a); break;
+      }
+    });
+  }
+
+  private u8view(): Uint8Array {
+    if (this.u8.buffer !== this.memory.buffer) this.u8 = new Uint8Array(this.memory.buffer);
+    return this.u8;
+  }
+
+  private len(n: number | bigint, what: string): bigint {
+    const v = typeof n === "bigint" ? n : BigInt(Math.trunc(n));
+    if (typeof n === "number" && (!Number.isFinite(n) || n < 0)) throw new RangeError(`${what} must be a non-negative length, got ${n}`);
+    return BigInt.asUintN(64, v);
+  }
+
+  /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
+  readBytes(addr: bigint | number, len: number): Uint8Array {
+    const a = this.addr(addr);
+    if (!Number.isInteger(len) || len < 0 || len > 1 << 26) throw new RangeError(`readBytes: len must be 0..${1 << 26}, got ${len}`);
+    const out = new Uint8Array(len);
+    const e = this.exports;
+    const buf = e.host_buf() + 4096;
+    this.call(false, () => {
+      // one check over the whole range, as instrumented kernel code does, then the copy
+      if (e.kasan_check_range(a, BigInt(len), 0, abi.PATH_CHECK_RANGE) < 0) return;
+      for (let off = 0; off < len; off += BYTES_CHUNK) {
+        const n = Math.min(BYTES_CHUNK, len - off);
+        if (!e.mem_copy_out(a + BigInt(off), buf, BigInt(n))) break;
+        out.set(this.u8view().subarray(buf, buf + n), off);
+      }
+    });
+    return out;
+  }
+
+  /** Write bytes (a checked N-byte write). */
+  writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void {
+    const a = this.addr(addr);
+    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
+    const e = this.exports;
+    const buf = e.host_buf() + 4096;
+    this.call(false, () => {
+      if (e.kasan_check_range(a, BigInt(data.length), 1, abi.PATH_CHECK_RANGE) < 0) return;
+      for (let off = 0; off < data.length; off += BYTES_CHUNK) {
+        const n = Math.min(BYTES_CHUNK, data.length - off);
+        this.u8view().set(data.subarray(off, off + n), buf);
+        if (!e.mem_copy_in(a + BigInt(off), buf, BigInt(n))) break;
+      }
+    });
+  }
+
+  /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
+  memset(addr: bigint | number, byte: number, len: number | bigint): boolean {
+    const a = this.addr(addr);
+    const n = this.len(len, "memset length");
+    return this.call(false, () => this.exports.mem_memset(a, byte & 0xff, n)) === 1;
+  }
+  memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
+    const d = this.addr(dst, "dst"), s = this.addr(src, "src");
+    const n = this.len(len, "memcpy length");
+    return this.call(false, () => this.exports.mem_memcpy(d, s, n)) === 1;
+  }
+  memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
+    const d = this.addr(dst, "dst"), s = this.addr(src, "src");
+    const n = this.len(len, "memmove length");
+    return this.call(false, () => this.exports.mem_memmove(d, s, n)) === 1;
+  }
+  /** kasan_check_read / kasan_check_write: check a range without accessing it. */
+  kasan_check_read(addr: bigint | number, len: number | bigint): boolean {
+    const a = this.addr(addr);
+    return this.call(false, () => this.exports.kasan_check_range(a, this.len(len, "length"), 0, abi.PATH_CHECK_RANGE)) === 1;
+  }
+  kasan_check_write(addr: bigint | number, len: number | bigint): boolean {
+    const a = this.addr(addr);
+    return this.call(false, () => this.exports.kasan_check_range(a, this.len(len, "length"), 1, abi.PATH_CHECK_RANGE)) === 1;
+  }
+
+  // ── pages ────────────────────────────────────────────────────────────────
+  /** alloc_pages(gfp, order): the direct-map address of 2^order frames, 0n when out of memory. */
+  alloc_pages(order: number, gfp: Gfp = "GFP_KERNEL"): bigint {
+    if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`alloc_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(order, g)));
+  }
+  /** __free_pages(addr, order). A bad page prints "BUG: Bad page state". */
+  __free_pages(addr: bigint | number, order: number): void {
+    const a = this.addr(addr);
+    if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`__free_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
+    const rc = this.call(true, () => this.exports.__free_pages(a, order));
+    if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
+  }
+
+  // ── slab ─────────────────────────────────────────────────────────────────
+  private size(n: number | bigint, what: string): bigint {
+    if (typeof n === "number" && (!Number.isInteger(n) || n < 0)) throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
+    return BigInt.asUintN(64, BigInt(n));
+  }
+  kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const n = this.size(size, "kmalloc size");
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.call(true, () => this.exports.kmalloc(n, g)));
+  }
+  kzalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    return this.kmalloc(size, parseGfp(gfp) | abi.GFP_ZERO);
+  }
+  /** kcalloc(n, size): NULL (0n) when n * size overflows, as kmalloc_array does. */
+  kcalloc(n: number, size: number, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const total = this.size(n, "kcalloc n") * this.size(size, "kcalloc size");
+    if (total > 0xffffffffffffffffn) return 0n;
+    return this.kmalloc(total, parseGfp(gfp) | abi.GFP_ZERO);
+  }
+  krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const a = this.addr(addr);
+    const n = this.size(size, "krealloc size");
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.call(true, () => this.exports.krealloc(a, n, g)));
+  }
+  kfree(addr: bigint | number): void {
+    const a = this.addr(addr);
+    this.call(true, () => this.exports.kfree(a));
+  }
+  kfree_sensitive(addr: bigint | number): void {
+    const a = this.addr(addr);
+    this.call(true, () => this.exports.kfree_sensitive(a));
+  }
+  ksize(addr: bigint | number): number {
+    const a = this.addr(addr);
+    return Number(this.call(true, () => this.exports.ksize(a)));
+  }
+
+  kmem_cache_create(name: string, size: number, opts: { align?: number; flags?: number | string; ctor?: (addr: bigint) => void } = {}): KmemCache {
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("kmem_cache_create: name must be a non-empty string");
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 22) throw new RangeError(`kmem_cache_create: size must be 1..${1 << 22}, got ${size}`);
+    const align = opts.align ?? 0;
+    if (!Number.isInteger(align) || align < 0 || (align & (align - 1)) !== 0 || align > 4096) throw new RangeError(`kmem_cache_create: align must be 0 or a power of two up to 4096, got ${align}`);
+    const flags = parseSlabFlags(opts.flags);
+    let ctorId = 0;
+    if (opts.ctor) {
+      ctorId = this.ctors.size + 1;
+      this.ctors.set(ctorId, opts.ctor);
+    }
+    const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
+    if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -12 ? "out of memory" : "invalid size/align/flags"}`);
+    this.cacheNames.set(id, name);
+    return { id, name };
+  }
+  kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.call(true, () => this.exports.kmem_cache_alloc(cache.id, g)));
+  }
+  kmem_cache_free(cache: KmemCache, addr: bigint | number): void {
+    const a = this.addr(addr);
+    this.call(true, () => this.exports.kmem_cache_free(cache.id, a));
+  }
+  /** Returns false when objects remained (the kernel WARNs and keeps the cache). */
+  kmem_cache_destroy(cache: KmemCache): boolean {
+    return this.call(true, () => this.exports.kmem_cache_destroy(cache.id)) === 0;
+  }
+  kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] {
+    if (!Number.isInteger(n) || n < 0 || n > 512) throw new RangeError(`kmem_cache_alloc_bulk: n must be 0..512, got ${n}`);
+    const g = parseGfp(gfp);
+    const buf = this.exports.host_buf() + 4096;
+    const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(cache.id, g, n, buf));
+    return Array.from(new BigUint64Array(this.mem, buf, got));
+  }
+  kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void {
+    if (addrs.length > 512) throw new RangeError("kmem_cache_free_bulk: at most 512 objects");
+    const buf = this.exports.host_buf() + 4096;
+    new BigUint64Array(this.mem, buf, addrs.length).set(addrs.map((a) => this.addr(a)));
+    this.call(true, () => this.exports.kmem_cache_free_bulk(cache.id, addrs.length, buf));
+  }
+  /** The name of the cache an object address belongs to (for tooling). */
+  cacheName(id: number): string {
+    return this.cacheNames.get(id) ?? `cache-${id}`;
+  }
+
+  // ── KASAN controls ───────────────────────────────────────────────────────
+  kasan_disable_current(): void { this.exports.kasan_disable_current(); }
+  kasan_enable_current(): void { this.exports.kasan_enable_current(); }
+  set kasanMultiShot(on: boolean) { this.exports.kasan_multi_shot(on ? 1 : 0); }
+  /** The shadow byte (generic) or memory tag (sw_tags) of addr; -1 if unmapped. */
+  shadowByte(addr: bigint | number): number {
+    return this.exports.kasan_shadow_byte(this.addr(addr));
+  }
+  /** Give the quarantine back to the slabs (tests). */
+  quarantineDrain(): void {
+    this.call(false, () => this.exports.kasan_quarantine_drain());
+  }
+  /** End the current RCU grace period: pending RCU callbacks and delayed frees run. */
+  rcu_barrier(): void {
+    this.call(false, () => this.exports.rcu_barrier());
+  }
+  synchronize_rcu(): void {
+    this.rcu_barrier();
+  }
+
+  // ── globals ─────────────────────────────────────────────────────────────
+  /**
+   * A global of `size` bytes in the kernel image (or a module), with the
+   * compiler's right redzone, poisoned as __asan_register_globals does.
+   */
+  registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint {
+    if (!Number.isInteger(size) || size < 1 || size > 1 << 19) throw new RangeError(`registerGlobal: size must be 1..${1 << 19}, got ${size}`);
+    const rz = globalRedzone(size);
+    const va = this.exports.kimage_global_alloc(size + rz, opts.module ? 1 : 0);
+    if (va === 0n) throw new RangeError("registerGlobal: the kernel image's data area is full");
+    const start = BigInt.asUintN(64, va);
+    const aligned = (BigInt(size) + 7n) & ~7n;
+    this.exports.kasan_unpoison_range(start, BigInt(size));
+    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, 0xf9);
+    this.globals.push({ start, size: BigInt(size), name, module: opts.module });
+    return start;
+  }
+
+  private symbolize(a: bigint): Frame | undefined {
+    // %pS of an address in a global resolves to the nearest symbol at or below it
+    let best: Global | undefined;
+    for (const g of this.globals) if (g.start <= a && (!best || g.start > best.start)) best = g;
+    if (!best) return undefined;
+    const next = this.globals.filter((g) => g.start > best!.start).reduce<bigint | undefined>((m, g) => (m === undefined || g.start < m ? g.start : m), undefined);
+    if (next !== undefined && a >= next) return undefined;
+    if (a - best.start > 4096n) return undefined;
+    return { name: best.name, offset: Number(a - best.start), size: Number(best.size), module: best.module };
+  }
+
+  /** Register a code address (a stack frame's pc) with the frame it stands for. */
+  registerCode(pc: bigint, frame: Frame): void {
+    this.codeFrames.set(pc, frame);
+  }
+
+  /** Read a C string from simulated memory without checks (report helpers). */
+  readCString(va: bigint): string | undefined {
+    if (va === 0n) return undefined;
+    const bytes: number[] = [];
+    for (let i = 0n; i < 256n; i++) {
+      const lin = this.exports.translate_lin(va + i);
+      if (!lin) return undefined;
+      const b = this.u8view()[lin];
+      if (b === 0) break;
+      bytes.push(b);
+    }
+    return String.fromCharCode(...bytes);
+  }
+}
+
+/** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
+export function globalRedzone(size: number): number {
+  const minRz = 32;
+  let rz = Math.max(minRz, Math.min(1 << 18, Math.floor(size / minRz / 4) * minRz));
+  if (size % minRz) rz += minRz - (size % minRz);
+  return rz;
+}
+
+export { BUG_NAMES, formatFrame };

@@ -1,0 +1,117 @@
+// The core's raw exports as the host sees them (i64 <-> bigint, i32 <-> number).
+// Kept in step with assembly/index.ts; test/abi.test.ts checks both directions.
+export interface CoreExports {
+  memory?: WebAssembly.Memory;
+  config_set(slot: number, value: bigint): void;
+  boot(): number;
+  is_booted(): number;
+  boot_failed_stage(): number;
+  memory_bytes_needed(ramMb: number): number;
+  stats_base(): number;
+  ring_base(): number;
+  ring_head(): number;
+  ring_tail(): number;
+  ring_consume(n: number): void;
+  set_current(pid: number, cpu: number): void;
+  current_pid(): number;
+  set_taint(mask: number): void;
+  get_taint(): number;
+  clock_set(ns: bigint): void;
+  clock_advance(ns: bigint): void;
+  clock_now(): bigint;
+  set_current_stack(handle: number): void;
+  depot_save(framesLin: number, n: number): number;
+  depot_fetch(handle: number, dstLin: number): number;
+  depot_pools(): number;
+  host_buf(): number;
+
+  mem_load1(va: bigint): number;
+  mem_load2(va: bigint): number;
+  mem_load4(va: bigint): number;
+  mem_load8(va: bigint): bigint;
+  mem_load16(va: bigint): void;
+  mem_store1(va: bigint, v: number): void;
+  mem_store2(va: bigint, v: number): void;
+  mem_store4(va: bigint, v: number): void;
+  mem_store8(va: bigint, v: bigint): void;
+  mem_store16(va: bigint): void;
+  mem_read(va: bigint, dstLin: number, n: bigint): number;
+  mem_write(va: bigint, srcLin: number, n: bigint): number;
+  mem_copy_out(va: bigint, dstLin: number, n: bigint): number;
+  mem_copy_in(va: bigint, srcLin: number, n: bigint): number;
+  mem_memset(va: bigint, byte: number, n: bigint): number;
+  mem_memcpy(dst: bigint, src: bigint, n: bigint): number;
+  mem_memmove(dst: bigint, src: bigint, n: bigint): number;
+  kasan_check_range(va: bigint, n: bigint, write: number, path: number): number;
+  scratch_base(): number;
+  last_access_faulted(): number;
+  translate_lin(va: bigint): number;
+  alloc_pages(order: number, gfp: number): bigint;
+  __free_pages(va: bigint, order: number): number;
+  nr_free(order: number): number;
+  engine_panicked(): number;
+
+  pt_map(va: bigint, pa: bigint, writable: number): number;
+  pt_unmap(va: bigint): number;
+  pt_protect(va: bigint, prot: number): number;
+  pt_split(va: bigint): number;
+  pt_translate(va: bigint): bigint;
+  pt_set_pte_noflush(va: bigint, pa: bigint, prot: number): number;
+  pt_alloc_frame(): bigint;
+  pt_free_frame(pa: bigint): void;
+  walk_entry(i: number): bigint;
+  walk_levels(): number;
+  flush_tlb_all(): void;
+  flush_tlb_one(va: bigint): void;
+  flush_tlb_kernel_range(start: bigint, end: bigint): void;
+  tlb_check_coherent(): number;
+  tlb_base(): number;
+
+  kmalloc(size: bigint, gfp: number): bigint;
+  kfree(va: bigint): number;
+  kmem_cache_create(size: number, align: number, flags: number, ctor: number): number;
+  kmalloc_cache_id(index: number): number;
+  cache_info(id: number, field: number): number;
+  cache_count(): number;
+  cache_va(id: number): bigint;
+  slab_corruptions(): number;
+  kmem_cache_alloc(id: number, gfp: number): bigint;
+  kmem_cache_free(id: number, va: bigint): number;
+  kmem_cache_destroy(id: number): number;
+  kmem_cache_alloc_bulk(id: number, gfp: number, n: number, outLin: number): number;
+  kmem_cache_free_bulk(id: number, n: number, inLin: number): void;
+  ksize(va: bigint): bigint;
+  krealloc(va: bigint, size: bigint, gfp: number): bigint;
+  kfree_sensitive(va: bigint): number;
+
+  kasan_disable_current(): void;
+  kasan_enable_current(): void;
+  kasan_reported(): number;
+  kasan_multi_shot(on: number): void;
+  kasan_record_aux_stack(va: bigint): void;
+  kasan_poison_range(va: bigint, size: bigint, value: number): void;
+  kasan_unpoison_range(va: bigint, size: bigint): void;
+  kasan_shadow_byte(va: bigint): number;
+  kasan_quarantine_drain(): void;
+  quarantine_stats(): void;
+  quarantine_corruptions(): number;
+
+  kimage_global_alloc(total: number, inModule: number): bigint;
+  kimage_data_va(): bigint;
+  kimage_module_va(): bigint;
+  task_stack_alloc(pid: number): bigint;
+  task_stack_set(pid: number, base: bigint, size: number, word: number): void;
+  task_stack_free(pid: number): void;
+  stack_frame_push(pid: number, size: number): bigint;
+  stack_frame_pop(pid: number, va: bigint, size: number): void;
+  task_stack_base(pid: number): bigint;
+  task_stack_size(pid: number): number;
+  rcu_barrier(): void;
+  rcu_pending(): number;
+
+  bench_raw_load8(va: bigint, n: number, mask: number): bigint;
+  bench_checked_load8(va: bigint, n: number, mask: number): bigint;
+  bench_checked_store8(va: bigint, n: number, mask: number): void;
+  bench_tlb_hits(va: bigint, n: number, mask: number): number;
+  bench_walks(va: bigint, n: number, mask: number): bigint;
+}

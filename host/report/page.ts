@@ -1,0 +1,69 @@
+// dump_page() as 6.12 prints it for the page behind a buggy address:
+//   page: refcount:R mapcount:M mapping:0000000000000000 index:0x0 pfn:0x...
+//   head: order:O mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0   (compound)
+//   flags: 0x...(head|zone=1)
+//   page_type: f5(slab)                                                      (typed pages)
+//   raw: 4 words / raw: 4 words  (+ head: 4 lines for compound pages)
+// The raw words follow the kernel's struct page / struct slab layout.
+import * as abi from "../../abi/abi.js";
+import type { RawRecord } from "./record.js";
+import { px } from "./common.js";
+import type { FormatContext } from "./kasan.js";
+
+const PG_HEAD_BIT = 6n;
+const PG_RESERVED_BIT = 13n;
+const LIST_POISON1 = 0xdead000000000100n;
+const LIST_POISON2 = 0xdead000000000122n;
+
+function zoneOf(pfn: bigint, arch: string): bigint {
+  if (arch === "arm64") return 0n;
+  return pfn < 4096n ? 0n : 1n;              // ZONE_DMA below 16 MiB, ZONE_DMA32 below 4 GiB
+}
+
+function pageType(r: RawRecord): [number, string] | undefined {
+  if (r.pageFlags & abi.PG_SLAB) return [0xf5, "slab"];
+  if (r.pageFlags & abi.PG_BUDDY) return [0xf0, "buddy"];
+  if (r.pageFlags & abi.PG_TABLE) return [0xf2, "table"];
+  return undefined;
+}
+
+export function dumpPage(r: RawRecord, ctx: FormatContext): string[] {
+  const head = r.headPfn;
+  const compound = (r.pageFlags & abi.PG_HEAD) !== 0;
+  const reserved = (r.pageFlags & abi.PG_RESERVED) !== 0;
+  const zone = zoneOf(head, ctx.arch);
+  const flagsWord = (zone << 62n) | (compound ? 1n << PG_HEAD_BIT : 0n) | (reserved ? 1n << PG_RESERVED_BIT : 0n);
+  const names = [compound ? "head" : "", reserved ? "reserved" : "", `zone=${zone}`].filter(Boolean).join("|");
+  const type = pageType(r);
+  const refcount = (r.pageFlags & abi.PG_BUDDY) ? 0 : r.pageRef;
+  const lines = [`page: refcount:${refcount} mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${head.toString(16)}`];
+  if (compound) lines.push(`head: order:${r.pageOrder} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0`);
+  lines.push(`flags: 0x${flagsWord.toString(16)}(${names})`);
+  if (type) lines.push(`page_type: ${type[0].toString(16)}(${type[1]})`);
+
+  const structPage = ctx.vmemmapStart + head * 64n;
+  const typeWord = type ? BigInt(type[0]) << 24n : 0xffffffffn;
+  const refWord = (BigInt(refcount >>> 0) << 32n) | typeWord;
+  let w: bigint[];
+  if (r.pageFlags & abi.PG_SLAB) {
+    const inuse = BigInt(Number(r.arg2) & 0xffff);
+    const objects = BigInt((Number(r.arg2) >>> 16) & 0x7fff);
+    const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (r.arg1 - BigInt(abi.PHYS_BASE));
+    w = [flagsWord, ctx.cacheVa(r.cache), LIST_POISON2, 0n, freelist, inuse | (objects << 16n) | (1n << 31n), refWord, 0n];
+  } else if (reserved) {
+    w = [flagsWord, structPage + 8n, structPage + 8n, 0n, 0n, 0n, refWord, 0n];
+  } else {
+    w = [flagsWord, LIST_POISON1, LIST_POISON2, 0n, 0n, 0n, refWord, 0n];
+  }
+  const raw = (prefix: string, words: bigint[]) => [
+    `${prefix}: ${words.slice(0, 4).map(px).join(" ")}`,
+    `${prefix}: ${words.slice(4, 8).map(px).join(" ")}`,
+  ];
+  lines.push(...raw("raw", w));
+  if (compound) {
+    const order = BigInt(r.pageOrder);
+    const tail = [flagsWord | order, structPage | 1n, 0xffffffffffffffffn, 0n, 1n << order, 0n, 0xffffffffn, 0n];
+    lines.push(...raw("head", w), ...raw("head", tail));
+  }
+  return lines;
+}

@@ -1,0 +1,221 @@
+// Host side of the stack depot: frames are interned as small ids the core
+// stores; this file captures JS stacks for host-driven calls, names the
+// kernel's own frames, and turns ids back into `func+0xoff/0xsize` lines.
+import * as abi from "../abi/abi.js";
+
+/** One printed frame: symbol, offset and size as %pS prints them, plus an optional module. */
+export interface Frame {
+  name: string;
+  offset: number;
+  size: number;
+  module?: string;
+}
+
+export function formatFrame(f: Frame): string {
+  return `${f.name}+0x${f.offset.toString(16)}/0x${f.size.toString(16)}${f.module ? ` [${f.module}]` : ""}`;
+}
+
+// The kernel functions real 6.12 x86_64 stacks show above the caller.
+// Offsets/sizes are those of one build; tools skip these frames anyway.
+const KERNEL_FRAMES: Record<number, Frame> = {
+  [abi.FR_KASAN_SAVE_STACK]: { name: "kasan_save_stack", offset: 0x33, size: 0x60 },
+  [abi.FR_KASAN_SAVE_TRACK]: { name: "kasan_save_track", offset: 0x14, size: 0x30 },
+  [abi.FR___KASAN_KMALLOC]: { name: "__kasan_kmalloc", offset: 0x8f, size: 0xa0 },
+  [abi.FR___KASAN_SLAB_ALLOC]: { name: "__kasan_slab_alloc", offset: 0x59, size: 0x70 },
+  [abi.FR_KMEM_CACHE_ALLOC]: { name: "kmem_cache_alloc_noprof", offset: 0x10c, size: 0x2f0 },
+  [abi.FR___KASAN_KREALLOC]: { name: "__kasan_krealloc", offset: 0x7d, size: 0xb0 },
+  [abi.FR_KREALLOC]: { name: "krealloc_noprof", offset: 0xf1, size: 0x150 },
+  [abi.FR_KASAN_SAVE_FREE_INFO]: { name: "kasan_save_free_info", offset: 0x3b, size: 0x60 },
+  [abi.FR___KASAN_SLAB_FREE]: { name: "__kasan_slab_free", offset: 0x37, size: 0x50 },
+  [abi.FR_KFREE]: { name: "kfree", offset: 0x94, size: 0x190 },
+  [abi.FR_KMEM_CACHE_FREE]: { name: "kmem_cache_free", offset: 0x105, size: 0x2f0 },
+  [abi.FR_SLAB_FREE_AFTER_RCU_DEBUG]: { name: "slab_free_after_rcu_debug", offset: 0x10d, size: 0x2e0 },
+  [abi.FR_RCU_DO_BATCH]: { name: "rcu_do_batch", offset: 0x3bb, size: 0xba0 },
+  [abi.FR_RCU_CORE]: { name: "rcu_core", offset: 0x2c4, size: 0x9f0 },
+  [abi.FR_RCU_CORE_SI]: { name: "rcu_core_si", offset: 0xe, size: 0x20 },
+  [abi.FR_HANDLE_SOFTIRQS]: { name: "handle_softirqs", offset: 0x191, size: 0x550 },
+  [abi.FR_KASAN_RECORD_AUX_STACK]: { name: "kasan_record_aux_stack", offset: 0xa7, size: 0xc0 },
+  [abi.FR___CALL_RCU_COMMON]: { name: "__call_rcu_common.constprop.0", offset: 0x80, size: 0x990 },
+  [abi.FR_CALL_RCU]: { name: "call_rcu", offset: 0x12, size: 0x20 },
+  [abi.FR_INSERT_WORK]: { name: "insert_work", offset: 0x3a, size: 0x1a0 },
+  [abi.FR___QUEUE_WORK]: { name: "__queue_work", offset: 0x5b7, size: 0xd70 },
+  [abi.FR_QUEUE_WORK_ON]: { name: "queue_work_on", offset: 0x7e, size: 0x90 },
+  [abi.FR_KMEM_CACHE_ALLOC_BULK]: { name: "kmem_cache_alloc_bulk_noprof", offset: 0x1a7, size: 0x3d0 },
+  [abi.FR_KMEM_CACHE_FREE_BULK]: { name: "kmem_cache_free_bulk.part.0", offset: 0x21b, size: 0x6e0 },
+  [abi.FR_KFREE_SENSITIVE]: { name: "kfree_sensitive", offset: 0x27, size: 0x70 },
+  [abi.FR___KMALLOC_LARGE]: { name: "__kmalloc_large_noprof", offset: 0x1b, size: 0xb0 },
+  [abi.FR_QLIST_FREE_ALL]: { name: "qlist_free_all", offset: 0x4e, size: 0x120 },
+  [abi.FR_KASAN_QUARANTINE_REDUCE]: { name: "kasan_quarantine_reduce", offset: 0x195, size: 0x1e0 },
+  [abi.FR___VMALLOC_NODE_RANGE]: { name: "__vmalloc_node_range_noprof", offset: 0x3e0, size: 0x1100 },
+  [abi.FR_VMALLOC]: { name: "vmalloc_noprof", offset: 0x4d, size: 0x60 },
+};
+
+const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });
+const DUMP = [F("dump_stack_lvl", 0x4d, 0x70), F("print_report", 0xcd, 0x620)];
+const KREPORT = [...DUMP, F("kasan_report", 0xde, 0x110)];
+const CHECK_RANGE = [...KREPORT, F("kasan_check_range", 0x10c, 0x1c0)];
+const PATH_FRAMES: Record<number, Frame[]> = {
+  [abi.PATH_ACCESS]: KREPORT,
+  [abi.PATH_CHECK_RANGE]: CHECK_RANGE,
+  [abi.PATH_MEMSET]: [...CHECK_RANGE, F("__asan_memset", 0x23, 0x50)],
+  [abi.PATH_MEMCPY]: [...CHECK_RANGE, F("__asan_memcpy", 0x23, 0x60)],
+  [abi.PATH_MEMMOVE]: [...CHECK_RANGE, F("__asan_memmove", 0x3d, 0x70)],
+  [abi.PATH_CHECK_BYTE]: [...KREPORT, F("__kasan_check_byte", 0x13, 0x50)],
+  [abi.PATH_KFREE]: [...DUMP, F("kasan_report_invalid_free", 0xaa, 0xc0), F("__kasan_slab_pre_free", 0x23, 0x50), F("kfree", 0x94, 0x190)],
+  [abi.PATH_KMEM_CACHE_FREE]: [...DUMP, F("kasan_report_invalid_free", 0xaa, 0xc0), F("__kasan_slab_pre_free", 0x23, 0x50),
+    F("kmem_cache_free", 0x105, 0x2f0)],
+  [abi.PATH_KFREE_LARGE]: [...DUMP, F("kasan_report_invalid_free", 0xaa, 0xc0), F("__kasan_kfree_large", 0x86, 0xd0),
+    F("free_large_kmalloc", 0x58, 0x160), F("kfree", 0x94, 0x190)],
+  [abi.PATH_BITOPS]: CHECK_RANGE,
+  [abi.PATH_STRING]: KREPORT,
+};
+/** Internal frames printed above the caller in a KASAN report's Call Trace. */
+export function reportPathFrames(path: number): Frame[] {
+  return PATH_FRAMES[path] ?? KREPORT;
+}
+
+/** Source text of scripts, for real function-relative offsets (Node only). */
+type SourceReader = (file: string) => string | undefined;
+
+interface CallSiteLike {
+  getFunctionName(): string | null;
+  getMethodName(): string | null;
+  getTypeName(): string | null;
+  getFileName(): string | undefined | null;
+  getLineNumber(): number | null;
+  getColumnNumber(): number | null;
+  getEnclosingLineNumber?(): number | null;
+  getEnclosingColumnNumber?(): number | null;
+  getPosition?(): number;
+}
+
+/**
+ * The frame table: ids for every frame the engine has seen. Ids below
+ * FR_FIRST_DYNAMIC are the kernel's own functions; the rest are host (JS) and
+ * guest (wasm) frames registered at run time.
+ */
+export class FrameTable {
+  private frames: Frame[] = [];
+  private byKey = new Map<string, number>();
+  private lineStarts = new Map<string, number[] | null>();
+
+  constructor(private readSource?: SourceReader) {}
+
+  intern(f: Frame): number {
+    const key = `${f.name}\0${f.offset}\0${f.size}\0${f.module ?? ""}`;
+    let id = this.byKey.get(key);
+    if (id === undefined) {
+      id = abi.FR_FIRST_DYNAMIC + this.frames.length;
+      this.frames.push(f);
+      this.byKey.set(key, id);
+    }
+    return id;
+  }
+
+  get(id: number): Frame | undefined {
+    if (id < abi.FR_FIRST_DYNAMIC) return KERNEL_FRAMES[id];
+    return this.frames[id - abi.FR_FIRST_DYNAMIC];
+  }
+
+  isKernel(id: number): boolean {
+    return id < abi.FR_FIRST_DYNAMIC;
+  }
+
+  /** A JS call site as a kernel-style frame. */
+  fromCallSite(cs: CallSiteLike): Frame {
+    const name = frameName(cs);
+    const line = cs.getLineNumber() ?? 0;
+    const col = cs.getColumnNumber() ?? 0;
+    const encLine = cs.getEnclosingLineNumber?.() ?? line;
+    const encCol = cs.getEnclosingColumnNumber?.() ?? 1;
+    const file = cs.getFileName() ?? "";
+    const src = this.source(file);
+    if (src) {
+      const starts = this.lines(file, src);
+      if (starts && line <= starts.length && encLine <= starts.length) {
+        const pos = starts[line - 1] + col - 1;
+        const start = starts[encLine - 1] + encCol - 1;
+        const end = functionEnd(src, start);
+        if (pos >= start && end > pos) return { name, offset: pos - start, size: end - start };
+      }
+    }
+    // no source: encode the position within the function deterministically
+    const offset = ((line - encLine) << 6) + Math.max(0, col - 1);
+    return { name, offset, size: (offset | 0x3f) + 1 };
+  }
+
+  private source(file: string): string | undefined {
+    if (!this.readSource || !file) return undefined;
+    return this.readSource(file);
+  }
+
+  private lines(file: string, src: string): number[] | null {
+    let s = this.lineStarts.get(file);
+    if (s === undefined) {
+      s = [0];
+      for (let i = 0; i < src.length; i++) if (src.charCodeAt(i) === 10) s.push(i + 1);
+      this.lineStarts.set(file, s);
+    }
+    return s;
+  }
+}
+
+function frameName(cs: CallSiteLike): string {
+  const fn = cs.getFunctionName();
+  if (fn) return fn.replace(/^(async )?/, "").replace(/\s+/g, "_");
+  const method = cs.getMethodName();
+  if (method) return method;
+  return "<anonymous>";
+}
+
+// End of the function starting at `start`: the brace that closes its body,
+// skipping strings, template literals and comments. Arrow functions without a
+// body end at the end of the expression's line.
+function functionEnd(src: string, start: number): number {
+  let depth = 0;
+  let seenBrace = false;
+  for (let i = start; i < src.length; i++) {
+    const c = src[i];
+    if (c === "/" && src[i + 1] === "/") { i = src.indexOf("\n", i); if (i < 0) return src.length; continue; }
+    if (c === "/" && src[i + 1] === "*") { i = src.indexOf("*/", i + 2); if (i < 0) return src.length; i++; continue; }
+    if (c === '"' || c === "'" || c === "`") {
+      for (i++; i < src.length && src[i] !== c; i++) if (src[i] === "\\") i++;
+      continue;
+    }
+    if (c === "{") { depth++; seenBrace = true; }
+    else if (c === "}") { depth--; if (seenBrace && depth === 0) return i + 1; if (depth < 0) return i; }
+    else if (c === "\n" && !seenBrace && depth === 0 && i > start) return i;
+  }
+  return src.length;
+}
+
+/** The engine files whose frames are not part of a captured stack. */
+const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|stackdepot|kunit[\\/]runner|guest[\\/]runner)\.[jt]s$/;
+const NOISE_FILE = /^node:|[\\/]node_modules[\\/]/;
+
+/** Capture the current JS call stack as frames, innermost first, outside the engine. */
+export function captureJsStack(table: FrameTable, maxFrames = 16): Frame[] {
+  const saved = Error.prepareStackTrace;
+  const savedLimit = Error.stackTraceLimit;
+  let sites: CallSiteLike[] = [];
+  try {
+    Error.stackTraceLimit = maxFrames + 12;
+    Error.prepareStackTrace = (_e, cs) => cs;
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, captureJsStack);
+    sites = (holder.stack as CallSiteLike[]) ?? [];
+  } finally {
+    Error.prepareStackTrace = saved;
+    Error.stackTraceLimit = savedLimit;
+  }
+  const out: Frame[] = [];
+  for (const cs of sites) {
+    const file = cs.getFileName() ?? "";
+    if (ENGINE_FILE.test(file)) continue;
+    if (NOISE_FILE.test(file) && out.length > 0) break;
+    if (NOISE_FILE.test(file)) continue;
+    out.push(table.fromCallSite(cs));
+    if (out.length >= maxFrames) break;
+  }
+  return out;
+}

@@ -1,0 +1,27 @@
+// Browser specifics: the core comes from a URL next to the bundle (rollup
+// emits it as an asset); script sources are not readable.
+export type CoreBuild = "release" | "debug";
+
+let coreUrl: string | URL | undefined;
+/** Where the bundle finds core.wasm; the bundle sets this to its emitted asset. */
+export function setCoreUrl(url: string | URL): void {
+  coreUrl = url;
+}
+
+export async function loadCoreBytes(_build: CoreBuild): Promise<Uint8Array> {
+  if (!coreUrl) throw new Error("shadowfence: setCoreUrl() was not called with the location of core.wasm");
+  const res = await fetch(coreUrl);
+  if (!res.ok) throw new Error(`shadowfence: fetching ${coreUrl} failed: ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+export function loadCoreBytesSync(_build: CoreBuild): Uint8Array {
+  throw new Error("shadowfence: synchronous loading is not available in browsers; use createEngine()");
+}
+
+export function readSource(_file: string): string | undefined {
+  return undefined;
+}
+
+export function wallNs(): number {
+  return Math.round(performance.now() * 1e6);
+}
