@@ -17,9 +17,25 @@
 // @ts-ignore: decorator
 @inline export const CACHE_TABLE: usize = TASK_TABLE + 0x8000;             // 4096 x 4 + 4096
 // @ts-ignore: decorator
-@inline export const MISC_TABLE: usize = CACHE_TABLE + 0x8000;             // small scratch areas
+@inline export const HOT_TABLE: usize = CACHE_TABLE + 0x8000;              // hot switches, below
+// @ts-ignore: decorator
+@inline export const MISC_TABLE: usize = HOT_TABLE + 0x1000;               // small scratch areas
 // @ts-ignore: decorator
 @inline export const STATICS_END: usize = MISC_TABLE + 0x10000;
+
+// Switches read on every checked access live in linear memory at constant
+// addresses: one load off the memory base. (A mutable wasm global costs V8 a
+// reload through the instance each time, measured at +0.5 ns per access.)
+// @ts-ignore: decorator
+@inline export const HOT_TAG_MASK: usize = HOT_TABLE;            // u64: 0xff.. on arm64 (TBI), else 0
+// @ts-ignore: decorator
+@inline export const HOT_KASAN_MODE: usize = HOT_TABLE + 8;      // i32: KASAN_OFF / GENERIC / SW_TAGS
+// @ts-ignore: decorator
+@inline export const HOT_KFENCE_GATE: usize = HOT_TABLE + 12;    // i32: 1 while the sampling gate is open
+// @ts-ignore: decorator
+@inline export const HOT_KFENCE_START: usize = HOT_TABLE + 16;   // u64: pool start
+// @ts-ignore: decorator
+@inline export const HOT_KFENCE_SIZE: usize = HOT_TABLE + 24;    // u64: pool size (0: no KFENCE)
 
 // Transfer buffer for the host: frame ids, bytes, bulk object arrays (0x7000 bytes).
 // @ts-ignore: decorator

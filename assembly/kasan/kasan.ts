@@ -1,6 +1,8 @@
 // KASAN's private header (mm/kasan/kasan.h): shadow codes, granule geometry and
 // the boot-time mode.
 
+import { HOT_KASAN_MODE } from "../statics";
+
 // Engine-side mode: 0 off, generic, software tags.
 // @ts-ignore: decorator
 @inline export const KASAN_OFF: i32 = 0;
@@ -15,8 +17,13 @@ export let faultMode: i32 = 0;
 export let kasanGranuleShift: u32 = 3;
 export let kasanGranuleSize: u32 = 8;
 
+// The fast paths read the mode from linear memory (see statics.ts).
+// @ts-ignore: decorator
+@inline export function kasanModeHot(): i32 { return load<i32>(HOT_KASAN_MODE); }
+
 export function kasanSetMode(mode: i32): void {
   kasanMode = mode;
+  store<i32>(HOT_KASAN_MODE, mode);
   kasanGranuleShift = mode == KASAN_SW_TAGS ? 4 : 3;
   kasanGranuleSize = 1 << kasanGranuleShift;
 }

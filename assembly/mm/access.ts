@@ -11,17 +11,24 @@ import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_ME
 import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
 import { ptWalk } from "./pgtable";
 import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
-import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
+import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
 import { tagsRangeOk } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
 import { pageFault, generalProtectionFault, enginePanicked } from "./fault";
 import { kfenceHandlePageFault, isKfenceAddress } from "../kfence/core";
-import { MISC_TABLE } from "../statics";
+import { MISC_TABLE, HOT_TAG_MASK } from "../statics";
 
-// On arm64 the MMU ignores bits 56..63 (TBI): sign-extend from bit 55.
-export let tagShift: u64 = 0;
-export function accessInit(arm64: bool): void { tagShift = arm64 ? 8 : 0; }
+// On arm64 the MMU ignores bits 56..63 (TBI): the address it translates is
+// sign-extended from bit 55 (mmuVa, slow path). Fast paths need no such step:
+// a kernel pointer's top byte is 0xff, which is what the TLB holds; any other
+// top byte misses and the slow path translates it properly. Tag mode ORs the
+// tag away (its pointers are always kernel pointers).
+let tagShift: u64 = 0;
+export function accessInit(arm64: bool): void {
+  tagShift = arm64 ? 8 : 0;
+  store<u64>(HOT_TAG_MASK, arm64 ? 0xff00000000000000 : 0);
+}
 // @ts-ignore: decorator
 @inline export function mmuVa(va: u64): u64 { return <u64>(<i64>(va << tagShift) >> tagShift); }
 
@@ -30,56 +37,85 @@ export const SCRATCH: usize = memory.data(64, 16);
 let splitWriteVa: u64 = 0;
 let splitWriteSize: u32 = 0;
 
-// ── fast path ────────────────────────────────────────────────────────────────
-// KASAN's verdict on a TLB hit; false sends the access to the slow path.
+// ── fast path, specialised per KASAN mode at compile time ───────────────────
+// The mode is fixed at boot, as CONFIG_KASAN_* fixes it when the kernel is
+// built; the fast paths take it as a type parameter so each mode's code has no
+// mode test (a branch in the loop body measured at +0.6 ns per access).
+// Exports dispatch once per call (hooks: once at binding; loops: outside).
+export type ModeOff = u8;
+export type ModeGeneric = u16;
+export type ModeTags = u32;
 // @ts-ignore: decorator
-@inline function kasanFastOk(e: usize, d: u32, va: u64, size: u32): bool {
-  const mode = kasanMode;
-  if (mode == KASAN_OFF) return true;
-  if (mode == KASAN_GENERIC) {
+@inline export function modeOf<M>(): i32 { return sizeof<M>() == 1 ? KASAN_OFF : sizeof<M>() == 2 ? KASAN_GENERIC : 2; }
+
+// The TLB entry of va under mode M, and d = va - page base (a hit when d <= PAGE_SIZE - size).
+// @ts-ignore: decorator
+@inline function fastVa<M>(va: u64): u64 {
+  return modeOf<M>() == 2 ? (va | 0xff00000000000000) : va;
+}
+
+// KASAN's verdict from one shadow byte: the common case only (a clean granule
+// for generic, an equal tag for sw_tags). Partial granules, crossings and
+// mismatches take the slow path, which applies the full rules.
+// @ts-ignore: decorator
+@inline function kasanFastOk<M>(e: usize, d: u32, va: u64, size: u32): bool {
+  if (modeOf<M>() == KASAN_OFF) return true;
+  if (modeOf<M>() == KASAN_GENERIC) {
     const sh = <usize>load<u32>(e, 20) + (d >> 3);
-    if (size == 16) return (d & 7) == 0 && load<u16>(sh) == 0;
-    const g = d & 7;
-    if (g + size > 8) return false;
-    const s = <i32>load<i8>(sh);
-    return s == 0 || <i32>(g + size - 1) < s;
+    if (size == 16) return ((<u32>load<u16>(sh)) | (d & 7)) == 0;
+    return (<u32>load<u8>(sh) | <u32>((d & 7) > 8 - size)) == 0;
   }
   const ptag = <u32>(va >> 56);
-  if (ptag == KASAN_TAG_KERNEL) return true;
-  if ((d & 15) + size > 16) return false;
-  return <u32>load<u8>(<usize>load<u32>(e, 20) + (d >> 4)) == ptag;
+  if ((d & 15) > 16 - size) return false;
+  return ptag == KASAN_TAG_KERNEL || <u32>load<u8>(<usize>load<u32>(e, 20) + (d >> 4)) == ptag;
 }
 
 // @ts-ignore: decorator
-@inline export function checkedLoad<T>(va: u64): T {
-  const vu = mmuVa(va);
+@inline export function checkedLoadM<T, M>(va: u64): T {
+  const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
   const d = vu - load<u64>(e);
-  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk(e, <u32>d, va, <u32>sizeof<T>())) {
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
     return load<T>(<usize>load<u32>(e, 16) + <usize>d);
   }
   return loadSlow<T>(va);
 }
 
 // @ts-ignore: decorator
-@inline export function checkedStore<T>(va: u64, v: T): void {
-  const vu = mmuVa(va);
+@inline export function checkedStoreM<T, M>(va: u64, v: T): void {
+  const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
   const d = vu - load<u64>(e, 8);
-  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk(e, <u32>d, va, <u32>sizeof<T>())) {
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
     store<T>(<usize>load<u32>(e, 16) + <usize>d, v);
     return;
   }
   storeSlow<T>(va, v);
 }
 
+// Single accesses from code that does not know the mode: dispatch per call.
+// @ts-ignore: decorator
+@inline export function checkedLoad<T>(va: u64): T {
+  const m = kasanModeHot();
+  if (m == KASAN_OFF) return checkedLoadM<T, ModeOff>(va);
+  if (m == KASAN_GENERIC) return checkedLoadM<T, ModeGeneric>(va);
+  return checkedLoadM<T, ModeTags>(va);
+}
+// @ts-ignore: decorator
+@inline export function checkedStore<T>(va: u64, v: T): void {
+  const m = kasanModeHot();
+  if (m == KASAN_OFF) checkedStoreM<T, ModeOff>(va, v);
+  else if (m == KASAN_GENERIC) checkedStoreM<T, ModeGeneric>(va, v);
+  else checkedStoreM<T, ModeTags>(va, v);
+}
+
 // A check without the access (the guest hooks): same verdicts, same reports.
 // @ts-ignore: decorator
-@inline export function checkOnly(va: u64, size: u32, write: bool): void {
-  const vu = mmuVa(va);
+@inline export function checkOnlyM<M>(va: u64, size: u32, write: bool): void {
+  const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
   const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
-  if (d <= <u64>(PAGE_SIZE - size) && kasanFastOk(e, <u32>d, va, size)) return;
+  if (d <= <u64>(PAGE_SIZE - size) && kasanFastOk<M>(e, <u32>d, va, size)) return;
   accessPrepare(va, size, write, PATH_ACCESS, true);
 }
 
@@ -327,21 +363,21 @@ export function mem_store4(va: u64, v: u32): void { checkedStore<u32>(va, v); }
 export function mem_store8(va: u64, v: u64): void { checkedStore<u64>(va, v); }
 // 16 bytes go through SCRATCH (v128 is not needed on the boundary)
 export function mem_load16(va: u64): void {
-  const vu = mmuVa(va);
+  const vu = va;
   const e = tlbEntry(vu);
   const d = vu - load<u64>(e);
   let lin: usize;
-  if (d <= <u64>(PAGE_SIZE - 16) && kasanFastOk(e, <u32>d, va, 16)) lin = <usize>load<u32>(e, 16) + <usize>d;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
   else lin = accessPrepare(va, 16, false, PATH_ACCESS, false);
   if (lin == 0) { memory.fill(SCRATCH, 0, 16); return; }
   if (lin != SCRATCH) memory.copy(SCRATCH, lin, 16);
 }
 export function mem_store16(va: u64): void {
-  const vu = mmuVa(va);
+  const vu = va;
   const e = tlbEntry(vu);
   const d = vu - load<u64>(e, 8);
   let lin: usize;
-  if (d <= <u64>(PAGE_SIZE - 16) && kasanFastOk(e, <u32>d, va, 16)) lin = <usize>load<u32>(e, 16) + <usize>d;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
   else lin = accessPrepare(va, 16, true, PATH_ACCESS, false);
   if (lin == 0) return;
   if (lin != SCRATCH) { memory.copy(lin, SCRATCH + 32, 16); return; }

@@ -455,7 +455,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 // kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
 export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
   const c = cacheLin(id);
-  if (kfenceGateOpen) {
+  if (kfenceGateOpen()) {
     const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
     if (k != 0) return k;
   }
