@@ -147,7 +147,9 @@ function parseValue(p: Param, raw: string | undefined): unknown {
       return bad(p, raw);
     case "int": {
       if (raw === undefined || !/^-?(0x[0-9a-f]+|\d+)$/i.test(raw)) return bad(p, raw);
-      return checkInt(p, Number(raw));
+      const n = Number(raw);
+      if (n < p.min! || n > p.max!) return bad(p, raw);
+      return n;
     }
     case "fail":
       if (raw === undefined) return bad(p, raw);

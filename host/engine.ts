@@ -37,6 +37,8 @@ export interface Report {
   performed: boolean;
   text: string;
   kasan?: KasanDetails;
+  /** Subsystem-specific structured facts (KFENCE object, guest function, ...). */
+  extra?: Record<string, unknown>;
   raw: RawRecord;
 }
 
@@ -109,6 +111,11 @@ export interface KmemCache {
   readonly name: string;
 }
 
+/** What a subsystem's formatter returns for one record. */
+export type Formatted = Pick<Report, "kind" | "type" | "title" | "performed" | "text"> & Partial<Pick<Report, "kasan">> & { extra?: Record<string, unknown> };
+/** Formats one record kind (registered by a subsystem: KFENCE, guests, ...). */
+export type RecordFormatter = (r: RawRecord, ctx: OopsContext, accessFrames: Frame[]) => Formatted;
+
 export interface CreateOptions {
   /** Which core build to run: the optimised release (default) or the debug build. */
   build?: CoreBuild;
@@ -156,6 +163,8 @@ export class Engine {
   private lostSeen = 0n;
   private panicMessage: string | undefined;
   private lazyFrames: Frame[] | undefined;
+  private readonly formatters = new Map<number, RecordFormatter>();
+  private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
   private dv: DataView;
 
@@ -218,7 +227,8 @@ export class Engine {
     return this.memory.buffer;
   }
 
-  private printk(text: string, ns?: bigint): void {
+  /** Append a line to the kernel log. */
+  printk(text: string, ns?: bigint): void {
     this.log.push({ ns: ns ?? this.exports.clock_now(), text });
   }
 
@@ -238,9 +248,27 @@ export class Engine {
   }
 
   /** Hook for subsystems that print at boot (KFENCE). */
-  protected afterBoot(): void {}
+  private afterBoot(): void {
+    for (const hook of this.bootHooks) for (const line of hook()) this.printk(line, 0n);
+  }
 
-  /** Run one host-driven kernel call: set up its stack, run it, collect reports. */
+  /** A subsystem adds lines to the boot log (call before boot completes: from its constructor). */
+  addBootLines(hook: () => string[]): void {
+    this.bootHooks.push(hook);
+  }
+  /** A subsystem formats the records of its kind. */
+  registerFormatter(kind: number, fn: RecordFormatter): void {
+    this.formatters.set(kind, fn);
+  }
+
+  /**
+   * Run one host-driven kernel call: set up its stack (captured now when
+   * `capture`, for calls that record tracks; otherwise lazily if a report
+   * needs it), run it, and publish what it reported. Subsystems use this too.
+   */
+  kernelCall<T>(capture: boolean, fn: () => T): T {
+    return this.call(capture, fn);
+  }
   private call<T>(capture: boolean, fn: () => T): T {
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
     this.lazyFrames = undefined;
@@ -275,7 +303,7 @@ export class Engine {
     return ids.map((id) => this.frames.get(id) ?? { name: `frame#${id}`, offset: 0, size: 1 });
   }
 
-  private formatContext(): OopsContext {
+  formatContext(): OopsContext {
     const arm = this.options.arch === "arm64";
     return {
       arch: this.options.arch,
@@ -365,19 +393,18 @@ export class Engine {
         break;
       }
       default: {
-        const formatted = this.formatOther(r, ctx);
-        if (!formatted) return;
-        report = { ...base, ...formatted };
+        const fmt = this.formatters.get(r.kind);
+        if (!fmt) {
+          this.printk(`shadowfence: report record of unknown kind ${r.kind} skipped`);
+          return;
+        }
+        const f = fmt(r, ctx, this.accessFrames(r));
+        report = { ...base, ...f };
       }
     }
     for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
     this.all.push(report);
     this.pending.push(report);
-  }
-
-  /** Formatting of record kinds other subsystems add (KFENCE, guests). */
-  protected formatOther(_r: RawRecord, _ctx: OopsContext): Omit<Report, "seq" | "address" | "size" | "isWrite" | "pid" | "comm" | "cpu" | "timeNs" | "raw"> | undefined {
-    return undefined;
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
@@ -514,7 +541,8 @@ export class Engine {
     });
   }
 
-  private u8view(): Uint8Array {
+  /** A view of the engine's memory (re-created if the memory grew). */
+  u8view(): Uint8Array {
     if (this.u8.buffer !== this.memory.buffer) this.u8 = new Uint8Array(this.memory.buffer);
     return this.u8;
   }

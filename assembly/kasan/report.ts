@@ -26,6 +26,7 @@ import { getTag, tagsFirstBad, stackRingFind, stackRingEntry } from "./sw_tags";
 import { untag, PAGE_OFFSET, TASK_SIZE, dmLin } from "../mm/layout";
 import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin } from "../mm/phys";
 import { kernelImagePfn } from "../mm/kimage";
+import { fillPageInfo } from "../mm/page_info";
 import { translateLin } from "../mm/access";
 import { virtToSlab, slabCacheId, cacheLin, nearestObj, kc, KC_OBJECT_SIZE, KC_SIZE, KC_ID } from "../mm/slub";
 import { allocMetaLin, freeMetaLin } from "./common";
@@ -206,7 +207,7 @@ function fillReport(rec: usize, addr: u64, size: u64, write: bool, freeBug: i32,
     if (vpfn != NO_PFN) pfn = vpfn;
     else if (a - PAGE_OFFSET < (<u64>nrFrames << PAGE_SHIFT)) pfn = <u32>((a - PAGE_OFFSET) >> PAGE_SHIFT);
     else pfn = kernelImagePfn(a);
-    if (pfn != NO_PFN && pfn < nrFrames) { fillPage(rec, pfn); flags |= RF_PAGE; }
+    if (pfn != NO_PFN && pfn < nrFrames) { fillPageInfo(rec, pfn); flags |= RF_PAGE; }
     fillShadowRows(rec, firstBad);
     flags |= RF_SHADOW;
   }
@@ -237,25 +238,6 @@ function tagsTracks(rec: usize, obj: u64, tag: u8): void {
     store<u32>(rec + R_ALLOC_PID, load<u32>(e, 16));
     store<u32>(rec + R_ALLOC_CPU, load<u32>(e, 20));
     store<u32>(rec + R_ALLOC_STACK, load<u32>(e, 24));
-  }
-}
-
-// The head page behind a direct-map or kernel-image address.
-function fillPage(rec: usize, pfn: u32): void {
-  let head = pfn;
-  if (pgFlags(pfn) & 8) head = pgCache(pfn);        // tail -> head
-  store<u64>(rec + R_PFN, pfn);
-  store<u64>(rec + R_HEAD_PFN, head);
-  store<u32>(rec + R_PAGE_FLAGS, pgFlags(head));
-  store<u8>(rec + R_PAGE_USE, <u8>pgUse(head));
-  store<u8>(rec + R_PAGE_ORDER, <u8>pgOrder(head));
-  store<i32>(rec + R_PAGE_REF, pgRef(head));
-  store<i32>(rec + R_PAGE_MAP, pgMapcount(head));
-  if (pgFlags(head) & PG_SLAB) {
-    store<u32>(rec + R_CACHE, pgCache(head));
-    const pg = pageLin(head);
-    store<u64>(rec + R_ARG1, load<u32>(pg, 32));       // freelist (linear)
-    store<u64>(rec + R_ARG2, load<u32>(pg, 28));       // inuse | objects << 16
   }
 }
 

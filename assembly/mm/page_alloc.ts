@@ -179,6 +179,7 @@ import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { setTag } from "../kasan/sw_tags";
 import { kasanMode, KASAN_SW_TAGS } from "../kasan/kasan";
 import { warnRecord } from "./fault";
+import { fillPageInfo } from "./page_info";
 
 // alloc_pages(): the direct-map address of 2^order fresh frames (tagged under
 // sw_tags), 0 when out of memory.
@@ -202,6 +203,7 @@ export function __free_pages(va: u64, order: u32): i32 {
   if (why == 0 && pgUse(pfn) != USE_PAGES) why = 3;
   if (why != 0) {
     const rec = warnRecord(WARN_BAD_PAGE_FREE, va, pfn);
+    fillPageInfo(rec, pfn);
     store<u64>(rec + R_ARG2, why);
     return why;
   }

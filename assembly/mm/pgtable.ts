@@ -8,9 +8,9 @@
 // mappings; mapping or protecting a single page inside one splits it first.
 // Tables that KASAN's early shadow shares (one PUD/PMD/PTE table each, reused
 // across the whole shadow region) are cloned before they are written to.
-import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PTE_RW, PTE_HUGE, PG_TABLE, USE_PGTABLE,
+import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PTE_RW, PTE_HUGE, PG_TABLE, USE_PGTABLE, ARCH_ARM64,
          STAT_PGTABLE_SPLITS } from "../../abi/abi";
-import { physToLin } from "./layout";
+import { physToLin, arch } from "./layout";
 import { memblockAlloc, memblockDone, NO_PFN, pgSetFlags, pgFlags } from "./phys";
 import { allocPagesPfn } from "./page_alloc";
 import { statInc } from "../stats";
@@ -76,6 +76,13 @@ export function pgtableInit(): bool {
 // Walk without side effects on the tables. Returns the physical address or
 // u64.MAX_VALUE when not present; fills WALK_ENTRIES/walkLevels, walkLeaf.
 export function ptWalk(va: u64): u64 {
+  // arm64 translates the lower half through TTBR0 (user tables, empty here)
+  if (arch == ARCH_ARM64 && ((va >> 55) & 1) == 0) {
+    store<u64>(WALK_ENTRIES, 0);
+    store<u64>(WALK_ENTRIES + 8, 0);
+    walkLevels = 2;
+    return u64.MAX_VALUE;
+  }
   let table = pfnLin(pgdPfn);
   let e = load<u64>(table + (idx(va, 39) << 3));
   store<u64>(WALK_ENTRIES, e);
@@ -153,6 +160,7 @@ function splitPmdAt(pmdPtr: usize): bool {
 
 // Pointer to the PTE slot of va; 0 when absent (or out of memory creating it).
 export function ptePtr(va: u64, mode: i32): usize {
+  if (arch == ARCH_ARM64 && ((va >> 55) & 1) == 0) return 0;    // TTBR0: no user mappings
   const pud = nextTable(pfnLin(pgdPfn) + (idx(va, 39) << 3), mode);
   if (pud == 0) return 0;
   const pmd = nextTable(pud + (idx(va, 30) << 3), mode);

@@ -1,0 +1,70 @@
+// The browser bundle in headless Chromium (Debian's package, driven by
+// playwright-core): boot an engine in the page, fault, read the oops back.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { createServer, type Server } from "node:http";
+import { readFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { chromium, type Browser } from "playwright-core";
+
+const root = path.resolve(__dirname, "../..");
+const WEB = path.join(root, "dist/web");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+let server: Server;
+let port = 0;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
+  server = createServer((req, res) => {
+    const url = (req.url ?? "/").split("?")[0];
+    if (url === "/") {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end("<!doctype html><title>shadowfence</title><p>ok</p>");
+      return;
+    }
+    const file = path.join(WEB, path.normalize(url).replace(/^\/+/, ""));
+    if (!file.startsWith(WEB) || !existsSync(file)) { res.writeHead(404); res.end(); return; }
+    const type = file.endsWith(".wasm") ? "application/wasm" : "text/javascript";
+    res.writeHead(200, { "content-type": type });
+    res.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  port = (server.address() as { port: number }).port;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+});
+
+describe("browser bundle", () => {
+  it("boots in Chromium and prints the oops of a faulting access", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    // a string, so the test runner's module transform leaves the page's import() alone
+    const result: Array<{ kind: string; text: string }> = await page.evaluate(`(async () => {
+      const sf = await import("/shadowfence.js");
+      const e = await sf.createEngine({ cmdline: "kasan=on", ram: 32 });
+      e.load(0x10n, 8);
+      return e.reports().map((r) => ({ kind: r.kind, text: r.text }));
+    })()`);
+    const oops = result.find((r) => r.kind === "oops");
+    expect(oops).toBeDefined();
+    const l = oops!.text.split("\n");
+    expect(l[0]).toBe("BUG: kernel NULL pointer dereference, address: 0000000000000010");
+    expect(l[1]).toBe("#PF: supervisor read access in kernel mode");
+    expect(l[2]).toBe("#PF: error_code(0x0000) - not-present page");
+    expect(l[3]).toBe("PGD 0 P4D 0 ");
+    expect(l[4]).toBe("Oops: Oops: 0000 [#1] PREEMPT SMP KASAN NOPTI");
+    // KASAN's outline check reported first, as in the kernel
+    expect(result[0].text).toContain("BUG: KASAN: null-ptr-deref in ");
+    await page.close();
+  });
+});
