@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
-import { DEMO_CASES } from "./demo.js";
+import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -23,6 +23,7 @@ program
   .option("--json", "print reports as JSON instead of text")
   .action(async (opts: { cmdline: string; json?: boolean }) => {
     const engine = await createEngine({ cmdline: `kasan_multi_shot ${opts.cmdline}` });
+    engine.stackSuffix = INITCALL_FRAMES;
     if (!opts.json) process.stdout.write(engine.dmesg() + "\n");
     const out: unknown[] = [];
     for (const c of DEMO_CASES) {

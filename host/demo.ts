@@ -35,6 +35,15 @@ function null_pointer_dereference(e: Engine): void {
   e.load(0x18n, 8);
 }
 
+/** Below the demo's functions, pid 1 runs initcalls, as early kernel code does. */
+export const INITCALL_FRAMES = [
+  { name: "do_one_initcall", offset: 0x236, size: 0x820 },
+  { name: "kernel_init_freeable", offset: 0x334, size: 0x4b0 },
+  { name: "kernel_init", offset: 0x1d, size: 0x1d0 },
+  { name: "ret_from_fork", offset: 0x2f, size: 0x70 },
+  { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
+];
+
 export const DEMO_CASES: DemoCase[] = [
   { name: "slab-out-of-bounds", describe: "a 1-byte write 5 bytes past a 115-byte kmalloc object", run: slab_out_of_bounds_write },
   { name: "slab-use-after-free", describe: "an 8-byte read of a freed object", run: use_after_free_read },

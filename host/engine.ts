@@ -164,6 +164,8 @@ export class Engine {
   private panicMessage: string | undefined;
   private lazyFrames: Frame[] | undefined;
   private readonly formatters = new Map<number, RecordFormatter>();
+  /** Frames appended below the caller in captured host stacks (a runner's kernel context). */
+  stackSuffix: Frame[] = [];
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
   private dv: DataView;
@@ -272,7 +274,7 @@ export class Engine {
   private call<T>(capture: boolean, fn: () => T): T {
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
     this.lazyFrames = undefined;
-    if (capture) this.exports.set_current_stack(this.stackHandle(captureJsStack(this.frames)));
+    if (capture) this.exports.set_current_stack(this.stackHandle(captureJsStack(this.frames, 16, this.stackSuffix)));
     else this.exports.set_current_stack(0);
     const result = fn();
     this.drain();
@@ -348,7 +350,7 @@ export class Engine {
 
   /** Frames of the code that made the current host call (captured once, on demand). */
   private hostFrames(): Frame[] {
-    if (!this.lazyFrames) this.lazyFrames = captureJsStack(this.frames);
+    if (!this.lazyFrames) this.lazyFrames = captureJsStack(this.frames, 16, this.stackSuffix);
     return this.lazyFrames;
   }
 

@@ -190,11 +190,16 @@ function functionEnd(src: string, start: number): number {
 }
 
 /** The engine files whose frames are not part of a captured stack. */
-const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|stackdepot|kunit[\\/]runner|guest[\\/]runner)\.[jt]s$/;
+const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|stackdepot|cli|kunit[\\/]runner|guest[\\/]runner|fuzz[\\/][a-z_]+)\.[jt]s$/;
 const NOISE_FILE = /^node:|[\\/]node_modules[\\/]/;
 
-/** Capture the current JS call stack as frames, innermost first, outside the engine. */
-export function captureJsStack(table: FrameTable, maxFrames = 16): Frame[] {
+/**
+ * Capture the current JS call stack as frames, innermost first: engine frames
+ * on top are skipped; below the caller, the first engine frame (a runner) or
+ * library frame ends the stack, and `suffix` (e.g. the kernel's kthread frames
+ * for KUnit cases) is appended.
+ */
+export function captureJsStack(table: FrameTable, maxFrames = 16, suffix: Frame[] = []): Frame[] {
   const saved = Error.prepareStackTrace;
   const savedLimit = Error.stackTraceLimit;
   let sites: CallSiteLike[] = [];
@@ -211,11 +216,12 @@ export function captureJsStack(table: FrameTable, maxFrames = 16): Frame[] {
   const out: Frame[] = [];
   for (const cs of sites) {
     const file = cs.getFileName() ?? "";
-    if (ENGINE_FILE.test(file)) continue;
-    if (NOISE_FILE.test(file) && out.length > 0) break;
-    if (NOISE_FILE.test(file)) continue;
+    const engine = ENGINE_FILE.test(file);
+    const noise = NOISE_FILE.test(file);
+    if (out.length === 0 && (engine || noise)) continue;
+    if (engine || noise) break;
     out.push(table.fromCallSite(cs));
     if (out.length >= maxFrames) break;
   }
-  return out;
+  return [...out, ...suffix];
 }

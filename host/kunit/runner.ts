@@ -1,0 +1,124 @@
+// A small KUnit for the engine: suites of named cases, each run on a fresh
+// engine (with TAINT_TEST set, as loading a KUnit module does), printing KTAP
+// as the kernel's KUnit does (tools/testing/kunit parses it unchanged).
+import { Engine, type Report } from "../engine.js";
+import type { EngineOptions } from "../config.js";
+
+export class KunitSkip extends Error {}
+export class KunitFailure extends Error {}
+
+/** What a case can do: the engine, expectations, skipping. */
+export class KunitTest {
+  readonly failures: string[] = [];
+  /** Reports each expectation saw, for tests that check more than the kind. */
+  readonly seen: Report[] = [];
+  constructor(readonly engine: Engine, readonly name: string) {}
+
+  /** KUNIT_EXPECT_TRUE */
+  expect(cond: boolean, what: string): void {
+    if (!cond) this.failures.push(`Expectation failed: ${what}`);
+  }
+  /** KUNIT_ASSERT_TRUE: stop the case. */
+  assert(cond: boolean, what: string): void {
+    if (!cond) throw new KunitFailure(`Assertion failed: ${what}`);
+  }
+  /** kunit_skip() */
+  skip(reason: string): never {
+    throw new KunitSkip(reason);
+  }
+  /**
+   * KUNIT_EXPECT_KASAN_FAIL: no report pending before, at least one KASAN
+   * report after `fn`. Returns the first one (or undefined).
+   */
+  expectKasanFail(what: string, fn: () => void): Report | undefined {
+    const before = this.engine.takeReports();
+    if (before.length) this.failures.push(`unexpected report before "${what}": ${before[0].title}`);
+    fn();
+    const after = this.engine.takeReports();
+    this.seen.push(...after);
+    const kasan = after.find((r) => r.kind === "kasan");
+    if (!kasan) this.failures.push(`KASAN failure expected in "${what}", but none occurred`);
+    return kasan;
+  }
+  /** Nothing reported inside `fn` (the valid accesses around a bad one). */
+  expectNoReport(what: string, fn: () => void): void {
+    this.engine.takeReports();
+    fn();
+    const after = this.engine.takeReports();
+    this.seen.push(...after);
+    if (after.length) this.failures.push(`unexpected report in "${what}": ${after[0].title}`);
+  }
+}
+
+export interface KunitCase {
+  name: string;
+  run(t: KunitTest): void;
+}
+
+export interface KunitSuite {
+  name: string;
+  /** The kernel module the suite comes from (printed as "# module:"). */
+  module: string;
+  /** Engine configuration every case boots with (the suite's .kunitconfig). */
+  options: EngineOptions;
+  cases: KunitCase[];
+  /** Per suite: e.g. kasan_multi_shot on for the suite's duration. */
+  init?(e: Engine): void;
+}
+
+export interface CaseResult {
+  name: string;
+  status: "ok" | "not ok" | "skip";
+  reason?: string;
+  failures: string[];
+  reports: Report[];
+}
+
+const TAINT_TEST = 1 << 18;
+// What a KUnit case's stack shows below the case function in 6.12.
+const KUNIT_FRAMES = [
+  { name: "kunit_try_run_case", offset: 0x1ad, size: 0x490 },
+  { name: "kunit_generic_run_threadfn_adapter", offset: 0x7b, size: 0xe0 },
+  { name: "kthread", offset: 0x289, size: 0x360 },
+  { name: "ret_from_fork", offset: 0x2f, size: 0x70 },
+  { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
+];
+
+/** Run a suite; extra options are merged over the suite's own. */
+export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[]): { ktap: string; results: CaseResult[] } {
+  const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
+  const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
+    `    # module: ${suite.module}`, `    1..${cases.length}`];
+  const results: CaseResult[] = [];
+  const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
+  cases.forEach((c, i) => {
+    const engine = Engine.createSync(opts);
+    engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
+    engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
+    engine.stackSuffix = KUNIT_FRAMES;
+    suite.init?.(engine);
+    const t = new KunitTest(engine, c.name);
+    let status: CaseResult["status"] = "ok";
+    let reason: string | undefined;
+    try {
+      c.run(t);
+    } catch (e) {
+      if (e instanceof KunitSkip) { status = "skip"; reason = e.message; }
+      else if (e instanceof KunitFailure) t.failures.push(e.message);
+      else t.failures.push(`exception: ${(e as Error).stack ?? String(e)}`);
+    }
+    if (status !== "skip" && t.failures.length) status = "not ok";
+    for (const f of t.failures) out.push(`    # ${c.name}: ${f}`);
+    const n = i + 1;
+    if (status === "skip") out.push(`    ok ${n} ${c.name} # SKIP ${reason}`);
+    else out.push(`    ${status} ${n} ${c.name}`);
+    results.push({ name: c.name, status, reason, failures: t.failures, reports: [...t.seen, ...engine.takeReports()] });
+  });
+  const pass = results.filter((r) => r.status === "ok").length;
+  const fail = results.filter((r) => r.status === "not ok").length;
+  const skip = results.filter((r) => r.status === "skip").length;
+  out.push(`# ${suite.name}: pass:${pass} fail:${fail} skip:${skip} total:${results.length}`);
+  out.push(`# Totals: pass:${pass} fail:${fail} skip:${skip} total:${results.length}`);
+  out.push(`${fail ? "not ok" : "ok"} 1 ${suite.name}`);
+  return { ktap: out.join("\n") + "\n", results };
+}
