@@ -5,7 +5,7 @@
 import { PAGE_SHIFT, PAGE_SIZE, USE_KERNEL } from "../../abi/abi";
 import { memblockAlloc, NO_PFN } from "./phys";
 import { ptMapPage, PAGE_KERNEL } from "./pgtable";
-import { KERNEL_TEXT, MODULES_VADDR } from "./layout";
+import { KERNEL_TEXT, MODULES_VADDR, physToLin } from "./layout";
 
 // @ts-ignore: decorator
 @inline export const IMAGE_DATA_SIZE: u32 = 1 << 20;
@@ -55,11 +55,14 @@ export function kimage_global_alloc(total: u32, inModule: i32): u64 {
   return va;
 }
 
-// The frame behind an image/module address (page section of reports), or NO_PFN.
+// The frame behind a kernel-image address (the page section of reports), or
+// NO_PFN. virt_addr_valid() holds for the image but not for module space, so
+// module addresses get no page section, as in the kernel.
 export function kernelImagePfn(va: u64): u32 {
   if (va - imageDataVa < <u64>IMAGE_DATA_SIZE && imagePfn != NO_PFN) return imagePfn + <u32>((va - imageDataVa) >> PAGE_SHIFT);
-  if (va - moduleVa < <u64>MODULE_AREA_SIZE && modulePfn != NO_PFN) return modulePfn + <u32>((va - moduleVa) >> PAGE_SHIFT);
   return NO_PFN;
 }
 export function kimage_data_va(): u64 { return imageDataVa; }
+// Linear address behind an image-data address (statics the kernel keeps in .data).
+export function kimageLin(va: u64): usize { return physToLin(<u64>imagePfn << PAGE_SHIFT) + <usize>(va - imageDataVa); }
 export function kimage_module_va(): u64 { return moduleVa; }

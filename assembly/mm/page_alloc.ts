@@ -3,55 +3,74 @@
 // on allocation and merged with their buddy (pfn ^ (1 << order)) on free.
 import { MAX_PAGE_ORDER, PAGE_SHIFT, PG_BUDDY, PG_HEAD, PG_TAIL, PG_RESERVED, USE_FREE,
          STAT_FRAMES_FREE, STAT_PAGE_ALLOCS, STAT_PAGE_FREES, STAT_PAGE_ALLOC_FAILS,
-         CFG_FAIL_INTERVAL, CFG_FAIL_PROBABILITY, CFG_FAIL_SPACE, CFG_FAIL_TIMES } from "../../abi/abi";
+         CFG_FAIL_INTERVAL, CFG_FAIL_PROBABILITY, CFG_FAIL_SPACE, CFG_FAIL_TIMES, ARCH_ARM64 } from "../../abi/abi";
 import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgSetNext, pgPrev,
          pgSetPrev, pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
-         memblockLowEnd, memblockFinish } from "./phys";
+         memblockFinish, pgSetTag, pgTag } from "./phys";
 import { statAdd, statInc } from "../stats";
 import { cfg } from "../config";
 import { randomBelow } from "../random";
 import { currentPid } from "../task";
+import { arch } from "./layout";
 
-// per order: head pfn (u32), nr_free (u32)
-const FREE_AREA: usize = memory.data((MAX_PAGE_ORDER + 1) * 8, 8);
+// Zones: on x86_64, ZONE_DMA is the first 16 MiB and everything else (RAM here
+// stays below 4 GiB) is ZONE_DMA32; arm64 has one zone here. Allocations prefer
+// the higher zone and fall back to DMA only when it is exhausted, as the
+// kernel's zonelists and lowmem_reserve keep ZONE_DMA for last.
+// @ts-ignore: decorator
+@inline const NR_ZONES: u32 = 2;
+// @ts-ignore: decorator
+@inline const DMA_PFNS: u32 = 4096;
+// per zone, per order: head pfn (u32), nr_free (u32)
+const FREE_AREA: usize = memory.data(<i32>(NR_ZONES * (MAX_PAGE_ORDER + 1) * 8), 8);
 
 // @ts-ignore: decorator
-@inline function freeHead(order: u32): u32 { return load<u32>(FREE_AREA + (order << 3)); }
+@inline function zoneOf(pfn: u32): u32 { return arch != ARCH_ARM64 && pfn < DMA_PFNS ? 0 : 1; }
 // @ts-ignore: decorator
-@inline function setFreeHead(order: u32, pfn: u32): void { store<u32>(FREE_AREA + (order << 3), pfn); }
+@inline function areaOf(zone: u32, order: u32): usize { return FREE_AREA + ((zone * (MAX_PAGE_ORDER + 1) + order) << 3); }
 // @ts-ignore: decorator
-@inline function nrFreeAdd(order: u32, d: i32): void {
-  const p = FREE_AREA + (order << 3) + 4;
+@inline function freeHead(zone: u32, order: u32): u32 { return load<u32>(areaOf(zone, order)); }
+// @ts-ignore: decorator
+@inline function setFreeHead(zone: u32, order: u32, pfn: u32): void { store<u32>(areaOf(zone, order), pfn); }
+// @ts-ignore: decorator
+@inline function nrFreeAdd(zone: u32, order: u32, d: i32): void {
+  const p = areaOf(zone, order) + 4;
   store<i32>(p, load<i32>(p) + d);
 }
-export function nr_free(order: u32): u32 { return load<u32>(FREE_AREA + (order << 3) + 4); }
+export function nr_free(order: u32): u32 {
+  if (order > <u32>MAX_PAGE_ORDER) return 0;
+  return load<u32>(areaOf(0, order) + 4) + load<u32>(areaOf(1, order) + 4);
+}
 
 function listAdd(pfn: u32, order: u32): void {
-  const head = freeHead(order);
+  const zone = zoneOf(pfn);
+  const head = freeHead(zone, order);
   pgSetNext(pfn, head);
   pgSetPrev(pfn, NO_PFN);
   if (head != NO_PFN) pgSetPrev(head, pfn);
-  setFreeHead(order, pfn);
+  setFreeHead(zone, order, pfn);
   pgSetFlags(pfn, PG_BUDDY);
   pgSetOrder(pfn, order);
-  nrFreeAdd(order, 1);
+  nrFreeAdd(zone, order, 1);
 }
 
 function listDel(pfn: u32, order: u32): void {
+  const zone = zoneOf(pfn);
   const next = pgNext(pfn), prev = pgPrev(pfn);
-  if (prev != NO_PFN) pgSetNext(prev, next); else setFreeHead(order, next);
+  if (prev != NO_PFN) pgSetNext(prev, next); else setFreeHead(zone, order, next);
   if (next != NO_PFN) pgSetPrev(next, prev);
   pgSetFlags(pfn, 0);
-  nrFreeAdd(order, -1);
+  nrFreeAdd(zone, order, -1);
 }
 
 export function buddyInit(): void {
-  for (let o: u32 = 0; o <= <u32>MAX_PAGE_ORDER; o++) { setFreeHead(o, NO_PFN); store<u32>(FREE_AREA + (o << 3) + 4, 0); }
+  for (let z: u32 = 0; z < NR_ZONES; z++) {
+    for (let o: u32 = 0; o <= <u32>MAX_PAGE_ORDER; o++) { setFreeHead(z, o, NO_PFN); store<u32>(areaOf(z, o) + 4, 0); }
+  }
 }
 
 // memblock_free_all: hand every frame memblock did not reserve to the buddy, in
-// the largest naturally aligned blocks. Low frames are freed first so that the
-// LIFO free lists serve high memory first and low memory stays free longest.
+// the largest naturally aligned blocks.
 export function memblockFreeAll(): void {
   memblockFinish();
   let pfn: u32 = 1;
@@ -74,7 +93,11 @@ function freeOneBlock(pfn: u32, order: u32): void {
     pgSetUse(pfn + i, USE_FREE);
     pgSetRef(pfn + i, 0);
     pgSetFlags(pfn + i, 0);
+    pgSetTag(pfn + i, 0xff);
   }
+  // __free_pages_core poisons boot memory too (generic KASAN): a never-used
+  // free page reads as a freed page
+  kasanFreePages(pfn, order);
   statAdd(STAT_FRAMES_FREE, 1 << order);
   mergeAndAdd(pfn, order);
 }
@@ -115,8 +138,8 @@ function shouldFail(order: u32): bool {
 // Allocate 2^order frames; NO_PFN when out of memory (never traps).
 export function allocPagesPfn(order: u32, use: i32): u32 {
   if (order > <u32>MAX_PAGE_ORDER || shouldFail(order)) { statInc(STAT_PAGE_ALLOC_FAILS); return NO_PFN; }
-  for (let o = order; o <= <u32>MAX_PAGE_ORDER; o++) {
-    const pfn = freeHead(o);
+  for (let z: i32 = <i32>NR_ZONES - 1; z >= 0; z--) for (let o = order; o <= <u32>MAX_PAGE_ORDER; o++) {
+    const pfn = freeHead(<u32>z, o);
     if (pfn == NO_PFN) continue;
     listDel(pfn, o);
     while (o > order) {             // expand: the upper halves go back on lower lists
@@ -137,6 +160,7 @@ export function allocPagesPfn(order: u32, use: i32): u32 {
     }
     statAdd(STAT_FRAMES_FREE, -(<i64>n));
     statInc(STAT_PAGE_ALLOCS);
+    pgSetTag(pfn, kasanAllocPages(pfn, order));    // post_alloc_hook: unpoison (and tag)
     return pfn;
   }
   statInc(STAT_PAGE_ALLOC_FAILS);
@@ -145,6 +169,7 @@ export function allocPagesPfn(order: u32, use: i32): u32 {
 
 // Free a block the caller owns; the caller has validated it (see pageFreeProblem).
 export function freePagesPfn(pfn: u32, order: u32): void {
+  kasanFreePages(pfn, order);                      // free_pages_prepare: poison
   const n: u32 = 1 << order;
   for (let i: u32 = 0; i < n; i++) {
     pgSetUse(pfn + i, USE_FREE);
@@ -187,9 +212,8 @@ export function alloc_pages(order: u32, gfp: u32): u64 {
   const pfn = allocPagesPfn(order, USE_PAGES);
   if (pfn == NO_PFN) return 0;
   if (gfp & GFP_ZERO) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, <usize>PAGE_SIZE << order);
-  const tag = kasanAllocPages(pfn, order);
   const va = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT);
-  return kasanMode == KASAN_SW_TAGS ? setTag(va, tag) : va;
+  return kasanMode == KASAN_SW_TAGS ? setTag(va, pgTag(pfn)) : va;
 }
 
 // __free_pages(): 0 freed; -1 not a page-aligned direct-map address (the host
@@ -207,7 +231,6 @@ export function __free_pages(va: u64, order: u32): i32 {
     store<u64>(rec + R_ARG2, why);
     return why;
   }
-  kasanFreePages(pfn, order);
   freePagesPfn(pfn, order);
   return 0;
 }

@@ -11,7 +11,7 @@
 // │ +40 private u64   vmalloc area / large kmalloc size / kfence index     │
 // │ +48 owner u32     pid that allocated the page                         │
 // │ +52 frozen u32    slab is the cache's current (cpu) slab              │
-// │ +56 spare u64                                                       │
+// │ +56 kasan tag u8 (sw_tags: the page's tag; 0xff untagged)           │
 // └──────────────────────────────────────────────────────────────────────┘
 import { PAGE_SHIFT, PAGE_SIZE, PG_RESERVED, USE_FREE, USE_MEMMAP, USE_RESERVED,
          STAT_FRAMES_TOTAL, STAT_USE_BASE } from "../../abi/abi";
@@ -69,6 +69,11 @@ export let memblockDone: bool = false;
 @inline export function pgOwner(pfn: u32): u32 { return load<u32>(pageLin(pfn), 48); }
 // @ts-ignore: decorator
 @inline export function pgSetOwner(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 48); }
+
+// @ts-ignore: decorator
+@inline export function pgTag(pfn: u32): u8 { return load<u8>(pageLin(pfn), 56); }
+// @ts-ignore: decorator
+@inline export function pgSetTag(pfn: u32, t: u8): void { store<u8>(pageLin(pfn), t, 56); }
 
 // Frame accounting: every frame has exactly one use; stats count frames per use.
 export function pgSetUse(pfn: u32, use: i32): void {

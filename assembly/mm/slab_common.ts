@@ -12,7 +12,7 @@ import { slabAlloc, slabFree, kfree, kmalloc, cacheLin, cacheState, cacheVa, kc,
 import { NO_PFN } from "./phys";
 import { dmLin, untag } from "./layout";
 import { kasanMode, KASAN_OFF } from "../kasan/kasan";
-import { kasanByteAccessible, kasanKrealloc, setFreePath, TRACK_KFREE, TRACK_CACHE_FREE } from "../kasan/common";
+import { kasanByteAccessible, kasanKrealloc, kasanKreallocLarge, setFreePath, TRACK_KFREE, TRACK_CACHE_FREE } from "../kasan/common";
 import { kasanUnpoison } from "../kasan/shadow";
 import { kasanReport } from "../kasan/report";
 import { getTag } from "../kasan/sw_tags";
@@ -126,7 +126,7 @@ export function krealloc(va: u64, newSize: u64, gfp: u32): u64 {
     const slab = virtToSlab(untag(va));
     if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(dmLin(untag(va)) + <usize>newSize, 0, <usize>(ks - newSize));
     if (slab != NO_PFN && !isKfenceAddress(va)) return kasanKrealloc(cacheLin(slabCacheId(slab)), va, <u32>newSize);
-    if (slab == NO_PFN && !isKfenceAddress(va)) kasanUnpoison(va, newSize, getTag(va));
+    if (slab == NO_PFN && !isKfenceAddress(va)) kasanKreallocLarge(va, newSize);
     return va;
   }
   const nw = kmalloc(newSize, gfp);

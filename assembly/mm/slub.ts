@@ -30,12 +30,13 @@ import { cfg } from "../config";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
 import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab,
          kasanInitObject, kasanKmallocLarge, kasanKfreeLargeCheck, kasanPoisonNewObject,
-         kasanUnpoisonNewObject, kasanFreePages, kasanAllocPages } from "../kasan/common";
+         kasanUnpoisonNewObject } from "../kasan/common";
 import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
 import { callCtor } from "../host";
 import { slubBug } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE } from "../statics";
+import { kimage_global_alloc, kimageLin } from "./kimage";
 
 // ── struct kmem_cache fields ────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -111,7 +112,8 @@ import { CACHE_TABLE } from "../statics";
 @inline export const CACHE_ACTIVE: u8 = 1;
 // @ts-ignore: decorator
 @inline export const CACHE_DESTROYED: u8 = 2;
-const KMEM_CACHE_DESC: usize = memory.data(KMEM_CACHE_OBJ_SIZE, 8);
+// the kmem_cache cache's own descriptor (kmem_cache_boot) lives in the image's .data
+let kmemCacheBootVa: u64 = 0;
 let nextCacheId: u32 = 0;
 // kmalloc_caches[index] -> cache id; index 0 = kmalloc-8 ... 12 = kmalloc-8k
 const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
@@ -127,8 +129,8 @@ export function cacheState(id: u32): u8 { return id < nextCacheId ? load<u8>(CAC
 export function cache_count(): u32 { return nextCacheId; }
 export function cache_va(id: u32): u64 { return id < nextCacheId ? cacheVa(id) : 0; }
 export function cacheVa(id: u32): u64 {
-  const lin = cacheLin(id);
-  return lin < <usize>PHYS_BASE ? 0 : PAGE_OFFSET + <u64>(lin - <usize>PHYS_BASE);
+  if (id == 0) return kmemCacheBootVa;
+  return PAGE_OFFSET + <u64>(cacheLin(id) - <usize>PHYS_BASE);
 }
 
 // @ts-ignore: decorator
@@ -359,7 +361,6 @@ function newSlab(c: usize, id: u32): u32 {
   const order = kc(c, KC_ORDER);
   const pfn = allocPagesPfn(order, USE_SLAB);
   if (pfn == NO_PFN) return NO_PFN;
-  kasanAllocPages(pfn, order);
   pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
   pgSetCache(pfn, id);
   const objects = kc(c, KC_OBJECTS);
@@ -390,7 +391,6 @@ function discardSlab(c: usize, pfn: u32): void {
   pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
   pgSetCache(pfn, 0);
   kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) - 1);
-  kasanFreePages(pfn, order);
   freePagesPfn(pfn, order);
 }
 
@@ -561,15 +561,12 @@ export function kmallocLarge(size: u64, gfp: u32): u64 {
   pgSetPrivate(pfn, size);
   const lin = slabLin(pfn);
   if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, <usize>(<u64>PAGE_SIZE << order));
-  kasanAllocPages(pfn, order);
   return kasanKmallocLarge(linToVa(lin), size, order);
 }
 
 // Free a large kmalloc block (free_large_kmalloc) after its checks.
 export function kfreeLarge(pfn: u32): void {
-  const order = pgOrder(pfn);
-  kasanFreePages(pfn, order);
-  freePagesPfn(pfn, order);
+  freePagesPfn(pfn, pgOrder(pfn));
 }
 
 // kfree(). Returns a KFREE_* code so the host can explain refused frees when
@@ -638,7 +635,9 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
 // Boot: the kmem_cache cache, then kmalloc-8 ... kmalloc-8k.
 export function slabInit(): bool {
   nextCacheId = 0;
-  const c0 = KMEM_CACHE_DESC;
+  kmemCacheBootVa = kimage_global_alloc(KMEM_CACHE_OBJ_SIZE, 0);
+  if (kmemCacheBootVa == 0) return false;
+  const c0 = kimageLin(kmemCacheBootVa);
   memory.fill(c0, 0, KMEM_CACHE_OBJ_SIZE);
   if (!calculateSizes(c0, KMEM_CACHE_OBJ_SIZE, calculateAlignment(SLAB_HWCACHE_ALIGN, 0, KMEM_CACHE_OBJ_SIZE),
                       SLAB_HWCACHE_ALIGN, 0)) return false;
