@@ -336,6 +336,8 @@ export const FR_QLIST_FREE_ALL = 27;
 export const FR_KASAN_QUARANTINE_REDUCE = 28;
 export const FR___VMALLOC_NODE_RANGE = 29;
 export const FR_VMALLOC = 30;
+export const FR___KASAN_MEMPOOL_POISON = 31;
+export const FR_MEMPOOL_FREE = 32;
 export const FR_FIRST_DYNAMIC = 256;
 
 // Which path raised a KASAN report (R_ARG0 of REP_KASAN): picks the internal
@@ -351,3 +353,4 @@ export const PATH_KMEM_CACHE_FREE = 7;
 export const PATH_KFREE_LARGE = 8;
 export const PATH_BITOPS = 9;                // instrumented atomic/bit operations
 export const PATH_STRING = 10;               // strlen-style helpers
+export const PATH_MEMPOOL = 11;              // mempool_free's invalid/double-free checks

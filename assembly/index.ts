@@ -36,7 +36,10 @@ export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc
 export { kasan_disable_current, kasan_enable_current, kasan_reported } from "./kasan/report";
 export { kasan_multi_shot } from "./kasan/kasan";
 export { kasan_record_aux_stack } from "./kasan/common";
-export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte } from "./kasan/shadow_api";
+export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte, kasan_alloca_poison,
+         kasan_allocas_unpoison } from "./kasan/shadow_api";
+export { kasan_mempool_poison_object, kasan_mempool_unpoison_object, kasan_mempool_poison_pages,
+         kasan_mempool_unpoison_pages } from "./kasan/common";
 export { kasan_quarantine_drain, quarantine_stats, quarantine_corruptions } from "./kasan/quarantine";
 
 // kernel image globals, task stacks, RCU

@@ -92,6 +92,12 @@ export interface CoreExports {
   kasan_poison_range(va: bigint, size: bigint, value: number): void;
   kasan_unpoison_range(va: bigint, size: bigint): void;
   kasan_shadow_byte(va: bigint): number;
+  kasan_alloca_poison(va: bigint, size: bigint): void;
+  kasan_allocas_unpoison(top: bigint, bottom: bigint): void;
+  kasan_mempool_poison_object(va: bigint): number;
+  kasan_mempool_unpoison_object(va: bigint, size: bigint): void;
+  kasan_mempool_poison_pages(va: bigint, order: number): number;
+  kasan_mempool_unpoison_pages(va: bigint, order: number): void;
   kasan_quarantine_drain(): void;
   quarantine_stats(): void;
   quarantine_corruptions(): number;

@@ -12,8 +12,8 @@ import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
          FR_KMEM_CACHE_ALLOC, FR_KASAN_SAVE_FREE_INFO, FR___KASAN_SLAB_FREE, FR_KFREE,
          FR_KMEM_CACHE_FREE, FR_KASAN_RECORD_AUX_STACK, FR___KASAN_KREALLOC, FR_KREALLOC,
          FR_SLAB_FREE_AFTER_RCU_DEBUG, FR_RCU_DO_BATCH, FR_RCU_CORE, FR_RCU_CORE_SI,
-         FR_HANDLE_SOFTIRQS, PATH_KFREE, PATH_KMEM_CACHE_FREE, BUG_INVALID_FREE,
-         BUG_DOUBLE_FREE, PATH_KFREE_LARGE } from "../../abi/abi";
+         FR_HANDLE_SOFTIRQS, PATH_KFREE, PATH_KMEM_CACHE_FREE, PATH_MEMPOOL, BUG_INVALID_FREE,
+         BUG_DOUBLE_FREE, PATH_KFREE_LARGE, PG_TAIL, FR___KASAN_MEMPOOL_POISON, FR_MEMPOOL_FREE } from "../../abi/abi";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE, KASAN_SLAB_FREE,
          KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
          KASAN_TAG_KERNEL } from "./kasan";
@@ -27,7 +27,7 @@ import { quarantinePut, quarantineReduce } from "./quarantine";
 import { kasanReportInvalidFree } from "./report";
 import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
-import { NO_PFN } from "../mm/phys";
+import { NO_PFN, pgFlags, pgCache, pgOrder, pgTag } from "../mm/phys";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
@@ -49,6 +49,8 @@ const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]
 @inline export const TRACK_RCU_FREE: u32 = 6;
 // @ts-ignore: decorator
 @inline export const TRACK_KREALLOC: u32 = 7;
+// @ts-ignore: decorator
+@inline export const TRACK_MEMPOOL: u32 = 8;
 
 // The free path the current free takes (set by the caller of slabFree).
 export let freePath: u32 = TRACK_KFREE;
@@ -65,6 +67,7 @@ function pushFrames(p: usize, path: u32): usize {
   store<u32>(p, FR___KASAN_SLAB_FREE, 4);
   if (path == TRACK_KFREE) { store<u32>(p, FR_KFREE, 8); return p + 12; }
   if (path == TRACK_CACHE_FREE) { store<u32>(p, FR_KMEM_CACHE_FREE, 8); return p + 12; }
+  if (path == TRACK_MEMPOOL) { store<u32>(p, FR___KASAN_MEMPOOL_POISON, 4); store<u32>(p, FR_MEMPOOL_FREE, 8); return p + 12; }
   // RCU-delayed free: the callback runs from softirq context
   store<u32>(p, FR_SLAB_FREE_AFTER_RCU_DEBUG, 8);
   store<u32>(p, FR_RCU_DO_BATCH, 12);
@@ -202,12 +205,22 @@ export function kasanKrealloc(c: usize, va: u64, newSize: u32): u64 {
   kasanUnpoison(va, newSize, getTag(va));
   return kasanKmallocPath(c, va, newSize, TRACK_KREALLOC);
 }
+// __kasan_krealloc for a large (page-backed) kmalloc: poison_kmalloc_large_redzone
+export function kasanKreallocLarge(va: u64, newSize: u64): void {
+  if (kasanMode == KASAN_OFF) return;
+  kasanUnpoison(va, newSize, getTag(va));
+  const obj = untag(va);
+  const pfn = headOf(<u32>((obj - PAGE_OFFSET) >> PAGE_SHIFT));
+  const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrder(pfn));
+  const rz = granuleUp(obj + newSize);
+  if (end > rz) kasanPoison(rz, end - rz, kasanMode == KASAN_GENERIC ? KASAN_PAGE_REDZONE : KASAN_TAG_INVALID);
+}
 
 // check_slab_allocation(): report an invalid or double free; true = refuse it.
 export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
-  const path = freePath == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : PATH_KFREE;
+  const path = freePath == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : freePath == TRACK_MEMPOOL ? PATH_MEMPOOL : PATH_KFREE;
   if (nearestObj(c, slabPfn, obj) != obj) {
     kasanReportInvalidFree(va, BUG_INVALID_FREE, path);
     return true;
@@ -259,6 +272,7 @@ export function kasanAllocPages(pfn: u32, order: u32): u8 {
 }
 export function kasanFreePages(pfn: u32, order: u32): void {
   if (kasanMode == KASAN_OFF) return;
+  if (kasanMode == KASAN_SW_TAGS && pgTag(pfn) == KASAN_TAG_KERNEL) return;   // never tagged
   kasanPoison(pageVa(pfn), <u64>PAGE_SIZE << order, kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
 }
 
@@ -305,3 +319,77 @@ export function objectOf(va: u64): u64 {
 export function cacheOfObject(obj: u64): usize {
   return cacheLin(slabCacheId(virtToSlab(obj)));
 }
+
+// ── mempool (mm/kasan/common.c: __kasan_mempool_*) ──────────────────────────
+// An element parked in a mempool is poisoned as if freed (with a free track),
+// so a use of it is a use-after-free; taking it out unpoisons it again.
+// Returns false when the element was reported as an invalid or double free.
+export function kasan_mempool_poison_object(va: u64): bool {
+  if (kasanMode == KASAN_OFF) return true;
+  const obj = untag(va);
+  const slab = virtToSlab(obj);
+  if (slab == NO_PFN) {
+    const off = obj - PAGE_OFFSET;
+    const pfn = <u32>(off >> PAGE_SHIFT);
+    if (kasanKfreeLargeCheck(va, headOf(pfn))) return false;
+    kasanPoison(obj, <u64>PAGE_SIZE << pgOrder(headOf(pfn)), kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
+    return true;
+  }
+  if (isKfenceAddress(obj)) return true;
+  const c = cacheLin(slabCacheId(slab));
+  const saved = freePath;
+  freePath = TRACK_MEMPOOL;
+  const bad = kasanSlabPreFree(c, slab, va);
+  if (!bad) {
+    if (kasanMode == KASAN_GENERIC) {
+      kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
+      saveFreeInfo(c, va, TRACK_MEMPOOL);
+    } else {
+      kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
+      stackRingRecord(va, kc(c, KC_ID), true, TRACK_MEMPOOL);
+    }
+  }
+  freePath = saved;
+  return !bad;
+}
+
+export function kasan_mempool_unpoison_object(va: u64, size: u64): void {
+  if (kasanMode == KASAN_OFF) return;
+  const obj = untag(va);
+  const slab = virtToSlab(obj);
+  if (slab == NO_PFN) {
+    kasanUnpoison(va, size, getTag(va));
+    const pfn = headOf(<u32>((obj - PAGE_OFFSET) >> PAGE_SHIFT));
+    const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrder(pfn));
+    const rz = granuleUp(obj + size);
+    if (kasanMode == KASAN_GENERIC && (size & 7) != 0) shadowSetByte(obj + (size & ~7), <u8>(size & 7));
+    if (end > rz) kasanPoison(rz, end - rz, kasanMode == KASAN_GENERIC ? KASAN_PAGE_REDZONE : KASAN_TAG_INVALID);
+    return;
+  }
+  if (isKfenceAddress(obj)) return;
+  const c = cacheLin(slabCacheId(slab));
+  kasanUnpoison(va, kc(c, KC_OBJECT_SIZE), getTag(va));
+  if ((kc(c, KC_FLAGS) & SLAB_KMALLOC) == 0) {
+    if (kasanMode == KASAN_GENERIC) saveAllocInfo(c, va, TRACK_CACHE_ALLOC);
+    else stackRingRecord(va, kc(c, KC_ID), false, TRACK_CACHE_ALLOC);
+  } else {
+    kasanKmallocPath(c, va, <u32>size, TRACK_KMALLOC);
+  }
+}
+
+// Pages parked in a page mempool.
+export function kasan_mempool_poison_pages(va: u64, order: u32): bool {
+  if (kasanMode == KASAN_OFF) return true;
+  const obj = untag(va);
+  const pfn = <u32>((obj - PAGE_OFFSET) >> PAGE_SHIFT);
+  if (kasanKfreeLargeCheck(va, pfn)) return false;
+  kasanPoison(obj, <u64>PAGE_SIZE << order, kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
+  return true;
+}
+export function kasan_mempool_unpoison_pages(va: u64, order: u32): void {
+  if (kasanMode == KASAN_OFF) return;
+  kasanUnpoison(va, <u64>PAGE_SIZE << order, getTag(va));
+}
+
+// @ts-ignore: decorator
+@inline function headOf(pfn: u32): u32 { return (pgFlags(pfn) & PG_TAIL) != 0 ? pgCache(pfn) : pfn; }

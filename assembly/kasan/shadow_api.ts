@@ -2,7 +2,8 @@
 // out by their compiler (or the host) and poisoned here, as the compiler's
 // __asan_set_shadow_* and register/unregister calls do.
 import { kasanPoison, kasanUnpoison, shadowByte } from "./shadow";
-import { kasanMode, KASAN_OFF } from "./kasan";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
+         KASAN_ALLOCA_REDZONE_SIZE } from "./kasan";
 import { getTag } from "./sw_tags";
 
 // Poison [va, va + size) with a shadow code (size rounded up to the granule).
@@ -16,3 +17,20 @@ export function kasan_unpoison_range(va: u64, size: u64): void {
 }
 // The shadow byte (or memory tag) of va; -1 when the shadow is not mapped.
 export function kasan_shadow_byte(va: u64): i32 { return shadowByte(va | (kasanMode == 2 ? 0xff00000000000000 : 0)); }
+
+// __asan_alloca_poison (generic): a 32-byte left redzone, the object (its last
+// granule partial), a right redzone up to 32-byte alignment plus 32 more.
+export function kasan_alloca_poison(va: u64, size: u64): void {
+  if (kasanMode != KASAN_GENERIC) return;
+  const roundedUp = (size + 7) & ~<u64>7;
+  const roundedDown = size & ~<u64>7;
+  const padding = ((size + KASAN_ALLOCA_REDZONE_SIZE - 1) & ~<u64>(KASAN_ALLOCA_REDZONE_SIZE - 1)) - roundedUp;
+  kasanUnpoison(va + roundedDown, size - roundedDown, 0xff);
+  kasanPoison(va - KASAN_ALLOCA_REDZONE_SIZE, KASAN_ALLOCA_REDZONE_SIZE, KASAN_ALLOCA_LEFT);
+  kasanPoison(va + roundedUp, padding + KASAN_ALLOCA_REDZONE_SIZE, KASAN_ALLOCA_RIGHT);
+}
+// __asan_allocas_unpoison: everything between the stack top and bottom becomes accessible.
+export function kasan_allocas_unpoison(top: u64, bottom: u64): void {
+  if (top == 0 || top > bottom) return;
+  kasanUnpoison(top, bottom - top, 0xff);
+}

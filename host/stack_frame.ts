@@ -1,0 +1,127 @@
+// Stack frames as clang's AddressSanitizer lays them out (KASAN_STACK): a
+// 32-byte left redzone holding the frame header [magic, descriptor, pc], each
+// variable in a slot followed by its redzone, shadow F1 / 00..0N / F2 / F3.
+// KASAN's report walks back to the header to name the frame and its objects.
+import type { Engine } from "./engine.js";
+import type { Frame } from "./stackdepot.js";
+
+export interface StackVar {
+  name: string;
+  size: number;
+  /** Source line, as the descriptor carries it ("name:line"); the report strips it. */
+  line?: number;
+}
+
+export interface StackFrameHandle {
+  /** Address of the frame (its left redzone and header). */
+  readonly base: bigint;
+  readonly size: number;
+  /** Variable name -> address. */
+  readonly vars: Map<string, bigint>;
+  pop(): void;
+}
+
+const FRAME_MAGIC = 0x41b58ab3n;
+const HEADER = 32;
+
+// LLVM's VarAndRedzoneSize(): a variable and the redzone after it
+function slotSize(size: number): number {
+  const res = size <= 4 ? 16 : size <= 16 ? 32 : size <= 128 ? size + 32 : size <= 512 ? size + 64 : size <= 4096 ? size + 128 : size + 256;
+  return Math.ceil(Math.max(res, 16) / 32) * 32;
+}
+
+const codeAddresses = new WeakMap<Engine, Map<string, bigint>>();
+let nextCode = 0x1000n;
+
+/** The pc stored in a frame header: a stable address in kernel text per function. */
+function functionPc(e: Engine, fn: Frame): bigint {
+  let m = codeAddresses.get(e);
+  if (!m) codeAddresses.set(e, (m = new Map()));
+  let pc = m.get(fn.name);
+  if (pc === undefined) {
+    const text = e.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81010000n;
+    pc = text + nextCode;
+    nextCode += 0x1000n;
+    m.set(fn.name, pc);
+    e.registerCode(pc, { name: fn.name, offset: 0, size: fn.size });
+  }
+  return pc;
+}
+
+/** Push an instrumented frame for `fn` on the current task's stack. */
+export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[]): StackFrameHandle {
+  const frame: Frame = typeof fn === "string" ? { name: fn, offset: 0, size: 0x1a0 } : fn;
+  if (vars.length === 0) throw new RangeError("pushStackFrame: a frame needs at least one variable");
+  for (const v of vars) if (!Number.isInteger(v.size) || v.size < 1 || v.size > 65536) throw new RangeError(`pushStackFrame: bad size for ${v.name}`);
+  const x = e.exports;
+  const pid = e.current.pid;
+  if (x.task_stack_alloc(pid) === 0n) throw new RangeError("pushStackFrame: no memory for the task's stack");
+  // layout
+  const offsets: number[] = [];
+  let off = HEADER;
+  for (const v of vars) {
+    offsets.push(off);
+    off += slotSize(v.size);
+  }
+  const size = off;
+  const base = BigInt.asUintN(64, x.stack_frame_push(pid, size));
+  if (base === 0n) throw new RangeError(`pushStackFrame: stack overflow (task ${pid})`);
+  // descriptor "n off size len name:line ...", kept in the kernel image's rodata
+  const descr = `${vars.length} ` + vars.map((v, i) => {
+    const name = v.line !== undefined ? `${v.name}:${v.line}` : v.name;
+    return `${offsets[i]} ${v.size} ${name.length} ${name}`;
+  }).join(" ");
+  const descrVa = writeString(e, descr);
+  const header = new BigUint64Array([FRAME_MAGIC, descrVa, functionPc(e, frame)]);
+  writeBytes(e, base, new Uint8Array(header.buffer));
+  // shadow: F1 header, variables 00/partial, F2 between, F3 after the last
+  x.kasan_poison_range(base, BigInt(HEADER), 0xf1);
+  vars.forEach((v, i) => {
+    const start = base + BigInt(offsets[i]);
+    const end = i + 1 < vars.length ? base + BigInt(offsets[i + 1]) : base + BigInt(size);
+    x.kasan_unpoison_range(start, BigInt(v.size));
+    const after = start + ((BigInt(v.size) + 7n) & ~7n);
+    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? 0xf2 : 0xf3);
+  });
+  const map = new Map(vars.map((v, i) => [v.name, base + BigInt(offsets[i])]));
+  let popped = false;
+  return {
+    base, size, vars: map,
+    pop() {
+      if (popped) return;
+      popped = true;
+      x.stack_frame_pop(pid, base, size);
+    },
+  };
+}
+
+/**
+ * A dynamic alloca in the current frame (__asan_alloca_poison): 32-byte
+ * redzones on both sides. Popped with its frame's pop(), or by the returned pop().
+ */
+export function allocaInFrame(e: Engine, size: number): { addr: bigint; pop(): void } {
+  if (!Number.isInteger(size) || size < 1 || size > 65536) throw new RangeError(`alloca: size must be 1..65536, got ${size}`);
+  const x = e.exports;
+  const pid = e.current.pid;
+  if (x.task_stack_alloc(pid) === 0n) throw new RangeError("alloca: no memory for the task's stack");
+  const total = 32 + Math.ceil(size / 32) * 32 + 32;
+  const base = BigInt.asUintN(64, x.stack_frame_push(pid, total));
+  if (base === 0n) throw new RangeError("alloca: stack overflow");
+  const addr = base + 32n;
+  x.kasan_alloca_poison(addr, BigInt(size));
+  return { addr, pop: () => x.stack_frame_pop(pid, base, total) };
+}
+
+function writeBytes(e: Engine, va: bigint, bytes: Uint8Array): void {
+  const buf = e.exports.host_buf() + 4096;
+  e.u8view().set(bytes, buf);
+  e.exports.mem_copy_in(va, buf, BigInt(bytes.length));
+}
+
+function writeString(e: Engine, s: string): bigint {
+  const bytes = new TextEncoder().encode(s + "\0");
+  const va = BigInt.asUintN(64, e.exports.kimage_global_alloc(bytes.length, 0));
+  if (va === 0n) throw new RangeError("the kernel image's data area is full");
+  writeBytes(e, va, bytes);
+  return va;
+}
