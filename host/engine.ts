@@ -109,6 +109,8 @@ export function parseSlabFlags(f: number | string | undefined): number {
 export interface KmemCache {
   readonly id: number;
   readonly name: string;
+  /** Address of its struct kmem_cache (an object of the kmem_cache cache). */
+  readonly address: bigint;
 }
 
 /** What a subsystem's formatter returns for one record. */
@@ -124,6 +126,24 @@ export interface CreateOptions {
 }
 
 interface Global { start: bigint; size: bigint; name: string; module?: string }
+
+const CALL_RCU_COMMON: Frame = { name: "__call_rcu_common.constprop.0", offset: 0x80, size: 0x990 };
+const CALL_RCU: Frame = { name: "call_rcu", offset: 0x12, size: 0x20 };
+const INSERT_WORK: Frame = { name: "insert_work", offset: 0x3a, size: 0x1a0 };
+const QUEUE_WORK: Frame = { name: "__queue_work", offset: 0x5b7, size: 0xd70 };
+const QUEUE_WORK_ON: Frame = { name: "queue_work_on", offset: 0x7e, size: 0x90 };
+// where RCU callbacks and work items run
+const SOFTIRQ_FRAMES: Frame[] = [
+  { name: "rcu_do_batch", offset: 0x3bb, size: 0xba0 }, { name: "rcu_core", offset: 0x2c4, size: 0x9f0 },
+  { name: "handle_softirqs", offset: 0x191, size: 0x550 }, { name: "run_ksoftirqd", offset: 0x34, size: 0x60 },
+  { name: "smpboot_thread_fn", offset: 0x2ca, size: 0x5f0 }, { name: "kthread", offset: 0x289, size: 0x360 },
+  { name: "ret_from_fork", offset: 0x2f, size: 0x70 }, { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
+];
+const WORKER_FRAMES: Frame[] = [
+  { name: "process_one_work", offset: 0x7bc, size: 0x1ba0 }, { name: "worker_thread", offset: 0x6c8, size: 0xf00 },
+  { name: "kthread", offset: 0x289, size: 0x360 }, { name: "ret_from_fork", offset: 0x2f, size: 0x70 },
+  { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
+];
 
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
   "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
@@ -166,6 +186,10 @@ export class Engine {
   private readonly formatters = new Map<number, RecordFormatter>();
   /** Frames appended below the caller in captured host stacks (a runner's kernel context). */
   stackSuffix: Frame[] = [];
+  /** Function names that never show in captured stacks (helpers that are macros or inline in C). */
+  transparentFrames: ReadonlySet<string> = new Set();
+  /** Frames pushed on top of captured host stacks (a kernel function the host runs, e.g. strlen). */
+  private framePrefix: Frame[] = [];
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
   private dv: DataView;
@@ -274,11 +298,44 @@ export class Engine {
   private call<T>(capture: boolean, fn: () => T): T {
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
     this.lazyFrames = undefined;
-    if (capture) this.exports.set_current_stack(this.stackHandle(captureJsStack(this.frames, 16, this.stackSuffix)));
+    if (capture) this.exports.set_current_stack(this.stackHandle(this.captureHostStack()));
     else this.exports.set_current_stack(0);
     const result = fn();
     this.drain();
     return result;
+  }
+
+  private captureHostStack(): Frame[] {
+    return [...this.framePrefix, ...captureJsStack(this.frames, 16, this.stackSuffix, this.transparentFrames)];
+  }
+
+  /**
+   * Run `fn` as the kernel function `frames` (innermost first): stacks captured
+   * inside show these frames above the caller, as they would for code inside
+   * strlen, call_rcu, mempool_free, ...
+   */
+  withFrames<T>(frames: Frame[], fn: () => T): T {
+    const saved = this.framePrefix;
+    this.framePrefix = [...frames, ...saved];
+    try {
+      return fn();
+    } finally {
+      this.framePrefix = saved;
+    }
+  }
+
+  /** Run `fn` as another task with another stack context (RCU callbacks, workqueues). */
+  asTask<T>(task: { pid: number; comm: string; cpu?: number }, suffix: Frame[], fn: () => T): T {
+    const saved = { ...this.current };
+    const savedSuffix = this.stackSuffix;
+    this.setTask(task);
+    this.stackSuffix = suffix;
+    try {
+      return fn();
+    } finally {
+      this.stackSuffix = savedSuffix;
+      this.setTask(saved);
+    }
   }
 
   /** The depot handle of a host stack (frames innermost first). */
@@ -350,7 +407,7 @@ export class Engine {
 
   /** Frames of the code that made the current host call (captured once, on demand). */
   private hostFrames(): Frame[] {
-    if (!this.lazyFrames) this.lazyFrames = captureJsStack(this.frames, 16, this.stackSuffix);
+    if (!this.lazyFrames) this.lazyFrames = this.captureHostStack();
     return this.lazyFrames;
   }
 
@@ -683,7 +740,7 @@ export class Engine {
     const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
     if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -12 ? "out of memory" : "invalid size/align/flags"}`);
     this.cacheNames.set(id, name);
-    return { id, name };
+    return { id, name, address: BigInt.asUintN(64, this.exports.cache_va(id)) };
   }
   kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint {
     const g = parseGfp(gfp);
@@ -727,12 +784,45 @@ export class Engine {
   quarantineDrain(): void {
     this.call(false, () => this.exports.kasan_quarantine_drain());
   }
-  /** End the current RCU grace period: pending RCU callbacks and delayed frees run. */
+  // ── RCU callbacks and workqueues ─────────────────────────────────────────
+  // Queueing records KASAN's aux stack on the object ("Last potentially related
+  // work creation:"); the callbacks run later in the kernel's context for them.
+  private readonly rcuCallbacks: Array<() => void> = [];
+  private readonly workItems: Array<() => void> = [];
+
+  /** call_rcu(head, func): `func` runs after the next grace period (rcu_barrier). */
+  call_rcu(head: bigint | number, func: () => void): void {
+    const a = this.addr(head);
+    this.withFrames([CALL_RCU_COMMON, CALL_RCU], () => this.call(true, () => this.exports.kasan_record_aux_stack(a)));
+    this.rcuCallbacks.push(func);
+  }
+  /** End the current RCU grace period: callbacks, then the delayed frees of SLAB_TYPESAFE_BY_RCU caches. */
   rcu_barrier(): void {
+    const cpu = this.currentCpu;
+    const run = this.rcuCallbacks.splice(0);
+    if (run.length) this.asTask({ pid: 14 + cpu * 8, comm: `ksoftirqd/${cpu}`, cpu }, SOFTIRQ_FRAMES, () => run.forEach((f) => f()));
     this.call(false, () => this.exports.rcu_barrier());
   }
   synchronize_rcu(): void {
     this.rcu_barrier();
+  }
+  /** queue_work(wq, work): `func` runs on a kworker at flush_workqueue/destroy_workqueue. */
+  queue_work(work: bigint | number, func: () => void): void {
+    const a = this.addr(work);
+    this.withFrames([INSERT_WORK, QUEUE_WORK, QUEUE_WORK_ON], () => this.call(true, () => this.exports.kasan_record_aux_stack(a)));
+    this.workItems.push(func);
+  }
+  flush_workqueue(): void {
+    const cpu = this.currentCpu;
+    const run = this.workItems.splice(0);
+    if (run.length) this.asTask({ pid: 40 + cpu, comm: `kworker/${cpu}:1`, cpu }, WORKER_FRAMES, () => run.forEach((f) => f()));
+  }
+  destroy_workqueue(): void {
+    this.flush_workqueue();
+  }
+  /** msleep(): the clock moves on (KFENCE's sampling timer may fire). */
+  msleep(ms: number): void {
+    this.tick(ms);
   }
 
   // ── globals ─────────────────────────────────────────────────────────────

@@ -48,6 +48,8 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_KASAN_QUARANTINE_REDUCE]: { name: "kasan_quarantine_reduce", offset: 0x195, size: 0x1e0 },
   [abi.FR___VMALLOC_NODE_RANGE]: { name: "__vmalloc_node_range_noprof", offset: 0x3e0, size: 0x1100 },
   [abi.FR_VMALLOC]: { name: "vmalloc_noprof", offset: 0x4d, size: 0x60 },
+  [abi.FR___KASAN_MEMPOOL_POISON]: { name: "__kasan_mempool_poison_object", offset: 0x13d, size: 0x200 },
+  [abi.FR_MEMPOOL_FREE]: { name: "mempool_free", offset: 0x54, size: 0x70 },
 };
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });
@@ -67,6 +69,8 @@ const PATH_FRAMES: Record<number, Frame[]> = {
   [abi.PATH_KFREE_LARGE]: [...DUMP, F("kasan_report_invalid_free", 0xaa, 0xc0), F("__kasan_kfree_large", 0x86, 0xd0),
     F("free_large_kmalloc", 0x58, 0x160), F("kfree", 0x94, 0x190)],
   [abi.PATH_BITOPS]: CHECK_RANGE,
+  [abi.PATH_MEMPOOL]: [...DUMP, F("kasan_report_invalid_free", 0xaa, 0xc0), F("__kasan_mempool_poison_object", 0x1c3, 0x200),
+    F("mempool_free", 0x54, 0x70)],
   [abi.PATH_STRING]: KREPORT,
 };
 /** Internal frames printed above the caller in a KASAN report's Call Trace. */
@@ -190,16 +194,18 @@ function functionEnd(src: string, start: number): number {
 }
 
 /** The engine files whose frames are not part of a captured stack. */
-const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|stackdepot|cli|kunit[\\/]runner|guest[\\/]runner|fuzz[\\/][a-z_]+)\.[jt]s$/;
+const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|stackdepot|cli|mempool|lib|stack_frame|kunit[\\/]runner|guest[\\/]runner|fuzz[\\/][a-z_]+)\.[jt]s$/;
 const NOISE_FILE = /^node:|[\\/]node_modules[\\/]/;
 
 /**
  * Capture the current JS call stack as frames, innermost first: engine frames
  * on top are skipped; below the caller, the first engine frame (a runner) or
  * library frame ends the stack, and `suffix` (e.g. the kernel's kthread frames
- * for KUnit cases) is appended.
+ * for KUnit cases) is appended. Anonymous closures and the `transparent` names
+ * are skipped anywhere: they stand for C macros and inlined helpers.
  */
-export function captureJsStack(table: FrameTable, maxFrames = 16, suffix: Frame[] = []): Frame[] {
+export function captureJsStack(table: FrameTable, maxFrames = 16, suffix: Frame[] = [],
+                               transparent?: ReadonlySet<string>): Frame[] {
   const saved = Error.prepareStackTrace;
   const savedLimit = Error.stackTraceLimit;
   let sites: CallSiteLike[] = [];
@@ -216,6 +222,11 @@ export function captureJsStack(table: FrameTable, maxFrames = 16, suffix: Frame[
   const out: Frame[] = [];
   for (const cs of sites) {
     const file = cs.getFileName() ?? "";
+    // closures and helpers the caller stands for (macros and inline functions in C)
+    const name = cs.getFunctionName();
+    // no name, or a name V8 inferred from the context ("t.expectKasanFail.gen.type": a
+    // function's own name has no dot) is a closure; no file is a builtin (forEach)
+    if (!name || name.includes(".") || !file || transparent?.has(name)) continue;
     const engine = ENGINE_FILE.test(file);
     const noise = NOISE_FILE.test(file);
     if (out.length === 0 && (engine || noise)) continue;

@@ -5,6 +5,14 @@ import { Engine, type Report } from "../engine.js";
 import type { EngineOptions } from "../config.js";
 
 export class KunitSkip extends Error {}
+
+/** What a KASAN expectation must see: bug type(s) in order, address, direction, size. */
+export interface KasanWant {
+  type?: string | string[];
+  addr?: bigint;
+  write?: boolean;
+  size?: number | bigint;
+}
 export class KunitFailure extends Error {}
 
 /** What a case can do: the engine, expectations, skipping. */
@@ -30,15 +38,39 @@ export class KunitTest {
    * KUNIT_EXPECT_KASAN_FAIL: no report pending before, at least one KASAN
    * report after `fn`. Returns the first one (or undefined).
    */
-  expectKasanFail(what: string, fn: () => void): Report | undefined {
+  expectKasanFail(what: string, fn: () => void, want?: KasanWant): Report | undefined {
     const before = this.engine.takeReports();
     if (before.length) this.failures.push(`unexpected report before "${what}": ${before[0].title}`);
     fn();
     const after = this.engine.takeReports();
     this.seen.push(...after);
-    const kasan = after.find((r) => r.kind === "kasan");
-    if (!kasan) this.failures.push(`KASAN failure expected in "${what}", but none occurred`);
-    return kasan;
+    const kasan = after.filter((r) => r.kind === "kasan");
+    if (!kasan.length) {
+      this.failures.push(`KASAN failure expected in "${what}", but none occurred`);
+      return undefined;
+    }
+    if (want) this.checkWant(what, kasan, want);
+    return kasan[0];
+  }
+
+  // Stricter than KUNIT_EXPECT_KASAN_FAIL: the kind, address, direction and size.
+  private checkWant(what: string, kasan: Report[], want: KasanWant): void {
+    const r = kasan[0];
+    const types = Array.isArray(want.type) ? want.type : want.type ? [want.type] : [];
+    const got = kasan.map((k) => k.type);
+    if (types.length && types.some((ty, i) => got[i] !== ty)) {
+      this.failures.push(`"${what}": expected ${types.join(", ")}, got ${got.join(", ")}`);
+    }
+    const hex = (v: bigint) => "0x" + BigInt.asUintN(64, v).toString(16);
+    if (want.addr !== undefined && r.address !== BigInt.asUintN(64, want.addr)) {
+      this.failures.push(`"${what}": expected the report at ${hex(want.addr)}, got ${hex(r.address)}`);
+    }
+    if (want.write !== undefined && r.isWrite !== want.write) {
+      this.failures.push(`"${what}": expected a ${want.write ? "write" : "read"}, got a ${r.isWrite ? "write" : "read"}`);
+    }
+    if (want.size !== undefined && r.size !== BigInt.asUintN(64, BigInt(want.size))) {
+      this.failures.push(`"${what}": expected size ${want.size}, got ${r.size}`);
+    }
   }
   /** Nothing reported inside `fn` (the valid accesses around a bad one). */
   expectNoReport(what: string, fn: () => void): void {
@@ -64,6 +96,10 @@ export interface KunitSuite {
   cases: KunitCase[];
   /** Per suite: e.g. kasan_multi_shot on for the suite's duration. */
   init?(e: Engine): void;
+  /** Helpers of the port that are macros or inline code in the C suite. */
+  transparent?: string[];
+  /** Reports left over after a case that fail it (kasan_test_exit: any KASAN report). */
+  unexpected?(r: Report): boolean;
 }
 
 export interface CaseResult {
@@ -75,6 +111,8 @@ export interface CaseResult {
 }
 
 const TAINT_TEST = 1 << 18;
+// KUNIT_EXPECT_* are macros: their expressions run in the case function itself
+const KUNIT_TRANSPARENT = ["expectKasanFail", "expectNoReport", "expect", "assert"];
 // What a KUnit case's stack shows below the case function in 6.12.
 const KUNIT_FRAMES = [
   { name: "kunit_try_run_case", offset: 0x1ad, size: 0x490 },
@@ -85,17 +123,19 @@ const KUNIT_FRAMES = [
 ];
 
 /** Run a suite; extra options are merged over the suite's own. */
-export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[]): { ktap: string; results: CaseResult[] } {
+export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[],
+                         build: "release" | "debug" = "release"): { ktap: string; results: CaseResult[] } {
   const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
   const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
     `    # module: ${suite.module}`, `    1..${cases.length}`];
   const results: CaseResult[] = [];
   const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
   cases.forEach((c, i) => {
-    const engine = Engine.createSync(opts);
+    const engine = Engine.createSync(opts, { build });
     engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
     engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
     engine.stackSuffix = KUNIT_FRAMES;
+    engine.transparentFrames = new Set([...KUNIT_TRANSPARENT, ...(suite.transparent ?? [])]);
     suite.init?.(engine);
     const t = new KunitTest(engine, c.name);
     let status: CaseResult["status"] = "ok";
@@ -107,12 +147,16 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
       else if (e instanceof KunitFailure) t.failures.push(e.message);
       else t.failures.push(`exception: ${(e as Error).stack ?? String(e)}`);
     }
+    const leftover = engine.takeReports();
+    const stray = leftover.filter((r) => suite.unexpected?.(r));
+    if (status !== "skip" && stray.length) t.failures.push(`unexpected report: ${stray[0].title}`);
+    t.seen.push(...leftover);
     if (status !== "skip" && t.failures.length) status = "not ok";
     for (const f of t.failures) out.push(`    # ${c.name}: ${f}`);
     const n = i + 1;
     if (status === "skip") out.push(`    ok ${n} ${c.name} # SKIP ${reason}`);
     else out.push(`    ${status} ${n} ${c.name}`);
-    results.push({ name: c.name, status, reason, failures: t.failures, reports: [...t.seen, ...engine.takeReports()] });
+    results.push({ name: c.name, status, reason, failures: t.failures, reports: t.seen });
   });
   const pass = results.filter((r) => r.status === "ok").length;
   const fail = results.filter((r) => r.status === "not ok").length;
