@@ -4,6 +4,8 @@ import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
+import { SUITES } from "./kunit/suites.js";
+import { runSuite } from "./kunit/runner.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -36,6 +38,22 @@ program
       }
     }
     if (opts.json) process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+  });
+
+program
+  .command("kunit")
+  .description(`run a ported KUnit suite in the engine and print KTAP (suites: ${Object.keys(SUITES).join(", ")})`)
+  .argument("<suite>", "suite name")
+  .addOption(cmdlineOption())
+  .option("--case <names...>", "run only these cases")
+  .option("--reports", "also print every report the cases produced")
+  .action((name: string, opts: { cmdline: string; case?: string[]; reports?: boolean }) => {
+    const suite = SUITES[name];
+    if (!suite) throw new RangeError(`unknown suite ${JSON.stringify(name)}: expected one of ${Object.keys(SUITES).join(", ")}`);
+    const { ktap, results } = runSuite(suite, { cmdline: opts.cmdline }, opts.case);
+    if (opts.reports) for (const r of results) for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
+    process.stdout.write(ktap);
+    process.exitCode = results.some((r) => r.status === "not ok") ? 1 : 0;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
