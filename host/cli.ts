@@ -4,6 +4,8 @@ import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
+import { runSuite } from "./kunit/runner.js";
+import { KUNIT_SUITES } from "./kunit/suites.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -36,6 +38,44 @@ program
       }
     }
     if (opts.json) process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+  });
+
+program
+  .command("kfence-stats")
+  .description("run the demo, then print /sys/kernel/debug/kfence/stats (and objects)")
+  .addOption(cmdlineOption())
+  .option("--objects", "also print /sys/kernel/debug/kfence/objects")
+  .option("--json", "print JSON instead of the debugfs text")
+  .action(async (opts: { cmdline: string; objects?: boolean; json?: boolean }) => {
+    const engine = await createEngine({ cmdline: `kasan_multi_shot ${opts.cmdline}` });
+    engine.stackSuffix = INITCALL_FRAMES;
+    for (const c of DEMO_CASES) c.run(engine);
+    engine.takeReports();
+    if (opts.json) {
+      const out = { stats: engine.kfence.statsData(), ...(opts.objects ? { objects: engine.kfence.objectsData() } : {}) };
+      process.stdout.write(JSON.stringify(out, (_k, v) => (typeof v === "bigint" ? "0x" + v.toString(16) : v), 2) + "\n");
+      return;
+    }
+    process.stdout.write(engine.kfence.stats());
+    if (opts.objects) process.stdout.write(engine.kfence.objects());
+  });
+
+program
+  .command("kunit")
+  .description(`run a KUnit suite and print KTAP (suites: ${Object.keys(KUNIT_SUITES).join(", ")})`)
+  .argument("<suite>", "suite name")
+  .argument("[cases...]", "run only these cases")
+  .addOption(cmdlineOption())
+  .action(async (name: string, cases: string[], opts: { cmdline: string }) => {
+    const load = KUNIT_SUITES[name];
+    if (!load) throw new RangeError(`unknown KUnit suite ${JSON.stringify(name)}: expected one of ${Object.keys(KUNIT_SUITES).join(", ")}`);
+    const suite = await load();
+    for (const c of cases) {
+      if (!suite.cases.some((k) => k.name === c)) throw new RangeError(`suite ${name} has no case ${JSON.stringify(c)}`);
+    }
+    const { ktap, results } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined);
+    process.stdout.write(ktap);
+    if (results.some((r) => r.status === "not ok")) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
