@@ -393,5 +393,6 @@ export const FR___KMALLOC_NOPROF = 168;
 export const FR_KFENCE_CHECK_CANARY_CALLBACK = 169;
 export const FR_ATOMIC_NOTIFIER_CALL_CHAIN = 170;
 export const FR_PANIC = 171;
+export const FR_NOTIFIER_CALL_CHAIN = 172;
 // WARN id (R_ARG0 of REP_WARN): KFENCE_WARN_ON, KFENCE disables itself
 export const WARN_KFENCE = 32;

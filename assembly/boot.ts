@@ -28,7 +28,7 @@ import { randomSeed } from "./random";
 import { setVmapStack } from "./task_stack";
 import { staticsFit, staticsClear } from "./statics";
 import { clockInit } from "./task";
-import { kfenceInit } from "./kfence/core";
+import { kfenceInit, kfenceInitEnable } from "./kfence/core";
 
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
@@ -130,6 +130,7 @@ export function boot(): i32 {
   failInit();
   quarantineInit();
   if (!slabInit()) return fail(8, BOOT_ENOMEM);
+  kfenceInitEnable();
   flush_tlb_all();
   booted = true;
   return BOOT_OK;

@@ -59,6 +59,7 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_KFENCE_SHUTDOWN_CACHE]: { name: "kfence_shutdown_cache", offset: 0x17b, size: 0x230 },
   [abi.FR_KMEM_CACHE_DESTROY]: { name: "kmem_cache_destroy", offset: 0xd5, size: 0x170 },
   [abi.FR_KFENCE_CHECK_CANARY_CALLBACK]: { name: "kfence_check_canary_callback", offset: 0x2d, size: 0x50 },
+  [abi.FR_NOTIFIER_CALL_CHAIN]: { name: "notifier_call_chain", offset: 0x58, size: 0xe0 },
   [abi.FR_ATOMIC_NOTIFIER_CALL_CHAIN]: { name: "atomic_notifier_call_chain", offset: 0x64, size: 0x100 },
   [abi.FR_PANIC]: { name: "panic", offset: 0x331, size: 0x5e0 },
 };

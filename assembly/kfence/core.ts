@@ -31,7 +31,8 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PG_SLAB, PG_KFENCE, PG_RESERVED, US
          FR___KFENCE_FREE, FR_RCU_GUARDED_FREE, FR_KFENCE_SHUTDOWN_CACHE, FR_KMEM_CACHE_DESTROY,
          FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_ALLOC_BULK, FR_KREALLOC, FR_KFREE, FR_KMEM_CACHE_FREE,
          FR_KMEM_CACHE_FREE_BULK, FR_KFREE_SENSITIVE, FR_RCU_DO_BATCH, FR_RCU_CORE, FR_RCU_CORE_SI,
-         FR_HANDLE_SOFTIRQS, FR_KFENCE_CHECK_CANARY_CALLBACK, FR_ATOMIC_NOTIFIER_CALL_CHAIN, FR_PANIC
+         FR_HANDLE_SOFTIRQS, FR_KFENCE_CHECK_CANARY_CALLBACK, FR_NOTIFIER_CALL_CHAIN, FR_ATOMIC_NOTIFIER_CALL_CHAIN,
+         FR_PANIC
         } from "../../abi/abi";
 import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
 import { cfg } from "../config";
@@ -146,11 +147,11 @@ function kfenceWarn(va: u64): void {
 // ── boot ────────────────────────────────────────────────────────────────────
 function ilog2(x: u32): u32 { return 31 - clz(x); }
 
-// kfence_alloc_pool_and_metadata() + kfence_init(): the pool and its metadata
-// from memblock (before memblock_free_all), then the pool set up and the
-// sampling timer armed. The first sample point is one interval after boot: a
-// kernel's first timer run is consumed by boot-time allocations this machine
-// does not have.
+// kfence_alloc_pool_and_metadata() + kfence_init_pool_early(): the pool and
+// its metadata from memblock (before memblock_free_all), the pool set up. The
+// timer is armed at the end of boot (kfenceInitEnable) with its first sample
+// point one interval later: a kernel's immediate first run is consumed by
+// boot-time allocations this machine does not have.
 export function kfenceInit(): void {
   nObjects = <u32>cfg(CFG_KFENCE_NUM_OBJECTS);
   hashSeed = <u32>((<u64>cfg(CFG_KASAN_SEED) * 0x9e3779b97f4a7c15) >> 32) ^ 0x6b666e63;
@@ -173,6 +174,13 @@ export function kfenceInit(): void {
     return;
   }
   if (!poolSetup(pfn, mpfn)) { initFailed = 3; return; }
+}
+
+// kfence_init_enable() at the end of boot: arm the sampling timer. Boot's own
+// allocations (the slab caches' descriptors) are never sampled.
+export function kfenceInitEnable(): void {
+  if (poolSize == 0) return;
+  enabled = true;
   nextSampleNs = clockNs + intervalNs;
   updateGate();
 }
@@ -219,7 +227,6 @@ function poolSetup(pfn: u32, mpfn: u32): bool {
     if (!protect(pageAddr(i) + PAGE_SIZE)) return false;
     freelistAddTail(i);
   }
-  enabled = true;
   gate = 1;
   return true;
 }
@@ -304,7 +311,7 @@ function saveStack(kind: u32): u32 {
     return withCurrent();
   }
   if (kind == STACK_PANIC) {
-    push(FR_KFENCE_CHECK_CANARY_CALLBACK); push(FR_ATOMIC_NOTIFIER_CALL_CHAIN); push(FR_PANIC);
+    push(FR_KFENCE_CHECK_CANARY_CALLBACK); push(FR_NOTIFIER_CALL_CHAIN); push(FR_ATOMIC_NOTIFIER_CALL_CHAIN); push(FR_PANIC);
     return withCurrent();
   }
   push(FR_KFENCE_GUARDED_FREE);
@@ -739,6 +746,7 @@ export function kfence_set_sample_interval(ms: u32): i32 {
   if (poolSize == 0) {
     const rc = kfenceInitLate();
     if (rc != 0) return rc;
+    enabled = true;
     timerFire(clockNs);
     return 2;
   }
