@@ -41,12 +41,13 @@ import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pageLin } from 
 import { allocPagesPfn, freePagesPfn } from "../mm/page_alloc";
 import { ptSplit, ptSetProt, ptePtr, PTE_LOOKUP, PAGE_KERNEL, PMD_SIZE } from "../mm/pgtable";
 import { flush_tlb_one, flush_tlb_kernel_range } from "../mm/tlb";
-import { cacheLin, kc, KC_FLAGS, KC_ALIGN, KC_CTOR, KC_KFENCE_LIVE } from "../mm/slub";
+import { cacheLin, kc, cache_count, KC_FLAGS, KC_ALIGN, KC_CTOR, KC_KFENCE_LIVE } from "../mm/slub";
 import { statInc, statAdd, statGet } from "../stats";
 import { reportBegin } from "../report";
 import { currentPid, currentCpu, clockNs, clockNow, clockAddRaw, clockWall, clockSyncWall, addTaint,
          TAINT_BAD_PAGE } from "../task";
-import { currentStack, depot_save, depot_fetch, DEPOT_MAX_FRAMES } from "../stackdepot";
+import { currentStack, set_current_stack, depot_save, depot_fetch, DEPOT_MAX_FRAMES } from "../stackdepot";
+import { checkedLoad } from "../mm/access";
 import { randomBelow } from "../random";
 import { callCtor } from "../host";
 import { rcuDeferSlabFree } from "../rcu";
@@ -120,6 +121,26 @@ export function kfenceVia(v: u32): void { via = v; }
 @inline function objAllocated(m: usize): bool {
   const s = mState(m);
   return s == KFENCE_OBJECT_ALLOCATED || s == KFENCE_OBJECT_RCU_FREEING;
+}
+
+// The metadata lives in direct-mapped frames a wild write can reach: check
+// what is followed before following it (the kernel's KFENCE_WARN_ON()s in
+// metadata_to_pageaddr(), here for every field that leads somewhere).
+function metaSane(i: u32): bool {
+  const m = meta(i);
+  const page = pageAddr(i);
+  const off = load<u64>(m, KF_M_ADDR) - page;
+  const size = <u64>load<u32>(m, KF_M_SIZE);
+  if (off >= <u64>PAGE_SIZE || off + size > <u64>PAGE_SIZE || mState(m) > KFENCE_OBJECT_FREED) return false;
+  if (mState(m) != KFENCE_OBJECT_UNUSED && load<u32>(m, KF_M_CACHE) >= cache_count()) return false;
+  const up = load<u64>(m, KF_M_UNPROTECTED);
+  if (up != 0 && (!isKfenceAddress(up) || (((up - poolStart) >> PAGE_SHIFT) & 1) == 0)) return false;
+  return true;
+}
+function sane(i: u32): bool {
+  if (metaSane(i)) return true;
+  kfenceWarn(pageAddr(i));
+  return false;
 }
 
 // addr_to_metadata(): the object index of a pool address, -1 for none.
@@ -257,6 +278,7 @@ function freelistPop(): i32 {
   const i = freeHead - 1;
   const m = meta(i);
   freeHead = load<u32>(m, KF_M_NEXT);
+  if (freeHead > nObjects) { freeHead = 0; freeTail = 0; kfenceWarn(pageAddr(i)); return -1; }
   if (freeHead == 0) freeTail = 0;
   store<u32>(m, 0, KF_M_NEXT);
   store<u8>(m, 0, KF_M_ON_LIST);
@@ -601,6 +623,7 @@ export function kfenceFree(va: u64): bool {
 // __kfence_free()
 function kfenceFreeObject(va: u64, i: u32): void {
   const m = meta(i);
+  if (!sane(i)) return;
   if (load<u8>(m, KF_M_CACHE_NULL) == 0 && (kc(cacheLin(load<u32>(m, KF_M_CACHE)), KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0) {
     const s = mState(m);
     if (s == KFENCE_OBJECT_ALLOCATED && load<u64>(m, KF_M_ADDR) == va) {
@@ -627,6 +650,7 @@ export function kfenceRcuFree(va: u64): void {
 
 function guardedFree(va: u64, i: u32, zombie: bool, kind: u32): void {
   const m = meta(i);
+  if (!sane(i)) return;
   const stack = saveStack(kind);
   if (!objAllocated(m) || load<u64>(m, KF_M_ADDR) != va) {
     // invalid or double free
@@ -665,7 +689,6 @@ export function kfenceCacheDestroy(cacheId: u32): void {
   for (let i: u32 = 0; i < nObjects; i++) {
     const m = meta(i);
     if (load<u8>(m, KF_M_CACHE_NULL) != 0 || load<u32>(m, KF_M_CACHE) != cacheId || !objAllocated(m)) continue;
-    if (mState(m) == KFENCE_OBJECT_UNUSED) continue;
     guardedFree(load<u64>(m, KF_M_ADDR), i, true, STACK_SHUTDOWN);
   }
   for (let i: u32 = 0; i < nObjects; i++) {
@@ -713,12 +736,25 @@ export function kfenceHandlePageFault(va: u64, write: bool): bool {
   return unprotect(va);
 }
 
+// A read of freed memory made by an allocator API (a destroyed cache's
+// descriptor): when the memory is a KFENCE object, the read faults on its
+// protected page inside that API, as the kernel's does.
+export function kfenceTouchFreed(va: u64, apiFrame: u32): void {
+  if (!isKfenceAddress(va)) return;
+  const saved = currentStack;
+  frameN = 0;
+  push(apiFrame);
+  set_current_stack(withCurrent());
+  checkedLoad<u32>(va);
+  set_current_stack(saved);
+}
+
 // ── panic notifier (kfence.check_on_panic) ──────────────────────────────────
 export function kfenceCheckOnPanic(): void {
   if (!checkOnPanic || !enabled || metaLin == 0) return;
   let stack: u32 = 0;
   for (let i: u32 = 0; i < nObjects; i++) {
-    if (!objAllocated(meta(i))) continue;
+    if (!objAllocated(meta(i)) || !metaSane(i)) continue;
     if (stack == 0) stack = saveStack(STACK_PANIC);
     checkCanary(i, stack);
   }

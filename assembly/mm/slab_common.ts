@@ -5,7 +5,7 @@
 // the kernel reports them.
 import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_RCU,
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
-         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE } from "../../abi/abi";
+         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY } from "../../abi/abi";
 import { slabAlloc, slabFree, kfree, kmalloc, cacheLin, cacheState, cacheVa, kc, virtToSlab,
          slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, KC_FLAGS,
          KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
@@ -19,7 +19,7 @@ import { getTag } from "../kasan/sw_tags";
 import { quarantineRemoveCache } from "../kasan/quarantine";
 import { warnRecord } from "./fault";
 import { rcu_barrier } from "../rcu";
-import { isKfenceAddress, kfenceKsize, kfenceFree, kfenceVia, VIA_NONE, VIA_KREALLOC, VIA_BULK,
+import { isKfenceAddress, kfenceKsize, kfenceFree, kfenceVia, kfenceTouchFreed, VIA_NONE, VIA_KREALLOC, VIA_BULK,
          VIA_KFREE_SENSITIVE } from "../kfence/core";
 import { quarantineRemoveCache as kasanCacheShrink } from "../kasan/quarantine";
 import { cacheShrink } from "./slub";
@@ -41,7 +41,7 @@ export function kmem_cache_alloc(id: u32, gfp: u32): u64 {
   if (!cacheIdValid(id)) return 0;
   if (cacheState(id) != CACHE_ACTIVE) {
     // reading the freed descriptor is a use-after-free the kernel would report
-    kasanCheckByte(cacheVa(id));
+    if (kasanCheckByte(cacheVa(id))) kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_ALLOC);
     return 0;
   }
   return slabAlloc(id, gfp, 0);
@@ -79,7 +79,11 @@ export function kmem_cache_destroy(id: u32): i32 {
   if (!cacheIdValid(id)) return 2;
   const c = cacheLin(id);
   if (!kasanCheckByte(cacheVa(id))) return 2;
-  if (cacheState(id) != CACHE_ACTIVE) return 2;   // KASAN off: nothing noticed it
+  if (cacheState(id) != CACHE_ACTIVE) {
+    // KASAN off (or a KFENCE-sampled descriptor): the refcount read
+    kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_DESTROY);
+    return 2;
+  }
   if (kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) rcu_barrier();
   const ref = load<i32>(c + KC_REFCOUNT) - 1;
   store<i32>(c + KC_REFCOUNT, ref);

@@ -4,6 +4,7 @@
 import { describe, it, expect } from "vitest";
 import { boot, BUILDS, expectReport, expectNoReport } from "../helpers.js";
 import { kfenceObject, kfenceIndex, hex } from "./util.js";
+import * as abi from "../../abi/abi.js";
 
 const PAGE = 4096n;
 
@@ -178,5 +179,25 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     const r = e.reports().at(-1)!;
     expect(r.text.split("\n")[1]).toBe("BUG: KFENCE: memory corruption in notifier_call_chain+0x58/0xe0");
     expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p + 40n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
+  });
+
+  it("a wild write into KFENCE's metadata is caught when followed: WARN, KFENCE off, no trap", () => {
+    const e = boot({ kasan: false }, build);
+    const p = kfenceObject(e, 32);
+    const i = kfenceIndex(e, p);
+    // struct kfence_metadata sits in direct-mapped frames like any other memory
+    const meta = 0xffff888000000000n + BigInt(e.exports.kfence_meta_base() - 0x1000000 + i * abi.KF_META_SIZE);
+    e.store(meta + BigInt(abi.KF_M_ADDR), 8, 0x4141414141414141n);
+    e.store(meta + BigInt(abi.KF_M_UNPROTECTED), 8, 0x4242424242424242n);
+    e.kfree(p);
+    const [w] = e.takeReports();
+    expect(w.kind).toBe("warn");
+    expect(w.text).toMatch(/WARNING: CPU: 0 PID: 1 at mm\/kfence\/core.c:\d+ kfence_protect\+/);
+    expect(e.kfence.enabled).toBe(false);
+    // disabled: a pool fault is unprotected without a report, and no sample is taken
+    e.load(e.kfence.poolStart + 5n, 1);
+    e.tick(1000);
+    expect(e.kfence.isKfenceAddress(e.kmalloc(32))).toBe(false);
+    expect(e.takeReports()).toEqual([]);
   });
 });

@@ -343,4 +343,20 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     expect(panic.kind).toBe("panic");
     expect(panic.title).toBe("Kernel panic - not syncing: KFENCE: panic_on_warn set ...");
   });
+
+  it("a sampled kmem_cache descriptor: using the destroyed cache faults in the allocator", () => {
+    const e = multi();
+    e.tick(e.kfence.sampleInterval);
+    const c = e.kmem_cache_create("gone", 64);
+    const desc = BigInt.asUintN(64, e.exports.cache_va(c.id));
+    expect(e.kfence.isKfenceAddress(desc)).toBe(true);
+    expect(e.kmem_cache_destroy(c)).toBe(true);
+    function alloc_from_destroyed(): bigint { return e.kmem_cache_alloc(c); }
+    const r = expectReport(e, "use-after-free read", alloc_from_destroyed);
+    const l = r.text.split("\n");
+    expect(l[1]).toBe("BUG: KFENCE: use-after-free read in kmem_cache_alloc_noprof+0x10c/0x2f0");
+    expect(l[3]).toBe(`Use-after-free read at ${hex(desc)} (in kfence-#${kfenceIndex(e, desc)}):`);
+    expect(l[5]).toMatch(/^ alloc_from_destroyed\+/);
+    expect(l).toContain(`kfence-#${kfenceIndex(e, desc)}: ${hex(desc)}-${hex(desc + 255n)}, size=256, cache=kmem_cache`);
+  });
 });
