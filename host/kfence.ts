@@ -35,7 +35,9 @@ export class Kfence {
   constructor(private readonly engine: Engine) {
     engine.registerFormatter(abi.REP_KFENCE, (r, ctx, frames): Formatted => {
       const f = formatKfence(r, ctx, frames, engine.options.noHashPointers);
-      return { kind: "kfence", type: f.type, title: f.title, performed: true, text: f.lines.join("\n"), extra: { kfence: f.details } };
+      // faults proceed once the page is unprotected; an invalid free is refused
+      const performed = r.errcode !== abi.KFENCE_ERROR_INVALID_FREE;
+      return { kind: "kfence", type: f.type, title: f.title, performed, text: f.lines.join("\n"), extra: { kfence: f.details } };
     });
     engine.addBootLines(() => this.bootLines());
   }

@@ -48,14 +48,10 @@ export function kmem_cache_alloc(id: u32, gfp: u32): u64 {
 }
 
 // Returns 0 when freed, 1 when refused (reported), -1 for a pointer outside any slab.
+// KFENCE object pages are slab pages (their cache set by KFENCE), so the
+// cache check applies to them too; KFENCE then frees them.
 export function kmem_cache_free(id: u32, va: u64): i32 {
   if (va == 0) return 0;
-  if (isKfenceAddress(va)) {
-    setFreePath(TRACK_CACHE_FREE);
-    const done = kfenceFree(va);
-    setFreePath(TRACK_KFREE);
-    if (done) return 0;
-  }
   const slab = virtToSlab(untag(va));
   if (slab == NO_PFN) {
     warnRecord(WARN_CACHE_NOT_SLAB, va, id);
@@ -68,7 +64,9 @@ export function kmem_cache_free(id: u32, va: u64): i32 {
     store<u32>(rec + R_CACHE, actual);
   }
   setFreePath(TRACK_CACHE_FREE);
-  const ok = slabFree(actual, slab, va);
+  let ok = true;
+  if (isKfenceAddress(va)) kfenceFree(va);
+  else ok = slabFree(actual, slab, va);
   setFreePath(TRACK_KFREE);
   return ok ? 0 : 1;
 }

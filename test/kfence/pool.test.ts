@@ -200,4 +200,18 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     expect(e.kfence.isKfenceAddress(e.kmalloc(32))).toBe(false);
     expect(e.takeReports()).toEqual([]);
   });
+
+  it("kmem_cache_free of a KFENCE object with the wrong cache: the WARN, then KFENCE frees it", () => {
+    const e = boot({}, build);
+    const a = e.kmem_cache_create("cache_a", 48), b = e.kmem_cache_create("cache_b", 48);
+    const p = kfenceObject(e, 48, "any", a);
+    e.kmem_cache_free(b, p);
+    const [w] = e.takeReports();
+    expect(w.kind).toBe("warn");
+    expect(w.text).toContain("cache_from_obj: Wrong slab cache. cache_b but object is from cache_a");
+    expect(e.kfence.objectsData()[kfenceIndex(e, p)].state).toBe("freed");
+    // a guard page is no slab page at all
+    e.kmem_cache_free(a, e.kfence.poolStart + PAGE);
+    expect(e.takeReports().map((r) => r.type)).toEqual(["free-non-slab"]);
+  });
 });
