@@ -354,3 +354,48 @@ export const PATH_KFREE_LARGE = 8;
 export const PATH_BITOPS = 9;                // instrumented atomic/bit operations
 export const PATH_STRING = 10;               // strlen-style helpers
 export const PATH_MEMPOOL = 11;              // mempool_free's invalid/double-free checks
+
+// ── KFENCE ──────────────────────────────────────────────────────────────────
+// Object states (enum kfence_object_state, include order of mm/kfence/kfence.h)
+export const KFENCE_OBJECT_UNUSED = 0;
+export const KFENCE_OBJECT_ALLOCATED = 1;
+export const KFENCE_OBJECT_RCU_FREEING = 2;
+export const KFENCE_OBJECT_FREED = 3;
+// struct kfence_metadata as the core keeps it (array at kfence_meta_base(), index order)
+export const KF_META_SIZE = 96;
+export const KF_M_ADDR = 0;                  // u64 object start
+export const KF_M_SIZE = 8;                  // u32 requested size
+export const KF_M_STATE = 12;                // u8 KFENCE_OBJECT_*
+export const KF_M_CACHE_NULL = 13;           // u8 1: meta->cache is NULL (cache destroyed)
+export const KF_M_ON_LIST = 14;              // u8 1: on the freelist
+export const KF_M_CACHE = 16;                // u32 cache id
+export const KF_M_HASH = 20;                 // u32 allocation stack hash (coverage filter)
+export const KF_M_UNPROTECTED = 24;          // u64 guard page unprotected by an OOB fault, 0 = none
+export const KF_M_ALLOC_TRACK = 32;          // struct kfence_track (24 bytes)
+export const KF_M_FREE_TRACK = 56;
+export const KF_M_NEXT = 80;                 // u32 freelist link: index + 1, 0 = end
+export const KF_T_PID = 0;                   // u32
+export const KF_T_CPU = 4;                   // u32
+export const KF_T_STACK = 8;                 // u32 depot handle, 0 = no stack
+export const KF_T_TS = 16;                   // u64 ns on the engine clock
+// REP_KFENCE record fields beyond R_KF_* above
+export const R_KF_CACHE_NULL = 371;          // u8 1: print cache=<destroyed>
+// check_panic_on_warn origin (R_ARG1 of a PANIC_ON_WARN panic)
+export const PANIC_ORIGIN_KASAN = 0;
+export const PANIC_ORIGIN_KFENCE = 1;
+// kernel frames of KFENCE's own stacks (skipped by get_stack_skipnr when printed)
+export const FR___KFENCE_ALLOC = 160;
+export const FR___KMALLOC_CACHE_NOPROF = 161;
+export const FR___KMALLOC_NODE_TRACK_CALLER = 162;
+export const FR_KFENCE_GUARDED_FREE = 163;
+export const FR___KFENCE_FREE = 164;
+export const FR_RCU_GUARDED_FREE = 165;
+export const FR_KFENCE_SHUTDOWN_CACHE = 166;
+export const FR_KMEM_CACHE_DESTROY = 167;
+export const FR___KMALLOC_NOPROF = 168;
+export const FR_KFENCE_CHECK_CANARY_CALLBACK = 169;
+export const FR_ATOMIC_NOTIFIER_CALL_CHAIN = 170;
+export const FR_PANIC = 171;
+export const FR_NOTIFIER_CALL_CHAIN = 172;
+// WARN id (R_ARG0 of REP_WARN): KFENCE_WARN_ON, KFENCE disables itself
+export const WARN_KFENCE = 32;

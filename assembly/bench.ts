@@ -47,3 +47,60 @@ export function bench_walks(va: u64, n: u32, mask: u32): u64 {
   for (let i: u32 = 0; i < n; i++) acc += ptWalk(va + <u64>((i << 12) & mask));
   return acc;
 }
+
+// ── KFENCE (bench/kfence.ts) ────────────────────────────────────────────────
+// A hackbench-like allocation workload: n rounds over a table of `slots` live
+// objects; each round frees a random slot's object (after a small read) and
+// kmallocs a new one of a mixed size (8..1024 bytes, skewed small), writing
+// its first and last byte. Every `tickEvery` allocations the engine clock
+// advances `tickNs` (the sampling timer runs on it). Returns a checksum.
+import { kmalloc, kfree } from "./mm/slub";
+import { clock_advance } from "./task";
+import { isKfenceAddress } from "./kfence/core";
+import { checkedLoad, checkedStore } from "./mm/access";
+import { GFP_KERNEL } from "../abi/abi";
+
+// @ts-ignore: decorator
+@inline const BENCH_SLOTS: u32 = 256;
+const BENCH_TABLE: usize = memory.data(BENCH_SLOTS * 8, 8);
+const BENCH_SIZES: usize = memory.data<u32>([8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 8, 32, 64, 1024]);
+
+export function bench_kfence_workload(n: u32, seed: u32, tickEvery: u32, tickNs: u64): u64 {
+  let x = seed | 1;
+  let acc: u64 = 0;
+  let sinceTick: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    const slot = BENCH_TABLE + (<usize>(x & (BENCH_SLOTS - 1)) << 3);
+    const old = load<u64>(slot);
+    if (old != 0) {
+      acc += <u64>checkedLoad<u8>(old);
+      kfree(old);
+    }
+    const size = load<u32>(BENCH_SIZES + (<usize>((x >> 8) & 15) << 2));
+    const p = kmalloc(size, GFP_KERNEL);
+    if (p != 0) {
+      checkedStore<u8>(p, <u8>i);
+      checkedStore<u8>(p + size - 1, <u8>i);
+    }
+    store<u64>(slot, p);
+    if (tickEvery != 0 && ++sinceTick == tickEvery) { sinceTick = 0; clock_advance(tickNs); }
+  }
+  // leave nothing allocated so runs are independent
+  for (let s: u32 = 0; s < BENCH_SLOTS; s++) {
+    const slot = BENCH_TABLE + (<usize>s << 3);
+    const p = load<u64>(slot);
+    if (p != 0) { kfree(p); store<u64>(slot, 0); }
+  }
+  return acc;
+}
+
+// The is-KFENCE test kfree makes: n addresses walking a buffer of `mask + 1`
+// bytes from va (mask = power of two - 1). Returns how many were KFENCE's.
+export function bench_is_kfence(va: u64, n: u32, mask: u32): u32 {
+  let hits: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    if (isKfenceAddress(va + <u64>((i << 6) & mask))) hits++;
+  }
+  return hits;
+}

@@ -1,10 +1,10 @@
 // Boot: the machine comes up in the kernel's order, compressed. memblock
 // carves mem_map, page tables, KASAN shadow, the kernel image, the stack depot
-// (and later KFENCE's pool); then every other frame goes to the buddy and the
-// slab caches come up.
+// and KFENCE's pool; then every other frame goes to the buddy and the slab
+// caches come up.
 import { BOOT_OK, BOOT_ENOMEM, BOOT_EINVAL, CFG_RAM_MB, CFG_KASAN, CFG_KASAN_MODE, CFG_KASAN_SEED,
          CFG_KASAN_VMALLOC, CFG_KASAN_MULTI_SHOT, CFG_KASAN_FAULT, CFG_STACK_DEPOT_MAX,
-         CFG_KASAN_STACK_RING_SIZE, CFG_VMAP_STACK, KASAN_MODE_SW_TAGS, ARCH_ARM64, PAGE_SHIFT,
+         CFG_KASAN_STACK_RING_SIZE, CFG_VMAP_STACK, CFG_KFENCE_CLOCK, KASAN_MODE_SW_TAGS, ARCH_ARM64, PAGE_SHIFT,
          PAGE_SIZE, USE_SHADOW, USE_METADATA, PHYS_BASE } from "../abi/abi";
 import { cfg } from "./config";
 import { layoutInit, arch, PAGE_OFFSET, kasanMemToShadow, KASAN_SHADOW_START, KASAN_SHADOW_END,
@@ -27,6 +27,8 @@ import { slabInit } from "./mm/slub";
 import { randomSeed } from "./random";
 import { setVmapStack } from "./task_stack";
 import { staticsFit, staticsClear } from "./statics";
+import { clockInit } from "./task";
+import { kfenceInit, kfenceInitEnable } from "./kfence/core";
 
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
@@ -95,6 +97,7 @@ export function boot(): i32 {
   layoutInit();
   accessInit(arch == ARCH_ARM64);
   randomSeed(<u64>cfg(CFG_KASAN_SEED));
+  clockInit(cfg(CFG_KFENCE_CLOCK) == 1);
   const ram = cfg(CFG_RAM_MB);
   if (ram < 8) return BOOT_EINVAL;
   if (!physInit(<u32>ram)) return fail(1, BOOT_ENOMEM);
@@ -122,10 +125,12 @@ export function boot(): i32 {
     if (pfn == NO_PFN) return fail(7, BOOT_ENOMEM);
     stackRingInit(physToLin(<u64>pfn << PAGE_SHIFT), entries);
   }
+  kfenceInit();
   memblockFreeAll();
   failInit();
   quarantineInit();
   if (!slabInit()) return fail(8, BOOT_ENOMEM);
+  kfenceInitEnable();
   flush_tlb_all();
   booted = true;
   return BOOT_OK;

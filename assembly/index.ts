@@ -30,7 +30,7 @@ export { flush_tlb_all, flush_tlb_one, flush_tlb_kernel_range, tlb_check_coheren
 export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va,
          slab_corruptions } from "./mm/slub";
 export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc_bulk, kmem_cache_free_bulk,
-         ksize, krealloc, kfree_sensitive } from "./mm/slab_common";
+         ksize, krealloc, kfree_sensitive, kmem_cache_shrink } from "./mm/slab_common";
 
 // KASAN
 export { kasan_disable_current, kasan_enable_current, kasan_reported } from "./kasan/report";
@@ -48,5 +48,11 @@ export { task_stack_alloc, task_stack_set, task_stack_free, stack_frame_push, st
          task_stack_base, task_stack_size } from "./task_stack";
 export { rcu_barrier, rcu_pending } from "./rcu";
 
+// KFENCE
+export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_base, kfence_enabled,
+         kfence_init_failed, kfence_sample_interval, kfence_next_sample, kfence_set_sample_interval,
+         kfence_wall_poll } from "./kfence/core";
+
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
+export { bench_kfence_workload, bench_is_kfence } from "./bench";

@@ -7,6 +7,7 @@ import { NO_PFN } from "./mm/phys";
 import { untag } from "./mm/layout";
 import { RCU_TABLE } from "./statics";
 import { setFreePath, freePath, TRACK_RCU_FREE } from "./kasan/common";
+import { isKfenceAddress, kfenceRcuFree } from "./kfence/core";
 
 // @ts-ignore: decorator
 @inline const RCU_PENDING_MAX: u32 = 16384;
@@ -26,6 +27,8 @@ export function rcu_barrier(): void {
   setFreePath(TRACK_RCU_FREE);
   for (let i: u32 = 0; i < pending; i++) {
     const va = load<u64>(PENDING + (<usize>i << 3));
+    // a KFENCE object of a SLAB_TYPESAFE_BY_RCU cache (rcu_guarded_free)
+    if (isKfenceAddress(va)) { kfenceRcuFree(va); continue; }
     const slab = virtToSlab(untag(va));
     if (slab == NO_PFN) continue;
     slabFreeFinish(cacheLin(slabCacheId(slab)), slab, va);

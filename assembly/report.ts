@@ -5,7 +5,7 @@ import { RING_RECORDS, REC_SIZE, R_KIND, R_SEQ, R_TIME, R_PID, R_CPU, R_TAINT,
          STAT_REPORTS, STAT_REPORTS_LOST } from "../abi/abi";
 import { statInc } from "./stats";
 import { RING_TABLE } from "./statics";
-import { clockNs, currentPid, currentCpu, taint } from "./task";
+import { clockNow, currentPid, currentCpu, taint } from "./task";
 
 // @ts-ignore: decorator
 @inline export const RING_BASE: usize = RING_TABLE;
@@ -27,7 +27,7 @@ export function reportBegin(kind: i32): usize {
   memory.fill(rec, 0, REC_SIZE);
   store<u16>(rec + R_KIND, <u16>kind);
   store<u32>(rec + R_SEQ, ++seq);
-  store<u64>(rec + R_TIME, clockNs);
+  store<u64>(rec + R_TIME, clockNow());
   store<u32>(rec + R_PID, currentPid);
   store<u32>(rec + R_CPU, currentCpu);
   store<u32>(rec + R_TAINT, taint);

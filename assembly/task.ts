@@ -1,5 +1,8 @@
 // The current task and CPU (set by the host or a workload), the taint mask and
 // the engine clock (ns since boot; virtual unless kfence.clock=wall).
+import { wallNs } from "./host";
+import { kfenceClockMoved } from "./kfence/core";
+
 export let currentPid: u32 = 1;
 export let currentCpu: u32 = 0;
 export let clockNs: u64 = 0;
@@ -21,6 +24,38 @@ export function addTaint(bit: u32): void { taint |= 1 << bit; }
 export function set_taint(mask: u32): void { taint = mask; }
 export function get_taint(): u32 { return taint; }
 
-export function clock_set(ns: u64): void { if (ns > clockNs) clockNs = ns; }
-export function clock_advance(ns: u64): void { clockNs += ns; }
-export function clock_now(): u64 { return clockNs; }
+// kfence.clock=wall: the clock follows the host's wall clock (plus whatever
+// tick() added), read on slow paths only; the virtual clock moves only when told.
+export let clockWall: bool = false;
+let wallBase: u64 = 0;
+let wallOffset: u64 = 0;
+export function clockInit(wall: bool): void {
+  clockWall = wall;
+  clockNs = 0;
+  wallOffset = 0;
+  if (wall) wallBase = wallNs();
+}
+export function clockSyncWall(): void {
+  const t = wallNs() - wallBase + wallOffset;
+  if (t > clockNs) clockNs = t;
+}
+// The clock as of now (slow paths: reports, tracks).
+export function clockNow(): u64 {
+  if (clockWall) clockSyncWall();
+  return clockNs;
+}
+// Advance without running timers (the caller runs them).
+export function clockAddRaw(ns: u64): void { clockNs += ns; }
+
+export function clock_set(ns: u64): void {
+  if (ns <= clockNs) return;
+  if (clockWall) wallOffset += ns - clockNs;
+  clockNs = ns;
+  kfenceClockMoved();
+}
+export function clock_advance(ns: u64): void {
+  clockNs += ns;
+  if (clockWall) { wallOffset += ns; clockSyncWall(); }
+  kfenceClockMoved();
+}
+export function clock_now(): u64 { return clockNow(); }

@@ -4,8 +4,8 @@ import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
-import { SUITES } from "./kunit/suites.js";
 import { runSuite } from "./kunit/runner.js";
+import { KUNIT_SUITES } from "./kunit/suites.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -41,19 +41,43 @@ program
   });
 
 program
-  .command("kunit")
-  .description(`run a ported KUnit suite in the engine and print KTAP (suites: ${Object.keys(SUITES).join(", ")})`)
-  .argument("<suite>", "suite name")
+  .command("kfence-stats")
+  .description("run the demo, then print /sys/kernel/debug/kfence/stats (and objects)")
   .addOption(cmdlineOption())
-  .option("--case <names...>", "run only these cases")
+  .option("--objects", "also print /sys/kernel/debug/kfence/objects")
+  .option("--json", "print JSON instead of the debugfs text")
+  .action(async (opts: { cmdline: string; objects?: boolean; json?: boolean }) => {
+    const engine = await createEngine({ cmdline: `kasan_multi_shot ${opts.cmdline}` });
+    engine.stackSuffix = INITCALL_FRAMES;
+    for (const c of DEMO_CASES) c.run(engine);
+    engine.takeReports();
+    if (opts.json) {
+      const out = { stats: engine.kfence.statsData(), ...(opts.objects ? { objects: engine.kfence.objectsData() } : {}) };
+      process.stdout.write(JSON.stringify(out, (_k, v) => (typeof v === "bigint" ? "0x" + v.toString(16) : v), 2) + "\n");
+      return;
+    }
+    process.stdout.write(engine.kfence.stats());
+    if (opts.objects) process.stdout.write(engine.kfence.objects());
+  });
+
+program
+  .command("kunit")
+  .description(`run a KUnit suite and print KTAP (suites: ${Object.keys(KUNIT_SUITES).join(", ")})`)
+  .argument("<suite>", "suite name")
+  .argument("[cases...]", "run only these cases")
+  .addOption(cmdlineOption())
   .option("--reports", "also print every report the cases produced")
-  .action((name: string, opts: { cmdline: string; case?: string[]; reports?: boolean }) => {
-    const suite = SUITES[name];
-    if (!suite) throw new RangeError(`unknown suite ${JSON.stringify(name)}: expected one of ${Object.keys(SUITES).join(", ")}`);
-    const { ktap, results } = runSuite(suite, { cmdline: opts.cmdline }, opts.case);
+  .action(async (name: string, cases: string[], opts: { cmdline: string; reports?: boolean }) => {
+    const load = KUNIT_SUITES[name];
+    if (!load) throw new RangeError(`unknown KUnit suite ${JSON.stringify(name)}: expected one of ${Object.keys(KUNIT_SUITES).join(", ")}`);
+    const suite = await load();
+    for (const c of cases) {
+      if (!suite.cases.some((k) => k.name === c)) throw new RangeError(`suite ${name} has no case ${JSON.stringify(c)}`);
+    }
+    const { ktap, results } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined);
     if (opts.reports) for (const r of results) for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
     process.stdout.write(ktap);
-    process.exitCode = results.some((r) => r.status === "not ok") ? 1 : 0;
+    if (results.some((r) => r.status === "not ok")) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -35,6 +35,35 @@ function null_pointer_dereference(e: Engine): void {
   e.load(0x18n, 8);
 }
 
+// KFENCE samples one allocation per kfence.sample_interval of the engine's
+// (virtual) clock: let an interval pass, and the next kmalloc is KFENCE's.
+function wait_for_kfence_sample(e: Engine): void {
+  e.tick(e.kfence.sampleInterval);
+}
+
+function kfence_out_of_bounds_read(e: Engine): void {
+  wait_for_kfence_sample(e);
+  const p = e.kmalloc(32);
+  // the object sits at the left or right edge of its page: read just past that edge
+  const edge = (p & 0xfffn) === 0n ? p - 1n : p + 32n;
+  e.load(edge, 1);
+  e.kfree(p);
+}
+
+function kfence_use_after_free_read(e: Engine): void {
+  wait_for_kfence_sample(e);
+  const p = e.kmalloc(64);
+  e.kfree(p);
+  e.load(p + 8n, 8);
+}
+
+function kfence_memory_corruption(e: Engine): void {
+  wait_for_kfence_sample(e);
+  const p = e.kmalloc(73);
+  e.store(p + 73n, 1, 0x2a);
+  e.kfree(p);
+}
+
 /** Below the demo's functions, pid 1 runs initcalls, as early kernel code does. */
 export const INITCALL_FRAMES = [
   { name: "do_one_initcall", offset: 0x236, size: 0x820 },
@@ -50,4 +79,9 @@ export const DEMO_CASES: DemoCase[] = [
   { name: "double-free", describe: "kfree of an already freed object", run: double_free },
   { name: "global-out-of-bounds", describe: "a read 3 bytes past a 10-byte global in a module", run: global_out_of_bounds },
   { name: "null-ptr-deref", describe: "a load from NULL + 0x18: KASAN's report, then the oops", run: null_pointer_dereference },
+  { name: "kfence-out-of-bounds", describe: "a sampled 32-byte kmalloc object (KFENCE), read one byte past its page edge",
+    run: kfence_out_of_bounds_read },
+  { name: "kfence-use-after-free", describe: "a sampled object read after kfree: its page is protected", run: kfence_use_after_free_read },
+  { name: "kfence-memory-corruption", describe: "a byte written past a sampled 73-byte object, found in the canary on kfree",
+    run: kfence_memory_corruption },
 ];

@@ -13,6 +13,7 @@ import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from ".
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import type { CoreExports } from "./exports.js";
+import { Kfence } from "./kfence.js";
 
 export type { CoreExports } from "./exports.js";
 
@@ -193,6 +194,9 @@ export class Engine {
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
   private dv: DataView;
+  /** KFENCE: pool, debugfs stats/objects, sample_interval. */
+  readonly kfence: Kfence;
+  private readonly wallClock: boolean;
 
   /** Boot an engine (Node and browsers). */
   static async create(opts: EngineOptions = {}, create: CreateOptions = {}): Promise<Engine> {
@@ -245,6 +249,8 @@ export class Engine {
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
     for (let i = 0; i < KMALLOC_NAMES.length; i++) this.cacheNames.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
     this.cacheNames.set(0, "kmem_cache");
+    this.wallClock = options.kfenceClock === "wall";
+    this.kfence = new Kfence(this);
     this.bootLog();
   }
 
@@ -300,6 +306,8 @@ export class Engine {
     this.lazyFrames = undefined;
     if (capture) this.exports.set_current_stack(this.stackHandle(this.captureHostStack()));
     else this.exports.set_current_stack(0);
+    // kfence.clock=wall: the sampling timer sees the wall clock at each call
+    if (this.wallClock) this.exports.kfence_wall_poll();
     const result = fn();
     this.drain();
     return result;
@@ -749,6 +757,10 @@ export class Engine {
   kmem_cache_free(cache: KmemCache, addr: bigint | number): void {
     const a = this.addr(addr);
     this.call(true, () => this.exports.kmem_cache_free(cache.id, a));
+  }
+  /** kmem_cache_shrink(): the quarantine's objects of the cache, then empty slabs, go back. */
+  kmem_cache_shrink(cache: KmemCache): void {
+    this.call(true, () => this.exports.kmem_cache_shrink(cache.id));
   }
   /** Returns false when objects remained (the kernel WARNs and keeps the cache). */
   kmem_cache_destroy(cache: KmemCache): boolean {

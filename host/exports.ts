@@ -120,4 +120,19 @@ export interface CoreExports {
   bench_checked_store8(va: bigint, n: number, mask: number): void;
   bench_tlb_hits(va: bigint, n: number, mask: number): number;
   bench_walks(va: bigint, n: number, mask: number): bigint;
+
+  // ── KFENCE ──
+  kmem_cache_shrink(id: number): number;
+  kfence_pool_start(): bigint;
+  kfence_pool_size(): bigint;
+  kfence_num_objects(): number;
+  kfence_meta_base(): number;
+  kfence_enabled(): number;
+  kfence_init_failed(): number;
+  kfence_sample_interval(): number;
+  kfence_next_sample(): bigint;
+  kfence_set_sample_interval(ms: number): number;
+  kfence_wall_poll(): void;
+  bench_kfence_workload(n: number, seed: number, tickEvery: number, tickNs: bigint): bigint;
+  bench_is_kfence(va: bigint, n: number, mask: number): number;
 }

@@ -50,6 +50,20 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_VMALLOC]: { name: "vmalloc_noprof", offset: 0x4d, size: 0x60 },
   [abi.FR___KASAN_MEMPOOL_POISON]: { name: "__kasan_mempool_poison_object", offset: 0x13d, size: 0x200 },
   [abi.FR_MEMPOOL_FREE]: { name: "mempool_free", offset: 0x54, size: 0x70 },
+  // KFENCE's own stacks (skipped when printed, see host/report/kfence.ts)
+  [abi.FR___KFENCE_ALLOC]: { name: "__kfence_alloc", offset: 0x8e, size: 0x700 },
+  [abi.FR___KMALLOC_NOPROF]: { name: "__kmalloc_noprof", offset: 0x1b6, size: 0x470 },
+  [abi.FR___KMALLOC_CACHE_NOPROF]: { name: "__kmalloc_cache_noprof", offset: 0x189, size: 0x3e0 },
+  [abi.FR___KMALLOC_NODE_TRACK_CALLER]: { name: "__kmalloc_node_track_caller_noprof", offset: 0x1a8, size: 0x480 },
+  [abi.FR_KFENCE_GUARDED_FREE]: { name: "kfence_guarded_free", offset: 0x11d, size: 0x3f0 },
+  [abi.FR___KFENCE_FREE]: { name: "__kfence_free", offset: 0x78, size: 0x110 },
+  [abi.FR_RCU_GUARDED_FREE]: { name: "rcu_guarded_free", offset: 0x3e, size: 0x60 },
+  [abi.FR_KFENCE_SHUTDOWN_CACHE]: { name: "kfence_shutdown_cache", offset: 0x17b, size: 0x230 },
+  [abi.FR_KMEM_CACHE_DESTROY]: { name: "kmem_cache_destroy", offset: 0xd5, size: 0x170 },
+  [abi.FR_KFENCE_CHECK_CANARY_CALLBACK]: { name: "kfence_check_canary_callback", offset: 0x2d, size: 0x50 },
+  [abi.FR_NOTIFIER_CALL_CHAIN]: { name: "notifier_call_chain", offset: 0x58, size: 0xe0 },
+  [abi.FR_ATOMIC_NOTIFIER_CALL_CHAIN]: { name: "atomic_notifier_call_chain", offset: 0x64, size: 0x100 },
+  [abi.FR_PANIC]: { name: "panic", offset: 0x331, size: 0x5e0 },
 };
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });

@@ -6,6 +6,8 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_RW } from "../../abi/abi";
 import { kasanMemToShadow, physToLin, PAGE_OFFSET } from "../mm/layout";
 import { ptWalk, walkLeaf } from "../mm/pgtable";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, kasanGranuleSize, kasanGranuleShift } from "./kasan";
+import { untag } from "../mm/layout";
+import { isKfenceAddress } from "../kfence/core";
 
 export let dmShadowStart: u64 = 0;   // shadow VA of PAGE_OFFSET
 export let dmShadowEnd: u64 = 0;
@@ -56,8 +58,10 @@ export function shadowSetByte(addr: u64, value: u8): void {
 }
 
 // kasan_poison: addr and size granule-aligned; value is a shadow code or a tag.
+// KFENCE memory is skipped: its shadow stays clean (explicit calls from
+// outside the slab hooks, e.g. ksize()-sized unpoisoning, would poison it).
 export function kasanPoison(addr: u64, size: u64, value: u8): void {
-  if (kasanMode == KASAN_OFF || size == 0) return;
+  if (kasanMode == KASAN_OFF || size == 0 || isKfenceAddress(untag(addr))) return;
   const s0 = kasanMemToShadow(addr);
   shadowFill(s0, kasanMemToShadow(addr + size) - s0, value);
 }
@@ -65,7 +69,7 @@ export function kasanPoison(addr: u64, size: u64, value: u8): void {
 // kasan_unpoison: make [addr, addr + size) accessible; generic mode marks the
 // partial last granule, tag modes set the pointer's tag on every granule.
 export function kasanUnpoison(addr: u64, size: u64, tag: u8): void {
-  if (kasanMode == KASAN_OFF || size == 0) return;
+  if (kasanMode == KASAN_OFF || size == 0 || isKfenceAddress(untag(addr))) return;
   const g = <u64>kasanGranuleSize;
   const rounded = (size + g - 1) & ~(g - 1);
   if (kasanMode == KASAN_GENERIC) {

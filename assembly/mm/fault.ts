@@ -11,6 +11,7 @@ import { addTaint, TAINT_DIE, TAINT_WARN } from "../task";
 import { currentStack } from "../stackdepot";
 import { ptWalk, WALK_ENTRIES, walkLevels } from "./pgtable";
 import { mmuVa } from "./access";
+import { kfenceCheckOnPanic } from "../kfence/core";
 
 export let dieCounter: u32 = 0;
 export let enginePanicked: bool = false;
@@ -73,4 +74,6 @@ export function enginePanic(reason: u32, arg: u64): void {
   store<u64>(rec + R_ARG1, arg);
   store<u32>(rec + R_STACK, currentStack);
   enginePanicked = true;
+  // panic notifiers
+  kfenceCheckOnPanic();
 }

@@ -5,7 +5,7 @@
 // the kernel reports them.
 import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_RCU,
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
-         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE } from "../../abi/abi";
+         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY } from "../../abi/abi";
 import { slabAlloc, slabFree, kfree, kmalloc, cacheLin, cacheState, cacheVa, kc, virtToSlab,
          slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, KC_FLAGS,
          KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
@@ -19,7 +19,10 @@ import { getTag } from "../kasan/sw_tags";
 import { quarantineRemoveCache } from "../kasan/quarantine";
 import { warnRecord } from "./fault";
 import { rcu_barrier } from "../rcu";
-import { isKfenceAddress, kfenceKsize } from "../kfence/core";
+import { isKfenceAddress, kfenceKsize, kfenceFree, kfenceVia, kfenceTouchFreed, VIA_NONE, VIA_KREALLOC, VIA_BULK,
+         VIA_KFREE_SENSITIVE } from "../kfence/core";
+import { quarantineRemoveCache as kasanCacheShrink } from "../kasan/quarantine";
+import { cacheShrink } from "./slub";
 import { cfg } from "../config";
 import { mem_memset } from "./access";
 
@@ -38,16 +41,17 @@ export function kmem_cache_alloc(id: u32, gfp: u32): u64 {
   if (!cacheIdValid(id)) return 0;
   if (cacheState(id) != CACHE_ACTIVE) {
     // reading the freed descriptor is a use-after-free the kernel would report
-    kasanCheckByte(cacheVa(id));
+    if (kasanCheckByte(cacheVa(id))) kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_ALLOC);
     return 0;
   }
   return slabAlloc(id, gfp, 0);
 }
 
 // Returns 0 when freed, 1 when refused (reported), -1 for a pointer outside any slab.
+// KFENCE object pages are slab pages (their cache set by KFENCE), so the
+// cache check applies to them too; KFENCE then frees them.
 export function kmem_cache_free(id: u32, va: u64): i32 {
   if (va == 0) return 0;
-  if (isKfenceAddress(va)) { setFreePath(TRACK_CACHE_FREE); kfree(va); setFreePath(TRACK_KFREE); return 0; }
   const slab = virtToSlab(untag(va));
   if (slab == NO_PFN) {
     warnRecord(WARN_CACHE_NOT_SLAB, va, id);
@@ -60,7 +64,9 @@ export function kmem_cache_free(id: u32, va: u64): i32 {
     store<u32>(rec + R_CACHE, actual);
   }
   setFreePath(TRACK_CACHE_FREE);
-  const ok = slabFree(actual, slab, va);
+  let ok = true;
+  if (isKfenceAddress(va)) kfenceFree(va);
+  else ok = slabFree(actual, slab, va);
   setFreePath(TRACK_KFREE);
   return ok ? 0 : 1;
 }
@@ -71,7 +77,11 @@ export function kmem_cache_destroy(id: u32): i32 {
   if (!cacheIdValid(id)) return 2;
   const c = cacheLin(id);
   if (!kasanCheckByte(cacheVa(id))) return 2;
-  if (cacheState(id) != CACHE_ACTIVE) return 2;   // KASAN off: nothing noticed it
+  if (cacheState(id) != CACHE_ACTIVE) {
+    // KASAN off (or a KFENCE-sampled descriptor): the refcount read
+    kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_DESTROY);
+    return 2;
+  }
   if (kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) rcu_barrier();
   const ref = load<i32>(c + KC_REFCOUNT) - 1;
   store<i32>(c + KC_REFCOUNT, ref);
@@ -93,7 +103,9 @@ export function kmem_cache_destroy(id: u32): i32 {
 // 0 (after freeing what it got) when memory runs out.
 export function kmem_cache_alloc_bulk(id: u32, gfp: u32, n: u32, outLin: usize): u32 {
   for (let i: u32 = 0; i < n; i++) {
+    kfenceVia(VIA_BULK);
     const va = kmem_cache_alloc(id, gfp);
+    kfenceVia(VIA_NONE);
     if (va == 0) {
       for (let j: u32 = 0; j < i; j++) kmem_cache_free(id, load<u64>(outLin + (<usize>j << 3)));
       return 0;
@@ -103,7 +115,18 @@ export function kmem_cache_alloc_bulk(id: u32, gfp: u32, n: u32, outLin: usize):
   return n;
 }
 export function kmem_cache_free_bulk(id: u32, n: u32, inLin: usize): void {
+  kfenceVia(VIA_BULK);
   for (let i: u32 = 0; i < n; i++) kmem_cache_free(id, load<u64>(inLin + (<usize>i << 3)));
+  kfenceVia(VIA_NONE);
+}
+
+// kmem_cache_shrink(): KASAN gives back the cache's quarantined objects, then
+// empty slabs go back to the page allocator. KFENCE objects are not in slabs.
+export function kmem_cache_shrink(id: u32): i32 {
+  if (!cacheIdValid(id) || cacheState(id) != CACHE_ACTIVE) return -22;
+  kasanCacheShrink(id);
+  cacheShrink(cacheLin(id));
+  return 0;
 }
 
 // ksize(): 0 when the first byte is not accessible (reported).
@@ -116,7 +139,12 @@ export function ksize(va: u64): u64 {
 // krealloc(): in place while it fits (re-poisoned to the new size), else a
 // new object, the old contents copied, the old one freed.
 export function krealloc(va: u64, newSize: u64, gfp: u32): u64 {
-  if (newSize == 0) { kfree(va); return ZERO_SIZE_PTR; }
+  if (newSize == 0) {
+    kfenceVia(VIA_KREALLOC);
+    kfree(va);
+    kfenceVia(VIA_NONE);
+    return ZERO_SIZE_PTR;
+  }
   let ks: u64 = 0;
   if (va > <u64>ZERO_SIZE_PTR) {
     if (!kasanCheckByte(va)) return 0;
@@ -129,11 +157,13 @@ export function krealloc(va: u64, newSize: u64, gfp: u32): u64 {
     if (slab == NO_PFN && !isKfenceAddress(va)) kasanKreallocLarge(va, newSize);
     return va;
   }
+  kfenceVia(VIA_KREALLOC);
   const nw = kmalloc(newSize, gfp);
   if (nw != 0 && va > <u64>ZERO_SIZE_PTR) {
     memory.copy(dmLin(untag(nw)), dmLin(untag(va)), <usize>ks);
   }
   if (nw != 0 && untag(nw) != untag(va)) kfree(va);
+  kfenceVia(VIA_NONE);
   return nw;
 }
 
@@ -144,7 +174,10 @@ export function kfree_sensitive(va: u64): i32 {
     kasanUnpoison(va, ks, getTag(va));
     memory.fill(dmLin(untag(va)), 0, <usize>ks);
   }
-  return kfree(va);
+  kfenceVia(VIA_KFREE_SENSITIVE);
+  const rc = kfree(va);
+  kfenceVia(VIA_NONE);
+  return rc;
 }
 
 export function kmalloc_max_cache_size(): u32 { return KMALLOC_MAX_CACHE_SIZE; }

@@ -581,7 +581,7 @@ export function kfreeLarge(pfn: u32): void {
 @inline export const KFREE_BAD_PAGE: i32 = 3;    // large kmalloc pointer that is not its start / already free
 export function kfree(va: u64): i32 {
   if (va <= <u64>ZERO_SIZE_PTR) return KFREE_OK;
-  if (isKfenceAddress(va)) { kfenceFree(va); return KFREE_OK; }
+  if (isKfenceAddress(va) && kfenceFree(va)) return KFREE_OK;
   const untagged = untag(va);
   const slab = virtToSlab(untagged);
   if (slab != NO_PFN) {
@@ -698,6 +698,22 @@ export function cacheShutdown(c: usize): bool {
     p = n;
   }
   return kc(c, KC_PARTIAL) == NO_PFN && kc(c, KC_FULL) == NO_PFN;
+}
+
+// __kmem_cache_shrink: empty slabs (the cpu slab included) go back to the buddy.
+export function cacheShrink(c: usize): void {
+  const cpu = kc(c, KC_CPU_SLAB);
+  if (cpu != NO_PFN && slabInuse(cpu) == 0) {
+    kcSet(c, KC_CPU_SLAB, NO_PFN);
+    slabSetList(cpu, SLAB_LIST_NONE);
+    discardSlab(c, cpu);
+  }
+  let p = kc(c, KC_PARTIAL);
+  while (p != NO_PFN) {
+    const n = pgNext(p);
+    if (slabInuse(p) == 0) { listDel(c, p); discardSlab(c, p); }
+    p = n;
+  }
 }
 
 export function markCacheDestroyed(id: u32): void {

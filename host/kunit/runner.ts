@@ -1,7 +1,7 @@
 // A small KUnit for the engine: suites of named cases, each run on a fresh
 // engine (with TAINT_TEST set, as loading a KUnit module does), printing KTAP
 // as the kernel's KUnit does (tools/testing/kunit parses it unchanged).
-import { Engine, type Report } from "../engine.js";
+import { Engine, type Report, type CreateOptions } from "../engine.js";
 import type { EngineOptions } from "../config.js";
 
 export class KunitSkip extends Error {}
@@ -18,6 +18,8 @@ export class KunitFailure extends Error {}
 /** What a case can do: the engine, expectations, skipping. */
 export class KunitTest {
   readonly failures: string[] = [];
+  /** kunit_info()/kunit_warn() lines, printed as "# name: ..." diagnostics. */
+  readonly log: string[] = [];
   /** Reports each expectation saw, for tests that check more than the kind. */
   readonly seen: Report[] = [];
   constructor(readonly engine: Engine, readonly name: string) {}
@@ -25,6 +27,10 @@ export class KunitTest {
   /** KUNIT_EXPECT_TRUE */
   expect(cond: boolean, what: string): void {
     if (!cond) this.failures.push(`Expectation failed: ${what}`);
+  }
+  /** kunit_info() / kunit_warn() */
+  info(msg: string): void {
+    this.log.push(msg);
   }
   /** KUNIT_ASSERT_TRUE: stop the case. */
   assert(cond: boolean, what: string): void {
@@ -100,6 +106,8 @@ export interface KunitSuite {
   transparent?: string[];
   /** Reports left over after a case that fail it (kasan_test_exit: any KASAN report). */
   unexpected?(r: Report): boolean;
+  /** Per case, after it ran (the suite's .exit). */
+  exit?(t: KunitTest): void;
 }
 
 export interface CaseResult {
@@ -123,35 +131,40 @@ const KUNIT_FRAMES = [
 ];
 
 /** Run a suite; extra options are merged over the suite's own. */
-export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[],
-                         build: "release" | "debug" = "release"): { ktap: string; results: CaseResult[] } {
+export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {}): { ktap: string; results: CaseResult[] } {
   const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
   const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
     `    # module: ${suite.module}`, `    1..${cases.length}`];
   const results: CaseResult[] = [];
   const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
   cases.forEach((c, i) => {
-    const engine = Engine.createSync(opts, { build });
+    const engine = Engine.createSync(opts, create);
     engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
     engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
     engine.stackSuffix = KUNIT_FRAMES;
     engine.transparentFrames = new Set([...KUNIT_TRANSPARENT, ...(suite.transparent ?? [])]);
-    suite.init?.(engine);
     const t = new KunitTest(engine, c.name);
     let status: CaseResult["status"] = "ok";
     let reason: string | undefined;
     try {
+      suite.init?.(engine);
       c.run(t);
     } catch (e) {
       if (e instanceof KunitSkip) { status = "skip"; reason = e.message; }
       else if (e instanceof KunitFailure) t.failures.push(e.message);
       else t.failures.push(`exception: ${(e as Error).stack ?? String(e)}`);
     }
+    try {
+      suite.exit?.(t);
+    } catch (e) {
+      t.failures.push(`exception in exit: ${(e as Error).stack ?? String(e)}`);
+    }
     const leftover = engine.takeReports();
     const stray = leftover.filter((r) => suite.unexpected?.(r));
     if (status !== "skip" && stray.length) t.failures.push(`unexpected report: ${stray[0].title}`);
     t.seen.push(...leftover);
     if (status !== "skip" && t.failures.length) status = "not ok";
+    for (const l of t.log) out.push(`    # ${c.name}: ${l}`);
     for (const f of t.failures) out.push(`    # ${c.name}: ${f}`);
     const n = i + 1;
     if (status === "skip") out.push(`    ok ${n} ${c.name} # SKIP ${reason}`);

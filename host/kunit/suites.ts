@@ -1,7 +1,7 @@
-// The KUnit suites `shadowfence kunit <suite>` can run.
+// The KUnit suites `shadowfence kunit <suite>` can run, by name (loaded on demand).
 import type { KunitSuite } from "./runner.js";
-import { kasanSuite } from "./kasan_test.js";
 
-export const SUITES: Record<string, KunitSuite> = {
-  kasan: kasanSuite,
+export const KUNIT_SUITES: Record<string, () => Promise<KunitSuite>> = {
+  kasan: async () => (await import("./kasan_test.js")).kasanSuite,
+  kfence: async () => (await import("./kfence_test.js")).kfenceSuite,
 };

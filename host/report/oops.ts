@@ -161,6 +161,7 @@ const WARN_SITES: Record<number, { file: string; fn: Frame }> = {
   [abi.WARN_KFREE_NOT_HEAP]: { file: "mm/slub.c:4650", fn: { name: "free_large_kmalloc", offset: 0x58, size: 0x160 } },
   [abi.WARN_WRONG_CACHE]: { file: "mm/slub.c:4655", fn: { name: "kmem_cache_free", offset: 0x2a5, size: 0x2f0 } },
   [abi.WARN_CACHE_NOT_SLAB]: { file: "mm/slub.c:4678", fn: { name: "kmem_cache_free", offset: 0x2c1, size: 0x2f0 } },
+  [abi.WARN_KFENCE]: { file: "mm/kfence/core.c:254", fn: { name: "kfence_protect", offset: 0x5a, size: 0x70 } },
 };
 
 function warnBlock(r: RawRecord, ctx: FormatContext, frames: Frame[], message: string[], site: { file: string; fn: Frame }): string[] {
@@ -204,6 +205,8 @@ export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): {
           WARN_SITES[id]),
       };
     }
+    case abi.WARN_KFENCE:
+      return { type: "kfence-warn", lines: warnBlock(r, ctx, frames, [], WARN_SITES[id]) };
     case abi.WARN_CACHE_NOT_SLAB:
     case abi.WARN_KFREE_NOT_HEAP: {
       const lines = warnBlock(r, ctx, frames, [], WARN_SITES[id]);
@@ -250,7 +253,7 @@ export function formatPanic(r: RawRecord, ctx: FormatContext, frames: Frame[]): 
   const reason = Number(r.arg0);
   let msg: string;
   if (reason === abi.PANIC_KASAN_FAULT) msg = Number(r.arg1) === abi.KASAN_FAULT_PANIC_ON_WRITE ? "kasan.fault=panic_on_write set ..." : "kasan.fault=panic set ...";
-  else if (reason === abi.PANIC_ON_WARN) msg = "KASAN: panic_on_warn set ...";
+  else if (reason === abi.PANIC_ON_WARN) msg = `${Number(r.arg1) === abi.PANIC_ORIGIN_KFENCE ? "KFENCE" : "KASAN"}: panic_on_warn set ...`;
   else msg = "Fatal exception";
   const task = ctx.task(r.pid);
   return [

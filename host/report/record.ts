@@ -53,6 +53,7 @@ export interface RawRecord {
   kfCorrupt: Uint8Array;
   kfCorruptMask: number;
   kfState: number;
+  kfCacheNull: boolean;
   frameBase: bigint;
   frameId: number;
   taskPid: number;
@@ -119,6 +120,7 @@ export function readRecord(mem: ArrayBuffer, at: number): RawRecord {
     kfCorrupt: bytes(abi.R_KF_CORRUPT, 16),
     kfCorruptMask: v.getUint16(abi.R_KF_CORRUPT_MASK, true),
     kfState: v.getUint8(abi.R_KF_STATE),
+    kfCacheNull: v.getUint8(abi.R_KF_CACHE_NULL) !== 0,
     frameBase: u64(abi.R_FRAME_BASE),
     frameId: u32(abi.R_FRAME_ID),
     taskPid: u32(abi.R_TASK_PID),

@@ -20,7 +20,7 @@ const GENERIC_SKIPS: Record<string, string> = {
 };
 
 describe.each(["release", "debug"] as const)("KASAN KUnit suite, generic mode (%s build)", (build) => {
-  const { ktap, results } = runSuite(kasanSuite, {}, undefined, build);
+  const { ktap, results } = runSuite(kasanSuite, {}, undefined, { build });
 
   it("prints KTAP like the kernel's KUnit", () => {
     const l = ktap.split("\n");
