@@ -4,6 +4,8 @@ import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
+import type { KunitSuite } from "./kunit/runner.js";
+import type { Table } from "../bench/common.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -36,6 +38,44 @@ program
       }
     }
     if (opts.json) process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+  });
+
+// ── kunit / bench (vmalloc) ─────────────────────────────────────────────────
+const KUNIT_SUITES: Record<string, () => Promise<KunitSuite>> = {
+  vmalloc: async () => (await import("./kunit/vmalloc_test.js")).vmallocSuite,
+};
+program
+  .command("kunit")
+  .description(`run a KUnit suite and print KTAP (suites: ${Object.keys(KUNIT_SUITES).join(", ")})`)
+  .argument("<suite>", "suite to run")
+  .addOption(cmdlineOption())
+  .option("--case <names...>", "run only these cases")
+  .action(async (name: string, opts: { cmdline: string; case?: string[] }) => {
+    const load = KUNIT_SUITES[name];
+    if (!load) throw new RangeError(`unknown KUnit suite ${JSON.stringify(name)}: expected one of ${Object.keys(KUNIT_SUITES).join(", ")}`);
+    const { runSuite } = await import("./kunit/runner.js");
+    const { ktap, results } = runSuite(await load(), { cmdline: opts.cmdline }, opts.case);
+    process.stdout.write(ktap);
+    if (results.some((r) => r.status === "not ok")) process.exitCode = 1;
+  });
+
+const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: { loops?: number }): Promise<Table[]> }>> = {
+  vmalloc: () => import("../bench/vmalloc.js"),
+};
+program
+  .command("bench")
+  .description(`run a benchmark and print its tables (suites: ${Object.keys(BENCH_SUITES).join(", ")})`)
+  .argument("<suite>", "benchmark to run")
+  .option("--loops <n>", "test_loop_count for the looping tests (default: about a minute in all)", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`--loops must be a positive integer, got ${v}`);
+    return n;
+  })
+  .action(async (name: string, opts: { loops?: number }) => {
+    const load = BENCH_SUITES[name];
+    if (!load) throw new RangeError(`unknown benchmark ${JSON.stringify(name)}: expected one of ${Object.keys(BENCH_SUITES).join(", ")}`);
+    const { printTable } = await import("../bench/common.js");
+    for (const t of await (await load()).run({ loops: opts.loops })) printTable(t);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

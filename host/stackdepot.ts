@@ -48,6 +48,9 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_KASAN_QUARANTINE_REDUCE]: { name: "kasan_quarantine_reduce", offset: 0x195, size: 0x1e0 },
   [abi.FR___VMALLOC_NODE_RANGE]: { name: "__vmalloc_node_range_noprof", offset: 0x3e0, size: 0x1100 },
   [abi.FR_VMALLOC]: { name: "vmalloc_noprof", offset: 0x4d, size: 0x60 },
+  // vmalloc areas the kernel creates for itself (vm_struct->caller)
+  [abi.FR_COPY_PROCESS]: { name: "copy_process", offset: 0x5d1, size: 0x3d90 },
+  [abi.FR_PCPU_GET_VM_AREAS]: { name: "pcpu_get_vm_areas", offset: 0x0, size: 0x1a70 },
 };
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });
