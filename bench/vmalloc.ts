@@ -30,7 +30,7 @@ const CONFIGS = [
 // full_fit_alloc_test keeps 2 x 32 MiB x fls(nr_cpus) of 1-page areas live
 const COMMON = "ram=512 nr_cpus=2 kfence.sample_interval=0";
 
-export const DEFAULT_LOOPS = 100000;
+export const DEFAULT_LOOPS = 400000;
 const REPEAT = 3;
 
 interface Sample { ms: number; rc: number; peakShadow: number; peakPages: number }
