@@ -198,6 +198,25 @@ describe.each(BUILDS)("vmalloc (%s build)", (build) => {
     expect(e.takeReports()).toEqual([]);
   });
 
+  it("arm64: vmalloc space starts after the kernel image, which stays reserved", () => {
+    const e = boot({ ram: 64, arch: "arm64", cmdline: "kasan_multi_shot" }, build);
+    const v = e.vmalloc(100);
+    expect(v).toBe(0xffff800082200000n);                      // VMALLOC_START + image, 2 MiB aligned
+    expect(e.find_vm_area(0xffff800080000000n)).toBeUndefined();  // the image has no vm_struct here
+    e.vfree(0xffff800080000000n);                               // not vfree()able
+    expect(e.takeReports()[0].type).toBe("vfree-nonexistent");
+    function arm64_vmalloc_oob() { e.load(v + 100n, 1); }
+    arm64_vmalloc_oob();
+    const [r] = e.takeReports();
+    expect(r.type).toBe("vmalloc-out-of-bounds");
+    expect(r.text).toContain(` [${px(v)}, ${px(v + 2n * PAGE)}) created by:`);
+    e.vfree(v);
+    e.vm_unmap_aliases();
+    expect(e.stats().vmalloc.shadowPages).toBe(0);
+    // the image's own shadow (populated at boot) survived the purge next to it
+    expect(e.shadowByte(e.exports.kimage_data_va())).toBe(0);
+  });
+
   it("rejects bad arguments with errors that name them", () => {
     const e = boot({ ram: 32 }, build);
     expect(() => e.vmalloc(-1)).toThrow(/vmalloc size must be a non-negative integer/);
