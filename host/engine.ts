@@ -949,7 +949,7 @@ export class Engine {
    */
   createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
     if (typeof comm !== "string" || comm.length === 0) throw new TypeError("createTask: comm must be a non-empty string");
-    while (this.task(this.nextTaskPid).comm !== `task-${this.nextTaskPid}` || this.exports.task_stack_base(this.nextTaskPid) !== 0n) this.nextTaskPid++;
+    while (this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n) this.nextTaskPid++;
     const pid = this.nextTaskPid++;
     const base = BigInt.asUintN(64, this.kernelCall(true, () => this.exports.task_stack_alloc(pid)));
     if (base === 0n) throw new Error(`createTask(${comm}): no memory for the task's stack`);
