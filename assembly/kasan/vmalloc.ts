@@ -16,7 +16,7 @@ import { kasanMemToShadow, physToLin, untag, VMALLOC_START, VMALLOC_END } from "
 import { ptePtr, PTE_CREATE, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL, PAGE_TABLE, tableAlloc, pgdPfn,
          earlyPudPfn, earlyPmdPfn, earlyPtePfn } from "../mm/pgtable";
 import { allocPagesPfn, freePagesPfn } from "../mm/page_alloc";
-import { NO_PFN, pgUse, pgFlags, pgPrivate, pgSetPrivate } from "../mm/phys";
+import { NO_PFN, nrFrames, pgUse, pgFlags, pgPrivate, pgSetPrivate } from "../mm/phys";
 import { flush_tlb_kernel_range } from "../mm/tlb";
 import { statAdd, statGet, statInc, statSet } from "../stats";
 import { PG_RESERVED } from "../../abi/abi";
@@ -180,7 +180,7 @@ function undoPopulate(s0: u64, s1: u64, gen: u32): void {
     const e = load<u64>(p);
     if ((e & PTE_PRESENT) == 0) continue;
     const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
-    if (pgPrivate(pfn) != (SHADOW_MARK | gen)) continue;
+    if (pfn >= nrFrames || pgPrivate(pfn) != (SHADOW_MARK | gen)) continue;
     store<u64>(p, 0);
     freePagesPfn(pfn, 0);
     statAdd(STAT_VMALLOC_SHADOW_PAGES, -1);
@@ -190,7 +190,7 @@ function undoPopulate(s0: u64, s1: u64, gen: u32): void {
 // A page this file populated (never a boot-time shadow page: on arm64 the
 // kernel image's shadow lies inside the vmalloc shadow).
 function isVmallocShadowPage(pfn: u32): bool {
-  return pgUse(pfn) == USE_SHADOW && (pgFlags(pfn) & PG_RESERVED) == 0 &&
+  return pfn < nrFrames && pgUse(pfn) == USE_SHADOW && (pgFlags(pfn) & PG_RESERVED) == 0 &&
          (pgPrivate(pfn) & SHADOW_MARK_MASK) == SHADOW_MARK;
 }
 

@@ -7,7 +7,7 @@
 // the linear map.
 import { PAGE_SHIFT, PAGE_SIZE, USE_VMALLOC, USE_METADATA, CFG_NR_CPUS, FR_PCPU_GET_VM_AREAS, PHYS_BASE,
          PTE_PRESENT, STAT_PCPU_PAGES } from "../../abi/abi";
-import { NO_PFN } from "./phys";
+import { NO_PFN, nrFrames, pgUse } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
 import { flushTlbPages } from "./tlb";
@@ -136,6 +136,7 @@ function chunkDestroy(m: usize): void {
     if ((e & PTE_PRESENT) == 0) continue;
     store<u64>(p, 0);
     const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+    if (pfn >= nrFrames || pgUse(pfn) != USE_VMALLOC) continue;   // never free a frame it does not own
     kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
     statAdd(STAT_PCPU_PAGES, -1);
@@ -180,9 +181,10 @@ function unpopulatePage(m: usize, pg: u32, units: u32): void {
     if ((e & PTE_PRESENT) == 0) continue;
     store<u64>(p, 0);
     const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+    flushTlbPages(va, va + PAGE_SIZE);
+    if (pfn >= nrFrames || pgUse(pfn) != USE_VMALLOC) continue;
     kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
-    flushTlbPages(va, va + PAGE_SIZE);
   }
 }
 

@@ -496,7 +496,9 @@ function unmapRange(start: u64, end: u64, freePages: bool): u32 {
     if ((e & PTE_PRESENT) == 0) continue;
     store<u64>(p, 0);
     const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+    if (pfn >= nrFrames) continue;                  // a PTE someone scribbled on: free nothing
     if (freePages) {
+      if (pgUse(pfn) != USE_VMALLOC) continue;
       if (zero) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, PAGE_SIZE);
       kasanFreePages(pfn, 0);
       freePagesPfn(pfn, 0);
@@ -757,7 +759,8 @@ export function vmallocToPfn(p: u64): u32 {
   if (e == 0) return NO_PFN;
   const pte = load<u64>(e);
   if ((pte & PTE_PRESENT) == 0) return NO_PFN;
-  return <u32>((pte & PTE_PFN_MASK) >> PAGE_SHIFT);
+  const pfn = <u32>((pte & PTE_PFN_MASK) >> PAGE_SHIFT);
+  return pfn < nrFrames ? pfn : NO_PFN;
 }
 
 // The page behind a vmalloc address, after writing the area into a report
