@@ -399,3 +399,24 @@ export const FR_PANIC = 171;
 export const FR_NOTIFIER_CALL_CHAIN = 172;
 // WARN id (R_ARG0 of REP_WARN): KFENCE_WARN_ON, KFENCE disables itself
 export const WARN_KFENCE = 32;
+
+// ── vmalloc / KASAN_VMALLOC ─────────────────────────────────────────────────
+export const STAT_VMALLOC_PAGES_PEAK = 37;   // peak of pages mapped by vmalloc and percpu (since the last reset)
+export const STAT_PCPU_PAGES = 38;           // percpu pages populated (one per unit and chunk page)
+// vmalloc's own messages (REP_VMALLOC_WARN records, R_ARG0 = VMW_*)
+export const REP_VMALLOC_WARN = 24;
+export const VMW_VFREE_NONEXISTENT = 1;      // WARN: Trying to vfree() nonexistent vm area
+export const VMW_VFREE_BAD_ADDR = 2;         // WARN: Trying to vfree() bad address
+export const VMW_VUNMAP_NONEXISTENT = 3;     // WARN: Trying to vunmap() nonexistent vm area
+export const VMW_ALLOC_FAILED = 4;           // warn_alloc(): "vmalloc error: size N, <why>" (R_ARG1 = VMF_*)
+export const VMW_RANGE_FAILED = 5;           // pr_warn: vmalloc_node_range for size N failed
+// why a vmalloc failed (R_ARG1 of VMW_ALLOC_FAILED)
+export const VMF_VM_STRUCT = 1;              // vm_struct allocation failed
+export const VMF_PAGES = 2;                  // failed to allocate pages
+export const VMF_MAP = 3;                    // failed to map pages
+export const VMF_TOTAL_PAGES = 4;            // exceeds total pages
+// record fields of REP_VMALLOC_WARN: R_ADDR address, R_SIZE size, R_ARG1 reason,
+// R_ARG2 gfp mask, R_OBJECT/R_FRAME_BASE range start/end for VMW_RANGE_FAILED
+// kernel frames that create vmalloc areas on their own behalf
+export const FR_COPY_PROCESS = 180;          // VMAP_STACK: alloc_thread_stack_node inlined into copy_process
+export const FR_PCPU_GET_VM_AREAS = 181;     // percpu chunks (caller recorded as the function itself)

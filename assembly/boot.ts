@@ -29,6 +29,8 @@ import { setVmapStack } from "./task_stack";
 import { staticsFit, staticsClear } from "./statics";
 import { clockInit } from "./task";
 import { kfenceInit, kfenceInitEnable } from "./kfence/core";
+import { kasanVmallocShadowInit } from "./kasan/vmalloc";
+import { vmallocInit } from "./mm/vmalloc";
 
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
@@ -113,6 +115,7 @@ export function boot(): i32 {
   kasanStackCacheFlush();
   setVmapStack(cfg(CFG_VMAP_STACK) != 0);
   if (mode != KASAN_OFF && !kasanInit()) return fail(3, BOOT_ENOMEM);
+  if (!kasanVmallocShadowInit()) return fail(3, BOOT_ENOMEM);     // kasan.vmalloc: shadow on demand
   if (!kimageInit()) return fail(4, BOOT_ENOMEM);
   if (mode != KASAN_OFF) {
     if (!populateShadow(imageDataVa, IMAGE_DATA_SIZE) || !populateShadow(moduleVa, MODULE_AREA_SIZE)) return fail(5, BOOT_ENOMEM);
@@ -127,6 +130,7 @@ export function boot(): i32 {
   }
   kfenceInit();
   memblockFreeAll();
+  if (!vmallocInit()) return fail(9, BOOT_ENOMEM);
   failInit();
   quarantineInit();
   if (!slabInit()) return fail(8, BOOT_ENOMEM);

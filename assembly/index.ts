@@ -17,7 +17,7 @@ export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem
          kasan_check_range, scratch_base, last_access_faulted, mem_copy_out, mem_copy_in,
          translate_lin } from "./mm/access";
 export { host_buf } from "./statics";
-export { alloc_pages, __free_pages, nr_free } from "./mm/page_alloc";
+export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set } from "./mm/page_alloc";
 export { engine_panicked } from "./mm/fault";
 
 // page tables and TLB (also the model tests' hooks)
@@ -56,3 +56,10 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
 export { bench_kfence_workload, bench_is_kfence } from "./bench";
+
+// vmalloc, KASAN_VMALLOC, percpu, and lib/test_vmalloc.c's loops for the benchmark
+export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_map_ram, vm_unmap_ram,
+         vm_unmap_aliases, vmalloc_purge, vmalloc_to_pfn, is_vmalloc_addr, vmalloc_lazy_max_pages, find_vm_area,
+         vmalloc_reset_peaks } from "./mm/vmalloc";
+export { __alloc_percpu, free_percpu, per_cpu_ptr, pcpu_unit_size } from "./mm/percpu";
+export { test_vmalloc_run } from "./mm/test_vmalloc";

@@ -20,8 +20,11 @@
 @inline export const HOT_TABLE: usize = CACHE_TABLE + 0x8000;              // hot switches, below
 // @ts-ignore: decorator
 @inline export const MISC_TABLE: usize = HOT_TABLE + 0x1000;               // small scratch areas
+// vmalloc: directory of the vmap-area record chunks (16384 x u32 linear address)
 // @ts-ignore: decorator
-@inline export const STATICS_END: usize = MISC_TABLE + 0x10000;
+@inline export const VMALLOC_TABLE: usize = MISC_TABLE + 0x10000;
+// @ts-ignore: decorator
+@inline export const STATICS_END: usize = VMALLOC_TABLE + 0x10000;
 
 // Switches read on every checked access live in linear memory at constant
 // addresses: one load off the memory base. (A mutable wasm global costs V8 a

@@ -1,10 +1,6 @@
 // `npm run bench -- <suite>`: run one suite (or all) and print its tables.
-import { printTable, type Table } from "./common.js";
-
-const SUITES: Record<string, () => Promise<{ run(): Promise<Table[]> }>> = {
-  tlb: () => import("./tlb.js"),
-  kfence: () => import("./kfence.js"),
-};
+import { printTable } from "./common.js";
+import { BENCH_SUITES as SUITES } from "./suites.js";
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -6,6 +6,7 @@ import { createEngine, ConfigError, EnginePanicError } from "./index.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 import { runSuite } from "./kunit/runner.js";
 import { KUNIT_SUITES } from "./kunit/suites.js";
+import { BENCH_SUITES } from "../bench/suites.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -78,6 +79,22 @@ program
     if (opts.reports) for (const r of results) for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
     process.stdout.write(ktap);
     if (results.some((r) => r.status === "not ok")) process.exitCode = 1;
+  });
+
+program
+  .command("bench")
+  .description(`run a benchmark and print its tables (suites: ${Object.keys(BENCH_SUITES).join(", ")})`)
+  .argument("<suite>", "benchmark to run")
+  .option("--loops <n>", "test_loop_count for the looping tests (default: about a minute in all)", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`--loops must be a positive integer, got ${v}`);
+    return n;
+  })
+  .action(async (name: string, opts: { loops?: number }) => {
+    const load = BENCH_SUITES[name];
+    if (!load) throw new RangeError(`unknown benchmark ${JSON.stringify(name)}: expected one of ${Object.keys(BENCH_SUITES).join(", ")}`);
+    const { printTable } = await import("../bench/common.js");
+    for (const t of await (await load()).run({ loops: opts.loops })) printTable(t);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

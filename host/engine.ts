@@ -12,6 +12,7 @@ import { readRecord, type RawRecord } from "./report/record.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
+import { formatVmallocWarn } from "./report/vmalloc.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
 
@@ -62,7 +63,9 @@ export interface EngineStats {
   slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
   quarantine: { bytes: number; objects: number; limit: number };
   stackDepot: { stacks: number; dropped: number; pools: number };
-  vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number };
+  vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
+    /** Peak of pages mapped by vmalloc and percpu since the last vmalloc_reset_peaks(). */
+    pagesPeak: number; percpuPages: number };
   kfence: { allocated: number; allocations: number; frees: number; zombies: number; bugs: number;
     skippedIncompatible: number; skippedCapacity: number; skippedCovered: number };
   pageTableSplits: number;
@@ -150,7 +153,7 @@ const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "k
   "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
 
 const BOOT_STAGES = ["", "mem_map", "paging_init", "kasan_init", "the kernel image", "KASAN shadow of the kernel image",
-  "stack_depot_init", "the KASAN stack ring", "kmem_cache_init"];
+  "stack_depot_init", "the KASAN stack ring", "kmem_cache_init", "vmalloc_init"];
 
 // readBytes/writeBytes move data through the host buffer in chunks of this size
 const BYTES_CHUNK = 16384;
@@ -544,6 +547,7 @@ export class Engine {
         pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),
         purges: g(abi.STAT_VMALLOC_PURGES), shadowPages: g(abi.STAT_VMALLOC_SHADOW_PAGES),
         shadowPagesFreed: g(abi.STAT_VMALLOC_SHADOW_FREED), shadowPagesPeak: g(abi.STAT_VMALLOC_SHADOW_PEAK),
+        pagesPeak: g(abi.STAT_VMALLOC_PAGES_PEAK), percpuPages: g(abi.STAT_PCPU_PAGES),
       },
       kfence: {
         allocated: g(abi.STAT_KFENCE_ALLOCATED), allocations: g(abi.STAT_KFENCE_ALLOCS), frees: g(abi.STAT_KFENCE_FREES),
@@ -883,6 +887,244 @@ export class Engine {
       bytes.push(b);
     }
     return String.fromCharCode(...bytes);
+  }
+
+  // ── vmalloc, KASAN_VMALLOC, percpu, VMAP_STACK ───────────────────────────
+  // (a field initializer: it runs before the constructor boots the core)
+  private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN,
+    (r, ctx, frames) => formatVmallocWarn(r, ctx, frames));
+  private nextTaskPid = 2;
+  private readonly frameCode = new Map<string, bigint>();
+  private readonly frameDescr = new Map<string, bigint>();
+
+  private vmSize(n: number | bigint, what: string): bigint {
+    if (typeof n === "number" && (!Number.isSafeInteger(n) || n < 0)) throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
+    if (typeof n !== "number" && typeof n !== "bigint") throw new TypeError(`${what} must be a number or a bigint, got ${typeof n}`);
+    return BigInt.asUintN(64, BigInt(n));
+  }
+  private pfnOfPage(p: bigint | number, what: string): number {
+    const a = BigInt.asUintN(64, this.addr(p, what));
+    const ctx = this.formatContext();
+    const frames = BigInt(this.stats().framesTotal);
+    if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * 64n && (a - ctx.vmemmapStart) % 64n === 0n) {
+      return Number((a - ctx.vmemmapStart) / 64n);
+    }
+    const u = ctx.tags ? BigInt.asUintN(64, a | 0xff00000000000000n) : a;
+    if (u >= ctx.pageOffset && u < ctx.pageOffset + frames * 4096n && (u & 0xfffn) === 0n) return Number((u - ctx.pageOffset) >> 12n);
+    throw new RangeError(`${what}: ${"0x" + a.toString(16)} is neither a struct page nor a page-aligned direct-map address`);
+  }
+  private pfnArray(pages: Array<bigint | number>, what: string): number {
+    if (!Array.isArray(pages) || pages.length === 0) throw new RangeError(`${what}: pages must be a non-empty array`);
+    if (pages.length > 4096) throw new RangeError(`${what}: at most 4096 pages per call, got ${pages.length}`);
+    const pfns = pages.map((p, i) => this.pfnOfPage(p, `${what}: pages[${i}]`));
+    // past the first 4 KiB of the host buffer: kernelCall() stores the captured stack there
+    const buf = this.exports.host_buf() + 4096;
+    new Uint32Array(this.memory.buffer, buf, pfns.length).set(pfns);
+    return buf;
+  }
+
+  /** vmalloc(size): a vmalloc-space address (tagged under sw_tags with kasan.vmalloc=on), 0n on failure. */
+  vmalloc(size: number | bigint): bigint {
+    const n = this.vmSize(size, "vmalloc size");
+    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vmalloc(n)));
+  }
+  /** vzalloc(size): zeroed vmalloc memory. */
+  vzalloc(size: number | bigint): bigint {
+    const n = this.vmSize(size, "vzalloc size");
+    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vzalloc(n)));
+  }
+  /** __vmalloc(size, gfp) */
+  __vmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const n = this.vmSize(size, "__vmalloc size");
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc(n, g)));
+  }
+  /** __vmalloc_node(size, align, gfp): align is a power of two. */
+  __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const n = this.vmSize(size, "__vmalloc_node size");
+    const a = this.vmSize(align, "__vmalloc_node align");
+    if (a === 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`__vmalloc_node: align must be a power of two, got ${a}`);
+    const g = parseGfp(gfp);
+    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc_node(n, a, g)));
+  }
+  /** vfree(addr); NULL is a no-op; anything else that is no vmalloc area gets the kernel's WARN. */
+  vfree(addr: bigint | number): void {
+    const a = this.addr(addr);
+    this.kernelCall(false, () => this.exports.vfree(a));
+  }
+  /** vmap(pages): map pages (struct page pointers or their direct-map addresses) contiguously; 0n on failure. */
+  vmap(pages: Array<bigint | number>): bigint {
+    const buf = this.pfnArray(pages, "vmap");
+    const r = this.kernelCall(true, () => this.exports.vmap(buf, pages.length));
+    if (r === -1n) throw new RangeError("vmap: only pages from alloc_pages() can be mapped");
+    return BigInt.asUintN(64, r);
+  }
+  vunmap(addr: bigint | number): void {
+    const a = this.addr(addr);
+    this.kernelCall(false, () => this.exports.vunmap(a));
+  }
+  /** vm_map_ram(pages): small counts come from the current CPU's vmap block; 0n on failure. */
+  vm_map_ram(pages: Array<bigint | number>): bigint {
+    const buf = this.pfnArray(pages, "vm_map_ram");
+    const cpu = this.current.cpu;
+    const r = this.kernelCall(true, () => this.exports.vm_map_ram(buf, pages.length, cpu));
+    if (r === -1n) throw new RangeError("vm_map_ram: only pages from alloc_pages() can be mapped");
+    return BigInt.asUintN(64, r);
+  }
+  vm_unmap_ram(addr: bigint | number, count: number): void {
+    const a = this.addr(addr);
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`vm_unmap_ram: count must be a positive integer, got ${count}`);
+    const r = this.kernelCall(false, () => this.exports.vm_unmap_ram(a, count));
+    if (r < 0) throw new RangeError(`vm_unmap_ram: ${"0x" + a.toString(16)} is not a vm_map_ram() mapping of ${count} page(s)`);
+  }
+  /** Purge lazily freed vmap areas (and idle vmap blocks): their address space and KASAN shadow go back. */
+  vm_unmap_aliases(): void {
+    this.kernelCall(false, () => this.exports.vm_unmap_aliases());
+  }
+  /** lazy_max_pages(): lazily freed pages that trigger a purge. */
+  get vmallocLazyMaxPages(): number {
+    return this.exports.vmalloc_lazy_max_pages();
+  }
+  is_vmalloc_addr(addr: bigint | number): boolean {
+    return this.exports.is_vmalloc_addr(this.addr(addr)) === 1;
+  }
+  /** vmalloc_to_pfn(addr): the frame mapped there, -1 when none. */
+  vmalloc_to_pfn(addr: bigint | number): number {
+    return Number(this.exports.vmalloc_to_pfn(this.addr(addr)));
+  }
+  /** vmalloc_to_page(addr): the struct page pointer (vmemmap), 0n when nothing is mapped. */
+  vmalloc_to_page(addr: bigint | number): bigint {
+    const pfn = this.vmalloc_to_pfn(addr);
+    return pfn < 0 ? 0n : this.formatContext().vmemmapStart + BigInt(pfn) * 64n;
+  }
+  /** virt_to_page(addr) for a direct-map address. */
+  virt_to_page(addr: bigint | number): bigint {
+    return this.formatContext().vmemmapStart + BigInt(this.pfnOfPage(addr, "virt_to_page")) * 64n;
+  }
+  /** page_address(page): the page's direct-map address (with its KASAN tag under sw_tags). */
+  page_address(page: bigint | number): bigint {
+    const ctx = this.formatContext();
+    const va = ctx.pageOffset + BigInt(this.pfnOfPage(page, "page_address")) * 4096n;
+    if (!ctx.tags) return va;
+    const tag = this.exports.kasan_shadow_byte(va);
+    return tag < 0 ? va : BigInt.asUintN(64, (va & 0x00ffffffffffffffn) | (BigInt(tag) << 56n));
+  }
+  /** find_vm_area(addr): the vm_struct of a live area, as the KASAN report prints it. */
+  find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined {
+    const a = this.addr(addr);
+    const out = this.exports.host_buf();
+    if (this.exports.find_vm_area(a, out) !== 1) return undefined;
+    const dv = new DataView(this.memory.buffer, out, 28);
+    const vm = { addr: dv.getBigUint64(0, true), size: dv.getBigUint64(8, true), nrPages: dv.getUint32(24, true) };
+    const caller = this.stackFrames(dv.getUint32(16, true))[0];      // reuses the host buffer
+    return { ...vm, caller: caller ? formatFrame(caller) : "0x0" };
+  }
+
+  /** __alloc_percpu(size, align): the percpu pointer (CPU 0's copy), 0n on failure. */
+  __alloc_percpu(size: number, align: number): bigint {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`__alloc_percpu: size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0) throw new RangeError(`__alloc_percpu: align must be a power of two, got ${align}`);
+    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__alloc_percpu(size, align)));
+  }
+  free_percpu(ptr: bigint | number): void {
+    const a = this.addr(ptr);
+    const r = this.kernelCall(false, () => this.exports.free_percpu(a));
+    if (r < 0) throw new RangeError(`free_percpu: ${"0x" + a.toString(16)} is not a live percpu allocation`);
+  }
+  per_cpu_ptr(ptr: bigint | number, cpu: number): bigint {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.nrCpus) throw new RangeError(`per_cpu_ptr: cpu must be 0..${this.options.nrCpus - 1}, got ${cpu}`);
+    return BigInt.asUintN(64, this.exports.per_cpu_ptr(this.addr(ptr), cpu));
+  }
+
+  /** Re-arm fail_page_alloc at run time (its debugfs knobs): "<interval>,<probability>,<space>,<times>". */
+  failPageAlloc(spec: string): void {
+    const parts = spec.split(",");
+    if (parts.length !== 4 || parts.some((x) => !/^-?\d+$/.test(x.trim()))) throw new RangeError(`failPageAlloc: expected <interval>,<probability>,<space>,<times>, got ${JSON.stringify(spec)}`);
+    const [interval, probability, space, times] = parts.map((x) => Number(x.trim()));
+    if (interval < 0 || probability < 0 || probability > 100 || space < 0 || times < -1) throw new RangeError(`failPageAlloc: bad value in ${JSON.stringify(spec)}`);
+    this.exports.fail_page_alloc_set(interval, probability, BigInt(space), times);
+  }
+
+  /**
+   * A task with its own kernel stack (THREAD_SIZE; in vmalloc space with
+   * vmap_stack=on, created by copy_process). Run as it with setTask({ pid }).
+   */
+  createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
+    if (typeof comm !== "string" || comm.length === 0) throw new TypeError("createTask: comm must be a non-empty string");
+    while (this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n) this.nextTaskPid++;
+    const pid = this.nextTaskPid++;
+    const base = BigInt.asUintN(64, this.kernelCall(true, () => this.exports.task_stack_alloc(pid)));
+    if (base === 0n) throw new Error(`createTask(${comm}): no memory for the task's stack`);
+    this.tasks.set(pid, { pid, comm: comm.slice(0, 15) });
+    return { pid, comm: comm.slice(0, 15), stack: base, stackSize: this.exports.task_stack_size(pid) };
+  }
+  /** The task exits: its stack is freed (vfree'd with vmap_stack=on). */
+  exitTask(pid: number): void {
+    if (!Number.isInteger(pid) || pid < 0) throw new RangeError(`exitTask: pid must be a non-negative integer, got ${pid}`);
+    this.kernelCall(false, () => this.exports.task_stack_free(pid));
+  }
+
+  /**
+   * Push an instrumented function's stack frame on pid's stack, laid out and
+   * poisoned as clang's ASan does for the kernel: a 32-byte left redzone holding
+   * the frame magic, the frame description and the function's pc, then each
+   * local followed by its redzone. Returns the locals' addresses and pop().
+   */
+  stackFrame(pid: number, fn: string, locals: Array<{ name: string; size: number }>): { base: bigint; locals: bigint[]; size: number; pop(): void } {
+    if (typeof fn !== "string" || !/^[A-Za-z_.$][\w.$]*$/.test(fn)) throw new TypeError(`stackFrame: fn must be a function name, got ${JSON.stringify(fn)}`);
+    if (!Array.isArray(locals) || locals.length === 0) throw new RangeError("stackFrame: at least one local");
+    for (const l of locals) {
+      if (!/^[A-Za-z_][\w]*$/.test(l.name)) throw new TypeError(`stackFrame: bad local name ${JSON.stringify(l.name)}`);
+      if (!Number.isInteger(l.size) || l.size < 1 || l.size > 65536) throw new RangeError(`stackFrame: local ${l.name} size must be 1..65536, got ${l.size}`);
+    }
+    // llvm's ComputeASanStackFrameLayout: 32-byte header, then each variable at
+    // a 32-byte-aligned offset followed by its redzone (VarAndRedzoneSize)
+    const offsets: number[] = [];
+    let off = 32;
+    for (const l of locals) {
+      off = (off + 31) & ~31;
+      offsets.push(off);
+      const s = l.size;
+      const rz = s <= 4 ? 16 : s <= 16 ? 32 : s <= 128 ? s + 32 : s <= 512 ? s + 64 : s <= 4096 ? s + 128 : s + 256;
+      off += (Math.max(rz, 16) + 31) & ~31;
+    }
+    const size = off;
+    const e = this.exports;
+    const sp = BigInt.asUintN(64, e.stack_frame_push(pid, size));
+    if (sp === 0n) throw new RangeError(`stackFrame: task ${pid} has no stack or it would overflow`);
+    const descr = `${locals.length} ` + locals.map((l, i) => `${offsets[i]} ${l.size} ${l.name.length} ${l.name}`).join(" ");
+    let d = this.frameDescr.get(descr);
+    if (d === undefined) {
+      d = BigInt.asUintN(64, e.kimage_global_alloc(descr.length + 1, 0));
+      if (d === 0n) throw new RangeError("stackFrame: the kernel image's data area is full");
+      const bytes = new Uint8Array(descr.length + 1);
+      for (let i = 0; i < descr.length; i++) bytes[i] = descr.charCodeAt(i);
+      this.u8view().set(bytes, e.host_buf());
+      e.mem_copy_in(d, e.host_buf(), BigInt(bytes.length));
+      this.frameDescr.set(descr, d);
+    }
+    let pc = this.frameCode.get(fn);
+    if (pc === undefined) {
+      const text = this.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81100000n;
+      pc = text + BigInt(this.frameCode.size) * 0x1000n;
+      this.frameCode.set(fn, pc);
+      this.registerCode(pc, { name: fn, offset: 0, size: 0x1000 });
+    }
+    const header = new BigUint64Array([0x41b58ab3n, d, pc]);
+    this.u8view().set(new Uint8Array(header.buffer), e.host_buf());
+    e.mem_copy_in(sp, e.host_buf(), 24n);
+    const addrs = offsets.map((o) => sp + BigInt(o));
+    if (this.options.kasan && this.options.kasanMode === "generic") {
+      e.kasan_poison_range(sp, 32n, 0xf1);
+      locals.forEach((l, i) => {
+        const start = addrs[i];
+        e.kasan_unpoison_range(start, BigInt(l.size));
+        const rzStart = start + ((BigInt(l.size) + 7n) & ~7n);
+        const rzEnd = i + 1 < locals.length ? addrs[i + 1] : sp + BigInt(size);
+        if (rzEnd > rzStart) e.kasan_poison_range(rzStart, rzEnd - rzStart, i + 1 < locals.length ? 0xf2 : 0xf3);
+      });
+    }
+    return { base: sp, locals: addrs, size, pop: () => e.stack_frame_pop(pid, sp, size) };
   }
 }
 

@@ -135,4 +135,27 @@ export interface CoreExports {
   kfence_wall_poll(): void;
   bench_kfence_workload(n: number, seed: number, tickEvery: number, tickNs: bigint): bigint;
   bench_is_kfence(va: bigint, n: number, mask: number): number;
+  // ── vmalloc, KASAN_VMALLOC, percpu ──
+  vmalloc(size: bigint): bigint;
+  vzalloc(size: bigint): bigint;
+  __vmalloc(size: bigint, gfp: number): bigint;
+  __vmalloc_node(size: bigint, align: bigint, gfp: number): bigint;
+  vfree(va: bigint): number;
+  vmap(pfnsLin: number, count: number): bigint;
+  vunmap(va: bigint): number;
+  vm_map_ram(pfnsLin: number, count: number, cpu: number): bigint;
+  vm_unmap_ram(va: bigint, count: number): number;
+  vm_unmap_aliases(): void;
+  vmalloc_purge(): void;
+  vmalloc_to_pfn(va: bigint): bigint;
+  is_vmalloc_addr(va: bigint): number;
+  vmalloc_lazy_max_pages(): number;
+  find_vm_area(va: bigint, outLin: number): number;
+  vmalloc_reset_peaks(): void;
+  __alloc_percpu(size: number, align: number): bigint;
+  free_percpu(va: bigint): number;
+  per_cpu_ptr(va: bigint, cpu: number): bigint;
+  pcpu_unit_size(): number;
+  test_vmalloc_run(id: number, loops: number, nrPages: number, seed: number): number;
+  fail_page_alloc_set(interval: number, probability: number, space: bigint, times: number): void;
 }

@@ -64,6 +64,9 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_NOTIFIER_CALL_CHAIN]: { name: "notifier_call_chain", offset: 0x58, size: 0xe0 },
   [abi.FR_ATOMIC_NOTIFIER_CALL_CHAIN]: { name: "atomic_notifier_call_chain", offset: 0x64, size: 0x100 },
   [abi.FR_PANIC]: { name: "panic", offset: 0x331, size: 0x5e0 },
+  // vmalloc areas the kernel creates for itself (vm_struct->caller)
+  [abi.FR_COPY_PROCESS]: { name: "copy_process", offset: 0x5d1, size: 0x3d90 },
+  [abi.FR_PCPU_GET_VM_AREAS]: { name: "pcpu_get_vm_areas", offset: 0x0, size: 0x1a70 },
 };
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });

@@ -211,7 +211,8 @@ function fillReport(rec: usize, addr: u64, size: u64, write: bool, freeBug: i32,
     fillShadowRows(rec, firstBad);
     flags |= RF_SHADOW;
   }
-  store<u8>(rec + R_FLAGS, <u8>flags);
+  // keep the bits helpers set on the record (RF_VMALLOC from vmallocDescribe)
+  store<u8>(rec + R_FLAGS, <u8>flags | load<u8>(rec + R_FLAGS));
 }
 
 // Tag modes: the newest stack-ring entry for this object and pointer tag names

@@ -8,7 +8,7 @@ import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgS
          pgSetPrev, pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
          memblockFinish, pgSetTag, pgTag } from "./phys";
 import { statAdd, statInc } from "../stats";
-import { cfg } from "../config";
+import { cfg, config_set } from "../config";
 import { randomBelow } from "../random";
 import { currentPid } from "../task";
 import { arch } from "./layout";
@@ -135,6 +135,18 @@ function shouldFail(order: u32): bool {
   return true;
 }
 
+// The debugfs knobs (/sys/kernel/debug/fail_page_alloc/{interval,probability,
+// space,times}): re-arm fault injection at run time.
+export function fail_page_alloc_set(interval: i32, probability: i32, space: i64, times: i32): void {
+  config_set(CFG_FAIL_INTERVAL, interval);
+  config_set(CFG_FAIL_PROBABILITY, probability);
+  config_set(CFG_FAIL_SPACE, space);
+  config_set(CFG_FAIL_TIMES, times);
+  failCount = 0;
+  failSpace = space;
+  failTimes = times;
+}
+
 // Allocate 2^order frames; NO_PFN when out of memory (never traps).
 export function allocPagesPfn(order: u32, use: i32): u32 {
   if (order > <u32>MAX_PAGE_ORDER || shouldFail(order)) { statInc(STAT_PAGE_ALLOC_FAILS); return NO_PFN; }
@@ -199,7 +211,7 @@ export function pageFreeProblem(pfn: u32, order: u32): i32 {
 // ── the public page API: alloc_pages / __free_pages ──────────────────────────
 import { USE_PAGES, GFP_ZERO, WARN_BAD_PAGE_FREE, R_ARG2, PAGE_SIZE } from "../../abi/abi";
 import { PAGE_OFFSET, physToLin, untag } from "./layout";
-import { pgUse } from "./phys";
+import { pgUse, pgMapcount } from "./phys";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { setTag } from "../kasan/sw_tags";
 import { kasanMode, KASAN_SW_TAGS } from "../kasan/kasan";
@@ -225,6 +237,8 @@ export function __free_pages(va: u64, order: u32): i32 {
   const pfn = <u32>(off >> PAGE_SHIFT);
   let why = pageFreeProblem(pfn, order);
   if (why == 0 && pgUse(pfn) != USE_PAGES) why = 3;
+  // still vmap'd: the engine refuses, so the mapping cannot reach a reused frame
+  for (let i: u32 = 0; why == 0 && i < (<u32>1 << order); i++) if (pgMapcount(pfn + i) != 0) why = 1;
   if (why != 0) {
     const rec = warnRecord(WARN_BAD_PAGE_FREE, va, pfn);
     fillPageInfo(rec, pfn);

@@ -147,3 +147,15 @@ export function tlb_check_coherent(): i32 {
 export function tlb_base(): usize { return TLB_BASE; }
 // keep the shift of a leaf available for callers that print it
 export function tlbLeafShift(): u32 { return walkLeafShift; }
+
+// ── vmalloc: flush exactly the pages of a data range ────────────────────────
+// Unmapping a vmalloc area: each page's own slot is checked, which drops the
+// same entries as flush_tlb_kernel_range without the whole-TLB flush its
+// ceiling picks for ranges over 33 pages. Not for shadow ranges (those also
+// drop the data pages they describe: use flush_tlb_kernel_range).
+export function flushTlbPages(start: u64, end: u64): void {
+  if (end <= start) return;
+  statInc(STAT_TLB_FLUSHES);
+  if ((end - start) >> PAGE_SHIFT >= <u64>TLB_ENTRIES) { flush_tlb_all(); return; }
+  for (let va = start & ~<u64>(PAGE_SIZE - 1); va < end; va += PAGE_SIZE) flushPage(va);
+}

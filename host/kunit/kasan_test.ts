@@ -7,6 +7,7 @@ import { KunitTest, type KunitSuite, type KunitCase, type KasanWant } from "./ru
 import { pushStackFrame, allocaInFrame } from "../stack_frame.js";
 import { mempool_init_kmalloc_pool, mempool_init_slab_pool, mempool_init_page_pool, type Mempool } from "../mempool.js";
 import * as lib from "../lib.js";
+import { VMALLOC_CASES } from "./vmalloc_test.js";
 
 const KMALLOC_MAX_CACHE_SIZE = 8192;
 const PAGE_SIZE = 4096;
@@ -20,7 +21,7 @@ function config(e: Engine, name: string): boolean {
     case "CONFIG_KASAN_SW_TAGS": return o.kasanMode === "sw_tags";
     case "CONFIG_KASAN_HW_TAGS": return false;
     case "CONFIG_KASAN_STACK": return true;              // the host and guests instrument frames
-    case "CONFIG_KASAN_VMALLOC": return o.kasanVmalloc && typeof (e as unknown as { vmalloc?: unknown }).vmalloc === "function";
+    case "CONFIG_KASAN_VMALLOC": return o.kasanVmalloc;
     case "CONFIG_CC_IS_CLANG": return true;              // globals get left redzones from the previous global
     case "CONFIG_AMD_MEM_ENCRYPT": return false;
     case "CONFIG_SLUB_RCU_DEBUG": return true;
@@ -761,70 +762,8 @@ function kasan_bitops_tags(t: KunitTest): void {
   e.kfree(bits);
 }
 
-// ── vmalloc and tags (the vmalloc part runs when the engine has vmalloc) ─────
-interface VmallocApi {
-  vmalloc(size: number): bigint;
-  vfree(addr: bigint): void;
-  vmalloc_to_page(addr: bigint): bigint;
-}
-function vm(e: Engine): VmallocApi {
-  return e as unknown as VmallocApi;
-}
+// ── vmalloc (host/kunit/vmalloc_test.ts) and tags ──────────────────────────
 const tagOf = (p: bigint) => Number(p >> 56n);
-
-function vmalloc_helpers_tags(t: KunitTest): void {
-  needsOff(t, "CONFIG_KASAN_GENERIC");
-  needsOn(t, "CONFIG_KASAN_VMALLOC");
-  const e = t.engine;
-  const ptr = vm(e).vmalloc(PAGE_SIZE);
-  assertNotNull(t, ptr, "ptr");
-  t.expect(tagOf(ptr) >= 0 && tagOf(ptr) < 0xff, "get_tag(ptr) in [KASAN_TAG_MIN, KASAN_TAG_KERNEL)");
-  t.assert(vm(e).vmalloc_to_page(ptr) !== 0n, "vmalloc_to_page(ptr)");
-  vm(e).vfree(ptr);
-}
-
-function vmalloc_oob(t: KunitTest): void {
-  needsOn(t, "CONFIG_KASAN_VMALLOC");
-  const e = t.engine;
-  const size = PAGE_SIZE / 2 - granule(t) - 5;
-  const v = vm(e).vmalloc(size);
-  assertNotNull(t, v, "v_ptr");
-  t.expectNoReport("v_ptr[0] = 0; v_ptr[size - 1] = 0", () => { wr(t, v, 0); wr(t, v + U64(size - 1), 0); });
-  if (generic(t)) {
-    t.expectKasanFail("((volatile char *)v_ptr)[size]", () => rd(t, v + U64(size)),
-      { type: "vmalloc-out-of-bounds", addr: v + U64(size), write: false, size: 1 });
-  }
-  t.expectKasanFail("((volatile char *)v_ptr)[size + 5]", () => rd(t, v + U64(size + 5)),
-    gen(t, { type: "vmalloc-out-of-bounds", addr: v + U64(size + 5), write: false, size: 1 }));
-  const page = vm(e).vmalloc_to_page(v);
-  t.assert(page !== 0n, "vmalloc_to_page(v_ptr)");
-  vm(e).vfree(v);
-}
-
-function vmap_tags(t: KunitTest): void {
-  needsOn(t, "CONFIG_KASAN_SW_TAGS");
-  needsOn(t, "CONFIG_KASAN_VMALLOC");
-  const e = t.engine as unknown as { vmap(pages: bigint[]): bigint; vunmap(a: bigint): void } & Engine;
-  const p = e.alloc_pages(1);
-  assertNotNull(t, p, "p_ptr");
-  const v = e.vmap([p]);
-  assertNotNull(t, v, "v_ptr");
-  t.expect(tagOf(v) < 0xff, "get_tag(v_ptr) < KASAN_TAG_KERNEL");
-  t.expectNoReport("*p_ptr = 0; *v_ptr = 0", () => { wr(t, p, 0); wr(t, v, 0); });
-  e.vunmap(v);
-  e.__free_pages(p, 1);
-}
-
-function vm_map_ram_tags(t: KunitTest): void {
-  needsOn(t, "CONFIG_KASAN_SW_TAGS");
-  needsOn(t, "CONFIG_KASAN_VMALLOC");
-  vmap_tags(t);
-}
-
-function vmalloc_percpu(t: KunitTest): void {
-  needsOn(t, "CONFIG_KASAN_SW_TAGS");
-  t.skip("Test requires percpu areas (__alloc_percpu), which the engine does not simulate");
-}
 
 function match_all_not_assigned(t: KunitTest): void {
   needsOff(t, "CONFIG_KASAN_GENERIC");
@@ -844,10 +783,10 @@ function match_all_not_assigned(t: KunitTest): void {
   }
   if (!config(e, "CONFIG_KASAN_VMALLOC")) return;
   for (let i = 0; i < 256; i++) {
-    const ptr = vm(e).vmalloc(1 + (i * 7) % 1024);
+    const ptr = e.vmalloc(1 + (i * 7) % 1024);
     assertNotNull(t, ptr, "ptr");
     t.expect(tagOf(ptr) < 0xff, "get_tag(ptr) < KASAN_TAG_KERNEL");
-    vm(e).vfree(ptr);
+    e.vfree(ptr);
   }
 }
 
@@ -894,8 +833,8 @@ const CASES: Array<(t: KunitTest) => void> = [
   mempool_kmalloc_double_free, mempool_kmalloc_large_double_free, mempool_page_alloc_double_free,
   mempool_kmalloc_invalid_free, mempool_kmalloc_large_invalid_free, kasan_global_oob_right,
   kasan_global_oob_left, kasan_stack_oob, kasan_alloca_oob_left, kasan_alloca_oob_right, kasan_memchr,
-  kasan_memcmp, kasan_strings, kasan_bitops_generic, kasan_bitops_tags, vmalloc_helpers_tags,
-  vmalloc_oob, vmap_tags, vm_map_ram_tags, vmalloc_percpu, match_all_not_assigned, match_all_ptr_tag,
+  kasan_memcmp, kasan_strings, kasan_bitops_generic, kasan_bitops_tags, ...VMALLOC_CASES,
+  match_all_not_assigned, match_all_ptr_tag,
   match_all_mem_tag,
 ];
 
@@ -917,4 +856,10 @@ export const kasanSuite: KunitSuite = {
   cases: CASES.map((f): KunitCase => ({ name: f.name, run: f })),
   unexpected: (r) => r.kind === "kasan",
   transparent: ["wr", "rd", "memsetCase", "assertNotNull", "needsOn", "needsOff", "moduleGlobals", "gen", "oob", "uaf"],
+};
+
+/** `shadowfence kunit vmalloc`: the kasan suite's vmalloc cases alone. */
+export const kasanVmallocSuite: KunitSuite = {
+  ...kasanSuite,
+  cases: VMALLOC_CASES.map((f): KunitCase => ({ name: f.name, run: f })),
 };

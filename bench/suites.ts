@@ -1,0 +1,13 @@
+// The benchmark suites, by name: `npm run bench -- <suite>` and `shadowfence bench <suite>`.
+import type { Table } from "./common.js";
+
+export interface BenchOptions {
+  /** test_loop_count for suites that loop (vmalloc); each suite has its own default. */
+  loops?: number;
+}
+
+export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOptions): Promise<Table[]> }>> = {
+  tlb: () => import("./tlb.js"),
+  kfence: () => import("./kfence.js"),
+  vmalloc: () => import("./vmalloc.js"),
+};
