@@ -27,6 +27,7 @@ import { slabInit } from "./mm/slub";
 import { randomSeed } from "./random";
 import { setVmapStack } from "./task_stack";
 import { staticsFit, staticsClear } from "./statics";
+import { guestInit } from "./guest";
 
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
@@ -94,6 +95,7 @@ export function boot(): i32 {
   staticsClear();
   layoutInit();
   accessInit(arch == ARCH_ARM64);
+  guestInit();
   randomSeed(<u64>cfg(CFG_KASAN_SEED));
   const ram = cfg(CFG_RAM_MB);
   if (ram < 8) return BOOT_EINVAL;

@@ -13,6 +13,7 @@ import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from ".
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import type { CoreExports } from "./exports.js";
+import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
 
 export type { CoreExports } from "./exports.js";
 
@@ -207,6 +208,8 @@ export class Engine {
         if (fn) fn(va);
       },
       sf_wall_ns: () => wallNs(),
+      // guests: reports are pending inside a guest's call; print them now
+      sf_guest_reports: () => this.drain(),
     };
     const instance = new WebAssembly.Instance(mod, { env });
     this.exports = instance.exports as unknown as CoreExports;
@@ -407,6 +410,7 @@ export class Engine {
     for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
     this.all.push(report);
     this.pending.push(report);
+    this.guestHooks.onReport?.(report);
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
@@ -754,6 +758,8 @@ export class Engine {
   }
 
   private symbolize(a: bigint): Frame | undefined {
+    const g = this.guestHooks.symbolize?.(a);
+    if (g) return g;
     // %pS of an address in a global resolves to the nearest symbol at or below it
     let best: Global | undefined;
     for (const g of this.globals) if (g.start <= a && (!best || g.start > best.start)) best = g;
@@ -767,6 +773,37 @@ export class Engine {
   /** Register a code address (a stack frame's pc) with the frame it stands for. */
   registerCode(pc: bigint, frame: Frame): void {
     this.codeFrames.set(pc, frame);
+  }
+
+  // ── guests (host/guest/) ──────────────────────────────────────────────────
+  /** Set by the guest runner while a guest runs: report listener, global names. */
+  readonly guestHooks: { onReport?: (r: Report) => void; symbolize?: (a: bigint) => Frame | undefined } = {};
+
+  /**
+   * Run a WASI guest program (C built with `shadowfence cc`) on this engine:
+   * its checked accesses and its heap go through KASAN and KFENCE, and its
+   * bugs come out as kernel reports with its own function names.
+   */
+  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult {
+    return runGuest(this, bytes, options);
+  }
+
+  /** The engine's invariants (buddy, slabs, frame accounting, direct map, TLB); [] when all hold. */
+  selfCheck(): string[] {
+    return selfCheckProblems(this.exports.engine_self_check());
+  }
+
+  /** Run fn as a kernel call with an explicit current stack (the guest runner). */
+  callWithStack<T>(handle: number, fn: () => T): T {
+    if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
+    this.lazyFrames = undefined;
+    this.exports.set_current_stack(handle);
+    try {
+      return fn();
+    } finally {
+      this.exports.set_current_stack(0);
+      this.drain();
+    }
   }
 
   /** Read a C string from simulated memory without checks (report helpers). */

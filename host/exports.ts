@@ -114,4 +114,22 @@ export interface CoreExports {
   bench_checked_store8(va: bigint, n: number, mask: number): void;
   bench_tlb_hits(va: bigint, n: number, mask: number): number;
   bench_walks(va: bigint, n: number, mask: number): bigint;
+
+  // ── guests (assembly/hooks.ts, assembly/guest.ts) ──
+  // plus every __asan_* hook, bound to guests by name (host/guest/runner.ts)
+  guest_begin(imgLo: number, imgHi: number, stkLo: number, stkHi: number, ctl: number, ringBytes: number, pid: number): number;
+  guest_end(): void;
+  guest_stop_reason(): number;
+  guest_range_ok(p: number, n: number): number;
+  guest_busy_pfn(): number;
+  guest_globals_table(): number;
+  guest_ignored_shadow_writes(): number;
+  guest_kmalloc(size: number): number;
+  guest_kcalloc(n: number, size: number): number;
+  guest_kfree(p: number): void;
+  guest_krealloc(p: number, size: number): number;
+  guest_ksize(p: number): number;
+  guest_kmalloc_aligned(align: number, size: number): number;
+  guest_check_range(p: number, n: number, write: number): number;
+  engine_self_check(): number;
 }
