@@ -482,3 +482,18 @@ export function globalValue(m: WasmModule, name: string): number | undefined {
   if (idx === undefined || idx < m.globalImports) return undefined;
   return m.globals[idx - m.globalImports]?.init;
 }
+
+/** The call instructions of a defined function: callee (-1 for call_indirect) and the offset just past each, from the body start. */
+export function callSites(m: WasmModule, func: number): Array<{ callee: number; end: number }> {
+  const b = m.bodies[func - m.funcImports];
+  const r = new Reader(m.bytes, b.start, b.end);
+  for (let groups = r.u32(); groups > 0; groups--) { r.u32(); valtype(r); }
+  const out: Array<{ callee: number; end: number }> = [];
+  while (r.pos < b.end) {
+    const op = r.byte();
+    if (op === 0x10) out.push({ callee: r.u32(), end: r.pos - b.start });
+    else if (op === 0x11) { r.u32(); r.u32(); out.push({ callee: -1, end: r.pos - b.start }); }
+    else skipInstruction(r, op);
+  }
+  return out;
+}
