@@ -3,6 +3,7 @@ import { printTable, type Table } from "./common.js";
 
 const SUITES: Record<string, () => Promise<{ run(): Promise<Table[]> }>> = {
   tlb: () => import("./tlb.js"),
+  guest: () => import("./guest.js"),
 };
 
 async function main(): Promise<void> {
