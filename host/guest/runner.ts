@@ -325,11 +325,15 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }) };
 
     engine.setTask({ pid, comm });
+    const pageOffset = engine.formatContext().pageOffset;
     engine.guestHooks.onReport = (r) => {
+      // the guest's own pointer for an address in its memory (direct map)
+      const lin = r.address - pageOffset + BigInt(abi.PHYS_BASE);
+      const guestAddress = r.address < 4096n ? r.address : lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? lin : undefined;
+      if (guestAddress !== undefined) r.extra = { ...r.extra, guestAddress: "0x" + guestAddress.toString(16) };
       reports.push(r);
       o.onReport?.(r);
     };
-    const pageOffset = engine.formatContext().pageOffset;
     engine.guestHooks.symbolize = (va) => {
       const lin = va - pageOffset + BigInt(abi.PHYS_BASE);
       return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? guestGlobal(engine, Number(lin)) : undefined;

@@ -29,6 +29,8 @@ describe.skipIf(!haveToolchain()).each(BUILDS)("examples (%s core)", (build) => 
     expect([rep.isWrite, rep.size, rep.comm, rep.pid]).toEqual([true, 1n, "heap_overflow", 100]);
     expect(rep.kasan!.object).toMatchObject({ cache: "kmalloc-16", objectSize: 16, region: 13, relation: "to the right", bytes: 0 });
     expect(rep.address).toBe(rep.kasan!.object!.address + 13n);
+    // the guest's own pointer: a constant offset below the direct map
+    expect(rep.extra!.guestAddress).toBe("0x" + (rep.address - 0xffff888000000000n + 0x1000000n).toString(16));
     expect(names(rep.kasan!.allocStack)).toEqual(["kasan_save_stack", "kasan_save_track", "__kasan_kmalloc", "main", "_start", "_start.command_export"]);
     await expect(rep.text + "\n").toMatchFileSnapshot("__snapshots__/heap_overflow.txt");
     expect(r.selfCheck).toEqual([]);

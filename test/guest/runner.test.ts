@@ -142,7 +142,7 @@ describe.skipIf(!haveToolchain())("command line", () => {
     const events = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
     expect(events.map((x) => [x.event, x.kind, x.type])).toEqual([
       ["report", "kasan", "null-ptr-deref"], ["report", "oops", "page fault"], ["exit", undefined, undefined]]);
-    expect(events[0]).toMatchObject({ address: "0x8", size: 4, isWrite: true, comm: "hostile", pid: 100 });
+    expect(events[0]).toMatchObject({ address: "0x8", guestAddress: "0x8", size: 4, isWrite: true, comm: "hostile", pid: 100 });
     expect(events[0].function).toMatch(/^poke\+0x/);
     expect(events[2]).toMatchObject({ exitCode: 139, status: "stopped", reports: 2, selfCheck: [] });
   });
