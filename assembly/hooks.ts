@@ -18,7 +18,7 @@ import { checkFastM, accessPrepare, translateRange, mem_memset, mem_memcpy, mem_
          ModeOff, ModeGeneric } from "./mm/access";
 import { kasanMemToShadow } from "./mm/layout";
 import { nrFrames } from "./mm/phys";
-import { pageFault } from "./mm/fault";
+import { pageFault, enginePanicked } from "./mm/fault";
 import { kasanMode, KASAN_OFF, KASAN_GLOBAL_REDZONE, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
          KASAN_ALLOCA_REDZONE_SIZE } from "./kasan/kasan";
 import { shadowFill, shadowSetByte, kasanUnpoison, kasanPoison } from "./kasan/shadow";
@@ -26,7 +26,7 @@ import { kasanReportNoMeta } from "./kasan/report";
 import { ring_head } from "./report";
 import { statGet } from "./stats";
 import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
-         guestGlobalsRecord, stackLo, stackHi, GUEST_STOP_OOPS, ignoredShadowWriteInc } from "./guest";
+         guestGlobalsRecord, stackLo, stackHi, GUEST_STOP_OOPS, GUEST_STOP_PANIC, ignoredShadowWriteInc } from "./guest";
 
 // The guest's inline shadow formula (clang for wasm32): shadow = (addr >> 3) + 0x20000000.
 // @ts-ignore: decorator
@@ -49,9 +49,10 @@ function refuse(addr: u32, size: u32, write: bool, bad: u64, head: u32, withSite
   // CR2 is the first byte it may not touch; inside RAM the page is mapped (the
   // guest lacks the permission), elsewhere nothing is mapped there
   const mapped = bad >= <u64>PHYS_BASE + PAGE_SIZE && bad - <u64>PHYS_BASE < (<u64>nrFrames << PAGE_SHIFT);
-  pageFault(guestVa(<u32>bad), (mapped ? PF_PROT : 0) | (write ? PF_WRITE : 0), size);
+  // (after a panic, kasan.fault=panic, nothing else happens)
+  if (!enginePanicked) pageFault(guestVa(<u32>bad), (mapped ? PF_PROT : 0) | (write ? PF_WRITE : 0), size);
   guestReportsSince(head, withSite);
-  guestStop(GUEST_STOP_OOPS);
+  guestStop(enginePanicked ? GUEST_STOP_PANIC : GUEST_STOP_OOPS);
 }
 
 export function hookSlow(addr: u32, size: u32, write: bool): void {

@@ -50,6 +50,7 @@ program
   .addOption(cmdlineOption())
   .addOption(new Option("--format <format>", "how reports are printed").choices(["text", "json"]).default("text"))
   .option("--dmesg", "print the kernel log of the boot first")
+  .option("--dir <dir...>", "give the guest access to a directory (WASI preopen; none by default)")
   .passThroughOptions()
   .action(runCommand);
 program

@@ -31,7 +31,8 @@ async function loadNodeWasi(): Promise<typeof import("node:wasi")> {
   return import("node:wasi");
 }
 
-export async function runCommand(prog: string, args: string[], opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean }): Promise<void> {
+export async function runCommand(prog: string, args: string[],
+  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[] }): Promise<void> {
   if (!existsSync(prog)) throw new GuestError(`${prog}: no such file`);
   if (args[0] === "--") args = args.slice(1);     // `run prog.wasm -- args`: the guest's argv starts after it
   const bytes = readFileSync(prog);
@@ -43,7 +44,7 @@ export async function runCommand(prog: string, args: string[], opts: { cmdline: 
     name: path.basename(prog),
     args,
     env: { ...(process.env.SHADOWFENCE_GUEST_ENV ? JSON.parse(process.env.SHADOWFENCE_GUEST_ENV) : {}) },
-    nodeWasi: { module: wasi as never, preopens: { ".": process.cwd() } },
+    nodeWasi: { module: wasi as never, preopens: Object.fromEntries((opts.dir ?? []).map((d) => [d, path.resolve(d)])) },
     onReport: (r) => err(json ? jsonReport(r) : r.text + "\n"),
   });
   if (json) {

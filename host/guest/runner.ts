@@ -239,9 +239,12 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
   checkImports(m, engine);
   const layout = layoutOf(m, engine);
+  if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
   const comm = (name.split("/").pop() || "guest").slice(0, 15);
   const pid = o.pid ?? 100;
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new RangeError(`runGuest: pid must be a positive integer, got ${pid}`);
+  if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
   const args = [name, ...(o.args ?? [])];
   const env = o.env ?? {};
   const e = engine.exports;
@@ -349,14 +352,14 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       } catch (err) {
         if (err instanceof GuestError) throw err;
         const reason = e.guest_stop_reason();
-        if (reason === 1) {
-          status = "stopped";
-          exitCode = EXIT_STOPPED;
-          message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
-        } else if (reason === 2 || engine.panicked) {
+        if (reason === 2 || (reason !== 0 && engine.panicked)) {
           status = "panic";
           exitCode = EXIT_STOPPED;
           message = `${comm}[${pid}] was stopped: the engine panicked`;
+        } else if (reason === 1) {
+          status = "stopped";
+          exitCode = EXIT_STOPPED;
+          message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
         } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
           status = "trap";
           exitCode = EXIT_TRAPPED;

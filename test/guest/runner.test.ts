@@ -115,6 +115,16 @@ describe.skipIf(!haveToolchain()).each(BUILDS)("runner (%s core)", (build) => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("kasan.fault=panic: the report, the panic, and the guest stops with the engine", () => {
+    const e = boot({ cmdline: "kasan.fault=panic" }, build);
+    const r = e.runGuest(guestBytes({ src: "examples/heap_overflow.c" }), { name: "heap_overflow" });
+    expect([r.status, r.exitCode, r.stdout]).toEqual(["panic", 139, ""]);
+    expect(r.reports.map((x) => x.kind)).toEqual(["kasan", "panic"]);
+    expect(r.reports[1].title).toBe("Kernel panic - not syncing: kasan.fault=panic set ...");
+    expect(r.message).toBe("heap_overflow[100] was stopped: the engine panicked");
+    expect(() => e.kmalloc(8)).toThrow(/Kernel panic/);
+  });
+
   it("runs on arm64 with generic KASAN", () => {
     const r = boot({ cmdline: "arch=arm64" }, build).runGuest(guestBytes({ src: "examples/heap_overflow.c" }), { name: "heap_overflow" });
     expect(r.reports[0].title).toMatch(/^BUG: KASAN: slab-out-of-bounds in fill_name\+/);
