@@ -38,6 +38,29 @@ int main(int argc, char **argv) {
     size_t got = 0;
     printf("errno %d\n", __wasi_fd_read(0, &iov, 1, &got));
   }
+  else if (!strcmp(cmd, "uaf_scribble")) {
+    // use-after-free writes over what the allocator keeps inside freed objects
+    // (quarantine links, free tracks, SLUB freelist pointers), then enough
+    // allocation to make it follow them
+    static char *objs[2048], *keep[32];
+    for (int i = 0; i < 512; i++) objs[i] = malloc(32);
+    // every 16th stays allocated, so no slab empties and goes back to the buddy
+    for (int i = 0; i < 512; i++) {
+      if (i % 16) free(objs[i]);
+      else keep[i / 16] = objs[i];
+    }
+    // word stores: KASAN reports each one and it happens (a memset would be skipped)
+    for (int i = 0; i < 96; i++)
+      if (i % 16)
+        for (int w = 0; w < 4; w++) ((volatile uint64_t *)objs[i])[w] = 0xa5a5a5a5a5a5a5a5ull + (uint64_t)w;
+    // drain every kmalloc-32 freelist, then churn other sizes through the quarantine
+    for (int round = 0; round < 8; round++) {
+      int count = round == 0 ? 2048 : 512;
+      for (int i = 0; i < count; i++) objs[i] = malloc(32 + (size_t)round * 512);
+      for (int i = 0; i < count; i++) free(objs[i]);
+    }
+    for (int i = 0; i < 32; i++) free(keep[i]);
+  }
   else if (!strcmp(cmd, "heap")) {
     // legitimate work after the attacks: the engine's heap still serves us
     char *p = malloc(n);
