@@ -1,7 +1,7 @@
 // Build the C guests the tests use once and cache them under build/guest/:
 // a build is redone only when its source, the shim, or its flags change.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cc, findToolchain, type CcOptions } from "../../host/guest/cc.js";
@@ -44,8 +44,12 @@ export function guestWasm(b: GuestBuild): string {
   const out = path.join(OUT, `${base}.wasm`);
   const stampFile = `${out}.stamp`;
   if (existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) return out;
-  cc({ ...opts, output: out, stdio: "pipe" });
-  writeFileSync(stampFile, stamp);
+  // test files run in parallel workers: build aside, then rename (atomic) into place
+  const tmp = `${out}.${process.pid}.tmp`;
+  cc({ ...opts, output: tmp, stdio: "pipe" });
+  renameSync(tmp, out);
+  writeFileSync(`${stampFile}.${process.pid}`, stamp);
+  renameSync(`${stampFile}.${process.pid}`, stampFile);
   return out;
 }
 
