@@ -775,6 +775,20 @@ export class Engine {
     this.codeFrames.set(pc, frame);
   }
 
+  /** Read a C string from simulated memory without checks (report helpers). */
+  readCString(va: bigint): string | undefined {
+    if (va === 0n) return undefined;
+    const bytes: number[] = [];
+    for (let i = 0n; i < 256n; i++) {
+      const lin = this.exports.translate_lin(va + i);
+      if (!lin) return undefined;
+      const b = this.u8view()[lin];
+      if (b === 0) break;
+      bytes.push(b);
+    }
+    return String.fromCharCode(...bytes);
+  }
+
   // ── guests (host/guest/) ──────────────────────────────────────────────────
   /** Set by the guest runner while a guest runs: report listener, global names. */
   readonly guestHooks: { onReport?: (r: Report) => void; symbolize?: (a: bigint) => Frame | undefined } = {};
@@ -804,20 +818,6 @@ export class Engine {
       this.exports.set_current_stack(0);
       this.drain();
     }
-  }
-
-  /** Read a C string from simulated memory without checks (report helpers). */
-  readCString(va: bigint): string | undefined {
-    if (va === 0n) return undefined;
-    const bytes: number[] = [];
-    for (let i = 0n; i < 256n; i++) {
-      const lin = this.exports.translate_lin(va + i);
-      if (!lin) return undefined;
-      const b = this.u8view()[lin];
-      if (b === 0) break;
-      bytes.push(b);
-    }
-    return String.fromCharCode(...bytes);
   }
 }
 
