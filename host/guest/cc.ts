@@ -116,18 +116,34 @@ export function ccCommands(o: CcOptions, tc: Toolchain, shimObject: string, unde
   return { shim, program };
 }
 
+/**
+ * clang runs wasm-opt after linking at -O1 and above when it finds one on
+ * PATH (binaryen's npm package puts one in node_modules/.bin, Debian's binaryen
+ * in /usr/bin); wasm-opt drops the name section the reports need and
+ * re-encodes the code. A do-nothing wasm-opt first on PATH keeps the output
+ * as wasm-ld wrote it.
+ */
+const NO_WASM_OPT = `#!/bin/sh
+# shadowfence cc: keep wasm-ld's output (and its name section) as it is
+in="$1"; out="$1"
+while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
+[ "$in" = "$out" ] || cp "$in" "$out"
+`;
+
 /** Build a guest. Throws ToolchainError (missing tools) or CcError (clang failed). */
 export function cc(o: CcOptions): void {
   if (o.sources.length === 0) throw new RangeError("shadowfence cc: no source files");
   const tc = findToolchain();
   const dir = mkdtempSync(path.join(tmpdir(), "shadowfence-cc-"));
   try {
+    writeFileSync(path.join(dir, "wasm-opt"), NO_WASM_OPT, { mode: 0o755 });
     const undefinedFile = path.join(dir, "engine-imports.txt");
     writeFileSync(undefinedFile, [...ENGINE_IMPORTS, ...HOOKS].join("\n") + "\n");
     const cmds = ccCommands(o, tc, path.join(dir, "shim.o"), undefinedFile);
     for (const args of [cmds.shim, cmds.program]) {
       if (o.verbose) process.stderr.write(`${tc.clang} ${args.join(" ")}\n`);
-      const r = spawnSync(tc.clang, args, { stdio: o.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "inherit", encoding: "utf8" });
+      const r = spawnSync(tc.clang, args, { stdio: o.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "inherit", encoding: "utf8",
+        env: { ...process.env, PATH: `${dir}${path.delimiter}${process.env.PATH ?? ""}` } });
       if (r.error) throw new ToolchainError(`shadowfence cc: could not run ${tc.clang}: ${r.error.message}`);
       if (r.status !== 0) throw new CcError(`${tc.clang} failed (exit ${r.status})`, `${r.stdout ?? ""}${r.stderr ?? ""}`);
     }

@@ -162,6 +162,12 @@ describe.skipIf(!haveToolchain())("command line", () => {
     const ok = cli("cc", "examples/clean.c", "-o", out, "-O1");
     expect([ok.status, ok.stderr]).toEqual([0, ""]);
     expect(readFileSync(out).subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d]));
+    // clang runs any wasm-opt on PATH at -O1+, which would strip the names reports need
+    const o2 = `${root}/build/guest/cli-cc-O2.wasm`;
+    const withOpt = spawnSync(process.execPath, [`${root}/dist/host/cli.js`, "cc", "examples/heap_overflow.c", "-O2", "-o", o2],
+      { encoding: "utf8", cwd: root, env: { ...process.env, PATH: `${root}/node_modules/.bin:${process.env.PATH}` } });
+    expect(withOpt.status).toBe(0);
+    expect([...parseWasm(readFileSync(o2)).funcNames.values()]).toContain("fill_name");
     const missing = spawnSync(process.execPath, [`${root}/dist/host/cli.js`, "cc", "examples/clean.c", "-o", out],
       { encoding: "utf8", cwd: root, env: { ...process.env, SHADOWFENCE_CLANG: "/nonexistent/clang-16" } });
     expect(missing.status).toBe(127);
