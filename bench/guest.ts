@@ -13,10 +13,11 @@ import { fileURLToPath } from "node:url";
 import { Engine } from "../host/engine.js";
 import { cc, findToolchain } from "../host/guest/cc.js";
 import { wasiSubset, WasiExit } from "../host/guest/wasi.js";
-import { fmt, ratio, type Table } from "./common.js";
+import { fmt, ratio, nsPerOp, type Table } from "./common.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const SRC = path.join(root, "bench/guest/workload.c");
+const MICRO = path.join(root, "bench/guest/micro.c");
 const OUT = path.join(root, "build/bench/guest");
 const OPS = Number(process.env.SHADOWFENCE_BENCH_OPS ?? 2_000_000);
 const REPS = 3;
@@ -97,6 +98,7 @@ export async function run(): Promise<Table[]> {
     ["guest -O2, no instrumentation (engine heap)", best("guest plain", () => runGuest(readFileSync(guestPlain)))],
     ["guest -O2 -fsanitize=address (KASAN)", best("guest", () => runGuest(readFileSync(guest)))],
   ];
+  const micro = microTable(path.join(OUT, "micro.wasm"), path.join(OUT, "micro-plain.wasm"));
   const sums = new Set(rows.map(([, r]) => r.checksum));
   if (sums.size !== 1) throw new Error(`checksums differ: ${rows.map(([n, r]) => `${n}=${r.checksum}`).join(", ")}`);
   const ns = (i: number) => rows[i][1].nsPerOp;
@@ -110,5 +112,48 @@ export async function run(): Promise<Table[]> {
       `guest vs native ASan: ${ratio(g / asan)} (target <= 2x)`,
       `instrumented vs uninstrumented guest: ${ratio(g / gp)} (target <= 2.5x)`,
     ],
-  }];
+  }, micro];
+}
+
+// What one check and one allocation cost a guest, and the same allocation made
+// from JS through the host API, which captures a JS stack at every call (the
+// way Emscripten's ASan keeps malloc stacks).
+function microTable(instrumented: string, plain: string): Table {
+  const N = 2_000_000, M = 200_000;
+  cc({ sources: [MICRO], output: instrumented, cflags: ["-O2"], stdio: "pipe" });
+  cc({ sources: [MICRO], output: plain, cflags: ["-O2"], asan: false, stdio: "pipe" });
+  const micro = (file: string, mode: string, n: number) => {
+    let bestNs = Infinity;
+    for (let i = 0; i < REPS; i++) {
+      const out = runGuestArgs(readFileSync(file), [mode, String(n)]);
+      const m = /ns_per_op=([0-9.]+)/.exec(out);
+      if (!m) throw new Error(`micro ${mode}: unexpected output ${JSON.stringify(out)}`);
+      bestNs = Math.min(bestNs, Number(m[1]));
+    }
+    return bestNs;
+  };
+  const loadChecked = micro(instrumented, "loads", N), loadPlain = micro(plain, "loads", N);
+  const pairGuest = micro(plain, "mallocs", M);
+  const engine = Engine.createSync({});
+  const host = nsPerOp(M / 10, () => {
+    for (let i = 0; i < M / 10; i++) engine.kfree(engine.kmalloc(32));
+  }, REPS);
+  return {
+    title: "Guest micro-operations (default configuration)",
+    columns: ["operation", "ns/op"],
+    rows: [
+      ["guest 4-byte load, uninstrumented", fmt(loadPlain)],
+      ["guest 4-byte load + __asan_load4 (wasm-to-wasm call, TLB hit, one shadow byte)", fmt(loadChecked)],
+      ["guest malloc(32) + free, 5 calls deep (shadow call stack -> depot)", fmt(pairGuest)],
+      ["host API kmalloc(32) + kfree from JS (a JS stack captured per call)", fmt(host)],
+    ],
+    notes: [`one check costs ${fmt(loadChecked - loadPlain)} ns; a guest allocation pair is ${ratio(host / pairGuest)} cheaper than one that unwinds a JS stack`],
+  };
+}
+
+function runGuestArgs(bytes: Uint8Array, args: string[]): string {
+  const engine = Engine.createSync({});
+  const r = engine.runGuest(bytes, { name: "micro", args });
+  if (r.exitCode !== 0 || r.reports.length) throw new Error(`guest micro: exit ${r.exitCode}, ${r.reports.length} reports`);
+  return r.stdout;
 }
