@@ -3,8 +3,9 @@
 // because the rewrite is local (a few instructions around each call), must
 // keep every other byte and every function index as they are, and must know
 // the *original* byte offset of each call to name it `func+0xoff/0xsize`;
-// binaryen re-encodes the whole module (offsets change, names get rewritten)
-// and pulls in a 10 MB dependency, wabt's npm build lacks a rewriter API.
+// binaryen re-encodes the whole module from its IR (offsets change) and is a
+// 13 MB script; wabt's npm build reads and writes whole modules but has no
+// instruction-level rewrite.
 //
 // The rewrite, for every function except the shim's (names `__wrap_*`,
 // `__shadowfence_*`):
