@@ -31,6 +31,7 @@ import { clockInit } from "./task";
 import { kfenceInit, kfenceInitEnable } from "./kfence/core";
 import { kasanVmallocShadowInit } from "./kasan/vmalloc";
 import { vmallocInit } from "./mm/vmalloc";
+import { guestInit } from "./guest";
 
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
@@ -98,6 +99,7 @@ export function boot(): i32 {
   staticsClear();
   layoutInit();
   accessInit(arch == ARCH_ARM64);
+  guestInit();
   randomSeed(<u64>cfg(CFG_KASAN_SEED));
   clockInit(cfg(CFG_KFENCE_CLOCK) == 1);
   const ram = cfg(CFG_RAM_MB);

@@ -63,3 +63,29 @@ export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_ma
          vmalloc_reset_peaks } from "./mm/vmalloc";
 export { __alloc_percpu, free_percpu, per_cpu_ptr, pcpu_unit_size } from "./mm/percpu";
 export { test_vmalloc_run } from "./mm/test_vmalloc";
+
+// guests: the __asan_* ABI clang emits (bound straight to a guest's imports;
+// the `_noabort` names of the kernel flavour are the same checks), the heap the
+// guest's shim calls, and the run bracket the host uses
+export { __asan_load1, __asan_load2, __asan_load4, __asan_load8, __asan_load16, __asan_loadN,
+         __asan_store1, __asan_store2, __asan_store4, __asan_store8, __asan_store16, __asan_storeN,
+         __asan_load1 as __asan_load1_noabort, __asan_load2 as __asan_load2_noabort,
+         __asan_load4 as __asan_load4_noabort, __asan_load8 as __asan_load8_noabort,
+         __asan_load16 as __asan_load16_noabort, __asan_loadN as __asan_loadN_noabort,
+         __asan_store1 as __asan_store1_noabort, __asan_store2 as __asan_store2_noabort,
+         __asan_store4 as __asan_store4_noabort, __asan_store8 as __asan_store8_noabort,
+         __asan_store16 as __asan_store16_noabort, __asan_storeN as __asan_storeN_noabort,
+         __asan_load1_kasan_off, __asan_load2_kasan_off, __asan_load4_kasan_off, __asan_load8_kasan_off,
+         __asan_load16_kasan_off, __asan_store1_kasan_off, __asan_store2_kasan_off, __asan_store4_kasan_off,
+         __asan_store8_kasan_off, __asan_store16_kasan_off,
+         __asan_memset, __asan_memcpy, __asan_memmove,
+         __asan_set_shadow_00, __asan_set_shadow_01, __asan_set_shadow_02, __asan_set_shadow_03,
+         __asan_set_shadow_04, __asan_set_shadow_05, __asan_set_shadow_06, __asan_set_shadow_07,
+         __asan_set_shadow_f1, __asan_set_shadow_f2, __asan_set_shadow_f3, __asan_set_shadow_f5,
+         __asan_set_shadow_f8, __asan_alloca_poison, __asan_allocas_unpoison, __asan_handle_no_return,
+         __asan_register_globals, __asan_unregister_globals, __asan_init, __asan_version_mismatch_check_v8,
+         __asan_before_dynamic_init, __asan_after_dynamic_init, guest_check_range } from "./hooks";
+export { engine_self_check } from "./selfcheck";
+export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize, guest_kmalloc_aligned,
+         guest_begin, guest_end, guest_stop_reason, guest_range_ok, guest_busy_pfn, guest_globals_table,
+         guest_ignored_shadow_writes } from "./guest";

@@ -23,8 +23,22 @@
 // vmalloc: directory of the vmap-area record chunks (16384 x u32 linear address)
 // @ts-ignore: decorator
 @inline export const VMALLOC_TABLE: usize = MISC_TABLE + 0x10000;
+// ── guests (hooks.ts, guest.ts) ──
+// GUEST_FRAMES: one byte per 4 KiB frame of the whole 32-bit space (GUEST_FRAME_*),
+// so the hook's index needs no bound. GUEST_MISC: globals registry and scratch.
 // @ts-ignore: decorator
-@inline export const STATICS_END: usize = VMALLOC_TABLE + 0x10000;
+@inline export const GUEST_FRAMES: usize = VMALLOC_TABLE + 0x10000;          // 0x100000 x u8
+// @ts-ignore: decorator
+@inline export const GUEST_FRAME_HEAP: u8 = 1;       // a kmalloc slab or a large kmalloc
+// @ts-ignore: decorator
+@inline export const GUEST_FRAME_IMAGE: u8 = 2;      // the running guest's data and stack
+// Mark n frames from pfn for checked guest accesses (slub.ts keeps heap frames marked).
+// @ts-ignore: decorator
+@inline export function guestFramesMark(pfn: u32, n: u32, v: u8): void { memory.fill(GUEST_FRAMES + <usize>pfn, v, <usize>n); }
+// @ts-ignore: decorator
+@inline export const GUEST_MISC: usize = GUEST_FRAMES + 0x100000;          // 0x2000
+// @ts-ignore: decorator
+@inline export const STATICS_END: usize = GUEST_MISC + 0x2000;
 
 // Switches read on every checked access live in linear memory at constant
 // addresses: one load off the memory base. (A mutable wasm global costs V8 a
@@ -39,6 +53,9 @@
 @inline export const HOT_KFENCE_START: usize = HOT_TABLE + 16;   // u64: pool start
 // @ts-ignore: decorator
 @inline export const HOT_KFENCE_SIZE: usize = HOT_TABLE + 24;    // u64: pool size (0: no KFENCE)
+// guests: PAGE_OFFSET - PHYS_BASE, so a guest pointer p is the direct-map address p + delta
+// @ts-ignore: decorator
+@inline export const HOT_GUEST_DELTA: usize = HOT_TABLE + 64;    // u64
 
 // Transfer buffer for the host: frame ids, bytes, bulk object arrays (0x7000 bytes).
 // @ts-ignore: decorator

@@ -10,4 +10,5 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   tlb: () => import("./tlb.js"),
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
+  guest: () => import("./guest.js"),
 };

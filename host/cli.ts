@@ -3,10 +3,12 @@
 import { Command, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError } from "./index.js";
+import { GuestError } from "./guest/runner.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 import { runSuite } from "./kunit/runner.js";
 import { KUNIT_SUITES } from "./kunit/suites.js";
 import { BENCH_SUITES } from "../bench/suites.js";
+import { runCommand, ccCommand } from "./guest/cli.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -96,9 +98,31 @@ program
     const { printTable } = await import("../bench/common.js");
     for (const t of await (await load()).run({ loops: opts.loops })) printTable(t);
   });
+// ── guests ──
+program.enablePositionalOptions();
+program
+  .command("run")
+  .description("run a WASI guest program (C built with shadowfence cc) on the engine; reports go to stderr")
+  .argument("<prog>", "the guest .wasm")
+  .argument("[args...]", "arguments for the guest (options too: everything after <prog> is the guest's)")
+  .addOption(cmdlineOption())
+  .addOption(new Option("--format <format>", "how reports are printed").choices(["text", "json"]).default("text"))
+  .option("--dmesg", "print the kernel log of the boot first")
+  .option("--dir <dir...>", "give the guest access to a directory (WASI preopen; none by default)")
+  .passThroughOptions()
+  .action(runCommand);
+program
+  .command("cc")
+  .description("build a C guest with clang-16: shadowfence cc prog.c -o prog.wasm [--no-asan] [--kernel-abi] [-v] [clang flags]")
+  .argument("<args...>", "sources, -o <out>, and flags for clang")
+  .helpOption(false)
+  .allowUnknownOption()
+  .passThroughOptions()
+  .action(ccCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof EnginePanicError || err instanceof RangeError || err instanceof TypeError) {
+  if (err instanceof ConfigError || err instanceof EnginePanicError || err instanceof RangeError || err instanceof TypeError ||
+      err instanceof GuestError) {
     process.stderr.write(`shadowfence: ${(err as Error).message}\n`);
     process.exit(2);
   }

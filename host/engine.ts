@@ -15,6 +15,7 @@ import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
+import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
 
 export type { CoreExports } from "./exports.js";
 
@@ -238,6 +239,8 @@ export class Engine {
         if (fn) fn(va);
       },
       sf_wall_ns: () => wallNs(),
+      // guests: reports are pending inside a guest's call; print them now
+      sf_guest_reports: () => this.drain(),
     };
     const instance = new WebAssembly.Instance(mod, { env });
     this.exports = instance.exports as unknown as CoreExports;
@@ -475,6 +478,7 @@ export class Engine {
     for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
     this.all.push(report);
     this.pending.push(report);
+    this.guestHooks.onReport?.(report);
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
@@ -860,6 +864,8 @@ export class Engine {
   }
 
   private symbolize(a: bigint): Frame | undefined {
+    const g = this.guestHooks.symbolize?.(a);
+    if (g) return g;
     // %pS of an address in a global resolves to the nearest symbol at or below it
     let best: Global | undefined;
     for (const g of this.globals) if (g.start <= a && (!best || g.start > best.start)) best = g;
@@ -1125,6 +1131,37 @@ export class Engine {
       });
     }
     return { base: sp, locals: addrs, size, pop: () => e.stack_frame_pop(pid, sp, size) };
+  }
+
+  // ── guests (host/guest/) ──────────────────────────────────────────────────
+  /** Set by the guest runner while a guest runs: report listener, global names. */
+  readonly guestHooks: { onReport?: (r: Report) => void; symbolize?: (a: bigint) => Frame | undefined } = {};
+
+  /**
+   * Run a WASI guest program (C built with `shadowfence cc`) on this engine:
+   * its checked accesses and its heap go through KASAN and KFENCE, and its
+   * bugs come out as kernel reports with its own function names.
+   */
+  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult {
+    return runGuest(this, bytes, options);
+  }
+
+  /** The engine's invariants (buddy, slabs, frame accounting, direct map, TLB); [] when all hold. */
+  selfCheck(): string[] {
+    return selfCheckProblems(this.exports.engine_self_check());
+  }
+
+  /** Run fn as a kernel call with an explicit current stack (the guest runner). */
+  callWithStack<T>(handle: number, fn: () => T): T {
+    if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
+    this.lazyFrames = undefined;
+    this.exports.set_current_stack(handle);
+    try {
+      return fn();
+    } finally {
+      this.exports.set_current_stack(0);
+      this.drain();
+    }
   }
 }
 

@@ -158,4 +158,21 @@ export interface CoreExports {
   pcpu_unit_size(): number;
   test_vmalloc_run(id: number, loops: number, nrPages: number, seed: number): number;
   fail_page_alloc_set(interval: number, probability: number, space: bigint, times: number): void;
+  // ── guests (assembly/hooks.ts, assembly/guest.ts) ──
+  // plus every __asan_* hook, bound to guests by name (host/guest/runner.ts)
+  guest_begin(imgLo: number, imgHi: number, stkLo: number, stkHi: number, ctl: number, ringBytes: number, pid: number): number;
+  guest_end(): void;
+  guest_stop_reason(): number;
+  guest_range_ok(p: number, n: number): number;
+  guest_busy_pfn(): number;
+  guest_globals_table(): number;
+  guest_ignored_shadow_writes(): number;
+  guest_kmalloc(size: number): number;
+  guest_kcalloc(n: number, size: number): number;
+  guest_kfree(p: number): void;
+  guest_krealloc(p: number, size: number): number;
+  guest_ksize(p: number): number;
+  guest_kmalloc_aligned(align: number, size: number): number;
+  guest_check_range(p: number, n: number, write: number): number;
+  engine_self_check(): number;
 }

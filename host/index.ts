@@ -9,6 +9,9 @@ export { resolveOptions, ConfigError, PARAMS, MAX_RAM_MB, tokenize } from "./con
 export type { EngineOptions, ResolvedOptions, Arch, KasanMode, KasanFault } from "./config.js";
 export type { KasanDetails } from "./report/kasan.js";
 export type { Frame } from "./stackdepot.js";
+// guests (the toolchain helper is Node-only: "shadowfence/cc")
+export { GuestError, GUEST_LINK_BASE, EXIT_STOPPED, EXIT_TRAPPED } from "./guest/runner.js";
+export type { GuestOptions, GuestResult, GuestStatus } from "./guest/runner.js";
 
 /** Boot an engine: `await createEngine({ cmdline: "kasan=on kfence.sample_interval=100" })`. */
 export function createEngine(options: EngineOptions = {}, create: CreateOptions = {}): Promise<Engine> {

@@ -7,7 +7,7 @@ import { REP_KASAN, REP_KASAN_FREE, REP_PANIC, R_ADDR, R_SIZE, R_FIRST_BAD, R_FL
          R_FREE_STACK, R_AUX0, R_AUX1, R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF,
          R_PAGE_MAP, R_HEAD_PFN, R_SHADOW_ROW, R_SHADOW, R_PTR_TAG, R_MEM_TAG, R_ARG0, R_ARG1, R_ARG2,
          R_FRAME_BASE, R_FRAME_ID, R_TASK_PID, R_ALLOC_CPU, R_FREE_CPU,
-         RF_WRITE, RF_OBJECT, RF_PAGE, RF_SHADOW, RF_TAGS,
+         RF_WRITE, RF_OBJECT, RF_PAGE, RF_SHADOW, RF_TAGS, RF_GUEST,
          BUG_OUT_OF_BOUNDS, BUG_SLAB_OOB, BUG_GLOBAL_OOB, BUG_STACK_OOB, BUG_USE_AFTER_FREE,
          BUG_SLAB_UAF, BUG_ALLOCA_OOB, BUG_VMALLOC_OOB, BUG_UNKNOWN_CRASH, BUG_NULL_PTR_DEREF,
          BUG_USER_MEMORY_ACCESS, BUG_WILD_MEMORY_ACCESS, BUG_INVALID_ACCESS,
@@ -33,6 +33,7 @@ import { allocMetaLin, freeMetaLin } from "./common";
 import { enginePanic } from "../mm/fault";
 import { vmallocDescribe } from "../mm/vmalloc";
 import { taskStackOf, taskStackWord } from "../task_stack";
+import { HOT_GUEST_DELTA } from "../statics";
 
 // kasan_disable_current() depth: access reports inside are suppressed
 export let kasanDisableDepth: i32 = 0;
@@ -269,8 +270,28 @@ function stackFrameInfo(rec: usize, a: u64, stackBottom: u64): void {
   const magic = word == 8 ? load<u64>(fl) : <u64>load<u32>(fl);
   if (magic != KASAN_STACK_FRAME_MAGIC) return;
   store<u64>(rec + R_FRAME_BASE, frame);
-  // descriptor pointer and pc, as stored in the frame
-  store<u64>(rec + R_ARG1, word == 8 ? load<u64>(fl, 8) : <u64>load<u32>(fl, 4));
+  // descriptor pointer and pc, as stored in the frame; a wasm32 guest's
+  // pointers are linear addresses, a constant offset below the direct map
+  store<u64>(rec + R_ARG1, word == 8 ? load<u64>(fl, 8) : <u64>load<u32>(fl, 4) + load<u64>(HOT_GUEST_DELTA));
   store<u64>(rec + R_ARG2, word == 8 ? load<u64>(fl, 16) : <u64>load<u32>(fl, 8));
   store<u32>(rec + R_FRAME_ID, 1);
+}
+
+// ── guests ───────────────────────────────────────────────────────────────────
+// A bad access to an address KASAN has no metadata for, with the bug type
+// given (null-ptr-deref, wild-memory-access): the report stops after the
+// stack, as the kernel's does for addresses without shadow. True if printed.
+export function kasanReportNoMeta(addr: u64, size: u64, write: bool, path: i32, bug: i32): bool {
+  if (kasanDisableDepth > 0) { statInc(STAT_REPORTS_SUPPRESSED); return false; }
+  if (!reportEnabled()) return false;
+  const rec = reportBegin(REP_KASAN);
+  store<u64>(rec + R_ADDR, addr);
+  store<u64>(rec + R_SIZE, size);
+  store<u64>(rec + R_FIRST_BAD, addr);
+  store<u32>(rec + R_STACK, currentStack);
+  store<u64>(rec + R_ARG0, <u64>path);
+  store<u8>(rec + R_BUG, <u8>bug);
+  store<u8>(rec + R_FLAGS, <u8>((write ? RF_WRITE : 0) | RF_GUEST));
+  endReport(write);
+  return true;
 }

@@ -386,3 +386,26 @@ export function mem_store16(va: u64): void {
 }
 export function scratch_base(): usize { return SCRATCH; }
 export function last_access_faulted(): i32 { return lastAccessFaulted ? 1 : 0; }
+
+// ── guests (assembly/hooks.ts) ──────────────────────────────────────────────
+// The fast verdict of checkOnlyM without its slow path: the guest hooks add
+// their own range checks before they take the slow path.
+// @ts-ignore: decorator
+@inline export function checkFastM<M>(va: u64, size: u32, write: bool): bool {
+  const vu = fastVa<M>(va);
+  const e = tlbEntry(vu);
+  const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+  return d <= <u64>(PAGE_SIZE - size) && kasanFastOk<M>(e, <u32>d, va, size);
+}
+
+// Translate every page of [va, va + n) for an access that KASAN already
+// checked, taking faults (KFENCE first, else the oops). False when one faulted.
+export function translateRange(va: u64, n: u64, write: bool): bool {
+  while (n > 0) {
+    const vu = mmuVa(va);
+    const chunk = min<u64>(n, <u64>PAGE_SIZE - (vu & (PAGE_SIZE - 1)));
+    if (translateForAccess(va, write, <u32>chunk) == 0) return false;
+    va += chunk; n -= chunk;
+  }
+  return true;
+}

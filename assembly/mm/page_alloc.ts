@@ -6,8 +6,8 @@ import { MAX_PAGE_ORDER, PAGE_SHIFT, PG_BUDDY, PG_HEAD, PG_TAIL, PG_RESERVED, US
          CFG_FAIL_INTERVAL, CFG_FAIL_PROBABILITY, CFG_FAIL_SPACE, CFG_FAIL_TIMES, ARCH_ARM64 } from "../../abi/abi";
 import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgSetNext, pgPrev,
          pgSetPrev, pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
-         memblockFinish, pgSetTag, pgTag } from "./phys";
-import { statAdd, statInc } from "../stats";
+         memblockLowEnd, memblockFinish, pgSetTag, pgTag } from "./phys";
+import { statAdd, statInc, statGet } from "../stats";
 import { cfg, config_set } from "../config";
 import { randomBelow } from "../random";
 import { currentPid } from "../task";
@@ -247,4 +247,71 @@ export function __free_pages(va: u64, order: u32): i32 {
   }
   freePagesPfn(pfn, order);
   return 0;
+}
+
+// ── guests: claim a fixed range of frames (a guest's linked image) ──────────
+// The free block holding pfn (its head), or NO_PFN; *order in claimOrder.
+let claimOrder: u32 = 0;
+function freeBlockOf(pfn: u32): u32 {
+  for (let o: u32 = 0; o <= <u32>MAX_PAGE_ORDER; o++) {
+    const head = pfn & ~((1 << o) - 1);
+    if (head < nrFrames && (pgFlags(head) & PG_BUDDY) != 0 && pgOrder(head) == o) { claimOrder = o; return head; }
+  }
+  return NO_PFN;
+}
+
+// Take frames [pfn, pfn + n) out of the buddy, splitting the blocks around
+// them. Nothing changes unless every frame is free: returns NO_PFN on success,
+// else the first frame that is in use.
+export function claimPfnRange(pfn: u32, n: u32, use: i32): u32 {
+  if (pfn == 0 || pfn >= nrFrames || n > nrFrames - pfn) return pfn;
+  for (let i: u32 = 0; i < n; i++) if (freeBlockOf(pfn + i) == NO_PFN) return pfn + i;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = pfn + i;
+    let head = freeBlockOf(p);
+    let o = claimOrder;
+    listDel(head, o);
+    while (o > 0) {                  // keep the half without p free
+      o--;
+      const half: u32 = 1 << o;
+      if (p < head + half) listAdd(head + half, o);
+      else { listAdd(head, o); head += half; }
+    }
+    pgSetFlags(p, 0);
+    pgSetOrder(p, 0);
+    pgSetRef(p, 1);
+    pgSetMapcount(p, 0);
+    pgSetCache(p, 0);
+    pgSetPrivate(p, 0);
+    pgSetOwner(p, currentPid);
+    pgSetUse(p, use);
+  }
+  statAdd(STAT_FRAMES_FREE, -(<i64>n));
+  statInc(STAT_PAGE_ALLOCS);
+  return NO_PFN;
+}
+
+// Self-check (assembly/selfcheck.ts): every free list well linked, its blocks
+// marked free with their order and naturally aligned, nr_free and the free
+// frame count right.
+export function buddyCheck(): bool {
+  let frames: u64 = 0;
+  for (let z: u32 = 0; z < NR_ZONES; z++) {
+    for (let o: u32 = 0; o <= <u32>MAX_PAGE_ORDER; o++) {
+      let pfn = freeHead(z, o);
+      let prev = NO_PFN;
+      let n: u32 = 0;
+      while (pfn != NO_PFN) {
+        if (pfn >= nrFrames || n > nrFrames || zoneOf(pfn) != z) return false;
+        if ((pgFlags(pfn) & PG_BUDDY) == 0 || pgOrder(pfn) != o || (pfn & ((1 << o) - 1)) != 0) return false;
+        if (pgPrev(pfn) != prev) return false;
+        prev = pfn;
+        pfn = pgNext(pfn);
+        n++;
+      }
+      if (n != load<u32>(areaOf(z, o) + 4)) return false;
+      frames += <u64>n << o;
+    }
+  }
+  return frames == statGet(STAT_FRAMES_FREE);
 }

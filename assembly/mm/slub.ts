@@ -35,7 +35,7 @@ import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDe
 import { callCtor } from "../host";
 import { slubBug } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
-import { CACHE_TABLE } from "../statics";
+import { CACHE_TABLE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 
 // ── struct kmem_cache fields ────────────────────────────────────────────────
@@ -361,6 +361,8 @@ function newSlab(c: usize, id: u32): u32 {
   const order = kc(c, KC_ORDER);
   const pfn = allocPagesPfn(order, USE_SLAB);
   if (pfn == NO_PFN) return NO_PFN;
+  // guests may touch kmalloc objects only (never the kmem_cache descriptors)
+  if (kc(c, KC_FLAGS) & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
   pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
   pgSetCache(pfn, id);
   const objects = kc(c, KC_OBJECTS);
@@ -391,6 +393,7 @@ function discardSlab(c: usize, pfn: u32): void {
   pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
   pgSetCache(pfn, 0);
   kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) - 1);
+  guestFramesMark(pfn, 1 << order, 0);
   freePagesPfn(pfn, order);
 }
 
@@ -559,6 +562,7 @@ export function kmallocLarge(size: u64, gfp: u32): u64 {
   if (pfn == NO_PFN) return 0;
   pgSetFlags(pfn, pgFlags(pfn) | PG_LARGE_KMALLOC | (order > 0 ? PG_HEAD : 0));
   pgSetPrivate(pfn, size);
+  guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
   const lin = slabLin(pfn);
   if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, <usize>(<u64>PAGE_SIZE << order));
   return kasanKmallocLarge(linToVa(lin), size, order);
@@ -566,7 +570,9 @@ export function kmallocLarge(size: u64, gfp: u32): u64 {
 
 // Free a large kmalloc block (free_large_kmalloc) after its checks.
 export function kfreeLarge(pfn: u32): void {
-  freePagesPfn(pfn, pgOrder(pfn));
+  const order = pgOrder(pfn);
+  guestFramesMark(pfn, 1 << order, 0);
+  freePagesPfn(pfn, order);
 }
 
 // kfree(). Returns a KFREE_* code so the host can explain refused frees when
@@ -729,3 +735,56 @@ export function cache_info(id: u32, field: u32): u32 {
 export function slabsFreeListHead(c: usize): u32 { return kc(c, KC_PARTIAL); }
 export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
 export function slabObjectsOf(pfn: u32): u32 { return slabObjects(pfn); }
+
+// ── guests (assembly/guest.ts): checks before a free the guest asks for ──────
+// Is the object at va on its slab's freelist? (A free without KASAN would
+// otherwise put it there twice.) The walk stops at a corrupt link.
+export function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
+  const lin = dmLin(va);
+  let p = slabFreelist(slabPfn);
+  for (let n: u32 = 0; p > 1 && n <= slabObjects(slabPfn); n++) {
+    if (p == lin) return true;
+    p = getFreePointer(c, slabPfn, p);
+  }
+  return false;
+}
+// Is va the start of a live large kmalloc?
+export function largeKmallocHead(va: u64): bool {
+  const off = va - PAGE_OFFSET;
+  if (off >= (<u64>nrFrames << PAGE_SHIFT) || (off & (PAGE_SIZE - 1)) != 0) return false;
+  return (pgFlags(<u32>(off >> PAGE_SHIFT)) & (PG_LARGE_KMALLOC | 8)) == PG_LARGE_KMALLOC;
+}
+
+// Self-check (assembly/selfcheck.ts): every active cache's descriptor is sane
+// and its slabs are its own, on the list their state says, with in-use counts
+// that fit. Freelists are not followed past a bad link: the allocator
+// isolates those itself when it meets them.
+function slabListCheck(c: usize, id: u32, head: u32, state: u32): bool {
+  let pfn = head;
+  let prev = NO_PFN;
+  let n: u32 = 0;
+  while (pfn != NO_PFN) {
+    if (pfn >= nrFrames || n > nrFrames) return false;
+    if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) return false;
+    if (pgPrev(pfn) != prev || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kc(c, KC_OBJECTS)) return false;
+    if (state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) return false;
+    prev = pfn;
+    pfn = pgNext(pfn);
+    n++;
+  }
+  return true;
+}
+export function slabCheck(): bool {
+  for (let id: u32 = 0; id < nextCacheId; id++) {
+    if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) continue;
+    const c = cacheLin(id);
+    const size = kc(c, KC_SIZE), order = kc(c, KC_ORDER);
+    if (kc(c, KC_ID) != id || size == 0 || kc(c, KC_OBJECT_SIZE) > size || order > <u32>MAX_PAGE_ORDER) return false;
+    if (kc(c, KC_OBJECTS) == 0 || <u64>kc(c, KC_OBJECTS) * size > (<u64>PAGE_SIZE << order)) return false;
+    const cpu = kc(c, KC_CPU_SLAB);
+    if (cpu != NO_PFN && (cpu >= nrFrames || (pgFlags(cpu) & PG_SLAB) == 0 || pgCache(cpu) != id ||
+        slabList(cpu) != SLAB_LIST_CPU || slabInuse(cpu) > slabObjects(cpu))) return false;
+    if (!slabListCheck(c, id, kc(c, KC_PARTIAL), SLAB_LIST_PARTIAL) || !slabListCheck(c, id, kc(c, KC_FULL), SLAB_LIST_FULL)) return false;
+  }
+  return true;
+}

@@ -5,6 +5,7 @@ import { createServer, type Server } from "node:http";
 import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
+import { guestWasm, haveToolchain } from "../guest/build.js";
 
 const root = path.resolve(__dirname, "../..");
 const WEB = path.join(root, "dist/web");
@@ -22,6 +23,13 @@ beforeAll(async () => {
     if (url === "/") {
       res.writeHead(200, { "content-type": "text/html" });
       res.end("<!doctype html><title>shadowfence</title><p>ok</p>");
+      return;
+    }
+    // guests (test/guest/build.ts builds them): /guest/<example>.wasm
+    const guest = /^\/guest\/([a-z_]+)\.wasm$/.exec(url);
+    if (guest) {
+      res.writeHead(200, { "content-type": "application/wasm" });
+      res.end(readFileSync(guestWasm({ src: `examples/${guest[1]}.c` })));
       return;
     }
     const file = path.join(WEB, path.normalize(url).replace(/^\/+/, ""));
@@ -65,6 +73,24 @@ describe("browser bundle", () => {
     expect(l[4]).toBe("Oops: Oops: 0000 [#1] PREEMPT SMP KASAN NOPTI");
     // KASAN's outline check reported first, as in the kernel
     expect(result[0].text).toContain("BUG: KASAN: null-ptr-deref in ");
+    await page.close();
+  });
+
+  it.skipIf(!haveToolchain())("runs a C guest with the WASI subset and prints its KASAN report", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const result: { exitCode: number; stdout: string; titles: string[]; selfCheck: string[] } = await page.evaluate(`(async () => {
+      const sf = await import("/shadowfence.js");
+      const e = await sf.createEngine({ cmdline: "ram=64" });
+      const bytes = new Uint8Array(await (await fetch("/guest/use_after_free.wasm")).arrayBuffer());
+      const r = e.runGuest(bytes, { name: "use_after_free" });
+      return { exitCode: r.exitCode, stdout: r.stdout, titles: r.reports.map((x) => x.title), selfCheck: r.selfCheck };
+    })()`);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe("refs=0\n");
+    expect(result.titles).toHaveLength(1);
+    expect(result.titles[0]).toMatch(/^BUG: KASAN: slab-use-after-free in report_session\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    expect(result.selfCheck).toEqual([]);
     await page.close();
   });
 });

@@ -1,0 +1,381 @@
+// Run a guest program on an engine: check its layout, claim the frames its
+// image was linked at, rewrite it for a shadow call stack, bind its __asan_*
+// imports straight to the core's exports (the KASAN mode chosen here, once),
+// run it under WASI and account for how it ended.
+//
+// Memory: the guest imports the engine's memory. `shadowfence cc` links its
+// data and C stack at GUEST_LINK_BASE (PHYS_BASE + 4 MiB, physical 4 MiB): the
+// buddy hands out the lowest frames for small orders first and takes large
+// blocks from the top of RAM, so the first 4 MiB blocks above the low frames
+// stay free longest. At run time those frames are claimed (failing clearly if
+// something else holds them), and given back when the guest ends.
+import * as abi from "../../abi/abi.js";
+import type { Engine, Report } from "../engine.js";
+import type { Frame } from "../stackdepot.js";
+import { parseWasm, rewriteShadowStack, globalValue, WasmFormatError, type WasmModule } from "./wasm.js";
+import { wasiSubset, guardWasi, WasiExit, type WasiImports } from "./wasi.js";
+
+/** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
+export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
+/** The shadow call stack ring (entries are u32 frame ids). */
+export const GUEST_RING_BYTES = 0x40000;
+/** Exit status of a guest the engine stopped (an oops kills the task: 128 + SIGSEGV). */
+export const EXIT_STOPPED = 139;
+/** Exit status of a guest that trapped on its own (abort(), unreachable: 128 + SIGABRT). */
+export const EXIT_TRAPPED = 134;
+
+export interface GuestOptions {
+  /** argv[1..] */
+  args?: string[];
+  /** argv[0] and the task's comm (default "guest"). */
+  name?: string;
+  env?: Record<string, string>;
+  stdin?: string | Uint8Array;
+  /** The guest's stdout/stderr; by default collected into the result. */
+  stdout?: (chunk: Uint8Array) => void;
+  stderr?: (chunk: Uint8Array) => void;
+  /**
+   * Node only: run WASI through node:wasi on real file descriptors (the CLI).
+   * Pass the module (`await import("node:wasi")`) so browser bundles never see it.
+   */
+  nodeWasi?: { module: { WASI: new (o: object) => { wasiImport: WasiImports; start(i: WebAssembly.Instance): number } };
+    stdin?: number; stdout?: number; stderr?: number; preopens?: Record<string, string> };
+  /** Called with each report as it is printed (while the guest runs). */
+  onReport?: (r: Report) => void;
+  /** The guest task's pid (default 100). */
+  pid?: number;
+}
+
+export type GuestStatus = "exit" | "stopped" | "panic" | "trap";
+
+export interface GuestResult {
+  exitCode: number;
+  /** exit: returned or called exit(); stopped: the engine stopped it after an oops; panic: the engine panicked; trap: a wasm trap of its own. */
+  status: GuestStatus;
+  /** Why it did not exit normally. */
+  message?: string;
+  /** Collected output (empty when stdout/stderr callbacks or nodeWasi were given). */
+  stdout: string;
+  stderr: string;
+  /** Reports the run produced, in order. */
+  reports: Report[];
+  /** Engine self-check after the run: [] when every invariant holds. */
+  selfCheck: string[];
+}
+
+/** A guest that cannot run here, with what to do about it. */
+export class GuestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GuestError";
+  }
+}
+
+const SELF_CHECK_NAMES = ["TLB entries disagree with the page tables", "buddy free lists are inconsistent",
+  "frame accounting disagrees with struct pages", "a slab cache or slab list is inconsistent",
+  "the direct map no longer maps every frame to itself", "guest frame marks disagree with frame use",
+  "the report ring indices are inconsistent"];
+
+export function selfCheckProblems(mask: number): string[] {
+  return SELF_CHECK_NAMES.filter((_, i) => mask & (1 << i));
+}
+
+const HOOK_PREFIX = "__asan_";
+const SHIM_IMPORTS = new Set(["guest_kmalloc", "guest_kcalloc", "guest_kfree", "guest_krealloc", "guest_ksize",
+  "guest_kmalloc_aligned", "guest_check_range"]);
+
+function hex(n: number): string {
+  return "0x" + n.toString(16);
+}
+
+/** The export a hook import binds to under the engine's KASAN mode. */
+function hookExport(engine: Engine, name: string): WebAssembly.ExportValue | undefined {
+  const x = engine.exports as unknown as Record<string, WebAssembly.ExportValue>;
+  const base = name.endsWith("_noabort") ? name.slice(0, -"_noabort".length) : name;
+  if (!engine.options.kasan) {
+    const off = x[`${base}_kasan_off`];
+    if (off) return off;
+  }
+  return x[name] ?? x[base];
+}
+
+interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number }
+
+function layoutOf(m: WasmModule, engine: Engine): Layout {
+  const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
+  let dataLo = Infinity, dataHi = 0;
+  for (const d of m.data) {
+    if (d.passive) throw new GuestError("the guest has passive data segments (a threads/bulk-memory build); link it without --shared-memory");
+    if (d.offset === undefined) throw new GuestError("the guest has a data segment at a computed address (a PIC build); link it as a plain executable");
+    if (d.size === 0) continue;
+    dataLo = Math.min(dataLo, d.offset);
+    dataHi = Math.max(dataHi, d.offset + d.size);
+  }
+  let stackLo = globalValue(m, "__stack_low");
+  let stackHi = globalValue(m, "__stack_high");
+  if (stackLo === undefined || stackHi === undefined) {
+    // wasm-ld's default layout: data, then the stack up to __stack_pointer's start
+    const sp = globalValue(m, "__stack_pointer") ?? m.globals.find((g) => g.mutable && g.valtype === 0x7f)?.init;
+    if (sp === undefined || dataHi === 0 || sp < dataHi) {
+      throw new GuestError("cannot find the guest's stack: link with --export=__stack_low,__stack_high (shadowfence cc does)");
+    }
+    stackLo = (dataHi + 15) & ~15;
+    stackHi = sp;
+  }
+  const lo = Math.min(dataLo, stackLo);
+  const hi = Math.max(dataHi === 0 ? stackHi : dataHi, stackHi);
+  if (lo < abi.PHYS_BASE + abi.PAGE_SIZE) {
+    throw new GuestError(`the guest is linked at ${hex(lo)}, inside the engine's own tables (below ${hex(abi.PHYS_BASE + abi.PAGE_SIZE)}); ` +
+      `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does)`);
+  }
+  if (hi > ramEnd) {
+    throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM (${hex(ramEnd)}); boot with a larger ram=`);
+  }
+  return { imageLo: lo, imageHi: hi, stackLo, stackHi };
+}
+
+function checkImports(m: WasmModule, engine: Engine): void {
+  const memSize = engine.memory.buffer.byteLength;
+  for (const imp of m.imports) {
+    const what = `${imp.module}.${imp.name}`;
+    if (imp.kind === 2) {
+      if (imp.module !== "env" || imp.name !== "memory") throw new GuestError(`the guest imports memory ${what}; it must import env.memory`);
+      const mem = imp.memory!;
+      if (mem.shared || mem.is64) throw new GuestError("the guest's memory is shared or 64-bit; guests use a plain 32-bit memory");
+      if (mem.min * abi.WASM_PAGE > memSize) {
+        throw new GuestError(`the guest needs ${mem.min * abi.WASM_PAGE} bytes of memory, the engine has ${memSize}; boot with a larger ram=`);
+      }
+      if (mem.max !== undefined && mem.max * abi.WASM_PAGE < memSize) {
+        throw new GuestError(`the guest limits its memory to ${mem.max * abi.WASM_PAGE} bytes, less than the engine's ${memSize}; link without --max-memory`);
+      }
+      continue;
+    }
+    if (imp.kind !== 0) {
+      if (imp.name === "__asan_option_detect_stack_use_after_return") {
+        throw new GuestError(`the guest imports ${what} (fake stacks); build with -mllvm -asan-use-after-return=never (shadowfence cc does)`);
+      }
+      throw new GuestError(`the guest imports ${what}, which the engine does not provide`);
+    }
+    if (imp.module === "wasi_snapshot_preview1") continue;
+    if (imp.module === "env" && imp.name.startsWith("__asan_report_")) {
+      throw new GuestError(`the guest was built with inline ASan checks (it imports ${imp.name}); ` +
+        "build with -mllvm -asan-instrumentation-with-call-threshold=0 (shadowfence cc does)");
+    }
+    if (imp.module === "env" && imp.name.startsWith(HOOK_PREFIX)) {
+      if (!hookExport(engine, imp.name)) {
+        const hint = imp.name.startsWith("__asan_stack_") ? "; build with -mllvm -asan-use-after-return=never (shadowfence cc does)" : "";
+        throw new GuestError(`the engine has no ${imp.name}${hint}`);
+      }
+      continue;
+    }
+    if (imp.module === "env" && SHIM_IMPORTS.has(imp.name)) continue;
+    throw new GuestError(`the guest imports ${what}, which the engine does not provide (undefined symbol?)`);
+  }
+  if (!m.exports.some((e) => e.kind === 0 && e.name === "_start")) {
+    throw new GuestError("the guest has no _start export: build a WASI command (a program with main)");
+  }
+}
+
+/** Frames of the guest's functions, for the stack frames ASan records (pc = table index). */
+function functionFrame(m: WasmModule, names: (f: number) => string, func: number): Frame {
+  const body = m.bodies[func - m.funcImports];
+  return { name: names(func), offset: 0, size: body ? body.end - body.start : 1 };
+}
+
+/** Function names as reports print them: clang names a C `main(void)` __original_main; say main, as the source does. */
+function nameTable(m: WasmModule): (func: number) => string {
+  const renameMain = ![...m.funcNames.values()].includes("main");
+  return (func) => {
+    const n = m.funcNames.get(func);
+    if (n === undefined) return `func${func}`;
+    return n === "__original_main" && renameMain ? "main" : n;
+  };
+}
+
+function isShim(name: string | undefined): boolean {
+  return name !== undefined && (name.startsWith("__wrap_") || name.startsWith("__shadowfence_"));
+}
+
+/** The guest's registered globals covering linear address lin (for %pS). */
+function guestGlobal(engine: Engine, lin: number): Frame | undefined {
+  const e = engine.exports;
+  const mem = engine.u8view();
+  const dv = new DataView(mem.buffer);
+  const table = e.guest_globals_table();
+  const count = dv.getUint32(table, true);
+  const cstr = (p: number) => {
+    if (p <= 0 || p >= mem.length) return undefined;
+    let end = p;
+    while (end < mem.length && end - p < 256 && mem[end] !== 0) end++;
+    return new TextDecoder().decode(mem.subarray(p, end));
+  };
+  for (let i = 0; i < count; i++) {
+    const ptr = dv.getUint32(table + 8 + i * 8, true);
+    const n = dv.getUint32(table + 12 + i * 8, true);
+    for (let j = 0; j < n; j++) {
+      const g = ptr + j * 32;
+      if (g + 32 > mem.length) break;
+      const beg = dv.getUint32(g, true), size = dv.getUint32(g + 4, true), total = dv.getUint32(g + 8, true);
+      if (lin >= beg && lin < beg + Math.max(total, size)) {
+        const name = cstr(dv.getUint32(g + 12, true));
+        if (name) return { name, offset: lin - beg, size };
+      }
+    }
+  }
+  return undefined;
+}
+
+export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: GuestOptions = {}): GuestResult {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+  if (engine.options.kasan && engine.options.kasanMode === "sw_tags") {
+    throw new GuestError("guests need generic KASAN or kasan=off: a 32-bit guest pointer has no top byte for a KASAN tag (kasan.mode=sw_tags)");
+  }
+  let m: WasmModule;
+  try {
+    m = parseWasm(bytes);
+  } catch (err) {
+    if (err instanceof WasmFormatError) throw new GuestError(err.message);
+    throw err;
+  }
+  checkImports(m, engine);
+  const layout = layoutOf(m, engine);
+  if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
+  const name = (o.name ?? "guest").replace(/\.wasm$/, "");
+  const comm = (name.split("/").pop() || "guest").slice(0, 15);
+  const pid = o.pid ?? 100;
+  if (!Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new RangeError(`runGuest: pid must be a positive integer, got ${pid}`);
+  if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
+  const args = [name, ...(o.args ?? [])];
+  const env = o.env ?? {};
+  const e = engine.exports;
+
+  // claim the image and a control region above it
+  const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
+  const imgHi = Math.ceil(layout.imageHi / abi.PAGE_SIZE) * abi.PAGE_SIZE;
+  let ctl = Math.ceil(imgHi / GUEST_RING_BYTES) * GUEST_RING_BYTES;
+  let rc = -2;
+  for (; ctl + GUEST_RING_BYTES + abi.PAGE_SIZE <= ramEnd; ctl += GUEST_RING_BYTES) {
+    rc = e.guest_begin(layout.imageLo, layout.imageHi, layout.stackLo, layout.stackHi, ctl, GUEST_RING_BYTES, pid);
+    if (rc !== -2) break;
+    const busy = abi.PHYS_BASE + (e.guest_busy_pfn() >>> 0) * abi.PAGE_SIZE;
+    if (busy < imgHi) break;          // the image itself is taken: no point moving the ring
+  }
+  if (rc === -1) throw new GuestError(`the guest's layout does not fit this engine (image ${hex(layout.imageLo)}-${hex(layout.imageHi)})`);
+  if (rc === -3) throw new GuestError("guests need generic KASAN or kasan=off (kasan.mode=sw_tags)");
+  if (rc !== 0) {
+    const pfn = e.guest_busy_pfn() >>> 0;
+    throw new GuestError(`the frames the guest is linked at (${hex(layout.imageLo)}-${hex(layout.imageHi)}) are in use ` +
+      `(pfn ${hex(pfn)}): run it on a fresh engine, or relink it elsewhere with --global-base`);
+  }
+
+  const gcb = ctl + GUEST_RING_BYTES;
+  const reports: Report[] = [];
+  const dec = { out: new TextDecoder(), err: new TextDecoder() };
+  let stdout = "", stderr = "";
+  const prevTask = engine.current;
+  let status: GuestStatus = "exit";
+  let exitCode = 0;
+  let message: string | undefined;
+  try {
+    // rewrite: every call site becomes a frame of the engine's frame table
+    const names = nameTable(m);
+    const hooks = new Set<number>();
+    m.imports.filter((i) => i.kind === 0).forEach((imp, f) => { if (imp.module === "env" && imp.name.startsWith(HOOK_PREFIX)) hooks.add(f); });
+    const rewritten = rewriteShadowStack(m, { ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1 }, {
+      isHook: (f) => hooks.has(f),
+      skip: (f) => isShim(m.funcNames.get(f)),
+      frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
+    });
+    for (const [slot, func] of m.table) engine.registerCode(BigInt(slot), functionFrame(m, names, func));
+
+    const module = new WebAssembly.Module(rewritten as BufferSource);
+    let instance: WebAssembly.Instance | undefined;
+    const memory = () => engine.memory;
+    const writable = (p: number, n: number) => e.guest_range_ok(p, n) === 1;
+    const wasiNames = m.imports.filter((i) => i.kind === 0 && i.module === "wasi_snapshot_preview1").map((i) => i.name);
+    let wasiImports: WasiImports;
+    let start: () => number;
+    if (o.nodeWasi) {
+      const wasi = new o.nodeWasi.module.WASI({
+        version: "preview1", args, env, preopens: o.nodeWasi.preopens ?? {}, returnOnExit: true,
+        stdin: o.nodeWasi.stdin ?? 0, stdout: o.nodeWasi.stdout ?? 1, stderr: o.nodeWasi.stderr ?? 2,
+      });
+      wasiImports = wasi.wasiImport;
+      start = () => wasi.start(instance!);
+    } else {
+      const stdin = typeof o.stdin === "string" ? new TextEncoder().encode(o.stdin) : (o.stdin ?? new Uint8Array(0));
+      wasiImports = wasiSubset({
+        args, env, stdin, memory,
+        stdout: o.stdout ?? ((c) => { stdout += dec.out.decode(c, { stream: true }); }),
+        stderr: o.stderr ?? ((c) => { stderr += dec.err.decode(c, { stream: true }); }),
+      });
+      start = () => {
+        try {
+          (instance!.exports._start as () => void)();
+          return 0;
+        } catch (err) {
+          if (err instanceof WasiExit) return err.code;
+          throw err;
+        }
+      };
+    }
+    const envImports: Record<string, WebAssembly.ExportValue> = { memory: engine.memory };
+    for (const imp of m.imports) {
+      if (imp.kind !== 0 || imp.module !== "env") continue;
+      envImports[imp.name] = imp.name.startsWith(HOOK_PREFIX) ? hookExport(engine, imp.name)!
+        : (e as unknown as Record<string, WebAssembly.ExportValue>)[imp.name];
+    }
+    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }) };
+
+    engine.setTask({ pid, comm });
+    const pageOffset = engine.formatContext().pageOffset;
+    engine.guestHooks.onReport = (r) => {
+      // the guest's own pointer for an address in its memory (direct map)
+      const lin = r.address - pageOffset + BigInt(abi.PHYS_BASE);
+      const guestAddress = r.address < 4096n ? r.address : lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? lin : undefined;
+      if (guestAddress !== undefined) r.extra = { ...r.extra, guestAddress: "0x" + guestAddress.toString(16) };
+      reports.push(r);
+      o.onReport?.(r);
+    };
+    engine.guestHooks.symbolize = (va) => {
+      const lin = va - pageOffset + BigInt(abi.PHYS_BASE);
+      return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? guestGlobal(engine, Number(lin)) : undefined;
+    };
+    engine.callWithStack(0, () => {
+      try {
+        instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
+      } catch (err) {
+        throw new GuestError(`the guest could not be instantiated: ${(err as Error).message}`);
+      }
+      try {
+        exitCode = start();
+      } catch (err) {
+        if (err instanceof GuestError) throw err;
+        const reason = e.guest_stop_reason();
+        if (reason === 2 || (reason !== 0 && engine.panicked)) {
+          status = "panic";
+          exitCode = EXIT_STOPPED;
+          message = `${comm}[${pid}] was stopped: the engine panicked`;
+        } else if (reason === 1) {
+          status = "stopped";
+          exitCode = EXIT_STOPPED;
+          message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
+        } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+          status = "trap";
+          exitCode = EXIT_TRAPPED;
+          message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
+        } else {
+          throw err;
+        }
+      }
+    });
+  } finally {
+    e.guest_end();
+    engine.guestHooks.onReport = undefined;
+    engine.guestHooks.symbolize = undefined;
+    if (prevTask.pid !== pid) engine.setTask(prevTask);
+  }
+  stdout += dec.out.decode();
+  stderr += dec.err.decode();
+  return { exitCode, status, message, stdout, stderr, reports, selfCheck: engine.selfCheck() };
+}
