@@ -15,6 +15,7 @@ import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
+import { pushStackFrame } from "./stack_frame.js";
 import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
 
 export type { CoreExports } from "./exports.js";
@@ -900,8 +901,6 @@ export class Engine {
   private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN,
     (r, ctx, frames) => formatVmallocWarn(r, ctx, frames));
   private nextTaskPid = 2;
-  private readonly frameCode = new Map<string, bigint>();
-  private readonly frameDescr = new Map<string, bigint>();
 
   private vmSize(n: number | bigint, what: string): bigint {
     if (typeof n === "number" && (!Number.isSafeInteger(n) || n < 0)) throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
@@ -1072,65 +1071,12 @@ export class Engine {
 
   /**
    * Push an instrumented function's stack frame on pid's stack, laid out and
-   * poisoned as clang's ASan does for the kernel: a 32-byte left redzone holding
-   * the frame magic, the frame description and the function's pc, then each
-   * local followed by its redzone. Returns the locals' addresses and pop().
+   * poisoned as clang's ASan does for the kernel (host/stack_frame.ts).
+   * Returns the locals' addresses and pop().
    */
   stackFrame(pid: number, fn: string, locals: Array<{ name: string; size: number }>): { base: bigint; locals: bigint[]; size: number; pop(): void } {
-    if (typeof fn !== "string" || !/^[A-Za-z_.$][\w.$]*$/.test(fn)) throw new TypeError(`stackFrame: fn must be a function name, got ${JSON.stringify(fn)}`);
-    if (!Array.isArray(locals) || locals.length === 0) throw new RangeError("stackFrame: at least one local");
-    for (const l of locals) {
-      if (!/^[A-Za-z_][\w]*$/.test(l.name)) throw new TypeError(`stackFrame: bad local name ${JSON.stringify(l.name)}`);
-      if (!Number.isInteger(l.size) || l.size < 1 || l.size > 65536) throw new RangeError(`stackFrame: local ${l.name} size must be 1..65536, got ${l.size}`);
-    }
-    // llvm's ComputeASanStackFrameLayout: 32-byte header, then each variable at
-    // a 32-byte-aligned offset followed by its redzone (VarAndRedzoneSize)
-    const offsets: number[] = [];
-    let off = 32;
-    for (const l of locals) {
-      off = (off + 31) & ~31;
-      offsets.push(off);
-      const s = l.size;
-      const rz = s <= 4 ? 16 : s <= 16 ? 32 : s <= 128 ? s + 32 : s <= 512 ? s + 64 : s <= 4096 ? s + 128 : s + 256;
-      off += (Math.max(rz, 16) + 31) & ~31;
-    }
-    const size = off;
-    const e = this.exports;
-    const sp = BigInt.asUintN(64, e.stack_frame_push(pid, size));
-    if (sp === 0n) throw new RangeError(`stackFrame: task ${pid} has no stack or it would overflow`);
-    const descr = `${locals.length} ` + locals.map((l, i) => `${offsets[i]} ${l.size} ${l.name.length} ${l.name}`).join(" ");
-    let d = this.frameDescr.get(descr);
-    if (d === undefined) {
-      d = BigInt.asUintN(64, e.kimage_global_alloc(descr.length + 1, 0));
-      if (d === 0n) throw new RangeError("stackFrame: the kernel image's data area is full");
-      const bytes = new Uint8Array(descr.length + 1);
-      for (let i = 0; i < descr.length; i++) bytes[i] = descr.charCodeAt(i);
-      this.u8view().set(bytes, e.host_buf());
-      e.mem_copy_in(d, e.host_buf(), BigInt(bytes.length));
-      this.frameDescr.set(descr, d);
-    }
-    let pc = this.frameCode.get(fn);
-    if (pc === undefined) {
-      const text = this.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81100000n;
-      pc = text + BigInt(this.frameCode.size) * 0x1000n;
-      this.frameCode.set(fn, pc);
-      this.registerCode(pc, { name: fn, offset: 0, size: 0x1000 });
-    }
-    const header = new BigUint64Array([0x41b58ab3n, d, pc]);
-    this.u8view().set(new Uint8Array(header.buffer), e.host_buf());
-    e.mem_copy_in(sp, e.host_buf(), 24n);
-    const addrs = offsets.map((o) => sp + BigInt(o));
-    if (this.options.kasan && this.options.kasanMode === "generic") {
-      e.kasan_poison_range(sp, 32n, 0xf1);
-      locals.forEach((l, i) => {
-        const start = addrs[i];
-        e.kasan_unpoison_range(start, BigInt(l.size));
-        const rzStart = start + ((BigInt(l.size) + 7n) & ~7n);
-        const rzEnd = i + 1 < locals.length ? addrs[i + 1] : sp + BigInt(size);
-        if (rzEnd > rzStart) e.kasan_poison_range(rzStart, rzEnd - rzStart, i + 1 < locals.length ? 0xf2 : 0xf3);
-      });
-    }
-    return { base: sp, locals: addrs, size, pop: () => e.stack_frame_pop(pid, sp, size) };
+    const f = pushStackFrame(this, fn, locals, pid);
+    return { base: f.base, locals: locals.map((l) => f.vars.get(l.name)!), size: f.size, pop: () => f.pop() };
   }
 
   // ── guests (host/guest/) ──────────────────────────────────────────────────

@@ -31,7 +31,8 @@ function slotSize(size: number): number {
 }
 
 const codeAddresses = new WeakMap<Engine, Map<string, bigint>>();
-let nextCode = 0x1000n;
+// a frame descriptor is a string in rodata: written once per engine
+const descriptors = new WeakMap<Engine, Map<string, bigint>>();
 
 /** The pc stored in a frame header: a stable address in kernel text per function. */
 function functionPc(e: Engine, fn: Frame): bigint {
@@ -40,21 +41,28 @@ function functionPc(e: Engine, fn: Frame): bigint {
   let pc = m.get(fn.name);
   if (pc === undefined) {
     const text = e.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81010000n;
-    pc = text + nextCode;
-    nextCode += 0x1000n;
+    pc = text + BigInt(m.size + 1) * 0x1000n;      // per engine: the same run gives the same pcs
     m.set(fn.name, pc);
     e.registerCode(pc, { name: fn.name, offset: 0, size: fn.size });
   }
   return pc;
 }
 
-/** Push an instrumented frame for `fn` on the current task's stack. */
-export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[]): StackFrameHandle {
+/**
+ * Push an instrumented frame for `fn` on a task's stack (the current task's
+ * unless pid is given). Generic KASAN poisons the redzones; sw_tags kernels
+ * tag stack variables instead, which the engine does not simulate.
+ */
+export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[], pid = e.current.pid): StackFrameHandle {
   const frame: Frame = typeof fn === "string" ? { name: fn, offset: 0, size: 0x1a0 } : fn;
-  if (vars.length === 0) throw new RangeError("pushStackFrame: a frame needs at least one variable");
-  for (const v of vars) if (!Number.isInteger(v.size) || v.size < 1 || v.size > 65536) throw new RangeError(`pushStackFrame: bad size for ${v.name}`);
+  if (!/^[A-Za-z_.$][\w.$]*$/.test(frame.name)) throw new TypeError(`pushStackFrame: fn must be a function name, got ${JSON.stringify(frame.name)}`);
+  if (!Array.isArray(vars) || vars.length === 0) throw new RangeError("pushStackFrame: a frame needs at least one variable");
+  for (const v of vars) {
+    if (typeof v.name !== "string" || !/^[A-Za-z_]\w*$/.test(v.name)) throw new TypeError(`pushStackFrame: bad variable name ${JSON.stringify(v.name)}`);
+    if (!Number.isInteger(v.size) || v.size < 1 || v.size > 65536) throw new RangeError(`pushStackFrame: variable ${v.name} size must be 1..65536, got ${v.size}`);
+  }
+  if (new Set(vars.map((v) => v.name)).size !== vars.length) throw new RangeError("pushStackFrame: variable names must be distinct");
   const x = e.exports;
-  const pid = e.current.pid;
   if (x.task_stack_alloc(pid) === 0n) throw new RangeError("pushStackFrame: no memory for the task's stack");
   // layout
   const offsets: number[] = [];
@@ -71,18 +79,14 @@ export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[]):
     const name = v.line !== undefined ? `${v.name}:${v.line}` : v.name;
     return `${offsets[i]} ${v.size} ${name.length} ${name}`;
   }).join(" ");
-  const descrVa = writeString(e, descr);
+  let strings = descriptors.get(e);
+  if (!strings) descriptors.set(e, (strings = new Map()));
+  let descrVa = strings.get(descr);
+  if (descrVa === undefined) strings.set(descr, (descrVa = writeString(e, descr)));
   const header = new BigUint64Array([FRAME_MAGIC, descrVa, functionPc(e, frame)]);
   writeBytes(e, base, new Uint8Array(header.buffer));
   // shadow: F1 header, variables 00/partial, F2 between, F3 after the last
-  x.kasan_poison_range(base, BigInt(HEADER), 0xf1);
-  vars.forEach((v, i) => {
-    const start = base + BigInt(offsets[i]);
-    const end = i + 1 < vars.length ? base + BigInt(offsets[i + 1]) : base + BigInt(size);
-    x.kasan_unpoison_range(start, BigInt(v.size));
-    const after = start + ((BigInt(v.size) + 7n) & ~7n);
-    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? 0xf2 : 0xf3);
-  });
+  if (e.options.kasan && e.options.kasanMode === "generic") poisonFrame(e, base, size, offsets, vars);
   const map = new Map(vars.map((v, i) => [v.name, base + BigInt(offsets[i])]));
   let popped = false;
   return {
@@ -93,6 +97,18 @@ export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[]):
       x.stack_frame_pop(pid, base, size);
     },
   };
+}
+
+function poisonFrame(e: Engine, base: bigint, size: number, offsets: number[], vars: StackVar[]): void {
+  const x = e.exports;
+  x.kasan_poison_range(base, BigInt(HEADER), 0xf1);
+  vars.forEach((v, i) => {
+    const start = base + BigInt(offsets[i]);
+    const end = i + 1 < vars.length ? base + BigInt(offsets[i + 1]) : base + BigInt(size);
+    x.kasan_unpoison_range(start, BigInt(v.size));
+    const after = start + ((BigInt(v.size) + 7n) & ~7n);
+    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? 0xf2 : 0xf3);
+  });
 }
 
 /**
