@@ -19,10 +19,11 @@ import { checkFastM, accessPrepare, translateRange, mem_memset, mem_memcpy, mem_
 import { kasanMemToShadow } from "./mm/layout";
 import { nrFrames } from "./mm/phys";
 import { pageFault, enginePanicked } from "./mm/fault";
-import { kasanMode, KASAN_OFF, KASAN_GLOBAL_REDZONE, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
+import { kasanMode, KASAN_OFF, KASAN_GLOBAL_REDZONE,
          KASAN_ALLOCA_REDZONE_SIZE } from "./kasan/kasan";
-import { shadowFill, shadowSetByte, kasanUnpoison, kasanPoison } from "./kasan/shadow";
+import { shadowFill, kasanUnpoison, kasanPoison } from "./kasan/shadow";
 import { kasanReportNoMeta } from "./kasan/report";
+import { kasan_alloca_poison, kasan_allocas_unpoison } from "./kasan/shadow_api";
 import { ring_head } from "./report";
 import { statGet } from "./stats";
 import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
@@ -179,26 +180,19 @@ export function __asan_set_shadow_f3(a: u32, n: u32): void { setShadow(a, n, 0xf
 export function __asan_set_shadow_f5(a: u32, n: u32): void { setShadow(a, n, 0xf5); }
 export function __asan_set_shadow_f8(a: u32, n: u32): void { setShadow(a, n, 0xf8); }
 
-// Dynamic allocas: 32-byte left redzone, the partial granule after the
-// object, the right redzone up to 32-byte alignment and 32 bytes more.
+// Dynamic allocas (the kernel's rules, kasan/shadow_api.ts) once the range is
+// known to lie in the guest's image.
 export function __asan_alloca_poison(addr: u32, size: u32): void {
   if (kasanMode == KASAN_OFF) return;
   const rz = <u64>KASAN_ALLOCA_REDZONE_SIZE;
-  const left = <u64>addr - rz;
-  const partial = <u64>addr + <u64>size;
-  const right = (partial + rz - 1) & ~(rz - 1);
-  if (<u64>addr < rz || !inImage(left, right + rz - left)) { ignoredShadowWriteInc(); return; }
-  kasanPoison(guestVa(<u32>left), rz, KASAN_ALLOCA_LEFT);
-  const aligned = partial & ~<u64>7;
-  kasanPoison(guestVa(<u32>aligned), right - aligned, KASAN_ALLOCA_RIGHT);
-  if (partial & 7) shadowSetByte(guestVa(<u32>aligned), <u8>(partial & 7));
-  kasanPoison(guestVa(<u32>right), rz, KASAN_ALLOCA_RIGHT);
+  const end = ((<u64>addr + <u64>size + rz - 1) & ~(rz - 1)) + rz;
+  if (<u64>addr < rz || !inImage(<u64>addr - rz, end - (<u64>addr - rz))) { ignoredShadowWriteInc(); return; }
+  kasan_alloca_poison(guestVa(addr), <u64>size);
 }
 export function __asan_allocas_unpoison(top: u32, bottom: u32): void {
   if (kasanMode == KASAN_OFF || top == 0 || top > bottom) return;
-  const lo = <u64>top & ~<u64>7;
-  if (!inImage(lo, <u64>bottom - lo)) { ignoredShadowWriteInc(); return; }
-  kasanPoison(guestVa(<u32>lo), (<u64>bottom - lo) & ~<u64>7, 0);
+  if (!inImage(<u64>top, <u64>(bottom - top))) { ignoredShadowWriteInc(); return; }
+  kasan_allocas_unpoison(guestVa(top), guestVa(bottom));
 }
 
 // A noreturn call (exit, longjmp): the frames it leaves behind never unpoison
