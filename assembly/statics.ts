@@ -15,7 +15,7 @@
 // @ts-ignore: decorator
 @inline export const TASK_TABLE: usize = QUARANTINE_TABLE + 0x10000;       // 1024 x 32
 // @ts-ignore: decorator
-@inline export const CACHE_TABLE: usize = TASK_TABLE + 0x8000;             // 4096 x 4 + 4096
+@inline export const CACHE_TABLE: usize = TASK_TABLE + 0x8000;             // 4096 x (u32 lin + u8 state + u8 tag)
 // @ts-ignore: decorator
 @inline export const HOT_TABLE: usize = CACHE_TABLE + 0x8000;              // hot switches, below
 // @ts-ignore: decorator

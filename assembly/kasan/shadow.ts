@@ -46,14 +46,15 @@ export function shadowFill(sva: u64, n: u64, value: u8): void {
   }
 }
 
-// Shadow byte of (untagged) addr; -1 when its shadow is not mapped.
+// Shadow byte of addr (its tag ignored, as kasan_reset_tag does); -1 when its
+// shadow is not mapped.
 export function shadowByte(addr: u64): i32 {
-  const lin = shadowLin(kasanMemToShadow(addr), false);
+  const lin = shadowLin(kasanMemToShadow(untag(addr)), false);
   return lin == 0 ? -1 : <i32>load<u8>(lin);
 }
 
 export function shadowSetByte(addr: u64, value: u8): void {
-  const lin = shadowLin(kasanMemToShadow(addr), true);
+  const lin = shadowLin(kasanMemToShadow(untag(addr)), true);
   if (lin != 0) store<u8>(lin, value);
 }
 
@@ -61,9 +62,11 @@ export function shadowSetByte(addr: u64, value: u8): void {
 // KFENCE memory is skipped: its shadow stays clean (explicit calls from
 // outside the slab hooks, e.g. ksize()-sized unpoisoning, would poison it).
 export function kasanPoison(addr: u64, size: u64, value: u8): void {
-  if (kasanMode == KASAN_OFF || size == 0 || isKfenceAddress(untag(addr))) return;
-  const s0 = kasanMemToShadow(addr);
-  shadowFill(s0, kasanMemToShadow(addr + size) - s0, value);
+  if (kasanMode == KASAN_OFF || size == 0) return;
+  const a = untag(addr);
+  if (isKfenceAddress(a)) return;
+  const s0 = kasanMemToShadow(a);
+  shadowFill(s0, kasanMemToShadow(a + size) - s0, value);
 }
 
 // kasan_unpoison: make [addr, addr + size) accessible; generic mode marks the
@@ -74,7 +77,7 @@ export function kasanUnpoison(addr: u64, size: u64, tag: u8): void {
   const rounded = (size + g - 1) & ~(g - 1);
   if (kasanMode == KASAN_GENERIC) {
     kasanPoison(addr, rounded, 0);
-    if (size & 7) shadowSetByte(addr + rounded - g, <u8>(size & 7));
+    if (size & 7) shadowSetByte(untag(addr) + rounded - g, <u8>(size & 7));
   } else {
     kasanPoison(addr, rounded, tag);
   }

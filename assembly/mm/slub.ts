@@ -106,6 +106,10 @@ import { kimage_global_alloc, kimageLin } from "./kimage";
 @inline const CACHE_LIN: usize = CACHE_TABLE;
 // @ts-ignore: decorator
 @inline const CACHE_STATE: usize = CACHE_TABLE + <usize>MAX_CACHES * 4;
+// the KASAN tag of each descriptor's pointer (sw_tags: kmem_cache_create's
+// zalloc tags it like any object; 0xff otherwise)
+// @ts-ignore: decorator
+@inline const CACHE_TAG: usize = CACHE_TABLE + <usize>MAX_CACHES * 5;
 // @ts-ignore: decorator
 @inline export const CACHE_UNUSED: u8 = 0;
 // @ts-ignore: decorator
@@ -130,7 +134,8 @@ export function cache_count(): u32 { return nextCacheId; }
 export function cache_va(id: u32): u64 { return id < nextCacheId ? cacheVa(id) : 0; }
 export function cacheVa(id: u32): u64 {
   if (id == 0) return kmemCacheBootVa;
-  return PAGE_OFFSET + <u64>(cacheLin(id) - <usize>PHYS_BASE);
+  const va = PAGE_OFFSET + <u64>(cacheLin(id) - <usize>PHYS_BASE);
+  return (va & 0x00ffffffffffffff) | (<u64>load<u8>(CACHE_TAG + id) << 56);
 }
 
 // @ts-ignore: decorator
@@ -635,6 +640,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
   }
   const id = registerCache(c);
   if (id < 0) { kfree(va); return -12; }
+  store<u8>(CACHE_TAG + id, <u8>(va >> 56));
   return id;
 }
 
