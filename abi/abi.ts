@@ -338,6 +338,8 @@ export const FR___VMALLOC_NODE_RANGE = 29;
 export const FR_VMALLOC = 30;
 export const FR___KASAN_MEMPOOL_POISON = 31;
 export const FR_MEMPOOL_FREE = 32;
+export const FR_SAVE_STACK_INFO = 33;          // tag modes: the stack ring's writer (mm/kasan/tags.c)
+export const FR_KASAN_SAVE_ALLOC_INFO = 34;
 export const FR_FIRST_DYNAMIC = 256;
 
 // Which path raised a KASAN report (R_ARG0 of REP_KASAN): picks the internal

@@ -7,7 +7,7 @@
 import * as abi from "../abi/abi.js";
 import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
-import { FrameTable, captureJsStack, formatFrame, type Frame } from "./stackdepot.js";
+import { FrameTable, captureJsStack, formatFrame, alignArm64, type Frame } from "./stackdepot.js";
 import { readRecord, type RawRecord } from "./report/record.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
@@ -145,6 +145,11 @@ const SOFTIRQ_FRAMES: Frame[] = [
   { name: "smpboot_thread_fn", offset: 0x2ca, size: 0x5f0 }, { name: "kthread", offset: 0x289, size: 0x360 },
   { name: "ret_from_fork", offset: 0x2f, size: 0x70 }, { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
 ];
+// arm64 has no ret_from_fork_asm: kernel threads start at ret_from_fork
+function arm64ThreadEntry(frames: Frame[]): Frame[] {
+  return frames.filter((f) => f.name !== "ret_from_fork_asm")
+    .map((f) => (f.name === "ret_from_fork" ? { name: "ret_from_fork", offset: 0x10, size: 0x20 } : f));
+}
 const WORKER_FRAMES: Frame[] = [
   { name: "process_one_work", offset: 0x7bc, size: 0x1ba0 }, { name: "worker_thread", offset: 0x6c8, size: 0xf00 },
   { name: "kthread", offset: 0x289, size: 0x360 }, { name: "ret_from_fork", offset: 0x2f, size: 0x70 },
@@ -190,8 +195,16 @@ export class Engine {
   private panicMessage: string | undefined;
   private lazyFrames: Frame[] | undefined;
   private readonly formatters = new Map<number, RecordFormatter>();
-  /** Frames appended below the caller in captured host stacks (a runner's kernel context). */
-  stackSuffix: Frame[] = [];
+  private suffix: Frame[] = [];
+  /**
+   * Frames appended below the caller in captured host stacks (a runner's
+   * kernel context, down to the thread's entry; on arm64 threads start at
+   * ret_from_fork alone).
+   */
+  get stackSuffix(): Frame[] { return this.suffix; }
+  set stackSuffix(frames: Frame[]) {
+    this.suffix = this.options.arch === "arm64" ? arm64ThreadEntry(frames) : frames;
+  }
   /** Function names that never show in captured stacks (helpers that are macros or inline in C). */
   transparentFrames: ReadonlySet<string> = new Set();
   /** Frames pushed on top of captured host stacks (a kernel function the host runs, e.g. strlen). */
@@ -219,7 +232,7 @@ export class Engine {
 
   private constructor(options: ResolvedOptions, mod: WebAssembly.Module) {
     this.options = options;
-    this.frames = new FrameTable(readSource);
+    this.frames = new FrameTable(readSource, this.options.arch === "arm64");
     this.tasks.set(0, { pid: 0, comm: "swapper/0" });
     this.tasks.set(1, { pid: 1, comm: "swapper/0" });
     const bytes = abi.PHYS_BASE + options.ram * 1048576;
@@ -274,7 +287,8 @@ export class Engine {
   private bootLog(): void {
     const o = this.options;
     this.printk(`Linux version ${KERNEL_RELEASE} (shadowfence@wasm) (AssemblyScript 0.28) #1 SMP PREEMPT_DYNAMIC`, 0n);
-    this.printk(`Command line: ${o.cmdline.trim()}`, 0n);
+    // x86's setup_arch() echoes "Command line:"; arm64 has only start_kernel()'s line
+    this.printk(`${o.arch === "arm64" ? "Kernel command line" : "Command line"}: ${o.cmdline.trim()}`, 0n);
     const s = this.stats();
     const totalK = (s.framesTotal * 4);
     this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
@@ -427,7 +441,9 @@ export class Engine {
   }
 
   private accessFrames(r: RawRecord): Frame[] {
-    return r.stack ? this.stackFrames(r.stack) : this.hostFrames();
+    if (r.stack) return this.stackFrames(r.stack);
+    const frames = this.hostFrames();
+    return this.options.arch === "arm64" ? frames.map(alignArm64) : frames;
   }
 
   private publish(r: RawRecord, ctx: OopsContext): void {

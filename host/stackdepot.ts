@@ -11,6 +11,14 @@ export interface Frame {
   module?: string;
 }
 
+/** A frame on arm64's 4-byte instruction grid (see FrameTable). */
+export function alignArm64(f: Frame): Frame {
+  const offset = f.offset === 0 ? 0 : Math.max(4, f.offset & ~3);
+  let size = (f.size + 3) & ~3;
+  if (offset >= size) size = offset + 4;
+  return { ...f, offset, size };
+}
+
 export function formatFrame(f: Frame): string {
   return `${f.name}+0x${f.offset.toString(16)}/0x${f.size.toString(16)}${f.module ? ` [${f.module}]` : ""}`;
 }
@@ -50,6 +58,8 @@ const KERNEL_FRAMES: Record<number, Frame> = {
   [abi.FR_VMALLOC]: { name: "vmalloc_noprof", offset: 0x4d, size: 0x60 },
   [abi.FR___KASAN_MEMPOOL_POISON]: { name: "__kasan_mempool_poison_object", offset: 0x13d, size: 0x200 },
   [abi.FR_MEMPOOL_FREE]: { name: "mempool_free", offset: 0x54, size: 0x70 },
+  [abi.FR_SAVE_STACK_INFO]: { name: "save_stack_info", offset: 0x38, size: 0x118 },
+  [abi.FR_KASAN_SAVE_ALLOC_INFO]: { name: "kasan_save_alloc_info", offset: 0x14, size: 0x20 },
   // KFENCE's own stacks (skipped when printed, see host/report/kfence.ts)
   [abi.FR___KFENCE_ALLOC]: { name: "__kfence_alloc", offset: 0x8e, size: 0x700 },
   [abi.FR___KMALLOC_NOPROF]: { name: "__kmalloc_noprof", offset: 0x1b6, size: 0x470 },
@@ -90,9 +100,24 @@ const PATH_FRAMES: Record<number, Frame[]> = {
     F("mempool_free", 0x54, 0x70)],
   [abi.PATH_STRING]: KREPORT,
 };
+// SW_TAGS on arm64 checks inline: a tag mismatch executes a BRK whose
+// exception handler reports, so the trace crosses the debug exception entry.
+const ARM64_BRK = [F("kasan_handler", 0x34, 0x68), F("brk_handler", 0x64, 0xc8), F("do_debug_exception", 0x88, 0x130),
+  F("el1_dbg", 0x4c, 0x70), F("el1h_64_sync_handler", 0x44, 0xa8), F("el1h_64_sync", 0x64, 0x68)];
+
 /** Internal frames printed above the caller in a KASAN report's Call Trace. */
-export function reportPathFrames(path: number): Frame[] {
-  return PATH_FRAMES[path] ?? KREPORT;
+export function reportPathFrames(path: number, arch = "x86_64", tags = false): Frame[] {
+  const frames = PATH_FRAMES[path] ?? KREPORT;
+  if (arch === "arm64" && tags && frames === KREPORT) return [...KREPORT, ...ARM64_BRK];
+  return frames;
+}
+
+// arm64's dump_stack() starts in the unwinder itself (6.12: dump_backtrace, show_stack).
+const ARM64_DUMP_STACK = [F("dump_backtrace", 0x98, 0x118), F("show_stack", 0x18, 0x24)];
+/** The frames of a Call trace as arm64 prints them. */
+export function arm64Trace(frames: Frame[]): Frame[] {
+  const aligned = frames.map(alignArm64);
+  return frames[0]?.name === "dump_stack_lvl" ? [...ARM64_DUMP_STACK, ...aligned] : aligned;
 }
 
 /** Source text of scripts, for real function-relative offsets (Node only). */
@@ -120,7 +145,14 @@ export class FrameTable {
   private byKey = new Map<string, number>();
   private lineStarts = new Map<string, number[] | null>();
 
-  constructor(private readSource?: SourceReader) {}
+  private aligned = new Map<number, Frame>();
+
+  /**
+   * arm64 instructions are 4 bytes: return addresses sit at multiples of 4 from
+   * a function's start and functions are whole instructions long, so on arm64
+   * every frame is printed with its offset and size on that grid.
+   */
+  constructor(private readSource?: SourceReader, private readonly arm64 = false) {}
 
   intern(f: Frame): number {
     const key = `${f.name}\0${f.offset}\0${f.size}\0${f.module ?? ""}`;
@@ -134,8 +166,11 @@ export class FrameTable {
   }
 
   get(id: number): Frame | undefined {
-    if (id < abi.FR_FIRST_DYNAMIC) return KERNEL_FRAMES[id];
-    return this.frames[id - abi.FR_FIRST_DYNAMIC];
+    const f = id < abi.FR_FIRST_DYNAMIC ? KERNEL_FRAMES[id] : this.frames[id - abi.FR_FIRST_DYNAMIC];
+    if (!f || !this.arm64) return f;
+    let a = this.aligned.get(id);
+    if (!a) this.aligned.set(id, (a = alignArm64(f)));
+    return a;
   }
 
   isKernel(id: number): boolean {

@@ -13,7 +13,8 @@ import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
          FR_KMEM_CACHE_FREE, FR_KASAN_RECORD_AUX_STACK, FR___KASAN_KREALLOC, FR_KREALLOC,
          FR_SLAB_FREE_AFTER_RCU_DEBUG, FR_RCU_DO_BATCH, FR_RCU_CORE, FR_RCU_CORE_SI,
          FR_HANDLE_SOFTIRQS, PATH_KFREE, PATH_KMEM_CACHE_FREE, PATH_MEMPOOL, BUG_INVALID_FREE,
-         BUG_DOUBLE_FREE, PATH_KFREE_LARGE, PG_TAIL, FR___KASAN_MEMPOOL_POISON, FR_MEMPOOL_FREE } from "../../abi/abi";
+         BUG_DOUBLE_FREE, PATH_KFREE_LARGE, PG_TAIL, FR___KASAN_MEMPOOL_POISON, FR_MEMPOOL_FREE,
+         FR_SAVE_STACK_INFO, FR_KASAN_SAVE_ALLOC_INFO } from "../../abi/abi";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE, KASAN_SLAB_FREE,
          KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
          KASAN_TAG_KERNEL } from "./kasan";
@@ -59,7 +60,13 @@ export function setFreePath(p: u32): void { freePath = p; }
 function pushFrames(p: usize, path: u32): usize {
   store<u32>(p, FR_KASAN_SAVE_STACK); p += 4;
   if (path == TRACK_AUX) { store<u32>(p, FR_KASAN_RECORD_AUX_STACK); return p + 4; }
-  store<u32>(p, FR_KASAN_SAVE_TRACK); p += 4;
+  if (kasanMode == KASAN_SW_TAGS) {
+    // tags.c: kasan_save_{alloc,free}_info -> save_stack_info -> kasan_save_stack
+    store<u32>(p, FR_SAVE_STACK_INFO); p += 4;
+    if (path <= TRACK_CACHE_ALLOC || path == TRACK_KREALLOC) { store<u32>(p, FR_KASAN_SAVE_ALLOC_INFO); p += 4; }
+  } else {
+    store<u32>(p, FR_KASAN_SAVE_TRACK); p += 4;
+  }
   if (path == TRACK_KMALLOC) { store<u32>(p, FR___KASAN_KMALLOC); return p + 4; }
   if (path == TRACK_KREALLOC) { store<u32>(p, FR___KASAN_KREALLOC); store<u32>(p, FR_KREALLOC, 4); return p + 8; }
   if (path == TRACK_CACHE_ALLOC) { store<u32>(p, FR___KASAN_SLAB_ALLOC); store<u32>(p, FR_KMEM_CACHE_ALLOC, 4); return p + 8; }

@@ -1,7 +1,7 @@
 // What every kernel report shares: pointer formatting, the framing line, the
 // dump_stack header (CPU:/Tainted:/Hardware name:/Call Trace:), taint text.
 import type { Frame } from "../stackdepot.js";
-import { formatFrame } from "../stackdepot.js";
+import { formatFrame, arm64Trace } from "../stackdepot.js";
 
 export const KERNEL_RELEASE = "6.12.0";
 export const KERNEL_VERSION = "#1 SMP PREEMPT_DYNAMIC";
@@ -52,24 +52,25 @@ export interface TaskInfo {
 }
 
 /** dump_stack_print_info() lines: CPU:, optional Tainted:, Hardware name:. */
-export function cpuLines(cpu: number, task: TaskInfo, taint: number): string[] {
+export function cpuLines(cpu: number, task: TaskInfo, taint: number, arch = "x86_64"): string[] {
   const lines = [`CPU: ${cpu} UID: 0 PID: ${task.pid} Comm: ${task.comm.slice(0, 20)} ${taintString(taint)} ${KERNEL_RELEASE} ${KERNEL_VERSION.split(" ")[0]}`];
   const names = taintNamesLine(taint);
   if (names) lines.push(names);
-  lines.push(`Hardware name: ${HARDWARE_NAME}`);
+  // arm64 boots from a device tree: its machine description ends in " (DT)"
+  lines.push(`Hardware name: ${arch === "arm64" ? `${HARDWARE_NAME.split(",")[0]} (DT)` : HARDWARE_NAME}`);
   return lines;
 }
 
 /** dump_stack_lvl(): the info lines then the Call Trace block. */
 export function dumpStack(cpu: number, task: TaskInfo, taint: number, frames: Frame[], arch: string): string[] {
   return [
-    ...cpuLines(cpu, task, taint),
+    ...cpuLines(cpu, task, taint, arch),
     ...callTrace(frames, arch),
   ];
 }
 
 export function callTrace(frames: Frame[], arch: string): string[] {
-  if (arch === "arm64") return ["Call trace:", ...frames.map((f) => ` ${formatFrame(f)}`)];
+  if (arch === "arm64") return ["Call trace:", ...arm64Trace(frames).map((f) => ` ${formatFrame(f)}`)];
   return ["Call Trace:", " <TASK>", ...frames.map((f) => ` ${formatFrame(f)}`), " </TASK>"];
 }
 

@@ -76,7 +76,7 @@ export function formatKasan(r: RawRecord, ctx: FormatContext, accessFrames: Fram
   }
   lines.push("");
   const path = Number(r.arg0);
-  lines.push(...dumpStack(r.cpu, task, r.taint, [...reportPathFrames(path), ...accessFrames], ctx.arch));
+  lines.push(...dumpStack(r.cpu, task, r.taint, [...reportPathFrames(path, ctx.arch, ctx.tags), ...accessFrames], ctx.arch));
   const details: KasanDetails = {
     bugType, isWrite, address: r.addr, size: r.size, firstBadAddress: r.firstBad, ip,
   };

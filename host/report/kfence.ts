@@ -187,12 +187,12 @@ export function formatKfence(r: RawRecord, ctx: FormatContext, accessFrames: Fra
   const fault = type === abi.KFENCE_ERROR_OOB || type === abi.KFENCE_ERROR_UAF || type === abi.KFENCE_ERROR_INVALID;
   if (noHashPointers && fault) {
     // show_regs(): the info lines, the faulting instruction, the trace (no register file here)
-    lines.push(...cpuLines(r.cpu, task, r.taint));
+    lines.push(...cpuLines(r.cpu, task, r.taint, ctx.arch));
     if (ctx.arch === "arm64") { if (accessFrames[0]) lines.push(`pc : ${formatFrame(accessFrames[0])}`); }
     else if (accessFrames[0]) lines.push(`RIP: 0010:${formatFrame(accessFrames[0])}`);
     lines.push(...callTrace(accessFrames, ctx.arch));
   } else {
-    lines.push(...cpuLines(r.cpu, task, r.taint));
+    lines.push(...cpuLines(r.cpu, task, r.taint, ctx.arch));
   }
   lines.push(SEPARATOR);
   const kind = type === abi.KFENCE_ERROR_OOB || type === abi.KFENCE_ERROR_UAF || type === abi.KFENCE_ERROR_INVALID

@@ -94,7 +94,7 @@ function arm64PageFault(r: RawRecord, ctx: OopsContext, frames: Frame[], task: T
   else if (addr < ctx.pageOffset) lines.push(`[${px(addr)}] address between user and kernel address ranges`);
   else lines.push(`swapper pgtable: 4k pages, 48-bit VAs, pgdp=0000000000000000`, arm64WalkLine(r));
   lines.push(`Internal error: Oops: ${esr.toString(16).padStart(16, "0")} [#${r.die}] PREEMPT SMP`, "Modules linked in:");
-  lines.push(...cpuLines(r.cpu, task, r.taint));
+  lines.push(...cpuLines(r.cpu, task, r.taint, "arm64"));
   if (frames[0]) lines.push(`pc : ${formatFrame(frames[0])}`);
   lines.push(...callTrace(frames, "arm64"), END_TRACE);
   return lines;
@@ -171,7 +171,7 @@ function warnBlock(r: RawRecord, ctx: FormatContext, frames: Frame[], message: s
     ...message,
     `WARNING: CPU: ${r.cpu} PID: ${task.pid} at ${site.file} ${formatFrame(site.fn)}`,
     "Modules linked in:",
-    ...cpuLines(r.cpu, task, r.taint | (1 << 9)),
+    ...cpuLines(r.cpu, task, r.taint | (1 << 9), ctx.arch),
     `RIP: 0010:${formatFrame(site.fn)}`,
     ...callTrace(frames, ctx.arch),
     END_TRACE,
@@ -220,7 +220,7 @@ export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): {
         ...((r.flags & abi.RF_PAGE) ? dumpPage(r, ctx) : []),
         `page dumped because: ${why}`,
         "Modules linked in:",
-        ...cpuLines(r.cpu, task, r.taint | (1 << 5)),
+        ...cpuLines(r.cpu, task, r.taint | (1 << 5), ctx.arch),
         ...callTrace([
           { name: "dump_stack_lvl", offset: 0x4d, size: 0x70 },
           { name: "bad_page", offset: 0x6b, size: 0x110 },
@@ -237,7 +237,7 @@ export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): {
         "------------[ cut here ]------------",
         "kernel BUG at mm/slub.c:467!",
         `Oops: invalid opcode: 0000 [#${r.die}] PREEMPT SMP NOPTI`,
-        ...cpuLines(r.cpu, task, r.taint),
+        ...cpuLines(r.cpu, task, r.taint, ctx.arch),
         "RIP: 0010:__slab_free+0x1c1/0x2f0",
         ...callTrace(frames, ctx.arch),
         "Modules linked in:",
@@ -258,7 +258,7 @@ export function formatPanic(r: RawRecord, ctx: FormatContext, frames: Frame[]): 
   const task = ctx.task(r.pid);
   return [
     `Kernel panic - not syncing: ${msg}`,
-    ...cpuLines(r.cpu, task, r.taint),
+    ...cpuLines(r.cpu, task, r.taint, ctx.arch),
     ...callTrace([{ name: "panic", offset: 0x1f1, size: 0x5e0 }, { name: "end_report", offset: 0xaf, size: 0xc0 }, ...frames], ctx.arch),
     "Kernel Offset: disabled",
     `---[ end Kernel panic - not syncing: ${msg} ]---`,

@@ -80,7 +80,7 @@ export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Fram
       message,
       `WARNING: CPU: ${r.cpu} PID: ${task.pid} at ${w.file} ${formatFrame(w.fn)}`,
       "Modules linked in:",
-      ...cpuLines(r.cpu, task, r.taint | (1 << 9)),
+      ...cpuLines(r.cpu, task, r.taint | (1 << 9), ctx.arch),
       `RIP: 0010:${formatFrame(w.fn)}`,
       ...callTrace(frames, ctx.arch),
       END_TRACE,
@@ -97,6 +97,6 @@ export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Fram
     `mode:0x${gfp.toString(16)}(${gfpNames(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0`;
   const trace = [F("dump_stack_lvl", 0x4d, 0x70), F("warn_alloc", 0x165, 0x1d0), F("__vmalloc_node_range_noprof", 0x2d7, 0x1100),
     F("__vmalloc_node_noprof", 0x4a, 0x60), ...frames];
-  const lines = [first, ...cpuLines(r.cpu, task, r.taint), ...callTrace(trace, ctx.arch)];
+  const lines = [first, ...cpuLines(r.cpu, task, r.taint, ctx.arch), ...callTrace(trace, ctx.arch)];
   return { kind: "warn", type: "warn_alloc", title: first, performed: false, text: lines.join("\n") };
 }
