@@ -50,7 +50,7 @@ export type ResolvedOptions = Required<Omit<EngineOptions, "cmdline">> & {
   unknown: string[];
 };
 
-type Kind = "bool" | "onoff" | "int" | "enum" | "fail";
+type Kind = "bool" | "onoff" | "int" | "enum" | "fail" | "memsize";
 interface Param {
   name: string;              // as on the command line
   key: keyof EngineOptions;
@@ -60,6 +60,8 @@ interface Param {
   max?: number;
   def: unknown;
   help: string;
+  /** Another spelling of a parameter (typed options use the main one). */
+  alias?: boolean;
 }
 
 // Largest RAM a 32-bit wasm memory holds after the engine's own 16 MiB.
@@ -67,6 +69,8 @@ export const MAX_RAM_MB = Math.floor((abi.MAX_WASM_PAGES * abi.WASM_PAGE - abi.P
 
 export const PARAMS: readonly Param[] = [
   { name: "ram", key: "ram", kind: "int", min: 16, max: MAX_RAM_MB, def: 128, help: "RAM in MiB" },
+  { name: "mem", key: "ram", kind: "memsize", min: 16, max: MAX_RAM_MB, def: 128, alias: true,
+    help: "RAM as the kernel's mem=nn[KMG] (rounded down to MiB)" },
   { name: "arch", key: "arch", kind: "enum", values: ["x86_64", "arm64"], def: "x86_64", help: "simulated architecture" },
   { name: "nr_cpus", key: "nrCpus", kind: "int", min: 1, max: 64, def: 2, help: "number of CPUs" },
   { name: "kasan", key: "kasan", kind: "onoff", def: true, help: "KASAN on or off" },
@@ -107,7 +111,7 @@ export const PARAMS: readonly Param[] = [
 ];
 
 const BY_NAME = new Map(PARAMS.map((p) => [p.name, p]));
-const BY_KEY = new Map(PARAMS.map((p) => [p.key, p]));
+const BY_KEY = new Map(PARAMS.filter((p) => !p.alias).map((p) => [p.key, p]));
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -123,6 +127,7 @@ function accepted(p: Param): string {
     case "enum": return p.values!.join(", ");
     case "int": return `an integer from ${p.min} to ${p.max}`;
     case "fail": return "<interval>,<probability>,<space>,<times>";
+    case "memsize": return `a size with an optional K, M or G suffix, from ${p.min}M to ${p.max}M`;
   }
 }
 
@@ -155,6 +160,15 @@ function parseValue(p: Param, raw: string | undefined): unknown {
       if (raw === undefined) return bad(p, raw);
       parseFail(p, raw);
       return raw;
+    case "memsize": {
+      // memparse(): a number (0x allowed) and an optional K/M/G/T suffix
+      const m = raw === undefined ? null : /^(0x[0-9a-f]+|\d+)([kmgt]?)$/i.exec(raw);
+      if (!m) return bad(p, raw);
+      const shift = { "": 0, k: 10, m: 20, g: 30, t: 40 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
+      const mib = Math.floor((Number(m[1]) * 2 ** shift) / 2 ** 20);
+      if (mib < p.min! || mib > p.max!) return bad(p, raw);
+      return mib;
+    }
   }
 }
 

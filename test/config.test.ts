@@ -28,9 +28,21 @@ describe("kernel command line", () => {
     ["kfence.sample_interval=-1", /kfence.sample_interval: expected an integer from 0/],
     ["fail_page_alloc=1,200,0,1", /fail_page_alloc: expected <interval>,<probability>,<space>,<times>/],
     ["kasan.mode=sw_tags", /kasan.mode=sw_tags needs arch=arm64/],
+    ["mem=5M", /invalid value "5M" for mem: expected a size with an optional K, M or G suffix, from 16M/],
+    ["mem=lots", /invalid value "lots" for mem/],
+    ["mem=64X", /invalid value "64X" for mem/],
   ])("rejects %s", (cmdline, msg) => {
     expect(() => resolveOptions({ cmdline })).toThrow(ConfigError);
     expect(() => resolveOptions({ cmdline })).toThrow(msg);
+  });
+
+  it("reads mem=nn[KMG] as the kernel's memparse() does", () => {
+    expect(resolveOptions({ cmdline: "mem=256M" }).ram).toBe(256);
+    expect(resolveOptions({ cmdline: "mem=1G" }).ram).toBe(1024);
+    expect(resolveOptions({ cmdline: "mem=65536k" }).ram).toBe(64);
+    expect(resolveOptions({ cmdline: "mem=0x4000000" }).ram).toBe(64);
+    expect(resolveOptions({ cmdline: "mem=100000000" }).ram).toBe(95);        // rounded down to MiB
+    expect(resolveOptions({ cmdline: "mem=32M ram=48" }).ram).toBe(48);       // the later one wins
   });
 
   it("rejects bad typed values and unknown option names", () => {
