@@ -86,8 +86,10 @@ export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[], 
   const header = new BigUint64Array([FRAME_MAGIC, descrVa, functionPc(e, frame)]);
   writeBytes(e, base, new Uint8Array(header.buffer));
   // shadow: F1 header, variables 00/partial, F2 between, F3 after the last
+  let addrs = offsets.map((o) => base + BigInt(o));
   if (e.options.kasan && e.options.kasanMode === "generic") poisonFrame(e, base, size, offsets, vars);
-  const map = new Map(vars.map((v, i) => [v.name, base + BigInt(offsets[i])]));
+  if (e.options.kasan && e.options.kasanMode === "sw_tags") addrs = tagVariables(e, addrs, vars);
+  const map = new Map(vars.map((v, i) => [v.name, addrs[i]]));
   let popped = false;
   return {
     base, size, vars: map,
@@ -97,6 +99,18 @@ export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[], 
       x.stack_frame_pop(pid, base, size);
     },
   };
+}
+
+// Stack tagging (sw_tags): each variable's granules get a random tag and its
+// pointer carries it; the rest of the frame keeps the stack's 0xff, so an
+// access through a variable's pointer past its granules mismatches.
+function tagVariables(e: Engine, addrs: bigint[], vars: StackVar[]): bigint[] {
+  const x = e.exports;
+  return addrs.map((a, i) => {
+    const tag = BigInt(x.kasan_random_tag());
+    x.kasan_poison_range(a, BigInt(vars[i].size), Number(tag));
+    return (a & 0x00ffffffffffffffn) | (tag << 56n);
+  });
 }
 
 function poisonFrame(e: Engine, base: bigint, size: number, offsets: number[], vars: StackVar[]): void {

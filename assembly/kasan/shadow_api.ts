@@ -4,7 +4,7 @@
 import { kasanPoison, kasanUnpoison, shadowByte } from "./shadow";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
          KASAN_ALLOCA_REDZONE_SIZE } from "./kasan";
-import { getTag } from "./sw_tags";
+import { getTag, kasanRandomTag } from "./sw_tags";
 
 // Poison [va, va + size) with a shadow code (size rounded up to the granule).
 export function kasan_poison_range(va: u64, size: u64, value: u32): void {
@@ -34,3 +34,7 @@ export function kasan_allocas_unpoison(top: u64, bottom: u64): void {
   if (top == 0 || top > bottom) return;
   kasanUnpoison(top, bottom - top, 0xff);
 }
+
+// A random tag for a stack variable (sw_tags kernels built with stack tagging
+// give each local its own tag, as for heap objects).
+export function kasan_random_tag(): u32 { return kasanRandomTag(); }

@@ -87,20 +87,6 @@ function kmalloc_node_oob_right(t: KunitTest): void {
   e.kfree(ptr);
 }
 
-function kmalloc_track_caller_oob_right(t: KunitTest): void {
-  const e = t.engine;
-  let size = 128 - granule(t);
-  let ptr = e.kmalloc(size);            // kmalloc_track_caller: the caller is ours already
-  assertNotNull(t, ptr, "ptr");
-  t.expectKasanFail("ptr[size] = 'y'", () => wr(t, ptr + U64(size), 0x79), oob(t, ptr + U64(size), true, 1));
-  e.kfree(ptr);
-  size = KMALLOC_MAX_CACHE_SIZE + 10;
-  ptr = e.kmalloc(size);
-  assertNotNull(t, ptr, "ptr");
-  t.expectKasanFail("ptr[size] = 'y'", () => wr(t, ptr + U64(size), 0x79), oob(t, ptr + U64(size), true, 1));
-  e.kfree(ptr);
-}
-
 function kmalloc_big_oob_right(t: KunitTest): void {
   const e = t.engine;
   const size = KMALLOC_MAX_CACHE_SIZE - 256;
@@ -819,7 +805,7 @@ function match_all_mem_tag(t: KunitTest): void {
 }
 
 const CASES: Array<(t: KunitTest) => void> = [
-  kmalloc_oob_right, kmalloc_oob_left, kmalloc_node_oob_right, kmalloc_track_caller_oob_right,
+  kmalloc_oob_right, kmalloc_oob_left, kmalloc_node_oob_right,
   kmalloc_big_oob_right, kmalloc_large_oob_right, kmalloc_large_uaf, kmalloc_large_invalid_free,
   page_alloc_oob_right, page_alloc_uaf, krealloc_more_oob, krealloc_less_oob, krealloc_large_more_oob,
   krealloc_large_less_oob, krealloc_uaf, kmalloc_oob_16, kmalloc_uaf_16, kmalloc_oob_in_memset,
