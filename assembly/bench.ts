@@ -104,3 +104,50 @@ export function bench_is_kfence(va: u64, n: u32, mask: u32): u32 {
   }
   return hits;
 }
+
+// ── KASAN modes (bench/modes.ts) ────────────────────────────────────────────
+// The same slab workload under each mode: n rounds over BENCH_SLOTS live
+// objects; each round frees a random slot's object and kmallocs a new one of a
+// mixed size, then writes it and reads it back 8 bytes at a time through the
+// checked path (specialised per mode, as a kernel is built for one).
+function modesLoop<M>(n: u32, seed: u32): u64 {
+  let x = seed | 1;
+  let acc: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    const slot = BENCH_TABLE + (<usize>(x & (BENCH_SLOTS - 1)) << 3);
+    const old = load<u64>(slot);
+    if (old != 0) kfree(old);
+    const size = load<u32>(BENCH_SIZES + (<usize>((x >> 8) & 15) << 2));
+    const p = kmalloc(size, GFP_KERNEL);
+    store<u64>(slot, p);
+    if (p == 0) continue;
+    const words = <u64>(size >> 3);
+    for (let w: u64 = 0; w < words; w++) checkedStoreM<u64, M>(p + (w << 3), w ^ <u64>i);
+    for (let w: u64 = 0; w < words; w++) acc += checkedLoadM<u64, M>(p + (w << 3));
+  }
+  for (let s: u32 = 0; s < BENCH_SLOTS; s++) {
+    const slot = BENCH_TABLE + (<usize>s << 3);
+    const p = load<u64>(slot);
+    if (p != 0) { kfree(p); store<u64>(slot, 0); }
+  }
+  return acc;
+}
+export function bench_modes_workload(n: u32, seed: u32): u64 {
+  if (kasanMode == KASAN_OFF) return modesLoop<ModeOff>(n, seed);
+  if (kasanMode == KASAN_GENERIC) return modesLoop<ModeGeneric>(n, seed);
+  return modesLoop<ModeTags>(n, seed);
+}
+// n live objects of the workload's size mix, never freed (the engine is
+// thrown away after): the slab memory they take per mode. Returns the bytes
+// requested.
+export function bench_modes_fill(n: u32, seed: u32): u64 {
+  let x = seed | 1;
+  let requested: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    const size = load<u32>(BENCH_SIZES + (<usize>((x >> 8) & 15) << 2));
+    if (kmalloc(size, GFP_KERNEL) != 0) requested += size;
+  }
+  return requested;
+}

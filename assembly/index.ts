@@ -37,7 +37,7 @@ export { kasan_disable_current, kasan_enable_current, kasan_reported } from "./k
 export { kasan_multi_shot } from "./kasan/kasan";
 export { kasan_record_aux_stack } from "./kasan/common";
 export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte, kasan_alloca_poison,
-         kasan_allocas_unpoison } from "./kasan/shadow_api";
+         kasan_allocas_unpoison, kasan_random_tag } from "./kasan/shadow_api";
 export { kasan_mempool_poison_object, kasan_mempool_unpoison_object, kasan_mempool_poison_pages,
          kasan_mempool_unpoison_pages } from "./kasan/common";
 export { kasan_quarantine_drain, quarantine_stats, quarantine_corruptions } from "./kasan/quarantine";
@@ -55,7 +55,7 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
-export { bench_kfence_workload, bench_is_kfence } from "./bench";
+export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_modes_fill } from "./bench";
 
 // vmalloc, KASAN_VMALLOC, percpu, and lib/test_vmalloc.c's loops for the benchmark
 export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_map_ram, vm_unmap_ram,

@@ -10,5 +10,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   tlb: () => import("./tlb.js"),
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
+  modes: () => import("./modes.js"),
   guest: () => import("./guest.js"),
 };

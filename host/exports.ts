@@ -92,6 +92,7 @@ export interface CoreExports {
   kasan_poison_range(va: bigint, size: bigint, value: number): void;
   kasan_unpoison_range(va: bigint, size: bigint): void;
   kasan_shadow_byte(va: bigint): number;
+  kasan_random_tag(): number;
   kasan_alloca_poison(va: bigint, size: bigint): void;
   kasan_allocas_unpoison(top: bigint, bottom: bigint): void;
   kasan_mempool_poison_object(va: bigint): number;
@@ -135,6 +136,8 @@ export interface CoreExports {
   kfence_wall_poll(): void;
   bench_kfence_workload(n: number, seed: number, tickEvery: number, tickNs: bigint): bigint;
   bench_is_kfence(va: bigint, n: number, mask: number): number;
+  bench_modes_workload(n: number, seed: number): bigint;
+  bench_modes_fill(n: number, seed: number): bigint;
   // ── vmalloc, KASAN_VMALLOC, percpu ──
   vmalloc(size: bigint): bigint;
   vzalloc(size: bigint): bigint;
