@@ -151,3 +151,16 @@ export function bench_modes_fill(n: u32, seed: u32): u64 {
   }
   return requested;
 }
+
+// ── generic KASAN (bench/kasan.ts) ──────────────────────────────────────────
+// n kmalloc(size) + kfree pairs, the freed object going straight back (and,
+// under generic KASAN, through the quarantine).
+export function bench_kmalloc_kfree(n: u32, size: u32): u32 {
+  let fails: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const p = kmalloc(size, GFP_KERNEL);
+    if (p == 0) { fails++; continue; }
+    kfree(p);
+  }
+  return fails;
+}

@@ -27,7 +27,7 @@ export { walk_entry, walk_levels } from "./mm/pgtable";
 export { flush_tlb_all, flush_tlb_one, flush_tlb_kernel_range, tlb_check_coherent, tlb_base } from "./mm/tlb";
 
 // slab
-export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va,
+export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va, cache_state, kmem_cache_of,
          slab_corruptions } from "./mm/slub";
 export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc_bulk, kmem_cache_free_bulk,
          ksize, krealloc, kfree_sensitive, kmem_cache_shrink } from "./mm/slab_common";
@@ -55,7 +55,8 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
-export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_modes_fill } from "./bench";
+export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_modes_fill,
+         bench_kmalloc_kfree } from "./bench";
 
 // vmalloc, KASAN_VMALLOC, percpu, and lib/test_vmalloc.c's loops for the benchmark
 export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_map_ram, vm_unmap_ram,

@@ -112,6 +112,18 @@ export function parseSlabFlags(f: number | string | undefined): number {
 }
 
 /** A slab cache made by kmem_cache_create. */
+export interface SlabInfo {
+  name: string;
+  activeObjs: number;
+  numObjs: number;
+  /** Slot size: the object with its redzones and KASAN metadata (s->size). */
+  objSize: number;
+  objPerSlab: number;
+  pagesPerSlab: number;
+}
+// struct kmem_cache fields the core exposes through cache_info()
+const SLAB_FIELDS = { size: 4, order: 16, objects: 20, live: 56, nrSlabs: 68 } as const;
+
 export interface KmemCache {
   readonly id: number;
   readonly name: string;
@@ -250,7 +262,7 @@ export class Engine {
       },
       sf_ctor: (ctor: number, va: bigint) => {
         const fn = this.ctors.get(ctor);
-        if (fn) fn(va);
+        if (fn) fn(BigInt.asUintN(64, va));       // an i64 crosses the boundary signed
       },
       sf_wall_ns: () => wallNs(),
       // guests: reports are pending inside a guest's call; print them now
@@ -403,6 +415,8 @@ export class Engine {
       task: (pid) => this.task(pid),
       symbolize: (a) => this.symbolize(a),
       readCString: (va) => this.readCString(va),
+      peek: (va, n) => this.peek(va, n),
+      pointer: (va) => this.hashPointer(va),
       codeFrame: (pc) => this.codeFrames.get(pc),
       pageOffset: arm ? 0xffff000000000000n : 0xffff888000000000n,
       vmemmapStart: arm ? 0xfffffc0000000000n : 0xffffea0000000000n,
@@ -759,6 +773,39 @@ export class Engine {
     return Number(this.call(true, () => this.exports.ksize(a)));
   }
 
+  /**
+   * /proc/slabinfo's columns for every live cache: active and total objects,
+   * slot size (objsize), objects per slab and pages per slab. KFENCE objects
+   * are not in the slabs' counts, as in the kernel.
+   */
+  slabinfo(): SlabInfo[] {
+    const x = this.exports;
+    const out: SlabInfo[] = [];
+    for (let id = 0; id < x.cache_count(); id++) {
+      if (x.cache_state(id) !== 1) continue;
+      const objPerSlab = x.cache_info(id, SLAB_FIELDS.objects);
+      out.push({
+        name: this.cacheName(id),
+        activeObjs: x.cache_info(id, SLAB_FIELDS.live),
+        numObjs: x.cache_info(id, SLAB_FIELDS.nrSlabs) * objPerSlab,
+        objSize: x.cache_info(id, SLAB_FIELDS.size),
+        objPerSlab,
+        pagesPerSlab: 1 << x.cache_info(id, SLAB_FIELDS.order),
+      });
+    }
+    return out;
+  }
+  /** /proc/slabinfo as text (version 2.1 columns, the tunables and slabdata columns SLUB prints as 0). */
+  slabinfoText(): string {
+    const head = "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>";
+    const rows = this.slabinfo().reverse().map((s) => {
+      const slabs = s.objPerSlab ? s.numObjs / s.objPerSlab : 0;
+      return `${s.name.padEnd(17)} ${String(s.activeObjs).padStart(6)} ${String(s.numObjs).padStart(6)} ${String(s.objSize).padStart(6)} ` +
+        `${String(s.objPerSlab).padStart(4)} ${String(s.pagesPerSlab).padStart(4)} : tunables    0    0    0 : slabdata ` +
+        `${String(slabs).padStart(6)} ${String(slabs).padStart(6)}      0`;
+    });
+    return ["slabinfo - version: 2.1", head, ...rows].join("\n") + "\n";
+  }
   kmem_cache_create(name: string, size: number, opts: { align?: number; flags?: number | string; ctor?: (addr: bigint) => void } = {}): KmemCache {
     if (typeof name !== "string" || name.length === 0) throw new TypeError("kmem_cache_create: name must be a non-empty string");
     if (!Number.isInteger(size) || size < 1 || size > 1 << 22) throw new RangeError(`kmem_cache_create: size must be 1..${1 << 22}, got ${size}`);
@@ -804,9 +851,14 @@ export class Engine {
     new BigUint64Array(this.mem, buf, addrs.length).set(addrs.map((a) => this.addr(a)));
     this.call(true, () => this.exports.kmem_cache_free_bulk(cache.id, addrs.length, buf));
   }
-  /** The name of the cache an object address belongs to (for tooling). */
+  /** The name of cache `id` (for tooling). */
   cacheName(id: number): string {
     return this.cacheNames.get(id) ?? `cache-${id}`;
+  }
+  /** virt_to_cache(): the name of the slab cache holding addr, undefined when it is not slab memory. */
+  cacheOf(addr: bigint | number): string | undefined {
+    const id = this.exports.kmem_cache_of(this.addr(addr));
+    return id < 0 ? undefined : this.cacheName(id);
   }
 
   // ── KASAN controls ───────────────────────────────────────────────────────
@@ -899,6 +951,32 @@ export class Engine {
   }
 
   /** Read a C string from simulated memory without checks (report helpers). */
+  /** Raw bytes of simulated memory, read through the page tables without KASAN; undefined where unmapped. */
+  peek(va: bigint, n: number): Uint8Array | undefined {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const lin = this.exports.translate_lin(va + BigInt(i));
+      if (!lin) return undefined;
+      out[i] = this.u8view()[lin];
+    }
+    return out;
+  }
+
+  /**
+   * printk's %p: the low 32 bits of a keyed hash of the pointer, zero-padded
+   * to 16 digits (the key comes from kasan.seed, so a run is reproducible);
+   * the raw value with no_hash_pointers.
+   */
+  hashPointer(va: bigint): string {
+    const v = BigInt.asUintN(64, va);
+    if (this.options.noHashPointers) return v.toString(16).padStart(16, "0");
+    let h = BigInt.asUintN(64, v ^ (BigInt(this.options.kasanSeed) * 0x9e3779b97f4a7c15n));
+    h = BigInt.asUintN(64, (h ^ (h >> 30n)) * 0xbf58476d1ce4e5b9n);
+    h = BigInt.asUintN(64, (h ^ (h >> 27n)) * 0x94d049bb133111ebn);
+    h ^= h >> 31n;
+    return (h & 0xffffffffn).toString(16).padStart(16, "0");
+  }
+
   readCString(va: bigint): string | undefined {
     if (va === 0n) return undefined;
     const bytes: number[] = [];

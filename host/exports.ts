@@ -73,6 +73,8 @@ export interface CoreExports {
   kmalloc_cache_id(index: number): number;
   cache_info(id: number, field: number): number;
   cache_count(): number;
+  cache_state(id: number): number;
+  kmem_cache_of(va: bigint): number;
   cache_va(id: number): bigint;
   slab_corruptions(): number;
   kmem_cache_alloc(id: number, gfp: number): bigint;
@@ -138,6 +140,7 @@ export interface CoreExports {
   bench_is_kfence(va: bigint, n: number, mask: number): number;
   bench_modes_workload(n: number, seed: number): bigint;
   bench_modes_fill(n: number, seed: number): bigint;
+  bench_kmalloc_kfree(n: number, size: number): number;
   // ── vmalloc, KASAN_VMALLOC, percpu ──
   vmalloc(size: bigint): bigint;
   vzalloc(size: bigint): bigint;

@@ -4,10 +4,12 @@
 // the engine stays usable, except after a panic.
 import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FLAGS, R_PGWALK,
          R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
-         PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE } from "../../abi/abi";
+         PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
+         R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
-import { addTaint, TAINT_DIE, TAINT_WARN } from "../task";
+import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
+import { fillPageInfo } from "./page_info";
 import { currentStack } from "../stackdepot";
 import { ptWalk, WALK_ENTRIES, walkLevels } from "./pgtable";
 import { mmuVa } from "./access";
@@ -53,6 +55,24 @@ export function slubBug(va: u64, cacheId: u32): void {
   store<u32>(rec + R_STACK, currentStack);
   store<u32>(rec + R_DIE, ++dieCounter);
   addTaint(TAINT_DIE);
+}
+
+// SLUB's object_err(..., "Freechain corrupt") + "Isolate corrupted freechain":
+// the free pointer of the object at objVa leads nowhere valid. The page
+// section carries the slab's freelist, inuse and objects.
+export function slubFreechainCorrupt(objVa: u64, fp: u64, cacheId: u32, objectSize: u32, slabPfn: u32,
+                                     infoEnd: u32, slot: u32): void {
+  const rec = reportBegin(REP_WARN);
+  fillPageInfo(rec, slabPfn);
+  store<u64>(rec + R_ARG0, WARN_SLUB_FREECHAIN);
+  store<u64>(rec + R_ADDR, objVa);
+  store<u64>(rec + R_FIRST_BAD, fp);
+  store<u32>(rec + R_CACHE, cacheId);
+  store<u32>(rec + R_OBJSIZE, objectSize);
+  store<u32>(rec + R_REGION, infoEnd);
+  store<u32>(rec + R_SLOT, slot);
+  store<u32>(rec + R_STACK, currentStack);
+  addTaint(TAINT_BAD_PAGE);
 }
 
 // A kernel WARN with an id the host knows how to print.

@@ -33,7 +33,7 @@ import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoi
          kasanUnpoisonNewObject } from "../kasan/common";
 import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
 import { callCtor } from "../host";
-import { slubBug } from "./fault";
+import { slubBug, slubFreechainCorrupt } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
@@ -402,9 +402,17 @@ function discardSlab(c: usize, pfn: u32): void {
   freePagesPfn(pfn, order);
 }
 
-// The freelist of pfn is corrupt: isolate it (the remaining free objects leak),
-// as SLUB's "Isolate corrupted freechain" does. Counted for the host.
-function isolateFreelist(pfn: u32): void {
+// The free pointer of objLin (on pfn's freelist) is corrupt: report it and
+// isolate the freelist (the remaining free objects leak), as SLUB's debug
+// checks do ("Freechain corrupt", "Isolate corrupted freechain").
+function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
+  // print_trailer's "Padding" starts past the free pointer and KASAN's metadata
+  let infoEnd = kc(c, KC_INUSE) + (kc(c, KC_OFFSET) >= kc(c, KC_INUSE) ? 8 : 0);
+  if (kc(c, KC_ALLOC_META) != 0) infoEnd += 16;
+  const fm = kc(c, KC_FREE_META);
+  if (fm != 0 && fm != KASAN_NO_FREE_META) infoEnd += 16;
+  slubFreechainCorrupt(linToVa(objLin), load<u64>(objLin + kc(c, KC_OFFSET)), kc(c, KC_ID), kc(c, KC_OBJECT_SIZE), pfn,
+                       infoEnd, kc(c, KC_SIZE));
   slabSetFreelist(pfn, 0);
   slabSetInuse(pfn, slabObjects(pfn));
   slabCorruptions++;
@@ -425,7 +433,7 @@ export function slab_corruptions(): u32 { return slabCorruptions; }
         slabSetInuse(pfn, slabInuse(pfn) + 1);
         return obj;
       }
-      isolateFreelist(pfn);
+      isolateFreelist(c, pfn, obj);
     }
   }
   return slabGetObjectSlow(c, id);
@@ -452,7 +460,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
     const obj = slabFreelist(pfn);
     if (obj == 0) continue;
     const next = getFreePointer(c, pfn, obj);
-    if (next == 1) { isolateFreelist(pfn); continue; }
+    if (next == 1) { isolateFreelist(c, pfn, obj); continue; }
     slabSetFreelist(pfn, next);
     slabSetInuse(pfn, slabInuse(pfn) + 1);
     return obj;
@@ -734,6 +742,14 @@ export function markCacheDestroyed(id: u32): void {
 }
 
 // Test/introspection: object count and slab geometry of a cache.
+// virt_to_cache(): the cache id of the slab holding va (tag ignored), -1 when
+// va is not in a slab (a page, a large kmalloc, not the direct map)
+export function kmem_cache_of(va: u64): i32 {
+  const slab = virtToSlab(untag(va));
+  return slab == NO_PFN ? -1 : <i32>slabCacheId(slab);
+}
+// 0 unused, 1 active, 2 destroyed (the host's slabinfo skips the rest)
+export function cache_state(id: u32): u32 { return cacheState(id); }
 export function cache_info(id: u32, field: u32): u32 {
   if (id >= nextCacheId) return 0;
   return kc(cacheLin(id), field);

@@ -38,6 +38,10 @@ export interface FormatContext {
   symbolize(addr: bigint): Frame | undefined;
   /** A NUL-terminated string in simulated memory. */
   readCString(va: bigint): string | undefined;
+  /** Raw bytes of simulated memory (no KASAN check), undefined where unmapped. */
+  peek(va: bigint, n: number): Uint8Array | undefined;
+  /** A pointer as printk's %p prints it: hashed, or raw with no_hash_pointers (16 hex digits, no 0x). */
+  pointer(va: bigint): string;
   /** Frame of a code address stored in simulated memory (stack frame pc). */
   codeFrame(pc: bigint): Frame | undefined;
   pageOffset: bigint;

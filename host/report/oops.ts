@@ -7,10 +7,10 @@
 // oops are left out; everything else is printed as the kernel prints it.
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
-import { px, hex016, cpuLines, callTrace, type TaskInfo } from "./common.js";
-import { formatFrame, type Frame } from "../stackdepot.js";
+import { px, hex016, cpuLines, callTrace, dumpStack, taintString, type TaskInfo } from "./common.js";
+import { formatFrame, alignArm64, type Frame } from "../stackdepot.js";
 import type { FormatContext } from "./kasan.js";
-import { dumpPage } from "./page.js";
+import { dumpPage, pageFlags } from "./page.js";
 
 export const END_TRACE = "---[ end trace 0000000000000000 ]---";
 export const SKIPPED_NOTE = "shadowfence: the faulting access was not performed; the engine continues";
@@ -90,12 +90,13 @@ function arm64PageFault(r: RawRecord, ctx: OopsContext, frames: Frame[], task: T
     `  CM = 0, WnR = ${write ? 1 : 0}, TnD = 0, TagAccess = 0`,
     "  GCS = 0, Overlay = 0, DirtyBit = 0, Xs = 0",
   );
+  // is_ttbr1_addr() resets a KASAN tag before comparing with PAGE_OFFSET
   if (addr < ctx.taskSize) lines.push(`[${px(addr)}] user address but active_mm is swapper`);
-  else if (addr < ctx.pageOffset) lines.push(`[${px(addr)}] address between user and kernel address ranges`);
+  else if ((ctx.tags ? addr | 0xff00000000000000n : addr) < ctx.pageOffset) lines.push(`[${px(addr)}] address between user and kernel address ranges`);
   else lines.push(`swapper pgtable: 4k pages, 48-bit VAs, pgdp=0000000000000000`, arm64WalkLine(r));
   lines.push(`Internal error: Oops: ${esr.toString(16).padStart(16, "0")} [#${r.die}] PREEMPT SMP`, "Modules linked in:");
   lines.push(...cpuLines(r.cpu, task, r.taint, "arm64"));
-  if (frames[0]) lines.push(`pc : ${formatFrame(frames[0])}`);
+  if (frames[0]) lines.push(`pc : ${formatFrame(alignArm64(frames[0]))}`);
   lines.push(...callTrace(frames, "arm64"), END_TRACE);
   return lines;
 }
@@ -184,6 +185,58 @@ const BAD_PAGE_REASONS: Record<number, string> = {
   4: "nonzero compound_mapcount",
 };
 
+// print_hex_dump(KERN_ERR, prefix, DUMP_PREFIX_ADDRESS, 16, 1, buf, len, true)
+function hexDump(prefix: string, va: bigint, bytes: Uint8Array, ctx: FormatContext): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < bytes.length; i += 16) {
+    const row = bytes.subarray(i, i + 16);
+    const hex = Array.from(row, (b) => b.toString(16).padStart(2, "0")).join(" ");
+    const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+    out.push(`${prefix}${ctx.pointer(va + BigInt(i))}: ${hex.padEnd(49 - 2)}  ${ascii}`);
+  }
+  return out;
+}
+
+// SLUB's object_err(s, slab, object, "Freechain corrupt"), then slab_fix():
+// slab_bug's banner, print_trailer (slab, object, sections, dump_stack), FIX.
+function slubFreechain(r: RawRecord, ctx: FormatContext, frames: Frame[], task: TaskInfo): string[] {
+  const name = ctx.cacheName(r.cache);
+  const slabVa = ctx.pageOffset + (r.headPfn << 12n);
+  const slab = ctx.vmemmapStart + r.headPfn * 64n;
+  const inuse = Number(r.arg2) & 0xffff;
+  const objects = (Number(r.arg2) >>> 16) & 0x7fff;
+  const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (r.arg1 - BigInt(abi.PHYS_BASE));
+  const obj = r.addr;
+  const lines = [
+    "=".repeat(77),
+    `BUG ${name} (${taintString(r.taint)}): Freechain corrupt`,
+    "-".repeat(77),
+    "",
+    `Slab 0x${ctx.pointer(slab)} objects=${objects} used=${inuse} fp=0x${ctx.pointer(freelist)} flags=${pageFlags(r, ctx)}`,
+    `Object 0x${ctx.pointer(obj)} @offset=${obj - slabVa} fp=0x${ctx.pointer(r.firstBad)}`,
+    "",
+  ];
+  if (obj > slabVa + 16n) {
+    const b4 = ctx.peek(obj - 16n, 16);
+    if (b4) lines.push(...hexDump("Bytes b4 ", obj - 16n, b4, ctx));
+  }
+  const body = ctx.peek(obj, Math.min(r.objectSize, 4096));
+  if (body) lines.push(...hexDump("Object   ", obj, body, ctx));
+  if (r.region < r.slot) {
+    const pad = ctx.peek(obj + BigInt(r.region), r.slot - r.region);
+    if (pad) lines.push(...hexDump("Padding  ", obj + BigInt(r.region), pad, ctx));
+  }
+  lines.push(...dumpStack(r.cpu, task, r.taint, [
+    { name: "dump_stack_lvl", offset: 0x4d, size: 0x70 },
+    { name: "print_trailer", offset: 0x17e, size: 0x290 },
+    { name: "object_err", offset: 0x38, size: 0x60 },
+    { name: "___slab_alloc", offset: 0x5e1, size: 0xf70 },
+    ...frames,
+  ], ctx.arch));
+  lines.push(`FIX ${name}: Isolate corrupted freechain`);
+  return lines;
+}
+
 export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): { lines: string[]; type: string } {
   const id = Number(r.arg0);
   const task = ctx.task(r.pid);
@@ -232,7 +285,26 @@ export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): {
       ];
       return { type: "bad-page-state", lines };
     }
+    case abi.WARN_SLUB_FREECHAIN:
+      return { type: "slub-freechain-corrupt", lines: slubFreechain(r, ctx, frames, task) };
     case abi.WARN_SLUB_DOUBLE_FREE: {
+      if (ctx.arch === "arm64") {
+        // BUG() is a BRK on arm64: die() with the BUG ESR
+        const bug = { name: "__slab_free", offset: 0x1c0, size: 0x2f0 };
+        return {
+          type: "slub-double-free",
+          lines: [
+            "------------[ cut here ]------------",
+            "kernel BUG at mm/slub.c:467!",
+            `Internal error: Oops - BUG: 00000000f2000800 [#${r.die}] PREEMPT SMP`,
+            "Modules linked in:",
+            ...cpuLines(r.cpu, task, r.taint, ctx.arch),
+            `pc : ${formatFrame(bug)}`,
+            ...callTrace([bug, ...frames], ctx.arch),
+            END_TRACE,
+          ],
+        };
+      }
       const lines = [
         "------------[ cut here ]------------",
         "kernel BUG at mm/slub.c:467!",

@@ -27,13 +27,25 @@ function pageType(r: RawRecord): [number, string] | undefined {
   return undefined;
 }
 
+/** %pGp of the record's (head) page: "0x...(head|zone=1)". */
+export function pageFlags(r: RawRecord, ctx: FormatContext): string {
+  const [word, names] = flagsOf(r, ctx);
+  return `0x${word.toString(16)}(${names})`;
+}
+
+function flagsOf(r: RawRecord, ctx: FormatContext): [bigint, string] {
+  const compound = (r.pageFlags & abi.PG_HEAD) !== 0;
+  const reserved = (r.pageFlags & abi.PG_RESERVED) !== 0;
+  const zone = zoneOf(r.headPfn, ctx.arch);
+  const flagsWord = (zone << 62n) | (compound ? 1n << PG_HEAD_BIT : 0n) | (reserved ? 1n << PG_RESERVED_BIT : 0n);
+  return [flagsWord, [compound ? "head" : "", reserved ? "reserved" : "", `zone=${zone}`].filter(Boolean).join("|")];
+}
+
 export function dumpPage(r: RawRecord, ctx: FormatContext): string[] {
   const head = r.headPfn;
   const compound = (r.pageFlags & abi.PG_HEAD) !== 0;
   const reserved = (r.pageFlags & abi.PG_RESERVED) !== 0;
-  const zone = zoneOf(head, ctx.arch);
-  const flagsWord = (zone << 62n) | (compound ? 1n << PG_HEAD_BIT : 0n) | (reserved ? 1n << PG_RESERVED_BIT : 0n);
-  const names = [compound ? "head" : "", reserved ? "reserved" : "", `zone=${zone}`].filter(Boolean).join("|");
+  const [flagsWord, names] = flagsOf(r, ctx);
   const type = pageType(r);
   const refcount = (r.pageFlags & abi.PG_BUDDY) ? 0 : r.pageRef;
   const lines = [`page: refcount:${refcount} mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${head.toString(16)}`];
