@@ -8,6 +8,7 @@ export interface BenchOptions {
 
 export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOptions): Promise<Table[]> }>> = {
   tlb: () => import("./tlb.js"),
+  kasan: () => import("./kasan.js"),
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
   modes: () => import("./modes.js"),
