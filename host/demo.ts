@@ -1,6 +1,7 @@
 // The demo: a booted engine and a handful of real bugs, each in a function
 // named for what it does, so the reports read like the kernel's.
 import type { Engine } from "./engine.js";
+import { pushStackFrame } from "./stack_frame.js";
 
 export interface DemoCase {
   name: string;
@@ -29,6 +30,18 @@ function double_free(e: Engine): void {
 function global_out_of_bounds(e: Engine): void {
   const g = e.registerGlobal("demo_global_array", 10, { module: "shadowfence_demo" });
   e.load(g + 13n, 1);
+}
+
+function stack_out_of_bounds(e: Engine): void {
+  const frame = pushStackFrame(e, { name: "stack_out_of_bounds", offset: 0, size: 0x120 }, [{ name: "buf", size: 10, line: 42 }]);
+  e.load(frame.vars.get("buf")! + 26n, 1);
+  frame.pop();
+}
+
+function vmalloc_out_of_bounds(e: Engine): void {
+  const v = e.vmalloc(2000);
+  e.store(v + 2000n, 1, 0);
+  e.vfree(v);
 }
 
 function null_pointer_dereference(e: Engine): void {
@@ -78,6 +91,8 @@ export const DEMO_CASES: DemoCase[] = [
   { name: "slab-use-after-free", describe: "an 8-byte read of a freed object", run: use_after_free_read },
   { name: "double-free", describe: "kfree of an already freed object", run: double_free },
   { name: "global-out-of-bounds", describe: "a read 3 bytes past a 10-byte global in a module", run: global_out_of_bounds },
+  { name: "stack-out-of-bounds", describe: "a read 16 bytes past a 10-byte local, in its frame's redzone", run: stack_out_of_bounds },
+  { name: "vmalloc-out-of-bounds", describe: "a write just past a 2000-byte vmalloc area (KASAN_VMALLOC shadow)", run: vmalloc_out_of_bounds },
   { name: "null-ptr-deref", describe: "a load from NULL + 0x18: KASAN's report, then the oops", run: null_pointer_dereference },
   { name: "kfence-out-of-bounds", describe: "a sampled 32-byte kmalloc object (KFENCE), read one byte past its page edge",
     run: kfence_out_of_bounds_read },

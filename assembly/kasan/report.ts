@@ -78,7 +78,10 @@ function endReport(write: bool): void {
   }
 }
 
+// Generic's get_wild_bug_type(); tag modes have only get_common_bug_type()
+// ("invalid-access") for an address without an object.
 function wildBugType(a: u64): i32 {
+  if (kasanMode != KASAN_GENERIC) return BUG_INVALID_ACCESS;
   if (a < <u64>PAGE_SIZE) return BUG_NULL_PTR_DEREF;
   if (a < TASK_SIZE) return BUG_USER_MEMORY_ACCESS;
   return BUG_WILD_MEMORY_ACCESS;
