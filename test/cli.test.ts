@@ -1,0 +1,68 @@
+// The shadowfence command as a user runs it: the demo's reports in both KASAN
+// modes, KUnit suites as KTAP with the exit status CI relies on, and clear
+// errors for bad input.
+import { describe, it, expect } from "vitest";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const cli = (...args: string[]) => spawnSync(process.execPath, [`${root}/dist/host/cli.js`, ...args], { encoding: "utf8", cwd: root });
+const titles = (out: string) => out.split("\n").filter((l) => /^BUG: |^Unable to handle|^BUG kmalloc/.test(l))
+  .map((l) => l.replace(/\+0x[0-9a-f]+\/0x[0-9a-f]+/, "+0x?/0x?").replace(/address: [0-9a-f]+/, "address: ?"));
+
+describe("shadowfence command", () => {
+  it("demo: generic KASAN and KFENCE reports, an oops, in order", () => {
+    const r = cli("demo");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("kasan: KernelAddressSanitizer initialized (generic)");
+    expect(titles(r.stdout)).toEqual([
+      "BUG: KASAN: slab-out-of-bounds in slab_out_of_bounds_write+0x?/0x?",
+      "BUG: KASAN: slab-use-after-free in use_after_free_read+0x?/0x?",
+      "BUG: KASAN: double-free in double_free+0x?/0x?",
+      "BUG: KASAN: global-out-of-bounds in global_out_of_bounds+0x?/0x?",
+      "BUG: KASAN: stack-out-of-bounds in stack_out_of_bounds+0x?/0x?",
+      "BUG: KASAN: vmalloc-out-of-bounds in vmalloc_out_of_bounds+0x?/0x?",
+      "BUG: KASAN: null-ptr-deref in null_pointer_dereference+0x?/0x?",
+      "BUG: kernel NULL pointer dereference, address: ?",
+      "BUG: KFENCE: out-of-bounds read in kfence_out_of_bounds_read+0x?/0x?",
+      "BUG: KFENCE: use-after-free read in kfence_use_after_free_read+0x?/0x?",
+      "BUG: KFENCE: memory corruption in kfence_memory_corruption+0x?/0x?",
+    ]);
+    expect(r.stdout).not.toContain("(no report");
+  });
+
+  it("demo on arm64 with sw_tags: tag-based reports, and says what tags cannot see", () => {
+    const r = cli("demo", "--cmdline", "arch=arm64 kasan.mode=sw_tags");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=on)");
+    expect(r.stdout).toMatch(/^Pointer tag: \[[0-9a-f]{2}\], memory tag: \[fe\]$/m);
+    // kmalloc(115) + 120 stays inside the object's last 16-byte granule; globals are generic-only
+    expect(r.stdout.match(/^\(no report: this configuration does not detect it\)$/gm)?.length).toBe(2);
+    expect(titles(r.stdout)).toContain("BUG: KASAN: slab-use-after-free in use_after_free_read+0x?/0x?");
+  });
+
+  it("kunit: KTAP on stdout, exit status 0 when every case passes or skips", () => {
+    const r = cli("kunit", "kasan", "kmalloc_oob_right", "kmalloc_oob_16");
+    expect(r.status).toBe(0);
+    expect(r.stdout.split("\n")).toEqual(expect.arrayContaining([
+      "KTAP version 1", "    # Subtest: kasan", "    1..2", "    ok 1 kmalloc_oob_right", "    ok 2 kmalloc_oob_16", "ok 1 kasan",
+    ]));
+    const tags = cli("kunit", "kasan", "kmalloc_oob_16", "--cmdline", "arch=arm64 kasan.mode=sw_tags");
+    expect(tags.stdout).toContain("    ok 1 kmalloc_oob_16 # SKIP Test requires CONFIG_KASAN_GENERIC=y");
+  });
+
+  it("bad input: a clear message and exit status 2", () => {
+    const suite = cli("kunit", "nosuch");
+    expect(suite.status).toBe(2);
+    expect(suite.stderr).toMatch(/^shadowfence: unknown KUnit suite "nosuch": expected one of kasan, kfence, vmalloc/);
+    const kcase = cli("kunit", "kasan", "no_such_case");
+    expect(kcase.status).toBe(2);
+    expect(kcase.stderr).toContain('suite kasan has no case "no_such_case"');
+    const param = cli("demo", "--cmdline", "kasan.mode=sw_tags");
+    expect(param.status).toBe(2);
+    expect(param.stderr).toContain("kasan.mode=sw_tags needs arch=arm64");
+    const bench = cli("bench", "nope");
+    expect(bench.status).toBe(2);
+    expect(bench.stderr).toMatch(/unknown benchmark "nope": expected one of/);
+  });
+});
