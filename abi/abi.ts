@@ -77,7 +77,7 @@ export const USE_COUNT = 14;
 // ── Counters (u64 each, at stats_base()) ────────────────────────────────────
 export const STAT_FRAMES_TOTAL = 0;
 export const STAT_FRAMES_FREE = 1;
-export const STAT_TLB_HITS = 2;              // counted on the slow path only: see tlb.ts
+export const STAT_TLB_HITS = 2;              // not counted by the mode-specialised loops: see mm/access.ts
 export const STAT_TLB_MISSES = 3;
 export const STAT_TLB_FLUSHES = 4;
 export const STAT_TLB_FLUSH_ALL = 5;

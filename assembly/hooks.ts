@@ -12,7 +12,7 @@
 // oops or a panic stops the guest (it traps); KASAN reports do not
 // (kasan.fault=report): the guest performs the access, as the kernel does.
 import { PHYS_BASE, PAGE_SHIFT, PAGE_SIZE, PF_PROT, PF_WRITE, PATH_ACCESS, PATH_MEMSET, PATH_MEMCPY,
-         PATH_MEMMOVE, PATH_CHECK_RANGE, BUG_NULL_PTR_DEREF, BUG_WILD_MEMORY_ACCESS, STAT_OOPSES } from "../abi/abi";
+         PATH_MEMMOVE, PATH_CHECK_RANGE, BUG_NULL_PTR_DEREF, BUG_WILD_MEMORY_ACCESS, STAT_OOPSES, STAT_TLB_HITS } from "../abi/abi";
 import { GUEST_FRAMES, HOT_GUEST_DELTA } from "./statics";
 import { checkFastM, accessPrepare, translateRange, mem_memset, mem_memcpy, mem_memmove, kasan_check_range,
          ModeOff, ModeGeneric } from "./mm/access";
@@ -25,7 +25,7 @@ import { shadowFill, kasanUnpoison, kasanPoison } from "./kasan/shadow";
 import { kasanReportNoMeta } from "./kasan/report";
 import { kasan_alloca_poison, kasan_allocas_unpoison } from "./kasan/shadow_api";
 import { ring_head } from "./report";
-import { statGet } from "./stats";
+import { statGet, statInc } from "./stats";
 import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
          guestGlobalsRecord, stackLo, stackHi, GUEST_STOP_OOPS, GUEST_STOP_PANIC, ignoredShadowWriteInc } from "./guest";
 
@@ -37,7 +37,10 @@ import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guest
 // @ts-ignore: decorator
 @inline function hookCheck<M>(addr: u32, size: u32, write: bool): void {
   if (load<u8>(GUEST_FRAMES + <usize>((addr - <u32>PHYS_BASE) >>> PAGE_SHIFT)) != 0 &&
-      checkFastM<M>(<u64>addr + load<u64>(HOT_GUEST_DELTA), size, write)) return;
+      checkFastM<M>(<u64>addr + load<u64>(HOT_GUEST_DELTA), size, write)) {
+    statInc(STAT_TLB_HITS);
+    return;
+  }
   hookSlow(addr, size, write);
 }
 

@@ -7,7 +7,8 @@
 // does), walks the page tables, lets KFENCE claim a fault on its pool, and
 // otherwise raises the kernel's oops and skips the access.
 import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_MEMSET,
-         PATH_MEMCPY, PATH_MEMMOVE } from "../../abi/abi";
+         PATH_MEMCPY, PATH_MEMMOVE, STAT_TLB_HITS } from "../../abi/abi";
+import { statInc } from "../stats";
 import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
 import { ptWalk } from "./pgtable";
 import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
@@ -93,20 +94,46 @@ export type ModeTags = u32;
   storeSlow<T>(va, v);
 }
 
-// Single accesses from code that does not know the mode: dispatch per call.
+// Single accesses from code that does not know the mode (the host API, kernel
+// helpers, workload interpreters): dispatch per call, and count TLB hits.
+// The mode-specialised loops above leave the counter out: it costs ~0.14 ns,
+// 14% of a checked load, nothing next to a call from JS or an interpreter.
+// @ts-ignore: decorator
+@inline function checkedLoadCountM<T, M>(va: u64): T {
+  const vu = fastVa<M>(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e);
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
+    statInc(STAT_TLB_HITS);
+    return load<T>(<usize>load<u32>(e, 16) + <usize>d);
+  }
+  return loadSlow<T>(va);
+}
+// @ts-ignore: decorator
+@inline function checkedStoreCountM<T, M>(va: u64, v: T): void {
+  const vu = fastVa<M>(va);
+  const e = tlbEntry(vu);
+  const d = vu - load<u64>(e, 8);
+  if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
+    statInc(STAT_TLB_HITS);
+    store<T>(<usize>load<u32>(e, 16) + <usize>d, v);
+    return;
+  }
+  storeSlow<T>(va, v);
+}
 // @ts-ignore: decorator
 @inline export function checkedLoad<T>(va: u64): T {
   const m = kasanModeHot();
-  if (m == KASAN_OFF) return checkedLoadM<T, ModeOff>(va);
-  if (m == KASAN_GENERIC) return checkedLoadM<T, ModeGeneric>(va);
-  return checkedLoadM<T, ModeTags>(va);
+  if (m == KASAN_OFF) return checkedLoadCountM<T, ModeOff>(va);
+  if (m == KASAN_GENERIC) return checkedLoadCountM<T, ModeGeneric>(va);
+  return checkedLoadCountM<T, ModeTags>(va);
 }
 // @ts-ignore: decorator
 @inline export function checkedStore<T>(va: u64, v: T): void {
   const m = kasanModeHot();
-  if (m == KASAN_OFF) checkedStoreM<T, ModeOff>(va, v);
-  else if (m == KASAN_GENERIC) checkedStoreM<T, ModeGeneric>(va, v);
-  else checkedStoreM<T, ModeTags>(va, v);
+  if (m == KASAN_OFF) checkedStoreCountM<T, ModeOff>(va, v);
+  else if (m == KASAN_GENERIC) checkedStoreCountM<T, ModeGeneric>(va, v);
+  else checkedStoreCountM<T, ModeTags>(va, v);
 }
 
 // A check without the access (the guest hooks): same verdicts, same reports.
@@ -158,7 +185,7 @@ function translateForAccess(va: u64, write: bool, size: u32): usize {
   for (let attempt = 0; attempt < 2; attempt++) {
     const e = tlbEntry(vu);
     const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
-    if (d < <u64>PAGE_SIZE) return <usize>load<u32>(e, 16) + <usize>d;
+    if (d < <u64>PAGE_SIZE) { statInc(STAT_TLB_HITS); return <usize>load<u32>(e, 16) + <usize>d; }
     const r = tlbFill(vu, write);
     if (r == 0) {
       const pa = ptWalk(vu);
