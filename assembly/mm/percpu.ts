@@ -7,14 +7,14 @@
 // the linear map.
 import { PAGE_SHIFT, PAGE_SIZE, USE_VMALLOC, USE_METADATA, CFG_NR_CPUS, FR_PCPU_GET_VM_AREAS, PHYS_BASE,
          PTE_PRESENT, STAT_PCPU_PAGES } from "../../abi/abi";
-import { NO_PFN, nrFrames, pgUse } from "./phys";
+import { NO_PFN, pgUse } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
 import { flushTlbPages } from "./tlb";
 import { physToLin, untag } from "./layout";
 import { cfg } from "../config";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
-import { pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
+import { takePte, pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
          notePagesPeak } from "./vmalloc";
 import { statAdd } from "../stats";
 
@@ -130,13 +130,8 @@ function chunkDestroy(m: usize): void {
   const start = START(va);
   const end = start + <u64>PCPU_UNIT_SIZE * cpus();
   for (let v = start; v < end; v += PAGE_SIZE) {
-    const p = ptePtr(v, PTE_LOOKUP);
-    if (p == 0) continue;
-    const e = load<u64>(p);
-    if ((e & PTE_PRESENT) == 0) continue;
-    store<u64>(p, 0);
-    const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
-    if (pfn >= nrFrames || pgUse(pfn) != USE_VMALLOC) continue;   // never free a frame it does not own
+    const pfn = takePte(v);
+    if (pfn == NO_PFN || pgUse(pfn) != USE_VMALLOC) continue;   // never free a frame it does not own
     kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
     statAdd(STAT_PCPU_PAGES, -1);
@@ -175,14 +170,10 @@ function unpopulatePage(m: usize, pg: u32, units: u32): void {
   const base = START(load<u32>(m + H_VA));
   for (let c: u32 = 0; c < units; c++) {
     const va = base + <u64>c * PCPU_UNIT_SIZE + (<u64>pg << PAGE_SHIFT);
-    const p = ptePtr(va, PTE_LOOKUP);
-    if (p == 0) continue;
-    const e = load<u64>(p);
-    if ((e & PTE_PRESENT) == 0) continue;
-    store<u64>(p, 0);
-    const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+    const pfn = takePte(va);
+    if (pfn == NO_PFN) continue;
     flushTlbPages(va, va + PAGE_SIZE);
-    if (pfn >= nrFrames || pgUse(pfn) != USE_VMALLOC) continue;
+    if (pgUse(pfn) != USE_VMALLOC) continue;
     kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
   }

@@ -486,17 +486,24 @@ export function findVmapArea(va: u64): u32 {
 // pages lose the map count vmap gave them. The TLB is flushed right away:
 // the kernel defers it to the purge, but a stale entry would let a late access
 // write into a frame the buddy has handed to someone else.
+// Clear the PTE of v if one is present; its frame, or NO_PFN when nothing was
+// mapped or the PTE names no frame of RAM (someone scribbled on it: free nothing).
+export function takePte(v: u64): u32 {
+  const p = ptePtr(v, PTE_LOOKUP);
+  if (p == 0) return NO_PFN;
+  const e = load<u64>(p);
+  if ((e & PTE_PRESENT) == 0) return NO_PFN;
+  store<u64>(p, 0);
+  const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+  return pfn < nrFrames ? pfn : NO_PFN;
+}
+
 function unmapRange(start: u64, end: u64, freePages: bool): u32 {
   let freed: u32 = 0;
   const zero = cfg(CFG_INIT_ON_FREE) != 0;
   for (let v = start; v < end; v += PAGE_SIZE) {
-    const p = ptePtr(v, PTE_LOOKUP);
-    if (p == 0) continue;
-    const e = load<u64>(p);
-    if ((e & PTE_PRESENT) == 0) continue;
-    store<u64>(p, 0);
-    const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
-    if (pfn >= nrFrames) continue;                  // a PTE someone scribbled on: free nothing
+    const pfn = takePte(v);
+    if (pfn == NO_PFN) continue;
     if (freePages) {
       if (pgUse(pfn) != USE_VMALLOC) continue;
       if (zero) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, PAGE_SIZE);
