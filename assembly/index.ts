@@ -93,4 +93,5 @@ export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize,
 // fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
 export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,
          fuzz_sites, fuzz_slots, fuzz_stats, fuzz_end } from "./fuzz/tape";
-export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./fuzz/gen";
+export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
+         fuzz_gen_planted } from "./fuzz/gen";

@@ -193,4 +193,5 @@ export interface CoreExports {
   fuzz_gen_fill(dst: number, cap: number, maxOps: number): number;
   fuzz_gen_bytes(): number;
   fuzz_gen_op(): number;
+  fuzz_gen_planted(cls: number): number;
 }

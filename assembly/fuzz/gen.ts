@@ -178,6 +178,8 @@ import { FUZZ_GEN } from "../statics";
 // @ts-ignore: decorator
 @inline const ST_TICKLEFT: usize = ST + 32;     // ops until the next tick
 // @ts-ignore: decorator
+@inline const ST_PLANTED: usize = ST + 40;      // 5 x u32: buggy ops written, per class
+// @ts-ignore: decorator
 @inline function get(a: usize): u32 { return load<u32>(a); }
 // @ts-ignore: decorator
 @inline function put(a: usize, v: u32): void { store<u32>(a, v); }
@@ -427,6 +429,7 @@ function event(ev: u32, sc: u32): void {
     return;
   }
   const bugSite = <u32>load<u16>(CFG + C_PLANTED + (<usize>cls << 2)) + <u32>load<u8>(e, 1);
+  put(ST_PLANTED + (<usize>cls << 2), get(ST_PLANTED + (<usize>cls << 2)) + 1);
   if (cls == P_DOUBLE_FREE) {
     freeSlot(s, FZ_PLANTED, <i32>bugSite);
   } else if (cls == P_INVALID_FREE) {
@@ -502,3 +505,5 @@ export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 {
 }
 export function fuzz_gen_bytes(): u32 { return get(ST_OUTLEN); }
 export function fuzz_gen_op(): u32 { return get(ST_OP); }
+// Buggy ops written so far of planted class cls (host/fuzz/generator.ts BUG_CLASSES order).
+export function fuzz_gen_planted(cls: u32): u32 { return cls < 5 ? get(ST_PLANTED + (<usize>cls << 2)) : 0; }

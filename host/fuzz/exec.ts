@@ -92,6 +92,7 @@ export class TapeExecutor {
   private readonly u8: () => Uint8Array;
   private dv: DataView;
   opsRun = 0;
+  private readonly saved: { pid: number; comm: string; cpu: number };
 
   constructor(engine: Engine, header: TapeHeader) {
     this.engine = engine;
@@ -105,12 +106,14 @@ export class TapeExecutor {
       this.cacheIds.push(cache.id);
       e.fuzz_set_cache(i, cache.id, c.objectSize);
     });
-    const saved = engine.current;
+    this.saved = engine.current;
     header.tasks.forEach((comm, i) => {
       engine.setTask({ pid: TASK_PID_BASE + i, comm, cpu: 0 });
       e.fuzz_set_task(i, TASK_PID_BASE + i);
     });
-    engine.setTask(saved);
+    // ops run as the tape's first task until a TASK op says otherwise
+    if (header.tasks.length) engine.setTask({ pid: TASK_PID_BASE, cpu: 0 });
+    else engine.setTask(this.saved);
     this.siteNames = header.sites.map((s) => s.name);
     const sites = e.fuzz_sites();
     header.sites.forEach((s, i) => {
@@ -216,9 +219,10 @@ export class TapeExecutor {
     };
   }
 
-  /** Back to the boot task. */
+  /** Back to the task the engine had before the tape. */
   finish(): void {
     this.engine.exports.fuzz_end();
+    this.engine.setTask(this.saved);
   }
 }
 

@@ -288,6 +288,13 @@ export class Generator {
     return this.core.exports.fuzz_gen_op() >>> 0;
   }
 
+  /** Buggy ops written so far, per class. */
+  planted(): Record<BugClass, number> {
+    const out = {} as Record<BugClass, number>;
+    BUG_CLASSES.forEach((c, i) => (out[c] = this.core.exports.fuzz_gen_planted(i) >>> 0));
+    return out;
+  }
+
   /** Generate up to maxOps ops into the core's tape buffer; the interpreter can run them there. */
   fillBuffer(maxOps: number, maxBytes = abi.FZ_BUF_SIZE): { ops: number; bytes: number } {
     const e = this.core.exports;

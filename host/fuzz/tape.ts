@@ -423,11 +423,38 @@ export function describeOp(o: Op, h?: TapeHeader): string {
     case abi.FZ_TASK: return `task ${o.task} cpu ${o.cpu}`;
     case abi.FZ_KMALLOC: case abi.FZ_KZALLOC: case abi.FZ_VMALLOC: case abi.FZ_KREALLOC:
       return `${name}(slot ${o.slot}, ${o.size})${site}${p}`;
-    case abi.FZ_CACHE_ALLOC: return `${name}(slot ${o.slot}, cache ${o.cache})${site}${p}`;
+    case abi.FZ_CACHE_ALLOC: return `${name}(slot ${o.slot}, ${h?.caches[o.cache]?.name ?? `cache ${o.cache}`})${site}${p}`;
     case abi.FZ_KFREE: case abi.FZ_VFREE: return `${name}(slot ${o.slot})${site}${p}`;
     case abi.FZ_KFREE_AT: return `kfree(slot ${o.slot} + ${o.off})${site}${p}`;
     case abi.FZ_MEMSET: return `memset(slot ${o.slot} + ${o.off}, 0x${o.byte.toString(16)}, ${o.size})${site}${p}`;
     case abi.FZ_MEMCPY: return `memcpy(slot ${o.slot} + ${o.off}, slot ${o.src} + ${o.srcOff}, ${o.size})${site}${p}`;
     default: return `${name}(slot ${o.slot} + ${o.off})${site}${p}`;
   }
+}
+
+/**
+ * The same tape with only the sites and caches its ops use (reproducers read
+ * better; the op bytes are renumbered to match).
+ */
+export function pruneTape(t: Tape): Tape {
+  const body = t.body.slice();
+  const dv = new DataView(body.buffer);
+  const sites = new Map<number, number>(), caches = new Map<number, number>();
+  for (let p = 0; p < body.length; p += OP_LEN[body[p] & 0x7f]) {
+    const code = body[p] & 0x7f;
+    if (code === abi.FZ_TICK || code === abi.FZ_TASK) continue;
+    const s = dv.getUint16(p + 1, true);
+    if (!sites.has(s)) sites.set(s, sites.size);
+    dv.setUint16(p + 1, sites.get(s)!, true);
+    if (code === abi.FZ_CACHE_ALLOC) {
+      const c = body[p + 5];
+      if (!caches.has(c)) caches.set(c, caches.size);
+      body[p + 5] = caches.get(c)!;
+    }
+  }
+  const siteList: TapeSite[] = [], cacheList: TapeCache[] = [];
+  for (const [old, nw] of sites) siteList[nw] = t.header.sites[old];
+  for (const [old, nw] of caches) cacheList[nw] = t.header.caches[old];
+  if (siteList.length === 0) siteList.push(t.header.sites[0]);
+  return { header: { ...t.header, sites: siteList, caches: cacheList }, body, ops: t.ops };
 }
