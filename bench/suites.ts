@@ -11,4 +11,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
   guest: () => import("./guest.js"),
+  // fuzz workloads (host/fuzz/): ops/s per worker, scaling, native C and ASan on the same tape
+  fuzz: () => import("./fuzz.js"),
 };

@@ -164,7 +164,7 @@ function splitmix32(a: number): () => number {
 // configuration block offsets (assembly/fuzz/gen.ts C_*)
 const C_SLOTS = 0, C_TARGET = 4, C_NCACHES = 8, C_TICK_EVERY = 12, C_TICK_US = 16, C_MAX_UAF = 20, C_MAX_OOB = 24,
   C_PLANT_TOTAL = 28, C_PLANT_CUM = 32, C_VM_VICTIM = 52, C_SEED = 56, C_READS_ONLY = 60, C_GROUPS = 64, C_PLANTED = 112,
-  C_PLANT_SITES = 132, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
+  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
   C_LARGE_SIZES = 16640, C_END = 17664;
 
 /** Fill a 4096-entry table with category i in proportion to weights[i]. */
@@ -243,6 +243,7 @@ export class Generator {
     if (!Number.isInteger(maxOob) || maxOob < 1 || maxOob > 4096) throw new RangeError(`maxOobBytes must be 1..4096, got ${maxOob}`);
     dv.setUint32(C_SLOTS, m.slots, true);
     dv.setUint32(C_TARGET, Math.floor(m.slots * 0.45), true);
+    dv.setUint32(C_TARGET_RECIP, Math.floor(2 ** 20 / Math.floor(m.slots * 0.45)), true);
     dv.setUint32(C_NCACHES, m.caches.length, true);
     dv.setUint32(C_TICK_EVERY, tick.every, true);
     dv.setUint32(C_TICK_US, tick.us, true);

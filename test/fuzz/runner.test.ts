@@ -46,7 +46,8 @@ describe("fuzz runner", () => {
     expect(s.bugs.length).toBeGreaterThan(5);
     for (const b of s.bugs) {
       expect(b.reproducer?.reproduced, b.signature).toBe(true);
-      expect(b.reproducer!.ops).toBeLessThanOrEqual(4);
+      expect(b.reproducer!.ops, b.signature).toBeLessThanOrEqual(8);
+      expect(b.reproducer!.ops).toBeLessThan(b.reproducer!.prefixOps);
       const file = b.reproducer!.file!;
       expect(path.basename(file)).toBe(`bug-${String(b.id).padStart(3, "0")}.tape`);
       const tape = decodeTape(readFileSync(file), file);
@@ -78,8 +79,9 @@ describe("fuzz runner", () => {
     // each unit stops at its first report
     expect(s.panics.map((p) => p.unit)).toEqual([0, 1]);
     expect(s.panics[0].title).toBe("Kernel panic - not syncing: kasan.fault=panic set ...");
-    expect(s.bugs.map((b) => [b.signature, b.count])).toEqual([["KASAN: slab-use-after-free Write | planted_uaf_write_1 | planted_uaf_alloc_1", 2]]);
-    expect(s.bugs[0].first.op).toBe(s.panics[0].op - 1);
+    expect(s.bugs.reduce((a, b) => a + b.count, 0)).toBe(2);
+    for (const p of s.panics) expect(s.bugs.some((b) => b.first.unit === p.unit && b.first.op === p.op - 1)).toBe(true);
+    expect(s.bugs.every((b) => b.type.startsWith("KASAN: slab-use-after-free"))).toBe(true);
     expect(s.ops).toBeLessThan(200_000);
   });
 
