@@ -173,8 +173,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     else Atomics.store(pool.stop, 0, 2);
   };
   if (opts.handleSignals !== false) process.on("SIGINT", onSigint);
-  const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds) : undefined;
   const bugs = new Map<string, BugRecord & { unit: number }>();
+  const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
   const s: FuzzSummary = {
     profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, planted: emptyPlanted(),
     bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false,
@@ -269,15 +269,17 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
 }
 
 // ── progress ────────────────────────────────────────────────────────────────
-async function progressBar(pool: Pool, workers: number, ops?: number, seconds?: number): Promise<{ stop(): void }> {
+async function progressBar(pool: Pool, workers: number, ops: number | undefined, seconds: number | undefined,
+                           unique: () => number): Promise<{ stop(): void }> {
   const { default: cliProgress } = await import("cli-progress");
   const multi = new cliProgress.MultiBar({
-    stream: process.stderr, hideCursor: true, clearOnComplete: false, autopadding: true,
-    format: " {name} |{bar}| {value}/{total} {unit} | {rate} M ops/s | {reports} reports",
+    stream: process.stderr, hideCursor: true, clearOnComplete: false, autopadding: true, barsize: 30,
+    format: " total    |{bar}| {done} | {rate} M ops/s | {reports} reports | {unique} unique bugs",
   }, cliProgress.Presets.shades_classic);
   const total = ops ?? Math.round((seconds ?? 0) * 10);
-  const all = multi.create(total, 0, { name: "total   ", unit: ops ? "ops" : "ds ", rate: "0.0", reports: 0 });
-  const bars = Array.from({ length: workers }, (_, i) => multi.create(1, 0, { name: `worker ${i}`.padEnd(8), unit: "ops", rate: "0.0", reports: 0 }));
+  const all = multi.create(total, 0, { done: "", rate: "0.0", reports: 0, unique: 0 });
+  const bars = Array.from({ length: workers }, (_, i) => multi.create(1, 0, { name: `worker ${i}`, ops: 0, rate: "0.0", reports: 0, state: "" },
+    { format: " {name} | {ops} ops | {rate} M ops/s | {reports} reports {state}" }));
   const t0 = Date.now();
   const last = new Float64Array(workers);
   let lastT = t0;
@@ -288,14 +290,16 @@ async function progressBar(pool: Pool, workers: number, ops?: number, seconds?: 
       const o = pool.counters[i * 4];
       done += o;
       reps += pool.counters[i * 4 + 1];
-      const rate = ((o - last[i]) / Math.max(1, now - lastT)) / 1000;
+      const rate = (o - last[i]) / Math.max(1, now - lastT) / 1000;
       last[i] = o;
-      bars[i].setTotal(Math.max(1, o));
-      bars[i].update(o, { rate: rate.toFixed(1), reports: pool.counters[i * 4 + 1], unit: pool.counters[i * 4 + 2] === 2 ? "shrinking" : "ops" });
+      bars[i].update(0, { ops: o, rate: rate.toFixed(1), reports: pool.counters[i * 4 + 1],
+        state: pool.counters[i * 4 + 2] === 2 ? "(shrinking)" : pool.counters[i * 4 + 2] === 0 ? "(idle)" : "" });
     }
     lastT = now;
-    all.update(ops ? Math.min(done, ops) : Math.min(total, Math.round((now - t0) / 100)), {
-      rate: (done / Math.max(1, now - t0) / 1000).toFixed(1), reports: reps,
+    const elapsed = (now - t0) / 1000;
+    all.update(ops ? Math.min(done, ops) : Math.min(total, Math.round(elapsed * 10)), {
+      done: ops ? `${done}/${ops} ops` : `${elapsed.toFixed(1)}/${seconds} s`,
+      rate: (done / Math.max(1, now - t0) / 1000).toFixed(1), reports: reps, unique: unique(),
     });
   }, 250);
   return { stop: () => { clearInterval(timer); multi.stop(); } };

@@ -77,7 +77,7 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const bugs = new Map<string, BugRecord>();
   const bySeq = new Map<number, BugRecord>();
   const byOp = new Map<number, Finding[]>();
-  let reports = 0;
+  let reports = 0, shown = 0;
   const onFinding = (f: Finding): boolean => {
     // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
     if (f.raw.kind === abi.REP_PANIC) return false;
@@ -125,7 +125,8 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
       op += n;
       if (progress) {
         progress.counters[slot] += n;
-        progress.counters[slot + 1] = reports;
+        progress.counters[slot + 1] += reports - shown;
+        shown = reports;
       }
     }
   } catch (err) {
