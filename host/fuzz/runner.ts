@@ -157,7 +157,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const seed = opts.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`--seed must be a non-negative integer, got ${seed}`);
   const profile = opts.profile ?? "mixed";
-  const unitOps = opts.unitOps ?? DEFAULT_UNIT_OPS;
+  // --seconds runs are not deterministic anyway: bigger units boot fewer engines
+  const unitOps = opts.unitOps ?? (opts.ops === undefined ? DEFAULT_UNIT_OPS * 4 : DEFAULT_UNIT_OPS);
   if (!Number.isInteger(unitOps) || unitOps < 1 || unitOps > 0xffffffff) throw new RangeError(`unit size must be 1..2^32-1 ops, got ${unitOps}`);
   const cmdline = opts.check ? checkCmdline(opts.cmdline ?? "") : `${opts.cmdline ?? ""} kasan_multi_shot`.trim();
   resolveOptions({ cmdline });   // a bad command line fails here, not in every worker
