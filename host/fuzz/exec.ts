@@ -9,7 +9,7 @@ import type { EngineOptions } from "../config.js";
 import type { Frame } from "../stackdepot.js";
 import type { RawRecord } from "../report/record.js";
 import { BUG_NAMES } from "../report/kasan.js";
-import { TapeError, OP_LEN, TASK_PID_BASE, type Tape, type TapeHeader } from "./tape.js";
+import { TapeError, OP_LEN, TASK_PID_BASE, validateHeader, type Tape, type TapeHeader } from "./tape.js";
 
 /** Frames below every site: the interpreter runs as a kernel thread. */
 export const FUZZ_SUFFIX: Frame[] = [
@@ -98,7 +98,8 @@ export class TapeExecutor {
     this.engine = engine;
     this.header = header;
     const e = engine.exports;
-    if (header.slots > abi.FZ_MAX_SLOTS || e.fuzz_begin(header.slots) !== 0) throw new TapeError(`tape: ${header.slots} slots (at most ${abi.FZ_MAX_SLOTS})`);
+    validateHeader(header);
+    if (e.fuzz_begin(header.slots) !== 0) throw new TapeError(`tape: ${header.slots} slots (at most ${abi.FZ_MAX_SLOTS})`);
     this.u8 = () => engine.u8view();
     this.dv = new DataView(engine.memory.buffer);
     header.caches.forEach((c, i) => {

@@ -147,5 +147,7 @@ describe.each(BUILDS)("tape interpreter (%s build)", (build) => {
     w4.sized(abi.FZ_KMALLOC, 0, 0, 8); w4.access(abi.FZ_LOAD8, 0, 0, 0);
     expect(x.run(w4.bytes(), 2, 0).ops).toBe(2);
     expect(e.selfCheck()).toEqual([]);
+    // a header that names too many slots is the host's error, named
+    expect(() => new TapeExecutor(e, { ...header(), slots: abi.FZ_MAX_SLOTS + 1 })).toThrow(`tape: slots must be 1..${abi.FZ_MAX_SLOTS}, got ${abi.FZ_MAX_SLOTS + 1}`);
   });
 });
