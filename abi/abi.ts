@@ -422,3 +422,71 @@ export const VMF_TOTAL_PAGES = 4;            // exceeds total pages
 // kernel frames that create vmalloc areas on their own behalf
 export const FR_COPY_PROCESS = 180;          // VMAP_STACK: alloc_thread_stack_node inlined into copy_process
 export const FR_PCPU_GET_VM_AREAS = 181;     // percpu chunks (caller recorded as the function itself)
+
+// ── fuzz: op tapes (assembly/fuzz/tape.ts, host/fuzz/; format in docs/notes/fuzz.md) ──
+// Opcodes (low 7 bits of an op's first byte; bit 7 marks a planted bug). Every
+// op but TICK and TASK is followed by a u16 site and a u16 slot (MEMCPY: site,
+// dst slot, ...); the byte length of each op is fixed by its opcode.
+export const FZ_KMALLOC = 1;                 // site, slot, size u32                      (9 bytes)
+export const FZ_KZALLOC = 2;                 // site, slot, size u32                      (9)
+export const FZ_CACHE_ALLOC = 3;             // site, slot, cache u8                      (6)
+export const FZ_KFREE = 4;                   // site, slot                                (5)
+export const FZ_KFREE_AT = 5;                // site, slot, offset i32                    (9)
+export const FZ_KREALLOC = 6;                // site, slot, size u32                      (9)
+export const FZ_VMALLOC = 7;                 // site, slot, size u32                      (9)
+export const FZ_VFREE = 8;                   // site, slot                                (5)
+export const FZ_LOAD1 = 9;                   // site, slot, offset i32: LOAD1..LOAD16     (9)
+export const FZ_LOAD2 = 10;
+export const FZ_LOAD4 = 11;
+export const FZ_LOAD8 = 12;
+export const FZ_LOAD16 = 13;
+export const FZ_STORE1 = 14;                 // site, slot, offset i32: STORE1..STORE16   (9)
+export const FZ_STORE2 = 15;
+export const FZ_STORE4 = 16;
+export const FZ_STORE8 = 17;
+export const FZ_STORE16 = 18;
+export const FZ_MEMSET = 19;                 // site, slot, offset i32, len u32, byte u8  (14)
+export const FZ_MEMCPY = 20;                 // site, dst, dst offset i32, src, src offset i32, len u32 (19)
+export const FZ_TICK = 21;                   // us u32: advance the virtual clock         (5)
+export const FZ_TASK = 22;                   // task u8, cpu u8: become that task         (3)
+export const FZ_OP_COUNT = 23;
+export const FZ_PLANTED = 128;               // flag bit of the opcode byte
+export const FZ_MAX_SLOTS = 16384;
+export const FZ_MAX_SITES = 65536;
+export const FZ_MAX_CACHES = 16;
+export const FZ_MAX_TASKS = 64;
+export const FZ_MAX_SIZE = 67108864;         // largest allocation, memset or memcpy length (64 MiB)
+export const FZ_BUF_SIZE = 2097152;          // the chunk buffer the host writes ops into
+export const FZ_LOG_OPS = 16384;             // ops per chunk when the per-op log is on
+export const FZ_LOG_SIZE = 32;               // bytes per log entry
+// per-op log entry (check mode): status u32, pad, address u64, home lo u64, home hi u64
+export const FZL_STATUS = 0;
+export const FZL_ADDR = 8;
+export const FZL_HOME_LO = 16;
+export const FZL_HOME_HI = 24;
+// op status (log, counters)
+export const FZS_DONE = 0;
+export const FZS_EMPTY = 1;                  // the slot names no object (never allocated)
+export const FZS_REACH = 2;                  // outside the object's slab/pages/area and their neighbour pages
+export const FZS_UNSAFE = 3;                 // would touch memory that is no workload memory (page tables, ...)
+export const FZS_DANGLING = 4;               // krealloc through a freed slot
+export const FZS_KIND = 5;                   // krealloc of memory that is not kmalloc's
+export const FZS_ALLOC_FAILED = 6;
+export const FZS_REFUSED = 7;                // a free KASAN/KFENCE did not report and SLUB could not take (WARN)
+export const FZS_COUNT = 8;
+// fuzz_run() results
+export const FZR_DONE = 0;
+export const FZR_PAUSED = 1;                 // the report ring is nearly full: drain, then call again
+export const FZR_PANIC = 2;
+export const FZR_BAD_OP = -1;                // unknown opcode, or an op cut short by the end of the chunk
+export const FZR_BAD_FIELD = -2;             // slot, cache or size out of range
+// counters at fuzz_stats() (u64 each): ops run, then FZS_* counts from FZC_STATUS
+export const FZC_OPS = 0;
+export const FZC_CHECKSUM = 1;               // of every loaded value: same tape, same checksum
+export const FZC_STATUS = 8;
+export const FZC_COUNT = 16;
+// report record fields the interpreter stamps
+export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised by a tape op)
+export const R_FUZZ_SLOT = 428;              // u32 slot + 1
+export const R_FUZZ_SITE = 432;              // u32 site of the op
+export const R_FUZZ_ALLOC_SITE = 436;        // u32 site that allocated the slot's object + 1 (0: none)

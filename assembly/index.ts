@@ -90,3 +90,9 @@ export { engine_self_check } from "./selfcheck";
 export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize, guest_kmalloc_aligned,
          guest_begin, guest_end, guest_stop_reason, guest_range_ok, guest_busy_pfn, guest_globals_table,
          guest_ignored_shadow_writes } from "./guest";
+
+// fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
+export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,
+         fuzz_sites, fuzz_slots, fuzz_stats, fuzz_end } from "./fuzz/tape";
+export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
+         fuzz_gen_planted } from "./fuzz/gen";

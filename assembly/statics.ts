@@ -2,6 +2,8 @@
 // out back to back in [STATICS_BASE, PHYS_BASE). They are not data segments
 // (memory.data would ship their zeros inside the .wasm), and as constants they
 // fold into immediates on the hot paths. boot() checks the AS heap stays below.
+import { PHYS_BASE } from "../abi/abi";
+
 // @ts-ignore: decorator
 @inline export const STATICS_BASE: usize = 0x100000;
 // @ts-ignore: decorator
@@ -64,5 +66,26 @@
 @inline export const HOST_BUF_SIZE: usize = 0x7000;
 export function host_buf(): usize { return HOST_BUF; }
 
-export function staticsFit(): bool { return __heap_base <= STATICS_BASE; }
+export function staticsFit(): bool { return __heap_base <= STATICS_BASE && FUZZ_END <= <usize>PHYS_BASE; }
 export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE); }
+
+// ── fuzz (fuzz/tape.ts): past STATICS_END, so boot does not clear them; fuzz_begin()
+// clears what a tape uses. Outside simulated RAM: no checked access can reach them.
+// FUZZ_BUF: ops the host writes (FZ_BUF_SIZE); FUZZ_LOG: per-op log (check mode);
+// FUZZ_SLOTS: 32 bytes a slot; FUZZ_SITES: depot handle per site; FUZZ_MISC: caches,
+// tasks, counters; FUZZ_GEN: the generator.
+// @ts-ignore: decorator
+@inline export const FUZZ_BUF: usize = STATICS_END;                          // 0x200000
+// @ts-ignore: decorator
+@inline export const FUZZ_LOG: usize = FUZZ_BUF + 0x200000;                  // 16384 x 32
+// @ts-ignore: decorator
+@inline export const FUZZ_SLOTS: usize = FUZZ_LOG + 0x80000;                 // 16384 x 32
+// @ts-ignore: decorator
+@inline export const FUZZ_SITES: usize = FUZZ_SLOTS + 0x80000;               // 65536 x u32
+// @ts-ignore: decorator
+@inline export const FUZZ_MISC: usize = FUZZ_SITES + 0x40000;                // 0x1000
+// FUZZ_GEN: the workload generator's configuration and state (fuzz/gen.ts)
+// @ts-ignore: decorator
+@inline export const FUZZ_GEN: usize = FUZZ_MISC + 0x1000;                   // 0xa0000
+// @ts-ignore: decorator
+@inline export const FUZZ_END: usize = FUZZ_GEN + 0xa0000;

@@ -13,4 +13,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   vmalloc: () => import("./vmalloc.js"),
   modes: () => import("./modes.js"),
   guest: () => import("./guest.js"),
+  // fuzz workloads (host/fuzz/): ops/s per worker, scaling, native C and ASan on the same tape
+  fuzz: () => import("./fuzz.js"),
 };

@@ -9,6 +9,8 @@ import { runSuite } from "./kunit/runner.js";
 import { KUNIT_SUITES } from "./kunit/suites.js";
 import { BENCH_SUITES } from "../bench/suites.js";
 import { runCommand, ccCommand } from "./guest/cli.js";
+import { fuzzCommand, replayCommand } from "./fuzz/cli.js";
+import { TapeError } from "./fuzz/tape.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -123,9 +125,38 @@ program
   .passThroughOptions()
   .action(ccCommand);
 
+// ── fuzz ──
+program
+  .command("fuzz")
+  .description("run seeded fuzz workloads on worker threads; deduplicate reports, shrink one reproducer tape per bug")
+  .option("--seconds <s>", "run for this long (default 10 when --ops is not given)")
+  .option("--ops <n>", "run exactly this many ops (deterministic: same seed, same bugs, any number of workers)")
+  .option("--workers <n>", "worker threads, one engine each (default: all cores)")
+  .option("--seed <n>", "seed of the workload", "1")
+  .addOption(new Option("--profile <p>", "operation mix").choices(["slab-churn", "vmalloc-heavy", "mixed"]).default("mixed"))
+  .addOption(cmdlineOption())
+  .option("--out <dir>", "where reproducers and the summary go", "fuzz-out")
+  .option("--plant <rates>", "planted bugs per op: oob=2e-6,underflow=2e-6,uaf=2e-6,double-free=1e-6,invalid-free=1e-6 (the default), or none")
+  .option("--check", "compare every verdict of the engine with the oracle (generic KASAN, KFENCE off; planted bugs only read)")
+  .option("--study <what>", "kfence: measure KFENCE's detection probability per bug class against the sampling model")
+  .option("--unit-ops <n>", "ops per work unit (each on a fresh engine)")
+  .option("--no-minimise", "keep the unshrunk reproducers (faster)")
+  .option("--no-progress", "no progress bar")
+  .option("--json", "print the summary as JSON")
+  .action(fuzzCommand);
+program
+  .command("replay")
+  .description("replay a tape (a fuzz reproducer) on a fresh engine and print its reports")
+  .argument("<tape>", "the .tape file")
+  .addOption(cmdlineOption())
+  .option("--ops", "list the tape's ops instead")
+  .option("--check", "replay with the oracle checking every verdict")
+  .option("--json", "reports as JSON")
+  .action(replayCommand);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof EnginePanicError || err instanceof RangeError || err instanceof TypeError ||
-      err instanceof GuestError) {
+      err instanceof GuestError || err instanceof TapeError) {
     process.stderr.write(`shadowfence: ${(err as Error).message}\n`);
     process.exit(2);
   }

@@ -1208,6 +1208,34 @@ export class Engine {
       this.drain();
     }
   }
+
+  // ── fuzz (host/fuzz/) ─────────────────────────────────────────────────────
+  /**
+   * Drain the report ring without formatting: `keep` sees each raw record (and
+   * its linear address, for fields a subsystem stamps) and returns true to
+   * publish it as a Report with its kernel text. Panic records are always
+   * published. Fuzz workloads raise reports by the million; only the first of
+   * each bug needs its text.
+   */
+  drainRecords(keep: (r: RawRecord, at: number) => boolean): void {
+    const e = this.exports;
+    const head = e.ring_head() >>> 0;
+    let tail = e.ring_tail() >>> 0;
+    const base = e.ring_base();
+    let ctx: OopsContext | undefined;
+    while (tail !== head) {
+      const at = base + (tail % abi.RING_RECORDS) * abi.REC_SIZE;
+      const r = readRecord(this.mem, at);
+      if (keep(r, at) || r.kind === abi.REP_PANIC) this.publish(r, (ctx ??= this.formatContext()));
+      tail = (tail + 1) >>> 0;
+      e.ring_consume(1);
+    }
+    const lost = this.dv.getBigUint64(e.stats_base() + abi.STAT_REPORTS_LOST * 8, true);
+    if (lost > this.lostSeen) {
+      this.printk(`shadowfence: report ring overflowed: ${lost - this.lostSeen} report(s) lost`);
+      this.lostSeen = lost;
+    }
+  }
 }
 
 /** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */

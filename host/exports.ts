@@ -181,4 +181,23 @@ export interface CoreExports {
   guest_kmalloc_aligned(align: number, size: number): number;
   guest_check_range(p: number, n: number, write: number): number;
   engine_self_check(): number;
+  // ── fuzz: the op-tape interpreter (assembly/fuzz/tape.ts) ──
+  fuzz_begin(slots: number): number;
+  fuzz_set_cache(c: number, id: number, objectSize: number): void;
+  fuzz_set_task(t: number, pid: number): void;
+  fuzz_run(start: number, len: number, op: number, logBase: number, flags: number): number;
+  fuzz_pos(): number;
+  fuzz_next_op(): number;
+  fuzz_buf(): number;
+  fuzz_log(): number;
+  fuzz_sites(): number;
+  fuzz_slots(): number;
+  fuzz_stats(): number;
+  fuzz_end(): void;
+  fuzz_gen_config(): number;
+  fuzz_gen_init(): number;
+  fuzz_gen_fill(dst: number, cap: number, maxOps: number): number;
+  fuzz_gen_bytes(): number;
+  fuzz_gen_op(): number;
+  fuzz_gen_planted(cls: number): number;
 }

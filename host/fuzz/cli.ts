@@ -1,0 +1,80 @@
+// The `shadowfence fuzz` and `shadowfence replay` commands (Node only).
+import { readFileSync, existsSync } from "node:fs";
+import { fuzz, summaryText, summaryJson } from "./runner.js";
+import { kfenceStudy, studyText } from "./study.js";
+import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "./generator.js";
+import { decodeTape, describeOp, readOp, emptyOp, opOffsets, TapeError } from "./tape.js";
+import { replay } from "./exec.js";
+import { checkTape } from "./check.js";
+
+export interface FuzzCliOptions {
+  seconds?: string; ops?: string; workers?: string; seed?: string; profile: string; cmdline: string;
+  out?: string; plant?: string; check?: boolean; study?: string; minimise: boolean; unitOps?: string; json?: boolean;
+  progress?: boolean;
+}
+
+function int(v: string | undefined, what: string, min = 0): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v.replace(/_/g, ""));
+  if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
+  if (!(PROFILES as readonly string[]).includes(o.profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(o.profile)}`);
+  const profile = o.profile as Profile;
+  if (o.study !== undefined) {
+    if (o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
+    const rows = await kfenceStudy({ ops: int(o.ops, "--ops", 1), seed: int(o.seed, "--seed"), workers: int(o.workers, "--workers", 1),
+      profile: o.profile === "mixed" ? "slab-churn" : profile, cmdline: o.cmdline });
+    process.stdout.write(o.json ? JSON.stringify(rows, null, 2) + "\n" : studyText(rows));
+    return;
+  }
+  const ops = int(o.ops, "--ops", 1), seconds = o.seconds !== undefined ? Number(o.seconds) : undefined;
+  if (seconds !== undefined && !(seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${JSON.stringify(o.seconds)}`);
+  const s = await fuzz({
+    ops, seconds: ops === undefined && seconds === undefined ? 10 : seconds, workers: int(o.workers, "--workers", 1),
+    seed: int(o.seed, "--seed"), profile, cmdline: o.cmdline, out: o.out ?? "fuzz-out",
+    plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check, minimise: o.minimise,
+    unitOps: int(o.unitOps, "--unit-ops", 1), progress: o.progress === false ? false : undefined,
+  });
+  process.stdout.write(o.json ? JSON.stringify(summaryJson(s), null, 2) + "\n" : `${summaryText(s)}\nsummary and reproducers: ${o.out ?? "fuzz-out"}/\n`);
+  if (s.disagreements.length) process.exitCode = 1;
+}
+
+export interface ReplayCliOptions { cmdline: string; json?: boolean; ops?: boolean; check?: boolean }
+
+export async function replayCommand(file: string, o: ReplayCliOptions): Promise<void> {
+  if (!existsSync(file)) throw new TapeError(`${file}: no such file`);
+  const tape = decodeTape(readFileSync(file), file);
+  if (o.ops) {
+    const offs = opOffsets(tape.body);
+    const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
+    const op = emptyOp();
+    for (let i = 0; i + 1 < offs.length; i++) {
+      readOp(tape.body, dv, offs[i], op);
+      process.stdout.write(`${String(i).padStart(8)}  ${describeOp(op, tape.header)}\n`);
+    }
+    return;
+  }
+  if (o.check) {
+    const d = checkTape(tape, o.cmdline);
+    process.stdout.write(d ? `DISAGREEMENT at op ${d.op}: ${d.what}\n  expected ${d.expected}\n  got      ${d.got}\n`
+      : `the oracle agrees with every verdict (${tape.ops} ops)\n`);
+    if (d) process.exitCode = 1;
+    return;
+  }
+  const r = replay(tape, { cmdline: o.cmdline });
+  if (o.json) {
+    process.stdout.write(JSON.stringify({
+      ops: r.ops, panicked: r.panicked, reportsLost: r.reportsLost,
+      reports: r.findings.map((f) => ({ op: f.op, signature: f.signature, text: r.reports.find((x) => x.seq === f.raw.seq)?.text })),
+    }, null, 2) + "\n");
+    return;
+  }
+  for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
+  const sigs = [...new Set(r.findings.map((f) => f.signature))];
+  process.stderr.write(`replayed ${r.ops} ops (profile ${tape.header.profile}, seed ${tape.header.seed}, unit ${tape.header.unit}): ` +
+    `${r.findings.length} report(s)${r.reportsLost ? `, ${r.reportsLost} lost` : ""}${r.panicked ? ", the kernel panicked" : ""}\n`);
+  for (const s of sigs) process.stderr.write(`  ${s}\n`);
+}

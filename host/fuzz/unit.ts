@@ -1,0 +1,189 @@
+// One unit of fuzzing work, as a worker runs it: a fresh engine, the unit's
+// stream generated and run chunk by chunk inside wasm, reports signed and
+// counted (only the first of each bug in the unit gets its kernel text).
+// A unit depends on nothing but (seed, unit, profile, options), so the same
+// run gives the same bugs on 1 worker or on N.
+import * as abi from "../../abi/abi.js";
+import { Engine, EnginePanicError } from "../engine.js";
+import { Generator, generateTape, type GeneratorOptions, type Profile, type PlantRates, type BugClass } from "./generator.js";
+import { TapeExecutor, type Finding } from "./exec.js";
+import { Oracle } from "./oracle.js";
+import { oracleFacts } from "./check.js";
+import { encodeTape, decodeTape, pruneTape, type Tape } from "./tape.js";
+import { minimise } from "./minimise.js";
+import { replay } from "./exec.js";
+
+export interface UnitJob {
+  unit: number;
+  ops: number;
+  seed: number;
+  profile: Profile;
+  /** The full command line (kasan_multi_shot included). */
+  cmdline: string;
+  plant: PlantRates;
+  plantWrites: boolean;
+  check: boolean;
+  tick?: { every: number; us: number };
+  /** Stop by this time (Date.now() ms); the unit then reports the ops it ran. */
+  deadline?: number;
+}
+
+export interface BugRecord {
+  signature: string;
+  type: string;
+  accessSite: string;
+  allocSite: string;
+  title: string;
+  count: number;
+  /** First occurrence: op index within its unit. */
+  firstOp: number;
+  text: string;
+}
+
+export interface UnitResult {
+  unit: number;
+  ops: number;
+  reports: number;
+  reportsLost: number;
+  bugs: BugRecord[];
+  planted: Record<BugClass, number>;
+  status: number[];
+  checksum: string;
+  panicked?: { op: number; title: string };
+  disagreement?: { op: number; what: string; expected: string; got: string; tape: Uint8Array };
+  ms: number;
+}
+
+/** Shared progress: a worker's ops and reports (Float64Array slots), and the stop flag. */
+export interface Progress {
+  counters: Float64Array;
+  index: number;
+  stop: Int32Array;
+}
+
+export const CHUNK_OPS = 1 << 15;
+
+export function generatorOptions(job: UnitJob): GeneratorOptions {
+  return { seed: job.seed, unit: job.unit, profile: job.profile, plant: job.plant, cmdline: job.cmdline,
+    plantWrites: job.plantWrites, tick: job.tick };
+}
+
+export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
+  const t0 = Date.now();
+  const engine = Engine.createSync({ cmdline: job.cmdline });
+  const gen = new Generator(generatorOptions(job), engine);
+  const x = new TapeExecutor(engine, gen.header);
+  const oracle = job.check ? new Oracle(gen.header, oracleFacts(engine, x)) : undefined;
+  const bugs = new Map<string, BugRecord>();
+  const bySeq = new Map<number, BugRecord>();
+  const byOp = new Map<number, Finding[]>();
+  let reports = 0, shown = 0;
+  const onFinding = (f: Finding): boolean => {
+    // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
+    if (f.raw.kind === abi.REP_PANIC) return false;
+    reports++;
+    if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
+    const b = bugs.get(f.signature);
+    if (b) { b.count++; return false; }
+    const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
+      title: "", count: 1, firstOp: f.op, text: "" };
+    bugs.set(f.signature, nb);
+    bySeq.set(f.raw.seq, nb);
+    return true;
+  };
+  let op = 0;
+  let panicked: UnitResult["panicked"];
+  let disagreement: UnitResult["disagreement"];
+  const chunk = oracle ? abi.FZ_LOG_OPS : CHUNK_OPS;
+  const slot = progress ? progress.index * 4 : 0;
+  try {
+    while (op < job.ops) {
+      if (progress && Atomics.load(progress.stop, 0) !== 0) break;
+      if (job.deadline !== undefined && Date.now() >= job.deadline) break;
+      const { ops: n, bytes } = gen.fillBuffer(Math.min(chunk, job.ops - op));
+      const body = oracle ? gen.bufferView(bytes).slice() : undefined;
+      byOp.clear();
+      const r = x.runBuffer(bytes, n, op, { onFinding, log: !!oracle });
+      for (const rep of engine.takeReports()) {
+        const b = bySeq.get(rep.seq);
+        if (b) { b.title = rep.title; b.text = rep.text; }
+      }
+      if (r.panicked) {
+        op += r.ops;
+        const p = engine.reports().find((rep) => rep.kind === "panic");
+        panicked = { op, title: p?.title ?? "panic" };
+        break;
+      }
+      if (oracle && body) {
+        const d = oracle.check(body, op, new DataView(engine.memory.buffer, engine.exports.fuzz_log(), n * abi.FZ_LOG_SIZE), byOp);
+        if (d) {
+          disagreement = { ...d, tape: encodeTape(generateTape(generatorOptions(job), d.op + 1)) };
+          op += n;
+          break;
+        }
+      }
+      op += n;
+      if (progress) {
+        progress.counters[slot] += n;
+        progress.counters[slot + 1] += reports - shown;
+        shown = reports;
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof EnginePanicError)) throw err;
+    panicked = { op, title: err.message };
+  }
+  const c = x.counters();
+  x.finish();
+  return {
+    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, bugs: [...bugs.values()], planted: gen.planted(),
+    status: c.status, checksum: c.checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
+  };
+}
+
+export interface MinimiseJob {
+  job: UnitJob;
+  signature: string;
+  /** The op of the first occurrence within the unit. */
+  op: number;
+  /** false: the unit's prefix up to the bug as it is (--no-minimise, or a second Ctrl-C). */
+  shrink: boolean;
+  deadline?: number;
+  maxTests?: number;
+}
+
+export interface MinimiseResult {
+  signature: string;
+  tape: Uint8Array;
+  ops: number;
+  prefixOps: number;
+  tests: number;
+  /** A replay of the written file gave the signature. */
+  reproduced: boolean;
+  shrunk: boolean;
+  text: string;
+  title: string;
+}
+
+/** The unit's prefix up to the bug, shrunk, and its replay's report. */
+export function runMinimise(m: MinimiseJob, progress?: Progress): MinimiseResult {
+  const prefix = generateTape(generatorOptions(m.job), m.op + 1);
+  if (!m.shrink) {
+    const file = encodeTape(pruneTape(prefix));
+    return { signature: m.signature, tape: file, ops: prefix.ops, prefixOps: prefix.ops, tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
+  }
+  const stop = progress ? () => Atomics.load(progress.stop, 0) === 2 : undefined;
+  const r = minimise(prefix, m.signature, { maxTests: m.maxTests, deadline: m.deadline, stop });
+  // the reproducer as a user will replay it: from its file (with only the sites it uses, if it still reproduces), with its report's text
+  const replayFile = (t: Tape) => {
+    const file = encodeTape(t);
+    const rep = replay(decodeTape(file, "reproducer"), { format: (f) => f.signature === m.signature });
+    const f = rep.findings.find((x) => x.signature === m.signature);
+    return { file, report: f && rep.reports.find((x) => x.seq === f.raw.seq) };
+  };
+  let out = replayFile(pruneTape(r.tape));
+  if (!out.report) out = replayFile(r.tape);
+  const { file, report } = out;
+  return { signature: m.signature, tape: file, ops: r.tape.ops, prefixOps: prefix.ops, tests: r.tests,
+    reproduced: r.reproduced && report !== undefined, shrunk: true, text: report?.text ?? "", title: report?.title ?? "" };
+}
