@@ -15,7 +15,7 @@ import { pgtableInit, ptMapHuge, ptMapPage, PAGE_KERNEL, PAGE_KERNEL_LARGE, PAGE
          PMD_SIZE, pgdPfn, tableAlloc, setEarlyShadowTables } from "./mm/pgtable";
 import { flush_tlb_all } from "./mm/tlb";
 import { accessInit } from "./mm/access";
-import { kasanSetMode, kasanSetVmalloc, kasanSetOptions, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
+import { kasanMode, kasanSetMode, kasanSetVmalloc, kasanSetOptions, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
 import { shadowSetDirectMap } from "./kasan/shadow";
 import { quarantineInit } from "./kasan/quarantine";
 import { stackRingInit } from "./kasan/sw_tags";
@@ -54,12 +54,15 @@ function mapDirectMap(): bool {
 }
 
 // kasan_init(): the read-only early shadow everywhere (one page, shared PTE,
-// PMD and PUD tables), then real zeroed shadow for the direct map, the kernel
-// image data and the module area.
+// PMD and PUD tables), then real shadow for the direct map, the kernel image
+// data and the module area. Shadow starts as KASAN_SHADOW_INIT: 0 for generic
+// (accessible), 0xff for sw_tags (the native pointer tag: untagged kernel
+// pointers match, tagged ones into memory nobody tagged do not).
 function kasanInit(): bool {
   const page = memblockAlloc(1, 1, USE_SHADOW);
   const pte = tableAlloc(), pmd = tableAlloc(), pud = tableAlloc();
   if (page == NO_PFN || pte == NO_PFN || pmd == NO_PFN || pud == NO_PFN) return false;
+  shadowInit(page, 1);
   for (let i: usize = 0; i < 512; i++) {
     store<u64>(physToLin(<u64>pte << PAGE_SHIFT) + (i << 3), (<u64>page << PAGE_SHIFT) | PAGE_KERNEL_RO);
     store<u64>(physToLin(<u64>pmd << PAGE_SHIFT) + (i << 3), (<u64>pte << PAGE_SHIFT) | PAGE_TABLE);
@@ -75,6 +78,7 @@ function kasanInit(): bool {
   const frames = <u32>((shadowBytes + PAGE_SIZE - 1) >> PAGE_SHIFT);
   const spfn = memblockAlloc(frames, 1, USE_SHADOW);
   if (spfn == NO_PFN) return false;
+  shadowInit(spfn, frames);
   const s0 = kasanMemToShadow(PAGE_OFFSET);
   for (let i: u32 = 0; i < frames; i++) {
     if (!ptMapPage(s0 + (<u64>i << PAGE_SHIFT), (<u64>(spfn + i)) << PAGE_SHIFT, PAGE_KERNEL)) return false;
@@ -90,8 +94,13 @@ function populateShadow(va: u64, bytes: u64): bool {
   for (let s = s0; s < s1; s += PAGE_SIZE) {
     const pfn = memblockAlloc(1, 1, USE_SHADOW);
     if (pfn == NO_PFN || !ptMapPage(s, <u64>pfn << PAGE_SHIFT, PAGE_KERNEL)) return false;
+    shadowInit(pfn, 1);
   }
   return true;
+}
+
+function shadowInit(pfn: u32, frames: u32): void {
+  if (kasanMode == KASAN_SW_TAGS) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0xff, <usize>frames << PAGE_SHIFT);
 }
 
 export function boot(): i32 {

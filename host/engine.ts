@@ -387,7 +387,7 @@ export class Engine {
   /** The depot handle of a host stack (frames innermost first). */
   stackHandle(frames: Frame[]): number {
     if (frames.length === 0) return 0;
-    const ids = frames.map((f) => this.frames.intern(f));
+    const ids = (this.options.arch === "arm64" ? arm64ThreadEntry(frames) : frames).map((f) => this.frames.intern(f));
     const key = ids.join(",");
     let h = this.stackHandles.get(key);
     if (h === undefined) {

@@ -18,6 +18,7 @@ import { shadowByte, dmShadowStart, dmShadowEnd, dmShadowLin } from "./shadow";
 
 // memory_is_poisoned_1, returning CHECK_*; faultAddr receives the shadow address on CHECK_NO_SHADOW
 export let noShadowAddr: u64 = 0;
+export function setNoShadowAddr(a: u64): void { noShadowAddr = a; }
 function poisoned1(a: u64): i32 {
   const s = shadowByte(a);
   if (s < 0) { noShadowAddr = a; return CHECK_NO_SHADOW; }

@@ -5,6 +5,7 @@ import { kasanMode, KASAN_SW_TAGS, KASAN_TAG_KERNEL, KASAN_TAG_MAX } from "./kas
 import { randomBelow } from "../random";
 import { KASAN_MEM_START } from "../mm/layout";
 import { shadowByte } from "./shadow";
+import { CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, setNoShadowAddr } from "./generic";
 import { currentPid, currentCpu } from "../task";
 import { kasanSaveStack } from "./common";
 
@@ -69,17 +70,20 @@ export function stackRingFind(objUntagged: u64, tag: u8, wantFree: i32): u64 {
 export function stackRingEntry(pos1: u64): usize { return ringLin + <usize>((pos1 - 1) % ringSize) * RING_ENTRY; }
 
 // kasan_check_range for tag modes: every granule's tag must equal the pointer's.
-// Returns true when the access is fine.
-export function tagsRangeOk(addr: u64, size: u64): bool {
+// CHECK_NO_SHADOW when a granule's shadow page is not mapped (vmalloc space
+// nobody populated): reading it faults, as the check's own load would.
+export function tagsCheck(addr: u64, size: u64): i32 {
   const tag = getTag(addr);
-  if (tag == KASAN_TAG_KERNEL) return true;
+  if (tag == KASAN_TAG_KERNEL) return CHECK_OK;
   const a = addr | 0xff00000000000000;
-  if (a < KASAN_MEM_START) return false;
+  if (a < KASAN_MEM_START) return CHECK_BAD;
   const last = a + size - 1;
   for (let p = a & ~<u64>15; p <= last; p += 16) {
-    if (shadowByte(p) != <i32>tag) return false;
+    const s = shadowByte(p);
+    if (s < 0) { setNoShadowAddr(p); return CHECK_NO_SHADOW; }
+    if (s != <i32>tag) return CHECK_BAD;
   }
-  return true;
+  return CHECK_OK;
 }
 
 // kasan_find_first_bad_addr for tag modes

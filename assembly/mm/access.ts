@@ -14,7 +14,7 @@ import { ptWalk } from "./pgtable";
 import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
 import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
-import { tagsRangeOk } from "../kasan/sw_tags";
+import { tagsCheck } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
 import { pageFault, generalProtectionFault, enginePanicked } from "./fault";
 import { kfenceHandlePageFault, isKfenceAddress } from "../kfence/core";
@@ -174,7 +174,8 @@ function kasanCheck(va: u64, size: u64, write: bool, path: i32): i32 {
     if (r == CHECK_BAD) return kasanReport(va, size, write, path) ? CHECK_BAD : CHECK_OK;
     return CHECK_OK;
   }
-  if (tagsRangeOk(va, size)) return CHECK_OK;
+  const t = tagsCheck(va, size);
+  if (t != CHECK_BAD) return t;
   return kasanReport(va, size, write, path) ? CHECK_BAD : CHECK_OK;
 }
 
