@@ -434,23 +434,7 @@ export class Engine {
 
   /** Read the ring, format every new record, publish reports and dmesg text. */
   private drain(): void {
-    const e = this.exports;
-    const head = e.ring_head();
-    let tail = e.ring_tail();
-    const base = e.ring_base();
-    const ctx = this.formatContext();
-    while (tail !== head) {
-      const at = base + (tail % abi.RING_RECORDS) * abi.REC_SIZE;
-      const r = readRecord(this.mem, at);
-      this.publish(r, ctx);
-      tail = (tail + 1) >>> 0;
-      e.ring_consume(1);
-    }
-    const lost = this.dv.getBigUint64(e.stats_base() + abi.STAT_REPORTS_LOST * 8, true);
-    if (lost > this.lostSeen) {
-      this.printk(`shadowfence: report ring overflowed: ${lost - this.lostSeen} report(s) lost`);
-      this.lostSeen = lost;
-    }
+    this.drainRecords(() => true);
   }
 
   /** Frames of the code that made the current host call (captured once, on demand). */

@@ -11,7 +11,7 @@ import os from "node:os";
 import { resolveOptions } from "../config.js";
 import { checkCmdline } from "./check.js";
 import { BUG_CLASSES, type Profile, type PlantRates, type BugClass } from "./generator.js";
-import type { UnitJob, UnitResult, MinimiseJob, MinimiseResult, BugRecord } from "./unit.js";
+import type { UnitJob, UnitResult, MinimiseJob, MinimiseResult, BugRecord, BugSignature } from "./unit.js";
 
 export interface FuzzOptions {
   /** Stop after this many ops (deterministic), or ... */
@@ -39,14 +39,8 @@ export interface FuzzOptions {
   handleSignals?: boolean;
 }
 
-export interface BugSummary {
+export interface BugSummary extends BugSignature {
   id: number;
-  signature: string;
-  type: string;
-  accessSite: string;
-  allocSite: string;
-  title: string;
-  count: number;
   first: { unit: number; op: number };
   reproducer?: { file?: string; ops: number; prefixOps: number; tests: number; reproduced: boolean; shrunk: boolean };
 }

@@ -28,13 +28,17 @@ export interface UnitJob {
   deadline?: number;
 }
 
-export interface BugRecord {
+/** What identifies a bug and how often it was seen (a unit's record and the run's summary share it). */
+export interface BugSignature {
   signature: string;
   type: string;
   accessSite: string;
   allocSite: string;
   title: string;
   count: number;
+}
+
+export interface BugRecord extends BugSignature {
   /** First occurrence: op index within its unit. */
   firstOp: number;
   text: string;
