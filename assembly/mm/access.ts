@@ -189,6 +189,9 @@ function translateForAccess(va: u64, write: bool, size: u32): usize {
     if (d < <u64>PAGE_SIZE) { statInc(STAT_TLB_HITS); return <usize>load<u32>(e, 16) + <usize>d; }
     const r = tlbFill(vu, write);
     if (r == 0) {
+      // the entry just filled; a page without shadow stays out of the TLB
+      const d2 = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+      if (d2 < <u64>PAGE_SIZE) return <usize>load<u32>(e, 16) + <usize>d2;
       const pa = ptWalk(vu);
       if (pa != u64.MAX_VALUE) return physToLin(pa);
     }

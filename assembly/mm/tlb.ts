@@ -110,9 +110,8 @@ export function tlbFill(va: u64, write: bool): u32 {
     const spa = ptWalk(kasanMemToShadow(pageVa));
     // no shadow mapped: leave the page out of the TLB so every access takes the
     // slow path, whose shadow read then faults as the kernel's would
-    if (spa == u64.MAX_VALUE) { ptWalk(va); return 0; }
+    if (spa == u64.MAX_VALUE) return 0;
     shadowLin = <u32>physToLin(spa);
-    ptWalk(va);          // leave the data walk as the "last walk" for callers
   }
   const e = tlbEntry(va);
   store<u64>(e, pageVa);
