@@ -1,23 +1,26 @@
-// `npm run bench -- <suite>`: run one suite (or all) and print its tables.
+// `npm run bench -- [suite…] [--loops N]`: run the named suites (or all) and print their tables.
+import { Command, InvalidArgumentError } from "commander";
 import { printTable } from "./common.js";
 import { BENCH_SUITES as SUITES } from "./suites.js";
 
-async function main(): Promise<void> {
-  const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const names = wanted.length === 0 || wanted.includes("all") ? Object.keys(SUITES) : wanted;
-  for (const n of names) {
-    if (!SUITES[n]) {
-      console.error(`unknown suite ${JSON.stringify(n)}: expected one of ${Object.keys(SUITES).join(", ")}, all`);
-      process.exit(2);
+const program = new Command("npm run bench --")
+  .argument("[suites...]", `benchmarks to run: ${Object.keys(SUITES).join(", ")}, or all (the default)`)
+  .option("--loops <n>", "test_loop_count for the suites that loop (vmalloc)", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`a positive integer, got ${v}`);
+    return n;
+  })
+  .action(async (wanted: string[], opts: { loops?: number }) => {
+    const names = wanted.length === 0 || wanted.includes("all") ? Object.keys(SUITES) : wanted;
+    const unknown = names.find((n) => !SUITES[n]);
+    if (unknown !== undefined) program.error(`unknown suite ${JSON.stringify(unknown)}: expected one of ${Object.keys(SUITES).join(", ")}, all`, { exitCode: 2 });
+    for (const n of names) {
+      const mod = await SUITES[n]();
+      for (const t of await mod.run({ loops: opts.loops })) printTable(t);
     }
-  }
-  for (const n of names) {
-    const mod = await SUITES[n]();
-    for (const t of await mod.run()) printTable(t);
-  }
-}
+  });
 
-main().catch((e) => {
+program.parseAsync().catch((e) => {
   console.error(e);
   process.exit(1);
 });

@@ -65,4 +65,18 @@ describe("shadowfence command", () => {
     expect(bench.status).toBe(2);
     expect(bench.stderr).toMatch(/unknown benchmark "nope": expected one of/);
   });
+
+  it("npm run bench -- <suite> --loops N: the option reaches the suite", () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [`${root}/dist/bench/index.js`, ...args], { encoding: "utf8", cwd: root });
+    const r = run("vmalloc", "--loops", "20");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^fix_size_alloc_test +20 /m);
+    expect(r.stdout).toContain("Summary: random_size_alloc_test passed: 3 failed: 0 repeat: 3 loops: 20");
+    const bad = run("vmalloc", "--loops", "0");
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain("argument '0' is invalid");
+    const unknown = run("nope");
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/^unknown suite "nope": expected one of tlb, kasan/);
+  });
 });
