@@ -82,10 +82,10 @@ program
     for (const c of cases) {
       if (!suite.cases.some((k) => k.name === c)) throw new RangeError(`suite ${name} has no case ${JSON.stringify(c)}`);
     }
-    const { ktap, results } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined);
+    const { ktap, results, ok } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined);
     if (opts.reports) for (const r of results) for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
     process.stdout.write(ktap);
-    if (results.some((r) => r.status === "not ok")) process.exitCode = 1;
+    if (!ok) process.exitCode = 1;
   });
 
 program

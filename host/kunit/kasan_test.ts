@@ -8,32 +8,12 @@ import { pushStackFrame, allocaInFrame } from "../stack_frame.js";
 import { mempool_init_kmalloc_pool, mempool_init_slab_pool, mempool_init_page_pool, type Mempool } from "../mempool.js";
 import * as lib from "../lib.js";
 import { VMALLOC_CASES } from "./vmalloc_test.js";
+import { config, needsOn, needsOff, tagOf } from "./kasan_config.js";
 
 const KMALLOC_MAX_CACHE_SIZE = 8192;
 const PAGE_SIZE = 4096;
 const U64 = (n: number | bigint) => BigInt.asUintN(64, BigInt(n));
 
-// What the simulated kernel was built with (IS_ENABLED(...) in the C).
-function config(e: Engine, name: string): boolean {
-  const o = e.options;
-  switch (name) {
-    case "CONFIG_KASAN_GENERIC": return o.kasanMode === "generic";
-    case "CONFIG_KASAN_SW_TAGS": return o.kasanMode === "sw_tags";
-    case "CONFIG_KASAN_HW_TAGS": return false;
-    case "CONFIG_KASAN_STACK": return true;              // the host and guests instrument frames
-    case "CONFIG_KASAN_VMALLOC": return o.kasanVmalloc;
-    case "CONFIG_CC_IS_CLANG": return true;              // globals get left redzones from the previous global
-    case "CONFIG_AMD_MEM_ENCRYPT": return false;
-    case "CONFIG_SLUB_RCU_DEBUG": return true;
-  }
-  throw new Error(`unknown config ${name}`);
-}
-function needsOn(t: KunitTest, name: string): void {
-  if (!config(t.engine, name)) t.skip(`Test requires ${name}=y`);
-}
-function needsOff(t: KunitTest, name: string): void {
-  if (config(t.engine, name)) t.skip(`Test requires ${name}=n`);
-}
 const generic = (t: KunitTest) => config(t.engine, "CONFIG_KASAN_GENERIC");
 const granule = (t: KunitTest) => (generic(t) ? 8 : 16);
 const oobTagOff = (t: KunitTest) => (generic(t) ? 0 : 16);
@@ -749,7 +729,6 @@ function kasan_bitops_tags(t: KunitTest): void {
 }
 
 // ── vmalloc (host/kunit/vmalloc_test.ts) and tags ──────────────────────────
-const tagOf = (p: bigint) => Number(p >> 56n);
 
 function match_all_not_assigned(t: KunitTest): void {
   needsOff(t, "CONFIG_KASAN_GENERIC");
@@ -824,14 +803,20 @@ const CASES: Array<(t: KunitTest) => void> = [
   match_all_mem_tag,
 ];
 
-// A test module loads into a kernel that has been running: every kmalloc cache
-// already holds live objects, so a test's object is rarely the first in its
-// slab (kmalloc_oob_left reads the redzone of the object before it). A fresh
-// engine has no such history; give each kmalloc cache a few long-lived objects.
-function kasan_suite_init(e: Engine): void {
+// kasan_suite_init(): the kernel's refuses a kernel booted with kasan=off.
+// Then, since a test module loads into a kernel that has been running, every
+// kmalloc cache already holds live objects and a test's object is rarely the
+// first in its slab (kmalloc_oob_left reads the redzone of the object before
+// it); a fresh engine has no such history, so each cache gets a few.
+function kasan_suite_init(e: Engine): number {
+  if (!e.options.kasan) {
+    e.printk("kasan: test: Can't run KASAN tests with KASAN disabled");
+    return -1;
+  }
   for (const size of [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192]) {
     for (let i = 0; i < 3; i++) e.kmalloc(size);
   }
+  return 0;
 }
 
 export const kasanSuite: KunitSuite = {

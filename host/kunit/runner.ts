@@ -100,8 +100,12 @@ export interface KunitSuite {
   /** Engine configuration every case boots with (the suite's .kunitconfig). */
   options: EngineOptions;
   cases: KunitCase[];
-  /** Per suite: e.g. kasan_multi_shot on for the suite's duration. */
-  init?(e: Engine): void;
+  /**
+   * The suite's suite_init (e.g. kasan_multi_shot for the suite's duration),
+   * run on each case's fresh engine. Nonzero on the first fails the whole
+   * suite ("# failed to initialize (err)", no case runs), as KUnit does.
+   */
+  init?(e: Engine): number | void;
   /** Helpers of the port that are macros or inline code in the C suite. */
   transparent?: string[];
   /** Reports left over after a case that fail it (kasan_test_exit: any KASAN report). */
@@ -131,23 +135,39 @@ const KUNIT_FRAMES = [
 ];
 
 /** Run a suite; extra options are merged over the suite's own. */
-export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {}): { ktap: string; results: CaseResult[] } {
+export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {}): { ktap: string; results: CaseResult[]; ok: boolean } {
   const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
   const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
     `    # module: ${suite.module}`, `    1..${cases.length}`];
   const results: CaseResult[] = [];
   const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
-  cases.forEach((c, i) => {
+  const boot = (i: number): Engine => {
     const engine = Engine.createSync(opts, create);
     engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
     engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
     engine.stackSuffix = KUNIT_FRAMES;
     engine.transparentFrames = new Set([...KUNIT_TRANSPARENT, ...(suite.transparent ?? [])]);
+    return engine;
+  };
+  let first: Engine | undefined;
+  if (suite.init && cases.length) {
+    first = boot(0);
+    const booted = first.dmesg().length;
+    const err = suite.init(first) ?? 0;
+    if (err !== 0) {
+      // what the suite printed (console lines), then KUnit's kunit_err() line
+      out.push(...first.dmesg().slice(booted).split("\n").filter(Boolean));
+      out.push(`    # ${suite.name}:     # failed to initialize (${err})`, `not ok 1 ${suite.name}`);
+      return { ktap: out.join("\n") + "\n", results, ok: false };
+    }
+  }
+  cases.forEach((c, i) => {
+    const engine = i === 0 && first ? first : boot(i);
     const t = new KunitTest(engine, c.name);
     let status: CaseResult["status"] = "ok";
     let reason: string | undefined;
     try {
-      suite.init?.(engine);
+      if (engine !== first) suite.init?.(engine);
       c.run(t);
     } catch (e) {
       if (e instanceof KunitSkip) { status = "skip"; reason = e.message; }
@@ -177,5 +197,5 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
   out.push(`# ${suite.name}: pass:${pass} fail:${fail} skip:${skip} total:${results.length}`);
   out.push(`# Totals: pass:${pass} fail:${fail} skip:${skip} total:${results.length}`);
   out.push(`${fail ? "not ok" : "ok"} 1 ${suite.name}`);
-  return { ktap: out.join("\n") + "\n", results };
+  return { ktap: out.join("\n") + "\n", results, ok: fail === 0 };
 }

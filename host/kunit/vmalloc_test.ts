@@ -5,32 +5,10 @@
 // KUNIT_EXPECT_KASAN_FAIL asserts, each bad access is checked for its bug type
 // and address.
 import type { KunitTest } from "./runner.js";
+import { needsOn, needsOff, tagOf, KASAN_TAG_MIN, KASAN_TAG_KERNEL } from "./kasan_config.js";
 
 const PAGE_SIZE = 4096;
-const KASAN_TAG_MIN = 0x00;
-const KASAN_TAG_KERNEL = 0xff;
 
-function tagOf(p: bigint): number {
-  return Number(BigInt.asUintN(64, p) >> 56n);
-}
-
-// KASAN_TEST_NEEDS_CONFIG_ON / _OFF, with the engine's boot options standing
-// in for the kernel's Kconfig.
-function needsKasan(t: KunitTest): void {
-  if (!t.engine.options.kasan) t.skip("Test requires CONFIG_KASAN=y");
-}
-function needsVmalloc(t: KunitTest): void {
-  needsKasan(t);
-  if (!t.engine.options.kasanVmalloc) t.skip("Test requires CONFIG_KASAN_VMALLOC=y");
-}
-function needsGenericOff(t: KunitTest): void {
-  needsKasan(t);
-  if (t.engine.options.kasanMode === "generic") t.skip("Test requires CONFIG_KASAN_GENERIC=n");
-}
-function needsSwTags(t: KunitTest): void {
-  needsKasan(t);
-  if (t.engine.options.kasanMode !== "sw_tags") t.skip("Test requires CONFIG_KASAN_SW_TAGS=y");
-}
 function tagInRange(t: KunitTest, p: bigint, what: string): void {
   const tag = tagOf(p);
   t.expect(tag >= KASAN_TAG_MIN, `(u8)get_tag(${what}) >= (u8)KASAN_TAG_MIN (tag 0x${tag.toString(16)})`);
@@ -39,8 +17,8 @@ function tagInRange(t: KunitTest, p: bigint, what: string): void {
 
 // (named functions: the reports' frames and "created by:" show the case's name)
 function vmalloc_helpers_tags(t: KunitTest): void {
-  needsGenericOff(t);
-  needsVmalloc(t);
+  needsOff(t, "CONFIG_KASAN_GENERIC");
+  needsOn(t, "CONFIG_KASAN_VMALLOC");
   const e = t.engine;
   const ptr = e.vmalloc(PAGE_SIZE);
   t.assert(ptr !== 0n, "ptr is not error or NULL");
@@ -53,7 +31,7 @@ function vmalloc_helpers_tags(t: KunitTest): void {
 }
 
 function vmalloc_oob(t: KunitTest): void {
-  needsVmalloc(t);
+  needsOn(t, "CONFIG_KASAN_VMALLOC");
   const e = t.engine;
   const granule = e.options.kasanMode === "sw_tags" ? 16 : 8;
   const size = PAGE_SIZE / 2 - granule - 5;
@@ -86,8 +64,8 @@ function vmalloc_oob(t: KunitTest): void {
 }
 
 function vmap_tags(t: KunitTest): void {
-  needsSwTags(t);
-  needsVmalloc(t);
+  needsOn(t, "CONFIG_KASAN_SW_TAGS");
+  needsOn(t, "CONFIG_KASAN_VMALLOC");
   const e = t.engine;
   const pPtr = e.alloc_pages(1);
   t.assert(pPtr !== 0n, "p_page is not error or NULL");
@@ -107,7 +85,7 @@ function vmap_tags(t: KunitTest): void {
 }
 
 function vm_map_ram_tags(t: KunitTest): void {
-  needsSwTags(t);
+  needsOn(t, "CONFIG_KASAN_SW_TAGS");
   const e = t.engine;
   const pPtr = e.alloc_pages(1);
   t.assert(pPtr !== 0n, "page is not error or NULL");
@@ -123,7 +101,7 @@ function vm_map_ram_tags(t: KunitTest): void {
 }
 
 function vmalloc_percpu(t: KunitTest): void {
-  needsSwTags(t);
+  needsOn(t, "CONFIG_KASAN_SW_TAGS");
   const e = t.engine;
   const ptr = e.__alloc_percpu(PAGE_SIZE, PAGE_SIZE);
   for (let cpu = 0; cpu < e.options.nrCpus; cpu++) {

@@ -49,4 +49,17 @@ describe("kunit vmalloc", () => {
     const { ktap } = runSuite(vmallocSuite, { cmdline: "kasan.vmalloc=off" }, ["vmalloc_oob"]);
     expect(ktap.split("\n")).toContain("    ok 1 vmalloc_oob # SKIP Test requires CONFIG_KASAN_VMALLOC=y");
   });
+
+  it("kasan=off: kasan_suite_init refuses and no case runs, as KUnit prints it", () => {
+    const { ktap, results, ok } = runSuite(vmallocSuite, { cmdline: "kasan=off" });
+    expect(ok).toBe(false);
+    expect(results).toEqual([]);
+    expect(ktap.split("\n")).toEqual([
+      ...HEAD,
+      "[    0.000000] kasan: test: Can't run KASAN tests with KASAN disabled",
+      "    # kasan:     # failed to initialize (-1)",
+      "not ok 1 kasan",
+      "",
+    ]);
+  });
 });
