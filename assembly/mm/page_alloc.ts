@@ -4,9 +4,9 @@
 import { MAX_PAGE_ORDER, PAGE_SHIFT, PG_BUDDY, PG_HEAD, PG_TAIL, PG_RESERVED, USE_FREE,
          STAT_FRAMES_FREE, STAT_PAGE_ALLOCS, STAT_PAGE_FREES, STAT_PAGE_ALLOC_FAILS,
          CFG_FAIL_INTERVAL, CFG_FAIL_PROBABILITY, CFG_FAIL_SPACE, CFG_FAIL_TIMES, ARCH_ARM64 } from "../../abi/abi";
-import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgSetNext, pgPrev,
-         pgSetPrev, pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
-         memblockLowEnd, memblockFinish, pgSetTag, pgTag } from "./phys";
+import { nrFrames, NO_PFN, pgFlags, pgSetFlags, pgOrder, pgSetOrder, pgNext, pgPrev,
+         pgSetRef, pgSetUse, pgSetCache, pgSetMapcount, pgSetOwner, pgSetPrivate,
+         memblockLowEnd, memblockFinish, pgSetTag, pgTag, pfnListAdd, pfnListDel } from "./phys";
 import { statAdd, statInc, statGet } from "../stats";
 import { cfg, config_set } from "../config";
 import { randomBelow } from "../random";
@@ -44,11 +44,7 @@ export function nr_free(order: u32): u32 {
 
 function listAdd(pfn: u32, order: u32): void {
   const zone = zoneOf(pfn);
-  const head = freeHead(zone, order);
-  pgSetNext(pfn, head);
-  pgSetPrev(pfn, NO_PFN);
-  if (head != NO_PFN) pgSetPrev(head, pfn);
-  setFreeHead(zone, order, pfn);
+  pfnListAdd(areaOf(zone, order), pfn);
   pgSetFlags(pfn, PG_BUDDY);
   pgSetOrder(pfn, order);
   nrFreeAdd(zone, order, 1);
@@ -56,9 +52,7 @@ function listAdd(pfn: u32, order: u32): void {
 
 function listDel(pfn: u32, order: u32): void {
   const zone = zoneOf(pfn);
-  const next = pgNext(pfn), prev = pgPrev(pfn);
-  if (prev != NO_PFN) pgSetNext(prev, next); else setFreeHead(zone, order, next);
-  if (next != NO_PFN) pgSetPrev(next, prev);
+  pfnListDel(areaOf(zone, order), pfn);
   pgSetFlags(pfn, 0);
   nrFreeAdd(zone, order, -1);
 }

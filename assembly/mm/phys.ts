@@ -57,6 +57,22 @@ export let memblockDone: bool = false;
 @inline export function pgPrev(pfn: u32): u32 { return load<u32>(pageLin(pfn), 20); }
 // @ts-ignore: decorator
 @inline export function pgSetPrev(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 20); }
+// Lists of pages threaded through next/prev (the kernel's page->lru with
+// list_add/list_del): head is the linear address of the u32 first pfn.
+// @ts-ignore: decorator
+@inline export function pfnListAdd(head: usize, pfn: u32): void {
+  const first = load<u32>(head);
+  pgSetNext(pfn, first);
+  pgSetPrev(pfn, NO_PFN);
+  if (first != NO_PFN) pgSetPrev(first, pfn);
+  store<u32>(head, pfn);
+}
+// @ts-ignore: decorator
+@inline export function pfnListDel(head: usize, pfn: u32): void {
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  if (prev != NO_PFN) pgSetNext(prev, next); else store<u32>(head, next);
+  if (next != NO_PFN) pgSetPrev(next, prev);
+}
 // @ts-ignore: decorator
 @inline export function pgCache(pfn: u32): u32 { return load<u32>(pageLin(pfn), 24); }
 // @ts-ignore: decorator

@@ -21,8 +21,8 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
          ZERO_SIZE_PTR, MAX_CACHES, KMEM_CACHE_OBJ_SIZE, NR_KMALLOC_CACHES, CFG_NR_CPUS,
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL } from "../../abi/abi";
-import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgSetNext, pgPrev,
-         pgSetPrev, pgOrder, pgSetPrivate, nrFrames } from "./phys";
+import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
+         pgOrder, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
@@ -297,21 +297,14 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
 @inline function slabSetList(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
 
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
-  const head = kc(c, field);
-  pgSetNext(pfn, head);
-  pgSetPrev(pfn, NO_PFN);
-  if (head != NO_PFN) pgSetPrev(head, pfn);
-  kcSet(c, field, pfn);
+  pfnListAdd(c + field, pfn);
   slabSetList(pfn, state);
   if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
 }
 function listDel(c: usize, pfn: u32): void {
   const state = slabList(pfn);
   if (state != SLAB_LIST_PARTIAL && state != SLAB_LIST_FULL) { slabSetList(pfn, SLAB_LIST_NONE); return; }
-  const field = state == SLAB_LIST_PARTIAL ? KC_PARTIAL : KC_FULL;
-  const next = pgNext(pfn), prev = pgPrev(pfn);
-  if (prev != NO_PFN) pgSetNext(prev, next); else kcSet(c, field, next);
-  if (next != NO_PFN) pgSetPrev(next, prev);
+  pfnListDel(c + (state == SLAB_LIST_PARTIAL ? KC_PARTIAL : KC_FULL), pfn);
   if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) - 1);
   slabSetList(pfn, SLAB_LIST_NONE);
 }
