@@ -1,7 +1,7 @@
 // What every kernel report shares: pointer formatting, the framing line, the
 // dump_stack header (CPU:/Tainted:/Hardware name:/Call Trace:), taint text.
 import type { Frame } from "../stackdepot.js";
-import { formatFrame, arm64Trace } from "../stackdepot.js";
+import { formatFrame, arm64Trace, alignArm64 } from "../stackdepot.js";
 
 export const KERNEL_RELEASE = "6.12.0";
 export const KERNEL_VERSION = "#1 SMP PREEMPT_DYNAMIC";
@@ -67,6 +67,12 @@ export function dumpStack(cpu: number, task: TaskInfo, taint: number, frames: Fr
     ...cpuLines(cpu, task, taint, arch),
     ...callTrace(frames, arch),
   ];
+}
+
+/** show_regs()'s instruction pointer line: "RIP: 0010:" on x86_64, "pc : " on arm64. */
+export function pcLine(frame: Frame | undefined, arch: string): string[] {
+  if (!frame) return [];
+  return [arch === "arm64" ? `pc : ${formatFrame(alignArm64(frame))}` : `RIP: 0010:${formatFrame(frame)}`];
 }
 
 export function callTrace(frames: Frame[], arch: string): string[] {

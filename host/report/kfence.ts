@@ -5,7 +5,7 @@
 // fault with no_hash_pointers, the show_regs() shape).
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
-import { SEPARATOR, cpuLines, callTrace, px } from "./common.js";
+import { SEPARATOR, cpuLines, callTrace, pcLine, px } from "./common.js";
 import { formatFrame, type Frame } from "../stackdepot.js";
 import type { FormatContext } from "./kasan.js";
 
@@ -188,8 +188,7 @@ export function formatKfence(r: RawRecord, ctx: FormatContext, accessFrames: Fra
   if (noHashPointers && fault) {
     // show_regs(): the info lines, the faulting instruction, the trace (no register file here)
     lines.push(...cpuLines(r.cpu, task, r.taint, ctx.arch));
-    if (ctx.arch === "arm64") { if (accessFrames[0]) lines.push(`pc : ${formatFrame(accessFrames[0])}`); }
-    else if (accessFrames[0]) lines.push(`RIP: 0010:${formatFrame(accessFrames[0])}`);
+    lines.push(...pcLine(accessFrames[0], ctx.arch));
     lines.push(...callTrace(accessFrames, ctx.arch));
   } else {
     lines.push(...cpuLines(r.cpu, task, r.taint, ctx.arch));

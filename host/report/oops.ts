@@ -7,7 +7,7 @@
 // oops are left out; everything else is printed as the kernel prints it.
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
-import { px, hex016, cpuLines, callTrace, dumpStack, taintString, type TaskInfo } from "./common.js";
+import { px, hex016, cpuLines, callTrace, pcLine, dumpStack, taintString, type TaskInfo } from "./common.js";
 import { formatFrame, alignArm64, type Frame } from "../stackdepot.js";
 import type { FormatContext } from "./kasan.js";
 import { dumpPage, pageFlags } from "./page.js";
@@ -18,10 +18,6 @@ export const SKIPPED_NOTE = "shadowfence: the faulting access was not performed;
 /** " PREEMPT SMP KASAN NOPTI": the flags after a die header. */
 function dieFlags(kasan: boolean): string {
   return ` PREEMPT SMP${kasan ? " KASAN" : ""} NOPTI`;
-}
-
-function ripLine(frames: Frame[]): string[] {
-  return frames[0] ? [`RIP: 0010:${formatFrame(frames[0])}`] : [];
 }
 
 export interface OopsContext extends FormatContext {
@@ -45,7 +41,7 @@ function x86PageFault(r: RawRecord, ctx: OopsContext, frames: Frame[], task: Tas
   lines.push(`#PF: error_code(0x${code.toString(16).padStart(4, "0")}) - ${why}`);
   lines.push(pgdLine(r));
   lines.push(`Oops: Oops: ${code.toString(16).padStart(4, "0")} [#${r.die}]${dieFlags(ctx.kasan)}`);
-  lines.push(...cpuLines(r.cpu, task, r.taint), ...ripLine(frames), ...callTrace(frames, "x86_64"));
+  lines.push(...cpuLines(r.cpu, task, r.taint), ...pcLine(frames[0], "x86_64"), ...callTrace(frames, "x86_64"));
   lines.push("Modules linked in:", `CR2: ${px(addr)}`, END_TRACE);
   return lines;
 }
@@ -96,8 +92,7 @@ function arm64PageFault(r: RawRecord, ctx: OopsContext, frames: Frame[], task: T
   else lines.push(`swapper pgtable: 4k pages, 48-bit VAs, pgdp=0000000000000000`, arm64WalkLine(r));
   lines.push(`Internal error: Oops: ${esr.toString(16).padStart(16, "0")} [#${r.die}] PREEMPT SMP`, "Modules linked in:");
   lines.push(...cpuLines(r.cpu, task, r.taint, "arm64"));
-  if (frames[0]) lines.push(`pc : ${formatFrame(alignArm64(frames[0]))}`);
-  lines.push(...callTrace(frames, "arm64"), END_TRACE);
+  lines.push(...pcLine(frames[0], "arm64"), ...callTrace(frames, "arm64"), END_TRACE);
   return lines;
 }
 
@@ -135,7 +130,7 @@ export function formatGpf(r: RawRecord, ctx: OopsContext, frames: Frame[]): stri
   const lines = [`Oops: general protection fault, probably for non-canonical address ${hex(r.addr)}: 0000 [#${r.die}]${dieFlags(ctx.kasan)}`];
   const hook = kasanNonCanonicalHook(r.addr, ctx);
   if (hook) lines.push(hook);
-  lines.push(...cpuLines(r.cpu, task, r.taint), ...ripLine(frames), ...callTrace(frames, "x86_64"));
+  lines.push(...cpuLines(r.cpu, task, r.taint), ...pcLine(frames[0], "x86_64"), ...callTrace(frames, "x86_64"));
   lines.push("Modules linked in:", END_TRACE, SKIPPED_NOTE);
   return lines;
 }
@@ -165,15 +160,17 @@ const WARN_SITES: Record<number, { file: string; fn: Frame }> = {
   [abi.WARN_KFENCE]: { file: "mm/kfence/core.c:254", fn: { name: "kfence_protect", offset: 0x5a, size: 0x70 } },
 };
 
-function warnBlock(r: RawRecord, ctx: FormatContext, frames: Frame[], message: string[], site: { file: string; fn: Frame }): string[] {
+/** __warn(): the WARN() text, TAINT_WARN added to the taint it prints. */
+export function warnBlock(r: RawRecord, ctx: FormatContext, frames: Frame[], message: string[], site: { file: string; fn: Frame }): string[] {
   const task = ctx.task(r.pid);
+  const fn = ctx.arch === "arm64" ? alignArm64(site.fn) : site.fn;
   return [
     "------------[ cut here ]------------",
     ...message,
-    `WARNING: CPU: ${r.cpu} PID: ${task.pid} at ${site.file} ${formatFrame(site.fn)}`,
+    `WARNING: CPU: ${r.cpu} PID: ${task.pid} at ${site.file} ${formatFrame(fn)}`,
     "Modules linked in:",
     ...cpuLines(r.cpu, task, r.taint | (1 << 9), ctx.arch),
-    `RIP: 0010:${formatFrame(site.fn)}`,
+    ...pcLine(fn, ctx.arch),
     ...callTrace(frames, ctx.arch),
     END_TRACE,
   ];

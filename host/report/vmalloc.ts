@@ -5,10 +5,9 @@
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px, cpuLines, callTrace } from "./common.js";
-import { formatFrame, type Frame } from "../stackdepot.js";
+import { warnBlock } from "./oops.js";
+import type { Frame } from "../stackdepot.js";
 import type { FormatContext } from "./kasan.js";
-
-const END_TRACE = "---[ end trace 0000000000000000 ]---";
 
 interface Formatted { kind: "warn"; type: string; title: string; performed: boolean; text: string }
 
@@ -74,17 +73,7 @@ export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Fram
   const task = ctx.task(r.pid);
   const w = WARNS[id];
   if (w) {
-    const message = `${w.what} (${px(r.addr)})`;
-    const lines = [
-      "------------[ cut here ]------------",
-      message,
-      `WARNING: CPU: ${r.cpu} PID: ${task.pid} at ${w.file} ${formatFrame(w.fn)}`,
-      "Modules linked in:",
-      ...cpuLines(r.cpu, task, r.taint | (1 << 9), ctx.arch),
-      `RIP: 0010:${formatFrame(w.fn)}`,
-      ...callTrace(frames, ctx.arch),
-      END_TRACE,
-    ];
+    const lines = warnBlock(r, ctx, frames, [`${w.what} (${px(r.addr)})`], w);
     return { kind: "warn", type: w.type, title: lines[2], performed: false, text: lines.join("\n") };
   }
   if (id === abi.VMW_RANGE_FAILED) {

@@ -97,6 +97,18 @@ describe.each(BUILDS)("slab allocator (%s build)", (build) => {
     expect(e.slabinfo().some((s) => s.name === "test_cache")).toBe(false);
   });
 
+  it("a WARN on arm64 shows pc : on the 4-byte grid, not x86's RIP line", () => {
+    const e = boot({ cmdline: "arch=arm64 kasan=off" }, build);
+    const cache = e.kmem_cache_create("test_cache", 200);
+    e.kmem_cache_alloc(cache);
+    expect(e.kmem_cache_destroy(cache)).toBe(false);
+    const l = lines(e.takeReports()[0]);
+    expect(l[2]).toBe("WARNING: CPU: 0 PID: 1 at mm/slab_common.c:532 kmem_cache_destroy+0x168/0x170");
+    expect(l).toContain("pc : kmem_cache_destroy+0x168/0x170");
+    expect(l.some((x) => x.startsWith("RIP:"))).toBe(false);
+    expect(l).toContain("Call trace:");
+  });
+
   it("bulk allocation and free", () => {
     const e = boot({ cmdline: "kasan=off" }, build);
     const cache = e.kmem_cache_create("bulk_cache", 72);
