@@ -29,8 +29,7 @@ import { GUEST_FRAMES, GUEST_MISC, HOT_GUEST_DELTA, GUEST_FRAME_IMAGE, GUEST_FRA
 import { PAGE_OFFSET } from "./mm/layout";
 import { nrFrames, NO_PFN, pgUse } from "./mm/phys";
 import { claimPfnRange, freePagesPfn } from "./mm/page_alloc";
-import { kmalloc, kfree, virtToSlab, slabCacheId, cacheLin, nearestObj, slabObjectIsFree,
-         largeKmallocHead } from "./mm/slub";
+import { kmalloc, kfree, virtToSlab, slabCacheId, cacheLin, isLiveObjectStart } from "./mm/slub";
 import { krealloc, ksize } from "./mm/slab_common";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
 import { kasanUnpoison } from "./kasan/shadow";
@@ -301,14 +300,7 @@ function freeable(p: u32, va: u64): bool {
   const off = <u64>p - <u64>PHYS_BASE;
   const heap = isKfenceAddress(va) || (<u64>p >= <u64>PHYS_BASE && off < ramBytes() && guestFrameKind(p) == GUEST_FRAME_HEAP);
   if (heap) {
-    if (kasanMode != KASAN_OFF || isKfenceAddress(va)) return true;
-    const slab = virtToSlab(va);
-    if (slab != NO_PFN) {
-      const c = cacheLin(slabCacheId(slab));
-      if (nearestObj(c, slab, va) == va && !slabObjectIsFree(c, slab, va)) return true;
-    } else if (largeKmallocHead(va)) {
-      return true;
-    }
+    if (kasanMode != KASAN_OFF || isKfenceAddress(va) || isLiveObjectStart(va)) return true;
     warnRecord(WARN_KFREE_NOT_HEAP, va, 0);
     return false;
   }

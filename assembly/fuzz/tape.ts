@@ -34,8 +34,7 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
          PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
          PG_TAIL, CFG_NR_CPUS, WARN_KFREE_NOT_HEAP, STAT_REPORTS, R_ADDR } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_LOG, FUZZ_SLOTS, FUZZ_SITES, FUZZ_MISC, FUZZ_END, GUEST_FRAMES, GUEST_FRAME_HEAP } from "../statics";
-import { kmalloc, kfree, cacheLin, virtToSlab, slabCacheId, nearestObj, slabObjectIsFree,
-         largeKmallocHead } from "../mm/slub";
+import { kmalloc, kfree, isLiveObjectStart } from "../mm/slub";
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
 import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
@@ -203,14 +202,7 @@ function aliasFreed(va: u64, vm: bool): void {
 // gives guests (KFENCE judges its own objects).
 function freeable(va: u64): bool {
   if (kasanMode != KASAN_OFF || isKfenceAddress(va)) return true;
-  const a = untag(va);
-  const slab = virtToSlab(a);
-  if (slab != NO_PFN) {
-    const c = cacheLin(slabCacheId(slab));
-    if (nearestObj(c, slab, a) == a && !slabObjectIsFree(c, slab, a)) return true;
-  } else if (largeKmallocHead(a)) {
-    return true;
-  }
+  if (isLiveObjectStart(untag(va))) return true;
   warnRecord(WARN_KFREE_NOT_HEAP, va, 0);
   return false;
 }

@@ -751,10 +751,17 @@ export function slabsFreeListHead(c: usize): u32 { return kc(c, KC_PARTIAL); }
 export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
 export function slabObjectsOf(pfn: u32): u32 { return slabObjects(pfn); }
 
-// ── guests (assembly/guest.ts): checks before a free the guest asks for ──────
-// Is the object at va on its slab's freelist? (A free without KASAN would
-// otherwise put it there twice.) The walk stops at a corrupt link.
-export function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
+// ── frees KASAN is not there to judge (guests, fuzz tapes with kasan=off) ───
+// Is (untagged) va the start of a live slab object or large kmalloc? SLUB
+// without KASAN would corrupt its freelist freeing anything else.
+export function isLiveObjectStart(va: u64): bool {
+  const slab = virtToSlab(va);
+  if (slab == NO_PFN) return largeKmallocHead(va);
+  const c = cacheLin(slabCacheId(slab));
+  return nearestObj(c, slab, va) == va && !slabObjectIsFree(c, slab, va);
+}
+// Is the object at va on its slab's freelist? The walk stops at a corrupt link.
+function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
   const lin = dmLin(va);
   let p = slabFreelist(slabPfn);
   for (let n: u32 = 0; p > 1 && n <= slabObjects(slabPfn); n++) {
@@ -764,7 +771,7 @@ export function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
   return false;
 }
 // Is va the start of a live large kmalloc?
-export function largeKmallocHead(va: u64): bool {
+function largeKmallocHead(va: u64): bool {
   const off = va - PAGE_OFFSET;
   if (off >= (<u64>nrFrames << PAGE_SHIFT) || (off & (PAGE_SIZE - 1)) != 0) return false;
   return (pgFlags(<u32>(off >> PAGE_SHIFT)) & (PG_LARGE_KMALLOC | 8)) == PG_LARGE_KMALLOC;
