@@ -40,7 +40,7 @@ import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
          mem_store16, SCRATCH } from "../mm/access";
 import { PAGE_OFFSET, untag } from "../mm/layout";
-import { nrFrames, pgUse, pgFlags, pgCache, pgOrder, NO_PFN } from "../mm/phys";
+import { nrFrames, pgUse, pgFlags, pgCache, pgOrder } from "../mm/phys";
 import { enginePanicked, warnRecord } from "../mm/fault";
 import { set_current_stack } from "../stackdepot";
 import { set_current, clock_advance } from "../task";
