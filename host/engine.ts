@@ -311,7 +311,8 @@ export class Engine {
     this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
     if (o.kasan) {
       if (o.kasanMode === "sw_tags") this.printk(`kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=${o.kasanStacktrace ? "on" : "off"})`, 0n);
-      else this.printk("kasan: KernelAddressSanitizer initialized (generic)", 0n);
+      // x86's kasan_init() prints no mode; arm64's generic init names it
+      else this.printk(`kasan: KernelAddressSanitizer initialized${o.arch === "arm64" ? " (generic)" : ""}`, 0n);
     }
     this.afterBoot();
     if (o.unknown.length) this.printk(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`, 0n);
