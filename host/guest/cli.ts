@@ -31,10 +31,21 @@ async function loadNodeWasi(): Promise<typeof import("node:wasi")> {
   return import("node:wasi");
 }
 
+const RUN_OPTIONS = ["--cmdline", "--format", "--dmesg", "--dir", "--timeout"];
+
+/** Everything after the program is the guest's; say so once when that looks like one of ours. */
+function warnGuestGotOurOptions(prog: string, args: string[]): void {
+  const ours = args.filter((a) => RUN_OPTIONS.includes(a.split("=")[0]));
+  if (!ours.length) return;
+  err(`shadowfence: ${ours.join(" ")} went to the guest (arguments after the program are its own); ` +
+    `to give shadowfence an option, put it before the program: shadowfence run ${ours[0]} ... ${path.basename(prog)}\n`);
+}
+
 export async function runCommand(prog: string, args: string[],
   opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[] }): Promise<void> {
   if (!existsSync(prog)) throw new GuestError(`${prog}: no such file`);
   if (args[0] === "--") args = args.slice(1);     // `run prog.wasm -- args`: the guest's argv starts after it
+  else warnGuestGotOurOptions(prog, args);
   const bytes = readFileSync(prog);
   const engine = await createEngine({ cmdline: opts.cmdline });
   if (opts.dmesg) err(engine.dmesg());

@@ -146,6 +146,21 @@ describe.skipIf(!haveToolchain())("command line", () => {
     expect(cli("run", guestWasm(EXIT), "exit", "12").status).toBe(12);
   });
 
+  it("shadowfence run: our options after the program go to the guest, with one line saying so", () => {
+    const wasm = guestWasm(EXIT);
+    const r = cli("run", wasm, "--cmdline", "kasan=off", "3");
+    // the guest got all three: atoi("--cmdline") is 0, so it returned 0 rather than 3
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("shadowfence: --cmdline went to the guest (arguments after the program are its own); " +
+      "to give shadowfence an option, put it before the program: shadowfence run --cmdline ... exit_code.wasm\n");
+    const two = cli("run", wasm, "--format=json", "--dmesg");
+    expect(two.stderr.split("\n").filter(Boolean)).toEqual([expect.stringMatching(/^shadowfence: --format=json --dmesg went to the guest /)]);
+    // after "--" the user meant it: no word; before the program they are shadowfence's own
+    expect(cli("run", wasm, "--", "--cmdline").stderr).toBe("");
+    const ours = cli("run", "--cmdline", "kasan=off", wasm, "5");
+    expect([ours.status, ours.stderr]).toEqual([5, ""]);
+  });
+
   it("shadowfence run --format json: one JSON object per report, then the exit", () => {
     const r = cli("run", "--format", "json", "--cmdline", "kasan_multi_shot", guestWasm({ src: "test/guest/c/hostile.c" }), "write", "8");
     expect(r.status).toBe(139);
