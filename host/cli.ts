@@ -29,7 +29,7 @@ program
   .addOption(cmdlineOption())
   .option("--json", "print reports as JSON instead of text")
   .action(async (opts: { cmdline: string; json?: boolean }) => {
-    const engine = await createEngine({ cmdline: `kasan_multi_shot ${opts.cmdline}` });
+    const engine = await createEngine({ cmdline: `kasan_multi_shot no_hash_pointers ${opts.cmdline}` });
     engine.stackSuffix = INITCALL_FRAMES;
     if (!opts.json) process.stdout.write(engine.dmesg() + "\n");
     const out: unknown[] = [];
@@ -55,7 +55,7 @@ program
   .option("--objects", "also print /sys/kernel/debug/kfence/objects")
   .option("--json", "print JSON instead of the debugfs text")
   .action(async (opts: { cmdline: string; objects?: boolean; json?: boolean }) => {
-    const engine = await createEngine({ cmdline: `kasan_multi_shot ${opts.cmdline}` });
+    const engine = await createEngine({ cmdline: `kasan_multi_shot no_hash_pointers ${opts.cmdline}` });
     engine.stackSuffix = INITCALL_FRAMES;
     for (const c of DEMO_CASES) c.run(engine);
     engine.takeReports();
@@ -74,7 +74,7 @@ program
   .argument("<suite>", "suite name")
   .argument("[cases...]", "run only these cases")
   .addOption(cmdlineOption())
-  .option("--reports", "also print every report the cases produced")
+  .option("--reports", "also print each case's reports, inside its subtest before its ok line")
   .action(async (name: string, cases: string[], opts: { cmdline: string; reports?: boolean }) => {
     const load = KUNIT_SUITES[name];
     if (!load) throw new RangeError(`unknown KUnit suite ${JSON.stringify(name)}: expected one of ${Object.keys(KUNIT_SUITES).join(", ")}`);
@@ -82,8 +82,7 @@ program
     for (const c of cases) {
       if (!suite.cases.some((k) => k.name === c)) throw new RangeError(`suite ${name} has no case ${JSON.stringify(c)}`);
     }
-    const { ktap, results, ok } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined);
-    if (opts.reports) for (const r of results) for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
+    const { ktap, ok } = runSuite(suite, { cmdline: opts.cmdline }, cases.length ? cases : undefined, {}, { reports: opts.reports });
     process.stdout.write(ktap);
     if (!ok) process.exitCode = 1;
   });

@@ -136,7 +136,8 @@ export class Kfence {
   objects(): string {
     const now = this.engine.clockNs;
     const lines: string[] = [];
-    for (const o of this.objectsData()) lines.push(...objectLines(o, now), "---------------------------------");
+    const pointer = (va: bigint) => this.engine.hashPointer(va);
+    for (const o of this.objectsData()) lines.push(...objectLines(o, now, pointer), "---------------------------------");
     return lines.join("\n") + "\n";
   }
 }

@@ -1,8 +1,9 @@
 // KFENCE report text as mm/kfence/report.c prints it in 6.12: the header and
 // detail line per error type, the stack (internal frames skipped for errors
 // found on the free path), the object with its allocation and free tracks
-// ("(%lu.%06lus ago)" since 6.12), and dump_stack_print_info() (or, for a
-// fault with no_hash_pointers, the show_regs() shape).
+// ("(%lu.%06lus ago)" since 6.12). The footer follows report.c: with
+// no_hash_pointers a fault prints show_regs() (the pc line and the Call Trace),
+// otherwise only dump_stack_print_info(), and %p addresses are hashed.
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { SEPARATOR, cpuLines, callTrace, pcLine, px } from "./common.js";
@@ -96,10 +97,13 @@ export function trackLines(word: string, t: KfenceTrack, nowNs: bigint, missing:
   return [head, ...(t.stack.length ? t.stack.map((f) => ` ${f}`) : [` no ${missing} stack`])];
 }
 
-/** kfence_print_object(): the object section (without the debugfs separator). */
-export function objectLines(o: KfenceObjectInfo, nowNs: bigint): string[] {
+/**
+ * kfence_print_object(): the object section (without the debugfs separator).
+ * `pointer` is printk's %p (hashed unless no_hash_pointers).
+ */
+export function objectLines(o: KfenceObjectInfo, nowNs: bigint, pointer: (va: bigint) => string = px): string[] {
   if (o.state === "unused") return [`kfence-#${o.index} unused`];
-  const out = [`kfence-#${o.index}: 0x${px(o.start)}-0x${px(o.start + BigInt(o.size) - 1n)}, size=${o.size}, cache=${o.cache}`, ""];
+  const out = [`kfence-#${o.index}: 0x${pointer(o.start)}-0x${pointer(o.start + BigInt(o.size) - 1n)}, size=${o.size}, cache=${o.cache}`, ""];
   if (o.allocated) out.push(...trackLines("allocated", o.allocated, nowNs, "allocation"));
   if ((o.state === "freed" || o.state === "rcu freeing") && o.freed) {
     out.push("", ...trackLines(o.state === "rcu freeing" ? "rcu freeing" : "freed", o.freed, nowNs, "deallocation"));
@@ -136,7 +140,8 @@ export function formatKfence(r: RawRecord, ctx: FormatContext, accessFrames: Fra
   const skip = stackSkipnr(accessFrames, type);
   const shown = accessFrames.slice(skip);
   const ip = shown[0] ? formatFrame(shown[0]) : "0x0";
-  const addr = `0x${px(r.addr)}`;
+  // every address in the report is printed with %p: hashed unless booted with no_hash_pointers
+  const addr = `0x${ctx.pointer(r.addr)}`;
   const idx = r.kfIndex;
   const hasObject = (r.flags & abi.RF_OBJECT) !== 0;
   const details: KfenceDetails = { errorType, isWrite, address: r.addr, ip };
@@ -180,7 +185,7 @@ export function formatKfence(r: RawRecord, ctx: FormatContext, accessFrames: Fra
   if (hasObject) {
     const obj = recordObject(r, ctx);
     details.object = obj;
-    lines.push("", ...objectLines(obj, r.timeNs));
+    lines.push("", ...objectLines(obj, r.timeNs, ctx.pointer));
   }
   lines.push("");
   const task = ctx.task(r.pid);
