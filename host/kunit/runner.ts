@@ -135,7 +135,8 @@ const KUNIT_FRAMES = [
 ];
 
 /** Run a suite; extra options are merged over the suite's own. */
-export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {}): { ktap: string; results: CaseResult[]; ok: boolean } {
+export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {},
+                         print: { reports?: boolean } = {}): { ktap: string; results: CaseResult[]; ok: boolean } {
   const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
   const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
     `    # module: ${suite.module}`, `    1..${cases.length}`];
@@ -185,6 +186,8 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
     t.seen.push(...leftover);
     if (status !== "skip" && t.failures.length) status = "not ok";
     for (const l of t.log) out.push(`    # ${c.name}: ${l}`);
+    // the console as a real run shows it: a case's reports inside its subtest, before its verdict
+    if (print.reports) for (const r of t.seen) out.push(...r.text.split("\n"));
     for (const f of t.failures) out.push(`    # ${c.name}: ${f}`);
     const n = i + 1;
     if (status === "skip") out.push(`    ok ${n} ${c.name} # SKIP ${reason}`);
