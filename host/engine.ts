@@ -423,7 +423,7 @@ export class Engine {
       readCString: (va) => this.readCString(va),
       peek: (va, n) => this.peek(va, n),
       pointer: (va) => this.hashPointer(va),
-      codeFrame: (pc) => this.codeFrames.get(pc),
+      codeFrame: (pc) => { const f = this.codeFrames.get(pc); return f && this.frames.canonical(f); },
       pageOffset: arm ? 0xffff000000000000n : 0xffff888000000000n,
       vmemmapStart: arm ? 0xfffffc0000000000n : 0xffffea0000000000n,
       kasanShadowOffset: arm ? (this.options.kasanMode === "sw_tags" ? 0xefff800000000000n : 0xdfff800000000000n) : 0xdffffc0000000000n,
@@ -932,7 +932,9 @@ export class Engine {
     const next = this.globals.filter((g) => g.start > best!.start).reduce<bigint | undefined>((m, g) => (m === undefined || g.start < m ? g.start : m), undefined);
     if (next !== undefined && a >= next) return undefined;
     if (a - best.start > 4096n) return undefined;
-    return { name: best.name, offset: Number(a - best.start), size: Number(best.size), module: best.module };
+    // kallsyms sizes a symbol up to the next one: the compiler's redzone is part of it
+    const size = Number(best.size) + globalRedzone(Number(best.size));
+    return { name: best.name, offset: Number(a - best.start), size, module: best.module };
   }
 
   /** Register a code address (a stack frame's pc) with the frame it stands for. */

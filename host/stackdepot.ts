@@ -146,6 +146,8 @@ export class FrameTable {
   private lineStarts = new Map<string, number[] | null>();
 
   private aligned = new Map<number, Frame>();
+  /** One size per symbol, as kallsyms has: the first size seen for a name. */
+  private symbolSizes = new Map<string, number>();
 
   /**
    * arm64 instructions are 4 bytes: return addresses sit at multiples of 4 from
@@ -173,19 +175,44 @@ export class FrameTable {
     return a;
   }
 
+  /**
+   * The frame with its symbol's one size: %pS of a function prints the same
+   * size everywhere in a log. A later frame past a size first estimated
+   * (no source to measure) grows it.
+   */
+  canonical(f: Frame): Frame {
+    const key = `${f.name}\0${f.module ?? ""}`;
+    const known = this.symbolSizes.get(key);
+    if (known === f.size) return f;
+    if (known === undefined || f.offset >= known) {
+      const size = Math.max(f.size, f.offset + 1);
+      this.symbolSizes.set(key, size);
+      return size === f.size ? f : { ...f, size };
+    }
+    return { ...f, size: known };
+  }
+
   isKernel(id: number): boolean {
     return id < abi.FR_FIRST_DYNAMIC;
   }
 
   /** A JS call site as a kernel-style frame. */
-  fromCallSite(cs: CallSiteLike): Frame {
-    const name = frameName(cs);
+  fromCallSite(cs: CallSiteLike, name = frameName(cs)): Frame {
+    return this.canonical(this.measure(cs, name));
+  }
+
+  private measure(cs: CallSiteLike, name: string): Frame {
     const line = cs.getLineNumber() ?? 0;
     const col = cs.getColumnNumber() ?? 0;
     const encLine = cs.getEnclosingLineNumber?.() ?? line;
     const encCol = cs.getEnclosingColumnNumber?.() ?? 1;
     const file = cs.getFileName() ?? "";
     const src = this.source(file);
+    if (src && isModuleBody(cs)) {
+      // a module's top-level code: the whole file is the function
+      const starts = this.lines(file, src);
+      if (starts && line <= starts.length) return { name, offset: starts[line - 1] + col - 1, size: src.length + 1 };
+    }
     if (src) {
       const starts = this.lines(file, src);
       if (starts && line <= starts.length && encLine <= starts.length) {
@@ -195,9 +222,10 @@ export class FrameTable {
         if (pos >= start && end > pos) return { name, offset: pos - start, size: end - start };
       }
     }
-    // no source: encode the position within the function deterministically
+    // no source: encode the position within the function deterministically;
+    // the size is a bound every position of a function of up to 64 lines fits
     const offset = ((line - encLine) << 6) + Math.max(0, col - 1);
-    return { name, offset, size: (offset | 0x3f) + 1 };
+    return { name, offset, size: Math.max(0x1000, (offset | 0xfff) + 1) };
   }
 
   private source(file: string): string | undefined {
@@ -214,6 +242,23 @@ export class FrameTable {
     }
     return s;
   }
+}
+
+/** Top-level code of a script or module: no function name, enclosing "function" starts at 1:1. */
+function isModuleBody(cs: CallSiteLike): boolean {
+  return !cs.getFunctionName() && (cs.getEnclosingLineNumber?.() ?? 0) === 1 && (cs.getEnclosingColumnNumber?.() ?? 0) === 1;
+}
+
+/**
+ * The symbol of a module's top-level code: its file name as a C identifier
+ * plus "_init", the way a kernel module's code runs from its init function
+ * (`my-test.mjs` -> `my_test_init`).
+ */
+export function moduleInitName(file: string): string {
+  const base = (file.split(/[\\/]/).pop() ?? "").replace(/\?.*$/, "").replace(/\.[A-Za-z0-9]+$/, "");
+  let ident = base.replace(/[^A-Za-z0-9_]/g, "_") || "module";
+  if (/^[0-9]/.test(ident)) ident = `_${ident}`;
+  return `${ident}_init`;
 }
 
 function frameName(cs: CallSiteLike): string {
@@ -276,11 +321,17 @@ export function captureJsStack(table: FrameTable, maxFrames = 16, suffix: Frame[
     const file = cs.getFileName() ?? "";
     // closures and helpers the caller stands for (macros and inline functions in C)
     const name = cs.getFunctionName();
+    const engine = ENGINE_FILE.test(file);
+    const noise = NOISE_FILE.test(file);
+    // a script's or module's top-level code is a frame too, named after its file
+    if (!name && file && !engine && !noise && isModuleBody(cs)) {
+      out.push(table.fromCallSite(cs, moduleInitName(file)));
+      if (out.length >= maxFrames) break;
+      continue;
+    }
     // no name, or a name V8 inferred from the context ("t.expectKasanFail.gen.type": a
     // function's own name has no dot) is a closure; no file is a builtin (forEach)
     if (!name || name.includes(".") || !file || transparent?.has(name)) continue;
-    const engine = ENGINE_FILE.test(file);
-    const noise = NOISE_FILE.test(file);
     if (out.length === 0 && (engine || noise)) continue;
     if (engine || noise) break;
     out.push(table.fromCallSite(cs));

@@ -826,7 +826,8 @@ export const kasanSuite: KunitSuite = {
   init: kasan_suite_init,
   cases: CASES.map((f): KunitCase => ({ name: f.name, run: f })),
   unexpected: (r) => r.kind === "kasan",
-  transparent: ["wr", "rd", "memsetCase", "assertNotNull", "needsOn", "needsOff", "moduleGlobals", "gen", "oob", "uaf"],
+  transparent: ["wr", "rd", "memsetCase", "assertNotNull", "needsOn", "needsOff", "moduleGlobals", "gen", "oob", "uaf",
+    "expectOob"],
 };
 
 /** `shadowfence kunit vmalloc`: the kasan suite's vmalloc cases alone. */

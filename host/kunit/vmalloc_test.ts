@@ -43,7 +43,7 @@ function vmalloc_oob(t: KunitTest): void {
     e.store(v + BigInt(size - 1), 1, 0);
   });
   const expectOob = (off: number) => {
-    const r = t.expectKasanFail(`((volatile char *)v_ptr)[${off === size ? "size" : "size + 5"}]`, function vmalloc_oob() { e.load(v + BigInt(off), 1); });
+    const r = t.expectKasanFail(`((volatile char *)v_ptr)[${off === size ? "size" : "size + 5"}]`, () => e.load(v + BigInt(off), 1));
     if (!r) return;
     const type = e.options.kasanMode === "sw_tags" ? "invalid-access" : "vmalloc-out-of-bounds";
     t.expect(r.type === type, `bug type ${type}, got ${r.type}`);
