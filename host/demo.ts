@@ -1,5 +1,7 @@
 // The demo: a booted engine and a handful of real bugs, each in a function
-// named for what it does, so the reports read like the kernel's.
+// named for what it does, so the reports read like the kernel's. The names stay
+// clear of the frames syzkaller skips when it titles a report ("slab_",
+// "malloc", "pointer", ...), so its title names the buggy function.
 import type { Engine } from "./engine.js";
 import { pushStackFrame } from "./stack_frame.js";
 
@@ -9,7 +11,7 @@ export interface DemoCase {
   run(e: Engine): void;
 }
 
-function slab_out_of_bounds_write(e: Engine): void {
+function write_past_object_end(e: Engine): void {
   const p = e.kmalloc(115);
   e.store(p + 120n, 1, 0x78);
   e.kfree(p);
@@ -38,13 +40,13 @@ function stack_out_of_bounds(e: Engine): void {
   frame.pop();
 }
 
-function vmalloc_out_of_bounds(e: Engine): void {
+function write_past_vmap_area_end(e: Engine): void {
   const v = e.vmalloc(2000);
   e.store(v + 2000n, 1, 0);
   e.vfree(v);
 }
 
-function null_pointer_dereference(e: Engine): void {
+function read_field_of_null(e: Engine): void {
   e.load(0x18n, 8);
 }
 
@@ -87,13 +89,13 @@ export const INITCALL_FRAMES = [
 ];
 
 export const DEMO_CASES: DemoCase[] = [
-  { name: "slab-out-of-bounds", describe: "a 1-byte write 5 bytes past a 115-byte kmalloc object", run: slab_out_of_bounds_write },
+  { name: "slab-out-of-bounds", describe: "a 1-byte write 5 bytes past a 115-byte kmalloc object", run: write_past_object_end },
   { name: "slab-use-after-free", describe: "an 8-byte read of a freed object", run: use_after_free_read },
   { name: "double-free", describe: "kfree of an already freed object", run: double_free },
   { name: "global-out-of-bounds", describe: "a read 3 bytes past a 10-byte global in a module", run: global_out_of_bounds },
   { name: "stack-out-of-bounds", describe: "a read 16 bytes past a 10-byte local, in its frame's redzone", run: stack_out_of_bounds },
-  { name: "vmalloc-out-of-bounds", describe: "a write just past a 2000-byte vmalloc area (KASAN_VMALLOC shadow)", run: vmalloc_out_of_bounds },
-  { name: "null-ptr-deref", describe: "a load from NULL + 0x18: KASAN's report, then the oops", run: null_pointer_dereference },
+  { name: "vmalloc-out-of-bounds", describe: "a write just past a 2000-byte vmalloc area (KASAN_VMALLOC shadow)", run: write_past_vmap_area_end },
+  { name: "null-ptr-deref", describe: "a load from NULL + 0x18: KASAN's report, then the oops", run: read_field_of_null },
   { name: "kfence-out-of-bounds", describe: "a sampled 32-byte kmalloc object (KFENCE), read one byte past its page edge",
     run: kfence_out_of_bounds_read },
   { name: "kfence-use-after-free", describe: "a sampled object read after kfree: its page is protected", run: kfence_use_after_free_read },

@@ -16,13 +16,13 @@ describe("shadowfence command", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^\[ *[0-9.]+\] kasan: KernelAddressSanitizer initialized$/m);
     expect(titles(r.stdout)).toEqual([
-      "BUG: KASAN: slab-out-of-bounds in slab_out_of_bounds_write+0x?/0x?",
+      "BUG: KASAN: slab-out-of-bounds in write_past_object_end+0x?/0x?",
       "BUG: KASAN: slab-use-after-free in use_after_free_read+0x?/0x?",
       "BUG: KASAN: double-free in double_free+0x?/0x?",
       "BUG: KASAN: global-out-of-bounds in global_out_of_bounds+0x?/0x?",
       "BUG: KASAN: stack-out-of-bounds in stack_out_of_bounds+0x?/0x?",
-      "BUG: KASAN: vmalloc-out-of-bounds in vmalloc_out_of_bounds+0x?/0x?",
-      "BUG: KASAN: null-ptr-deref in null_pointer_dereference+0x?/0x?",
+      "BUG: KASAN: vmalloc-out-of-bounds in write_past_vmap_area_end+0x?/0x?",
+      "BUG: KASAN: null-ptr-deref in read_field_of_null+0x?/0x?",
       "BUG: kernel NULL pointer dereference, address: ?",
       "BUG: KFENCE: out-of-bounds read in kfence_out_of_bounds_read+0x?/0x?",
       "BUG: KFENCE: use-after-free read in kfence_use_after_free_read+0x?/0x?",
