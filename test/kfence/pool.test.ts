@@ -3,7 +3,7 @@
 // debugfs text, and KASAN leaving KFENCE objects alone.
 import { describe, it, expect } from "vitest";
 import { boot, BUILDS, expectReport, expectNoReport } from "../helpers.js";
-import { kfenceObject, kfenceIndex, hex } from "./util.js";
+import { kfenceObject, kfenceIndex, hex, ptr } from "./util.js";
 import * as abi from "../../abi/abi.js";
 
 const PAGE = 4096n;
@@ -148,7 +148,7 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     const l = e.kfence.objects().split("\n");
     const sep = "-".repeat(33);
     let i = 0;
-    expect(l[i++]).toBe(`kfence-#0: ${hex(a)}-${hex(a + 31n)}, size=32, cache=kmalloc-32`);
+    expect(l[i++]).toBe(`kfence-#0: ${ptr(e, a)}-${ptr(e, a + 31n)}, size=32, cache=kmalloc-32`);
     expect(l[i++]).toBe("");
     expect(l[i++]).toBe(`allocated by task 1 on cpu 0 at ${sec(ta)}s (${sec(now - ta)}s ago):`);
     expect(l[i++]).toMatch(/^ kfenceObject\+/);
@@ -158,7 +158,7 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     expect(l[i++]).toMatch(/^ free_a\+/);
     while (l[i].startsWith(" ")) i++;
     expect(l[i++]).toBe(sep);
-    expect(l[i++]).toBe(`kfence-#1: ${hex(b)}-${hex(b + 199n)}, size=200, cache=kmalloc-256`);
+    expect(l[i++]).toBe(`kfence-#1: ${ptr(e, b)}-${ptr(e, b + 199n)}, size=200, cache=kmalloc-256`);
     expect(l[i++]).toBe("");
     expect(l[i++]).toBe(`allocated by task 1 on cpu 0 at ${sec(tb)}s (${sec(now - tb)}s ago):`);
     while (l[i].startsWith(" ")) i++;
@@ -178,7 +178,7 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     expect(kinds).toEqual(["kasan:slab-out-of-bounds", "panic:panic", "kfence:memory corruption"]);
     const r = e.reports().at(-1)!;
     expect(r.text.split("\n")[1]).toBe("BUG: KFENCE: memory corruption in notifier_call_chain+0x58/0xe0");
-    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p + 40n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
+    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${ptr(e, p + 40n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
   });
 
   it("a wild write into KFENCE's metadata is caught when followed: WARN, KFENCE off, no trap", () => {

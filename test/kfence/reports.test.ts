@@ -3,7 +3,7 @@
 // no_hash_pointers, frame skipping on the free path, RCU and zombie states.
 import { describe, it, expect } from "vitest";
 import { boot, BUILDS, expectReport } from "../helpers.js";
-import { kfenceObject, kfenceIndex, expectLines, frames, hex, SEP, HW } from "./util.js";
+import { kfenceObject, kfenceIndex, expectLines, frames, ptr, SEP, HW } from "./util.js";
 import { secUsec } from "../../host/report/kfence.js";
 
 const CPU_CLEAN = "CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1";
@@ -32,10 +32,10 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
       SEP,
       /^BUG: KFENCE: out-of-bounds read in read_past_the_end\+0x[0-9a-f]+\/0x[0-9a-f]+$/,
       "",
-      `Out-of-bounds read at ${hex(p + 32n)} (32B right of kfence-#${n}):`,
+      `Out-of-bounds read at ${ptr(e, p + 32n)} (32B right of kfence-#${n}):`,
       frames("read_past_the_end"),
       "",
-      `kfence-#${n}: ${hex(p)}-${hex(p + 31n)}, size=32, cache=kmalloc-32`,
+      `kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 31n)}, size=32, cache=kmalloc-32`,
       "",
       `allocated by task 1 on cpu 0 ${at(t0, t0)}`,
       frames("kfenceObject"),
@@ -66,10 +66,10 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
       SEP,
       /^BUG: KFENCE: out-of-bounds write in write_before_start\+/,
       "",
-      `Out-of-bounds write at ${hex(p - 3n)} (3B left of kfence-#${n}):`,
+      `Out-of-bounds write at ${ptr(e, p - 3n)} (3B left of kfence-#${n}):`,
       frames("write_before_start"),
       "",
-      `kfence-#${n}: ${hex(p)}-${hex(p + 63n)}, size=64, cache=kmalloc-64`,
+      `kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 63n)}, size=64, cache=kmalloc-64`,
       "",
       `allocated by task 1 on cpu 0 ${at(t0, t0 + 2_500_000_000n)}`,
       frames("kfenceObject"),
@@ -94,10 +94,10 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
       SEP,
       /^BUG: KFENCE: use-after-free read in read_freed\+/,
       "",
-      `Use-after-free read at ${hex(p + 8n)} (in kfence-#${n}):`,
+      `Use-after-free read at ${ptr(e, p + 8n)} (in kfence-#${n}):`,
       frames("read_freed"),
       "",
-      `kfence-#${n}: ${hex(p)}-${hex(p + 47n)}, size=48, cache=kmalloc-64`,
+      `kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 47n)}, size=48, cache=kmalloc-64`,
       "",
       `allocated by task 1 on cpu 0 ${at(t0, t0)}`,
       frames("kfenceObject"),
@@ -123,7 +123,7 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     function read_pool_start(): void { e.load(a, 1); }
     const r = expectReport(e, "invalid read", read_pool_start);
     expectLines(r.text, [
-      SEP, /^BUG: KFENCE: invalid read in read_pool_start\+/, "", `Invalid read at ${hex(a)}:`, frames("read_pool_start"),
+      SEP, /^BUG: KFENCE: invalid read in read_pool_start\+/, "", `Invalid read at ${ptr(e, a)}:`, frames("read_pool_start"),
       "", CPU_CLEAN, HW, SEP,
     ]);
     expect(e.kfence.statsData().totalBugs).toBe(1);
@@ -161,10 +161,10 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
       SEP,
       /^BUG: KFENCE: invalid free in free_inside\+/,
       "",
-      `Invalid free of ${hex(p + 1n)} (in kfence-#${n}):`,
+      `Invalid free of ${ptr(e, p + 1n)} (in kfence-#${n}):`,
       frames("free_inside"),
       "",
-      `kfence-#${n}: ${hex(p)}-${hex(p + 31n)}, size=32, cache=kmalloc-32`,
+      `kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 31n)}, size=32, cache=kmalloc-32`,
       "",
       `allocated by task 1 on cpu 0 ${at(t0, t0)}`,
       frames("kfenceObject"),
@@ -189,8 +189,8 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     const r = expectReport(e, "invalid free", second_free);
     const l = r.text.split("\n");
     expect(l[1]).toMatch(/^BUG: KFENCE: invalid free in second_free\+/);
-    expect(l[3]).toBe(`Invalid free of ${hex(p)} (in kfence-#${n}):`);
-    expect(l).toContain(`kfence-#${n}: ${hex(p)}-${hex(p + 39n)}, size=40, cache=kf_test_cache`);
+    expect(l[3]).toBe(`Invalid free of ${ptr(e, p)} (in kfence-#${n}):`);
+    expect(l).toContain(`kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 39n)}, size=40, cache=kf_test_cache`);
     const freed = l.findIndex((x) => x.startsWith("freed by task 1 on cpu 0 at "));
     expect(l[freed + 1]).toMatch(/^ first_free\+/);
   });
@@ -208,10 +208,10 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
       SEP,
       /^BUG: KFENCE: memory corruption in free_corrupted\+/,
       "",
-      `Corrupted memory at ${hex(p + 32n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${n}):`,
+      `Corrupted memory at ${ptr(e, p + 32n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${n}):`,
       frames("free_corrupted"),
       "",
-      `kfence-#${n}: ${hex(p)}-${hex(p + 31n)}, size=32, cache=kmalloc-32`,
+      `kfence-#${n}: ${ptr(e, p)}-${ptr(e, p + 31n)}, size=32, cache=kmalloc-32`,
       "",
       `allocated by task 1 on cpu 0 ${at(t0, t0)}`,
       frames("kfenceObject"),
@@ -231,7 +231,7 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     e.store(p - 1n, 1, 0x42);
     function free_it(): void { e.kfree(p); }
     const r = expectReport(e, "memory corruption", free_it);
-    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p - 1n)} [ ! ] (in kfence-#${kfenceIndex(e, p)}):`);
+    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${ptr(e, p - 1n)} [ ! ] (in kfence-#${kfenceIndex(e, p)}):`);
   });
 
   it("both sides corrupted: one report per side, left first; the gap of an aligned object", () => {
@@ -245,9 +245,9 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     free_it();
     const rs = e.takeReports();
     expect(rs.map((r) => r.type)).toEqual(["memory corruption", "memory corruption"]);
-    expect(rs[0].text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p - 16n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
+    expect(rs[0].text.split("\n")[3]).toBe(`Corrupted memory at ${ptr(e, p - 16n)} [ ! . . . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
     // 3 bytes left to the page end
-    expect(rs[1].text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p + 93n)} [ ! . . ] (in kfence-#${kfenceIndex(e, p)}):`);
+    expect(rs[1].text.split("\n")[3]).toBe(`Corrupted memory at ${ptr(e, p + 93n)} [ ! . . ] (in kfence-#${kfenceIndex(e, p)}):`);
     expect(e.kfence.statsData().totalBugs).toBe(2);
   });
 
@@ -258,7 +258,7 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     function free_it(): void { e.kfree(p); }
     const r = expectReport(e, "memory corruption", free_it);
     // canary of address A is 0xaa ^ (A & 7): p is page-aligned, so p+74 expects 0xa8
-    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${hex(p + 73n)} [ 0x01 0xab 0x02 . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
+    expect(r.text.split("\n")[3]).toBe(`Corrupted memory at ${ptr(e, p + 73n)} [ 0x01 0xab 0x02 . . . . . . . . . . . . . ] (in kfence-#${kfenceIndex(e, p)}):`);
     // a fault with no_hash_pointers: registers' place taken by RIP and the trace
     function read_freed(): void { e.load(p, 1); }
     const u = expectReport(e, "use-after-free read", read_freed);
@@ -326,7 +326,7 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     function late_free(): void { e.kfree(p); }
     const r = expectReport(e, "invalid free", late_free);
     const l = r.text.split("\n");
-    expect(l).toContain(`kfence-#${kfenceIndex(e, p)}: ${hex(p)}-${hex(p + 23n)}, size=24, cache=<destroyed>`);
+    expect(l).toContain(`kfence-#${kfenceIndex(e, p)}: ${ptr(e, p)}-${ptr(e, p + 23n)}, size=24, cache=<destroyed>`);
     const f = l.findIndex((x) => x.startsWith("freed by task"));
     expect(l[f + 1]).toBe(" kmem_cache_destroy+0xd5/0x170");
     expect(l[f + 2]).toMatch(/^ destroy\+/);
@@ -355,8 +355,8 @@ describe.each(BUILDS)("KFENCE report text (%s build)", (build) => {
     const r = expectReport(e, "use-after-free read", alloc_from_destroyed);
     const l = r.text.split("\n");
     expect(l[1]).toBe("BUG: KFENCE: use-after-free read in kmem_cache_alloc_noprof+0x10c/0x2f0");
-    expect(l[3]).toBe(`Use-after-free read at ${hex(desc)} (in kfence-#${kfenceIndex(e, desc)}):`);
+    expect(l[3]).toBe(`Use-after-free read at ${ptr(e, desc)} (in kfence-#${kfenceIndex(e, desc)}):`);
     expect(l[5]).toMatch(/^ alloc_from_destroyed\+/);
-    expect(l).toContain(`kfence-#${kfenceIndex(e, desc)}: ${hex(desc)}-${hex(desc + 255n)}, size=256, cache=kmem_cache`);
+    expect(l).toContain(`kfence-#${kfenceIndex(e, desc)}: ${ptr(e, desc)}-${ptr(e, desc + 255n)}, size=256, cache=kmem_cache`);
   });
 });

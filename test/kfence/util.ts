@@ -32,6 +32,10 @@ export const HW = "Hardware name: shadowfence wasm machine, BIOS 0.1.0 11/22/202
 export function hex(v: bigint): string {
   return "0x" + BigInt.asUintN(64, v).toString(16).padStart(16, "0");
 }
+/** "0x%p" as KFENCE prints it: hashed, or raw with no_hash_pointers. */
+export function ptr(e: Engine, v: bigint): string {
+  return "0x" + e.hashPointer(v);
+}
 
 /** One or more " func+0xoff/0xsize" stack lines, the first naming `first`. */
 export interface Frames { frames: string }
