@@ -1,6 +1,6 @@
 // Global buffer overflow: an index one past a global array.
 // Expect: BUG: KASAN: global-out-of-bounds in bump, Write of size 4,
-// "The buggy address belongs to the variable: counters+0x28/0x28".
+// "The buggy address belongs to the variable: counters+0x28/0x60".
 #include <stdio.h>
 
 int counters[10];

@@ -218,7 +218,7 @@ function guestGlobal(engine: Engine, lin: number): Frame | undefined {
       const beg = dv.getUint32(g, true), size = dv.getUint32(g + 4, true), total = dv.getUint32(g + 8, true);
       if (lin >= beg && lin < beg + Math.max(total, size)) {
         const name = cstr(dv.getUint32(g + 12, true));
-        if (name) return { name, offset: lin - beg, size };
+        if (name) return { name, offset: lin - beg, size: Math.max(total, size) };   // kallsyms: up to the next symbol, redzone included
       }
     }
   }
