@@ -11,7 +11,7 @@ export const OUT = path.join(root, "build/guest");
 
 /**
  * Is the toolchain installed? Guest suites skip when it is not on a developer
- * machine; under CI (.ci/run installs it) a missing toolchain is an error, so
+ * machine; under CI (npm test's pretest installs it) a missing toolchain is an error, so
  * the guest tests can never pass by not running.
  */
 export function haveToolchain(): boolean {

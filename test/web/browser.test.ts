@@ -17,7 +17,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test's pretest does)`);
   server = createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
     if (url === "/") {
