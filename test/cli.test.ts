@@ -51,6 +51,22 @@ describe("shadowfence command", () => {
     expect(tags.stdout).toContain("    ok 1 kmalloc_oob_16 # SKIP Test requires CONFIG_KASAN_GENERIC=y");
   });
 
+  it("kunit --reports: each report inside its subtest, before the case's ok line", () => {
+    const r = cli("kunit", "kfence", "test_double_free", "test_invalid_access", "--reports");
+    expect(r.status).toBe(0);
+    const l = r.stdout.split("\n");
+    const bugs = l.flatMap((x, i) => (x.startsWith("BUG: KFENCE: ") ? [i] : []));
+    const ok1 = l.indexOf("    ok 1 test_double_free"), ok2 = l.indexOf("    ok 2 test_invalid_access");
+    expect(bugs.length).toBe(2);
+    expect(l.indexOf("    1..2")).toBeLessThan(bugs[0]);
+    expect(bugs[0]).toBeLessThan(ok1);
+    expect(l[bugs[0]]).toMatch(/^BUG: KFENCE: invalid free in test_double_free\+/);
+    expect([ok1 < bugs[1], bugs[1] < ok2]).toEqual([true, true]);
+    // the suite boots with no_hash_pointers: the fault ends in show_regs()
+    const tail = l.slice(bugs[1], ok2);
+    expect(tail).toEqual(expect.arrayContaining([expect.stringMatching(/^RIP: 0010:test_invalid_access\+/), "Call Trace:"]));
+  });
+
   it("bad input: a clear message and exit status 2", () => {
     const suite = cli("kunit", "nosuch");
     expect(suite.status).toBe(2);
