@@ -256,7 +256,8 @@ function isModuleBody(cs: CallSiteLike): boolean {
  */
 export function moduleInitName(file: string): string {
   const base = (file.split(/[\\/]/).pop() ?? "").replace(/\?.*$/, "").replace(/\.[A-Za-z0-9]+$/, "");
-  let ident = base.replace(/[^A-Za-z0-9_]/g, "_") || "module";
+  // "my-test" -> my_test, "[eval1]" (node -e) -> eval1
+  let ident = base.replace(/[^A-Za-z0-9_]+/g, "_").replace(/^_+|_+$/g, "") || "module";
   if (/^[0-9]/.test(ident)) ident = `_${ident}`;
   return `${ident}_init`;
 }

@@ -18,6 +18,7 @@ import { boot } from "../helpers.js";
 import { guestBytes, haveToolchain } from "../guest/build.js";
 import { decodeTape } from "../../host/fuzz/tape.js";
 import { replay } from "../../host/fuzz/exec.js";
+import { moduleInitName } from "../../host/stackdepot.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [`${root}/dist/host/cli.js`, ...args], { encoding: "utf8", cwd: root });
@@ -184,6 +185,13 @@ describe("fuzz reproducers", () => {
 });
 
 describe("a script calling the API from its top level", () => {
+  it("the name scheme: the file's base name as a C identifier, plus _init", () => {
+    expect(moduleInitName("/home/me/my-test.mjs")).toBe("my_test_init");
+    expect(moduleInitName("file:///srv/9lives.cjs")).toBe("_9lives_init");
+    expect(moduleInitName("[eval1]")).toBe("eval1_init");   // node -e
+    expect(moduleInitName("C:\\work\\probe.js")).toBe("probe_init");
+  });
+
   it("gets its file's name as its function (my-test.mjs -> my_test_init)", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-anon-"));
     try {
