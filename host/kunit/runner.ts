@@ -28,9 +28,13 @@ export class KunitTest {
   expect(cond: boolean, what: string): void {
     if (!cond) this.failures.push(`Expectation failed: ${what}`);
   }
+  /** For each log line, the seq of the last report printed before it (the console's order). */
+  readonly logAfterSeq: number[] = [];
   /** kunit_info() / kunit_warn() */
   info(msg: string): void {
     this.log.push(msg);
+    const all = this.engine.reports();
+    this.logAfterSeq.push(all.length ? all[all.length - 1].seq : -1);
   }
   /** KUNIT_ASSERT_TRUE: stop the case. */
   assert(cond: boolean, what: string): void {
@@ -185,9 +189,15 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
     if (status !== "skip" && stray.length) t.failures.push(`unexpected report: ${stray[0].title}`);
     t.seen.push(...leftover);
     if (status !== "skip" && t.failures.length) status = "not ok";
-    for (const l of t.log) out.push(`    # ${c.name}: ${l}`);
-    // the console as a real run shows it: a case's reports inside its subtest, before its verdict
-    if (print.reports) for (const r of t.seen) out.push(...r.text.split("\n"));
+    // the console as a real run shows it: a case's reports inside its subtest, in order with
+    // its kunit_info() lines, before its verdict
+    const reports = print.reports ? [...t.seen].sort((a, b) => a.seq - b.seq) : [];
+    let next = 0;
+    t.log.forEach((l, k) => {
+      for (; next < reports.length && reports[next].seq <= t.logAfterSeq[k]; next++) out.push(...reports[next].text.split("\n"));
+      out.push(`    # ${c.name}: ${l}`);
+    });
+    for (; next < reports.length; next++) out.push(...reports[next].text.split("\n"));
     for (const f of t.failures) out.push(`    # ${c.name}: ${f}`);
     const n = i + 1;
     if (status === "skip") out.push(`    ok ${n} ${c.name} # SKIP ${reason}`);
