@@ -65,6 +65,13 @@ describe("shadowfence command", () => {
     // the suite boots with no_hash_pointers: the fault ends in show_regs()
     const tail = l.slice(bugs[1], ok2);
     expect(tail).toEqual(expect.arrayContaining([expect.stringMatching(/^RIP: 0010:test_invalid_access\+/), "Call Trace:"]));
+    // kunit_info() lines and reports in the order they happened
+    const c = cli("kunit", "kfence", "test_corruption", "--reports").stdout.split("\n");
+    const order = c.filter((x) => /^    # test_corruption: test_alloc: |^BUG: KFENCE: |^    ok 1 /.test(x)).map((x) => x.replace(/\+0x.*| cache=0$/, ""));
+    expect(order).toEqual([
+      "    # test_corruption: test_alloc: size=32, gfp=cc0, policy=left,", "BUG: KFENCE: memory corruption in test_corruption",
+      "    # test_corruption: test_alloc: size=32, gfp=cc0, policy=right,", "BUG: KFENCE: memory corruption in test_corruption",
+      "    ok 1 test_corruption"]);
   });
 
   it("bad input: a clear message and exit status 2", () => {
