@@ -104,7 +104,7 @@ export const PARAMS: readonly Param[] = [
   { name: "init_on_alloc", key: "initOnAlloc", kind: "bool", def: false, help: "zero every allocation" },
   { name: "init_on_free", key: "initOnFree", kind: "bool", def: false, help: "zero every freed object" },
   { name: "vmap_stack", key: "vmapStack", kind: "onoff", def: false, help: "task stacks in vmalloc space (CONFIG_VMAP_STACK)" },
-  { name: "no_hash_pointers", key: "noHashPointers", kind: "bool", def: false, help: "show corrupted bytes in KFENCE reports" },
+  { name: "no_hash_pointers", key: "noHashPointers", kind: "bool", def: false, help: "print %p pointers raw (KFENCE: addresses, corrupted byte values, show_regs after a fault)" },
   { name: "printk.time", key: "printkTime", kind: "bool", def: true, help: "timestamps on dmesg lines" },
   { name: "stack_depot_max_pools", key: "stackDepotMaxPools", kind: "int", min: 1, max: 8192, def: 8192,
     help: "stack depot pools of 16 KiB" },
