@@ -156,12 +156,15 @@ describe("fuzz reproducers", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-syz-"));
     try {
       let total = 0;
-      const configs = [["", "mixed", "3"], ["kasan=off kfence.sample_interval=1 no_hash_pointers", "slab-churn", "5"]] as const;
-      for (const [cmdline, profile, seed] of configs) {
+      const titles = new Set<string>();
+      const configs = [
+        ["", "3", "oob=1e-4,underflow=1e-4,uaf=1e-4,double-free=5e-5,invalid-free=5e-5"],
+        ["kasan=off kfence.sample_interval=1 no_hash_pointers", "5", "oob=1e-3,underflow=1e-3,uaf=1e-3,double-free=1e-4,invalid-free=1e-4"],
+      ] as const;
+      for (const [cmdline, seed, plant] of configs) {
         const out = path.join(dir, seed);
-        const f = cli("fuzz", "--ops", "300000", "--workers", "1", "--seed", seed, "--profile", profile, "--out", out,
-          "--no-progress", "--no-minimise", "--plant", "oob=1e-4,underflow=1e-4,uaf=1e-4,double-free=5e-5,invalid-free=5e-5",
-          ...(cmdline ? ["--cmdline", cmdline] : []));
+        const f = cli("fuzz", "--ops", "300000", "--workers", "1", "--seed", seed, "--profile", "mixed", "--out", out,
+          "--no-progress", "--no-minimise", "--plant", plant, ...(cmdline ? ["--cmdline", cmdline] : []));
         expect(f.status, f.stderr).toBe(0);
         const tapes = readdirSync(out).filter((t) => t.endsWith(".tape"));
         expect(tapes.length).toBeGreaterThan(3);
@@ -175,9 +178,14 @@ describe("fuzz reproducers", () => {
           expect(reps.every((x) => /^(KASAN|KFENCE|BUG|WARNING|kernel BUG)/.test(x.title)), t).toBe(true);
           expect(symbolProblems(log), t).toEqual([]);
           total += reps.length;
+          for (const x of reps) titles.add(x.title.split(" in ")[0]);
         }
       }
-      expect(total).toBeGreaterThan(10);
+      expect(total).toBeGreaterThan(1000);
+      // KASAN's, KFENCE's faults and corruption, and the oopses all took part
+      expect([...titles]).toEqual(expect.arrayContaining(["KASAN: slab-out-of-bounds Write", "KASAN: slab-use-after-free Read",
+        "KASAN: invalid-free", "KASAN: vmalloc-out-of-bounds Read", "BUG: unable to handle kernel paging request",
+        "KFENCE: out-of-bounds write", "KFENCE: use-after-free write", "KFENCE: memory corruption"]));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
