@@ -309,6 +309,8 @@ export class Engine {
     const s = this.stats();
     const totalK = (s.framesTotal * 4);
     this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
+    // lib/vsprintf.c's notice when booted with no_hash_pointers (6.12 prints it right after "Memory:")
+    if (o.noHashPointers) for (const l of NO_HASH_POINTERS_NOTICE) this.printk(l, 0n);
     if (o.kasan) {
       if (o.kasanMode === "sw_tags") this.printk(`kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=${o.kasanStacktrace ? "on" : "off"})`, 0n);
       // x86's kasan_init() prints no mode; arm64's generic init names it
@@ -1224,6 +1226,15 @@ export class Engine {
     }
   }
 }
+
+const NOTICE_ROW = (text: string) => `** ${text.padEnd(52)} **`;
+const NO_HASH_POINTERS_NOTICE = [
+  "*".repeat(58), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), NOTICE_ROW(""),
+  NOTICE_ROW("This system shows unhashed kernel memory addresses"), NOTICE_ROW("via the console, logs, and other interfaces. This"),
+  NOTICE_ROW("might reduce the security of your system."), NOTICE_ROW(""),
+  NOTICE_ROW("If you see this message and you are not debugging"), NOTICE_ROW("the kernel, report this immediately to your system"),
+  NOTICE_ROW("administrator!"), NOTICE_ROW(""), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), "*".repeat(58),
+];
 
 /** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
 export function globalRedzone(size: number): number {

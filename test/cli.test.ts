@@ -15,6 +15,12 @@ describe("shadowfence command", () => {
     const r = cli("demo");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^\[ *[0-9.]+\] kasan: KernelAddressSanitizer initialized$/m);
+    // booted with no_hash_pointers: lib/vsprintf.c's notice follows the Memory: line
+    const boot = r.stdout.split("\n").map((l) => l.replace(/^\[ *[0-9.]+\] /, ""));
+    const at = boot.findIndex((l) => l.startsWith("Memory: "));
+    expect(boot.slice(at + 1, at + 5)).toEqual(["*".repeat(58), "**   NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE   **",
+      "**" + " ".repeat(54) + "**", "** This system shows unhashed kernel memory addresses   **"]);
+    expect(boot[at + 13]).toBe("*".repeat(58));
     expect(titles(r.stdout)).toEqual([
       "BUG: KASAN: slab-out-of-bounds in write_past_object_end+0x?/0x?",
       "BUG: KASAN: slab-use-after-free in use_after_free_read+0x?/0x?",
