@@ -295,3 +295,5 @@ export const EXPECTED_KUNIT_TITLES: Record<string, Record<string, string[]>> = {
     vmalloc_oob: [`KASAN: invalid-access Read in ${B}`],
   },
 };
+// KFENCE does not depend on the KASAN mode: on arm64 with sw_tags the same titles
+EXPECTED_KUNIT_TITLES["kfence sw_tags"] = EXPECTED_KUNIT_TITLES.kfence;

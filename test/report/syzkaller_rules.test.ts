@@ -88,7 +88,7 @@ describe("shadowfence demo", () => {
 });
 
 describe("KUnit suites with --reports", () => {
-  const runs = [["kasan", ""], ["kasan", SW_TAGS], ["kfence", ""], ["vmalloc", ""], ["vmalloc", SW_TAGS]] as const;
+  const runs = [["kasan", ""], ["kasan", SW_TAGS], ["kfence", ""], ["kfence", SW_TAGS], ["vmalloc", ""], ["vmalloc", SW_TAGS]] as const;
   for (const [name, cmdline] of runs) {
     const key = `${name}${cmdline ? " sw_tags" : ""}`;
     it(`${key}: every report parses with the expected title, inside its subtest`, async () => {
