@@ -1015,7 +1015,7 @@ export class Engine {
       run();
     } catch (err) {
       if (err instanceof EnginePanicError || this.panicMessage) throw err;
-      const name = (cb.name || "(anonymous)").replace(/[^\w.$]/g, "?").slice(0, 64);
+      const name = cb.name ? cb.name.replace(/[^\w.$]/g, "?").slice(0, 64) : "(anonymous)";
       this.callbackWarnTexts.push(`${what} ${name} failed: ${thrownText(err)}`);
       if (kind === abi.CALLBACK_CTOR) this.exports.warn_callback(kind);      // inside the allocation: printed when it returns
       // the trace starts below the invoking function, which the WARNING line names
