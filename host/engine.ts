@@ -13,7 +13,7 @@ import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from ".
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
-import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, type MemInfo, type AllocSite } from "./report/alloc.js";
+import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
@@ -1149,8 +1149,11 @@ export class Engine {
 
   // ── vmalloc, KASAN_VMALLOC, percpu, VMAP_STACK ───────────────────────────
   // (a field initializer: it runs before the constructor boots the core)
-  private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN,
-    (r, ctx, frames) => formatVmallocWarn(r, ctx, frames));
+  private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN, (r, ctx, frames) => {
+    const f = formatVmallocWarn(r, ctx, frames);
+    // warn_alloc() ends with show_mem(), as for the page allocator's failures
+    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.memInfo(Number(r.arg2)))].join("\n") } : f;
+  });
   private nextTaskPid = 2;
 
   private vmSize(n: number | bigint, what: string): bigint {

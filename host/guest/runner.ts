@@ -243,7 +243,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
   const comm = (name.split("/").pop() || "guest").slice(0, 15);
   const pid = o.pid ?? 100;
-  if (!Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new RangeError(`runGuest: pid must be a positive integer, got ${pid}`);
+  if (!Number.isInteger(pid) || pid < 2 || pid > 4194304) throw new RangeError(`runGuest: pid must be an integer from 2 to 4194304 (PID_MAX_LIMIT), got ${pid}`);
   if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
   if (engine.exports.task_count() >= abi.MAX_TASKS) throw new GuestError(`the engine has ${abi.MAX_TASKS} tasks, its limit: exitTask() one first`);
   const args = [name, ...(o.args ?? [])];

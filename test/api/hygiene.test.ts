@@ -108,11 +108,24 @@ describe.each(BUILDS)("API hygiene (%s core)", (build) => {
     while (e.alloc_pages(10, "GFP_KERNEL | __GFP_NOWARN") !== 0n);
     for (let i = 0; i < 15; i++) e.alloc_pages(10);
     expect(e.takeReports().map((r) => r.type)).toEqual(Array(10).fill("page-allocation-failure"));
+    // vmalloc's warn_alloc is the same function: same ratelimit state
+    expect(e.vmalloc(1n << 40n)).toBe(0n);
+    expect(e.takeReports()).toEqual([]);
     e.tick(5000);
     e.alloc_pages(10);
     const [r] = e.takeReports();
-    expect(lines(r).slice(0, 2)).toEqual(["warn_alloc: 5 callbacks suppressed",
+    expect(lines(r).slice(0, 2)).toEqual(["warn_alloc: 6 callbacks suppressed",
       "swapper/0: page allocation failure: order:10, mode:0xcc0(GFP_KERNEL), nodemask=(null),cpuset=/,mems_allowed=0"]);
+  });
+
+  it("vmalloc's warn_alloc ends with Mem-Info too", () => {
+    const e = boot({}, build);
+    expect(e.vmalloc(1n << 40n)).toBe(0n);
+    const [w] = e.takeReports();
+    const l = lines(w);
+    expect(l[0]).toBe("swapper/0: vmalloc error: size 1099511627776, exceeds total pages, mode:0xcc0(GFP_KERNEL), nodemask=(null),cpuset=/,mems_allowed=0");
+    expect(l.indexOf("Mem-Info:")).toBeGreaterThan(l.indexOf(" </TASK>"));
+    expect(l[l.length - 1]).toMatch(/^\d+ pages reserved$/);
   });
 
   it("a slab that cannot grow: warn_alloc, then SLUB's slab_out_of_memory lines", () => {
