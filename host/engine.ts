@@ -100,7 +100,9 @@ const GFP_NAMES: Record<string, number> = {
 /** GFP flags as a number or "GFP_KERNEL | __GFP_ZERO". */
 export type Gfp = number | string;
 export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
-  if (typeof g === "number") return g;
+  // gfp_t is an unsigned int
+  if (typeof g === "number") return numArg("gfp", "flags", g, 0, 0xffffffff);
+  if (typeof g !== "string") throw new TypeError(`gfp: flags must be a number or a string like "GFP_KERNEL | __GFP_ZERO", got ${typeof g}`);
   let v = 0;
   for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
     const n = GFP_NAMES[part];
@@ -117,7 +119,9 @@ const SLAB_FLAG_NAMES: Record<string, number> = {
 };
 export function parseSlabFlags(f: number | string | undefined): number {
   if (f === undefined) return 0;
-  if (typeof f === "number") return f;
+  // slab_flags_t is an unsigned int
+  if (typeof f === "number") return numArg("kmem_cache_create", "flags", f, 0, 0xffffffff);
+  if (typeof f !== "string") throw new TypeError(`kmem_cache_create: flags must be a number or a string like "SLAB_HWCACHE_ALIGN", got ${typeof f}`);
   let v = 0;
   for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
     const n = SLAB_FLAG_NAMES[part];
@@ -215,6 +219,7 @@ const BYTES_CHUNK = 16384;
 
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
+  if (build !== "release" && build !== "debug") return Promise.reject(new TypeError(`compileCore: build must be "release" or "debug", got ${JSON.stringify(build)}`));
   let p = moduleCache.get(build);
   if (!p) {
     p = loadCoreBytes(build).then((b) => WebAssembly.compile(b as BufferSource));
@@ -1110,6 +1115,9 @@ export class Engine {
   /** Read a C string from simulated memory without checks (report helpers). */
   /** Raw bytes of simulated memory, read through the page tables without KASAN; undefined where unmapped. */
   peek(va: bigint, n: number): Uint8Array | undefined {
+    addrArg("peek", "va", va);
+    numArg("peek", "n", n, 0, 1 << 20);
+    if (va + BigInt(n) > U64_MAX + 1n) return undefined;      // runs off the address space: nothing is mapped there
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const lin = this.exports.translate_lin(va + BigInt(i));
@@ -1136,6 +1144,7 @@ export class Engine {
 
   readCString(va: bigint): string | undefined {
     if (va === 0n) return undefined;
+    if (addrArg("readCString", "va", va) > U64_MAX - 256n) return undefined;
     const bytes: number[] = [];
     for (let i = 0n; i < 256n; i++) {
       const lin = this.exports.translate_lin(va + i);
@@ -1427,6 +1436,7 @@ export class Engine {
 
 /** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
 export function globalRedzone(size: number): number {
+  numArg("globalRedzone", "size", size, 1, 1 << 30);
   const minRz = 32;
   let rz = Math.max(minRz, Math.min(1 << 18, Math.floor(size / minRz / 4) * minRz));
   if (size % minRz) rz += minRz - (size % minRz);

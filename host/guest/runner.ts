@@ -241,7 +241,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   const layout = layoutOf(m, engine);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
-  const comm = (name.split("/").pop() || "guest").slice(0, 15);
+  // comm is data in every report: printable ASCII, TASK_COMM_LEN - 1 bytes
+  const comm = (name.split("/").pop() || "guest").slice(0, 15).replace(/[^\x20-\x7e]/g, "?");
   const pid = o.pid ?? 100;
   if (!Number.isInteger(pid) || pid < 2 || pid > 4194304) throw new RangeError(`runGuest: pid must be an integer from 2 to 4194304 (PID_MAX_LIMIT), got ${pid}`);
   if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);

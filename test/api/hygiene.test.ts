@@ -38,6 +38,11 @@ describe.each(BUILDS)("API hygiene (%s core)", (build) => {
     expect(() => lib.set_bit(e, -1, p)).toThrow(/^set_bit: nr must be an integer from 0 to 2147483647, got -1$/);
     expect(() => lib.strnlen(e, p, 1.5)).toThrow(/^strnlen: count must be/);
     expect(() => e.kfence.isKfenceAddress(-1n)).toThrow(/^kfence\.isKfenceAddress: addr must be/);
+    expect(() => e.kmalloc(8, 2 ** 40)).toThrow(/^gfp: flags must be an integer from 0 to 4294967295, got 1099511627776$/);
+    expect(() => e.kmalloc(8, "GFP_KERNEL | __GFP_BOGUS")).toThrow(/^unknown GFP flag "__GFP_BOGUS": expected GFP_KERNEL, /);
+    expect(() => e.kmem_cache_create("f", 8, { flags: -1 })).toThrow(/^kmem_cache_create: flags must be an integer from 0 to 4294967295, got -1$/);
+    expect(() => e.peek(p, 1e9)).toThrow(/^peek: n must be an integer from 0 to 1048576, got 1000000000$/);
+    expect(e.peek(2n ** 64n - 2n, 8)).toBeUndefined();
     // an N-byte store takes an N-byte value (signed or unsigned), nothing is cut to fit
     expect(() => e.store(p, 1, 256)).toThrow(/^store: value must be an integer from -128 to 255, got 256$/);
     expect(() => e.store(p, 8, 2n ** 64n)).toThrow(/^store: value must be an integer from -9223372036854775808 to 18446744073709551615/);

@@ -25,9 +25,11 @@ describe.skipIf(!haveToolchain()).each(BUILDS)("report callbacks (%s core)", (bu
       "act on the report after the call that raised it returns");
     expect(seen).toBe(1);                          // once: the report is not published again for the nested call
     expect(e.reports().filter((r) => r.type === "slab-use-after-free")).toHaveLength(1);
-    const next = e.runGuest(guestBytes(OVERFLOW), { name: "overflow", pid: 101 });
+    // the guest's name is data too: its comm is printable, 15 bytes at most
+    const next = e.runGuest(guestBytes(OVERFLOW), { name: "over\nflow\u0007-and-more", pid: 101 });
     expect(next.reports.map((r) => r.type)).toEqual(["slab-out-of-bounds"]);
-    expect(next.reports[0].comm).toBe("overflow");
+    expect(next.reports[0].comm).toBe("over?flow?-and-");
+    expect(next.reports[0].text).toContain(" by task over?flow?-and-/101\n");
     expect(next.selfCheck).toEqual([]);
   });
 
