@@ -842,8 +842,7 @@ export class Engine {
     // an unsigned int; past MAX_PAGE_ORDER the kernel WARNs once and returns NULL
     const o = numArg("alloc_pages", "order", order, 0, 0xffffffff);
     const g = parseGfp(gfp);
-    if (o > abi.MAX_PAGE_ORDER) return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(o, g)));
-    return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(order, g)));
+    return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(o, g)));
   }
   /** __free_pages(addr, order). A bad page prints "BUG: Bad page state". */
   __free_pages(addr: bigint | number, order: number): void {
