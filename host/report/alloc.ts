@@ -33,6 +33,8 @@ export interface SlabOomInfo {
 }
 
 const K = (pages: number) => pages * 4;
+/** printf's %#x: no 0x prefix on zero. */
+export const hashX = (v: number) => (v === 0 ? "0" : "0x" + v.toString(16));
 
 // __setup_per_zone_wmarks(): min_free_kbytes (4 * sqrt(lowmem KiB), 128 KiB .. 256 MiB)
 // shared by managed pages; low and high add max(min/4, managed * 10/10000).
@@ -114,7 +116,7 @@ function suppressed(func: string, r: RawRecord): string[] {
 export function formatAllocFailure(r: RawRecord, ctx: FormatContext, frames: Frame[], mem: MemInfo, site: AllocSite): string[] {
   const task = ctx.task(r.pid);
   const order = Number(r.arg1), gfp = Number(r.arg2);
-  const first = `${task.comm}: page allocation failure: order:${order}, mode:0x${gfp.toString(16)}(${gfpNames(gfp)}), ` +
+  const first = `${task.comm}: page allocation failure: order:${order}, mode:${hashX(gfp)}(${gfpNames(gfp)}), ` +
     "nodemask=(null),cpuset=/,mems_allowed=0";
   const trace = [F("dump_stack_lvl", 0x4d, 0x70), F("warn_alloc", 0x165, 0x1d0),
     F("__alloc_pages_slowpath.constprop.0", 0x1a4b, 0x1c70), F("__alloc_pages_noprof", 0x3a3, 0x440),
@@ -129,7 +131,7 @@ export function formatSlabOom(r: RawRecord, c: SlabOomInfo): string[] {
   const objs = c.nrSlabs * c.objects;
   return [
     ...suppressed("slab_out_of_memory", r),
-    `SLUB: Unable to allocate memory on node -1, gfp=0x${gfp.toString(16)}(${gfpNames(gfp)})`,
+    `SLUB: Unable to allocate memory on node -1, gfp=${hashX(gfp)}(${gfpNames(gfp)})`,
     `  cache: ${c.name}, object size: ${c.objectSize}, buffer size: ${c.size}, default order: ${c.order}, min order: ${c.order}`,
     `  node 0: slabs: ${c.nrSlabs}, objs: ${objs}, free: ${Math.max(0, objs - c.live)}`,
   ];

@@ -83,7 +83,7 @@ export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Fram
   // warn_alloc()
   const gfp = Number(r.arg2);
   const first = `${task.comm}: vmalloc error: size ${r.size}, ${WHY[Number(r.arg1)] ?? "allocation failed"}, ` +
-    `mode:0x${gfp.toString(16)}(${gfpNames(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0`;
+    `mode:${gfp === 0 ? "0" : "0x" + gfp.toString(16)}(${gfpNames(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0`;
   const trace = [F("dump_stack_lvl", 0x4d, 0x70), F("warn_alloc", 0x165, 0x1d0), F("__vmalloc_node_range_noprof", 0x2d7, 0x1100),
     F("__vmalloc_node_noprof", 0x4a, 0x60), ...frames];
   // messages warn_alloc's ratelimit dropped since its last window (shared with the page allocator's)

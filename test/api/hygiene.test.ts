@@ -105,6 +105,9 @@ describe.each(BUILDS)("API hygiene (%s core)", (build) => {
     expect(e.dmesg()).toContain("swapper/0: page allocation failure: order:10");
     expect(e.alloc_pages(10, "GFP_KERNEL | __GFP_NOWARN")).toBe(0n);
     expect(e.takeReports()).toEqual([]);
+    // %#x prints no 0x for zero
+    expect(e.alloc_pages(10, 0)).toBe(0n);
+    expect(e.takeReports()[0].title).toBe("swapper/0: page allocation failure: order:10, mode:0(none), nodemask=(null),cpuset=/,mems_allowed=0");
     for (const p of held) e.__free_pages(p, 10);
   });
 
