@@ -23,9 +23,9 @@ const EXIT_USAGE = 2;
 // A reader that goes away (`shadowfence demo | head -1`) ends the command with one line.
 let stdoutClosed = false;
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code !== "EPIPE") return fail(err);
-  if (stdoutClosed) return;
+  if (stdoutClosed) return;                 // later writes fail the same way: said once
   stdoutClosed = true;
+  if (err.code !== "EPIPE") return fail(err);
   process.stderr.write("shadowfence: standard output was closed (EPIPE): output stopped\n", () => process.exit(EXIT_FAILURE));
 });
 process.stderr.on("error", () => process.exit(EXIT_FAILURE));     // nowhere left to say anything
