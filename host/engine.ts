@@ -771,7 +771,7 @@ export class Engine {
   /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
   readBytes(addr: bigint | number, len: number): Uint8Array {
     const a = this.addr(addr, "addr", "readBytes");
-    if (!Number.isInteger(len) || len < 0 || len > 1 << 26) throw new RangeError(`readBytes: len must be 0..${1 << 26}, got ${len}`);
+    len = numArg("readBytes", "len", len, 0, 1 << 26);
     const out = new Uint8Array(len);
     const e = this.exports;
     const buf = e.host_buf() + 4096;
@@ -991,9 +991,9 @@ export class Engine {
   }
 
   // ── KASAN controls ───────────────────────────────────────────────────────
-  kasan_disable_current(): void { this.exports.kasan_disable_current(); }
-  kasan_enable_current(): void { this.exports.kasan_enable_current(); }
-  set kasanMultiShot(on: boolean) { this.exports.kasan_multi_shot(on ? 1 : 0); }
+  kasan_disable_current(): void { this.notBusy(); this.exports.kasan_disable_current(); }
+  kasan_enable_current(): void { this.notBusy(); this.exports.kasan_enable_current(); }
+  set kasanMultiShot(on: boolean) { this.notBusy(); this.exports.kasan_multi_shot(on ? 1 : 0); }
   /** The shadow byte (generic) or memory tag (sw_tags) of addr; -1 if unmapped. */
   shadowByte(addr: bigint | number): number {
     return this.exports.kasan_shadow_byte(this.addr(addr, "addr", "shadowByte"));

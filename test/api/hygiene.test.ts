@@ -41,6 +41,8 @@ describe.each(BUILDS)("API hygiene (%s core)", (build) => {
     expect(() => e.kmalloc(8, 2 ** 40)).toThrow(/^gfp: flags must be an integer from 0 to 4294967295, got 1099511627776$/);
     expect(() => e.kmalloc(8, "GFP_KERNEL | __GFP_BOGUS")).toThrow(/^unknown GFP flag "__GFP_BOGUS": expected GFP_KERNEL, /);
     expect(() => e.kmem_cache_create("f", 8, { flags: -1 })).toThrow(/^kmem_cache_create: flags must be an integer from 0 to 4294967295, got -1$/);
+    expect(() => e.readBytes(p, -1)).toThrow(/^readBytes: len must be an integer from 0 to 67108864, got -1$/);
+    expect(e.readBytes(p, 4n as unknown as number)).toHaveLength(4);
     expect(() => e.peek(p, 1e9)).toThrow(/^peek: n must be an integer from 0 to 1048576, got 1000000000$/);
     expect(e.peek(2n ** 64n - 2n, 8)).toBeUndefined();
     // an N-byte store takes an N-byte value (signed or unsigned), nothing is cut to fit
