@@ -231,6 +231,19 @@ export const WARN_KFREE_NOT_HEAP = 6;         // free_large_kmalloc WARN on a no
 export const WARN_SLUB_FREECHAIN = 7;         // corrupted freelist isolated
 export const WARN_WRONG_CACHE = 8;            // kmem_cache_free with an object of another cache
 export const WARN_CACHE_NOT_SLAB = 9;         // kmem_cache_free of a pointer that is no slab object
+export const WARN_ALLOC_FAILED = 10;          // warn_alloc "page allocation failure" (ARG1 order, ARG2 gfp; RF_OBJECT: a slab's, + slab_out_of_memory)
+export const WARN_CALLBACK = 12;              // an RCU callback / work item / slab ctor the host ran threw (ARG1: CALLBACK_*)
+export const CALLBACK_RCU = 0;
+export const CALLBACK_WORK = 1;
+export const CALLBACK_CTOR = 2;
+export const WARN_ALLOC_ORDER = 11;
+// R_ADDR of WARN_ALLOC_FAILED / WARN_ALLOC_ORDER: which API failed
+export const ALLOC_SITE_PAGES = 0;
+export const ALLOC_SITE_SLAB = 1;
+export const ALLOC_SITE_LARGE_KMALLOC = 2;           // __alloc_pages' WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER) (ARG1 order, ARG2 gfp)
+
+// Tasks with a kernel stack (createTask, stackFrame, guests): slots of the core's task table
+export const MAX_TASKS = 1024;
 
 // PANIC reasons (R_ARG0 for REP_PANIC)
 export const PANIC_KASAN_FAULT = 1;

@@ -142,10 +142,12 @@ export function boot(): i32 {
   kfenceInit();
   memblockFreeAll();
   if (!vmallocInit()) return fail(9, BOOT_ENOMEM);
-  failInit();
   quarantineInit();
   if (!slabInit()) return fail(8, BOOT_ENOMEM);
   kfenceInitEnable();
+  // fault injection counts from here: the boot has no fallbacks for a failed
+  // allocation (the kernel's boot is spared by fail_page_alloc's default filters)
+  failInit();
   flush_tlb_all();
   booted = true;
   return BOOT_OK;

@@ -17,8 +17,8 @@ export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem
          kasan_check_range, scratch_base, last_access_faulted, mem_copy_out, mem_copy_in,
          translate_lin } from "./mm/access";
 export { host_buf } from "./statics";
-export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set } from "./mm/page_alloc";
-export { engine_panicked } from "./mm/fault";
+export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set, zone_nr_free, zone_present, zone_reserved } from "./mm/page_alloc";
+export { engine_panicked, warn_callback } from "./mm/fault";
 
 // page tables and TLB (also the model tests' hooks)
 export { pt_map, pt_unmap, pt_protect, pt_split, pt_translate, pt_set_pte_noflush, pt_alloc_frame,
@@ -45,7 +45,7 @@ export { kasan_quarantine_drain, quarantine_stats, quarantine_corruptions } from
 // kernel image globals, task stacks, RCU
 export { kimage_global_alloc, kimage_data_va, kimage_module_va } from "./mm/kimage";
 export { task_stack_alloc, task_stack_set, task_stack_free, stack_frame_push, stack_frame_pop,
-         task_stack_base, task_stack_size } from "./task_stack";
+         task_stack_base, task_stack_size, task_count } from "./task_stack";
 export { rcu_barrier, rcu_pending } from "./rcu";
 
 // KFENCE

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The shadowfence command line.
-import { Command, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
-import { createEngine, ConfigError, EnginePanicError } from "./index.js";
+import { createEngine, ConfigError, EnginePanicError, EngineBusyError } from "./index.js";
 import { GuestError } from "./guest/runner.js";
 import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 import { runSuite } from "./kunit/runner.js";
@@ -15,7 +15,60 @@ import { TapeError } from "./fuzz/tape.js";
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
 
+// Exit statuses: 0 done, 1 a failure while running (a failed KUnit case, a file
+// or pipe error), 2 a usage error (bad command, option, argument or parameter).
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+// A reader that goes away (`shadowfence demo | head -1`) ends the command with one line.
+let stdoutClosed = false;
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (stdoutClosed) return;                 // later writes fail the same way: said once
+  stdoutClosed = true;
+  if (err.code !== "EPIPE") return fail(err);
+  process.stderr.write("shadowfence: standard output was closed (EPIPE): output stopped\n", () => process.exit(EXIT_FAILURE));
+});
+process.stderr.on("error", () => process.exit(EXIT_FAILURE));     // nowhere left to say anything
+
+/** One line on stderr for anything that ends the command, and the exit status for its kind. */
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) {
+    // commander printed its own one-line message (or the help / version)
+    const done = err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help";
+    process.exit(done ? 0 : EXIT_USAGE);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e instanceof ConfigError || e instanceof EnginePanicError || e instanceof RangeError || e instanceof TypeError ||
+      e instanceof GuestError || e instanceof TapeError) {
+    process.stderr.write(`shadowfence: ${e.message.split("\n")[0]}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  if (e instanceof EngineBusyError) {
+    process.stderr.write(`shadowfence: ${e.message}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  if (e && typeof e.code === "string" && typeof e.syscall === "string") {
+    // a file-system or stream error: the path and what went wrong, no stack
+    const what = FILE_ERRORS[e.code] ?? e.code;
+    process.stderr.write(`shadowfence: ${e.path ? `${e.path}: ` : ""}${what}\n`);
+    process.exit(EXIT_FAILURE);
+  }
+  // a bug of ours: one line, the stack only when asked for
+  process.stderr.write(`shadowfence: internal error: ${e instanceof Error ? e.message.split("\n")[0] : String(err)}` +
+    `${process.env.SHADOWFENCE_DEBUG ? `\n${(e as Error)?.stack ?? ""}` : " (SHADOWFENCE_DEBUG=1 shows where)"}\n`);
+  process.exit(EXIT_FAILURE);
+}
+const FILE_ERRORS: Record<string, string> = {
+  EISDIR: "is a directory", ENOTDIR: "a component of the path is not a directory", ENOENT: "no such file or directory",
+  EEXIST: "already exists (remove it or choose another path)", EACCES: "permission denied", EPERM: "operation not permitted",
+  ENOSPC: "no space left on the device", EROFS: "read-only file system", EPIPE: "the reader closed the pipe (EPIPE)",
+  EMFILE: "too many open files", ENAMETOOLONG: "file name too long",
+};
+
 const program = new Command();
+// usage errors come back here (exit status 2), for every subcommand defined below
+program.exitOverride();
+program.configureOutput({ outputError: (text, write) => write(`shadowfence: ${text.replace(/^error: /, "")}`) });
 program
   .name("shadowfence")
   .description("The Linux kernel's KASAN, KASAN_VMALLOC and KFENCE as a WebAssembly memory engine")
@@ -153,11 +206,4 @@ program
   .option("--json", "reports as JSON")
   .action(replayCommand);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof EnginePanicError || err instanceof RangeError || err instanceof TypeError ||
-      err instanceof GuestError || err instanceof TapeError) {
-    process.stderr.write(`shadowfence: ${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  throw err;
-});
+program.parseAsync(process.argv).catch(fail);

@@ -13,10 +13,13 @@ import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from ".
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
+import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
+import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
 import { pushStackFrame } from "./stack_frame.js";
 import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
+import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
 
@@ -50,6 +53,14 @@ export class EnginePanicError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "EnginePanicError";
+  }
+}
+
+/** An engine call made from a report callback (GuestOptions.onReport): refused, the engine is mid-report. */
+export class EngineBusyError extends Error {
+  constructor(what: string) {
+    super(`${what} cannot be called from a report callback (the engine is publishing a report); act on the report after the call that raised it returns`);
+    this.name = "EngineBusyError";
   }
 }
 
@@ -89,7 +100,9 @@ const GFP_NAMES: Record<string, number> = {
 /** GFP flags as a number or "GFP_KERNEL | __GFP_ZERO". */
 export type Gfp = number | string;
 export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
-  if (typeof g === "number") return g;
+  // gfp_t is an unsigned int
+  if (typeof g === "number") return numArg("gfp", "flags", g, 0, 0xffffffff);
+  if (typeof g !== "string") throw new TypeError(`gfp: flags must be a number or a string like "GFP_KERNEL | __GFP_ZERO", got ${typeof g}`);
   let v = 0;
   for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
     const n = GFP_NAMES[part];
@@ -106,7 +119,9 @@ const SLAB_FLAG_NAMES: Record<string, number> = {
 };
 export function parseSlabFlags(f: number | string | undefined): number {
   if (f === undefined) return 0;
-  if (typeof f === "number") return f;
+  // slab_flags_t is an unsigned int
+  if (typeof f === "number") return numArg("kmem_cache_create", "flags", f, 0, 0xffffffff);
+  if (typeof f !== "string") throw new TypeError(`kmem_cache_create: flags must be a number or a string like "SLAB_HWCACHE_ALIGN", got ${typeof f}`);
   let v = 0;
   for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
     const n = SLAB_FLAG_NAMES[part];
@@ -173,6 +188,26 @@ const WORKER_FRAMES: Frame[] = [
   { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
 ];
 
+// WARNs for a host callback that threw. The kernel has no exceptions: the
+// WARN is raised where the kernel invokes the callback.
+const CALLBACK_WARN_SITES: Record<number, { file: string; fn: Frame }> = {
+  [abi.CALLBACK_RCU]: { file: "kernel/rcu/tree.c:2568", fn: { name: "rcu_do_batch", offset: 0x3bb, size: 0xba0 } },
+  [abi.CALLBACK_WORK]: { file: "kernel/workqueue.c:3238", fn: { name: "process_one_work", offset: 0x7bc, size: 0x1ba0 } },
+  [abi.CALLBACK_CTOR]: { file: "mm/slub.c:2417", fn: { name: "setup_object", offset: 0x3c, size: 0x60 } },
+};
+/** One printable line of at most 200 characters from whatever a callback threw. */
+function thrownText(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const line = text.split("\n")[0].replace(/[^\x20-\x7e]/g, "?");
+  return line.length > 200 ? line.slice(0, 200) + "..." : line;
+}
+
+// PID_MAX_LIMIT (4M on 64-bit)
+const MAX_PID = 4194304;
+// tasks the engine keeps a name for (setTask): the stack-holding ones (MAX_TASKS) and more
+const MAX_TASK_NAMES = 4 * abi.MAX_TASKS;
+const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
+
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
   "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
 
@@ -184,6 +219,7 @@ const BYTES_CHUNK = 16384;
 
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
+  if (build !== "release" && build !== "debug") return Promise.reject(new TypeError(`compileCore: build must be "release" or "debug", got ${JSON.stringify(build)}`));
   let p = moduleCache.get(build);
   if (!p) {
     p = loadCoreBytes(build).then((b) => WebAssembly.compile(b as BufferSource));
@@ -204,7 +240,7 @@ export class Engine {
   private readonly all: Report[] = [];
   private pending: Report[] = [];
   private readonly cacheNames = new Map<number, string>();
-  private readonly ctors = new Map<number, (addr: bigint) => void>();
+  private readonly ctors = new Map<number, { ctor: (addr: bigint) => void; cache: string }>();
   private readonly globals: Global[] = [];
   private readonly codeFrames = new Map<bigint, Frame>();
   private readonly stackHandles = new Map<string, number>();
@@ -267,7 +303,8 @@ export class Engine {
       },
       sf_ctor: (ctor: number, va: bigint) => {
         const fn = this.ctors.get(ctor);
-        if (fn) fn(BigInt.asUintN(64, va));       // an i64 crosses the boundary signed
+        // an i64 crosses the boundary signed; a ctor that throws must not unwind the allocator
+        if (fn) this.runCallback(abi.CALLBACK_CTOR, fn.ctor, () => fn.ctor(BigInt.asUintN(64, va)), `slab constructor of ${fn.cache}`);
       },
       sf_wall_ns: () => wallNs(),
       // guests: reports are pending inside a guest's call; print them now
@@ -343,6 +380,7 @@ export class Engine {
     return this.call(capture, fn);
   }
   private call<T>(capture: boolean, fn: () => T): T {
+    this.notBusy();
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
     this.lazyFrames = undefined;
     if (capture) this.exports.set_current_stack(this.stackHandle(this.captureHostStack()));
@@ -477,6 +515,12 @@ export class Engine {
         break;
       }
       case abi.REP_WARN: {
+        const own = this.formatHostWarn(r, ctx);
+        if (own) {
+          report = { ...base, kind: "warn", type: own.type, title: own.lines.find((l) => /^(WARNING|SLUB)/.test(l)) ?? own.lines.find((l) => !l.endsWith("callbacks suppressed")) ?? own.lines[0],
+            performed: false, text: own.lines.join("\n") };
+          break;
+        }
         const { lines, type } = formatWarn(r, ctx, this.accessFrames(r));
         const kind: ReportKind = type === "bad-page-state" ? "bad_page" : type === "slub-double-free" ? "bug" : "warn";
         report = { ...base, kind, type, title: lines.find((l) => /^(BUG|WARNING|kernel BUG)/.test(l)) ?? lines[0], performed: false, text: lines.join("\n") };
@@ -501,7 +545,79 @@ export class Engine {
     for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
     this.all.push(report);
     this.pending.push(report);
-    this.guestHooks.onReport?.(report);
+    this.dispatch(report);
+  }
+
+  /** WARNs whose text needs the engine's state: allocation failures, callbacks that threw. */
+  private formatHostWarn(r: RawRecord, ctx: OopsContext): { type: string; lines: string[] } | undefined {
+    const id = Number(r.arg0);
+    if (id === abi.WARN_ALLOC_FAILED || id === abi.WARN_ALLOC_ORDER) {
+      let site: AllocSite = r.addr === BigInt(abi.ALLOC_SITE_LARGE_KMALLOC) ? "large" : "pages";
+      if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.cacheNames.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
+      if (id === abi.WARN_ALLOC_ORDER) return { type: "alloc-order", lines: formatAllocOrderWarn(r, ctx, this.accessFrames(r), site) };
+      if (r.flags & abi.RF_OBJECT) {
+        const x = this.exports, c = r.cache;
+        return { type: "slab-out-of-memory", lines: formatSlabOom(r, {
+          name: this.cacheName(c), objectSize: x.cache_info(c, 0), size: x.cache_info(c, SLAB_FIELDS.size), order: x.cache_info(c, SLAB_FIELDS.order),
+          nrSlabs: x.cache_info(c, SLAB_FIELDS.nrSlabs), objects: x.cache_info(c, SLAB_FIELDS.objects), live: x.cache_info(c, SLAB_FIELDS.live) }) };
+      }
+      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, this.accessFrames(r), this.memInfo(Number(r.arg2)), site) };
+    }
+    if (id === abi.WARN_CALLBACK) {
+      const site = CALLBACK_WARN_SITES[Number(r.arg1)] ?? CALLBACK_WARN_SITES[abi.CALLBACK_WORK];
+      return { type: "callback-failed", lines: warnBlock(r, ctx, this.accessFrames(r), [this.callbackWarnTexts.shift() ?? "callback failed"], site) };
+    }
+    return undefined;
+  }
+
+  /** show_mem()'s inputs, read now (the host formats a failure right after the call that failed). */
+  private memInfo(gfp: number): MemInfo {
+    const x = this.exports, arm = this.options.arch === "arm64";
+    const names = arm ? ["", "DMA"] : ["DMA", "DMA32"];
+    const zones: MemInfo["zones"] = [];
+    // gfp_zone(): a GFP_DMA request shows ZONE_DMA only
+    const lastZone = !arm && (gfp & abi.GFP_DMA) ? 0 : 1;
+    for (let z = 0; z <= lastZone; z++) {
+      const present = x.zone_present(z);
+      if (!present) continue;
+      zones.push({ name: names[z], present, reserved: x.zone_reserved(z),
+        nrFree: Array.from({ length: abi.MAX_PAGE_ORDER + 1 }, (_, o) => x.zone_nr_free(z, o)) });
+    }
+    const s = this.stats();
+    return { zones, slabPages: s.framesByUse.slab, pageTablePages: s.framesByUse.pagetables,
+      kernelStackKb: x.task_count() * (this.options.kasan ? 32 : 16) };
+  }
+
+  // ── report callbacks ──────────────────────────────────────────────────────
+  // The one place callbacks run while a report is published. Engine calls from
+  // inside them are refused (EngineBusyError): the ring is being drained and the
+  // core may be inside a guest's hook. A callback that throws does not stop the
+  // drain; its first error is rethrown once every record is published.
+  private inCallback = false;
+  private callbackError: { error: unknown } | undefined;
+  private dispatch(report: Report): void {
+    const cb = this.guestHooks.onReport;
+    if (!cb) return;
+    this.inCallback = true;
+    try {
+      cb(report);
+    } catch (error) {
+      this.callbackError ??= { error };
+    } finally {
+      this.inCallback = false;
+    }
+  }
+  /** Throws EngineBusyError inside a report callback (named after the public method that was called). */
+  private notBusy(): void {
+    if (!this.inCallback) return;
+    // the outermost engine method above the callback: the one the callback called
+    let name: string | undefined;
+    for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
+      const m = /^\s*at (?:Engine|Kfence|Mempool)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      if (!m) break;
+      if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
+    }
+    throw new EngineBusyError(name ? `engine.${name}()` : "this engine call");
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
@@ -510,21 +626,27 @@ export class Engine {
   }
   /** Make (pid, comm) the current task on `cpu`; later calls run as it. */
   setTask(t: { pid: number; comm?: string; cpu?: number }): void {
-    if (!Number.isInteger(t.pid) || t.pid < 0 || t.pid > 0x3fffffff) throw new RangeError(`setTask: pid must be a non-negative integer, got ${t.pid}`);
-    const cpu = t.cpu ?? this.currentCpu;
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.nrCpus) throw new RangeError(`setTask: cpu must be 0..${this.options.nrCpus - 1} (nr_cpus=${this.options.nrCpus}), got ${cpu}`);
-    const prev = this.tasks.get(t.pid);
-    this.tasks.set(t.pid, { pid: t.pid, comm: (t.comm ?? prev?.comm ?? `task-${t.pid}`).slice(0, 15) });
-    this.currentPid = t.pid;
+    this.notBusy();
+    if (typeof t !== "object" || t === null) throw new TypeError("setTask: expected { pid, comm?, cpu? }");
+    const pid = numArg("setTask", "pid", t.pid, 0, MAX_PID);
+    const cpu = numArg("setTask", "cpu", t.cpu ?? this.currentCpu, 0, this.options.nrCpus - 1);
+    const comm = t.comm === undefined ? undefined : sanitizeComm("setTask", t.comm);
+    const prev = this.tasks.get(pid);
+    if (!prev && this.tasks.size >= MAX_TASK_NAMES) {
+      throw new RangeError(`setTask(pid ${pid}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
+    }
+    this.tasks.set(pid, { pid, comm: comm ?? prev?.comm ?? `task-${pid}` });
+    this.currentPid = pid;
     this.currentCpu = cpu;
-    this.exports.set_current(t.pid, cpu);
+    this.exports.set_current(pid, cpu);
   }
   get current(): TaskInfo & { cpu: number } {
     return { ...this.task(this.currentPid), cpu: this.currentCpu };
   }
   /** Advance the engine clock by ms (the KFENCE sampling timer runs on it). */
   tick(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`tick: ms must be >= 0, got ${ms}`);
+    // up to a year of engine time a call; fractions of a ms are fine (ns resolution)
+    if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_TICK_MS)) throw new RangeError(`tick: ms must be a number from 0 to ${MAX_TICK_MS}, got ${typeof ms === "bigint" ? `${ms}n` : ms}`);
     this.call(false, () => this.exports.clock_advance(BigInt(Math.round(ms * 1e6))));
   }
   /** Engine clock in ns since boot. */
@@ -586,13 +708,8 @@ export class Engine {
   }
 
   // ── checked memory access ────────────────────────────────────────────────
-  private addr(a: bigint | number, what = "address"): bigint {
-    if (typeof a === "number") {
-      if (!Number.isSafeInteger(a) || a < 0) throw new RangeError(`${what} must be a non-negative integer or a bigint, got ${a}`);
-      return BigInt(a);
-    }
-    if (typeof a !== "bigint") throw new TypeError(`${what} must be a bigint, got ${typeof a}`);
-    return BigInt.asUintN(64, a);
+  private addr(a: bigint | number, what = "address", fn = "engine"): bigint {
+    return addrArg(fn, what, a);
   }
 
   /** A checked load of 1, 2, 4, 8 or 16 bytes (16 returns a Uint8Array). */
@@ -601,7 +718,8 @@ export class Engine {
   load(addr: bigint | number, size: 16): Uint8Array;
   load(addr: bigint | number, size: number): number | bigint | Uint8Array;
   load(addr: bigint | number, size: number): number | bigint | Uint8Array {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "load");
+    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
     const e = this.exports;
     return this.call(false, () => {
       switch (size) {
@@ -620,15 +738,19 @@ export class Engine {
 
   /** A checked store of 1, 2, 4, 8 or 16 bytes. */
   store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "store");
     const e = this.exports;
     if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`store: size must be 1, 2, 4, 8 or 16 (N bytes: writeBytes), got ${size}`);
+    let v = 0n;
     if (size === 16) {
       if (!(value instanceof Uint8Array) || value.length !== 16) throw new TypeError("store: a 16-byte store takes a Uint8Array of 16 bytes");
-      this.u8view().set(value, e.scratch_base() + 32);
+    } else {
+      // an N-byte value, signed or unsigned: nothing is cut to fit
+      const bits = BigInt(size * 8);
+      v = intArg("store", "value", value, -(1n << (bits - 1n)), (1n << bits) - 1n);
     }
     this.call(false, () => {
-      const v = typeof value === "bigint" ? value : typeof value === "number" ? BigInt(Math.trunc(value)) : 0n;
+      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + 32);
       switch (size) {
         case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
         case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
@@ -645,16 +767,14 @@ export class Engine {
     return this.u8;
   }
 
-  private len(n: number | bigint, what: string): bigint {
-    const v = typeof n === "bigint" ? n : BigInt(Math.trunc(n));
-    if (typeof n === "number" && (!Number.isFinite(n) || n < 0)) throw new RangeError(`${what} must be a non-negative length, got ${n}`);
-    return BigInt.asUintN(64, v);
+  private len(n: number | bigint, what: string, fn: string): bigint {
+    return sizeArg(fn, what, n);
   }
 
   /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
   readBytes(addr: bigint | number, len: number): Uint8Array {
-    const a = this.addr(addr);
-    if (!Number.isInteger(len) || len < 0 || len > 1 << 26) throw new RangeError(`readBytes: len must be 0..${1 << 26}, got ${len}`);
+    const a = this.addr(addr, "addr", "readBytes");
+    len = numArg("readBytes", "len", len, 0, 1 << 26);
     const out = new Uint8Array(len);
     const e = this.exports;
     const buf = e.host_buf() + 4096;
@@ -672,7 +792,10 @@ export class Engine {
 
   /** Write bytes (a checked N-byte write). */
   writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "writeBytes");
+    if (!(bytes instanceof Uint8Array) && !Array.isArray(bytes)) throw new TypeError("writeBytes: bytes must be a Uint8Array or an array of numbers 0..255");
+    if (Array.isArray(bytes)) bytes.forEach((b, i) => numArg("writeBytes", `bytes[${i}]`, b, 0, 255));
+    if (bytes.length > 1 << 26) throw new RangeError(`writeBytes: at most ${1 << 26} bytes a call, got ${bytes.length}`);
     const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     const e = this.exports;
     const buf = e.host_buf() + 4096;
@@ -688,52 +811,53 @@ export class Engine {
 
   /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
   memset(addr: bigint | number, byte: number, len: number | bigint): boolean {
-    const a = this.addr(addr);
-    const n = this.len(len, "memset length");
-    return this.call(false, () => this.exports.mem_memset(a, byte & 0xff, n)) === 1;
+    const a = this.addr(addr, "addr", "memset");
+    // memset's int c is stored as an unsigned char
+    const c = numArg("memset", "byte", byte, -128, 255) & 0xff;
+    const n = this.len(len, "len", "memset");
+    return this.call(false, () => this.exports.mem_memset(a, c, n)) === 1;
   }
   memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst"), s = this.addr(src, "src");
-    const n = this.len(len, "memcpy length");
+    const d = this.addr(dst, "dst", "memcpy"), s = this.addr(src, "src", "memcpy");
+    const n = this.len(len, "len", "memcpy");
     return this.call(false, () => this.exports.mem_memcpy(d, s, n)) === 1;
   }
   memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst"), s = this.addr(src, "src");
-    const n = this.len(len, "memmove length");
+    const d = this.addr(dst, "dst", "memmove"), s = this.addr(src, "src", "memmove");
+    const n = this.len(len, "len", "memmove");
     return this.call(false, () => this.exports.mem_memmove(d, s, n)) === 1;
   }
   /** kasan_check_read / kasan_check_write: check a range without accessing it. */
   kasan_check_read(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr);
-    return this.call(false, () => this.exports.kasan_check_range(a, this.len(len, "length"), 0, abi.PATH_CHECK_RANGE)) === 1;
+    const a = this.addr(addr, "addr", "kasan_check_read");
+    const n = this.len(len, "size", "kasan_check_read");
+    return this.call(false, () => this.exports.kasan_check_range(a, n, 0, abi.PATH_CHECK_RANGE)) === 1;
   }
   kasan_check_write(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr);
-    return this.call(false, () => this.exports.kasan_check_range(a, this.len(len, "length"), 1, abi.PATH_CHECK_RANGE)) === 1;
+    const a = this.addr(addr, "addr", "kasan_check_write");
+    const n = this.len(len, "size", "kasan_check_write");
+    return this.call(false, () => this.exports.kasan_check_range(a, n, 1, abi.PATH_CHECK_RANGE)) === 1;
   }
 
   // ── pages ────────────────────────────────────────────────────────────────
   /** alloc_pages(gfp, order): the direct-map address of 2^order frames, 0n when out of memory. */
   alloc_pages(order: number, gfp: Gfp = "GFP_KERNEL"): bigint {
-    if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`alloc_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
+    // an unsigned int; past MAX_PAGE_ORDER the kernel WARNs once and returns NULL
+    const o = numArg("alloc_pages", "order", order, 0, 0xffffffff);
     const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(order, g)));
+    return BigInt.asUintN(64, this.call(true, () => this.exports.alloc_pages(o, g)));
   }
   /** __free_pages(addr, order). A bad page prints "BUG: Bad page state". */
   __free_pages(addr: bigint | number, order: number): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "page", "__free_pages");
     if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`__free_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
     const rc = this.call(true, () => this.exports.__free_pages(a, order));
     if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
   }
 
   // ── slab ─────────────────────────────────────────────────────────────────
-  private size(n: number | bigint, what: string): bigint {
-    if (typeof n === "number" && (!Number.isInteger(n) || n < 0)) throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
-    return BigInt.asUintN(64, BigInt(n));
-  }
   kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = this.size(size, "kmalloc size");
+    const n = sizeArg("kmalloc", "size", size);
     const g = parseGfp(gfp);
     return BigInt.asUintN(64, this.call(true, () => this.exports.kmalloc(n, g)));
   }
@@ -741,27 +865,27 @@ export class Engine {
     return this.kmalloc(size, parseGfp(gfp) | abi.GFP_ZERO);
   }
   /** kcalloc(n, size): NULL (0n) when n * size overflows, as kmalloc_array does. */
-  kcalloc(n: number, size: number, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const total = this.size(n, "kcalloc n") * this.size(size, "kcalloc size");
-    if (total > 0xffffffffffffffffn) return 0n;
+  kcalloc(n: number | bigint, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const total = sizeArg("kcalloc", "n", n) * sizeArg("kcalloc", "size", size);
+    if (total > U64_MAX) return 0n;
     return this.kmalloc(total, parseGfp(gfp) | abi.GFP_ZERO);
   }
   krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const a = this.addr(addr);
-    const n = this.size(size, "krealloc size");
+    const a = this.addr(addr, "p", "krealloc");
+    const n = sizeArg("krealloc", "new_size", size);
     const g = parseGfp(gfp);
     return BigInt.asUintN(64, this.call(true, () => this.exports.krealloc(a, n, g)));
   }
   kfree(addr: bigint | number): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "objp", "kfree");
     this.call(true, () => this.exports.kfree(a));
   }
   kfree_sensitive(addr: bigint | number): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "p", "kfree_sensitive");
     this.call(true, () => this.exports.kfree_sensitive(a));
   }
   ksize(addr: bigint | number): number {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "objp", "ksize");
     return Number(this.call(true, () => this.exports.ksize(a)));
   }
 
@@ -805,43 +929,59 @@ export class Engine {
     if (!Number.isInteger(align) || align < 0 || (align & (align - 1)) !== 0 || align > 4096) throw new RangeError(`kmem_cache_create: align must be 0 or a power of two up to 4096, got ${align}`);
     const flags = parseSlabFlags(opts.flags);
     let ctorId = 0;
-    if (opts.ctor) {
+    if (opts.ctor !== undefined) {
       ctorId = this.ctors.size + 1;
-      this.ctors.set(ctorId, opts.ctor);
+      this.ctors.set(ctorId, { ctor: funcArg("kmem_cache_create", "ctor", opts.ctor), cache: name });
     }
     const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
     if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -12 ? "out of memory" : "invalid size/align/flags"}`);
     this.cacheNames.set(id, name);
     return { id, name, address: BigInt.asUintN(64, this.exports.cache_va(id)) };
   }
+  /** A cache handle from kmem_cache_create (its id must name a cache this engine created). */
+  private cacheArg(fn: string, cache: KmemCache): number {
+    const id = typeof cache === "object" && cache !== null ? (cache as { id?: unknown }).id : undefined;
+    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= this.exports.cache_count() || !this.cacheNames.has(id)) {
+      throw new TypeError(`${fn}: cache must be a kmem_cache_create() result of this engine, got ${typeof cache === "object" && cache !== null ? `{ id: ${String(id)} }` : String(cache)}`);
+    }
+    return id;
+  }
   kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint {
+    const id = this.cacheArg("kmem_cache_alloc", cache);
     const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.kmem_cache_alloc(cache.id, g)));
+    return BigInt.asUintN(64, this.call(true, () => this.exports.kmem_cache_alloc(id, g)));
   }
   kmem_cache_free(cache: KmemCache, addr: bigint | number): void {
-    const a = this.addr(addr);
-    this.call(true, () => this.exports.kmem_cache_free(cache.id, a));
+    const id = this.cacheArg("kmem_cache_free", cache);
+    const a = this.addr(addr, "objp", "kmem_cache_free");
+    this.call(true, () => this.exports.kmem_cache_free(id, a));
   }
   /** kmem_cache_shrink(): the quarantine's objects of the cache, then empty slabs, go back. */
   kmem_cache_shrink(cache: KmemCache): void {
-    this.call(true, () => this.exports.kmem_cache_shrink(cache.id));
+    const id = this.cacheArg("kmem_cache_shrink", cache);
+    this.call(true, () => this.exports.kmem_cache_shrink(id));
   }
   /** Returns false when objects remained (the kernel WARNs and keeps the cache). */
   kmem_cache_destroy(cache: KmemCache): boolean {
-    return this.call(true, () => this.exports.kmem_cache_destroy(cache.id)) === 0;
+    const id = this.cacheArg("kmem_cache_destroy", cache);
+    return this.call(true, () => this.exports.kmem_cache_destroy(id)) === 0;
   }
   kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] {
-    if (!Number.isInteger(n) || n < 0 || n > 512) throw new RangeError(`kmem_cache_alloc_bulk: n must be 0..512, got ${n}`);
+    const id = this.cacheArg("kmem_cache_alloc_bulk", cache);
+    const count = numArg("kmem_cache_alloc_bulk", "size", n, 0, 512);
     const g = parseGfp(gfp);
     const buf = this.exports.host_buf() + 4096;
-    const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(cache.id, g, n, buf));
+    const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(id, g, count, buf));
     return Array.from(new BigUint64Array(this.mem, buf, got));
   }
   kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void {
-    if (addrs.length > 512) throw new RangeError("kmem_cache_free_bulk: at most 512 objects");
+    const id = this.cacheArg("kmem_cache_free_bulk", cache);
+    if (!Array.isArray(addrs)) throw new TypeError("kmem_cache_free_bulk: p must be an array of addresses");
+    if (addrs.length > 512) throw new RangeError(`kmem_cache_free_bulk: size must be an integer from 0 to 512, got ${addrs.length}`);
+    const list = addrs.map((a, i) => this.addr(a, `p[${i}]`, "kmem_cache_free_bulk"));
     const buf = this.exports.host_buf() + 4096;
-    new BigUint64Array(this.mem, buf, addrs.length).set(addrs.map((a) => this.addr(a)));
-    this.call(true, () => this.exports.kmem_cache_free_bulk(cache.id, addrs.length, buf));
+    new BigUint64Array(this.mem, buf, list.length).set(list);
+    this.call(true, () => this.exports.kmem_cache_free_bulk(id, list.length, buf));
   }
   /** The name of cache `id` (for tooling). */
   cacheName(id: number): string {
@@ -849,17 +989,17 @@ export class Engine {
   }
   /** virt_to_cache(): the name of the slab cache holding addr, undefined when it is not slab memory. */
   cacheOf(addr: bigint | number): string | undefined {
-    const id = this.exports.kmem_cache_of(this.addr(addr));
+    const id = this.exports.kmem_cache_of(this.addr(addr, "addr", "cacheOf"));
     return id < 0 ? undefined : this.cacheName(id);
   }
 
   // ── KASAN controls ───────────────────────────────────────────────────────
-  kasan_disable_current(): void { this.exports.kasan_disable_current(); }
-  kasan_enable_current(): void { this.exports.kasan_enable_current(); }
-  set kasanMultiShot(on: boolean) { this.exports.kasan_multi_shot(on ? 1 : 0); }
+  kasan_disable_current(): void { this.notBusy(); this.exports.kasan_disable_current(); }
+  kasan_enable_current(): void { this.notBusy(); this.exports.kasan_enable_current(); }
+  set kasanMultiShot(on: boolean) { this.notBusy(); this.exports.kasan_multi_shot(on ? 1 : 0); }
   /** The shadow byte (generic) or memory tag (sw_tags) of addr; -1 if unmapped. */
   shadowByte(addr: bigint | number): number {
-    return this.exports.kasan_shadow_byte(this.addr(addr));
+    return this.exports.kasan_shadow_byte(this.addr(addr, "addr", "shadowByte"));
   }
   /** Give the quarantine back to the slabs (tests). */
   quarantineDrain(): void {
@@ -870,18 +1010,42 @@ export class Engine {
   // work creation:"); the callbacks run later in the kernel's context for them.
   private readonly rcuCallbacks: Array<() => void> = [];
   private readonly workItems: Array<() => void> = [];
+  private readonly callbackWarnTexts: string[] = [];
+
+  /**
+   * Run one callback; if it throws, WARN as the kernel would at the site that
+   * invoked it and carry on (the other pending callbacks still run). A panic
+   * of the engine inside the callback is not swallowed.
+   */
+  private runCallback(kind: number, cb: (...a: never[]) => unknown, run: () => void, what: string): void {
+    try {
+      run();
+    } catch (err) {
+      if (err instanceof EnginePanicError || this.panicMessage) throw err;
+      const name = cb.name ? cb.name.replace(/[^\w.$]/g, "?").slice(0, 64) : "(anonymous)";
+      this.callbackWarnTexts.push(`${what} ${name} failed: ${thrownText(err)}`);
+      if (kind === abi.CALLBACK_CTOR) this.exports.warn_callback(kind);      // inside the allocation: printed when it returns
+      // the trace starts below the invoking function, which the WARNING line names
+      else this.callWithStack(this.stackHandle(this.stackSuffix.slice(1)), () => this.exports.warn_callback(kind));
+    }
+  }
 
   /** call_rcu(head, func): `func` runs after the next grace period (rcu_barrier). */
   call_rcu(head: bigint | number, func: () => void): void {
-    const a = this.addr(head);
+    const a = addrArg("call_rcu", "head", head);
+    funcArg("call_rcu", "func", func);
     this.withFrames([CALL_RCU_COMMON, CALL_RCU], () => this.call(true, () => this.exports.kasan_record_aux_stack(a)));
     this.rcuCallbacks.push(func);
   }
   /** End the current RCU grace period: callbacks, then the delayed frees of SLAB_TYPESAFE_BY_RCU caches. */
   rcu_barrier(): void {
+    this.notBusy();
     const cpu = this.currentCpu;
     const run = this.rcuCallbacks.splice(0);
-    if (run.length) this.asTask({ pid: 14 + cpu * 8, comm: `ksoftirqd/${cpu}`, cpu }, SOFTIRQ_FRAMES, () => run.forEach((f) => f()));
+    if (run.length) {
+      this.asTask({ pid: 14 + cpu * 8, comm: `ksoftirqd/${cpu}`, cpu }, SOFTIRQ_FRAMES,
+        () => run.forEach((f) => this.runCallback(abi.CALLBACK_RCU, f, f, "RCU callback")));
+    }
     this.call(false, () => this.exports.rcu_barrier());
   }
   synchronize_rcu(): void {
@@ -889,14 +1053,19 @@ export class Engine {
   }
   /** queue_work(wq, work): `func` runs on a kworker at flush_workqueue/destroy_workqueue. */
   queue_work(work: bigint | number, func: () => void): void {
-    const a = this.addr(work);
+    const a = addrArg("queue_work", "work", work);
+    funcArg("queue_work", "func", func);
     this.withFrames([INSERT_WORK, QUEUE_WORK, QUEUE_WORK_ON], () => this.call(true, () => this.exports.kasan_record_aux_stack(a)));
     this.workItems.push(func);
   }
   flush_workqueue(): void {
+    this.notBusy();
     const cpu = this.currentCpu;
     const run = this.workItems.splice(0);
-    if (run.length) this.asTask({ pid: 40 + cpu, comm: `kworker/${cpu}:1`, cpu }, WORKER_FRAMES, () => run.forEach((f) => f()));
+    if (run.length) {
+      this.asTask({ pid: 40 + cpu, comm: `kworker/${cpu}:1`, cpu }, WORKER_FRAMES,
+        () => run.forEach((f) => this.runCallback(abi.CALLBACK_WORK, f, f, "work function")));
+    }
   }
   destroy_workqueue(): void {
     this.flush_workqueue();
@@ -912,6 +1081,9 @@ export class Engine {
    * compiler's right redzone, poisoned as __asan_register_globals does.
    */
   registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint {
+    this.notBusy();
+    if (typeof name !== "string" || !/^[\x21-\x7e]{1,128}$/.test(name)) throw new TypeError(`registerGlobal: name must be 1 to 128 printable characters without spaces, got ${JSON.stringify(String(name)).slice(0, 60)}`);
+    if (opts.module !== undefined && (typeof opts.module !== "string" || !/^[\w-]{1,55}$/.test(opts.module))) throw new TypeError("registerGlobal: module must be a module name (letters, digits, _ and -, at most 55)");
     if (!Number.isInteger(size) || size < 1 || size > 1 << 19) throw new RangeError(`registerGlobal: size must be 1..${1 << 19}, got ${size}`);
     const rz = globalRedzone(size);
     const va = this.exports.kimage_global_alloc(size + rz, opts.module ? 1 : 0);
@@ -947,6 +1119,9 @@ export class Engine {
   /** Read a C string from simulated memory without checks (report helpers). */
   /** Raw bytes of simulated memory, read through the page tables without KASAN; undefined where unmapped. */
   peek(va: bigint, n: number): Uint8Array | undefined {
+    addrArg("peek", "va", va);
+    numArg("peek", "n", n, 0, 1 << 20);
+    if (va + BigInt(n) > U64_MAX + 1n) return undefined;      // runs off the address space: nothing is mapped there
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const lin = this.exports.translate_lin(va + BigInt(i));
@@ -973,6 +1148,7 @@ export class Engine {
 
   readCString(va: bigint): string | undefined {
     if (va === 0n) return undefined;
+    if (addrArg("readCString", "va", va) > U64_MAX - 256n) return undefined;
     const bytes: number[] = [];
     for (let i = 0n; i < 256n; i++) {
       const lin = this.exports.translate_lin(va + i);
@@ -986,17 +1162,19 @@ export class Engine {
 
   // ── vmalloc, KASAN_VMALLOC, percpu, VMAP_STACK ───────────────────────────
   // (a field initializer: it runs before the constructor boots the core)
-  private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN,
-    (r, ctx, frames) => formatVmallocWarn(r, ctx, frames));
+  private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN, (r, ctx, frames) => {
+    const f = formatVmallocWarn(r, ctx, frames);
+    // warn_alloc() ends with show_mem(), as for the page allocator's failures
+    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.memInfo(Number(r.arg2)))].join("\n") } : f;
+  });
   private nextTaskPid = 2;
 
   private vmSize(n: number | bigint, what: string): bigint {
-    if (typeof n === "number" && (!Number.isSafeInteger(n) || n < 0)) throw new RangeError(`${what} must be a non-negative integer, got ${n}`);
-    if (typeof n !== "number" && typeof n !== "bigint") throw new TypeError(`${what} must be a number or a bigint, got ${typeof n}`);
-    return BigInt.asUintN(64, BigInt(n));
+    const [fn, arg] = what.split(" ");
+    return sizeArg(fn, arg, n);
   }
   private pfnOfPage(p: bigint | number, what: string): number {
-    const a = BigInt.asUintN(64, this.addr(p, what));
+    const a = this.addr(p, "page", what);
     const ctx = this.formatContext();
     const frames = BigInt(this.stats().framesTotal);
     if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * 64n && (a - ctx.vmemmapStart) % 64n === 0n) {
@@ -1036,13 +1214,13 @@ export class Engine {
   __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
     const n = this.vmSize(size, "__vmalloc_node size");
     const a = this.vmSize(align, "__vmalloc_node align");
-    if (a === 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`__vmalloc_node: align must be a power of two, got ${a}`);
+    if (a === 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`__vmalloc_node: align must be a power of two up to 2^63, got ${a}`);
     const g = parseGfp(gfp);
     return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc_node(n, a, g)));
   }
   /** vfree(addr); NULL is a no-op; anything else that is no vmalloc area gets the kernel's WARN. */
   vfree(addr: bigint | number): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "vfree");
     this.kernelCall(false, () => this.exports.vfree(a));
   }
   /** vmap(pages): map pages (struct page pointers or their direct-map addresses) contiguously; 0n on failure. */
@@ -1053,7 +1231,7 @@ export class Engine {
     return BigInt.asUintN(64, r);
   }
   vunmap(addr: bigint | number): void {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "vunmap");
     this.kernelCall(false, () => this.exports.vunmap(a));
   }
   /** vm_map_ram(pages): small counts come from the current CPU's vmap block; 0n on failure. */
@@ -1065,8 +1243,8 @@ export class Engine {
     return BigInt.asUintN(64, r);
   }
   vm_unmap_ram(addr: bigint | number, count: number): void {
-    const a = this.addr(addr);
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`vm_unmap_ram: count must be a positive integer, got ${count}`);
+    const a = this.addr(addr, "mem", "vm_unmap_ram");
+    numArg("vm_unmap_ram", "count", count, 1, 4096);
     const r = this.kernelCall(false, () => this.exports.vm_unmap_ram(a, count));
     if (r < 0) throw new RangeError(`vm_unmap_ram: ${"0x" + a.toString(16)} is not a vm_map_ram() mapping of ${count} page(s)`);
   }
@@ -1079,11 +1257,11 @@ export class Engine {
     return this.exports.vmalloc_lazy_max_pages();
   }
   is_vmalloc_addr(addr: bigint | number): boolean {
-    return this.exports.is_vmalloc_addr(this.addr(addr)) === 1;
+    return this.exports.is_vmalloc_addr(this.addr(addr, "addr", "is_vmalloc_addr")) === 1;
   }
   /** vmalloc_to_pfn(addr): the frame mapped there, -1 when none. */
   vmalloc_to_pfn(addr: bigint | number): number {
-    return Number(this.exports.vmalloc_to_pfn(this.addr(addr)));
+    return Number(this.exports.vmalloc_to_pfn(this.addr(addr, "addr", "vmalloc_to_pfn")));
   }
   /** vmalloc_to_page(addr): the struct page pointer (vmemmap), 0n when nothing is mapped. */
   vmalloc_to_page(addr: bigint | number): bigint {
@@ -1104,7 +1282,7 @@ export class Engine {
   }
   /** find_vm_area(addr): the vm_struct of a live area, as the KASAN report prints it. */
   find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined {
-    const a = this.addr(addr);
+    const a = this.addr(addr, "addr", "find_vm_area");
     const out = this.exports.host_buf();
     if (this.exports.find_vm_area(a, out) !== 1) return undefined;
     const dv = new DataView(this.memory.buffer, out, 28);
@@ -1115,27 +1293,34 @@ export class Engine {
 
   /** __alloc_percpu(size, align): the percpu pointer (CPU 0's copy), 0n on failure. */
   __alloc_percpu(size: number, align: number): bigint {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`__alloc_percpu: size must be a positive integer, got ${size}`);
-    if (!Number.isInteger(align) || align < 1 || (align & (align - 1)) !== 0) throw new RangeError(`__alloc_percpu: align must be a power of two, got ${align}`);
+    // the core takes 32-bit values: a size or align past that is refused here, not cut
+    numArg("__alloc_percpu", "size", size, 1, 0xffffffff);
+    numArg("__alloc_percpu", "align", align, 1, 0x80000000);
+    if ((align & (align - 1)) !== 0) throw new RangeError(`__alloc_percpu: align must be a power of two, got ${align}`);
     return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__alloc_percpu(size, align)));
   }
   free_percpu(ptr: bigint | number): void {
-    const a = this.addr(ptr);
+    const a = this.addr(ptr, "ptr", "free_percpu");
     const r = this.kernelCall(false, () => this.exports.free_percpu(a));
     if (r < 0) throw new RangeError(`free_percpu: ${"0x" + a.toString(16)} is not a live percpu allocation`);
   }
   per_cpu_ptr(ptr: bigint | number, cpu: number): bigint {
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.options.nrCpus) throw new RangeError(`per_cpu_ptr: cpu must be 0..${this.options.nrCpus - 1}, got ${cpu}`);
-    return BigInt.asUintN(64, this.exports.per_cpu_ptr(this.addr(ptr), cpu));
+    numArg("per_cpu_ptr", "cpu", cpu, 0, this.options.nrCpus - 1);
+    return BigInt.asUintN(64, this.exports.per_cpu_ptr(this.addr(ptr, "ptr", "per_cpu_ptr"), cpu));
   }
 
   /** Re-arm fail_page_alloc at run time (its debugfs knobs): "<interval>,<probability>,<space>,<times>". */
   failPageAlloc(spec: string): void {
-    const parts = spec.split(",");
+    this.notBusy();
+    const parts = typeof spec === "string" ? spec.split(",") : [];
     if (parts.length !== 4 || parts.some((x) => !/^-?\d+$/.test(x.trim()))) throw new RangeError(`failPageAlloc: expected <interval>,<probability>,<space>,<times>, got ${JSON.stringify(spec)}`);
-    const [interval, probability, space, times] = parts.map((x) => Number(x.trim()));
-    if (interval < 0 || probability < 0 || probability > 100 || space < 0 || times < -1) throw new RangeError(`failPageAlloc: bad value in ${JSON.stringify(spec)}`);
-    this.exports.fail_page_alloc_set(interval, probability, BigInt(space), times);
+    const [interval, probability, space, times] = parts.map((x) => BigInt(x.trim()));
+    // the fault_attr fields: unsigned long interval, probability 0..100, atomic_t space and times
+    const i = numArg("failPageAlloc", "interval", interval, 0, 0x7fffffff);
+    const p = numArg("failPageAlloc", "probability", probability, 0, 100);
+    const sp = intArg("failPageAlloc", "space", space, 0n, 0x7fffffffn);
+    const t = numArg("failPageAlloc", "times", times, -1, 0x7fffffff);
+    this.exports.fail_page_alloc_set(i, p, sp, t);
   }
 
   /**
@@ -1143,18 +1328,34 @@ export class Engine {
    * vmap_stack=on, created by copy_process). Run as it with setTask({ pid }).
    */
   createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
-    if (typeof comm !== "string" || comm.length === 0) throw new TypeError("createTask: comm must be a non-empty string");
-    while (this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n) this.nextTaskPid++;
-    const pid = this.nextTaskPid++;
+    const name = sanitizeComm("createTask", comm);
+    if (this.exports.task_count() >= abi.MAX_TASKS) {
+      throw new RangeError(`createTask(${name}): the engine has ${abi.MAX_TASKS} tasks, its limit (exitTask() one first)`);
+    }
+    if (this.tasks.size >= MAX_TASK_NAMES) throw new RangeError(`createTask(${name}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
+    // the next pid nobody uses (alloc_pid wraps around at pid_max)
+    for (let tries = 0; this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n; tries++) {
+      this.nextTaskPid = this.nextTaskPid >= MAX_PID ? 2 : this.nextTaskPid + 1;
+      if (tries > MAX_TASK_NAMES + abi.MAX_TASKS) throw new RangeError(`createTask(${name}): no free pid`);
+    }
+    const pid = this.nextTaskPid;
+    this.nextTaskPid = pid >= MAX_PID ? 2 : pid + 1;
     const base = BigInt.asUintN(64, this.kernelCall(true, () => this.exports.task_stack_alloc(pid)));
-    if (base === 0n) throw new Error(`createTask(${comm}): no memory for the task's stack`);
-    this.tasks.set(pid, { pid, comm: comm.slice(0, 15) });
-    return { pid, comm: comm.slice(0, 15), stack: base, stackSize: this.exports.task_stack_size(pid) };
+    if (base === 0n) throw new RangeError(`createTask(${name}): out of memory for the task's stack`);
+    this.tasks.set(pid, { pid, comm: name });
+    return { pid, comm: name, stack: base, stackSize: this.exports.task_stack_size(pid) };
   }
-  /** The task exits: its stack is freed (vfree'd with vmap_stack=on). */
+  /** The task exits: its stack is freed (vfree'd with vmap_stack=on) and its pid forgotten. */
   exitTask(pid: number): void {
-    if (!Number.isInteger(pid) || pid < 0) throw new RangeError(`exitTask: pid must be a non-negative integer, got ${pid}`);
-    this.kernelCall(false, () => this.exports.task_stack_free(pid));
+    this.notBusy();
+    const p = numArg("exitTask", "pid", pid, 0, MAX_PID);
+    if (p <= 1) throw new RangeError(`exitTask: pid ${p} is the boot task (swapper), it cannot exit`);
+    const hasStack = this.exports.task_stack_base(p) !== 0n;
+    if (!hasStack && !this.tasks.has(p)) throw new RangeError(`exitTask: no task has pid ${p}`);
+    if (hasStack) this.kernelCall(false, () => this.exports.task_stack_free(p));
+    this.tasks.delete(p);
+    // the CPU goes back to the boot task, as schedule() would pick another
+    if (this.currentPid === p) this.setTask({ pid: 1, cpu: this.currentCpu });
   }
 
   /**
@@ -1163,6 +1364,11 @@ export class Engine {
    * Returns the locals' addresses and pop().
    */
   stackFrame(pid: number, fn: string, locals: Array<{ name: string; size: number }>): { base: bigint; locals: bigint[]; size: number; pop(): void } {
+    this.notBusy();
+    numArg("stackFrame", "pid", pid, 0, MAX_PID);
+    if (this.exports.task_stack_base(pid) === 0n && this.exports.task_count() >= abi.MAX_TASKS) {
+      throw new RangeError(`stackFrame(pid ${pid}): the engine has ${abi.MAX_TASKS} tasks, its limit (exitTask() one first)`);
+    }
     const f = pushStackFrame(this, fn, locals, pid);
     return { base: f.base, locals: locals.map((l) => f.vars.get(l.name)!), size: f.size, pop: () => f.pop() };
   }
@@ -1187,6 +1393,7 @@ export class Engine {
 
   /** Run fn as a kernel call with an explicit current stack (the guest runner). */
   callWithStack<T>(handle: number, fn: () => T): T {
+    this.notBusy();
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
     this.lazyFrames = undefined;
     this.exports.set_current_stack(handle);
@@ -1215,15 +1422,19 @@ export class Engine {
     while (tail !== head) {
       const at = base + (tail % abi.RING_RECORDS) * abi.REC_SIZE;
       const r = readRecord(this.mem, at);
-      if (keep(r, at) || r.kind === abi.REP_PANIC) this.publish(r, (ctx ??= this.formatContext()));
+      // consumed before it is published: nothing a formatter or callback does can publish it twice
       tail = (tail + 1) >>> 0;
       e.ring_consume(1);
+      if (keep(r, at) || r.kind === abi.REP_PANIC) this.publish(r, (ctx ??= this.formatContext()));
     }
     const lost = this.dv.getBigUint64(e.stats_base() + abi.STAT_REPORTS_LOST * 8, true);
     if (lost > this.lostSeen) {
       this.printk(`shadowfence: report ring overflowed: ${lost - this.lostSeen} report(s) lost`);
       this.lostSeen = lost;
     }
+    const failed = this.callbackError;
+    this.callbackError = undefined;
+    if (failed) throw failed.error;
   }
 }
 
@@ -1238,6 +1449,7 @@ const NO_HASH_POINTERS_NOTICE = [
 
 /** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
 export function globalRedzone(size: number): number {
+  numArg("globalRedzone", "size", size, 1, 1 << 30);
   const minRz = 32;
   let rz = Math.max(minRz, Math.min(1 << 18, Math.floor(size / minRz / 4) * minRz));
   if (size % minRz) rz += minRz - (size % minRz);

@@ -49,6 +49,9 @@ export interface CoreExports {
   alloc_pages(order: number, gfp: number): bigint;
   __free_pages(va: bigint, order: number): number;
   nr_free(order: number): number;
+  zone_nr_free(zone: number, order: number): number;
+  zone_present(zone: number): number;
+  zone_reserved(zone: number): number;
   engine_panicked(): number;
 
   pt_map(va: bigint, pa: bigint, writable: number): number;
@@ -109,8 +112,13 @@ export interface CoreExports {
   kimage_data_va(): bigint;
   kimage_module_va(): bigint;
   task_stack_alloc(pid: number): bigint;
-  task_stack_set(pid: number, base: bigint, size: number, word: number): void;
-  task_stack_free(pid: number): void;
+  task_stack_set(pid: number, base: bigint, size: number, word: number): number;
+  /** 0 freed; -1 pid has no stack. */
+  task_stack_free(pid: number): number;
+  /** Tasks with a stack (at most MAX_TASKS). */
+  task_count(): number;
+  /** A WARN record for a host-run callback that threw (CALLBACK_*). */
+  warn_callback(kind: number): void;
   stack_frame_push(pid: number, size: number): bigint;
   stack_frame_pop(pid: number, va: bigint, size: number): void;
   task_stack_base(pid: number): bigint;

@@ -3,7 +3,7 @@
 import { Engine, type CreateOptions } from "./engine.js";
 import type { EngineOptions } from "./config.js";
 
-export { Engine, EnginePanicError, compileCore, parseGfp, parseSlabFlags, globalRedzone } from "./engine.js";
+export { Engine, EnginePanicError, EngineBusyError, compileCore, parseGfp, parseSlabFlags, globalRedzone } from "./engine.js";
 export type { Report, ReportKind, EngineStats, KmemCache, Gfp, CreateOptions, CoreExports } from "./engine.js";
 export { resolveOptions, ConfigError, PARAMS, MAX_RAM_MB, tokenize } from "./config.js";
 export type { EngineOptions, ResolvedOptions, Arch, KasanMode, KasanFault } from "./config.js";

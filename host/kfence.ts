@@ -3,6 +3,7 @@
 // JSON) and the writable kfence.sample_interval parameter.
 import * as abi from "../abi/abi.js";
 import type { Engine, Formatted } from "./engine.js";
+import { addrArg } from "./args.js";
 import { formatKfence, objectLines, trackFrames, kfenceState, type KfenceObjectInfo } from "./report/kfence.js";
 
 export type { KfenceObjectInfo, KfenceDetails, KfenceTrack } from "./report/kfence.js";
@@ -67,7 +68,7 @@ export class Kfence {
   get numObjects(): number { return this.x.kfence_num_objects(); }
   /** is_kfence_address() */
   isKfenceAddress(addr: bigint): boolean {
-    const a = BigInt.asUintN(64, addr);
+    const a = addrArg("kfence.isKfenceAddress", "addr", addr);
     return a - this.poolStart >= 0n && a - this.poolStart < this.poolSize;
   }
 

@@ -5,6 +5,7 @@
 import * as abi from "../abi/abi.js";
 import type { Engine } from "./engine.js";
 import type { Frame } from "./stackdepot.js";
+import { addrArg, numArg } from "./args.js";
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });
 
@@ -13,11 +14,13 @@ function byteAt(e: Engine, fn: Frame, p: bigint): number {
 }
 
 export function memchr(e: Engine, s: bigint, c: number, n: number): bigint {
+  addrArg("memchr", "s", s); numArg("memchr", "c", c, -128, 255); numArg("memchr", "n", n, 0, 0x7fffffff);
   const fn = F("memchr", 0x2f, 0x50);
   for (let i = 0; i < n; i++) if (byteAt(e, fn, s + BigInt(i)) === (c & 0xff)) return s + BigInt(i);
   return 0n;
 }
 export function memcmp(e: Engine, a: bigint, b: bigint, n: number): number {
+  addrArg("memcmp", "cs", a); addrArg("memcmp", "ct", b); numArg("memcmp", "count", n, 0, 0x7fffffff);
   const fn = F("memcmp", 0x3f, 0x70);
   for (let i = 0; i < n; i++) {
     const d = byteAt(e, fn, a + BigInt(i)) - byteAt(e, fn, b + BigInt(i));
@@ -26,18 +29,21 @@ export function memcmp(e: Engine, a: bigint, b: bigint, n: number): number {
   return 0;
 }
 export function strlen(e: Engine, s: bigint): number {
+  addrArg("strlen", "s", s);
   const fn = F("strlen", 0x1a, 0x30);
   let n = 0;
   while (byteAt(e, fn, s + BigInt(n)) !== 0) n++;
   return n;
 }
 export function strnlen(e: Engine, s: bigint, max: number): number {
+  addrArg("strnlen", "s", s); numArg("strnlen", "count", max, 0, 0x7fffffff);
   const fn = F("strnlen", 0x25, 0x40);
   let n = 0;
   while (n < max && byteAt(e, fn, s + BigInt(n)) !== 0) n++;
   return n;
 }
 export function strchr(e: Engine, s: bigint, c: number): bigint {
+  addrArg("strchr", "s", s); numArg("strchr", "c", c, -128, 255);
   const fn = F("strchr", 0x22, 0x40);
   for (let p = s; ; p++) {
     const b = byteAt(e, fn, p);
@@ -46,6 +52,7 @@ export function strchr(e: Engine, s: bigint, c: number): bigint {
   }
 }
 export function strrchr(e: Engine, s: bigint, c: number): bigint {
+  addrArg("strrchr", "s", s); numArg("strrchr", "c", c, -128, 255);
   const fn = F("strrchr", 0x1e, 0x40);
   let last = 0n;
   for (let p = s; ; p++) {
@@ -59,6 +66,9 @@ export function strcmp(e: Engine, s: bigint, t: string): number {
   return strncmp(e, s, t, Infinity, F("strcmp", 0x3e, 0x80));
 }
 export function strncmp(e: Engine, s: bigint, t: string, n: number, fn = F("strncmp", 0x4d, 0xa0)): number {
+  addrArg(fn.name, "cs", s);
+  if (n !== Infinity) numArg("strncmp", "count", n, 0, 0x7fffffff);
+  if (typeof t !== "string") throw new TypeError(`${fn.name}: ct must be a string`);
   for (let i = 0; i < n; i++) {
     const a = byteAt(e, fn, s + BigInt(i));
     const b = i < t.length ? t.charCodeAt(i) & 0xff : 0;
@@ -90,7 +100,10 @@ function checkedRmw(e: Engine, word: bigint, write: boolean, update: (old: bigin
 
 type BitOp = "set" | "clear" | "change" | "test";
 function bitop(e: Engine, op: BitOp, nr: number, addr: bigint): boolean {
+  numArg(`${op}_bit`, "nr", nr, 0, 0x7fffffff);
+  addrArg(`${op}_bit`, "addr", addr);
   const word = addr + BigInt(Math.floor(nr / 64)) * 8n;
+  if (word > 0xfffffffffffffff8n) throw new RangeError(`${op}_bit: bit ${nr} of 0x${addr.toString(16)} lies past the end of the address space`);
   const mask = 1n << BigInt(nr % 64);
   const old = checkedRmw(e, word, op !== "test",
     (v) => (op === "set" ? v | mask : op === "clear" ? v & ~mask : v ^ mask));
@@ -115,6 +128,8 @@ export const test_bit = (e: Engine, nr: number, a: bigint): boolean => bitop(e, 
 
 /** xor_unlock_is_negative_byte(mask, addr): xor the low byte; is it negative now? */
 export function xor_unlock_is_negative_byte(e: Engine, mask: number, addr: bigint): boolean {
+  numArg("xor_unlock_is_negative_byte", "mask", mask, 0, 255);
+  addrArg("xor_unlock_is_negative_byte", "addr", addr);
   const old = checkedRmw(e, addr, true, (v) => v ^ BigInt(mask & 0xff));
   return old !== undefined && ((Number(old & 0xffn) ^ mask) & 0x80) !== 0;
 }

@@ -3,6 +3,8 @@
 // twice is a double free.
 import type { Engine, KmemCache } from "./engine.js";
 import type { Frame } from "./stackdepot.js";
+import { sizeArg, numArg } from "./args.js";
+import * as abi from "../abi/abi.js";
 
 const MEMPOOL_FREE: Frame = { name: "mempool_free", offset: 0x54, size: 0x70 };
 const MEMPOOL_ALLOC: Frame = { name: "mempool_alloc_preallocated", offset: 0x2e, size: 0x60 };
@@ -93,11 +95,14 @@ export class Mempool {
 }
 
 export function mempool_init_kmalloc_pool(e: Engine, minNr: number, size: number): Mempool {
+  // the pool keeps the size as a number: up to KMALLOC_MAX_SIZE, past which kmalloc cannot succeed
+  size = Number(sizeArg("mempool_init_kmalloc_pool", "size", size, BigInt(1 << (abi.MAX_PAGE_ORDER + 12))));
   return Mempool.init(e, minNr, { kind: "kmalloc", size });
 }
 export function mempool_init_slab_pool(e: Engine, minNr: number, cache: KmemCache): Mempool {
   return Mempool.init(e, minNr, { kind: "slab", cache });
 }
 export function mempool_init_page_pool(e: Engine, minNr: number, order: number): Mempool {
+  numArg("mempool_init_page_pool", "order", order, 0, abi.MAX_PAGE_ORDER);
   return Mempool.init(e, minNr, { kind: "pages", order });
 }

@@ -5,7 +5,7 @@
 import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FLAGS, R_PGWALK,
          R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
          PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
-         R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT } from "../../abi/abi";
+         R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
 import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
@@ -85,6 +85,9 @@ export function warnRecord(id: u32, va: u64, arg: u64): usize {
   addTaint(TAINT_WARN);
   return rec;
 }
+
+// A WARN about a host-run callback (the host holds its message): TAINT_WARN as any WARN.
+export function warn_callback(kind: u32): void { warnRecord(WARN_CALLBACK, 0, kind); }
 
 // panic(): the engine stops; every later call fails on the host side.
 export function enginePanic(reason: u32, arg: u64): void {

@@ -203,7 +203,9 @@ export function pageFreeProblem(pfn: u32, order: u32): i32 {
 }
 
 // ── the public page API: alloc_pages / __free_pages ──────────────────────────
-import { USE_PAGES, GFP_ZERO, WARN_BAD_PAGE_FREE, R_ARG2, PAGE_SIZE } from "../../abi/abi";
+import { USE_PAGES, GFP_ZERO, GFP_NOWARN, WARN_BAD_PAGE_FREE, WARN_ALLOC_FAILED, WARN_ALLOC_ORDER, R_ARG2,
+         R_FIRST_BAD, PAGE_SIZE, ALLOC_SITE_PAGES } from "../../abi/abi";
+import { clockNs } from "../task";
 import { PAGE_OFFSET, physToLin, untag } from "./layout";
 import { pgUse, pgMapcount } from "./phys";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
@@ -213,13 +215,80 @@ import { warnRecord } from "./fault";
 import { fillPageInfo } from "./page_info";
 
 // alloc_pages(): the direct-map address of 2^order fresh frames (tagged under
-// sw_tags), 0 when out of memory.
+// sw_tags), 0 when out of memory (with warn_alloc's message).
 export function alloc_pages(order: u32, gfp: u32): u64 {
+  if (order > <u32>MAX_PAGE_ORDER) { warnAllocOrder(order, gfp, ALLOC_SITE_PAGES); return 0; }
   const pfn = allocPagesPfn(order, USE_PAGES);
-  if (pfn == NO_PFN) return 0;
+  if (pfn == NO_PFN) { warnAlloc(order, gfp, ALLOC_SITE_PAGES); return 0; }
   if (gfp & GFP_ZERO) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, <usize>PAGE_SIZE << order);
   const va = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT);
   return kasanMode == KASAN_SW_TAGS ? setTag(va, pgTag(pfn)) : va;
+}
+
+// ___ratelimit() with DEFAULT_RATELIMIT_INTERVAL (5 s) and DEFAULT_RATELIMIT_BURST
+// (10) on the engine clock. State per user: begin u64, printed u32, missed u32.
+// Returns -1 when suppressed, else the messages suppressed since the last
+// window (the kernel prints "<func>: N callbacks suppressed" for them).
+export const RL_NOPAGE: u32 = 0;      // warn_alloc's nopage_rs
+export const RL_SLUB_OOM: u32 = 1;    // slab_out_of_memory's slub_oom_rs
+const RATELIMITS: usize = memory.data(32, 8);
+export function ratelimit(which: u32): i32 {
+  const rs = RATELIMITS + (<usize>which << 4);
+  let missed = load<u32>(rs, 12);
+  let reported: i32 = 0;
+  if (load<u32>(rs, 8) == 0 && missed == 0 && load<u64>(rs) == 0) store<u64>(rs, clockNs);
+  if (clockNs - load<u64>(rs) >= 5000000000) {
+    reported = <i32>missed;
+    missed = 0;
+    store<u64>(rs, clockNs);
+    store<u32>(rs, 0, 8);
+  }
+  const printed = load<u32>(rs, 8);
+  if (printed < 10) {
+    store<u32>(rs, printed + 1, 8);
+    store<u32>(rs, missed, 12);
+    return reported;
+  }
+  store<u32>(rs, missed + 1, 12);
+  return -1;
+}
+
+// warn_alloc(gfp, NULL, "page allocation failure: order:%u"): a record the host
+// prints with dump_stack() and show_mem(); 0 when __GFP_NOWARN or rate-limited.
+export function warnAlloc(order: u32, gfp: u32, site: u32): usize {
+  if ((gfp & GFP_NOWARN) != 0) return 0;
+  const missed = ratelimit(RL_NOPAGE);
+  if (missed < 0) return 0;
+  const rec = warnRecord(WARN_ALLOC_FAILED, site, order);
+  store<u64>(rec + R_ARG2, gfp);
+  store<u64>(rec + R_FIRST_BAD, <u64>missed);
+  return rec;
+}
+
+// __alloc_pages(): WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp), then NULL.
+let orderWarned = false;
+export function warnAllocOrder(order: u32, gfp: u32, site: u32): void {
+  if (orderWarned || (gfp & GFP_NOWARN) != 0) return;
+  orderWarned = true;
+  const rec = warnRecord(WARN_ALLOC_ORDER, site, order);
+  store<u64>(rec + R_ARG2, gfp);
+}
+
+// Free pages per zone and order (show_mem's buddy lines).
+export function zone_nr_free(zone: u32, order: u32): u32 {
+  if (zone >= NR_ZONES || order > <u32>MAX_PAGE_ORDER) return 0;
+  return load<u32>(areaOf(zone, order) + 4);
+}
+// Frames of a zone (present pages) and how many of them are reserved (not managed).
+export function zone_present(zone: u32): u32 {
+  if (zone >= NR_ZONES) return 0;
+  if (arch == ARCH_ARM64) return zone == 1 ? nrFrames : 0;
+  return zone == 0 ? min(nrFrames, DMA_PFNS) : (nrFrames > DMA_PFNS ? nrFrames - DMA_PFNS : 0);
+}
+export function zone_reserved(zone: u32): u32 {
+  let n: u32 = 0;
+  for (let pfn: u32 = 0; pfn < nrFrames; pfn++) if (zoneOf(pfn) == zone && (pgFlags(pfn) & PG_RESERVED) != 0) n++;
+  return n;
 }
 
 // __free_pages(): 0 freed; -1 not a page-aligned direct-map address (the host

@@ -20,10 +20,12 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
          ZERO_SIZE_PTR, MAX_CACHES, KMEM_CACHE_OBJ_SIZE, NR_KMALLOC_CACHES, CFG_NR_CPUS,
-         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL } from "../../abi/abi";
+         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
+         R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC } from "../../abi/abi";
 import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgSetPrivate, nrFrames } from "./phys";
-import { allocPagesPfn, freePagesPfn } from "./page_alloc";
+import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
+import { warnRecord } from "./fault";
 import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
 import { cfg } from "../config";
@@ -469,7 +471,7 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
     if (k != 0) return k;
   }
   const lin = slabGetObject(c, id);
-  if (lin == 0) return 0;
+  if (lin == 0) { slabOutOfMemory(c, id, gfp); return 0; }
   statInc(STAT_SLAB_ALLOCS);
   kcSet(c, KC_LIVE, kc(c, KC_LIVE) + 1);
   let va = linToVa(lin);
@@ -477,6 +479,23 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
   va = kasanSlabAlloc(c, id, va, gfp);
   if (orig != 0) va = kasanKmalloc(c, va, orig);
   return va;
+}
+
+// allocate_slab() failed: warn_alloc() for the slab's pages, then
+// slab_out_of_memory()'s "SLUB: Unable to allocate memory" lines (the host
+// reads the cache's counts from the record's cache id).
+function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
+  const order = kc(c, KC_ORDER);
+  const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
+  if (page != 0) store<u32>(page + R_CACHE, id);
+  if ((gfp & GFP_NOWARN) != 0) return;
+  const missed = ratelimit(RL_SLUB_OOM);
+  if (missed < 0) return;
+  const rec = warnRecord(WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, order);
+  store<u8>(rec + R_FLAGS, RF_OBJECT);
+  store<u32>(rec + R_CACHE, id);
+  store<u64>(rec + R_ARG2, gfp);
+  store<u64>(rec + R_FIRST_BAD, <u64>missed);
 }
 
 // Return a slot to its slab (do_slab_free): the last step of a free.
@@ -562,10 +581,14 @@ export function kmalloc(size: u64, gfp: u32): u64 {
 
 // ___kmalloc_large_node: a compound page allocation, poisoned past size.
 export function kmallocLarge(size: u64, gfp: u32): u64 {
-  if (size > <u64>KMALLOC_MAX_SIZE) return 0;
+  if (size > <u64>KMALLOC_MAX_SIZE) {
+    // get_order(size) > MAX_PAGE_ORDER: __alloc_pages refuses it with a WARN
+    warnAllocOrder(<u32>(64 - clz<u64>((size - 1) >> PAGE_SHIFT)), gfp | GFP_COMP, ALLOC_SITE_LARGE_KMALLOC);
+    return 0;
+  }
   const order = getOrder(size);
   const pfn = allocPagesPfn(order, USE_LARGE_KMALLOC);
-  if (pfn == NO_PFN) return 0;
+  if (pfn == NO_PFN) { warnAlloc(order, gfp | GFP_COMP, ALLOC_SITE_LARGE_KMALLOC); return 0; }
   pgSetFlags(pfn, pgFlags(pfn) | PG_LARGE_KMALLOC | (order > 0 ? PG_HEAD : 0));
   pgSetPrivate(pfn, size);
   guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);

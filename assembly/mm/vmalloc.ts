@@ -13,13 +13,13 @@
 // space (and KASAN shadow) is reused only after a purge merges them back.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, USE_VMALLOC, USE_METADATA, USE_PAGES, GFP_ZERO, GFP_NOWARN,
          GFP_KERNEL, CFG_NR_CPUS, CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, ARCH_ARM64, R_VM_START, R_VM_SIZE,
-         R_VM_CALLER, R_FLAGS, RF_VMALLOC, R_ADDR, R_SIZE, R_ARG0, R_ARG1, R_ARG2, R_STACK, R_OBJECT,
+         R_VM_CALLER, R_FLAGS, RF_VMALLOC, R_ADDR, R_SIZE, R_ARG0, R_ARG1, R_ARG2, R_FIRST_BAD, R_STACK, R_OBJECT,
          R_FRAME_BASE, STAT_VMALLOC_PAGES, STAT_VMALLOC_AREAS, STAT_VMALLOC_LAZY_PAGES, STAT_VMALLOC_PURGES,
          STAT_VMALLOC_PAGES_PEAK, STAT_VMALLOC_SHADOW_PAGES, STAT_VMALLOC_SHADOW_PEAK, STAT_PCPU_PAGES, REP_VMALLOC_WARN,
          VMW_VFREE_NONEXISTENT, VMW_VFREE_BAD_ADDR, VMW_VUNMAP_NONEXISTENT, VMW_ALLOC_FAILED, VMW_RANGE_FAILED,
          VMF_VM_STRUCT, VMF_PAGES, VMF_MAP, VMF_TOTAL_PAGES, FR_COPY_PROCESS } from "../../abi/abi";
 import { NO_PFN, nrFrames, pgUse, pgMapcount, pgSetMapcount } from "./phys";
-import { allocPagesPfn, freePagesPfn } from "./page_alloc";
+import { allocPagesPfn, freePagesPfn, ratelimit, RL_NOPAGE } from "./page_alloc";
 import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
 import { flushTlbPages } from "./tlb";
 import { physToLin, untag, arch, VMALLOC_START, VMALLOC_END, KIMAGE_VADDR } from "./layout";
@@ -818,9 +818,13 @@ function warnRecord(id: u32, addr: u64, size: u64): usize {
   return r;
 }
 // warn_alloc(): "vmalloc error: size N, <why>", unless __GFP_NOWARN or rate-limited.
+// (the same warn_alloc() as the page allocator's: one ratelimit state for both)
 function warnAlloc(why: u32, size: u64, gfp: u32): void {
-  if ((gfp & GFP_NOWARN) != 0 || !printkRatelimit()) return;
+  if ((gfp & GFP_NOWARN) != 0) return;
+  const missed = ratelimit(RL_NOPAGE);
+  if (missed < 0) return;
   const r = warnRecord(VMW_ALLOC_FAILED, 0, size);
+  store<u64>(r + R_FIRST_BAD, <u64>missed);
   store<u64>(r + R_ARG1, why);
   store<u64>(r + R_ARG2, gfp);
 }

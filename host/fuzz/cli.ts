@@ -1,5 +1,5 @@
 // The `shadowfence fuzz` and `shadowfence replay` commands (Node only).
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, statSync } from "node:fs";
 import { fuzz, summaryText, summaryJson } from "./runner.js";
 import { kfenceStudy, studyText } from "./study.js";
 import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "./generator.js";
@@ -46,6 +46,7 @@ export interface ReplayCliOptions { cmdline: string; json?: boolean; ops?: boole
 
 export async function replayCommand(file: string, o: ReplayCliOptions): Promise<void> {
   if (!existsSync(file)) throw new TapeError(`${file}: no such file`);
+  if (statSync(file).isDirectory()) throw new TapeError(`${file}: is a directory, not a tape`);
   const tape = decodeTape(readFileSync(file), file);
   if (o.ops) {
     const offs = opOffsets(tape.body);

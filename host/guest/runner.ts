@@ -241,10 +241,12 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   const layout = layoutOf(m, engine);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
-  const comm = (name.split("/").pop() || "guest").slice(0, 15);
+  // comm is data in every report: printable ASCII, TASK_COMM_LEN - 1 bytes
+  const comm = (name.split("/").pop() || "guest").slice(0, 15).replace(/[^\x20-\x7e]/g, "?");
   const pid = o.pid ?? 100;
-  if (!Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new RangeError(`runGuest: pid must be a positive integer, got ${pid}`);
+  if (!Number.isInteger(pid) || pid < 2 || pid > 4194304) throw new RangeError(`runGuest: pid must be an integer from 2 to 4194304 (PID_MAX_LIMIT), got ${pid}`);
   if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
+  if (engine.exports.task_count() >= abi.MAX_TASKS) throw new GuestError(`the engine has ${abi.MAX_TASKS} tasks, its limit: exitTask() one first`);
   const args = [name, ...(o.args ?? [])];
   const env = o.env ?? {};
   const e = engine.exports;
@@ -328,6 +330,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }) };
 
     engine.setTask({ pid, comm });
+    engine.kernelCall(false, () => undefined);      // publish what earlier calls left: none of it is this guest's
     const pageOffset = engine.formatContext().pageOffset;
     engine.guestHooks.onReport = (r) => {
       // the guest's own pointer for an address in its memory (direct map)

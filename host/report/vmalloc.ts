@@ -1,7 +1,7 @@
 // vmalloc's own messages in 6.12's text: the WARNs of vfree()/vunmap() on a
 // pointer that is no vm area, warn_alloc()'s "vmalloc error: size N, ..."
 // with its stack dump, and alloc_vmap_area()'s "vmalloc_node_range for size N
-// failed" line. (warn_alloc() then dumps the page allocator's Mem-Info: left out.)
+// failed" line. (The engine appends warn_alloc()'s Mem-Info: host/report/alloc.ts.)
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px, cpuLines, callTrace } from "./common.js";
@@ -83,9 +83,11 @@ export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Fram
   // warn_alloc()
   const gfp = Number(r.arg2);
   const first = `${task.comm}: vmalloc error: size ${r.size}, ${WHY[Number(r.arg1)] ?? "allocation failed"}, ` +
-    `mode:0x${gfp.toString(16)}(${gfpNames(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0`;
+    `mode:${gfp === 0 ? "0" : "0x" + gfp.toString(16)}(${gfpNames(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0`;
   const trace = [F("dump_stack_lvl", 0x4d, 0x70), F("warn_alloc", 0x165, 0x1d0), F("__vmalloc_node_range_noprof", 0x2d7, 0x1100),
     F("__vmalloc_node_noprof", 0x4a, 0x60), ...frames];
-  const lines = [first, ...cpuLines(r.cpu, task, r.taint, ctx.arch), ...callTrace(trace, ctx.arch)];
+  // messages warn_alloc's ratelimit dropped since its last window (shared with the page allocator's)
+  const suppressed = r.firstBad > 0n ? [`warn_alloc: ${r.firstBad} callbacks suppressed`] : [];
+  const lines = [...suppressed, first, ...cpuLines(r.cpu, task, r.taint, ctx.arch), ...callTrace(trace, ctx.arch)];
   return { kind: "warn", type: "warn_alloc", title: first, performed: false, text: lines.join("\n") };
 }
