@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
+import * as abi from "../../abi/abi.js";
 import { resolveOptions } from "../config.js";
 import { checkCmdline } from "./check.js";
 import { BUG_CLASSES, type Profile, type PlantRates, type BugClass } from "./generator.js";
@@ -55,6 +56,10 @@ export interface FuzzSummary {
   units: number;
   reports: number;
   reportsLost: number;
+  /** Allocation ops that got NULL (fail_page_alloc, out of memory); their slots hold NULL. */
+  allocFailures: number;
+  /** warn_alloc()'s allocation failures: counted, not listed as bugs. */
+  allocWarnings: number;
   planted: Record<BugClass, number>;
   bugs: BugSummary[];
   panics: Array<{ unit: number; op: number; title: string }>;
@@ -171,7 +176,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const bugs = new Map<string, BugRecord & { unit: number }>();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
   const s: FuzzSummary = {
-    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, planted: emptyPlanted(),
+    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(),
     bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false,
     timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {},
   };
@@ -189,6 +194,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       s.units++;
       s.reports += r.reports;
       s.reportsLost += r.reportsLost;
+      s.allocWarnings += r.allocWarnings;
+      s.allocFailures += r.status[abi.FZS_ALLOC_FAILED] ?? 0;
       for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
       for (const b of r.bugs) {
         const have = bugs.get(b.signature);
@@ -308,6 +315,9 @@ export function summaryText(s: FuzzSummary): string {
   L.push(`command line: ${s.cmdline}`);
   L.push(`ops: ${s.ops} in ${t.seconds.toFixed(2)} s: ${(t.opsPerSecond / 1e6).toFixed(2)} M ops/s, ${(t.opsPerSecondPerWorker / 1e6).toFixed(2)} M ops/s per worker`);
   L.push(`reports: ${s.reports}, lost to a full report ring: ${s.reportsLost}; unique bugs: ${s.bugs.length}`);
+  if (s.allocFailures || s.allocWarnings) {
+    L.push(`allocations that failed: ${s.allocFailures} (the slot holds NULL); warn_alloc reports (not bugs): ${s.allocWarnings}`);
+  }
   const planted = BUG_CLASSES.filter((c) => s.planted[c]).map((c) => `${c} ${s.planted[c]}`);
   if (planted.length) L.push(`planted bugs: ${planted.join(", ")}`);
   if (s.checked) L.push(`oracle: ${s.disagreements.length ? `${s.disagreements.length} disagreement(s)` : "agreed with every verdict"}`);

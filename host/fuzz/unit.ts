@@ -49,6 +49,8 @@ export interface UnitResult {
   ops: number;
   reports: number;
   reportsLost: number;
+  /** warn_alloc()'s allocation failures (fail_page_alloc, out of memory): the kernel's notices, not bugs. */
+  allocWarnings: number;
   bugs: BugRecord[];
   planted: Record<BugClass, number>;
   status: number[];
@@ -72,6 +74,11 @@ export function generatorOptions(job: UnitJob): GeneratorOptions {
     plantWrites: job.plantWrites, tick: job.tick };
 }
 
+/** warn_alloc(): an allocation failed (injected or out of memory); the caller gets NULL, nothing is corrupted. */
+export function isAllocWarning(f: Finding): boolean {
+  return f.raw.kind === abi.REP_VMALLOC_WARN && Number(f.raw.arg0) === abi.VMW_ALLOC_FAILED;
+}
+
 export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const t0 = Date.now();
   const engine = Engine.createSync({ cmdline: job.cmdline });
@@ -81,12 +88,13 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const bugs = new Map<string, BugRecord>();
   const bySeq = new Map<number, BugRecord>();
   const byOp = new Map<number, Finding[]>();
-  let reports = 0, shown = 0;
+  let reports = 0, shown = 0, allocWarnings = 0;
   const onFinding = (f: Finding): boolean => {
     // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
     if (f.raw.kind === abi.REP_PANIC) return false;
     reports++;
     if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
+    if (isAllocWarning(f)) { allocWarnings++; return false; }
     const b = bugs.get(f.signature);
     if (b) { b.count++; return false; }
     const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
@@ -140,7 +148,7 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const c = x.counters();
   x.finish();
   return {
-    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, bugs: [...bugs.values()], planted: gen.planted(),
+    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, allocWarnings, bugs: [...bugs.values()], planted: gen.planted(),
     status: c.status, checksum: c.checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
   };
 }
