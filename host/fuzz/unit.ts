@@ -162,6 +162,8 @@ export interface MinimiseJob {
   shrink: boolean;
   deadline?: number;
   maxTests?: number;
+  /** A reproducer larger than this is not sent back (the runner stores it by reference). */
+  maxTapeBytes?: number;
 }
 
 export interface MinimiseResult {
@@ -175,6 +177,12 @@ export interface MinimiseResult {
   shrunk: boolean;
   text: string;
   title: string;
+  /** Bytes of the encoded reproducer (`tape` is empty when it was over maxTapeBytes). */
+  tapeBytes?: number;
+}
+
+function capped(file: Uint8Array, m: MinimiseJob): Uint8Array {
+  return m.maxTapeBytes !== undefined && file.length > m.maxTapeBytes ? new Uint8Array(0) : file;
 }
 
 /** The unit's prefix up to the bug, shrunk, and its replay's report. */
@@ -182,7 +190,8 @@ export function runMinimise(m: MinimiseJob, progress?: Progress): MinimiseResult
   const prefix = generateTape(generatorOptions(m.job), m.op + 1);
   if (!m.shrink) {
     const file = encodeTape(pruneTape(prefix));
-    return { signature: m.signature, tape: file, ops: prefix.ops, prefixOps: prefix.ops, tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
+    return { signature: m.signature, tape: capped(file, m), tapeBytes: file.length, ops: prefix.ops, prefixOps: prefix.ops, tests: 0,
+      reproduced: false, shrunk: false, text: "", title: "" };
   }
   const stop = progress ? () => Atomics.load(progress.stop, 0) === 2 : undefined;
   const r = minimise(prefix, m.signature, { maxTests: m.maxTests, deadline: m.deadline, stop });
@@ -196,6 +205,6 @@ export function runMinimise(m: MinimiseJob, progress?: Progress): MinimiseResult
   let out = replayFile(pruneTape(r.tape));
   if (!out.report) out = replayFile(r.tape);
   const { file, report } = out;
-  return { signature: m.signature, tape: file, ops: r.tape.ops, prefixOps: prefix.ops, tests: r.tests,
+  return { signature: m.signature, tape: capped(file, m), tapeBytes: file.length, ops: r.tape.ops, prefixOps: prefix.ops, tests: r.tests,
     reproduced: r.reproduced && report !== undefined, shrunk: true, text: report?.text ?? "", title: report?.title ?? "" };
 }
