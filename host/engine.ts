@@ -402,6 +402,8 @@ export class Engine {
       const base = this.exports.host_buf();
       new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, 1024));
       h = this.exports.depot_save(base, Math.min(ids.length, 1024));
+      // a cache of the depot's own dedup: past 64k distinct host stacks start over
+      if (this.stackHandles.size >= 1 << 16) this.stackHandles.clear();
       this.stackHandles.set(key, h);
     }
     return h;

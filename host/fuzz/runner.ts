@@ -85,8 +85,8 @@ export interface FuzzSummary {
   interrupted: boolean;
   /** Units stopped at their time limit (their ops and reports are not counted). */
   timedOut: Array<{ unit: number; seconds: number }>;
-  /** Bytes written to the output folder, the budget, the per-reproducer cap, and how reproducers were stored. */
-  output: { bytes: number; maxBytes: number; maxReproducerBytes: number; tapes: number; references: number; notWritten: number };
+  /** Bytes written to the output folder (reproducers and texts; the summary files), the budget, the per-reproducer cap, and how reproducers were stored. */
+  output: { bytes: number; summaryBytes: number; maxBytes: number; maxReproducerBytes: number; tapes: number; references: number; notWritten: number };
   /** Timing (not deterministic): seconds, ops/s in all and per worker. */
   timing: { seconds: number; opsPerSecond: number; opsPerSecondPerWorker: number; minimiseSeconds: number };
   /** Kernel text of each bug's first report (not in the JSON file: see bug-NNN.txt). */
@@ -228,7 +228,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const s: FuzzSummary = {
     profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(),
     bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false, timedOut: [],
-    output: { bytes: 0, maxBytes, maxReproducerBytes, tapes: 0, references: 0, notWritten: 0 },
+    output: { bytes: 0, summaryBytes: 0, maxBytes, maxReproducerBytes, tapes: 0, references: 0, notWritten: 0 },
     timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {},
   };
   const t0 = Date.now();
@@ -333,7 +333,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     await pool.close();
   }
   Object.assign(s.output, out.counts());
-  if (opts.out) s.output.bytes += writeSummary(s, opts.out);
+  if (opts.out) s.output.summaryBytes = writeSummary(s, opts.out);
   return s;
 }
 
