@@ -7,7 +7,7 @@
 export class Fifo<T> {
   private items: T[] = [];
   private head = 0;
-  /** Entries ever pushed; entry i (absolute) is at items[i - dropped - ...]. */
+  /** Entries ever pushed, and dropped from the front: entry number i (from 0) is retained iff i >= dropped. */
   pushed = 0;
   dropped = 0;
 
