@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import os from "node:os";
 import * as abi from "../../abi/abi.js";
 import { resolveOptions } from "../config.js";
+import { Engine } from "../engine.js";
 import { checkCmdline } from "./check.js";
 import { BUG_CLASSES, type Profile, type PlantRates, type BugClass } from "./generator.js";
 import { generatorOptions, type UnitJob, type UnitResult, type MinimiseJob, type MinimiseResult, type BugRecord, type BugSignature } from "./unit.js";
@@ -204,6 +205,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   if (!Number.isInteger(unitOps) || unitOps < 1 || unitOps > 0xffffffff) throw new RangeError(`unit size must be 1..2^32-1 ops, got ${unitOps}`);
   const cmdline = opts.check ? checkCmdline(opts.cmdline ?? "") : `${opts.cmdline ?? ""} kasan_multi_shot`.trim();
   resolveOptions({ cmdline });   // a bad command line fails here, not in every worker
+  Engine.createSync({ cmdline }); // so does one the kernel cannot boot with (e.g. fail_page_alloc failing boot's allocations)
   const plant = opts.plant ?? {};
   const plantWrites = opts.plantWrites ?? !opts.check;
   const deadline = opts.seconds !== undefined ? Date.now() + opts.seconds * 1000 : undefined;
