@@ -303,18 +303,11 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       const budget = opts.minimiseMs ?? 20_000;
       // room kept for the summary files, written last (about 2 x 300 bytes a bug)
       out.reserve(16384 + 600 * s.bugs.length + 300 * s.disagreements.length + 100 * s.timedOut.length);
-      await pool.drive<MinimiseResult>(() => {
-        if (i >= s.bugs.length) return undefined;
-        const b = s.bugs[i++];
-        const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
-        return { type: "minimise", job: { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
-          deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes } };
-      }, (res, j) => {
-        const m = j.job as MinimiseJob;
+      const store = (m: MinimiseJob, res: MinimiseResult | typeof TIMED_OUT | undefined) => {
         const b = s.bugs.find((x) => x.signature === m.signature)!;
-        // a minimisation that overran its budget and the unit limit: the reproducer by reference
-        const r: MinimiseResult = res !== TIMED_OUT ? res : { signature: m.signature, tape: new Uint8Array(0), ops: m.op + 1, prefixOps: m.op + 1,
-          tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
+        // not shrunk (overran its budget and the unit limit, or the output budget is spent): by reference if it fits
+        const r: MinimiseResult = res && res !== TIMED_OUT ? res : { signature: m.signature, tape: new Uint8Array(0), ops: m.op + 1,
+          prefixOps: m.op + 1, tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
         let file: string | undefined;
         let stored: "tape" | "reference" | "none" = "none";
         if (opts.out) {
@@ -326,7 +319,19 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         }
         b.reproducer = { file, ops: r.ops, prefixOps: r.prefixOps, tests: r.tests, reproduced: r.reproduced, shrunk: r.shrunk,
           stored, tapeBytes: r.tapeBytes ?? r.tape.length };
-      }, budget + unitLimit);
+      };
+      await pool.drive<MinimiseResult>(() => {
+        for (;;) {
+          if (i >= s.bugs.length) return undefined;
+          const b = s.bugs[i++];
+          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
+          const m: MinimiseJob = { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
+            deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes };
+          // once even a reference and its text would not fit, shrinking is wasted work
+          if (opts.out && out.full(4096)) { store(m, undefined); continue; }
+          return { type: "minimise", job: m };
+        }
+      }, (res, j) => store(j.job as MinimiseJob, res), budget + unitLimit);
       s.timing.minimiseSeconds = (Date.now() - tm) / 1000;
     }
   } finally {
@@ -353,6 +358,8 @@ class OutputBudget {
   constructor(private readonly dir: string | undefined, private readonly maxBytes: number, private readonly maxTape: number) {}
 
   reserve(n: number): void { this.reserved = n; }
+  /** Less than n bytes of budget left. */
+  full(n: number): boolean { return !this.fits(n); }
   private fits(n: number): boolean { return this.used + this.reserved + n <= this.maxBytes; }
   private write(name: string, data: Uint8Array | string): void {
     mkdirSync(this.dir!, { recursive: true });
