@@ -7,6 +7,7 @@ import { resolveOptions, ConfigError, logBufLen } from "../host/config.js";
 import { OpWriter, type TapeHeader } from "../host/fuzz/tape.js";
 import { TapeExecutor } from "../host/fuzz/exec.js";
 import { boot } from "./helpers.js";
+import { guestBytes, haveToolchain } from "./guest/build.js";
 import type { Engine } from "../host/engine.js";
 
 const header = (): TapeHeader => ({
@@ -123,4 +124,16 @@ describe("bounded reports and dmesg", () => {
     expect(d.endsWith(lines.map((l) => `${dl[dl.length - 2].slice(0, 15)}${l}`).join("\n") + "\n")).toBe(true);
     expect(s.printk.records).toBe(dl.length - 2);
   }, 120_000);
+
+  it.skipIf(!haveToolchain())("keeps the newest shadowfence.max_reports of a guest's reports and counts the rest", () => {
+    const e = boot({ cmdline: "kasan_multi_shot shadowfence.max_reports=7" });
+    let seen = 0;
+    const r = e.runGuest(guestBytes({ src: "test/guest/c/many_reports.c" }), { name: "many_reports", args: ["50"], onReport: () => seen++ });
+    expect(seen).toBe(50);
+    expect(r.reports).toHaveLength(7);
+    expect(r.reportsDropped).toBe(43);
+    expect(r.reports.every((x) => x.type === "slab-use-after-free")).toBe(true);
+    expect(r.reports.map((x) => x.seq)).toEqual(e.reports().map((x) => x.seq));
+    expect(e.stats().reports).toMatchObject({ retained: 7, dropped: 43 });
+  });
 });
