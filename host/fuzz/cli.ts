@@ -99,7 +99,7 @@ export async function replayCommand(file: string, o: ReplayCliOptions): Promise<
   process.stderr.write(`replayed ${r.ops} ops${ref ? " regenerated from the reference" : ""} (profile ${from.profile}, seed ${from.seed}, unit ${from.unit}): ` +
     `${r.findings.length} report(s)${r.reportsLost ? `, ${r.reportsLost} lost` : ""}${r.panicked ? ", the kernel panicked" : ""}\n`);
   for (const s of sigs) process.stderr.write(`  ${s}\n`);
-  if (ref) {
+  if (ref?.signature) {
     const hit = r.findings.find((f) => f.signature === ref.signature && f.op === ref.ops - 1);
     process.stderr.write(hit ? `the reference's bug is reproduced at op ${hit.op}: ${ref.signature}\n`
       : `the reference's bug was NOT reproduced at op ${ref.ops - 1}: ${ref.signature}\n`);

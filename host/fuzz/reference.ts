@@ -14,7 +14,7 @@ export const REFERENCE_FORMAT = "shadowfence-tape-reference";
 export interface TapeReference {
   format: typeof REFERENCE_FORMAT;
   version: 1;
-  /** The bug it reproduces (its last op raises it). */
+  /** The bug it reproduces (its last op raises it); "" for a --check disagreement's tape. */
   signature: string;
   seed: number;
   unit: number;

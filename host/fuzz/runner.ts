@@ -269,7 +269,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         let file: string | undefined;
         if (opts.out) {
           const u = job.job as UnitJob;
-          const ref = () => encodeReference(makeReference({ ...generatorOptions(u), plantWrites: u.plantWrites }, d.op + 1, `disagreement: ${d.what}`));
+          const ref = () => encodeReference(makeReference({ ...generatorOptions(u), plantWrites: u.plantWrites }, d.op + 1, ""));   // no signature: replay --check it
           file = out.put(`disagreement-${r.unit}-${d.op}`, tape, ref, "")?.file;
         }
         s.disagreements.push({ unit: r.unit, ...d, file });
