@@ -193,13 +193,16 @@ program
   .option("--study <what>", "kfence: measure KFENCE's detection probability per bug class against the sampling model")
   .option("--unit-ops <n>", "ops per work unit (each on a fresh engine)")
   .option("--no-minimise", "keep the unshrunk reproducers (faster)")
+  .option("--max-output <size>", "byte budget of the output folder (K/M/G suffix; default 256M)")
+  .option("--max-reproducer <size>", "largest reproducer written as a tape, larger ones by reference (default 1M)")
+  .option("--unit-timeout <s>", "seconds a unit may run before its worker is stopped (default 120)")
   .option("--no-progress", "no progress bar")
   .option("--json", "print the summary as JSON")
   .action(fuzzCommand);
 program
   .command("replay")
   .description("replay a tape (a fuzz reproducer) on a fresh engine and print its reports")
-  .argument("<tape>", "the .tape file")
+  .argument("<tape>", "the .tape file, or a .ref reproducer stored by reference")
   .addOption(cmdlineOption())
   .option("--ops", "list the tape's ops instead")
   .option("--check", "replay with the oracle checking every verdict")

@@ -42,6 +42,10 @@ export interface EngineOptions {
   noHashPointers?: boolean;
   printkTime?: boolean;
   stackDepotMaxPools?: number;
+  /** printk ring size in bytes (log_buf_len=); 0: the arch's CONFIG_LOG_BUF_SHIFT default. */
+  logBufLen?: number;
+  /** Report objects reports() keeps (host-only, not a kernel parameter); older ones are dropped and counted. */
+  maxReports?: number;
 }
 
 export type ResolvedOptions = Required<Omit<EngineOptions, "cmdline">> & {
@@ -50,7 +54,7 @@ export type ResolvedOptions = Required<Omit<EngineOptions, "cmdline">> & {
   unknown: string[];
 };
 
-type Kind = "bool" | "onoff" | "int" | "enum" | "fail" | "memsize";
+type Kind = "bool" | "onoff" | "int" | "enum" | "fail" | "memsize" | "bytes";
 interface Param {
   name: string;              // as on the command line
   key: keyof EngineOptions;
@@ -66,6 +70,14 @@ interface Param {
 
 // Largest RAM a 32-bit wasm memory holds after the engine's own 16 MiB.
 export const MAX_RAM_MB = Math.floor((abi.MAX_WASM_PAGES * abi.WASM_PAGE - abi.PHYS_BASE) / (1 << 20));
+
+/**
+ * The built-in printk buffer, 1 << CONFIG_LOG_BUF_SHIFT: 18 in x86_64_defconfig,
+ * the Kconfig default 17 on arm64 (its defconfig does not set it).
+ */
+export const LOG_BUF_DEFAULT = { x86_64: 1 << 18, arm64: 1 << 17 } as const;
+/** The kernel takes up to 2G; one JS string (dmesg()) holds less. */
+export const LOG_BUF_LEN_MAX = 1 << 28;
 
 export const PARAMS: readonly Param[] = [
   { name: "ram", key: "ram", kind: "int", min: 16, max: MAX_RAM_MB, def: 128, help: "RAM in MiB" },
@@ -108,7 +120,22 @@ export const PARAMS: readonly Param[] = [
   { name: "printk.time", key: "printkTime", kind: "bool", def: true, help: "timestamps on dmesg lines" },
   { name: "stack_depot_max_pools", key: "stackDepotMaxPools", kind: "int", min: 1, max: 8192, def: 8192,
     help: "stack depot pools of 16 KiB" },
+  { name: "log_buf_len", key: "logBufLen", kind: "bytes", min: 0, max: LOG_BUF_LEN_MAX, def: 0,
+    help: "printk ring size (memparse), rounded up to a power of two; only grows the built-in buffer" },
+  // host-only: no kernel has it (a kernel keeps no report objects)
+  { name: "shadowfence.max_reports", key: "maxReports", kind: "int", min: 1, max: 1_000_000, def: 10_000,
+    help: "report objects reports() keeps (host-only); older ones are dropped and counted" },
 ];
+
+
+/** The printk ring size a configuration boots with: log_buf_len= as log_buf_len_update() reads it. */
+export function logBufLen(o: Pick<ResolvedOptions, "arch" | "logBufLen">): number {
+  const builtIn = LOG_BUF_DEFAULT[o.arch];
+  if (!o.logBufLen) return builtIn;
+  let size = 1;
+  while (size < o.logBufLen) size *= 2;       // roundup_pow_of_two()
+  return Math.max(size, builtIn);             // only a larger buffer replaces the static one
+}
 
 const BY_NAME = new Map(PARAMS.map((p) => [p.name, p]));
 const BY_KEY = new Map(PARAMS.filter((p) => !p.alias).map((p) => [p.key, p]));
@@ -128,6 +155,7 @@ function accepted(p: Param): string {
     case "int": return `an integer from ${p.min} to ${p.max}`;
     case "fail": return "<interval>,<probability>,<space>,<times>";
     case "memsize": return `a size with an optional K, M or G suffix, from ${p.min}M to ${p.max}M`;
+    case "bytes": return `a size in bytes with an optional K, M or G suffix, at most ${p.max! / 2 ** 20}M`;
   }
 }
 
@@ -169,7 +197,20 @@ function parseValue(p: Param, raw: string | undefined): unknown {
       if (mib < p.min! || mib > p.max!) return bad(p, raw);
       return mib;
     }
+    case "bytes": {
+      const n = memparse(raw);
+      if (n === undefined || n < p.min! || n > p.max!) return bad(p, raw);
+      return n;
+    }
   }
+}
+
+/** memparse(): a number (0x allowed) and an optional K/M/G/T suffix, in bytes. */
+function memparse(raw: string | undefined): number | undefined {
+  const m = raw === undefined ? null : /^(0x[0-9a-f]+|\d+)([kmgt]?)$/i.exec(raw);
+  if (!m) return undefined;
+  const shift = { "": 0, k: 10, m: 20, g: 30, t: 40 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  return Number(m[1]) * 2 ** shift;
 }
 
 function checkInt(p: Param, n: unknown): number {
@@ -194,7 +235,7 @@ function checkTyped(p: Param, v: unknown): unknown {
     case "enum":
       if (typeof v !== "string" || !p.values!.includes(v)) return bad(p, v);
       return v;
-    case "int": return checkInt(p, v);
+    case "int": case "bytes": return checkInt(p, v);
     case "fail":
       if (typeof v !== "string") return bad(p, v);
       if (v !== "") parseFail(p, v);

@@ -5,7 +5,8 @@
 // bindings): every export takes and returns numbers or bigints, and guests
 // bind to the same raw functions. See the README's "Loader and bindings".
 import * as abi from "../abi/abi.js";
-import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, type EngineOptions, type ResolvedOptions } from "./config.js";
+import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, LOG_BUF_DEFAULT, type EngineOptions, type ResolvedOptions } from "./config.js";
+import { PrintkRing, Fifo } from "./bounded.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
 import { FrameTable, captureJsStack, formatFrame, alignArm64, type Frame } from "./stackdepot.js";
 import { readRecord, type RawRecord } from "./report/record.js";
@@ -76,7 +77,10 @@ export interface EngineStats {
    */
   tlb: { hits: number; misses: number; flushes: number; fullFlushes: number };
   faults: { pageFaults: number; oopses: number };
-  reports: { total: number; lost: number; suppressed: number };
+  /** lost: to a full report ring; retained/dropped: report objects kept by reports() (shadowfence.max_reports). */
+  reports: { total: number; lost: number; suppressed: number; retained: number; dropped: number };
+  /** The kernel log ring: its size, the bytes and records it holds, records dropped (oldest first). */
+  printk: { logBufLen: number; bytes: number; records: number; dropped: number };
   pages: { allocs: number; frees: number; allocFailures: number };
   slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
   quarantine: { bytes: number; objects: number; limit: number };
@@ -236,9 +240,11 @@ export class Engine {
   private readonly tasks = new Map<number, TaskInfo>();
   private currentPid = 1;
   private currentCpu = 0;
-  private readonly log: Array<{ ns: bigint; text: string }> = [];
-  private readonly all: Report[] = [];
-  private pending: Report[] = [];
+  /** The kernel log: a ring of log_buf_len bytes. */
+  private readonly log: PrintkRing;
+  /** Retained report objects (shadowfence.max_reports); `taken`: reports published before the last takeReports(). */
+  private readonly all = new Fifo<Report>();
+  private taken = 0;
   private readonly cacheNames = new Map<number, string>();
   private readonly ctors = new Map<number, { ctor: (addr: bigint) => void; cache: string }>();
   private readonly globals: Global[] = [];
@@ -285,6 +291,7 @@ export class Engine {
 
   private constructor(options: ResolvedOptions, mod: WebAssembly.Module) {
     this.options = options;
+    this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, this.options.arch === "arm64");
     this.tasks.set(0, { pid: 0, comm: "swapper/0" });
     this.tasks.set(1, { pid: 1, comm: "swapper/0" });
@@ -318,6 +325,10 @@ export class Engine {
     const rc = this.exports.boot();
     if (rc === abi.BOOT_ENOMEM) {
       const stage = BOOT_STAGES[this.exports.boot_failed_stage()] ?? "boot";
+      if (options.failPageAlloc) {
+        throw new ConfigError(`out of memory in ${stage} at boot: fail_page_alloc=${options.failPageAlloc} failed an allocation ` +
+          `(give it a <space> of bytes to allow first), or ram=${options.ram} is too small`);
+      }
       throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
     }
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
@@ -335,7 +346,7 @@ export class Engine {
 
   /** Append a line to the kernel log. */
   printk(text: string, ns?: bigint): void {
-    this.log.push({ ns: ns ?? this.exports.clock_now(), text });
+    this.log.push(ns ?? this.exports.clock_now(), text);
   }
 
   private bootLog(): void {
@@ -345,6 +356,7 @@ export class Engine {
     this.printk(`${o.arch === "arm64" ? "Kernel command line" : "Command line"}: ${o.cmdline.trim()}`, 0n);
     const s = this.stats();
     const totalK = (s.framesTotal * 4);
+    if (this.log.size > LOG_BUF_DEFAULT[o.arch]) this.printk(`log_buf_len: ${this.log.size} bytes`, 0n);
     this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
     // lib/vsprintf.c's notice when booted with no_hash_pointers (6.12 prints it right after "Memory:")
     if (o.noHashPointers) for (const l of NO_HASH_POINTERS_NOTICE) this.printk(l, 0n);
@@ -435,6 +447,8 @@ export class Engine {
       const base = this.exports.host_buf();
       new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, 1024));
       h = this.exports.depot_save(base, Math.min(ids.length, 1024));
+      // a cache of the depot's own dedup: past 64k distinct host stacks start over
+      if (this.stackHandles.size >= 1 << 16) this.stackHandles.clear();
       this.stackHandles.set(key, h);
     }
     return h;
@@ -542,9 +556,8 @@ export class Engine {
         report = { ...base, ...f };
       }
     }
-    for (const line of report.text.split("\n")) this.printk(line, r.timeNs);
-    this.all.push(report);
-    this.pending.push(report);
+    this.log.pushLines(r.timeNs, report.text.split("\n"));
+    this.retain(report);
     this.dispatch(report);
   }
 
@@ -655,19 +668,28 @@ export class Engine {
   }
 
   // ── reports and text ─────────────────────────────────────────────────────
-  /** Every report so far, in order. */
-  reports(): Report[] {
-    return [...this.all];
+  /** Keep a report, dropping the oldest past shadowfence.max_reports (said once in dmesg, counted in stats()). */
+  private retain(report: Report): void {
+    this.all.push(report);
+    if (this.all.length <= this.options.maxReports) return;
+    this.all.shift();
+    if (this.all.dropped === 1) {
+      this.printk(`shadowfence: keeping the newest ${this.options.maxReports} report objects (shadowfence.max_reports); older ones are dropped, stats().reports.dropped counts them`);
+    }
   }
-  /** Reports since the last takeReports(). */
+  /** The retained reports (the newest shadowfence.max_reports), in order. */
+  reports(): Report[] {
+    return this.all.since(0);
+  }
+  /** Reports since the last takeReports() (those still retained; stats().reports.dropped counts the rest). */
   takeReports(): Report[] {
-    const p = this.pending;
-    this.pending = [];
+    const p = this.all.since(this.taken);
+    this.taken = this.all.pushed;
     return p;
   }
-  /** All printed text, like dmesg (with printk timestamps unless printk.time=0). */
+  /** The kernel log, like dmesg: the newest log_buf_len bytes (with printk timestamps unless printk.time=0). */
   dmesg(): string {
-    return this.log.map((l) => (this.options.printkTime ? printkTime(l.ns) : "") + l.text).join("\n") + "\n";
+    return this.log.text();
   }
   get panicked(): boolean {
     return this.panicMessage !== undefined;
@@ -687,7 +709,9 @@ export class Engine {
       memory: { ramBytes: total * 4096, shadowBytes: byUse.shadow * 4096, shadowFraction: byUse.shadow / total },
       tlb: { hits: g(abi.STAT_TLB_HITS), misses: g(abi.STAT_TLB_MISSES), flushes: g(abi.STAT_TLB_FLUSHES), fullFlushes: g(abi.STAT_TLB_FLUSH_ALL) },
       faults: { pageFaults: g(abi.STAT_PAGE_FAULTS), oopses: g(abi.STAT_OOPSES) },
-      reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED) },
+      reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED),
+        retained: this.all.length, dropped: this.all.dropped },
+      printk: { logBufLen: this.log.size, bytes: this.log.used, records: this.log.retained, dropped: this.log.dropped },
       pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
       slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.exports.cache_count(), freelistCorruptions: this.exports.slab_corruptions() },
       quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },

@@ -134,6 +134,18 @@ function slotAlloc(s: usize, va: u64, size: u32, kind: u8, cache: u8, site: u32)
   setHome(s, va, kind, size);
 }
 
+// A failed allocation leaves NULL in its slot (p = kmalloc(...) returned
+// NULL; an object the slot held before leaks, as it would in C): later ops on
+// the slot are skipped as on a slot that never held one, so nothing is
+// reported through a stale pointer.
+function slotNull(s: usize): void {
+  store<u64>(s, 0);
+  store<u32>(s, 0, 8);
+  store<u8>(s, SLOT_EMPTY, 12);
+  store<u64>(s, 0, 16);
+  store<u32>(s, 0, 24);
+}
+
 // ── reach ───────────────────────────────────────────────────────────────────
 // A direct-map page that workload ops may touch: a slab page of any cache but
 // kmem_cache (whose objects are the caches' descriptors), a large kmalloc, a
@@ -261,7 +273,7 @@ function kreallocOp(s: usize, size: u32, site: u32): u32 {
   if (st != SLOT_LIVE) return FZS_DANGLING;
   if (sKind(s) != KIND_KMALLOC) return FZS_KIND;
   const nv = krealloc(sPtr(s), size, GFP_KERNEL);
-  if (nv == 0) return FZS_ALLOC_FAILED;
+  if (nv == 0) { slotNull(s); return FZS_ALLOC_FAILED; }
   slotAlloc(s, nv, size, KIND_KMALLOC, 0, site);
   return FZS_DONE;
 }
@@ -361,7 +373,7 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
         if (code == FZ_VMALLOC) va = vmalloc(size);
         else va = kmalloc(size, code == FZ_KZALLOC ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);
         addr = va;
-        if (va == 0) { status = FZS_ALLOC_FAILED; break; }
+        if (va == 0) { slotNull(s); status = FZS_ALLOC_FAILED; break; }
         slotAlloc(s, va, size, code == FZ_VMALLOC ? KIND_VMALLOC : KIND_KMALLOC, 0, site);
         break;
       }
@@ -370,7 +382,7 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
         if (c >= <u32>FZ_MAX_CACHES || load<u32>(CACHES + (<usize>c << 2)) == 0) { rc = FZR_BAD_FIELD; break; }
         const va = kmem_cache_alloc(load<u32>(CACHES + (<usize>c << 2)), GFP_KERNEL);
         addr = va;
-        if (va == 0) { status = FZS_ALLOC_FAILED; break; }
+        if (va == 0) { slotNull(s); status = FZS_ALLOC_FAILED; break; }
         slotAlloc(s, va, 0, KIND_CACHE, <u8>c, site);
         // the object is the cache's whole object_size: the host wrote it next to the id
         store<u32>(s, load<u32>(CACHES + 64 + (<usize>c << 2)), 8);

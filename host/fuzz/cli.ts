@@ -6,11 +6,21 @@ import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "./generator.j
 import { decodeTape, describeOp, readOp, emptyOp, opOffsets, TapeError } from "./tape.js";
 import { replay } from "./exec.js";
 import { checkTape } from "./check.js";
+import { isReference, decodeReference, referenceTape, replayReference } from "./reference.js";
 
 export interface FuzzCliOptions {
   seconds?: string; ops?: string; workers?: string; seed?: string; profile: string; cmdline: string;
   out?: string; plant?: string; check?: boolean; study?: string; minimise: boolean; unitOps?: string; json?: boolean;
-  progress?: boolean;
+  progress?: boolean; maxOutput?: string; maxReproducer?: string; unitTimeout?: string;
+}
+
+/** A byte size as memparse() reads it: a number and an optional K, M or G suffix. */
+function bytes(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([kmg]?)$/i.exec(v.trim());
+  const n = m ? Number(m[1]) * 2 ** ({ "": 0, k: 10, m: 20, g: 30 }[m[2].toLowerCase() as "" | "k" | "m" | "g"]) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${what} must be a size in bytes with an optional K, M or G suffix, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function int(v: string | undefined, what: string, min = 0): number | undefined {
@@ -18,6 +28,12 @@ function int(v: string | undefined, what: string, min = 0): number | undefined {
   const n = Number(v.replace(/_/g, ""));
   if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function seconds1000(v: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new RangeError(`--unit-timeout must be a positive number of seconds, got ${JSON.stringify(v)}`);
+  return n * 1000;
 }
 
 export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
@@ -37,6 +53,8 @@ export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
     seed: int(o.seed, "--seed"), profile, cmdline: o.cmdline, out: o.out ?? "fuzz-out",
     plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check, minimise: o.minimise,
     unitOps: int(o.unitOps, "--unit-ops", 1), progress: o.progress === false ? false : undefined,
+    maxOutputBytes: bytes(o.maxOutput, "--max-output"), maxReproducerBytes: bytes(o.maxReproducer, "--max-reproducer"),
+    unitTimeoutMs: o.unitTimeout !== undefined ? seconds1000(o.unitTimeout) : undefined,
   });
   process.stdout.write(o.json ? JSON.stringify(summaryJson(s), null, 2) + "\n" : `${summaryText(s)}\nsummary and reproducers: ${o.out ?? "fuzz-out"}/\n`);
   if (s.disagreements.length) process.exitCode = 1;
@@ -47,8 +65,11 @@ export interface ReplayCliOptions { cmdline: string; json?: boolean; ops?: boole
 export async function replayCommand(file: string, o: ReplayCliOptions): Promise<void> {
   if (!existsSync(file)) throw new TapeError(`${file}: no such file`);
   if (statSync(file).isDirectory()) throw new TapeError(`${file}: is a directory, not a tape`);
-  const tape = decodeTape(readFileSync(file), file);
-  if (o.ops) {
+  const bytes = readFileSync(file);
+  // a reproducer stored by reference: regenerated from its seed, unit and op count
+  const ref = isReference(bytes) ? decodeReference(bytes, file) : undefined;
+  const tape = ref ? (o.ops || o.check ? referenceTape(ref) : undefined) : decodeTape(bytes, file);
+  if (o.ops && tape) {
     const offs = opOffsets(tape.body);
     const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
     const op = emptyOp();
@@ -58,14 +79,14 @@ export async function replayCommand(file: string, o: ReplayCliOptions): Promise<
     }
     return;
   }
-  if (o.check) {
+  if (o.check && tape) {
     const d = checkTape(tape, o.cmdline);
     process.stdout.write(d ? `DISAGREEMENT at op ${d.op}: ${d.what}\n  expected ${d.expected}\n  got      ${d.got}\n`
       : `the oracle agrees with every verdict (${tape.ops} ops)\n`);
     if (d) process.exitCode = 1;
     return;
   }
-  const r = replay(tape, { cmdline: o.cmdline });
+  const r = ref ? replayReference(ref, { cmdline: o.cmdline }) : replay(tape!, { cmdline: o.cmdline });
   if (o.json) {
     process.stdout.write(JSON.stringify({
       ops: r.ops, panicked: r.panicked, reportsLost: r.reportsLost,
@@ -75,7 +96,14 @@ export async function replayCommand(file: string, o: ReplayCliOptions): Promise<
   }
   for (const rep of r.reports) process.stdout.write(rep.text + "\n\n");
   const sigs = [...new Set(r.findings.map((f) => f.signature))];
-  process.stderr.write(`replayed ${r.ops} ops (profile ${tape.header.profile}, seed ${tape.header.seed}, unit ${tape.header.unit}): ` +
+  const from = ref ?? tape!.header;
+  process.stderr.write(`replayed ${r.ops} ops${ref ? " regenerated from the reference" : ""} (profile ${from.profile}, seed ${from.seed}, unit ${from.unit}): ` +
     `${r.findings.length} report(s)${r.reportsLost ? `, ${r.reportsLost} lost` : ""}${r.panicked ? ", the kernel panicked" : ""}\n`);
   for (const s of sigs) process.stderr.write(`  ${s}\n`);
+  if (ref?.signature) {
+    const hit = r.findings.find((f) => f.signature === ref.signature && f.op === ref.ops - 1);
+    process.stderr.write(hit ? `the reference's bug is reproduced at op ${hit.op}: ${ref.signature}\n`
+      : `the reference's bug was NOT reproduced at op ${ref.ops - 1}: ${ref.signature}\n`);
+    if (!hit) process.exitCode = 1;
+  }
 }

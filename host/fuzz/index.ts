@@ -14,3 +14,5 @@ export type { OracleFacts, Disagreement } from "./oracle.js";
 export { checkStream, checkTape, checkCmdline } from "./check.js";
 export { minimise } from "./minimise.js";
 export { kfenceStudy, studyText } from "./study.js";
+export { makeReference, encodeReference, decodeReference, isReference, referenceTape, replayReference } from "./reference.js";
+export type { TapeReference } from "./reference.js";

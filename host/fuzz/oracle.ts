@@ -126,6 +126,8 @@ export class Oracle {
   private readonly homeLo: Float64Array;
   private readonly homeEnd: Float64Array;
   private readonly slotFreeSeq: Int32Array;
+  /** Live objects no slot names any more (a failed allocation left NULL over them): a stale free may still free one. */
+  private readonly leaked = new Map<number, { kind: number; obj: number; size: number; slotBytes: number }>();
   // freed slab objects: cumulative slab-free bytes when each was freed, and its start
   private cumFree: number[] = [0];
   private freedStart: number[] = [0];
@@ -251,6 +253,28 @@ export class Oracle {
       this.setRange(k + pageUp(size), k + pageUp(size) + PAGE, G_VM_GONE);
     }
     return undefined;
+  }
+
+  /** A failed allocation leaves NULL in the slot; a live object it held leaks. */
+  private nullSlot(slot: number): void {
+    this.leak(slot);
+    this.state[slot] = EMPTY;
+    this.addr[slot] = 0;
+  }
+
+  /** The slot's live object, if any, is no longer named by it (a new allocation or NULL replaces it). */
+  private leak(slot: number): void {
+    if (this.state[slot] !== LIVE) return;
+    this.leaked.set(this.addr[slot], { kind: this.kind[slot], obj: this.objSize[slot], size: this.size[slot], slotBytes: this.slotSizeOf(slot) });
+  }
+
+  /** A stale free that lands on a leaked object's start frees it, quietly (kfree: slab or large; vfree: an area). */
+  private freeLeaked(k: number, vm: boolean): boolean {
+    const l = this.leaked.get(k);
+    if (!l || (l.kind === K_VM) !== vm) return false;
+    this.leaked.delete(k);
+    this.freeObject(l.kind, k, l.obj, l.size, l.slotBytes);
+    return true;
   }
 
   /** The kernel freed the live object of `slot` (its own free, or another slot's stale free). */
@@ -401,9 +425,11 @@ export class Oracle {
         if (status === abi.FZS_ALLOC_FAILED) {
           // out of memory is the allocator's call; vmalloc says so
           if (!nullAddr) return this.disagree(op, o, "a NULL result with FZS_ALLOC_FAILED", status, got);
+          this.nullSlot(s);
           return got.every((g) => g.startsWith("warn:vmalloc")) ? undefined : this.disagree(op, o, "no report", status, got);
         }
         if (status !== abi.FZS_DONE || got.length) return this.disagree(op, o, "done, no report", status, got);
+        this.leak(s);
         const homeLo = this.sp.key(log.getUint32(e + abi.FZL_HOME_LO, true), log.getUint32(e + abi.FZL_HOME_LO + 4, true));
         const homeHi = this.sp.key(log.getUint32(e + abi.FZL_HOME_HI, true), log.getUint32(e + abi.FZL_HOME_HI + 4, true));
         let bad: string | undefined;
@@ -475,6 +501,7 @@ export class Oracle {
       this.freeSlot(owner);
       return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [] }, note: `frees slot ${owner}'s live object` }, status, got);
     }
+    if (this.freeLeaked(k, false)) return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [] }, note: "frees a leaked object" }, status, got);
     const v = this.g(k), c = v & 15;
     const inLive = c >= G_LIVE + 1 && c <= G_FULL;
     if (r.home && c === G_FREED && this.quarantined(v)) {
@@ -504,6 +531,7 @@ export class Oracle {
       this.freeSlot(owner);
       return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [] }, note: `frees slot ${owner}'s area` }, status, got);
     }
+    if (this.sp.isVm(k) && this.freeLeaked(k, true)) return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [] }, note: "frees a leaked area" }, status, got);
     const w = k % PAGE !== 0 ? "warn:vfree of bad address" : "warn:vfree of nonexistent vm area";
     return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [w] }, note: "vfree of no area" }, status, got);
   }
@@ -514,7 +542,11 @@ export class Oracle {
     if (st === EMPTY) return this.compare(op, o, { exact: { status: abi.FZS_EMPTY, records: [] }, note: "" }, status, got);
     if (st === FREED) return this.compare(op, o, { exact: { status: abi.FZS_DANGLING, records: [] }, note: "" }, status, got);
     if (this.kind[s] !== K_SLAB && this.kind[s] !== K_LARGE) return this.compare(op, o, { exact: { status: abi.FZS_KIND, records: [] }, note: "" }, status, got);
-    if (status === abi.FZS_ALLOC_FAILED) return got.length ? this.disagree(op, o, "no report", status, got) : undefined;
+    if (status === abi.FZS_ALLOC_FAILED) {
+      // p = krealloc(p, ...) returned NULL: the old object leaks
+      this.nullSlot(s);
+      return got.length ? this.disagree(op, o, "no report", status, got) : undefined;
+    }
     if (status !== abi.FZS_DONE || got.length) return this.disagree(op, o, "done, no report", status, got);
     const old = this.addr[s];
     const ks = this.objSize[s];

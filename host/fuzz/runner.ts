@@ -8,10 +8,13 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
+import * as abi from "../../abi/abi.js";
 import { resolveOptions } from "../config.js";
+import { Engine } from "../engine.js";
 import { checkCmdline } from "./check.js";
 import { BUG_CLASSES, type Profile, type PlantRates, type BugClass } from "./generator.js";
-import type { UnitJob, UnitResult, MinimiseJob, MinimiseResult, BugRecord, BugSignature } from "./unit.js";
+import { generatorOptions, type UnitJob, type UnitResult, type MinimiseJob, type MinimiseResult, type BugRecord, type BugSignature } from "./unit.js";
+import { makeReference, encodeReference } from "./reference.js";
 
 export interface FuzzOptions {
   /** Stop after this many ops (deterministic), or ... */
@@ -37,12 +40,28 @@ export interface FuzzOptions {
   progress?: boolean;
   /** Stop early on SIGINT (default true; tests turn it off). */
   handleSignals?: boolean;
+  /** Bytes the output folder may take (default 256 MiB); past it reproducers are stored by reference, then not at all. */
+  maxOutputBytes?: number;
+  /** Largest reproducer written as a tape (default 1 MiB); a larger one is stored by reference. */
+  maxReproducerBytes?: number;
+  /** Time limit of one unit (ms, default 120 s): its worker is terminated and the unit listed as timed out. */
+  unitTimeoutMs?: number;
 }
+
+export const DEFAULT_MAX_OUTPUT = 256 << 20;
+export const DEFAULT_MAX_REPRODUCER = 1 << 20;
+export const DEFAULT_UNIT_TIMEOUT_MS = 120_000;
 
 export interface BugSummary extends BugSignature {
   id: number;
   first: { unit: number; op: number };
-  reproducer?: { file?: string; ops: number; prefixOps: number; tests: number; reproduced: boolean; shrunk: boolean };
+  reproducer?: {
+    file?: string; ops: number; prefixOps: number; tests: number; reproduced: boolean; shrunk: boolean;
+    /** tape: written in full; reference: seed, unit and op count (bug-NNN.ref, replayable); none: not written (budget spent). */
+    stored: "tape" | "reference" | "none";
+    /** Bytes of the tape itself (for a reference: the tape it stands for, when the worker encoded it). */
+    tapeBytes: number;
+  };
 }
 
 export interface FuzzSummary {
@@ -55,12 +74,20 @@ export interface FuzzSummary {
   units: number;
   reports: number;
   reportsLost: number;
+  /** Allocation ops that got NULL (fail_page_alloc, out of memory); their slots hold NULL. */
+  allocFailures: number;
+  /** warn_alloc()'s allocation failures: counted, not listed as bugs. */
+  allocWarnings: number;
   planted: Record<BugClass, number>;
   bugs: BugSummary[];
   panics: Array<{ unit: number; op: number; title: string }>;
   disagreements: Array<{ unit: number; op: number; what: string; expected: string; got: string; file?: string }>;
   checked: boolean;
   interrupted: boolean;
+  /** Units stopped at their time limit (their ops and reports are not counted). */
+  timedOut: Array<{ unit: number; seconds: number }>;
+  /** Bytes written to the output folder (reproducers and texts; the summary files), the budget, the per-reproducer cap, and how reproducers were stored. */
+  output: { bytes: number; summaryBytes: number; maxBytes: number; maxReproducerBytes: number; tapes: number; references: number; notWritten: number };
   /** Timing (not deterministic): seconds, ops/s in all and per worker. */
   timing: { seconds: number; opsPerSecond: number; opsPerSecondPerWorker: number; minimiseSeconds: number };
   /** Kernel text of each bug's first report (not in the JSON file: see bug-NNN.txt). */
@@ -81,6 +108,9 @@ function workerUrl(): URL {
 
 type Job = { type: "unit"; job: UnitJob } | { type: "minimise"; job: MinimiseJob } | { type: "study"; job: unknown };
 
+/** A job that overran its time limit: its worker was terminated (and replaced). */
+export const TIMED_OUT = Symbol("timed out");
+
 /** Worker threads sharing progress counters and a stop flag. */
 export class Pool {
   readonly counters: Float64Array;
@@ -89,45 +119,64 @@ export class Pool {
   private readonly ready: Promise<void>[] = [];
   private readonly waiting = new Map<Worker, (r: unknown) => void>();
   private readonly failing = new Map<Worker, (e: Error) => void>();
+  private readonly shared: { counters: SharedArrayBuffer; stop: SharedArrayBuffer };
+  private readonly url: URL;
 
   constructor(readonly size: number) {
     const cb = new SharedArrayBuffer(8 * 4 * size), sb = new SharedArrayBuffer(4);
     this.counters = new Float64Array(cb);
     this.stop = new Int32Array(sb);
-    const url = workerUrl();
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(url, { workerData: { counters: cb, stop: sb, index: i } });
-      this.workers.push(w);
-      this.ready.push(new Promise((res, rej) => {
-        w.once("message", () => res());
-        w.once("error", rej);
-      }));
-      w.on("message", (m: { type: string; result?: unknown; message?: string; stack?: string }) => {
-        if (m.type === "ready") return;
-        const ok = this.waiting.get(w), bad = this.failing.get(w);
-        this.waiting.delete(w);
-        this.failing.delete(w);
-        if (m.type === "error") bad?.(Object.assign(new Error(`fuzz worker ${i}: ${m.message}`), { stack: m.stack }));
-        else ok?.(m.result);
-      });
-      w.on("error", (e) => { this.failing.get(w)?.(e); this.waiting.delete(w); this.failing.delete(w); });
-    }
+    this.shared = { counters: cb, stop: sb };
+    this.url = workerUrl();
+    for (let i = 0; i < size; i++) this.ready.push(this.spawn(i));
+  }
+
+  private spawn(i: number): Promise<void> {
+    const w = new Worker(this.url, { workerData: { ...this.shared, index: i } });
+    this.workers[i] = w;
+    w.on("message", (m: { type: string; result?: unknown; message?: string; stack?: string }) => {
+      if (m.type === "ready") return;
+      const ok = this.waiting.get(w), bad = this.failing.get(w);
+      this.waiting.delete(w);
+      this.failing.delete(w);
+      if (m.type === "error") bad?.(Object.assign(new Error(`fuzz worker ${i}: ${m.message}`), { stack: m.stack }));
+      else ok?.(m.result);
+    });
+    w.on("error", (e) => { this.failing.get(w)?.(e); this.waiting.delete(w); this.failing.delete(w); });
+    return new Promise((res, rej) => {
+      w.once("message", () => res());
+      w.once("error", rej);
+    });
   }
 
   async start(): Promise<void> {
     await Promise.all(this.ready);
   }
 
-  /** Run jobs from `next()` on every worker until it returns undefined; `done` sees each result. */
-  async drive<R>(next: () => Job | undefined, done: (r: R) => void): Promise<void> {
-    await Promise.all(this.workers.map(async (w) => {
+  /**
+   * Run jobs from `next()` on every worker until it returns undefined; `done`
+   * sees each result, or TIMED_OUT for a job that ran longer than `limitMs`
+   * (its worker thread is terminated and a fresh one takes its place).
+   */
+  async drive<R>(next: () => Job | undefined, done: (r: R | typeof TIMED_OUT, job: Job) => void, limitMs = Infinity): Promise<void> {
+    await Promise.all(this.workers.map(async (_, i) => {
       for (let job = next(); job; job = next()) {
-        const r = await new Promise<R>((res, rej) => {
+        const w = this.workers[i];
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const r = await new Promise<R | typeof TIMED_OUT>((res, rej) => {
           this.waiting.set(w, res as (r: unknown) => void);
           this.failing.set(w, rej);
+          if (Number.isFinite(limitMs)) timer = setTimeout(() => res(TIMED_OUT), limitMs);
           w.postMessage(job);
-        });
-        done(r);
+        }).finally(() => clearTimeout(timer));
+        if (r === TIMED_OUT) {
+          this.waiting.delete(w);
+          this.failing.delete(w);
+          this.counters[i * 4 + 2] = 0;
+          await w.terminate();
+          await this.spawn(i);
+        }
+        done(r, job);
       }
     }));
   }
@@ -156,12 +205,20 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   if (!Number.isInteger(unitOps) || unitOps < 1 || unitOps > 0xffffffff) throw new RangeError(`unit size must be 1..2^32-1 ops, got ${unitOps}`);
   const cmdline = opts.check ? checkCmdline(opts.cmdline ?? "") : `${opts.cmdline ?? ""} kasan_multi_shot`.trim();
   resolveOptions({ cmdline });   // a bad command line fails here, not in every worker
+  Engine.createSync({ cmdline }); // so does one the kernel cannot boot with (e.g. fail_page_alloc failing boot's allocations)
   const plant = opts.plant ?? {};
   const plantWrites = opts.plantWrites ?? !opts.check;
   const deadline = opts.seconds !== undefined ? Date.now() + opts.seconds * 1000 : undefined;
   const units = opts.ops !== undefined ? Math.ceil(opts.ops / unitOps) : Infinity;
+  const maxBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 65536) throw new RangeError(`--max-output must be at least 64K, got ${maxBytes}`);
+  const maxReproducerBytes = opts.maxReproducerBytes ?? DEFAULT_MAX_REPRODUCER;
+  if (!Number.isSafeInteger(maxReproducerBytes) || maxReproducerBytes < 1) throw new RangeError(`--max-reproducer must be a positive number of bytes, got ${maxReproducerBytes}`);
+  const unitLimit = opts.unitTimeoutMs ?? DEFAULT_UNIT_TIMEOUT_MS;
+  if (!(unitLimit > 0)) throw new RangeError(`--unit-timeout must be positive, got ${unitLimit}`);
 
   const pool = new Pool(workers);
+  const out = new OutputBudget(opts.out, maxBytes, maxReproducerBytes);
   let interrupted = false;
   const onSigint = () => {
     if (Atomics.load(pool.stop, 0) === 0) { interrupted = true; Atomics.store(pool.stop, 0, 1); }
@@ -171,8 +228,9 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const bugs = new Map<string, BugRecord & { unit: number }>();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
   const s: FuzzSummary = {
-    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, planted: emptyPlanted(),
-    bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false,
+    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(),
+    bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false, timedOut: [],
+    output: { bytes: 0, summaryBytes: 0, maxBytes, maxReproducerBytes, tapes: 0, references: 0, notWritten: 0 },
     timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {},
   };
   const t0 = Date.now();
@@ -184,11 +242,18 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       const unit = nextUnit++;
       const ops = opts.ops !== undefined ? Math.min(unitOps, opts.ops - unit * unitOps) : unitOps;
       return { type: "unit", job: { unit, ops, seed, profile, cmdline, plant, plantWrites, check: !!opts.check, deadline } };
-    }, (r) => {
+    }, (res, job) => {
+      if (res === TIMED_OUT) {
+        s.timedOut.push({ unit: (job.job as UnitJob).unit, seconds: unitLimit / 1000 });
+        return;
+      }
+      const r = res;
       s.ops += r.ops;
       s.units++;
       s.reports += r.reports;
       s.reportsLost += r.reportsLost;
+      s.allocWarnings += r.allocWarnings;
+      s.allocFailures += r.status[abi.FZS_ALLOC_FAILED] ?? 0;
       for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
       for (const b of r.bugs) {
         const have = bugs.get(b.signature);
@@ -203,16 +268,17 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         const { tape, ...d } = r.disagreement;
         let file: string | undefined;
         if (opts.out) {
-          mkdirSync(opts.out, { recursive: true });
-          file = path.join(opts.out, `disagreement-${r.unit}-${d.op}.tape`);
-          writeFileSync(file, tape);
+          const u = job.job as UnitJob;
+          const ref = () => encodeReference(makeReference({ ...generatorOptions(u), plantWrites: u.plantWrites }, d.op + 1, ""));   // no signature: replay --check it
+          file = out.put(`disagreement-${r.unit}-${d.op}`, tape, ref, "")?.file;
         }
         s.disagreements.push({ unit: r.unit, ...d, file });
       }
-    });
+    }, unitLimit);
     const fuzzSeconds = (Date.now() - t0) / 1000;
     s.interrupted = interrupted;
     s.panics.sort((a, b) => a.unit - b.unit || a.op - b.op);
+    s.timedOut.sort((a, b) => a.unit - b.unit);
     s.disagreements.sort((a, b) => a.unit - b.unit || a.op - b.op);
     const sorted = [...bugs.values()].sort((a, b) => a.unit - b.unit || a.firstOp - b.firstOp || (a.signature < b.signature ? -1 : 1));
     s.bugs = sorted.map((b, i) => ({
@@ -235,23 +301,37 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       }
       let i = 0;
       const budget = opts.minimiseMs ?? 20_000;
-      await pool.drive<MinimiseResult>(() => {
-        if (i >= s.bugs.length) return undefined;
-        const b = s.bugs[i++];
-        const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
-        return { type: "minimise", job: { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
-          deadline: Date.now() + budget } };
-      }, (r) => {
-        const b = s.bugs.find((x) => x.signature === r.signature)!;
+      // room kept for the summary files, written last (about 2 x 300 bytes a bug)
+      out.reserve(16384 + 600 * s.bugs.length + 300 * s.disagreements.length + 100 * s.timedOut.length);
+      const store = (m: MinimiseJob, res: MinimiseResult | typeof TIMED_OUT | undefined) => {
+        const b = s.bugs.find((x) => x.signature === m.signature)!;
+        // not shrunk (overran its budget and the unit limit, or the output budget is spent): by reference if it fits
+        const r: MinimiseResult = res && res !== TIMED_OUT ? res : { signature: m.signature, tape: new Uint8Array(0), ops: m.op + 1,
+          prefixOps: m.op + 1, tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
         let file: string | undefined;
+        let stored: "tape" | "reference" | "none" = "none";
         if (opts.out) {
-          mkdirSync(opts.out, { recursive: true });
-          file = path.join(opts.out, `bug-${String(b.id).padStart(3, "0")}.tape`);
-          writeFileSync(file, r.tape);
-          writeFileSync(file.replace(/\.tape$/, ".txt"), `${b.signature}\n\n${r.text || s.texts[b.signature]}\n`);
+          const ref = () => encodeReference(makeReference({ ...generatorOptions(m.job), plantWrites: m.job.plantWrites }, m.op + 1, b.signature));
+          const put = out.put(`bug-${String(b.id).padStart(3, "0")}`, r.tape.length ? r.tape : undefined, ref,
+            `${b.signature}\n\n${r.text || s.texts[b.signature]}\n`);
+          file = put?.file;
+          stored = put?.stored ?? "none";
         }
-        b.reproducer = { file, ops: r.ops, prefixOps: r.prefixOps, tests: r.tests, reproduced: r.reproduced, shrunk: r.shrunk };
-      });
+        b.reproducer = { file, ops: r.ops, prefixOps: r.prefixOps, tests: r.tests, reproduced: r.reproduced, shrunk: r.shrunk,
+          stored, tapeBytes: r.tapeBytes ?? r.tape.length };
+      };
+      await pool.drive<MinimiseResult>(() => {
+        for (;;) {
+          if (i >= s.bugs.length) return undefined;
+          const b = s.bugs[i++];
+          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
+          const m: MinimiseJob = { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
+            deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes };
+          // once even a reference and its text would not fit, shrinking is wasted work
+          if (opts.out && out.full(4096)) { store(m, undefined); continue; }
+          return { type: "minimise", job: m };
+        }
+      }, (res, j) => store(j.job as MinimiseJob, res), budget + unitLimit);
       s.timing.minimiseSeconds = (Date.now() - tm) / 1000;
     }
   } finally {
@@ -259,8 +339,58 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     if (opts.handleSignals !== false) process.removeAllListeners("SIGINT");
     await pool.close();
   }
-  if (opts.out) writeSummary(s, opts.out);
+  Object.assign(s.output, out.counts());
+  if (opts.out) s.output.summaryBytes = writeSummary(s, opts.out);
   return s;
+}
+
+/**
+ * The output folder's budget: a reproducer is written as a tape when it is
+ * under the per-reproducer cap and fits, else as a reference (a few hundred
+ * bytes that `shadowfence replay` regenerates the tape from), else not at all.
+ */
+class OutputBudget {
+  private used = 0;
+  private reserved = 0;
+  private tapes = 0;
+  private references = 0;
+  private notWritten = 0;
+  constructor(private readonly dir: string | undefined, private readonly maxBytes: number, private readonly maxTape: number) {}
+
+  reserve(n: number): void { this.reserved = n; }
+  /** Less than n bytes of budget left. */
+  full(n: number): boolean { return !this.fits(n); }
+  private fits(n: number): boolean { return this.used + this.reserved + n <= this.maxBytes; }
+  private write(name: string, data: Uint8Array | string): void {
+    mkdirSync(this.dir!, { recursive: true });
+    writeFileSync(path.join(this.dir!, name), data);
+    this.used += typeof data === "string" ? Buffer.byteLength(data) : data.length;
+  }
+
+  /** Write `<base>.tape` (or `<base>.ref`) and `<base>.txt` (when text is given). */
+  put(base: string, tape: Uint8Array | undefined, reference: () => Uint8Array, text: string): { file: string; stored: "tape" | "reference" } | undefined {
+    if (!this.dir) return undefined;
+    const textBytes = Buffer.byteLength(text);
+    if (tape && tape.length <= this.maxTape && this.fits(tape.length + textBytes)) {
+      this.write(`${base}.tape`, tape);
+      if (text) this.write(`${base}.txt`, text);
+      this.tapes++;
+      return { file: path.join(this.dir, `${base}.tape`), stored: "tape" };
+    }
+    const ref = reference();
+    if (this.fits(ref.length + textBytes)) {
+      this.write(`${base}.ref`, ref);
+      if (text) this.write(`${base}.txt`, text);
+      this.references++;
+      return { file: path.join(this.dir, `${base}.ref`), stored: "reference" };
+    }
+    this.notWritten++;
+    return undefined;
+  }
+
+  counts(): { bytes: number; tapes: number; references: number; notWritten: number } {
+    return { bytes: this.used, tapes: this.tapes, references: this.references, notWritten: this.notWritten };
+  }
 }
 
 // ── progress ────────────────────────────────────────────────────────────────
@@ -308,22 +438,39 @@ export function summaryText(s: FuzzSummary): string {
   L.push(`command line: ${s.cmdline}`);
   L.push(`ops: ${s.ops} in ${t.seconds.toFixed(2)} s: ${(t.opsPerSecond / 1e6).toFixed(2)} M ops/s, ${(t.opsPerSecondPerWorker / 1e6).toFixed(2)} M ops/s per worker`);
   L.push(`reports: ${s.reports}, lost to a full report ring: ${s.reportsLost}; unique bugs: ${s.bugs.length}`);
+  if (s.allocFailures || s.allocWarnings) {
+    L.push(`allocations that failed: ${s.allocFailures} (the slot holds NULL); warn_alloc reports (not bugs): ${s.allocWarnings}`);
+  }
   const planted = BUG_CLASSES.filter((c) => s.planted[c]).map((c) => `${c} ${s.planted[c]}`);
   if (planted.length) L.push(`planted bugs: ${planted.join(", ")}`);
   if (s.checked) L.push(`oracle: ${s.disagreements.length ? `${s.disagreements.length} disagreement(s)` : "agreed with every verdict"}`);
   for (const d of s.disagreements) L.push(`  DISAGREEMENT unit ${d.unit} op ${d.op}: ${d.what}: expected ${d.expected}, got ${d.got}${d.file ? ` (tape: ${d.file})` : ""}`);
   for (const p of s.panics) L.push(`  panic in unit ${p.unit} at op ${p.op}: ${p.title}`);
+  if (s.timedOut.length) {
+    L.push(`timed out: ${s.timedOut.length} unit(s) stopped at the ${s.timedOut[0].seconds} s limit (--unit-timeout), not counted above: ` +
+      s.timedOut.map((t) => t.unit).join(", "));
+  }
+  const o = s.output;
+  if (o.references || o.notWritten) {
+    L.push(`reproducers: ${o.tapes} as tapes, ${o.references} by reference (over ${o.maxReproducerBytes} bytes, or past the output budget), ` +
+      `${o.notWritten} not written${o.notWritten ? ` (the ${o.maxBytes}-byte output budget was spent)` : ""}`);
+  }
   if (s.bugs.length) {
     L.push("");
     L.push("   #     count  first (unit:op)  reproducer");
     for (const b of s.bugs) {
       const r = b.reproducer;
-      const repro = !r ? "-" : !r.shrunk ? `${r.file ? path.basename(r.file) : "-"} (${r.ops} ops, unshrunk)`
-        : `${r.file ? path.basename(r.file) : "-"} (${r.ops} of ${r.prefixOps} ops${r.reproduced ? "" : ", NOT reproduced"})`;
+      const name = r?.file ? path.basename(r.file) : r?.stored === "none" ? "not written" : "-";
+      const repro = !r ? "-"
+        : r.stored === "reference" ? `${name} (by reference: unit ${b.first.unit}, ops 0..${b.first.op}; ` +
+          `${r.shrunk ? `shrunk to ${r.ops} ops` : "unshrunk"}${r.tapeBytes ? `, a ${r.tapeBytes}-byte tape` : ""})`
+        : !r.shrunk ? `${name} (${r.ops} ops, unshrunk)`
+        : `${name} (${r.ops} of ${r.prefixOps} ops${r.reproduced ? "" : ", NOT reproduced"})`;
       L.push(`${String(b.id).padStart(4)} ${String(b.count).padStart(9)}  ${`${b.first.unit}:${b.first.op}`.padEnd(15)}  ${repro}`);
       L.push(`       ${b.signature}`);
     }
   }
+  if (s.output.bytes) L.push(`\nreproducers and texts: ${s.output.bytes} bytes of the ${s.output.maxBytes}-byte output budget (--max-output)`);
   if (t.minimiseSeconds && s.bugs.some((b) => b.reproducer?.shrunk)) L.push(`\nreproducers shrunk in ${t.minimiseSeconds.toFixed(1)} s`);
   return L.join("\n") + "\n";
 }
@@ -334,9 +481,12 @@ export function summaryJson(s: FuzzSummary): object {
   return rest;
 }
 
-function writeSummary(s: FuzzSummary, out: string): void {
+/** Write summary.txt and summary.json (always, whatever the budget); their bytes. */
+function writeSummary(s: FuzzSummary, out: string): number {
   mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, "summary.txt"), summaryText(s));
-  writeFileSync(path.join(out, "summary.json"), JSON.stringify(summaryJson(s), null, 2) + "\n");
+  const text = summaryText(s), json = JSON.stringify(summaryJson(s), null, 2) + "\n";
+  writeFileSync(path.join(out, "summary.txt"), text);
+  writeFileSync(path.join(out, "summary.json"), json);
+  return Buffer.byteLength(text) + Buffer.byteLength(json);
 }
 

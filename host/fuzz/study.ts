@@ -15,7 +15,7 @@ import * as abi from "../../abi/abi.js";
 import { Engine } from "../engine.js";
 import { Generator, ScenarioTracker, BUG_CLASSES, type BugClass, type Profile, type Scenario } from "./generator.js";
 import { TapeExecutor, type Finding } from "./exec.js";
-import { Pool } from "./runner.js";
+import { Pool, TIMED_OUT } from "./runner.js";
 import type { Progress } from "./unit.js";
 
 export const STUDY_TICK_EVERY = 100;      // ops per tick
@@ -151,7 +151,7 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
       }
     }
     let i = 0;
-    await pool.drive<StudyUnitResult>(() => (i < jobs.length ? { type: "study", job: jobs[i++] } : undefined), (r) => results.push(r));
+    await pool.drive<StudyUnitResult>(() => (i < jobs.length ? { type: "study", job: jobs[i++] } : undefined), (r) => { if (r !== TIMED_OUT) results.push(r); });
   } finally {
     await pool.close();
   }

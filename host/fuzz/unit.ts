@@ -49,6 +49,8 @@ export interface UnitResult {
   ops: number;
   reports: number;
   reportsLost: number;
+  /** warn_alloc()'s allocation failures (fail_page_alloc, out of memory): the kernel's notices, not bugs. */
+  allocWarnings: number;
   bugs: BugRecord[];
   planted: Record<BugClass, number>;
   status: number[];
@@ -72,6 +74,11 @@ export function generatorOptions(job: UnitJob): GeneratorOptions {
     plantWrites: job.plantWrites, tick: job.tick };
 }
 
+/** warn_alloc(): an allocation failed (injected or out of memory); the caller gets NULL, nothing is corrupted. */
+export function isAllocWarning(f: Finding): boolean {
+  return f.raw.kind === abi.REP_VMALLOC_WARN && Number(f.raw.arg0) === abi.VMW_ALLOC_FAILED;
+}
+
 export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const t0 = Date.now();
   const engine = Engine.createSync({ cmdline: job.cmdline });
@@ -81,12 +88,13 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const bugs = new Map<string, BugRecord>();
   const bySeq = new Map<number, BugRecord>();
   const byOp = new Map<number, Finding[]>();
-  let reports = 0, shown = 0;
+  let reports = 0, shown = 0, allocWarnings = 0;
   const onFinding = (f: Finding): boolean => {
     // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
     if (f.raw.kind === abi.REP_PANIC) return false;
     reports++;
     if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
+    if (isAllocWarning(f)) { allocWarnings++; return false; }
     const b = bugs.get(f.signature);
     if (b) { b.count++; return false; }
     const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
@@ -140,7 +148,7 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const c = x.counters();
   x.finish();
   return {
-    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, bugs: [...bugs.values()], planted: gen.planted(),
+    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, allocWarnings, bugs: [...bugs.values()], planted: gen.planted(),
     status: c.status, checksum: c.checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
   };
 }
@@ -154,6 +162,8 @@ export interface MinimiseJob {
   shrink: boolean;
   deadline?: number;
   maxTests?: number;
+  /** A reproducer larger than this is not sent back (the runner stores it by reference). */
+  maxTapeBytes?: number;
 }
 
 export interface MinimiseResult {
@@ -167,6 +177,12 @@ export interface MinimiseResult {
   shrunk: boolean;
   text: string;
   title: string;
+  /** Bytes of the encoded reproducer (`tape` is empty when it was over maxTapeBytes). */
+  tapeBytes?: number;
+}
+
+function capped(file: Uint8Array, m: MinimiseJob): Uint8Array {
+  return m.maxTapeBytes !== undefined && file.length > m.maxTapeBytes ? new Uint8Array(0) : file;
 }
 
 /** The unit's prefix up to the bug, shrunk, and its replay's report. */
@@ -174,7 +190,8 @@ export function runMinimise(m: MinimiseJob, progress?: Progress): MinimiseResult
   const prefix = generateTape(generatorOptions(m.job), m.op + 1);
   if (!m.shrink) {
     const file = encodeTape(pruneTape(prefix));
-    return { signature: m.signature, tape: file, ops: prefix.ops, prefixOps: prefix.ops, tests: 0, reproduced: false, shrunk: false, text: "", title: "" };
+    return { signature: m.signature, tape: capped(file, m), tapeBytes: file.length, ops: prefix.ops, prefixOps: prefix.ops, tests: 0,
+      reproduced: false, shrunk: false, text: "", title: "" };
   }
   const stop = progress ? () => Atomics.load(progress.stop, 0) === 2 : undefined;
   const r = minimise(prefix, m.signature, { maxTests: m.maxTests, deadline: m.deadline, stop });
@@ -188,6 +205,6 @@ export function runMinimise(m: MinimiseJob, progress?: Progress): MinimiseResult
   let out = replayFile(pruneTape(r.tape));
   if (!out.report) out = replayFile(r.tape);
   const { file, report } = out;
-  return { signature: m.signature, tape: file, ops: r.tape.ops, prefixOps: prefix.ops, tests: r.tests,
+  return { signature: m.signature, tape: capped(file, m), tapeBytes: file.length, ops: r.tape.ops, prefixOps: prefix.ops, tests: r.tests,
     reproduced: r.reproduced && report !== undefined, shrunk: true, text: report?.text ?? "", title: report?.title ?? "" };
 }

@@ -11,6 +11,7 @@
 // something else holds them), and given back when the guest ends.
 import * as abi from "../../abi/abi.js";
 import type { Engine, Report } from "../engine.js";
+import { Fifo } from "../bounded.js";
 import type { Frame } from "../stackdepot.js";
 import { parseWasm, rewriteShadowStack, globalValue, WasmFormatError, type WasmModule } from "./wasm.js";
 import { wasiSubset, guardWasi, WasiExit, type WasiImports } from "./wasi.js";
@@ -59,6 +60,8 @@ export interface GuestResult {
   stderr: string;
   /** Reports the run produced, in order. */
   reports: Report[];
+  /** Reports of the run older than the newest shadowfence.max_reports, not in `reports` (o.onReport saw them all). */
+  reportsDropped: number;
   /** Engine self-check after the run: [] when every invariant holds. */
   selfCheck: string[];
 }
@@ -271,7 +274,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
 
   const gcb = ctl + GUEST_RING_BYTES;
-  const reports: Report[] = [];
+  // the newest shadowfence.max_reports, as engine.reports() keeps them
+  const reports = new Fifo<Report>();
   const dec = { out: new TextDecoder(), err: new TextDecoder() };
   let stdout = "", stderr = "";
   const prevTask = engine.current;
@@ -338,6 +342,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       const guestAddress = r.address < 4096n ? r.address : lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? lin : undefined;
       if (guestAddress !== undefined) r.extra = { ...r.extra, guestAddress: "0x" + guestAddress.toString(16) };
       reports.push(r);
+      if (reports.length > engine.options.maxReports) reports.shift();
       o.onReport?.(r);
     };
     engine.guestHooks.symbolize = (va) => {
@@ -380,5 +385,5 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
   stdout += dec.out.decode();
   stderr += dec.err.decode();
-  return { exitCode, status, message, stdout, stderr, reports, selfCheck: engine.selfCheck() };
+  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck() };
 }
