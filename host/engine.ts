@@ -325,10 +325,7 @@ export class Engine {
     const rc = this.exports.boot();
     if (rc === abi.BOOT_ENOMEM) {
       const stage = BOOT_STAGES[this.exports.boot_failed_stage()] ?? "boot";
-      if (options.failPageAlloc) {
-        throw new ConfigError(`out of memory in ${stage} at boot: fail_page_alloc=${options.failPageAlloc} failed an allocation ` +
-          `(give it a <space> of bytes to allow first), or ram=${options.ram} is too small`);
-      }
+      // fail_page_alloc is armed when boot completes, so only RAM can be short here
       throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
     }
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);

@@ -28,7 +28,8 @@ const WARN_TYPES: Record<number, string> = {
   [abi.WARN_KFREE_NOT_HEAP]: "free of non-heap memory", [abi.WARN_SLUB_DOUBLE_FREE]: "SLUB double free",
   [abi.WARN_WRONG_CACHE]: "wrong slab cache", [abi.WARN_CACHE_NOT_SLAB]: "free of non-slab object",
   [abi.WARN_SLUB_FREECHAIN]: "corrupted freechain", [abi.WARN_KFENCE]: "KFENCE internal",
-  [abi.WARN_BAD_PAGE_FREE]: "bad page state",
+  [abi.WARN_BAD_PAGE_FREE]: "bad page state", [abi.WARN_ALLOC_FAILED]: "page allocation failure",
+  [abi.WARN_ALLOC_ORDER]: "allocation order too large", [abi.WARN_CALLBACK]: "callback failed",
 };
 const VMW_TYPES: Record<number, string> = {
   [abi.VMW_VFREE_NONEXISTENT]: "vfree of nonexistent vm area", [abi.VMW_VFREE_BAD_ADDR]: "vfree of bad address",

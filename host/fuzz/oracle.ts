@@ -423,10 +423,10 @@ export class Oracle {
         return this.compare(op, o, { exact: { status: abi.FZS_DONE, records: [] }, note: "" }, status, got);
       case abi.FZ_KMALLOC: case abi.FZ_KZALLOC: case abi.FZ_VMALLOC: case abi.FZ_CACHE_ALLOC: {
         if (status === abi.FZS_ALLOC_FAILED) {
-          // out of memory is the allocator's call; vmalloc says so
+          // out of memory is the allocator's call; warn_alloc says so
           if (!nullAddr) return this.disagree(op, o, "a NULL result with FZS_ALLOC_FAILED", status, got);
           this.nullSlot(s);
-          return got.every((g) => g.startsWith("warn:vmalloc")) ? undefined : this.disagree(op, o, "no report", status, got);
+          return got.every(isAllocFailureWarning) ? undefined : this.disagree(op, o, "no report but warn_alloc's", status, got);
         }
         if (status !== abi.FZS_DONE || got.length) return this.disagree(op, o, "done, no report", status, got);
         this.leak(s);
@@ -545,7 +545,7 @@ export class Oracle {
     if (status === abi.FZS_ALLOC_FAILED) {
       // p = krealloc(p, ...) returned NULL: the old object leaks
       this.nullSlot(s);
-      return got.length ? this.disagree(op, o, "no report", status, got) : undefined;
+      return got.every(isAllocFailureWarning) ? undefined : this.disagree(op, o, "no report but warn_alloc's", status, got);
     }
     if (status !== abi.FZS_DONE || got.length) return this.disagree(op, o, "done, no report", status, got);
     const old = this.addr[s];
@@ -611,6 +611,11 @@ export function recordKey(f: Finding, sp?: { keyOf(a: bigint): number }): string
     case abi.REP_VMALLOC_WARN: case abi.REP_WARN: return `warn:${f.type.replace(/^WARNING: /, "")}`;
   }
   return f.type;
+}
+
+/** warn_alloc()'s text for a failed page, slab or vmalloc allocation (a got-record name). */
+function isAllocFailureWarning(g: string): boolean {
+  return g.startsWith("warn:vmalloc") || g === "warn:page allocation failure";
 }
 
 function statusName(s: number): string {

@@ -205,7 +205,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   if (!Number.isInteger(unitOps) || unitOps < 1 || unitOps > 0xffffffff) throw new RangeError(`unit size must be 1..2^32-1 ops, got ${unitOps}`);
   const cmdline = opts.check ? checkCmdline(opts.cmdline ?? "") : `${opts.cmdline ?? ""} kasan_multi_shot`.trim();
   resolveOptions({ cmdline });   // a bad command line fails here, not in every worker
-  Engine.createSync({ cmdline }); // so does one the kernel cannot boot with (e.g. fail_page_alloc failing boot's allocations)
+  Engine.createSync({ cmdline }); // so does one the kernel cannot boot with
   const plant = opts.plant ?? {};
   const plantWrites = opts.plantWrites ?? !opts.check;
   const deadline = opts.seconds !== undefined ? Date.now() + opts.seconds * 1000 : undefined;

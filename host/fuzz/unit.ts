@@ -74,9 +74,14 @@ export function generatorOptions(job: UnitJob): GeneratorOptions {
     plantWrites: job.plantWrites, tick: job.tick };
 }
 
-/** warn_alloc(): an allocation failed (injected or out of memory); the caller gets NULL, nothing is corrupted. */
+/**
+ * warn_alloc() (page, slab and vmalloc allocations) and SLUB's slab_out_of_memory: an allocation
+ * failed (injected or out of memory); the caller gets NULL, nothing is corrupted.
+ */
 export function isAllocWarning(f: Finding): boolean {
-  return f.raw.kind === abi.REP_VMALLOC_WARN && Number(f.raw.arg0) === abi.VMW_ALLOC_FAILED;
+  const id = Number(f.raw.arg0);
+  return (f.raw.kind === abi.REP_VMALLOC_WARN && id === abi.VMW_ALLOC_FAILED) ||
+    (f.raw.kind === abi.REP_WARN && id === abi.WARN_ALLOC_FAILED);
 }
 
 export function runUnit(job: UnitJob, progress?: Progress): UnitResult {

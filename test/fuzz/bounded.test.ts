@@ -116,10 +116,9 @@ describe("fuzz unit time limit", () => {
 });
 
 describe("fuzz option errors", () => {
-  it("refuses a command line the kernel cannot boot with, and bad budgets, before starting workers", async () => {
+  it("refuses a bad command line and bad budgets before starting workers", async () => {
     const base = { ops: 1000, workers: 1, progress: false, handleSignals: false };
-    await expect(fuzz({ ...base, cmdline: "fail_page_alloc=1,30,0,-1" })).rejects.toThrow(
-      "out of memory in kmem_cache_init at boot: fail_page_alloc=1,30,0,-1 failed an allocation (give it a <space> of bytes to allow first), or ram=128 is too small");
+    await expect(fuzz({ ...base, cmdline: "kasan.fault=sometimes" })).rejects.toThrow(/^invalid value "sometimes" for kasan\.fault: /);
     await expect(fuzz({ ...base, maxOutputBytes: 1024 })).rejects.toThrow("--max-output must be at least 64K, got 1024");
     await expect(fuzz({ ...base, maxReproducerBytes: 0 })).rejects.toThrow("--max-reproducer must be a positive number of bytes, got 0");
     await expect(fuzz({ ...base, unitTimeoutMs: 0 })).rejects.toThrow("--unit-timeout must be positive, got 0");
