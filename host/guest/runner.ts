@@ -12,7 +12,7 @@
 import * as abi from "../../abi/abi.js";
 import type { Engine, Report } from "../engine.js";
 import type { Frame } from "../stackdepot.js";
-import { parseWasm, rewriteShadowStack, globalValue, WasmFormatError, type WasmModule } from "./wasm.js";
+import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, type WasmModule } from "./wasm.js";
 import { wasiSubset, guardWasi, WasiExit, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
@@ -23,6 +23,22 @@ export const GUEST_RING_BYTES = 0x40000;
 export const EXIT_STOPPED = 139;
 /** Exit status of a guest that trapped on its own (abort(), unreachable: 128 + SIGABRT). */
 export const EXIT_TRAPPED = 134;
+/** Exit status of a guest stopped at its time limit (as coreutils timeout(1)). */
+export const EXIT_TIMEOUT = 124;
+/** Loop iterations and calls between two looks at the clock (the fuel a guest gets each time). */
+export const GUEST_FUEL = 1 << 16;
+/** Longest name (function, global, task) a report prints: kallsyms' KSYM_NAME_LEN - 1. */
+export const GUEST_NAME_MAX = 511;
+
+/**
+ * A name from the guest (its name section, its globals' descriptors, the task
+ * name) as reports print it: printable ASCII only (anything else is `?`), at
+ * most GUEST_NAME_MAX characters, so no name can forge a line of a report.
+ */
+export function sanitizeName(s: string, max = GUEST_NAME_MAX): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > max ? clean.slice(0, max) : clean;
+}
 
 export interface GuestOptions {
   /** argv[1..] */
@@ -44,13 +60,15 @@ export interface GuestOptions {
   onReport?: (r: Report) => void;
   /** The guest task's pid (default 100). */
   pid?: number;
+  /** Stop the guest after this many milliseconds of running (status "timeout", exit code 124). */
+  timeoutMs?: number;
 }
 
-export type GuestStatus = "exit" | "stopped" | "panic" | "trap";
+export type GuestStatus = "exit" | "stopped" | "panic" | "trap" | "timeout";
 
 export interface GuestResult {
   exitCode: number;
-  /** exit: returned or called exit(); stopped: the engine stopped it after an oops; panic: the engine panicked; trap: a wasm trap of its own. */
+  /** exit: returned or called exit(); stopped: the engine stopped it after an oops; panic: the engine panicked; trap: a wasm trap of its own; timeout: it ran past timeoutMs. */
   status: GuestStatus;
   /** Why it did not exit normally. */
   message?: string;
@@ -69,6 +87,16 @@ export class GuestError extends Error {
     super(message);
     this.name = "GuestError";
   }
+}
+
+/** Thrown by the fuel import past the deadline: unwinds the guest's own frames only. */
+class GuestTimeout extends Error {}
+
+/** One line for whatever a malformed module made something below us throw. */
+function asGuestError(what: string, err: unknown): GuestError {
+  if (err instanceof GuestError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new GuestError(`${what}: ${sanitizeName(msg.split("\n")[0], 300)}`);
 }
 
 const SELF_CHECK_NAMES = ["TLB entries disagree with the page tables", "buddy free lists are inconsistent",
@@ -188,7 +216,7 @@ function nameTable(m: WasmModule): (func: number) => string {
   return (func) => {
     const n = m.funcNames.get(func);
     if (n === undefined) return `func${func}`;
-    return n === "__original_main" && renameMain ? "main" : n;
+    return n === "__original_main" && renameMain ? "main" : sanitizeName(n) || `func${func}`;
   };
 }
 
@@ -207,7 +235,7 @@ function guestGlobal(engine: Engine, lin: number): Frame | undefined {
     if (p <= 0 || p >= mem.length) return undefined;
     let end = p;
     while (end < mem.length && end - p < 256 && mem[end] !== 0) end++;
-    return new TextDecoder().decode(mem.subarray(p, end));
+    return sanitizeName(new TextDecoder().decode(mem.subarray(p, end)));
   };
   for (let i = 0; i < count; i++) {
     const ptr = dv.getUint32(table + 8 + i * 8, true);
@@ -230,18 +258,20 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   if (engine.options.kasan && engine.options.kasanMode === "sw_tags") {
     throw new GuestError("guests need generic KASAN or kasan=off: a 32-bit guest pointer has no top byte for a KASAN tag (kasan.mode=sw_tags)");
   }
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === "number" && o.timeoutMs > 0 && o.timeoutMs <= 2 ** 31)) {
+    throw new RangeError(`runGuest: timeoutMs must be a number of milliseconds in (0, 2^31], got ${o.timeoutMs}`);
+  }
   let m: WasmModule;
   try {
     m = parseWasm(bytes);
   } catch (err) {
-    if (err instanceof WasmFormatError) throw new GuestError(err.message);
-    throw err;
+    throw asGuestError("not a valid guest module", err);
   }
   checkImports(m, engine);
   const layout = layoutOf(m, engine);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
-  const comm = (name.split("/").pop() || "guest").slice(0, 15);
+  const comm = sanitizeName(name.split("/").pop() || "guest", 15);
   const pid = o.pid ?? 100;
   if (!Number.isInteger(pid) || pid < 1 || pid > 0x3fffffff) throw new RangeError(`runGuest: pid must be a positive integer, got ${pid}`);
   if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
@@ -281,14 +311,21 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const names = nameTable(m);
     const hooks = new Set<number>();
     m.imports.filter((i) => i.kind === 0).forEach((imp, f) => { if (imp.module === "env" && imp.name.startsWith(HOOK_PREFIX)) hooks.add(f); });
-    const rewritten = rewriteShadowStack(m, { ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1 }, {
-      isHook: (f) => hooks.has(f),
-      skip: (f) => isShim(m.funcNames.get(f)),
-      frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
-    });
+    let module: WebAssembly.Module;
+    try {
+      const rewritten = rewriteGuest(m, {
+        ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1,
+        guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
+      }, {
+        isHook: (f) => hooks.has(f),
+        skip: (f) => isShim(m.funcNames.get(f)),
+        frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
+      });
+      module = new WebAssembly.Module(rewritten as BufferSource);
+    } catch (err) {
+      throw asGuestError("not a valid guest module", err);
+    }
     for (const [slot, func] of m.table) engine.registerCode(BigInt(slot), functionFrame(m, names, func));
-
-    const module = new WebAssembly.Module(rewritten as BufferSource);
     let instance: WebAssembly.Instance | undefined;
     const memory = () => engine.memory;
     const writable = (p: number, n: number) => e.guest_range_ok(p, n) === 1;
@@ -325,7 +362,20 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       envImports[imp.name] = imp.name.startsWith(HOOK_PREFIX) ? hookExport(engine, imp.name)!
         : (e as unknown as Record<string, WebAssembly.ExportValue>)[imp.name];
     }
-    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }) };
+    // the rewriter's imports: checks bound to the core under the engine's KASAN mode, and the clock
+    const x = e as unknown as Record<string, WebAssembly.ExportValue>;
+    const off = engine.options.kasan ? "" : "_kasan_off";
+    const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
+    const sealImports: Record<string, WebAssembly.ExportValue> = {
+      seal: x.guest_seal, load: x[`guest_sealed_load${off}`], store: x[`guest_sealed_store${off}`],
+      fill: x.__asan_memset, copy: x.__asan_memmove, range: x.__asan_storeN,
+      fuel: (() => {
+        if (Date.now() >= deadline) throw new GuestTimeout();
+        return GUEST_FUEL;
+      }) as unknown as WebAssembly.ExportValue,
+    };
+    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }),
+      [SEAL_MODULE]: sealImports };
 
     engine.setTask({ pid, comm });
     const pageOffset = engine.formatContext().pageOffset;
@@ -345,13 +395,19 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       try {
         instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
       } catch (err) {
-        throw new GuestError(`the guest could not be instantiated: ${(err as Error).message}`);
+        throw asGuestError("the guest could not be instantiated", err);
       }
       try {
         exitCode = start();
       } catch (err) {
         if (err instanceof GuestError) throw err;
         const reason = e.guest_stop_reason();
+        if (err instanceof GuestTimeout) {
+          status = "timeout";
+          exitCode = EXIT_TIMEOUT;
+          message = `${comm}[${pid}] was stopped: it ran past its time limit (${o.timeoutMs} ms)`;
+          return;
+        }
         if (reason === 2 || (reason !== 0 && engine.panicked)) {
           status = "panic";
           exitCode = EXIT_STOPPED;
@@ -365,7 +421,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
           exitCode = EXIT_TRAPPED;
           message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
         } else {
-          throw err;
+          // node:wasi or our WASI refusing a malformed call (wrong signature, no memory export, ...)
+          throw asGuestError("the guest cannot run", err);
         }
       }
     });
