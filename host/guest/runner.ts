@@ -13,7 +13,7 @@ import * as abi from "../../abi/abi.js";
 import type { Engine, Report } from "../engine.js";
 import type { Frame } from "../stackdepot.js";
 import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, type WasmModule } from "./wasm.js";
-import { wasiSubset, guardWasi, WasiExit, type WasiImports } from "./wasi.js";
+import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
 export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
@@ -165,7 +165,7 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
 function checkImports(m: WasmModule, engine: Engine): void {
   const memSize = engine.memory.buffer.byteLength;
   for (const imp of m.imports) {
-    const what = `${imp.module}.${imp.name}`;
+    const what = sanitizeName(`${imp.module}.${imp.name}`, 200);
     if (imp.kind === 2) {
       if (imp.module !== "env" || imp.name !== "memory") throw new GuestError(`the guest imports memory ${what}; it must import env.memory`);
       const mem = imp.memory!;
@@ -184,7 +184,13 @@ function checkImports(m: WasmModule, engine: Engine): void {
       }
       throw new GuestError(`the guest imports ${what}, which the engine does not provide`);
     }
-    if (imp.module === "wasi_snapshot_preview1") continue;
+    if (imp.module === "wasi_snapshot_preview1") {
+      const want = wasiSignature(imp.name);
+      if (want === undefined) throw new GuestError(`the guest imports ${what}, which WASI preview1 does not have`);
+      const got = m.types[imp.typeIndex!]?.signature;
+      if (got !== want) throw new GuestError(`the guest imports ${what} as (${got ?? "no such type"}); WASI preview1 has (${want})`);
+      continue;
+    }
     if (imp.module === "env" && imp.name.startsWith("__asan_report_")) {
       throw new GuestError(`the guest was built with inline ASan checks (it imports ${imp.name}); ` +
         "build with -mllvm -asan-instrumentation-with-call-threshold=0 (shadowfence cc does)");

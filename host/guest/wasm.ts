@@ -82,7 +82,8 @@ export interface WasmSection { id: number; name?: string; start: number; end: nu
 export interface WasmModule {
   bytes: Uint8Array;
   sections: WasmSection[];
-  types: Array<{ params: number; results: number }>;
+  /** signature: e.g. "i32 i64 i32 -> i32" */
+  types: Array<{ params: number; results: number; signature: string }>;
   imports: WasmImport[];
   funcImports: number;
   globalImports: number;
@@ -114,6 +115,10 @@ function constExpr(r: Reader): number | undefined {
     skipInstruction(r, op);   // global.get, ref.func, extended constant expressions
     v = undefined;
   }
+}
+
+function valtypeName(t: number): string {
+  return ({ 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128" } as Record<number, string>)[t] ?? "ref";
 }
 
 function valtype(r: Reader): number {
@@ -152,10 +157,12 @@ export function parseWasm(bytes: Uint8Array): WasmModule {
           const form = s.byte();
           if (form !== 0x60) throw new WasmFormatError(`unsupported type form 0x${form.toString(16)} (only function types)`);
           const params = s.u32();
-          for (let i = 0; i < params; i++) valtype(s);
+          const sig: string[] = [];
+          for (let i = 0; i < params; i++) sig.push(valtypeName(valtype(s)));
+          sig.push("->");
           const results = s.u32();
-          for (let i = 0; i < results; i++) valtype(s);
-          m.types.push({ params, results });
+          for (let i = 0; i < results; i++) sig.push(valtypeName(valtype(s)));
+          m.types.push({ params, results, signature: sig.join(" ") });
         }
         break;
       case 2:
