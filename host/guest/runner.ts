@@ -274,6 +274,9 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     throw asGuestError("not a valid guest module", err);
   }
   checkImports(m, engine);
+  if (o.nodeWasi && !m.exports.some((x) => x.kind === 2 && x.name === "memory")) {
+    throw new GuestError("the guest does not export its memory as \"memory\", which node:wasi needs; link with --export-memory (shadowfence cc does)");
+  }
   const layout = layoutOf(m, engine);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");

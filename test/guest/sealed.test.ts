@@ -156,6 +156,19 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
     expectHealthy(e);
   });
 
+  it.skipIf(!haveToolchain())("the shim's own stores are checked: posix_memalign's result aimed at the engine stops the guest", () => {
+    const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
+    for (const [what, t] of Object.entries(targets(e))) {
+      const before = snapshot(e, t.lin);
+      const r = e.runGuest(guestBytes({ src: "test/guest/c/sealed.c", asan: true }), { name: "sealed", args: ["memalign", t.lin.toString(16)] });
+      expect([r.status, r.exitCode, r.stdout], what).toEqual(["stopped", 139, ""]);
+      if (kasan) expect(r.reports[0].title, what).toMatch(/^BUG: KASAN: wild-memory-access in __wrap_posix_memalign\+/);
+      expect(snapshot(e, t.lin), what).toEqual(before);
+      t.check(e.u8view());
+    }
+    expectHealthy(e);
+  });
+
   it("memory.grow answers -1 and does not grow the engine's memory", () => {
     const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
     const size = e.memory.buffer.byteLength;
@@ -332,5 +345,9 @@ describe.skipIf(!haveToolchain())("shadowfence run", () => {
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^shadowfence: [^\n]+\n$/);
     }
+    // node:wasi needs the memory exported: said before it would throw its own TypeError
+    writeFileSync(prog, guest(`(call $exit (i32.const 3))`));
+    const r = spawnSync(process.execPath, [cli, "run", prog], { encoding: "utf8", timeout: 60000 });
+    expect([r.status, r.stderr]).toEqual([2, "shadowfence: the guest does not export its memory as \"memory\", which node:wasi needs; link with --export-memory (shadowfence cc does)\n"]);
   });
 });

@@ -1,6 +1,7 @@
 // A guest for test/guest/sealed.test.ts: bugs inside uninstrumented code
 // (wasi-libc), which only the load-time rewriter's checks can see.
 // Usage: sealed <cmd>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ int main(int argc, char **argv) {
     memcpy(p, "abcd", 5);
     printf("len %zu\n", strlen(p));
     free(p);
+  } else if (!strcmp(cmd, "memalign") && argc > 2) {
+    // the shim's posix_memalign stores the pointer through `out`: aimed at the engine's tables
+    void **out = (void **)(uintptr_t)strtoul(argv[2], NULL, 16);
+    printf("rc %d\n", posix_memalign(out, 16, 32));
   } else if (!strcmp(cmd, "spin")) {
     volatile unsigned long n = 0;
     for (;;) n++;
