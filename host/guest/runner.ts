@@ -400,39 +400,45 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       const lin = va - pageOffset + BigInt(abi.PHYS_BASE);
       return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? guestGlobal(engine, Number(lin)) : undefined;
     };
+    // how the guest ended when something unwound it: in its start function or its _start
+    const ended = (err: unknown, what: string) => {
+      if (err instanceof GuestError) throw err;
+      if (err instanceof WasiExit) { exitCode = err.code; return; }
+      const reason = e.guest_stop_reason();
+      if (err instanceof GuestTimeout) {
+        status = "timeout";
+        exitCode = EXIT_TIMEOUT;
+        message = `${comm}[${pid}] was stopped: it ran past its time limit (${o.timeoutMs} ms)`;
+      } else if (reason === 2 || (reason !== 0 && engine.panicked)) {
+        status = "panic";
+        exitCode = EXIT_STOPPED;
+        message = `${comm}[${pid}] was stopped: the engine panicked`;
+      } else if (reason === 1) {
+        status = "stopped";
+        exitCode = EXIT_STOPPED;
+        message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
+      } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+        status = "trap";
+        exitCode = EXIT_TRAPPED;
+        message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
+      } else {
+        // node:wasi or our WASI refusing a malformed call, a LinkError, ...
+        throw asGuestError(what, err);
+      }
+    };
     engine.callWithStack(0, () => {
       try {
         instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
       } catch (err) {
-        throw asGuestError("the guest could not be instantiated", err);
+        // the start section runs here: it can loop, trap or be stopped like _start
+        if (err instanceof WebAssembly.LinkError) throw asGuestError("the guest could not be instantiated", err);
+        ended(err, "the guest could not be instantiated");
+        return;
       }
       try {
         exitCode = start();
       } catch (err) {
-        if (err instanceof GuestError) throw err;
-        const reason = e.guest_stop_reason();
-        if (err instanceof GuestTimeout) {
-          status = "timeout";
-          exitCode = EXIT_TIMEOUT;
-          message = `${comm}[${pid}] was stopped: it ran past its time limit (${o.timeoutMs} ms)`;
-          return;
-        }
-        if (reason === 2 || (reason !== 0 && engine.panicked)) {
-          status = "panic";
-          exitCode = EXIT_STOPPED;
-          message = `${comm}[${pid}] was stopped: the engine panicked`;
-        } else if (reason === 1) {
-          status = "stopped";
-          exitCode = EXIT_STOPPED;
-          message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
-        } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
-          status = "trap";
-          exitCode = EXIT_TRAPPED;
-          message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
-        } else {
-          // node:wasi or our WASI refusing a malformed call (wrong signature, no memory export, ...)
-          throw asGuestError("the guest cannot run", err);
-        }
+        ended(err, "the guest cannot run");
       }
     });
   } finally {

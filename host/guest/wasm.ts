@@ -1,20 +1,28 @@
-// A small WebAssembly binary reader and the one rewrite a guest needs: a
-// shadow call stack. Written here rather than taken from binaryen or wabt
-// because the rewrite is local (a few instructions around each call), must
-// keep every other byte and every function index as they are, and must know
-// the *original* byte offset of each call to name it `func+0xoff/0xsize`;
-// binaryen re-encodes the whole module from its IR (offsets change) and is a
-// 13 MB script; wabt's npm build reads and writes whole modules but has no
-// instruction-level rewrite.
+// A small WebAssembly binary reader and the rewrite a guest runs under.
+// Written here rather than taken from binaryen or wabt because the rewrite is
+// local (a few instructions around calls and memory instructions), must keep
+// every other byte as it is, and must know the *original* byte offset of each
+// site to name it `func+0xoff/0xsize`; binaryen re-encodes the whole module
+// from its IR (offsets change) and is a 13 MB script; wabt's npm build reads
+// and writes whole modules but has no instruction-level rewrite.
 //
-// The rewrite, for every function except the shim's (names `__wrap_*`,
-// `__shadowfence_*`):
+// The rewrite (rewriteGuest), for every defined function:
 //   call to an `__asan_*` import:   [site] = frameId                       (3 instructions)
 //   any other call / call_indirect: old = [ssp]; new = ring(old - 4);
 //                                   [ssp] = new; [new] = frameId; call; [ssp] = old
-// where frameId names the call site (function, offset just past the call
-// instruction in the original body, body size) in the engine's frame table.
-// The ring wraps (ring(x) = (x & mask) | base), so no depth can write outside it.
+//                                   (not in the shim's functions, `__wrap_*` / `__shadowfence_*`,
+//                                   so stacks start at the caller of malloc)
+//   every memory instruction:       checked (SEAL_IMPORTS): an inline seal in functions clang
+//                                   instrumented, a call to the engine's check in all others,
+//                                   the shim's included (names do not exempt anything here)
+//   memory.fill / memory.copy:      the engine's checked __asan_memset / __asan_memmove
+//   memory.grow:                    -1 (the engine's memory is not the guest's to grow)
+//   function entry, loop head:      spend one unit of fuel; at zero call the clock (time limits)
+// where frameId names the site (function, offset just past the instruction in
+// the original body, body size) in the engine's frame table. The ring wraps
+// (ring(x) = (x & mask) | base), so no depth can write outside it. The new
+// imports shift every defined function's index: calls, ref.func, element
+// segments, exports, start and function names are renumbered.
 
 export class WasmFormatError extends Error {
   constructor(message: string) {

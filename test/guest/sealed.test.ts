@@ -212,6 +212,20 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
     expect(run(e, guest(`(call $exit (i32.const 3))`), { timeoutMs: 60000 })).toMatchObject({ status: "exit", exitCode: 3 });
   });
 
+  it("a start function is held to the same rules: an endless one times out, a wild store is stopped", () => {
+    const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
+    const withStart = (body: string) => wat(`(module (import "env" "memory" (memory 300))
+      (global $__stack_pointer (mut i32) (i32.const ${BASE + 0x10000})) (data (i32.const ${BASE}) "x")
+      (func $init ${body}) (start $init) (func $_start (export "_start")))`);
+    const r = run(e, withStart(`(loop $l (br $l))`), { timeoutMs: 200 })!;
+    expect([r.status, r.exitCode, r.message]).toEqual(["timeout", 124, "sealed[100] was stopped: it ran past its time limit (200 ms)"]);
+    const mode = targets(e)["the KASAN-mode word"];
+    const s = run(e, withStart(`(i32.store (i32.const ${mode.lin}) (i32.const 0))`))!;
+    expect([s.status, s.exitCode]).toEqual(["stopped", 139]);
+    mode.check(e.u8view());
+    expectHealthy(e);
+  });
+
   it("malformed modules are one GuestError line, never a raw exception", () => {
     const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
     const good = guest(`(i32.store (i32.const ${BASE}) (i32.const 1))`);
