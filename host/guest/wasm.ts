@@ -294,7 +294,7 @@ function skipInstruction(r: Reader, op: number): void {
     case 0x02: case 0x03: case 0x04: case 0x06:
       skipBlockType(r); return;
     case 0x07: case 0x08: case 0x09: case 0x18: case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x14: case 0x15:
-    case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd4: case 0xd6:
+    case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd5: case 0xd6:
       r.u32(); return;
     case 0x0e: {
       for (let n = r.u32(); n >= 0; n--) r.u32();
@@ -341,6 +341,12 @@ function skipInstruction(r: Reader, op: number): void {
       throw new WasmFormatError("GC instructions are not supported in guests");
   }
   if (op >= 0x28 && op <= 0x3e) { skipMemarg(r); return; }
+  // no immediates: control, parametric, numeric (0x45-0xc4), ref.is_null, ref.eq, ref.as_non_null.
+  // Anything else is refused: an instruction whose immediates this reader does not know would
+  // make it read the body differently from the engine that compiles it (and miss an access)
+  if (op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x19 || op === 0x1a || op === 0x1b ||
+      (op >= 0x45 && op <= 0xc4) || op === 0xd1 || op === 0xd3 || op === 0xd4) return;
+  throw new WasmFormatError(`unsupported instruction 0x${op.toString(16)} at byte ${r.pos - 1}`);
 }
 
 // ── encoding ────────────────────────────────────────────────────────────────
