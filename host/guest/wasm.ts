@@ -17,7 +17,8 @@
 //                                   the shim's included (names do not exempt anything here)
 //   memory.fill / memory.copy:      the engine's checked __asan_memset / __asan_memmove
 //   memory.grow:                    -1 (the engine's memory is not the guest's to grow)
-//   function entry, loop head:      spend one unit of fuel; at zero call the clock (time limits)
+//   loop head, entry of a function that calls guest code:
+//                                   spend one unit of fuel; at zero call the clock (time limits)
 // where frameId names the site (function, offset just past the instruction in
 // the original body, body size) in the engine's frame table. The ring wraps
 // (ring(x) = (x & mask) | base), so no depth can write outside it. The new
@@ -682,16 +683,28 @@ function nameSection(c: Ctx): Uint8Array {
   return w.result();
 }
 
-/** Does the body call one of clang's __asan_* hooks (it was instrumented)? */
-function callsHook(c: Ctx, b: WasmBody): boolean {
+/**
+ * Does the body call one of clang's __asan_* hooks (it was instrumented)? Can
+ * it call guest code (a defined function, or indirectly)? A function that
+ * cannot is a leaf: it runs no longer than its loops let it, so its entry
+ * spends no fuel.
+ */
+function scanBody(c: Ctx, b: WasmBody): { instrumented: boolean; leaf: boolean } {
   const r = new Reader(c.m.bytes, b.start, b.end);
   for (let groups = r.u32(); groups > 0; groups--) { r.u32(); valtype(r); }
+  let instrumented = false, leaf = true;
   while (r.pos < b.end) {
     const op = r.byte();
-    if (op === CALL) { if (c.hooks.isHook(r.u32())) return true; }
-    else skipInstruction(r, op);
+    if (op === CALL || op === 0x12) {
+      const f = r.u32();
+      if (op === CALL && c.hooks.isHook(f)) instrumented = true;
+      if (f >= c.m.funcImports) leaf = false;
+    } else {
+      if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) leaf = false;
+      skipInstruction(r, op);
+    }
   }
-  return false;
+  return { instrumented, leaf };
 }
 
 // Scratch locals each rewritten function gets, after its own
@@ -715,7 +728,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   w.u32(groups + SCRATCH_GROUPS.length);
   w.bytes(bytes.subarray(groupStart, r.pos));
   for (const [n, t] of SCRATCH_GROUPS) { w.u32(n); w.byte(t); }
-  const sealed = callsHook(c, b);
+  const { instrumented: sealed, leaf } = scanBody(c, b);
   const keepStack = !hooks.skip(b.func);
   const size = b.end - b.start;
   const fuelImport = c.sealBase + SEAL_IMPORTS.indexOf("fuel");
@@ -737,7 +750,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
     w.byte(I32_CONST); w.s32(id);
     w.byte(I32_STORE); w.byte(2); w.byte(0);
   };
-  fuel();
+  if (!leaf) fuel();
   let copied = r.pos;
   const flush = (at: number) => { w.bytes(bytes.subarray(copied, at)); };
   /** The checks before a memory instruction [at, r.pos) with the address (then `a.extras`) on the stack. */
