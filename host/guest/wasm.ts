@@ -17,8 +17,9 @@
 //                                   the shim's included (names do not exempt anything here)
 //   memory.fill / memory.copy:      the engine's checked __asan_memset / __asan_memmove
 //   memory.grow:                    -1 (the engine's memory is not the guest's to grow)
-//   loop head, entry of a function that calls guest code:
-//                                   spend one unit of fuel; at zero call the clock (time limits)
+//   loop head:                      count in a local; every 65536 call the clock (time limits)
+//   entry of a function that calls guest code:
+//                                   spend one unit of a global counter; at zero call the clock
 // where frameId names the site (function, offset just past the instruction in
 // the original body, body size) in the engine's frame table. The ring wraps
 // (ring(x) = (x & mask) | base), so no depth can write outside it. The new
@@ -708,8 +709,11 @@ function scanBody(c: Ctx, b: WasmBody): { instrumented: boolean; leaf: boolean }
 }
 
 // Scratch locals each rewritten function gets, after its own
-const SCRATCH_GROUPS: Array<[number, number]> = [[6, T_I32], [2, T_I64], [1, T_F32], [1, T_F64], [1, T_V128]];
-const L_OLD_SSP = 0, L_NEW_SSP = 1, L_ADDR = 2, L_EA = 3, L_I32 = 4, L_I64 = 6, L_F32 = 8, L_F64 = 9, L_V128 = 10;
+const SCRATCH_GROUPS: Array<[number, number]> = [[7, T_I32], [2, T_I64], [1, T_F32], [1, T_F64], [1, T_V128]];
+const L_OLD_SSP = 0, L_NEW_SSP = 1, L_ADDR = 2, L_EA = 3, L_I32 = 4, L_LOOPS = 6, L_I64 = 7, L_F32 = 9, L_F64 = 10, L_V128 = 11;
+const SCRATCH_LOCALS = 12;
+/** Loop iterations a function invocation runs between two calls of the fuel import (a power of two). */
+export const LOOP_FUEL_PERIOD = 1 << 16;
 
 function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   const { m, layout, hooks } = c;
@@ -723,7 +727,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
     locals += r.u32();
     valtype(r);
   }
-  if (locals + 11 > 50000) throw new WasmFormatError(`function ${b.func} declares too many locals`);
+  if (locals + SCRATCH_LOCALS > 50000) throw new WasmFormatError(`function ${b.func} declares too many locals`);
   const L = (k: number) => locals + k;
   w.u32(groups + SCRATCH_GROUPS.length);
   w.bytes(bytes.subarray(groupStart, r.pos));
@@ -733,6 +737,22 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   const size = b.end - b.start;
   const fuelImport = c.sealBase + SEAL_IMPORTS.indexOf("fuel");
   const imp = (name: (typeof SEAL_IMPORTS)[number]) => c.sealBase + SEAL_IMPORTS.indexOf(name);
+  // a loop head counts in a local (a register): every LOOP_FUEL_PERIOD iterations of this
+  // invocation's loops the import is called; the count it returns is dropped
+  const loopFuel = () => {
+    w.byte(LOCAL_GET); w.u32(L(L_LOOPS));
+    w.byte(I32_CONST); w.s32(1);
+    w.byte(I32_ADD);
+    w.byte(LOCAL_TEE); w.u32(L(L_LOOPS));
+    w.byte(I32_CONST); w.s32(LOOP_FUEL_PERIOD - 1);
+    w.byte(I32_AND);
+    w.byte(I32_EQZ);
+    w.byte(IF); w.byte(0x40);
+    w.byte(CALL); w.u32(fuelImport);
+    w.byte(DROP);
+    w.byte(END);
+  };
+  // a function entry spends from the module's counter (calls span invocations)
   const fuel = () => {
     w.byte(GLOBAL_GET); w.u32(c.fuelGlobal);
     w.byte(I32_CONST); w.s32(1);
@@ -854,7 +874,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       skipBlockType(r);
       flush(r.pos);
       copied = r.pos;
-      fuel();
+      loopFuel();
       continue;
     }
     if (op === GLOBAL_GET || op === GLOBAL_SET) {
