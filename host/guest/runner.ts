@@ -327,6 +327,11 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
       }, {
         isHook: (f) => hooks.has(f),
+        checkedBytes: (f) => {
+          const imp = hooks.has(f) ? m.imports.filter((i) => i.kind === 0)[f] : undefined;
+          const size = imp && /^__asan_(?:load|store)(1|2|4|8|16)(?:_noabort)?$/.exec(imp.name)?.[1];
+          return size ? Number(size) : 0;
+        },
         skip: (f) => isShim(m.funcNames.get(f)),
         frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
       });

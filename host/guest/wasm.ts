@@ -405,6 +405,8 @@ export interface SealLayout extends ShadowStackLayout {
 export interface RewriteHooks {
   /** Calls to this function index store a site only (the __asan_* imports). */
   isHook(func: number): boolean;
+  /** Bytes a hook checks at its address argument (__asan_load4: 4), 0 for any other function. */
+  checkedBytes(func: number): number;
   /** Functions whose calls keep no shadow-stack frame (the shim); their memory accesses are checked all the same. */
   skip(func: number): boolean;
   /** The frame id naming a call site: `offset` is just past the call, relative to the body start. */
@@ -773,8 +775,34 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   if (!leaf) fuel();
   let copied = r.pos;
   const flush = (at: number) => { w.bytes(bytes.subarray(copied, at)); };
+  // In an instrumented function, a raw access whose address is a local that a hook just
+  // checked for at least its bytes needs no seal. A small model of the operand stack since
+  // the last reset says where each value came from (a local index, or null); `checked` says
+  // which locals a hook checked and for how many bytes. Calls (which may free memory),
+  // control flow (paths merge) and any instruction the model does not know reset both.
+  const stack: Array<number | null> = [];
+  const checked = new Map<number, number>();
+  const pop = () => (stack.length ? stack.pop()! : null);
+  const reset = () => { stack.length = 0; checked.clear(); };
+  const modelSimple = (op: number) => {
+    if (op >= 0x41 && op <= 0x44) stack.push(null);
+    else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x51 && op <= 0x66) || (op >= 0x6a && op <= 0x78) ||
+      (op >= 0x7c && op <= 0x8a) || (op >= 0x92 && op <= 0x98) || (op >= 0xa0 && op <= 0xa6)) { pop(); pop(); stack.push(null); }
+    else if (op === 0x45 || op === 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b) ||
+      (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4)) { pop(); stack.push(null); }
+    else if (op === DROP) pop();
+    else if (op === 0x1b) { pop(); pop(); pop(); stack.push(null); }
+    else if (op !== 0x01) reset();
+  };
   /** The checks before a memory instruction [at, r.pos) with the address (then `a.extras`) on the stack. */
-  const access = (at: number, a: Access, offset: number) => {
+  const access = (at: number, a: Access, offset: number, result: boolean) => {
+    if (sealed) {
+      const k = a.extras.length;
+      const from = stack.length > k ? stack[stack.length - 1 - k] : null;
+      for (let i = 0; i <= k; i++) pop();
+      if (result) stack.push(null);
+      if (from !== null && offset + a.size <= (checked.get(from) ?? 0)) return;    // the hook checked it
+    }
     flush(at);
     const id = hooks.frameId(b.func, r.pos - b.start, size);
     const slots: number[] = [];
@@ -835,10 +863,15 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       copied = r.pos;
       const id = hooks.frameId(b.func, r.pos - b.start, size);
       if (op === CALL && callee < m.funcImports && hooks.isHook(callee)) {
+        const n = hooks.checkedBytes(callee);
+        const arg = n ? pop() : null;
+        if (!n) reset();
+        else if (arg !== null) checked.set(arg, Math.max(n, checked.get(arg) ?? 0));
         site(id);
         callBytes();
         continue;
       }
+      reset();
       if (!keepStack) { callBytes(); continue; }
       // push
       w.byte(I32_CONST); w.s32(layout.ssp);
@@ -864,6 +897,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       continue;
     }
     if (op === 0x12 || op === 0xd2) {        // return_call, ref.func: renumber
+      reset();
       const f = r.u32();
       flush(at);
       w.byte(op); w.u32(shiftFunc(c, f));
@@ -871,6 +905,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       continue;
     }
     if (op === 0x03) {                       // loop: spend fuel at its head
+      reset();
       skipBlockType(r);
       flush(r.pos);
       copied = r.pos;
@@ -880,18 +915,21 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
     if (op === GLOBAL_GET || op === GLOBAL_SET) {
       const g = r.u32();
       if (g >= c.nGlobals) throw new WasmFormatError(`function ${b.func} names global ${g}, which does not exist`);
+      if (op === GLOBAL_GET) stack.push(null); else pop();
       continue;
     }
-    if (op >= 0x28 && op <= 0x3e) { const off = memarg(r); access(at, PLAIN[op], off); continue; }
-    if (op === 0x3f) { memIndexZero(r); continue; }
+    if (op >= 0x28 && op <= 0x3e) { const off = memarg(r); access(at, PLAIN[op], off, !PLAIN[op].write); continue; }
+    if (op === 0x3f) { memIndexZero(r); stack.push(null); continue; }
     if (op === 0x40) {                       // memory.grow: the answer of a memory at its maximum
       memIndexZero(r);
+      pop(); stack.push(null);
       flush(at);
       w.byte(DROP); w.byte(I32_CONST); w.s32(-1);
       copied = r.pos;
       continue;
     }
     if (op === 0xfc || op === 0xfd || op === 0xfe) {
+      reset();
       const subAt = r.pos;
       const sub = r.u32();
       if (op === 0xfc && (sub === 8 || sub === 10 || sub === 11)) {
@@ -925,7 +963,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
         if (a) {
           const off = memarg(r);
           if (sub >= 84 && sub <= 91) r.byte();
-          access(at, a, off);
+          access(at, a, off, !a.write);
           continue;
         }
       }
@@ -933,12 +971,20 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
         if (sub === 3) { r.byte(); continue; }
         const a = atomicAccess(sub);
         const off = memarg(r);
-        access(at, a, off);
+        access(at, a, off, false);
+        reset();
         continue;
       }
       r.pos = subAt;
     }
+    if (op === LOCAL_GET || op === LOCAL_SET || op === LOCAL_TEE) {
+      const x = r.u32();
+      if (op !== LOCAL_GET) { pop(); checked.delete(x); }
+      if (op !== LOCAL_SET) stack.push(x);
+      continue;
+    }
     skipInstruction(r, op);
+    modelSimple(op);
   }
   if (r.pos !== b.end) throw new WasmFormatError(`function ${b.func}: an instruction runs past the end of its body`);
   flush(b.end);

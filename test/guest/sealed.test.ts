@@ -169,6 +169,36 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
     expectHealthy(e);
   });
 
+  it("the guest's own ring, ssp and site words are out of its reach, also through a local a hook checked", () => {
+    const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
+    // the image ends at BASE + 0x10000, so the control region is the next 256 KiB-aligned block:
+    // the ring, then the ssp and site words
+    const ring = 0x1440000, ssp = ring + 0x40000;
+    const asan = `(import "env" "__asan_load4" (func $asan_load4 (param i32))) (import "env" "__asan_load1" (func $asan_load1 (param i32)))`;
+    const attacks: Record<string, string> = {
+      "a store into the ring": `(i32.store (i32.const ${ring + 0x100}) (i32.const -1))`,
+      "a store to the ssp word": `(i32.store (i32.const ${ssp}) (i32.const 0))`,
+      "a store to the site word after a hook": `(call $asan_load4 (i32.const ${BASE})) (i32.store (i32.const ${ssp + 4}) (i32.const -1))`,
+      "a checked local used with a large offset": `(local $x i32) (call $asan_load4 (local.tee $x (i32.const ${BASE})))
+        (i32.store offset=${ssp - BASE} (local.get $x) (i32.const 0))`,
+      "a checked local reassigned before the store": `(local $x i32) (call $asan_load4 (local.tee $x (i32.const ${BASE})))
+        (local.set $x (i32.const ${ssp})) (i32.store (local.get $x) (i32.const 0))`,
+      "a local checked for 1 byte stored 8 bytes": `(local $x i32) (call $asan_load1 (local.tee $x (i32.const ${ring - 1})))
+        (i64.store (local.get $x) (i64.const -1))`,
+    };
+    for (const [what, body] of Object.entries(attacks)) {
+      const r = run(e, guest(body, asan))!;
+      expect([r.status, r.exitCode], what).toEqual(["stopped", 139]);
+      expect(r.reports[r.reports.length - 1].title, what).toMatch(/^BUG: unable to handle page fault for address: /);
+      expect(r.selfCheck, what).toEqual([]);
+    }
+    // and a store the hook did check goes ahead without a second report
+    const ok = run(e, guest(`(local $x i32) (call $asan_load4 (local.tee $x (i32.const ${BASE + 64})))
+      (i32.store (local.get $x) (i32.const 7)) (call $exit (i32.load (local.get $x)))`, asan))!;
+    expect([ok.status, ok.exitCode, ok.reports]).toEqual(["exit", 7, []]);
+    expectHealthy(e);
+  });
+
   it("memory.grow answers -1 and does not grow the engine's memory", () => {
     const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
     const size = e.memory.buffer.byteLength;
