@@ -98,23 +98,26 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
       const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
       const r = e.runGuest(guestBytes({ src: "test/guest/c/sealed.c", asan }), { name: "sealed", args: ["sprintf"] });
       if (kasan) {
-        // the first write past the 16-byte object, by memcpy under printf
+        // printf's internals copy the padding 256 bytes at a time: libc's memcpy is the shim's
+        // memory.copy, the engine's checked __asan_memmove, reported as the kernel's memcpy is
+        // (kasan_check_range, __asan_memmove, then the caller) and skipped
         const k = r.reports[0];
         expect(k.kind).toBe("kasan");
-        expect(k.title).toMatch(/^BUG: KASAN: slab-out-of-bounds in memcpy\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
-        expect(k.text.split("\n")[2]).toMatch(/^Write of size \d+ at addr ffff888[0-9a-f]+ by task sealed\/100$/);
+        expect(k.title).toMatch(/^BUG: KASAN: slab-out-of-bounds in sn_write\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+        expect(k.text.split("\n")[2]).toMatch(/^Write of size 256 at addr ffff888[0-9a-f]+ by task sealed\/100$/);
         const stack = k.text.split("\n");
         const trace = stack.slice(stack.indexOf(" <TASK>") + 1, stack.indexOf(" </TASK>")).map((l) => l.trim().replace(/\+.*/, ""));
-        expect(trace).toEqual(expect.arrayContaining(["memcpy", "printf_core", "vsprintf", "sprintf", "main"]));
+        expect(trace.slice(3, 9)).toEqual(["kasan_check_range", "__asan_memmove", "sn_write", "__fwritex", "printf_core", "vfprintf"]);
+        expect(trace).toEqual(expect.arrayContaining(["vsprintf", "sprintf", "main"]));
         expect(k.text).toContain("which belongs to the cache kmalloc-16 of size 16");
       }
-      // kasan.fault=report lets the write go on, over other heap objects, until it
-      // reaches memory of the engine's own: the oops stops the guest there
+      // each later chunk is reported and skipped too, until one reaches memory of the
+      // engine's own: the oops stops the guest there
       expect([r.status, r.exitCode, r.stdout]).toEqual(["stopped", 139, ""]);
       const oops = r.reports.filter((x) => x.kind === "oops");
       expect(oops).toHaveLength(1);
       expect(oops[0].title).toMatch(/^BUG: unable to handle page fault for address: ffff888[0-9a-f]+$/);
-      expect(oops[0].text).toMatch(/\n memcpy\+0x[0-9a-f]+\/0x[0-9a-f]+\n sn_write\+/);
+      expect(oops[0].text).toMatch(/\n sn_write\+0x[0-9a-f]+\/0x[0-9a-f]+\n __fwritex\+/);
       expect(r.selfCheck).toEqual([]);
       expectHealthy(e, `asan=${asan}`);
     }
@@ -156,13 +159,13 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
     expectHealthy(e);
   });
 
-  it.skipIf(!haveToolchain())("the shim's own stores are checked: posix_memalign's result aimed at the engine stops the guest", () => {
+  it.skipIf(!haveToolchain())("the shim's own stores are checked: posix_memalign's result aimed at the engine stops the guest (reported in its caller)", () => {
     const e = boot({ cmdline: `kasan_multi_shot ${cmdline}` });
     for (const [what, t] of Object.entries(targets(e))) {
       const before = snapshot(e, t.lin);
       const r = e.runGuest(guestBytes({ src: "test/guest/c/sealed.c", asan: true }), { name: "sealed", args: ["memalign", t.lin.toString(16)] });
       expect([r.status, r.exitCode, r.stdout], what).toEqual(["stopped", 139, ""]);
-      if (kasan) expect(r.reports[0].title, what).toMatch(/^BUG: KASAN: wild-memory-access in __wrap_posix_memalign\+/);
+      if (kasan) expect(r.reports[0].title, what).toMatch(/^BUG: KASAN: wild-memory-access in main\+/);
       expect(snapshot(e, t.lin), what).toEqual(before);
       t.check(e.u8view());
     }
