@@ -337,7 +337,8 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
       fc.integer({ min: ramEnd - 0x10000, max: ramEnd + 0x10000 }),
       fc.integer({ min: 2 ** 32 - 0x1000, max: 2 ** 32 - 1 }));
     const op = fc.oneof(
-      fc.record({ k: fc.constantFrom("i32.store8", "i32.store16", "i32.store", "i64.store", "f64.store", "v128.store", "i64.atomic.store"), a: addr,
+      fc.record({ k: fc.constantFrom("i32.store8", "i32.store16", "i32.store", "i64.store", "f64.store", "v128.store", "i64.atomic.store",
+        "v128.store64_lane", "i64.atomic.rmw.cmpxchg", "v128.load32_zero", "i32.atomic.rmw8.xchg_u"), a: addr,
         off: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 32 - 1 })) }),
       fc.record({ k: fc.constantFrom("memory.fill", "memory.copy"), a: addr, b: addr, n: fc.integer({ min: 0, max: 0x30000 }) }));
     const text = (o: { k: string; a: number; off?: number; b?: number; n?: number }) => {
@@ -348,13 +349,19 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
         case "i64.store": case "i64.atomic.store": return `(${o.k} offset=${o.off} ${a} (i64.const -6148914691236517206))`;
         case "f64.store": return `(f64.store offset=${o.off} ${a} (f64.const 1.5))`;
         case "v128.store": return `(v128.store offset=${o.off} ${a} (v128.const i32x4 1 2 3 4))`;
+        case "v128.store64_lane": return `(v128.store64_lane offset=${o.off} 1 ${a} (v128.const i32x4 1 2 3 4))`;
+        case "i64.atomic.rmw.cmpxchg": return `(drop (i64.atomic.rmw.cmpxchg offset=${o.off} ${a} (i64.const 0) (i64.const -1)))`;
+        case "v128.load32_zero": return `(i32.store (i32.const ${BASE}) (i32x4.extract_lane 0 (v128.load32_zero offset=${o.off} ${a})))`;
+        case "i32.atomic.rmw8.xchg_u": return `(drop (i32.atomic.rmw8.xchg_u offset=${o.off} ${a} (i32.const 0x5a)))`;
         default: return `(${o.k} offset=${o.off} ${a} (i32.const 0x41414141))`;
       }
     };
+    const seen = new Set<string>();
     fc.assert(fc.property(fc.array(op, { minLength: 1, maxLength: 4 }), (ops) => {
       const r = run(e, guest(ops.map(text).join("\n")), { timeoutMs: 10000 });
       expect(r, "a valid module").toBeDefined();
       expect(["exit", "stopped", "trap"]).toContain(r!.status);
+      seen.add(r!.status);
       expect(r!.selfCheck).toEqual([]);
       expect(guarded()).toEqual(before);
       const p = e.kmalloc(24);
@@ -363,6 +370,7 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
       e.load(p, 1);
       if (kasan) expect(e.takeReports().map((x) => x.type)).toEqual(["slab-use-after-free"]);
     }), { numRuns: 60, seed: 7 });
+    expect([...seen].sort()).toEqual(["exit", "stopped", "trap"]);     // the cases reached all three endings
     expectHealthy(e);
   });
 });
