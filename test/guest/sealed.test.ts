@@ -292,6 +292,18 @@ describe.each(["", "kasan=off"])("sealed guests (%s)", (cmdline) => {
         if (r) expect(["exit", "stopped", "trap"]).toContain(r.status);
         expect(e.selfCheck()).toEqual([]);
       }), { numRuns: 300, seed: 12 });
+    if (haveToolchain()) {
+      // a real guest: every section kind clang emits (elements, names, custom sections, data)
+      const real = guestBytes({ src: "examples/clean.c" });
+      for (let cut = 8; cut < real.length; cut += Math.max(1, real.length >> 7)) run(e, real.slice(0, cut));
+      fc.assert(fc.property(fc.nat(real.length - 1), fc.integer({ min: 0, max: 255 }), (i, v) => {
+        const b = real.slice();
+        b[i] = v;
+        const r = run(e, b, { timeoutMs: 10000 });
+        if (r) expect(["exit", "stopped", "trap", "timeout"]).toContain(r.status);
+        expect(e.selfCheck()).toEqual([]);
+      }), { numRuns: 150, seed: 5 });
+    }
     expectHealthy(e);
   });
 
