@@ -113,6 +113,46 @@ export function __asan_store4_kasan_off(addr: u32): void { hookCheck<ModeOff>(ad
 export function __asan_store8_kasan_off(addr: u32): void { hookCheck<ModeOff>(addr, 8, true); }
 export function __asan_store16_kasan_off(addr: u32): void { hookCheck<ModeOff>(addr, 16, true); }
 
+// ── sealed accesses (the load-time rewriter, host/guest/wasm.ts) ─────────────
+// Every raw memory instruction of a guest is checked. A function clang
+// instrumented already called a hook before its accesses: its raw accesses get
+// an inline seal (the frame byte of addr + offset, no page crossing) and only a
+// failed seal calls guest_seal, which stops an access the guest may not make.
+// Every other function calls guest_sealed_{load,store} before each access.
+// An effective address past 4 GiB is left to the access itself: it traps.
+export function guest_frames_base(): usize { return GUEST_FRAMES; }
+
+export function guest_seal(addr: u32, offset: u32, size: u32, write: i32): void {
+  const ea = <u64>addr + <u64>offset;
+  if (ea > <u64>u32.MAX_VALUE || size == 0) return;
+  const head = ring_head();
+  const bad = firstForbidden(<u32>ea, size);
+  if (bad != u64.MAX_VALUE) refuse(<u32>ea, size, write != 0, bad, head, true);
+}
+
+// Loads of uninstrumented code are checked as the kernel's
+// read_word_at_a_time(): KASAN judges the first byte (libc's word-at-a-time
+// string functions read past a terminator inside an aligned word), the seal
+// the whole range. Stores get KASAN's check of every byte.
+// @ts-ignore: decorator
+@inline function sealedLoad<M>(addr: u32, offset: u32, size: u32): void {
+  const ea = <u64>addr + <u64>offset;
+  if (ea > <u64>u32.MAX_VALUE) return;
+  const a = <u32>ea;
+  hookCheck<M>(a, 1, false);
+  if ((a & (<u32>PAGE_SIZE - 1)) + size > <u32>PAGE_SIZE) guest_seal(a, 0, size, 0);
+}
+// @ts-ignore: decorator
+@inline function sealedStore<M>(addr: u32, offset: u32, size: u32): void {
+  const ea = <u64>addr + <u64>offset;
+  if (ea > <u64>u32.MAX_VALUE) return;
+  hookCheck<M>(<u32>ea, size, true);
+}
+export function guest_sealed_load(addr: u32, offset: u32, size: u32): void { sealedLoad<ModeGeneric>(addr, offset, size); }
+export function guest_sealed_store(addr: u32, offset: u32, size: u32): void { sealedStore<ModeGeneric>(addr, offset, size); }
+export function guest_sealed_load_kasan_off(addr: u32, offset: u32, size: u32): void { sealedLoad<ModeOff>(addr, offset, size); }
+export function guest_sealed_store_kasan_off(addr: u32, offset: u32, size: u32): void { sealedStore<ModeOff>(addr, offset, size); }
+
 // The shim's interceptors (strcpy & co.) check ranges before calling libc:
 // 1 fine, 0 reported (the kernel ABI's mem* then skip, as KASAN's do).
 export function guest_check_range(addr: u32, n: u32, write: i32): i32 {

@@ -85,7 +85,9 @@ export { __asan_load1, __asan_load2, __asan_load4, __asan_load8, __asan_load16, 
          __asan_set_shadow_f1, __asan_set_shadow_f2, __asan_set_shadow_f3, __asan_set_shadow_f5,
          __asan_set_shadow_f8, __asan_alloca_poison, __asan_allocas_unpoison, __asan_handle_no_return,
          __asan_register_globals, __asan_unregister_globals, __asan_init, __asan_version_mismatch_check_v8,
-         __asan_before_dynamic_init, __asan_after_dynamic_init, guest_check_range } from "./hooks";
+         __asan_before_dynamic_init, __asan_after_dynamic_init, guest_check_range,
+         guest_frames_base, guest_seal, guest_sealed_load, guest_sealed_store, guest_sealed_load_kasan_off,
+         guest_sealed_store_kasan_off } from "./hooks";
 export { engine_self_check } from "./selfcheck";
 export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize, guest_kmalloc_aligned,
          guest_begin, guest_end, guest_stop_reason, guest_range_ok, guest_busy_pfn, guest_globals_table,

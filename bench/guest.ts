@@ -47,12 +47,12 @@ function sh(cmd: string, args: string[]): string {
 }
 
 /** The workload as a plain WASI program on wasi-libc's own malloc, in its own memory. */
-function runPlainWasm(file: string): string {
+function runPlainWasm(file: string, args = [String(OPS)]): string {
   const mod = new WebAssembly.Module(readFileSync(file));
   let memory: WebAssembly.Memory | undefined;
   let out = "";
   const wasi = wasiSubset({
-    args: ["workload", String(OPS)], env: {}, stdin: new Uint8Array(0), memory: () => memory!,
+    args: ["workload", ...args], env: {}, stdin: new Uint8Array(0), memory: () => memory!,
     stdout: (c) => { out += new TextDecoder().decode(c); }, stderr: () => {},
   });
   const inst = new WebAssembly.Instance(mod, { wasi_snapshot_preview1: wasi } as WebAssembly.Imports);
@@ -98,7 +98,7 @@ export async function run(): Promise<Table[]> {
     ["guest -O2, no instrumentation (engine heap)", best("guest plain", () => runGuest(readFileSync(guestPlain)))],
     ["guest -O2 -fsanitize=address (KASAN)", best("guest", () => runGuest(readFileSync(guest)))],
   ];
-  const micro = microTable(path.join(OUT, "micro.wasm"), path.join(OUT, "micro-plain.wasm"));
+  const micro = microTable(path.join(OUT, "micro.wasm"), path.join(OUT, "micro-plain.wasm"), path.join(OUT, "micro-wasi.wasm"));
   const sums = new Set(rows.map(([, r]) => r.checksum));
   if (sums.size !== 1) throw new Error(`checksums differ: ${rows.map(([n, r]) => `${n}=${r.checksum}`).join(", ")}`);
   const ns = (i: number) => rows[i][1].nsPerOp;
@@ -118,21 +118,24 @@ export async function run(): Promise<Table[]> {
 // What one check and one allocation cost a guest, and the same allocation made
 // from JS through the host API, which captures a JS stack at every call (the
 // way Emscripten's ASan keeps malloc stacks).
-function microTable(instrumented: string, plain: string): Table {
-  const N = 2_000_000, M = 200_000;
+function microTable(instrumented: string, plain: string, wasi: string): Table {
+  const N = 2_000_000, M = 200_000, L = 20_000_000;
   cc({ sources: [MICRO], output: instrumented, cflags: ["-O2"], stdio: "pipe" });
   cc({ sources: [MICRO], output: plain, cflags: ["-O2"], asan: false, stdio: "pipe" });
+  const tc = findToolchain();
+  sh(tc.clang, ["--target=wasm32-wasi", `--sysroot=${tc.sysroot}`, "-O2", MICRO, "-o", wasi]);
   const micro = (file: string, mode: string, n: number) => {
     let bestNs = Infinity;
     for (let i = 0; i < REPS; i++) {
-      const out = runGuestArgs(readFileSync(file), [mode, String(n)]);
+      const out = file === wasi ? runPlainWasm(file, [mode, String(n)]) : runGuestArgs(readFileSync(file), [mode, String(n)]);
       const m = /ns_per_op=([0-9.]+)/.exec(out);
       if (!m) throw new Error(`micro ${mode}: unexpected output ${JSON.stringify(out)}`);
       bestNs = Math.min(bestNs, Number(m[1]));
     }
     return bestNs;
   };
-  const loadChecked = micro(instrumented, "loads", N), loadPlain = micro(plain, "loads", N);
+  const loadChecked = micro(instrumented, "loads", N), loadPlain = micro(plain, "loads", N), loadRaw = micro(wasi, "loads", N);
+  const loopGuest = micro(instrumented, "loop", L), loopRaw = micro(wasi, "loop", L);
   const pairGuest = micro(plain, "mallocs", M);
   const engine = Engine.createSync({});
   const host = nsPerOp(M / 10, () => {
@@ -142,12 +145,16 @@ function microTable(instrumented: string, plain: string): Table {
     title: "Guest micro-operations (default configuration)",
     columns: ["operation", "ns/op"],
     rows: [
-      ["guest 4-byte load, uninstrumented", fmt(loadPlain)],
-      ["guest 4-byte load + __asan_load4 (wasm-to-wasm call, TLB hit, one shadow byte)", fmt(loadChecked)],
+      ["4-byte load, plain wasm32 (no engine, no checks)", fmt(loadRaw)],
+      ["guest 4-byte load, uninstrumented (the rewriter's guest_sealed_load call)", fmt(loadPlain)],
+      ["guest 4-byte load + __asan_load4 (wasm-to-wasm call, TLB hit, one shadow byte) + inline seal", fmt(loadChecked)],
+      ["loop iteration, plain wasm32 (no engine)", fmt(loopRaw)],
+      ["loop iteration, guest (fuel spent at the loop head)", fmt(loopGuest)],
       ["guest malloc(32) + free, 5 calls deep (shadow call stack -> depot)", fmt(pairGuest)],
       ["host API kmalloc(32) + kfree from JS (a JS stack captured per call)", fmt(host)],
     ],
-    notes: [`one check costs ${fmt(loadChecked - loadPlain)} ns; a guest allocation pair is ${ratio(host / pairGuest)} cheaper than one that unwinds a JS stack`],
+    notes: [`one check costs ${fmt(loadChecked - loadRaw)} ns (uninstrumented code: ${fmt(loadPlain - loadRaw)} ns); fuel costs ${fmt(loopGuest - loopRaw)} ns an iteration; ` +
+      `a guest allocation pair is ${ratio(host / pairGuest)} cheaper than one that unwinds a JS stack`],
   };
 }
 

@@ -53,12 +53,24 @@ export function funcArg<T extends (...args: never[]) => unknown>(fn: string, nam
 /** TASK_COMM_LEN - 1: the bytes of a task's comm. */
 export const COMM_MAX = 15;
 
+/** Longest symbol name a report prints: kallsyms' KSYM_NAME_LEN - 1. */
+export const NAME_MAX = 511;
+
 /**
- * A task name as the kernel keeps it (printable ASCII, at most 15 bytes, like
- * __set_task_comm's strscpy into comm[TASK_COMM_LEN]); anything else becomes
- * '?', so a name cannot forge report lines.
+ * A name from outside (a guest's name section or globals, a task name) as
+ * reports print it: printable ASCII only (anything else is `?`), at most `max`
+ * characters, so no name can forge a line of a report.
+ */
+export function sanitizeName(s: string, max = NAME_MAX): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > max ? clean.slice(0, max) : clean;
+}
+
+/**
+ * A task name as the kernel keeps it (at most 15 bytes, like __set_task_comm's
+ * strscpy into comm[TASK_COMM_LEN]), sanitised as every name is.
  */
 export function sanitizeComm(fn: string, v: unknown): string {
   if (typeof v !== "string" || v.length === 0) throw new TypeError(`${fn}: comm must be a non-empty string, got ${show(v)}`);
-  return v.slice(0, COMM_MAX).replace(/[^\x20-\x7e]/g, "?");
+  return sanitizeName(v, COMM_MAX);
 }

@@ -166,6 +166,7 @@ program
   .addOption(new Option("--format <format>", "how reports are printed").choices(["text", "json"]).default("text"))
   .option("--dmesg", "print the kernel log of the boot first")
   .option("--dir <dir...>", "give the guest access to a directory (WASI preopen; none by default)")
+  .option("--timeout <seconds>", "stop the guest after this many seconds (exit status 124; no limit by default)")
   .passThroughOptions()
   .action(runCommand);
 program

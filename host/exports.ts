@@ -188,6 +188,9 @@ export interface CoreExports {
   guest_ksize(p: number): number;
   guest_kmalloc_aligned(align: number, size: number): number;
   guest_check_range(p: number, n: number, write: number): number;
+  guest_frames_base(): number;
+  guest_seal(addr: number, offset: number, size: number, write: number): void;
+  // guest_sealed_{load,store}[_kasan_off](addr, offset, size): bound to guests by name
   engine_self_check(): number;
   // ── fuzz: the op-tape interpreter (assembly/fuzz/tape.ts) ──
   fuzz_begin(slots: number): number;

@@ -1,6 +1,8 @@
 // Micro-operations for bench/guest.ts: `micro loads N` times N 4-byte loads
 // over a 4 KiB object; `micro mallocs N` times N malloc(32)+free pairs made
-// five calls deep. Prints "ns_per_op=<x> sink=<n>".
+// five calls deep; `micro loop N` times N iterations of a one-multiply loop
+// (not unrolled: each iteration passes the loop head, where a guest spends
+// fuel). Prints "ns_per_op=<x> sink=<n>".
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,13 @@ static uint64_t now_ns(void) {
 __attribute__((noinline)) static uint32_t loads(const volatile uint32_t *p, uint32_t n, uint32_t k) {
   uint32_t s = 0;
   for (uint32_t i = 0; i < n; i++) s += p[((i + k) * 7) & 1023];
+  return s;
+}
+
+__attribute__((noinline)) static uint32_t spin(uint32_t n, uint32_t k) {
+  uint32_t s = k;
+#pragma clang loop unroll(disable) vectorize(disable)
+  for (uint32_t i = 0; i < n; i++) s = s * 2654435761u + i;
   return s;
 }
 
@@ -39,6 +48,11 @@ int main(int argc, char **argv) {
     sink += d1(n / 10);                  // warm up
     t0 = now_ns();
     for (uint32_t k = 0; k < 10; k++) sink += d1(n / 10);
+    t1 = now_ns();
+  } else if (argc > 1 && !strcmp(argv[1], "loop")) {
+    sink += spin(n / 10, 99);
+    t0 = now_ns();
+    for (uint32_t k = 0; k < 10; k++) sink += spin(n / 10, k);
     t1 = now_ns();
   } else {
     uint32_t *buf = malloc(4096);

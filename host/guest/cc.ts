@@ -22,7 +22,8 @@ const KEEP_BUGS = ["-fno-builtin-malloc", "-fno-builtin-free", "-fno-builtin-cal
 const HEAP_WRAPS = ["malloc", "free", "calloc", "realloc", "aligned_alloc", "posix_memalign", "malloc_usable_size",
   "__libc_malloc", "__libc_free", "__libc_calloc"];
 const STRING_WRAPS = ["strlen", "strnlen", "strcpy", "strncpy", "strcat", "strncat"];
-const KERNEL_WRAPS = ["memcpy", "memmove", "memset"];
+/** Wrapped in every build: the kernel ABI checks ranges, the user ABI makes each one memory.fill/copy (one checked call). */
+const MEM_WRAPS = ["memcpy", "memmove", "memset"];
 const ENGINE_IMPORTS = ["guest_kmalloc", "guest_kcalloc", "guest_kfree", "guest_krealloc", "guest_ksize",
   "guest_kmalloc_aligned", "guest_check_range"];
 const HOOKS = [
@@ -103,11 +104,11 @@ export function ccCommands(o: CcOptions, tc: Toolchain, shimObject: string, unde
   const asan = o.asan ?? true;
   const kernel = (o.abi ?? "user") === "kernel";
   const target = ["--target=wasm32-wasi", `--sysroot=${tc.sysroot}`];
-  const shim = [...target, "-O2", ...(kernel && asan ? ["-DSHADOWFENCE_KERNEL_ABI"] : []), "-c", shimSource(), "-o", shimObject];
+  const shim = [...target, "-O2", "-mbulk-memory", ...(kernel && asan ? ["-DSHADOWFENCE_KERNEL_ABI"] : []), "-c", shimSource(), "-o", shimObject];
   const sanitize = !asan ? [] : kernel
     ? ["-Xclang", "-fsanitize=kernel-address", "-Xclang", "-fsanitize-recover=kernel-address", ...OUTLINE]
     : ["-Xclang", "-fsanitize=address", ...OUTLINE];
-  const wraps = [...HEAP_WRAPS, ...(asan ? STRING_WRAPS : []), ...(asan && kernel ? KERNEL_WRAPS : [])];
+  const wraps = [...HEAP_WRAPS, ...(asan ? STRING_WRAPS : []), ...MEM_WRAPS];
   const link = ["--import-memory", "--export-memory", `--global-base=${GUEST_LINK_BASE}`, "-z", `stack-size=${o.stackSize ?? GUEST_STACK_SIZE}`,
     ...wraps.map((w) => `--wrap=${w}`), `--allow-undefined-file=${undefinedFile}`,
     "--export=__stack_low", "--export=__stack_high", "--export=__heap_base", "--export=__data_end"];

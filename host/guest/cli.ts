@@ -42,7 +42,15 @@ function warnGuestGotOurOptions(prog: string, args: string[]): void {
 }
 
 export async function runCommand(prog: string, args: string[],
-  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[] }): Promise<void> {
+  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[]; timeout?: string }): Promise<void> {
+  let timeoutMs: number | undefined;
+  if (opts.timeout !== undefined) {
+    const secs = Number(opts.timeout);
+    if (!/^\d+(\.\d+)?$/.test(opts.timeout) || !(secs > 0) || secs * 1000 > 2 ** 31) {
+      throw new RangeError(`--timeout: expected a number of seconds greater than 0 (at most ${2 ** 31 / 1000}), got ${JSON.stringify(opts.timeout)}`);
+    }
+    timeoutMs = secs * 1000;
+  }
   if (!existsSync(prog)) throw new GuestError(`${prog}: no such file`);
   if (args[0] === "--") args = args.slice(1);     // `run prog.wasm -- args`: the guest's argv starts after it
   else warnGuestGotOurOptions(prog, args);
@@ -57,6 +65,7 @@ export async function runCommand(prog: string, args: string[],
     env: { ...(process.env.SHADOWFENCE_GUEST_ENV ? JSON.parse(process.env.SHADOWFENCE_GUEST_ENV) : {}) },
     nodeWasi: { module: wasi as never, preopens: Object.fromEntries((opts.dir ?? []).map((d) => [d, path.resolve(d)])) },
     onReport: (r) => err(json ? jsonReport(r) : r.text + "\n"),
+    timeoutMs,
   });
   if (json) {
     err(JSON.stringify({ event: "exit", exitCode: result.exitCode, status: result.status, message: result.message,

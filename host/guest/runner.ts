@@ -12,9 +12,10 @@
 import * as abi from "../../abi/abi.js";
 import type { Engine, Report } from "../engine.js";
 import { Fifo } from "../bounded.js";
+import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame } from "../stackdepot.js";
-import { parseWasm, rewriteShadowStack, globalValue, WasmFormatError, type WasmModule } from "./wasm.js";
-import { wasiSubset, guardWasi, WasiExit, type WasiImports } from "./wasi.js";
+import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, type WasmModule } from "./wasm.js";
+import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
 export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
@@ -24,6 +25,10 @@ export const GUEST_RING_BYTES = 0x40000;
 export const EXIT_STOPPED = 139;
 /** Exit status of a guest that trapped on its own (abort(), unreachable: 128 + SIGABRT). */
 export const EXIT_TRAPPED = 134;
+/** Exit status of a guest stopped at its time limit (as coreutils timeout(1)). */
+export const EXIT_TIMEOUT = 124;
+/** Loop iterations and calls between two looks at the clock (the fuel a guest gets each time). */
+export const GUEST_FUEL = 1 << 16;
 
 export interface GuestOptions {
   /** argv[1..] */
@@ -45,13 +50,15 @@ export interface GuestOptions {
   onReport?: (r: Report) => void;
   /** The guest task's pid (default 100). */
   pid?: number;
+  /** Stop the guest after this many milliseconds of running (status "timeout", exit code 124). */
+  timeoutMs?: number;
 }
 
-export type GuestStatus = "exit" | "stopped" | "panic" | "trap";
+export type GuestStatus = "exit" | "stopped" | "panic" | "trap" | "timeout";
 
 export interface GuestResult {
   exitCode: number;
-  /** exit: returned or called exit(); stopped: the engine stopped it after an oops; panic: the engine panicked; trap: a wasm trap of its own. */
+  /** exit: returned or called exit(); stopped: the engine stopped it after an oops; panic: the engine panicked; trap: a wasm trap of its own; timeout: it ran past timeoutMs. */
   status: GuestStatus;
   /** Why it did not exit normally. */
   message?: string;
@@ -72,6 +79,16 @@ export class GuestError extends Error {
     super(message);
     this.name = "GuestError";
   }
+}
+
+/** Thrown by the fuel import past the deadline: unwinds the guest's own frames only. */
+class GuestTimeout extends Error {}
+
+/** One line for whatever a malformed module made something below us throw. */
+function asGuestError(what: string, err: unknown): GuestError {
+  if (err instanceof GuestError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new GuestError(`${what}: ${sanitizeName(msg.split("\n")[0], 300)}`);
 }
 
 const SELF_CHECK_NAMES = ["TLB entries disagree with the page tables", "buddy free lists are inconsistent",
@@ -140,7 +157,7 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
 function checkImports(m: WasmModule, engine: Engine): void {
   const memSize = engine.memory.buffer.byteLength;
   for (const imp of m.imports) {
-    const what = `${imp.module}.${imp.name}`;
+    const what = sanitizeName(`${imp.module}.${imp.name}`, 200);
     if (imp.kind === 2) {
       if (imp.module !== "env" || imp.name !== "memory") throw new GuestError(`the guest imports memory ${what}; it must import env.memory`);
       const mem = imp.memory!;
@@ -159,7 +176,13 @@ function checkImports(m: WasmModule, engine: Engine): void {
       }
       throw new GuestError(`the guest imports ${what}, which the engine does not provide`);
     }
-    if (imp.module === "wasi_snapshot_preview1") continue;
+    if (imp.module === "wasi_snapshot_preview1") {
+      const want = wasiSignature(imp.name);
+      if (want === undefined) throw new GuestError(`the guest imports ${what}, which WASI preview1 does not have`);
+      const got = m.types[imp.typeIndex!]?.signature;
+      if (got !== want) throw new GuestError(`the guest imports ${what} as (${got ?? "no such type"}); WASI preview1 has (${want})`);
+      continue;
+    }
     if (imp.module === "env" && imp.name.startsWith("__asan_report_")) {
       throw new GuestError(`the guest was built with inline ASan checks (it imports ${imp.name}); ` +
         "build with -mllvm -asan-instrumentation-with-call-threshold=0 (shadowfence cc does)");
@@ -191,7 +214,7 @@ function nameTable(m: WasmModule): (func: number) => string {
   return (func) => {
     const n = m.funcNames.get(func);
     if (n === undefined) return `func${func}`;
-    return n === "__original_main" && renameMain ? "main" : n;
+    return n === "__original_main" && renameMain ? "main" : sanitizeName(n) || `func${func}`;
   };
 }
 
@@ -210,7 +233,7 @@ function guestGlobal(engine: Engine, lin: number): Frame | undefined {
     if (p <= 0 || p >= mem.length) return undefined;
     let end = p;
     while (end < mem.length && end - p < 256 && mem[end] !== 0) end++;
-    return new TextDecoder().decode(mem.subarray(p, end));
+    return sanitizeName(new TextDecoder().decode(mem.subarray(p, end)));
   };
   for (let i = 0; i < count; i++) {
     const ptr = dv.getUint32(table + 8 + i * 8, true);
@@ -233,19 +256,23 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   if (engine.options.kasan && engine.options.kasanMode === "sw_tags") {
     throw new GuestError("guests need generic KASAN or kasan=off: a 32-bit guest pointer has no top byte for a KASAN tag (kasan.mode=sw_tags)");
   }
+  if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === "number" && o.timeoutMs > 0 && o.timeoutMs <= 2 ** 31)) {
+    throw new RangeError(`runGuest: timeoutMs must be a number of milliseconds in (0, 2^31], got ${o.timeoutMs}`);
+  }
   let m: WasmModule;
   try {
     m = parseWasm(bytes);
   } catch (err) {
-    if (err instanceof WasmFormatError) throw new GuestError(err.message);
-    throw err;
+    throw asGuestError("not a valid guest module", err);
   }
   checkImports(m, engine);
+  if (o.nodeWasi && !m.exports.some((x) => x.kind === 2 && x.name === "memory")) {
+    throw new GuestError("the guest does not export its memory as \"memory\", which node:wasi needs; link with --export-memory (shadowfence cc does)");
+  }
   const layout = layoutOf(m, engine);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
-  // comm is data in every report: printable ASCII, TASK_COMM_LEN - 1 bytes
-  const comm = (name.split("/").pop() || "guest").slice(0, 15).replace(/[^\x20-\x7e]/g, "?");
+  const comm = sanitizeComm("runGuest", name.split("/").pop() || "guest");
   const pid = o.pid ?? 100;
   if (!Number.isInteger(pid) || pid < 2 || pid > 4194304) throw new RangeError(`runGuest: pid must be an integer from 2 to 4194304 (PID_MAX_LIMIT), got ${pid}`);
   if (engine.exports.task_stack_base(pid) !== 0n) throw new GuestError(`pid ${pid} already has a kernel stack on this engine; pass another pid`);
@@ -287,14 +314,26 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const names = nameTable(m);
     const hooks = new Set<number>();
     m.imports.filter((i) => i.kind === 0).forEach((imp, f) => { if (imp.module === "env" && imp.name.startsWith(HOOK_PREFIX)) hooks.add(f); });
-    const rewritten = rewriteShadowStack(m, { ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1 }, {
-      isHook: (f) => hooks.has(f),
-      skip: (f) => isShim(m.funcNames.get(f)),
-      frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
-    });
+    let module: WebAssembly.Module;
+    try {
+      const rewritten = rewriteGuest(m, {
+        ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1,
+        guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
+      }, {
+        isHook: (f) => hooks.has(f),
+        checkedBytes: (f) => {
+          const imp = hooks.has(f) ? m.imports.filter((i) => i.kind === 0)[f] : undefined;
+          const size = imp && /^__asan_(?:load|store)(1|2|4|8|16)(?:_noabort)?$/.exec(imp.name)?.[1];
+          return size ? Number(size) : 0;
+        },
+        skip: (f) => isShim(m.funcNames.get(f)),
+        frameId: (f, offset, size) => engine.frames.intern({ name: names(f), offset, size }),
+      });
+      module = new WebAssembly.Module(rewritten as BufferSource);
+    } catch (err) {
+      throw asGuestError("not a valid guest module", err);
+    }
     for (const [slot, func] of m.table) engine.registerCode(BigInt(slot), functionFrame(m, names, func));
-
-    const module = new WebAssembly.Module(rewritten as BufferSource);
     let instance: WebAssembly.Instance | undefined;
     const memory = () => engine.memory;
     const writable = (p: number, n: number) => e.guest_range_ok(p, n) === 1;
@@ -331,11 +370,25 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       envImports[imp.name] = imp.name.startsWith(HOOK_PREFIX) ? hookExport(engine, imp.name)!
         : (e as unknown as Record<string, WebAssembly.ExportValue>)[imp.name];
     }
-    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }) };
+    // the rewriter's imports: checks bound to the core under the engine's KASAN mode, and the clock
+    const x = e as unknown as Record<string, WebAssembly.ExportValue>;
+    const off = engine.options.kasan ? "" : "_kasan_off";
+    const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
+    const sealImports: Record<string, WebAssembly.ExportValue> = {
+      seal: x.guest_seal, load: x[`guest_sealed_load${off}`], store: x[`guest_sealed_store${off}`],
+      fill: x.__asan_memset, copy: x.__asan_memmove, range: x.__asan_storeN,
+      fuel: (() => {
+        if (Date.now() >= deadline) throw new GuestTimeout();
+        return GUEST_FUEL;
+      }) as unknown as WebAssembly.ExportValue,
+    };
+    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }),
+      [SEAL_MODULE]: sealImports };
 
     engine.setTask({ pid, comm });
     engine.kernelCall(false, () => undefined);      // publish what earlier calls left: none of it is this guest's
     const pageOffset = engine.formatContext().pageOffset;
+    let listenerError: { err: unknown } | undefined;
     engine.guestHooks.onReport = (r) => {
       // the guest's own pointer for an address in its memory (direct map)
       const lin = r.address - pageOffset + BigInt(abi.PHYS_BASE);
@@ -343,38 +396,57 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       if (guestAddress !== undefined) r.extra = { ...r.extra, guestAddress: "0x" + guestAddress.toString(16) };
       reports.push(r);
       if (reports.length > engine.options.maxReports) reports.shift();
-      o.onReport?.(r);
+      try {
+        o.onReport?.(r);
+      } catch (err) {
+        listenerError ??= { err };
+        throw err;
+      }
     };
     engine.guestHooks.symbolize = (va) => {
       const lin = va - pageOffset + BigInt(abi.PHYS_BASE);
       return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? guestGlobal(engine, Number(lin)) : undefined;
     };
+    // how the guest ended when something unwound it: in its start function or its _start
+    const ended = (err: unknown, what: string) => {
+      // the caller's own onReport threw (EngineBusyError included): its error, unchanged
+      if (err instanceof GuestError || (listenerError && err === listenerError.err)) throw err;
+      if (err instanceof WasiExit) { exitCode = err.code; return; }
+      const reason = e.guest_stop_reason();
+      if (err instanceof GuestTimeout) {
+        status = "timeout";
+        exitCode = EXIT_TIMEOUT;
+        message = `${comm}[${pid}] was stopped: it ran past its time limit (${o.timeoutMs} ms)`;
+      } else if (reason === 2 || (reason !== 0 && engine.panicked)) {
+        status = "panic";
+        exitCode = EXIT_STOPPED;
+        message = `${comm}[${pid}] was stopped: the engine panicked`;
+      } else if (reason === 1) {
+        status = "stopped";
+        exitCode = EXIT_STOPPED;
+        message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
+      } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+        status = "trap";
+        exitCode = EXIT_TRAPPED;
+        message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
+      } else {
+        // node:wasi or our WASI refusing a malformed call, a LinkError, ...
+        throw asGuestError(what, err);
+      }
+    };
     engine.callWithStack(0, () => {
       try {
         instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
       } catch (err) {
-        throw new GuestError(`the guest could not be instantiated: ${(err as Error).message}`);
+        // the start section runs here: it can loop, trap or be stopped like _start
+        if (err instanceof WebAssembly.LinkError) throw asGuestError("the guest could not be instantiated", err);
+        ended(err, "the guest could not be instantiated");
+        return;
       }
       try {
         exitCode = start();
       } catch (err) {
-        if (err instanceof GuestError) throw err;
-        const reason = e.guest_stop_reason();
-        if (reason === 2 || (reason !== 0 && engine.panicked)) {
-          status = "panic";
-          exitCode = EXIT_STOPPED;
-          message = `${comm}[${pid}] was stopped: the engine panicked`;
-        } else if (reason === 1) {
-          status = "stopped";
-          exitCode = EXIT_STOPPED;
-          message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
-        } else if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
-          status = "trap";
-          exitCode = EXIT_TRAPPED;
-          message = `${comm}[${pid}] trapped: ${(err as Error).message}`;
-        } else {
-          throw err;
-        }
+        ended(err, "the guest cannot run");
       }
     });
   } finally {

@@ -11,6 +11,31 @@ export const ERRNO_INVAL = 28;
 export const ERRNO_NOSYS = 52;
 export const ERRNO_SPIPE = 70;
 
+/**
+ * WASI preview1's functions and their wasm signatures (i: i32, I: i64; every
+ * one returns an errno, proc_exit nothing): a guest importing one under
+ * another type would make the implementation misread its arguments.
+ */
+export const WASI_PREVIEW1: Record<string, string> = {
+  args_get: "ii", args_sizes_get: "ii", environ_get: "ii", environ_sizes_get: "ii", clock_res_get: "ii",
+  clock_time_get: "iIi", fd_advise: "iIIi", fd_allocate: "iII", fd_close: "i", fd_datasync: "i", fd_fdstat_get: "ii",
+  fd_fdstat_set_flags: "ii", fd_fdstat_set_rights: "iII", fd_filestat_get: "ii", fd_filestat_set_size: "iI",
+  fd_filestat_set_times: "iIIi", fd_pread: "iiiIi", fd_prestat_get: "ii", fd_prestat_dir_name: "iii", fd_pwrite: "iiiIi",
+  fd_read: "iiii", fd_readdir: "iiiIi", fd_renumber: "ii", fd_seek: "iIii", fd_sync: "i", fd_tell: "ii", fd_write: "iiii",
+  path_create_directory: "iii", path_filestat_get: "iiiii", path_filestat_set_times: "iiiiIIi", path_link: "iiiiiii",
+  path_open: "iiiiiIIii", path_readlink: "iiiiii", path_remove_directory: "iii", path_rename: "iiiiii",
+  path_symlink: "iiiii", path_unlink_file: "iii", poll_oneoff: "iiii", proc_exit: "i", proc_raise: "i", sched_yield: "",
+  random_get: "ii", sock_accept: "iii", sock_recv: "iiiiii", sock_send: "iiiii", sock_shutdown: "ii",
+};
+
+/** The signature string of a preview1 function as WasmModule types spell it. */
+export function wasiSignature(name: string): string | undefined {
+  const p = WASI_PREVIEW1[name];
+  if (p === undefined) return undefined;
+  const params = [...p].map((c) => (c === "I" ? "i64" : "i32")).join(" ");
+  return `${params}${params ? " " : ""}->${name === "proc_exit" ? "" : " i32"}`;
+}
+
 /** Thrown by proc_exit to unwind the guest. */
 export class WasiExit extends Error {
   constructor(readonly code: number) {

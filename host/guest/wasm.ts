@@ -1,20 +1,30 @@
-// A small WebAssembly binary reader and the one rewrite a guest needs: a
-// shadow call stack. Written here rather than taken from binaryen or wabt
-// because the rewrite is local (a few instructions around each call), must
-// keep every other byte and every function index as they are, and must know
-// the *original* byte offset of each call to name it `func+0xoff/0xsize`;
-// binaryen re-encodes the whole module from its IR (offsets change) and is a
-// 13 MB script; wabt's npm build reads and writes whole modules but has no
-// instruction-level rewrite.
+// A small WebAssembly binary reader and the rewrite a guest runs under.
+// Written here rather than taken from binaryen or wabt because the rewrite is
+// local (a few instructions around calls and memory instructions), must keep
+// every other byte as it is, and must know the *original* byte offset of each
+// site to name it `func+0xoff/0xsize`; binaryen re-encodes the whole module
+// from its IR (offsets change) and is a 13 MB script; wabt's npm build reads
+// and writes whole modules but has no instruction-level rewrite.
 //
-// The rewrite, for every function except the shim's (names `__wrap_*`,
-// `__shadowfence_*`):
+// The rewrite (rewriteGuest), for every defined function:
 //   call to an `__asan_*` import:   [site] = frameId                       (3 instructions)
 //   any other call / call_indirect: old = [ssp]; new = ring(old - 4);
 //                                   [ssp] = new; [new] = frameId; call; [ssp] = old
-// where frameId names the call site (function, offset just past the call
-// instruction in the original body, body size) in the engine's frame table.
-// The ring wraps (ring(x) = (x & mask) | base), so no depth can write outside it.
+//                                   (not in the shim's functions, `__wrap_*` / `__shadowfence_*`,
+//                                   so stacks start at the caller of malloc)
+//   every memory instruction:       checked (SEAL_IMPORTS): an inline seal in functions clang
+//                                   instrumented, a call to the engine's check in all others,
+//                                   the shim's included (names do not exempt anything here)
+//   memory.fill / memory.copy:      the engine's checked __asan_memset / __asan_memmove
+//   memory.grow:                    -1 (the engine's memory is not the guest's to grow)
+//   loop head:                      count in a local; every 65536 call the clock (time limits)
+//   entry of a function that calls guest code:
+//                                   spend one unit of a global counter; at zero call the clock
+// where frameId names the site (function, offset just past the instruction in
+// the original body, body size) in the engine's frame table. The ring wraps
+// (ring(x) = (x & mask) | base), so no depth can write outside it. The new
+// imports shift every defined function's index: calls, ref.func, element
+// segments, exports, start and function names are renumbered.
 
 export class WasmFormatError extends Error {
   constructor(message: string) {
@@ -82,7 +92,8 @@ export interface WasmSection { id: number; name?: string; start: number; end: nu
 export interface WasmModule {
   bytes: Uint8Array;
   sections: WasmSection[];
-  types: Array<{ params: number; results: number }>;
+  /** signature: e.g. "i32 i64 i32 -> i32" */
+  types: Array<{ params: number; results: number; signature: string }>;
   imports: WasmImport[];
   funcImports: number;
   globalImports: number;
@@ -114,6 +125,10 @@ function constExpr(r: Reader): number | undefined {
     skipInstruction(r, op);   // global.get, ref.func, extended constant expressions
     v = undefined;
   }
+}
+
+function valtypeName(t: number): string {
+  return ({ 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128" } as Record<number, string>)[t] ?? "ref";
 }
 
 function valtype(r: Reader): number {
@@ -152,10 +167,12 @@ export function parseWasm(bytes: Uint8Array): WasmModule {
           const form = s.byte();
           if (form !== 0x60) throw new WasmFormatError(`unsupported type form 0x${form.toString(16)} (only function types)`);
           const params = s.u32();
-          for (let i = 0; i < params; i++) valtype(s);
+          const sig: string[] = [];
+          for (let i = 0; i < params; i++) sig.push(valtypeName(valtype(s)));
+          sig.push("->");
           const results = s.u32();
-          for (let i = 0; i < results; i++) valtype(s);
-          m.types.push({ params, results });
+          for (let i = 0; i < results; i++) sig.push(valtypeName(valtype(s)));
+          m.types.push({ params, results, signature: sig.join(" ") });
         }
         break;
       case 2:
@@ -279,7 +296,7 @@ function skipInstruction(r: Reader, op: number): void {
     case 0x02: case 0x03: case 0x04: case 0x06:
       skipBlockType(r); return;
     case 0x07: case 0x08: case 0x09: case 0x18: case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x14: case 0x15:
-    case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd4: case 0xd6:
+    case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd5: case 0xd6:
       r.u32(); return;
     case 0x0e: {
       for (let n = r.u32(); n >= 0; n--) r.u32();
@@ -326,6 +343,12 @@ function skipInstruction(r: Reader, op: number): void {
       throw new WasmFormatError("GC instructions are not supported in guests");
   }
   if (op >= 0x28 && op <= 0x3e) { skipMemarg(r); return; }
+  // no immediates: control, parametric, numeric (0x45-0xc4), ref.is_null, ref.eq, ref.as_non_null.
+  // Anything else is refused: an instruction whose immediates this reader does not know would
+  // make it read the body differently from the engine that compiles it (and miss an access)
+  if (op <= 0x01 || op === 0x05 || op === 0x0b || op === 0x0f || op === 0x19 || op === 0x1a || op === 0x1b ||
+      (op >= 0x45 && op <= 0xc4) || op === 0xd1 || op === 0xd3 || op === 0xd4) return;
+  throw new WasmFormatError(`unsupported instruction 0x${op.toString(16)} at byte ${r.pos - 1}`);
 }
 
 // ── encoding ────────────────────────────────────────────────────────────────
@@ -371,51 +394,334 @@ export interface ShadowStackLayout {
   ringMask: number;
 }
 
+/** Where the inline seal reads frame bytes (the engine's GUEST_FRAMES) and where RAM starts. */
+export interface SealLayout extends ShadowStackLayout {
+  guestFrames: number;
+  physBase: number;
+  /** Fuel a guest starts with (the runner's budget between clock checks). */
+  fuel: number;
+}
+
 export interface RewriteHooks {
   /** Calls to this function index store a site only (the __asan_* imports). */
   isHook(func: number): boolean;
-  /** Functions left as they are (the shim). */
+  /** Bytes a hook checks at its address argument (__asan_load4: 4), 0 for any other function. */
+  checkedBytes(func: number): number;
+  /** Functions whose calls keep no shadow-stack frame (the shim); their memory accesses are checked all the same. */
   skip(func: number): boolean;
   /** The frame id naming a call site: `offset` is just past the call, relative to the body start. */
   frameId(func: number, offset: number, size: number): number;
 }
 
-const I32_CONST = 0x41, I32_LOAD = 0x28, I32_STORE = 0x36, I32_SUB = 0x6b, I32_AND = 0x71, I32_OR = 0x72;
-const LOCAL_GET = 0x20, LOCAL_TEE = 0x22;
+/**
+ * The functions the rewriter imports from module "shadowfence", in this order
+ * (their indices follow the guest's own function imports, so every defined
+ * function's index moves up by their number):
+ *   seal(addr, offset, size, write)   a failed inline seal: stop an access the guest may not make
+ *   load(addr, offset, size)          the full check before a load of uninstrumented code
+ *   store(addr, offset, size)         ... before a store
+ *   fill(dst, byte, n) -> dst         memory.fill, checked and done (__asan_memset)
+ *   copy(dst, src, n) -> dst          memory.copy, checked and done (__asan_memmove)
+ *   range(addr, n)                    the destination of memory.init (__asan_storeN)
+ *   fuel() -> n                       the time limit: throws past the deadline, else the next budget
+ */
+export const SEAL_MODULE = "shadowfence";
+export const SEAL_IMPORTS = ["seal", "load", "store", "fill", "copy", "range", "fuel"] as const;
+const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1]];   // i32 params, i32 results
 
-/** The module with a shadow call stack maintained around every call. */
-export function rewriteShadowStack(m: WasmModule, layout: ShadowStackLayout, hooks: RewriteHooks): Uint8Array {
+const I32_CONST = 0x41, I32_LOAD = 0x28, I32_LOAD8_U = 0x2d, I32_STORE = 0x36, I32_ADD = 0x6a, I32_SUB = 0x6b,
+  I32_AND = 0x71, I32_OR = 0x72, I32_SHR_U = 0x76, I32_EQZ = 0x45, I32_GT_U = 0x4b;
+const LOCAL_GET = 0x20, LOCAL_SET = 0x21, LOCAL_TEE = 0x22, GLOBAL_GET = 0x23, GLOBAL_SET = 0x24;
+const IF = 0x04, END = 0x0b, CALL = 0x10, DROP = 0x1a;
+const T_I32 = 0x7f, T_I64 = 0x7e, T_F32 = 0x7d, T_F64 = 0x7c, T_V128 = 0x7b;
+
+/** A memory instruction: bytes it touches, whether it writes, the operands above its address. */
+interface Access { size: number; write: boolean; extras: number[] }
+
+const PLAIN: Record<number, Access> = {};
+[[0x28, 4], [0x29, 8], [0x2a, 4], [0x2b, 8], [0x2c, 1], [0x2d, 1], [0x2e, 2], [0x2f, 2], [0x30, 1], [0x31, 1],
+  [0x32, 2], [0x33, 2], [0x34, 4], [0x35, 4]].forEach(([op, size]) => { PLAIN[op] = { size, write: false, extras: [] }; });
+[[0x36, 4, T_I32], [0x37, 8, T_I64], [0x38, 4, T_F32], [0x39, 8, T_F64], [0x3a, 1, T_I32], [0x3b, 2, T_I32],
+  [0x3c, 1, T_I64], [0x3d, 2, T_I64], [0x3e, 4, T_I64]].forEach(([op, size, t]) => { PLAIN[op] = { size, write: true, extras: [t] }; });
+
+function simdAccess(sub: number): Access | undefined {
+  if (sub === 0) return { size: 16, write: false, extras: [] };
+  if (sub >= 1 && sub <= 6) return { size: 8, write: false, extras: [] };
+  if (sub >= 7 && sub <= 10) return { size: 1 << (sub - 7), write: false, extras: [] };
+  if (sub === 11) return { size: 16, write: true, extras: [T_V128] };
+  if (sub >= 84 && sub <= 87) return { size: 1 << (sub - 84), write: false, extras: [T_V128] };
+  if (sub >= 88 && sub <= 91) return { size: 1 << (sub - 88), write: true, extras: [T_V128] };
+  if (sub === 92) return { size: 4, write: false, extras: [] };
+  if (sub === 93) return { size: 8, write: false, extras: [] };
+  return undefined;
+}
+
+const ATOMIC_SIZES = [4, 8, 1, 2, 1, 2, 4];
+const ATOMIC_TYPES = [T_I32, T_I64, T_I32, T_I32, T_I64, T_I64, T_I64];
+function atomicAccess(sub: number): Access {
+  if (sub === 0) return { size: 4, write: false, extras: [T_I32] };
+  if (sub === 1) return { size: 4, write: false, extras: [T_I32, T_I64] };
+  if (sub === 2) return { size: 8, write: false, extras: [T_I64, T_I64] };
+  if (sub >= 0x10 && sub <= 0x16) return { size: ATOMIC_SIZES[sub - 0x10], write: false, extras: [] };
+  if (sub >= 0x17 && sub <= 0x1d) return { size: ATOMIC_SIZES[sub - 0x17], write: true, extras: [ATOMIC_TYPES[sub - 0x17]] };
+  if (sub >= 0x1e && sub <= 0x47) { const i = (sub - 0x1e) % 7; return { size: ATOMIC_SIZES[i], write: true, extras: [ATOMIC_TYPES[i]] }; }
+  if (sub >= 0x48 && sub <= 0x4e) { const i = sub - 0x48; return { size: ATOMIC_SIZES[i], write: true, extras: [ATOMIC_TYPES[i], ATOMIC_TYPES[i]] }; }
+  throw new WasmFormatError(`unknown atomic instruction 0xfe ${sub}`);
+}
+
+/** Read a memarg; only memory 0 exists for a guest. Returns the offset. */
+function memarg(r: Reader): number {
+  const align = r.u32();
+  if (align & 0x40 && r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
+  return r.u32();
+}
+function memIndexZero(r: Reader): void {
+  if (r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
+}
+
+// Section order of the binary format (custom sections aside)
+const SECTION_RANK: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+
+interface Ctx {
+  m: WasmModule;
+  layout: SealLayout;
+  hooks: RewriteHooks;
+  /** Index of the first seal import; defined functions move up by SEAL_IMPORTS.length. */
+  sealBase: number;
+  fuelGlobal: number;
+  nGlobals: number;
+}
+
+function shiftFunc(c: Ctx, f: number): number {
+  return f >= c.m.funcImports ? f + SEAL_IMPORTS.length : f;
+}
+
+/** Copy a constant expression, renumbering ref.func. */
+function copyConstExpr(c: Ctx, r: Reader, w: Writer): void {
+  for (;;) {
+    const at = r.pos;
+    const op = r.byte();
+    if (op === END) { w.byte(END); return; }
+    if (op === 0xd2) { w.byte(0xd2); w.u32(shiftFunc(c, r.u32())); continue; }
+    if (op === GLOBAL_GET) { const g = r.u32(); if (g >= c.nGlobals) throw new WasmFormatError(`global ${g} does not exist`); }
+    else skipInstruction(r, op);
+    w.bytes(r.b.subarray(at, r.pos));
+  }
+}
+
+function section(out: Writer, id: number, payload: Uint8Array): void {
+  out.byte(id);
+  out.u32(payload.length);
+  out.bytes(payload);
+}
+
+/**
+ * The guest as it runs: every call keeps a shadow call stack, every memory
+ * instruction is checked (see SEAL_IMPORTS), memory.grow answers -1, and
+ * loop heads and function entries spend fuel for the time limit.
+ */
+export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHooks): Uint8Array {
+  if (m.sections.some((s) => s.id === 5)) throw new WasmFormatError("the guest defines its own memory; guests import env.memory only");
+  const c: Ctx = { m, layout, hooks, sealBase: m.funcImports, fuelGlobal: m.globalImports + m.globals.length,
+    nGlobals: m.globalImports + m.globals.length };
   const out = new Writer();
   out.bytes(m.bytes.subarray(0, 8));
-  const code = m.sections.find((s) => s.id === 10);
+  const done = new Set<number>();
+  const emitMissing = (rank: number) => {
+    if (rank > 1 && !done.has(1)) { done.add(1); section(out, 1, typeSection(c)); }
+    if (rank > 2 && !done.has(2)) { done.add(2); section(out, 2, importSection(c)); }
+    if (rank > 7 && !done.has(6)) { done.add(6); section(out, 6, globalSection(c)); }
+  };
   for (const sec of m.sections) {
-    // DWARF and source maps describe the old code offsets: drop them
-    if (sec.id === 0 && sec.name && (sec.name.startsWith(".debug_") || sec.name === "sourceMappingURL" || sec.name === "external_debug_info")) continue;
-    if (sec !== code) {
+    if (sec.id === 0) {
+      // DWARF and source maps describe the old code offsets: drop them
+      if (sec.name && (sec.name.startsWith(".debug_") || sec.name === "sourceMappingURL" || sec.name === "external_debug_info")) continue;
+      if (sec.name === "name") { section(out, 0, nameSection(c)); continue; }
       out.bytes(m.bytes.subarray(sec.headerStart, sec.end));
       continue;
     }
-    const body = new Writer();
-    body.u32(m.bodies.length);
-    for (const b of m.bodies) {
-      const fn = rewriteBody(m, b, layout, hooks);
-      body.u32(fn.length);
-      body.bytes(fn);
+    const rank = SECTION_RANK[sec.id];
+    if (rank === undefined) throw new WasmFormatError(`unknown section ${sec.id}`);
+    emitMissing(rank);
+    const r = new Reader(m.bytes, sec.start, sec.end);
+    switch (sec.id) {
+      case 1: done.add(1); section(out, 1, typeSection(c)); break;
+      case 2: done.add(2); section(out, 2, importSection(c)); break;
+      case 6: done.add(6); section(out, 6, globalSection(c)); break;
+      case 7: {
+        const w = new Writer();
+        const n = r.u32();
+        w.u32(n);
+        for (let i = 0; i < n; i++) {
+          const nameStart = r.pos;
+          r.bytes(r.u32());
+          w.bytes(m.bytes.subarray(nameStart, r.pos));
+          const kind = r.byte();
+          const idx = r.u32();
+          w.byte(kind);
+          w.u32(kind === 0 ? shiftFunc(c, idx) : idx);
+        }
+        section(out, 7, w.result());
+        break;
+      }
+      case 8: { const w = new Writer(); w.u32(shiftFunc(c, r.u32())); section(out, 8, w.result()); break; }
+      case 9: section(out, 9, elementSection(c, r)); break;
+      case 10: {
+        const w = new Writer();
+        w.u32(m.bodies.length);
+        for (const b of m.bodies) {
+          const fn = rewriteBody(c, b);
+          w.u32(fn.length);
+          w.bytes(fn);
+        }
+        section(out, 10, w.result());
+        break;
+      }
+      default:
+        out.bytes(m.bytes.subarray(sec.headerStart, sec.end));
     }
-    const payload = body.result();
-    out.byte(10);
-    out.u32(payload.length);
-    out.bytes(payload);
   }
+  emitMissing(99);
   return out.result();
 }
 
-function rewriteBody(m: WasmModule, b: WasmBody, layout: ShadowStackLayout, hooks: RewriteHooks): Uint8Array {
+function typeSection(c: Ctx): Uint8Array {
+  const w = new Writer();
+  const sec = c.m.sections.find((s) => s.id === 1);
+  w.u32(c.m.types.length + SEAL_TYPES.length);
+  if (sec) {
+    const r = new Reader(c.m.bytes, sec.start, sec.end);
+    r.u32();
+    w.bytes(c.m.bytes.subarray(r.pos, sec.end));
+  }
+  for (const [params, results] of SEAL_TYPES) {
+    w.byte(0x60);
+    w.u32(params); for (let i = 0; i < params; i++) w.byte(T_I32);
+    w.u32(results); for (let i = 0; i < results; i++) w.byte(T_I32);
+  }
+  return w.result();
+}
+
+function importSection(c: Ctx): Uint8Array {
+  const w = new Writer();
+  const sec = c.m.sections.find((s) => s.id === 2);
+  w.u32(c.m.imports.length + SEAL_IMPORTS.length);
+  if (sec) {
+    const r = new Reader(c.m.bytes, sec.start, sec.end);
+    r.u32();
+    w.bytes(c.m.bytes.subarray(r.pos, sec.end));
+  }
+  const enc = new TextEncoder();
+  SEAL_IMPORTS.forEach((name, i) => {
+    const mod = enc.encode(SEAL_MODULE), nm = enc.encode(name);
+    w.u32(mod.length); w.bytes(mod);
+    w.u32(nm.length); w.bytes(nm);
+    w.byte(0);
+    w.u32(c.m.types.length + i);
+  });
+  return w.result();
+}
+
+function globalSection(c: Ctx): Uint8Array {
+  const w = new Writer();
+  const sec = c.m.sections.find((s) => s.id === 6);
+  w.u32(c.m.globals.length + 1);
+  if (sec) {
+    const r = new Reader(c.m.bytes, sec.start, sec.end);
+    for (let n = r.u32(); n > 0; n--) {
+      const at = r.pos;
+      valtype(r);
+      r.byte();
+      w.bytes(c.m.bytes.subarray(at, r.pos));
+      copyConstExpr(c, r, w);
+    }
+  }
+  // the fuel counter: a mutable i32 no original instruction can name
+  w.byte(T_I32); w.byte(1);
+  w.byte(I32_CONST); w.s32(c.layout.fuel); w.byte(END);
+  return w.result();
+}
+
+function elementSection(c: Ctx, r: Reader): Uint8Array {
+  const w = new Writer();
+  const n = r.u32();
+  w.u32(n);
+  for (let i = 0; i < n; i++) {
+    const flags = r.u32();
+    if (flags > 7) throw new WasmFormatError(`unknown element segment kind ${flags}`);
+    w.u32(flags);
+    if (flags === 2 || flags === 6) w.u32(r.u32());
+    if ((flags & 1) === 0) copyConstExpr(c, r, w);
+    const exprs = (flags & 4) !== 0;
+    if (flags & 3) {
+      const at = r.pos;
+      if (exprs) valtype(r); else r.byte();
+      w.bytes(r.b.subarray(at, r.pos));
+    }
+    const count = r.u32();
+    w.u32(count);
+    for (let j = 0; j < count; j++) {
+      if (exprs) copyConstExpr(c, r, w);
+      else w.u32(shiftFunc(c, r.u32()));
+    }
+  }
+  return w.result();
+}
+
+function nameSection(c: Ctx): Uint8Array {
+  // function names, renumbered; the other subsections (locals, labels, ...) are dropped
+  const w = new Writer();
+  const enc = new TextEncoder();
+  const nm = enc.encode("name");
+  w.u32(nm.length); w.bytes(nm);
+  const sub = new Writer();
+  const entries = [...c.m.funcNames].sort((a, b) => a[0] - b[0]);
+  sub.u32(entries.length);
+  for (const [f, name] of entries) {
+    const b = enc.encode(name);
+    sub.u32(shiftFunc(c, f)); sub.u32(b.length); sub.bytes(b);
+  }
+  const payload = sub.result();
+  w.byte(1); w.u32(payload.length); w.bytes(payload);
+  return w.result();
+}
+
+/**
+ * Does the body call one of clang's __asan_* hooks (it was instrumented)? Can
+ * it call guest code (a defined function, or indirectly)? A function that
+ * cannot is a leaf: it runs no longer than its loops let it, so its entry
+ * spends no fuel.
+ */
+function scanBody(c: Ctx, b: WasmBody): { instrumented: boolean; leaf: boolean } {
+  const r = new Reader(c.m.bytes, b.start, b.end);
+  for (let groups = r.u32(); groups > 0; groups--) { r.u32(); valtype(r); }
+  let instrumented = false, leaf = true;
+  while (r.pos < b.end) {
+    const op = r.byte();
+    if (op === CALL || op === 0x12) {
+      const f = r.u32();
+      if (op === CALL && c.hooks.isHook(f)) instrumented = true;
+      if (f >= c.m.funcImports) leaf = false;
+    } else {
+      if (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15) leaf = false;
+      skipInstruction(r, op);
+    }
+  }
+  return { instrumented, leaf };
+}
+
+// Scratch locals each rewritten function gets, after its own
+const SCRATCH_GROUPS: Array<[number, number]> = [[7, T_I32], [2, T_I64], [1, T_F32], [1, T_F64], [1, T_V128]];
+const L_OLD_SSP = 0, L_NEW_SSP = 1, L_ADDR = 2, L_EA = 3, L_I32 = 4, L_LOOPS = 6, L_I64 = 7, L_F32 = 9, L_F64 = 10, L_V128 = 11;
+const SCRATCH_LOCALS = 12;
+/** Loop iterations a function invocation runs between two calls of the fuel import (a power of two). */
+export const LOOP_FUEL_PERIOD = 1 << 16;
+
+function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
+  const { m, layout, hooks } = c;
   const bytes = m.bytes;
-  if (hooks.skip(b.func)) return bytes.slice(b.start, b.end);
   const r = new Reader(bytes, b.start, b.end);
   const w = new Writer();
-  // locals: keep the groups, add two i32s (old and new ssp)
   const groups = r.u32();
   let locals = m.types[m.funcTypes[b.func - m.funcImports]]?.params ?? 0;
   const groupStart = r.pos;
@@ -423,54 +729,266 @@ function rewriteBody(m: WasmModule, b: WasmBody, layout: ShadowStackLayout, hook
     locals += r.u32();
     valtype(r);
   }
-  const oldSsp = locals, newSsp = locals + 1;
-  w.u32(groups + 1);
+  if (locals + SCRATCH_LOCALS > 50000) throw new WasmFormatError(`function ${b.func} declares too many locals`);
+  const L = (k: number) => locals + k;
+  w.u32(groups + SCRATCH_GROUPS.length);
   w.bytes(bytes.subarray(groupStart, r.pos));
-  w.u32(2);
-  w.byte(0x7f);
+  for (const [n, t] of SCRATCH_GROUPS) { w.u32(n); w.byte(t); }
+  const { instrumented: sealed, leaf } = scanBody(c, b);
+  const keepStack = !hooks.skip(b.func);
   const size = b.end - b.start;
+  const fuelImport = c.sealBase + SEAL_IMPORTS.indexOf("fuel");
+  const imp = (name: (typeof SEAL_IMPORTS)[number]) => c.sealBase + SEAL_IMPORTS.indexOf(name);
+  // a loop head counts in a local (a register): every LOOP_FUEL_PERIOD iterations of this
+  // invocation's loops the import is called; the count it returns is dropped
+  const loopFuel = () => {
+    w.byte(LOCAL_GET); w.u32(L(L_LOOPS));
+    w.byte(I32_CONST); w.s32(1);
+    w.byte(I32_ADD);
+    w.byte(LOCAL_TEE); w.u32(L(L_LOOPS));
+    w.byte(I32_CONST); w.s32(LOOP_FUEL_PERIOD - 1);
+    w.byte(I32_AND);
+    w.byte(I32_EQZ);
+    w.byte(IF); w.byte(0x40);
+    w.byte(CALL); w.u32(fuelImport);
+    w.byte(DROP);
+    w.byte(END);
+  };
+  // a function entry spends from the module's counter (calls span invocations)
+  const fuel = () => {
+    w.byte(GLOBAL_GET); w.u32(c.fuelGlobal);
+    w.byte(I32_CONST); w.s32(1);
+    w.byte(I32_SUB);
+    w.byte(GLOBAL_SET); w.u32(c.fuelGlobal);
+    w.byte(GLOBAL_GET); w.u32(c.fuelGlobal);
+    w.byte(I32_EQZ);
+    w.byte(IF); w.byte(0x40);
+    w.byte(CALL); w.u32(fuelImport);
+    w.byte(GLOBAL_SET); w.u32(c.fuelGlobal);
+    w.byte(END);
+  };
+  // the shim's own sites are left out as its frames are: a report in its memcpy names the caller
+  const site = (id: number) => {
+    w.byte(I32_CONST); w.s32(layout.site);
+    w.byte(I32_CONST); w.s32(keepStack ? id : 0);
+    w.byte(I32_STORE); w.byte(2); w.byte(0);
+  };
+  if (!leaf) fuel();
   let copied = r.pos;
+  const flush = (at: number) => { w.bytes(bytes.subarray(copied, at)); };
+  // In an instrumented function, a raw access whose address is a local that a hook just
+  // checked for at least its bytes needs no seal. A small model of the operand stack since
+  // the last reset says where each value came from (a local index, or null); `checked` says
+  // which locals a hook checked and for how many bytes. Calls (which may free memory),
+  // control flow (paths merge) and any instruction the model does not know reset both.
+  const stack: Array<number | null> = [];
+  const checked = new Map<number, number>();
+  const pop = () => (stack.length ? stack.pop()! : null);
+  const reset = () => { stack.length = 0; checked.clear(); };
+  const modelSimple = (op: number) => {
+    if (op >= 0x41 && op <= 0x44) stack.push(null);
+    else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x51 && op <= 0x66) || (op >= 0x6a && op <= 0x78) ||
+      (op >= 0x7c && op <= 0x8a) || (op >= 0x92 && op <= 0x98) || (op >= 0xa0 && op <= 0xa6)) { pop(); pop(); stack.push(null); }
+    else if (op === 0x45 || op === 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b) ||
+      (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4)) { pop(); stack.push(null); }
+    else if (op === DROP) pop();
+    else if (op === 0x1b) { pop(); pop(); pop(); stack.push(null); }
+    else if (op !== 0x01) reset();
+  };
+  /** The checks before a memory instruction [at, r.pos) with the address (then `a.extras`) on the stack. */
+  const access = (at: number, a: Access, offset: number, result: boolean) => {
+    if (sealed) {
+      const k = a.extras.length;
+      const from = stack.length > k ? stack[stack.length - 1 - k] : null;
+      for (let i = 0; i <= k; i++) pop();
+      if (result) stack.push(null);
+      if (from !== null && offset + a.size <= (checked.get(from) ?? 0)) return;    // the hook checked it
+    }
+    flush(at);
+    const id = hooks.frameId(b.func, r.pos - b.start, size);
+    const slots: number[] = [];
+    let i32s = 0, i64s = 0;
+    for (const t of a.extras) {
+      slots.push(t === T_I32 ? L(L_I32 + i32s++) : t === T_I64 ? L(L_I64 + i64s++) : t === T_F32 ? L(L_F32) : t === T_F64 ? L(L_F64) : L(L_V128));
+    }
+    for (let i = slots.length - 1; i >= 0; i--) { w.byte(LOCAL_SET); w.u32(slots[i]); }
+    w.byte(LOCAL_TEE); w.u32(L(L_ADDR));
+    if (sealed) {
+      // inline seal: the frame of addr + offset is the guest's, and the access stays on that page
+      if (offset) { w.byte(I32_CONST); w.s32(offset); w.byte(I32_ADD); }
+      w.byte(LOCAL_TEE); w.u32(L(L_EA));
+      w.byte(I32_CONST); w.s32(layout.physBase);
+      w.byte(I32_SUB);
+      w.byte(I32_CONST); w.s32(12);
+      w.byte(I32_SHR_U);
+      w.byte(I32_LOAD8_U); w.byte(0); w.u32(layout.guestFrames);
+      w.byte(I32_EQZ);
+      if (a.size > 1) {
+        w.byte(LOCAL_GET); w.u32(L(L_EA));
+        w.byte(I32_CONST); w.s32(0xfff);
+        w.byte(I32_AND);
+        w.byte(I32_CONST); w.s32(0x1000 - a.size);
+        w.byte(I32_GT_U);
+        w.byte(I32_OR);
+      }
+      w.byte(IF); w.byte(0x40);
+      site(id);
+      w.byte(LOCAL_GET); w.u32(L(L_ADDR));
+      w.byte(I32_CONST); w.s32(offset);
+      w.byte(I32_CONST); w.s32(a.size);
+      w.byte(I32_CONST); w.s32(a.write ? 1 : 0);
+      w.byte(CALL); w.u32(imp("seal"));
+      w.byte(END);
+    } else {
+      site(id);
+      w.byte(I32_CONST); w.s32(offset);
+      w.byte(I32_CONST); w.s32(a.size);
+      w.byte(CALL); w.u32(imp(a.write ? "store" : "load"));
+    }
+    w.byte(LOCAL_GET); w.u32(L(L_ADDR));
+    for (const s of slots) { w.byte(LOCAL_GET); w.u32(s); }
+    w.bytes(bytes.subarray(at, r.pos));
+    copied = r.pos;
+  };
   while (r.pos < b.end) {
     const at = r.pos;
     const op = r.byte();
-    const isCall = op === 0x10 || op === 0x11;
-    const callee = op === 0x10 ? r.u32() : -1;
-    if (op === 0x11) { r.u32(); r.u32(); }
-    else if (op !== 0x10) { skipInstruction(r, op); continue; }
-    // flush what came before this call
-    w.bytes(bytes.subarray(copied, at));
-    copied = r.pos;
-    const id = hooks.frameId(b.func, r.pos - b.start, size);
-    if (isCall && callee >= 0 && hooks.isHook(callee)) {
-      w.byte(I32_CONST); w.s32(layout.site);
+    if (op === CALL || op === 0x11) {
+      const callee = op === CALL ? r.u32() : -1;
+      if (op === 0x11) { r.u32(); r.u32(); }
+      const callBytes = () => {
+        if (op === CALL) { w.byte(CALL); w.u32(shiftFunc(c, callee)); }
+        else w.bytes(bytes.subarray(at, r.pos));
+      };
+      flush(at);
+      copied = r.pos;
+      const id = hooks.frameId(b.func, r.pos - b.start, size);
+      if (op === CALL && callee < m.funcImports && hooks.isHook(callee)) {
+        const n = hooks.checkedBytes(callee);
+        const arg = n ? pop() : null;
+        if (!n) reset();
+        else if (arg !== null) checked.set(arg, Math.max(n, checked.get(arg) ?? 0));
+        site(id);
+        callBytes();
+        continue;
+      }
+      reset();
+      if (!keepStack) { callBytes(); continue; }
+      // push
+      w.byte(I32_CONST); w.s32(layout.ssp);
+      w.byte(I32_CONST); w.s32(layout.ssp);
+      w.byte(I32_LOAD); w.byte(2); w.byte(0);
+      w.byte(LOCAL_TEE); w.u32(L(L_OLD_SSP));
+      w.byte(I32_CONST); w.s32(4);
+      w.byte(I32_SUB);
+      w.byte(I32_CONST); w.s32(layout.ringMask);
+      w.byte(I32_AND);
+      w.byte(I32_CONST); w.s32(layout.ringBase);
+      w.byte(I32_OR);
+      w.byte(LOCAL_TEE); w.u32(L(L_NEW_SSP));
+      w.byte(I32_STORE); w.byte(2); w.byte(0);
+      w.byte(LOCAL_GET); w.u32(L(L_NEW_SSP));
       w.byte(I32_CONST); w.s32(id);
       w.byte(I32_STORE); w.byte(2); w.byte(0);
-      w.bytes(bytes.subarray(at, r.pos));
+      // the call, then pop
+      callBytes();
+      w.byte(I32_CONST); w.s32(layout.ssp);
+      w.byte(LOCAL_GET); w.u32(L(L_OLD_SSP));
+      w.byte(I32_STORE); w.byte(2); w.byte(0);
       continue;
     }
-    // push
-    w.byte(I32_CONST); w.s32(layout.ssp);
-    w.byte(I32_CONST); w.s32(layout.ssp);
-    w.byte(I32_LOAD); w.byte(2); w.byte(0);
-    w.byte(LOCAL_TEE); w.u32(oldSsp);
-    w.byte(I32_CONST); w.s32(4);
-    w.byte(I32_SUB);
-    w.byte(I32_CONST); w.s32(layout.ringMask);
-    w.byte(I32_AND);
-    w.byte(I32_CONST); w.s32(layout.ringBase);
-    w.byte(I32_OR);
-    w.byte(LOCAL_TEE); w.u32(newSsp);
-    w.byte(I32_STORE); w.byte(2); w.byte(0);
-    w.byte(LOCAL_GET); w.u32(newSsp);
-    w.byte(I32_CONST); w.s32(id);
-    w.byte(I32_STORE); w.byte(2); w.byte(0);
-    // the call, then pop
-    w.bytes(bytes.subarray(at, r.pos));
-    w.byte(I32_CONST); w.s32(layout.ssp);
-    w.byte(LOCAL_GET); w.u32(oldSsp);
-    w.byte(I32_STORE); w.byte(2); w.byte(0);
+    if (op === 0x12 || op === 0xd2) {        // return_call, ref.func: renumber
+      reset();
+      const f = r.u32();
+      flush(at);
+      w.byte(op); w.u32(shiftFunc(c, f));
+      copied = r.pos;
+      continue;
+    }
+    if (op === 0x03) {                       // loop: spend fuel at its head
+      reset();
+      skipBlockType(r);
+      flush(r.pos);
+      copied = r.pos;
+      loopFuel();
+      continue;
+    }
+    if (op === GLOBAL_GET || op === GLOBAL_SET) {
+      const g = r.u32();
+      if (g >= c.nGlobals) throw new WasmFormatError(`function ${b.func} names global ${g}, which does not exist`);
+      if (op === GLOBAL_GET) stack.push(null); else pop();
+      continue;
+    }
+    if (op >= 0x28 && op <= 0x3e) { const off = memarg(r); access(at, PLAIN[op], off, !PLAIN[op].write); continue; }
+    if (op === 0x3f) { memIndexZero(r); stack.push(null); continue; }
+    if (op === 0x40) {                       // memory.grow: the answer of a memory at its maximum
+      memIndexZero(r);
+      pop(); stack.push(null);
+      flush(at);
+      w.byte(DROP); w.byte(I32_CONST); w.s32(-1);
+      copied = r.pos;
+      continue;
+    }
+    if (op === 0xfc || op === 0xfd || op === 0xfe) {
+      reset();
+      const subAt = r.pos;
+      const sub = r.u32();
+      if (op === 0xfc && (sub === 8 || sub === 10 || sub === 11)) {
+        if (sub === 8) r.u32();
+        memIndexZero(r);
+        if (sub === 10) memIndexZero(r);
+        flush(at);
+        const id = hooks.frameId(b.func, r.pos - b.start, size);
+        if (sub === 8) {
+          // memory.init: check the destination range, then let it run
+          w.byte(LOCAL_SET); w.u32(L(L_I32 + 1));
+          w.byte(LOCAL_SET); w.u32(L(L_I32));
+          w.byte(LOCAL_TEE); w.u32(L(L_ADDR));
+          w.byte(LOCAL_GET); w.u32(L(L_I32 + 1));
+          site(id);
+          w.byte(CALL); w.u32(imp("range"));
+          w.byte(LOCAL_GET); w.u32(L(L_ADDR));
+          w.byte(LOCAL_GET); w.u32(L(L_I32));
+          w.byte(LOCAL_GET); w.u32(L(L_I32 + 1));
+          w.bytes(bytes.subarray(at, r.pos));
+        } else {
+          site(id);
+          w.byte(CALL); w.u32(imp(sub === 11 ? "fill" : "copy"));
+          w.byte(DROP);
+        }
+        copied = r.pos;
+        continue;
+      }
+      if (op === 0xfd) {
+        const a = simdAccess(sub);
+        if (a) {
+          const off = memarg(r);
+          if (sub >= 84 && sub <= 91) r.byte();
+          access(at, a, off, !a.write);
+          continue;
+        }
+      }
+      if (op === 0xfe) {
+        if (sub === 3) { r.byte(); continue; }
+        const a = atomicAccess(sub);
+        const off = memarg(r);
+        access(at, a, off, false);
+        reset();
+        continue;
+      }
+      r.pos = subAt;
+    }
+    if (op === LOCAL_GET || op === LOCAL_SET || op === LOCAL_TEE) {
+      const x = r.u32();
+      if (op !== LOCAL_GET) { pop(); checked.delete(x); }
+      if (op !== LOCAL_SET) stack.push(x);
+      continue;
+    }
+    skipInstruction(r, op);
+    modelSimple(op);
   }
-  w.bytes(bytes.subarray(copied, b.end));
+  if (r.pos !== b.end) throw new WasmFormatError(`function ${b.func}: an instruction runs past the end of its body`);
+  flush(b.end);
   return w.result();
 }
 

@@ -25,11 +25,11 @@ beforeAll(async () => {
       res.end("<!doctype html><title>shadowfence</title><p>ok</p>");
       return;
     }
-    // guests (test/guest/build.ts builds them): /guest/<example>.wasm
-    const guest = /^\/guest\/([a-z_]+)\.wasm$/.exec(url);
+    // guests (test/guest/build.ts builds them): /guest/<example>.wasm, /test-guest/<test guest>.wasm
+    const guest = /^\/(guest|test-guest)\/([a-z_]+)\.wasm$/.exec(url);
     if (guest) {
       res.writeHead(200, { "content-type": "application/wasm" });
-      res.end(readFileSync(guestWasm({ src: `examples/${guest[1]}.c` })));
+      res.end(readFileSync(guestWasm({ src: guest[1] === "guest" ? `examples/${guest[2]}.c` : `test/guest/c/${guest[2]}.c` })));
       return;
     }
     const file = path.join(WEB, path.normalize(url).replace(/^\/+/, ""));
@@ -91,6 +91,24 @@ describe("browser bundle", () => {
     expect(result.titles).toHaveLength(1);
     expect(result.titles[0]).toMatch(/^BUG: KASAN: slab-use-after-free in report_session\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
     expect(result.selfCheck).toEqual([]);
+    await page.close();
+  });
+
+  it.skipIf(!haveToolchain())("stops an endless guest at timeoutMs, then runs the next one", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const result: Array<{ status: string; exitCode: number; stdout: string; selfCheck: string[] }> = await page.evaluate(`(async () => {
+      const sf = await import("/shadowfence.js");
+      const e = await sf.createEngine({ cmdline: "ram=64" });
+      const spin = new Uint8Array(await (await fetch("/test-guest/sealed.wasm")).arrayBuffer());
+      const clean = new Uint8Array(await (await fetch("/guest/clean.wasm")).arrayBuffer());
+      return [e.runGuest(spin, { name: "sealed", args: ["spin"], timeoutMs: 200 }), e.runGuest(clean, { name: "clean" })]
+        .map((r) => ({ status: r.status, exitCode: r.exitCode, stdout: r.stdout, selfCheck: r.selfCheck }));
+    })()`);
+    expect(result).toEqual([
+      { status: "timeout", exitCode: 124, stdout: "", selfCheck: [] },
+      { status: "exit", exitCode: 0, stdout: "shadowfence guest:9 19\n", selfCheck: [] },
+    ]);
     await page.close();
   });
 });
