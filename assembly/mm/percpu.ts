@@ -7,7 +7,7 @@
 // the linear map.
 import { PAGE_SHIFT, PAGE_SIZE, USE_VMALLOC, USE_METADATA, CFG_NR_CPUS, FR_PCPU_GET_VM_AREAS, PHYS_BASE,
          PTE_PRESENT, STAT_PCPU_PAGES } from "../../abi/abi";
-import { NO_PFN, pgUse } from "./phys";
+import { NO_PFN, pgUse, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
 import { flushTlbPages } from "./tlb";
@@ -251,7 +251,7 @@ function zeroMapped(va: u64, n: u32): void {
   while (n > 0) {
     const chunk = min<u32>(n, PAGE_SIZE - (<u32>va & (PAGE_SIZE - 1)));
     const p = ptePtr(va, PTE_LOOKUP);
-    if (p != 0 && (load<u64>(p) & PTE_PRESENT) != 0) {
+    if (p != 0 && (load<u64>(p) & PTE_PRESENT) != 0 && ((load<u64>(p) & PTE_PFN_MASK) >> PAGE_SHIFT) < <u64>nrFrames) {
       memory.fill(physToLin((load<u64>(p) & PTE_PFN_MASK) + (va & (PAGE_SIZE - 1))), 0, chunk);
     }
     va += chunk; n -= chunk;

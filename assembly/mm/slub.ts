@@ -524,8 +524,10 @@ function cacheVerify(id: u32): bool {
 // check_slab() and on_freelist()'s head check for a slab the allocator is about
 // to use. A failing slab of this cache is marked all-used (its free objects
 // leak) and stays off every list. False: do not use it.
+// @ts-ignore: decorator
+@inline function slabOfCache(pfn: u32, id: u32): bool { return (pgFlags(pfn) & PG_SLAB) != 0 && pgCache(pfn) == id; }
 function checkSlab(c: usize, id: u32, pfn: u32): bool {
-  if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id) {
+  if (!slabOfCache(pfn, id)) {
     slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
     slabCorruptions++;
     return false;
@@ -557,8 +559,9 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
 // @ts-ignore: decorator
 @inline function slabGetObject(c: usize, id: u32): usize {
   const pfn = kc(c, KC_CPU_SLAB);
-  // a descriptor in RAM that no longer names this cpu slab takes the slow path (cacheVerify)
-  if (pfn != NO_PFN && load<u32>(cacheRamLin(id) + KC_CPU_SLAB) == pfn) {
+  // a descriptor in RAM that no longer names this cpu slab, or a cpu slab whose
+  // struct page no longer says it is this cache's slab, takes the slow path
+  if (pfn != NO_PFN && load<u32>(cacheRamLin(id) + KC_CPU_SLAB) == pfn && slabOfCache(pfn, id)) {
     const obj = slabFreelist(pfn);
     if (obj != 0) {
       if (!validSlot(c, pfn, obj)) {
@@ -583,7 +586,11 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
     // retire the exhausted cpu slab to the full list
     const cur = kc(c, KC_CPU_SLAB);
     if (cur != NO_PFN) {
-      if (slabFreelist(cur) == 0) listAdd(c, KC_FULL, cur, SLAB_LIST_FULL);
+      if (!slabOfCache(cur, id)) {
+        // check_slab() on the cpu slab: dropped (it leaks), never put on a list
+        slabErr(cur, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
+        slabCorruptions++;
+      } else if (slabFreelist(cur) == 0) listAdd(c, KC_FULL, cur, SLAB_LIST_FULL);
       else listAdd(c, KC_PARTIAL, cur, SLAB_LIST_PARTIAL);
       kcSet(c, KC_CPU_SLAB, NO_PFN);
     }
