@@ -62,15 +62,21 @@ let nrCpus: u32 = 1;
 // @ts-ignore: decorator
 @inline function qlClear(q: usize): void { memory.fill(q, 0, QL_SIZE); }
 
-// link field of a queued object (its free meta's first u64)
-// @ts-ignore: decorator
-@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheOfQueued(obj), dmLin(obj)); }
-function cacheOfQueued(obj: u64): usize { return cacheLin(slabCacheId(virtToSlab(obj))); }
+// link field of a queued object (its free meta's first u64); 0 when the
+// object's struct page no longer says it is in a slab (scribbled on)
+function linkLin(obj: u64): usize {
+  const slab = virtToSlab(obj);
+  return slab == NO_PFN ? 0 : freeMetaLin(cacheLin(slabCacheId(slab)), dmLin(obj));
+}
 
 function qlPut(q: usize, obj: u64, size: u64): void {
   store<u64>(linkLin(obj), 0);
+  // the tail's slab struct page may have been scribbled on since it was queued:
+  // the chain behind it is given up (those objects stay poisoned and leak)
+  const tailLink = qlHead(q) == 0 ? 0 : linkLin(load<u64>(q, 8));
+  if (qlHead(q) != 0 && tailLink == 0) { qCorruptions++; qlClear(q); }
   if (qlHead(q) == 0) store<u64>(q, obj);
-  else store<u64>(linkLin(load<u64>(q, 8)), obj);
+  else store<u64>(tailLink, obj);
   store<u64>(q, obj, 8);
   store<u64>(q, qlBytes(q) + size, 16);
   store<u64>(q, qlCount(q) + 1, 24);
@@ -79,10 +85,12 @@ function qlPut(q: usize, obj: u64, size: u64): void {
 // Move all of `from` to the end of `to`.
 function qlMoveAll(from: usize, to: usize): void {
   if (qlHead(from) == 0) return;
+  const tailLink = qlHead(to) == 0 ? 0 : linkLin(load<u64>(to, 8));
+  if (qlHead(to) != 0 && tailLink == 0) { qCorruptions++; qSize -= qlBytes(to); qlClear(to); }
   if (qlHead(to) == 0) {
     memory.copy(to, from, QL_SIZE);
   } else {
-    store<u64>(linkLin(load<u64>(to, 8)), qlHead(from));
+    store<u64>(tailLink, qlHead(from));
     store<u64>(to, load<u64>(from, 8), 8);
     store<u64>(to, qlBytes(to) + qlBytes(from), 16);
     store<u64>(to, qlCount(to) + qlCount(from), 24);
@@ -107,7 +115,7 @@ function qlFreeAll(q: usize, onlyCache: i32, keep: usize): void {
   qlClear(q);
   while (obj != 0 && n > 0) {
     if (!validQueued(obj)) { qCorruptions++; break; }
-    const next = load<u64>(linkLin(obj));
+    const next = load<u64>(linkLin(obj));   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {

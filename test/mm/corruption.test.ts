@@ -134,7 +134,7 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     // a write lands on a frame of one use, on the struct page of a live slab or page-table frame, or on
     // the cache descriptor itself
     const write = fc.record({
-      use: fc.constantFrom(...targets, -1, -2, -3),
+      use: fc.constantFrom(...targets, -1, -2, -3, -4),
       pick: fc.nat(),
       offset: fc.nat({ max: 4095 }),
       len: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 96 }), fc.integer({ min: 17, max: 4096 })),
@@ -152,7 +152,8 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
       for (let i = 0; i < 24; i++) live.push(e.kmalloc(8 << (i % 9)));
       for (let i = 0; i < 8; i++) cacheObjs.push(e.kmem_cache_alloc(foo));
       for (let i = 0; i < 3; i++) areas.push(e.vmalloc(4096 * (i + 1)));
-      for (let i = 0; i < 6; i++) e.kfree(live.pop()!);     // quarantine and freelists have entries
+      const freed: bigint[] = [];
+      for (let i = 0; i < 6; i++) { freed.push(live.pop()!); e.kfree(freed.at(-1)!); }   // quarantine and freelists have entries
       const uses = frameUses(e);
       let panicked = false;
       const guard = (fn: () => void) => {
@@ -174,6 +175,11 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
           const pool = w.use === -1 ? [...live, ...cacheObjs].map(pfnOf) : [...uses.keys()].filter((p) => uses[p] === abi.USE_PGTABLE);
           if (pool.length === 0) continue;
           va = pageVa(pool[w.pick % pool.length]) + BigInt(w.offset % 64);
+          room = 64 - (w.offset % 64);
+        } else if (w.use === -4) {
+          // a quarantined object (its free meta holds the quarantine link) or its slab's struct page
+          const p = freed[w.pick % freed.length];
+          va = w.pick % 2 ? pageVa(pfnOf(p)) + BigInt(w.offset % 64) : p + BigInt(w.offset % 64);
           room = 64 - (w.offset % 64);
         } else if (w.use === -3) {
           va = foo.address + BigInt(w.offset % 96);
