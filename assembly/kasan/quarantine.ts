@@ -73,7 +73,7 @@ function qlPut(q: usize, obj: u64, size: u64): void {
   store<u64>(linkLin(obj), 0);
   // the tail's slab struct page may have been scribbled on since it was queued:
   // the chain behind it is given up (those objects stay poisoned and leak)
-  const tailLink = qlHead(q) == 0 ? 0 : linkLin(load<u64>(q, 8));
+  const tailLink: usize = qlHead(q) == 0 ? 0 : linkLin(load<u64>(q, 8));
   if (qlHead(q) != 0 && tailLink == 0) { qCorruptions++; qlClear(q); }
   if (qlHead(q) == 0) store<u64>(q, obj);
   else store<u64>(tailLink, obj);
@@ -85,7 +85,7 @@ function qlPut(q: usize, obj: u64, size: u64): void {
 // Move all of `from` to the end of `to`.
 function qlMoveAll(from: usize, to: usize): void {
   if (qlHead(from) == 0) return;
-  const tailLink = qlHead(to) == 0 ? 0 : linkLin(load<u64>(to, 8));
+  const tailLink: usize = qlHead(to) == 0 ? 0 : linkLin(load<u64>(to, 8));
   if (qlHead(to) != 0 && tailLink == 0) { qCorruptions++; qSize -= qlBytes(to); qlClear(to); }
   if (qlHead(to) == 0) {
     memory.copy(to, from, QL_SIZE);

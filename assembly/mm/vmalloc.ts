@@ -20,9 +20,9 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, USE_VMALLOC, USE_METADATA, USE_PAGE
          VMF_VM_STRUCT, VMF_PAGES, VMF_MAP, VMF_TOTAL_PAGES, FR_COPY_PROCESS } from "../../abi/abi";
 import { NO_PFN, nrFrames, pgUse, pgMapcount, pgSetMapcount } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
-import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
-import { flushTlbPages } from "./tlb";
-import { physToLin, untag, arch, VMALLOC_START, VMALLOC_END, KIMAGE_VADDR } from "./layout";
+import { ptePtr, ptMapPage, ptSetProt, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL, PAGE_KERNEL_RO } from "./pgtable";
+import { flushTlbPages, flush_tlb_one } from "./tlb";
+import { physToLin, untag, arch, VMALLOC_START, VMALLOC_END, KIMAGE_VADDR, PAGE_OFFSET } from "./layout";
 import { imageDataVa, IMAGE_DATA_SIZE } from "./kimage";
 import { cfg } from "../config";
 import { statAdd, statGet, statInc, statSet } from "../stats";
@@ -83,6 +83,7 @@ let recChunks: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function rec(i: u32): usize {
+  if (i >= recCount) i = 0;     // never index past the records made (a corrupted link)
   return <usize>load<u32>(VMALLOC_TABLE + (<usize>(i >> 8) << 2)) + (<usize>(i & 255) << 6);
 }
 // @ts-ignore: decorator
@@ -148,6 +149,14 @@ function recAlloc(): u32 {
       if (pfn == NO_PFN) return 0;
       store<u32>(VMALLOC_TABLE + (<usize>chunk << 2), <u32>physToLin(<u64>pfn << PAGE_SHIFT));
       recChunks++;
+      // the records are the engine's, not kernel objects: read-only in the
+      // direct map, so a stray write faults (a write to read-only kernel memory)
+      // instead of corrupting the trees
+      for (let k: u32 = 0; k < (1 << CHUNK_ORDER); k++) {
+        const va = PAGE_OFFSET + (<u64>(pfn + k) << PAGE_SHIFT);
+        ptSetProt(va, PAGE_KERNEL_RO);
+        flush_tlb_one(va);
+      }
     }
     i = recCount++;
   }
