@@ -128,6 +128,54 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("a PTE scribbled to a frame outside RAM: the access faults as a reserved-bit violation, nothing is read", () => {
+    const e = boot({}, build);
+    const v = e.vmalloc(4096);
+    // the guard page after the area has no PTE: its oops prints the walk, whose PMD entry names the PTE table
+    e.load(v + 4096n, 1);
+    const walk = lines(e.takeReports().find((r) => r.kind === "oops")!).find((x) => x.startsWith("PGD "))!;
+    const pmd = BigInt("0x" + walk.split(" ")[7]);
+    const pteSlot = PAGE_OFFSET + (pmd & 0x000ffffffffff000n) + ((v >> 12n) & 511n) * 8n;
+    const bogus = 0x7fff0000n << 12n | 0x163n;      // present, writable, far past the 128 MiB of RAM
+    const le = new Uint8Array(8);
+    new DataView(le.buffer).setBigUint64(0, bogus, true);
+    e.writeBytes(pteSlot, le);
+    expect(e.takeReports()).toEqual([]);
+    function read_through_bad_pte() { return e.load(v, 8); }
+    read_through_bad_pte();
+    const [r] = e.takeReports();
+    const l = lines(r);
+    expect(l.slice(0, 3)).toEqual([
+      `BUG: unable to handle page fault for address: ${v.toString(16)}`,
+      "#PF: supervisor read access in kernel mode",
+      "#PF: error_code(0x0009) - reserved bit violation",
+    ]);
+    expect(l[3]).toMatch(new RegExp(`^PGD [0-9a-f]+ P4D [0-9a-f]+ PUD [0-9a-f]+ PMD [0-9a-f]+ PTE ${bogus.toString(16)}$`));
+    expect(l[4]).toBe("Oops: Oops: 0009 [#2] PREEMPT SMP KASAN NOPTI");
+    expect(l.some((x) => x.startsWith(" read_through_bad_pte+"))).toBe(true);
+  });
+
+  it("vmalloc's area records are read-only: a write to them is the kernel's write to read-only memory", () => {
+    const e = boot({}, build);
+    e.vmalloc(8192);
+    const uses = frameUses(e);
+    const frames = [...uses.keys()].filter((p) => uses[p] === abi.USE_METADATA);
+    let faulted = 0;
+    for (const p of frames) {
+      const va = PAGE_OFFSET + BigInt(p) * 4096n;
+      e.writeBytes(va, new Uint8Array(64).fill(0x41));
+      for (const r of e.takeReports()) {
+        const l = lines(r);
+        if (l[0] !== `BUG: unable to handle page fault for address: ${va.toString(16)}`) continue;
+        expect(l.slice(1, 3)).toEqual(["#PF: supervisor write access in kernel mode", "#PF: error_code(0x0003) - permissions violation"]);
+        faulted++;
+      }
+    }
+    expect(faulted).toBe(4);          // one 16 KiB chunk of records
+    for (let i = 0; i < 20; i++) expect(e.vmalloc(4096 * (i + 1))).not.toBe(0n);
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("random writes over metadata frames, then allocator traffic: the kernel's answers only, never a host exception or a hang", () => {
     const targets = [abi.USE_MEMMAP, abi.USE_PGTABLE, abi.USE_SHADOW, abi.USE_SLAB, abi.USE_DEPOT, abi.USE_KERNEL,
       abi.USE_METADATA, abi.USE_VMALLOC, abi.USE_KFENCE, abi.USE_PAGES] as number[];
