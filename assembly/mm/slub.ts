@@ -559,9 +559,10 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
 // @ts-ignore: decorator
 @inline function slabGetObject(c: usize, id: u32): usize {
   const pfn = kc(c, KC_CPU_SLAB);
-  // a descriptor in RAM that no longer names this cpu slab, or a cpu slab whose
-  // struct page no longer says it is this cache's slab, takes the slow path
-  if (pfn != NO_PFN && load<u32>(cacheRamLin(id) + KC_CPU_SLAB) == pfn && slabOfCache(pfn, id)) {
+  // a cpu slab whose struct page no longer says it is this cache's slab takes
+  // the slow path (one cache line the fast path reads anyway; the descriptor
+  // in RAM is compared on the slow path only: its line costs 8% of a pair)
+  if (pfn != NO_PFN && slabOfCache(pfn, id)) {
     const obj = slabFreelist(pfn);
     if (obj != 0) {
       if (!validSlot(c, pfn, obj)) {

@@ -50,8 +50,12 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     // the whole kmem_cache slab page that holds foo's descriptor, 0x41 everywhere
     e.writeBytes(foo.address & ~0xfffn, new Uint8Array(4096).fill(0x41));
     e.takeReports();
+    // the cpu slab's remaining objects come from the engine's copy; the refill (the slow path)
+    // compares the descriptor and oopses
     function alloc_from_foo() { return e.kmem_cache_alloc(foo); }
-    expect(alloc_from_foo()).toBe(0n);
+    const perSlab = e.slabinfo().find((s) => s.name === "foo")!.objPerSlab;
+    let got = 0;
+    while (alloc_from_foo() !== 0n) expect(++got).toBeLessThan(perSlab);
     const [r, ...rest] = e.takeReports();
     expect(r.kind).toBe("gpf");
     const l = lines(r);
