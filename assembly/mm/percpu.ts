@@ -15,7 +15,7 @@ import { physToLin, untag } from "./layout";
 import { cfg } from "../config";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { takePte, pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
-         notePagesPeak } from "./vmalloc";
+         notePagesPeak, directMapReadOnly } from "./vmalloc";
 import { statAdd } from "../stats";
 
 // @ts-ignore: decorator
@@ -108,6 +108,8 @@ function chunkCreate(): usize {
   memory.fill(m, 0, PAGE_SIZE << META_ORDER);
   const va = pcpuGetVmArea(<u64>PCPU_UNIT_SIZE * cpus(), FR_PCPU_GET_VM_AREAS);
   if (va == 0) { freePagesPfn(pfn, META_ORDER); return 0; }
+  // the chunk's maps are the engine's: read-only in the direct map (a stray write faults)
+  directMapReadOnly(pfn, 1 << META_ORDER, true);
   setAreaAux(va, <u32>m);
   store<u32>(m + H_VA, va);
   store<u32>(m + H_FREE, MAP_BITS);
@@ -138,7 +140,9 @@ function chunkDestroy(m: usize): void {
   }
   flushTlbPages(start, end);
   pcpuFreeVmArea(va);
-  freePagesPfn(<u32>((<u64>m - PHYS_BASE) >> PAGE_SHIFT), META_ORDER);
+  const mpfn = <u32>((<u64>m - PHYS_BASE) >> PAGE_SHIFT);
+  directMapReadOnly(mpfn, 1 << META_ORDER, false);
+  freePagesPfn(mpfn, META_ORDER);
 }
 
 // pcpu_populate_chunk: back pages [p0, p1) of every unit. False on OOM (the

@@ -381,7 +381,7 @@ function listVerify(c: usize, field: u32, state: u32): void {
       listCut(c, field);
       return;
     }
-    if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) {
+    if (!slabOfCache(pfn, id) || slabList(pfn) != state) {
       slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
       listCut(c, field);
       return;
@@ -525,7 +525,7 @@ function cacheVerify(id: u32): bool {
 // to use. A failing slab of this cache is marked all-used (its free objects
 // leak) and stays off every list. False: do not use it.
 // @ts-ignore: decorator
-@inline function slabOfCache(pfn: u32, id: u32): bool { return (pgFlags(pfn) & PG_SLAB) != 0 && pgCache(pfn) == id; }
+@inline function slabOfCache(pfn: u32, id: u32): bool { return (pgFlags(pfn) & (PG_SLAB | 8)) == PG_SLAB && pgCache(pfn) == id; }   // 8: PG_TAIL
 function checkSlab(c: usize, id: u32, pfn: u32): bool {
   if (!slabOfCache(pfn, id)) {
     slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);

@@ -135,6 +135,17 @@ let recChunks: u32 = 0;
 // @ts-ignore: decorator
 @inline function setVBDIRTY(i: u32, v: u32): void { store<u32>(rec(i), v, 60); }
 
+// Engine metadata frames (vmap area records, percpu chunk maps) are mapped
+// read-only in the direct map while they hold metadata, writable again before
+// they go back to the buddy.
+export function directMapReadOnly(pfn: u32, n: u32, ro: bool): void {
+  for (let k: u32 = 0; k < n; k++) {
+    const va = PAGE_OFFSET + (<u64>(pfn + k) << PAGE_SHIFT);
+    ptSetProt(va, ro ? PAGE_KERNEL_RO : PAGE_KERNEL);
+    flush_tlb_one(va);
+  }
+}
+
 // A zeroed record, or 0 when no frame can be had for a new chunk.
 function recAlloc(): u32 {
   let i = recFreeHead;
@@ -152,11 +163,7 @@ function recAlloc(): u32 {
       // the records are the engine's, not kernel objects: read-only in the
       // direct map, so a stray write faults (a write to read-only kernel memory)
       // instead of corrupting the trees
-      for (let k: u32 = 0; k < (1 << CHUNK_ORDER); k++) {
-        const va = PAGE_OFFSET + (<u64>(pfn + k) << PAGE_SHIFT);
-        ptSetProt(va, PAGE_KERNEL_RO);
-        flush_tlb_one(va);
-      }
+      directMapReadOnly(pfn, 1 << CHUNK_ORDER, true);
     }
     i = recCount++;
   }
