@@ -28,7 +28,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED, SLAB_FIX_FREELIST_CLEARED,
          LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
 import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
-         pgOrder, pgSetPrivate, nrFrames } from "./phys";
+         pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { PAGE_OFFSET, physToLin, dmLin, untag, VMEMMAP_START } from "./layout";
 import { statInc } from "../stats";
@@ -731,7 +731,7 @@ export function kmallocLarge(size: u64, gfp: u32): u64 {
 
 // Free a large kmalloc block (free_large_kmalloc) after its checks.
 export function kfreeLarge(pfn: u32): void {
-  const order = pgOrder(pfn);
+  const order = pgOrderSafe(pfn);
   guestFramesMark(pfn, 1 << order, 0);
   freePagesPfn(pfn, order);
 }
@@ -764,10 +764,10 @@ function kfreeNonSlab(va: u64, untagged: u64): i32 {
     return kasanKfreeLargeCheck(va, NO_PFN) ? KFREE_REFUSED : KFREE_NOT_HEAP;
   }
   let pfn = <u32>(off >> PAGE_SHIFT);
-  if (pgFlags(pfn) & 8) pfn = pgCache(pfn);
+  pfn = pgHead(pfn);
   if (kasanKfreeLargeCheck(va, pfn)) return KFREE_REFUSED;
   const f = pgFlags(pfn);
-  if ((f & PG_LARGE_KMALLOC) == 0 || (off & ((<u64>PAGE_SIZE << pgOrder(pfn)) - 1)) != 0 ||
+  if ((f & PG_LARGE_KMALLOC) == 0 || (off & ((<u64>PAGE_SIZE << pgOrderSafe(pfn)) - 1)) != 0 ||
       (off >> PAGE_SHIFT) != <u64>pfn) return KFREE_BAD_PAGE;
   kfreeLarge(pfn);
   return KFREE_OK;
@@ -843,9 +843,9 @@ export function ksizeOf(va: u64): u64 {
   const off = untagged - PAGE_OFFSET;
   if (off >= (<u64>nrFrames << PAGE_SHIFT)) return 0;
   let pfn = <u32>(off >> PAGE_SHIFT);
-  if (pgFlags(pfn) & 8) pfn = pgCache(pfn);
+  pfn = pgHead(pfn);
   if ((pgFlags(pfn) & PG_LARGE_KMALLOC) == 0) return 0;
-  return <u64>PAGE_SIZE << pgOrder(pfn);
+  return <u64>PAGE_SIZE << pgOrderSafe(pfn);
 }
 
 // Iterate the slabs of a cache (cpu, partial, full) calling fn(pfn); used by
