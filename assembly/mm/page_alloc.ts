@@ -72,6 +72,14 @@ function listDel(pfn: u32, order: u32): bool {
     ok = false;
   }
   if (!ok) {
+    // the blocks still reachable stop being buddies, so no merge takes one
+    // for a member of its list later
+    let p = load<u32>(head);
+    for (let n: u32 = 0; p < nrFrames && n <= nrFrames && (pgFlags(p) & PG_BUDDY) != 0 && pgOrder(p) == order; n++) {
+      pgSetFlags(p, pgFlags(p) & ~PG_BUDDY);
+      p = pgNext(p);
+    }
+    pgSetFlags(pfn, pgFlags(pfn) & ~PG_BUDDY);
     statAdd(STAT_FRAMES_FREE, -(<i64>load<u32>(head + 4) << order));
     setFreeHead(zone, order, NO_PFN);
     store<u32>(head + 4, 0);

@@ -362,6 +362,14 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
 // @ts-ignore: decorator
 @inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
 function listCut(c: usize, field: u32): void {
+  // the slabs still reachable leave the list for good (state NONE), so freeing
+  // into them later does not take them for members of the list and report again
+  const id = kc(c, KC_ID), state = field == KC_PARTIAL ? SLAB_LIST_PARTIAL : SLAB_LIST_FULL;
+  let p = kc(c, field);
+  for (let n: u32 = 0; p < nrFrames && n <= nrFrames && slabOfCache(p, id) && slabList(p) == state; n++) {
+    slabSetList(p, SLAB_LIST_NONE);
+    p = pgNext(p);
+  }
   kcSet(c, field, NO_PFN);
   if (field == KC_PARTIAL) kcSet(c, KC_NR_PARTIAL, 0);
   slabCorruptions++;

@@ -132,6 +132,38 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("a slab list link that does not point back: CONFIG_DEBUG_LIST's list_del corruption, the list cut off", () => {
+    const e = boot({ cmdline: "kasan=off" }, build);
+    const perSlab = e.slabinfo().find((s) => s.name === "kmalloc-512")!.objPerSlab;
+    const objs = Array.from({ length: 3 * perSlab }, () => e.kmalloc(512));
+    const slabOf = (p: bigint) => (p - PAGE_OFFSET) >> 12n;
+    const [s1, s2] = [slabOf(objs[0]), slabOf(objs[perSlab])];
+    expect(s1).not.toBe(s2);
+    e.kfree(objs[0]);                         // slab 1: full -> partial
+    e.kfree(objs[perSlab]);                   // slab 2: full -> partial, now the list's head
+    const frames = BigInt(e.stats().framesTotal);
+    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
+    e.store(memMap + s1 * 64n + 20n, 4, 5);  // slab 1's prev link: pfn 5 instead of slab 2
+    function refill() { for (let i = 0; i < 2; i++) e.kmalloc(512); }
+    refill();
+    const [r, ...rest] = e.takeReports();
+    expect(rest).toEqual([]);
+    expect(r.type).toBe("list-del-corruption");
+    const lru = (pfn: bigint) => (0xffffea0000000000n + pfn * 64n + 8n).toString(16).padStart(16, "0");
+    const l = lines(r);
+    expect(l.slice(0, 3)).toEqual([
+      "------------[ cut here ]------------",
+      `list_del corruption. next->prev should be ${lru(s2)}, but was ${lru(5n)}. (next=${lru(s1)})`,
+      "WARNING: CPU: 0 PID: 1 at lib/list_debug.c:65 __list_del_entry_valid_or_report+0x13b/0x1a0",
+    ]);
+    expect(l.some((x) => x.startsWith(" refill+"))).toBe(true);
+    // the partial list is cut: freeing into slab 1 again reports nothing, and the allocator goes on
+    e.kfree(objs[1]);
+    expect(e.kmalloc(512)).not.toBe(0n);
+    expect(e.takeReports()).toEqual([]);
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("a PTE scribbled to a frame outside RAM: the access faults as a reserved-bit violation, nothing is read", () => {
     const e = boot({}, build);
     const v = e.vmalloc(4096);
