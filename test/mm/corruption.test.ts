@@ -70,6 +70,8 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     expect(e.takeReports()).toEqual([]);
     e.kmem_cache_free(foo, keep);
     expect(e.takeReports()).toEqual([]);
+    expect(e.kmem_cache_destroy(foo)).toBe(false);     // left in place, no second oops
+    expect(e.takeReports()).toEqual([]);
     expect(e.stats().slab.freelistCorruptions).toBeGreaterThan(0);
     expect(() => e.selfCheck()).not.toThrow();
     expectUafFound(e, 24);
