@@ -510,11 +510,13 @@ export function slab_corruptions(): u32 { return slabCorruptions; }
 // (the counters only the engine keeps are not compared).
 function cacheCorruptField(id: u32): i32 {
   const c = cacheLin(id), ram = cacheRamLin(id);
-  for (let f: u32 = 0; f < KC_FIELDS_END; f += 4) {
-    if (f == KC_LIVE || f == KC_REFCOUNT || f == KC_KFENCE_LIVE) continue;
-    if (load<u32>(c + f) != load<u32>(ram + f)) return <i32>f;
+  // 8 bytes at a time: [0, 56) and [64, 80), then RECIP; LIVE, REFCOUNT and
+  // KFENCE_LIVE (56, 60, 84) are the engine's counters
+  for (let f: u32 = 0; f < 80; f += 8) {
+    if (f == KC_LIVE) continue;
+    if (load<u64>(c + f) != load<u64>(ram + f)) return <i32>(load<u32>(c + f) != load<u32>(ram + f) ? f : f + 4);
   }
-  return -1;
+  return load<u32>(c + KC_RECIP) != load<u32>(ram + KC_RECIP) ? <i32>KC_RECIP : -1;
 }
 // May the allocator take objects from cache id? A descriptor corrupted in RAM
 // is followed no further: the kernel would load the corrupted word as a
@@ -573,7 +575,10 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
   if (pfn != NO_PFN && slabOfCache(pfn, id)) {
     const obj = slabFreelist(pfn);
     if (obj != 0) {
-      if (!validSlot(c, pfn, obj)) {
+      // the head (struct page, a buggy write can reach it) must lie in the slab:
+      // one compare here; a misaligned head is caught by the free pointer check
+      // below (its "next" is no slot) and checkSlab() checks heads exactly
+      if (<u32>(obj - slabLin(pfn)) >= (<u32>PAGE_SIZE << kc(c, KC_ORDER))) {
         freelistCleared(c, id, pfn);
       } else {
         const next = getFreePointer(c, pfn, obj);
