@@ -245,6 +245,21 @@ export const ALLOC_SITE_LARGE_KMALLOC = 2;           // __alloc_pages' WARN_ON_O
 // Tasks with a kernel stack (createTask, stackFrame, guests): slots of the core's task table
 export const MAX_TASKS = 1024;
 
+export const WARN_SLAB_ERR = 13;              // SLUB's slab_err() on corrupted slab metadata (R_ERRCODE = SLAB_ERR_*)
+export const WARN_LIST_DEL = 14;              // CONFIG_DEBUG_LIST: list_del corruption (R_ERRCODE = LIST_DEL_*)
+export const LIST_DEL_PREV = 1;               // "prev->next should be %px, but was %px. (prev=%px)"
+export const LIST_DEL_NEXT = 2;               // "next->prev should be %px, but was %px. (next=%px)"
+
+// slab_err() messages (R_ERRCODE of WARN_SLAB_ERR; R_SIZE, R_FIRST_BAD: the two numbers)
+// and the FIX line after it (R_REGION: SLAB_FIX_*)
+export const SLAB_ERR_NOT_SLAB = 1;           // "Not a valid slab page"
+export const SLAB_ERR_OBJECTS = 2;            // "objects %u > max %u"
+export const SLAB_ERR_INUSE = 3;              // "inuse %u > max %u"
+export const SLAB_ERR_FREEPOINTER = 4;        // "Freepointer corrupt" (on_freelist: the slab's own freelist)
+export const SLAB_FIX_NONE = 0;
+export const SLAB_FIX_MARK_USED = 1;          // "Marking all objects used"
+export const SLAB_FIX_FREELIST_CLEARED = 2;   // "Freelist cleared"
+
 // PANIC reasons (R_ARG0 for REP_PANIC)
 export const PANIC_KASAN_FAULT = 1;
 export const PANIC_ON_WARN = 2;

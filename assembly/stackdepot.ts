@@ -70,8 +70,11 @@ export function depot_save(framesLin: usize, n: u32): u32 {
   if (n > DEPOT_MAX_FRAMES) n = DEPOT_MAX_FRAMES;
   const h = hashFrames(framesLin, n);
   const bucket = tableLin + (<usize>(h & (DEPOT_BUCKETS - 1)) << 2);
+  // The bucket chain lives in simulated RAM: a link that names no record of
+  // ours ends the walk, and no chain is longer than the records that exist
+  // (a cycle). A lost match only costs a duplicate record.
   let handle = load<u32>(bucket);
-  while (handle != 0) {
+  for (let walked: u32 = 0; handle != 0 && handleInPools(handle) && walked <= (nrPools << 10); walked++) {
     const r = recordLin(handle);
     if (load<u32>(r, 4) == h && load<u32>(r, 8) == n && memory.compare(r + 12, framesLin, n << 2) == 0) return handle;
     handle = load<u32>(r);
@@ -97,12 +100,18 @@ export function depot_save(framesLin: usize, n: u32): u32 {
   return handle;
 }
 
+// Does handle point at a record header inside the pools taken so far?
+function handleInPools(handle: u32): bool {
+  const pool = handle >> 12;
+  if (pool == 0 || pool > nrPools) return false;
+  const off = (handle & 0xfff) << 2;
+  return off + 12 <= (pool == nrPools ? poolOffset : POOL_SIZE);
+}
+
 // A handle read back from simulated memory may be garbage: is it a record we made?
 export function depotValid(handle: u32): bool {
-  const pool = handle >> 12;
-  if (handle == 0 || pool == 0 || pool > nrPools) return false;
+  if (handle == 0 || !handleInPools(handle)) return false;
   const off = (handle & 0xfff) << 2;
-  if (pool == nrPools && off + 12 > poolOffset) return false;
   const r = recordLin(handle);
   const n = load<u32>(r, 8);
   if (n == 0 || n > DEPOT_MAX_FRAMES || off + 12 + (n << 2) > POOL_SIZE) return false;

@@ -40,7 +40,9 @@ import { PHYS_BASE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const GUEST_MISC: usize = GUEST_FRAMES + 0x100000;          // 0x2000
 // @ts-ignore: decorator
-@inline export const STATICS_END: usize = GUEST_MISC + 0x2000;
+@inline export const CACHE_PRIV: usize = GUEST_MISC + 0x2000;              // 4096 x 128: the engine's kmem_cache copies (slub.ts)
+// @ts-ignore: decorator
+@inline export const STATICS_END: usize = CACHE_PRIV + 0x80000;
 
 // Switches read on every checked access live in linear memory at constant
 // addresses: one load off the memory base. (A mutable wasm global costs V8 a

@@ -28,7 +28,7 @@ import { quarantinePut, quarantineReduce } from "./quarantine";
 import { kasanReportInvalidFree } from "./report";
 import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
-import { NO_PFN, pgFlags, pgCache, pgOrder, pgTag } from "../mm/phys";
+import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
@@ -218,7 +218,7 @@ export function kasanKreallocLarge(va: u64, newSize: u64): void {
   kasanUnpoison(va, newSize, getTag(va));
   const obj = untag(va);
   const pfn = headOf(<u32>((obj - PAGE_OFFSET) >> PAGE_SHIFT));
-  const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrder(pfn));
+  const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrderSafe(pfn));
   const rz = granuleUp(obj + newSize);
   if (end > rz) kasanPoison(rz, end - rz, kasanMode == KASAN_GENERIC ? KASAN_PAGE_REDZONE : KASAN_TAG_INVALID);
 }
@@ -339,7 +339,7 @@ export function kasan_mempool_poison_object(va: u64): bool {
     const off = obj - PAGE_OFFSET;
     const pfn = <u32>(off >> PAGE_SHIFT);
     if (kasanKfreeLargeCheck(va, headOf(pfn))) return false;
-    kasanPoison(obj, <u64>PAGE_SIZE << pgOrder(headOf(pfn)), kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
+    kasanPoison(obj, <u64>PAGE_SIZE << pgOrderSafe(headOf(pfn)), kasanMode == KASAN_GENERIC ? KASAN_PAGE_FREE : KASAN_TAG_INVALID);
     return true;
   }
   if (isKfenceAddress(obj)) return true;
@@ -367,7 +367,7 @@ export function kasan_mempool_unpoison_object(va: u64, size: u64): void {
   if (slab == NO_PFN) {
     kasanUnpoison(va, size, getTag(va));
     const pfn = headOf(<u32>((obj - PAGE_OFFSET) >> PAGE_SHIFT));
-    const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrder(pfn));
+    const end = PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT) + (<u64>PAGE_SIZE << pgOrderSafe(pfn));
     const rz = granuleUp(obj + size);
     if (kasanMode == KASAN_GENERIC && (size & 7) != 0) shadowSetByte(obj + (size & ~7), <u8>(size & 7));
     if (end > rz) kasanPoison(rz, end - rz, kasanMode == KASAN_GENERIC ? KASAN_PAGE_REDZONE : KASAN_TAG_INVALID);
@@ -399,4 +399,4 @@ export function kasan_mempool_unpoison_pages(va: u64, order: u32): void {
 }
 
 // @ts-ignore: decorator
-@inline function headOf(pfn: u32): u32 { return (pgFlags(pfn) & PG_TAIL) != 0 ? pgCache(pfn) : pfn; }
+@inline function headOf(pfn: u32): u32 { return pgHead(pfn); }

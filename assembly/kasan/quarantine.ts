@@ -34,7 +34,9 @@ import { QUARANTINE_TABLE } from "../statics";
 // @ts-ignore: decorator
 @inline const QUARANTINE_PERCPU_SIZE: u64 = 1 << 20;
 
-// qlist: head VA u64, tail VA u64, bytes u64, count u64
+// qlist: head VA u64, the tail's link (linear address) u64, bytes u64, count u64.
+// Like the kernel's qlist_head->tail (a qlist_node inside the object), the tail
+// link is kept, not re-derived from the object's struct page.
 // @ts-ignore: decorator
 @inline const QL_SIZE: usize = 32;
 // @ts-ignore: decorator
@@ -62,16 +64,16 @@ let nrCpus: u32 = 1;
 // @ts-ignore: decorator
 @inline function qlClear(q: usize): void { memory.fill(q, 0, QL_SIZE); }
 
-// link field of a queued object (its free meta's first u64)
+// link field of a queued object (its free meta's first u64); the caller knows
+// obj is in a slab (just freed, or checked by validQueued)
 // @ts-ignore: decorator
-@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheOfQueued(obj), dmLin(obj)); }
-function cacheOfQueued(obj: u64): usize { return cacheLin(slabCacheId(virtToSlab(obj))); }
+@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)); }
 
-function qlPut(q: usize, obj: u64, size: u64): void {
-  store<u64>(linkLin(obj), 0);
+function qlPut(q: usize, obj: u64, link: usize, size: u64): void {
+  store<u64>(link, 0);
   if (qlHead(q) == 0) store<u64>(q, obj);
-  else store<u64>(linkLin(load<u64>(q, 8)), obj);
-  store<u64>(q, obj, 8);
+  else store<u64>(<usize>load<u64>(q, 8), obj);
+  store<u64>(q, link, 8);
   store<u64>(q, qlBytes(q) + size, 16);
   store<u64>(q, qlCount(q) + 1, 24);
 }
@@ -82,7 +84,7 @@ function qlMoveAll(from: usize, to: usize): void {
   if (qlHead(to) == 0) {
     memory.copy(to, from, QL_SIZE);
   } else {
-    store<u64>(linkLin(load<u64>(to, 8)), qlHead(from));
+    store<u64>(<usize>load<u64>(to, 8), qlHead(from));
     store<u64>(to, load<u64>(from, 8), 8);
     store<u64>(to, qlBytes(to) + qlBytes(from), 16);
     store<u64>(to, qlCount(to) + qlCount(from), 24);
@@ -107,13 +109,13 @@ function qlFreeAll(q: usize, onlyCache: i32, keep: usize): void {
   qlClear(q);
   while (obj != 0 && n > 0) {
     if (!validQueued(obj)) { qCorruptions++; break; }
-    const next = load<u64>(linkLin(obj));
+    const next = load<u64>(linkLin(obj));   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {
       slabFreeToSlab(c, slab, dmLin(obj));
     } else {
-      qlPut(keep, obj, kc(c, KC_SIZE));
+      qlPut(keep, obj, freeMetaLin(c, dmLin(obj)), kc(c, KC_SIZE));
     }
     obj = next;
     n--;
@@ -166,10 +168,11 @@ function publish(): void {
 
 // kasan_quarantine_put: true when the object is now queued.
 export function quarantinePut(c: usize, obj: u64): bool {
-  if (qDisabled || freeMetaLin(c, dmLin(obj)) == 0) return false;
+  const link = freeMetaLin(c, dmLin(obj));
+  if (qDisabled || link == 0) return false;
   const cpu = currentCpu < nrCpus ? currentCpu : 0;
   const q = PERCPU_Q + <usize>cpu * QL_SIZE;
-  qlPut(q, obj, kc(c, KC_SIZE));
+  qlPut(q, obj, link, kc(c, KC_SIZE));
   if (qlBytes(q) > qPercpuLimit) {
     const bytes = qlBytes(q);
     const tail = GLOBAL_Q + <usize>qTail * QL_SIZE;

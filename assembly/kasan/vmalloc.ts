@@ -65,7 +65,8 @@ function shadowPageLin(spage: u64): usize {
   const p = shadowPte(spage, false);
   if (p == 0) return 0;
   const e = load<u64>(p);
-  return (e & PTE_PRESENT) == 0 ? 0 : physToLin(e & PTE_PFN_MASK);
+  // a PTE scribbled to a frame outside RAM maps nothing
+  return (e & PTE_PRESENT) == 0 || ((e & PTE_PFN_MASK) >> PAGE_SHIFT) >= <u64>nrFrames ? 0 : physToLin(e & PTE_PFN_MASK);
 }
 // memset of the vmalloc shadow [sva, sva + n); unpopulated pages are skipped.
 function vshadowFill(sva: u64, n: u64, value: u8): void {
@@ -117,6 +118,7 @@ function carve(table: usize, shift: u32, s0: u64, s1: u64): bool {
     } else {
       let e = load<u64>(entry);
       const pfn = <u32>((e & PTE_PFN_MASK) >> PAGE_SHIFT);
+      if ((e & PTE_PRESENT) != 0 && pfn >= nrFrames) return false;   // a corrupted table entry: not followed
       if ((e & PTE_PRESENT) == 0 || isEarlyTable(pfn)) {
         const copy = tableAlloc();
         if (copy == NO_PFN) return false;

@@ -5,7 +5,8 @@
 import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FLAGS, R_PGWALK,
          R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
          PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
-         R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK } from "../../abi/abi";
+         R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK,
+         WARN_SLAB_ERR, WARN_LIST_DEL } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
 import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
@@ -13,6 +14,7 @@ import { fillPageInfo } from "./page_info";
 import { currentStack } from "../stackdepot";
 import { ptWalk, WALK_ENTRIES, walkLevels } from "./pgtable";
 import { mmuVa } from "./access";
+import { isCanonical, VMEMMAP_START } from "./layout";
 import { kfenceCheckOnPanic } from "../kfence/core";
 
 export let dieCounter: u32 = 0;
@@ -73,6 +75,45 @@ export function slubFreechainCorrupt(objVa: u64, fp: u64, cacheId: u32, objectSi
   store<u32>(rec + R_SLOT, slot);
   store<u32>(rec + R_STACK, currentStack);
   addTaint(TAINT_BAD_PAGE);
+}
+
+// The kernel loading a corrupted pointer from its metadata and dereferencing
+// it: the fault that access takes (a general protection fault for a
+// non-canonical value, else the page fault). Nothing is accessed.
+export function wildDeref(va: u64): void {
+  if (!isCanonical(va)) generalProtectionFault(va, 8, false);
+  else pageFault(va, 0, 8);
+}
+// A struct page pointer to pfn when pfn lies past mem_map (vmemmap is not populated there).
+export function wildPageDeref(pfn: u32): void {
+  wildDeref(VMEMMAP_START + (<u64>pfn << 6));
+}
+
+// SLUB's slab_err(s, slab, msg, a, b) and the slab_fix() line after it.
+export function slabErr(slabPfn: u32, cacheId: u32, msg: u32, a: u64, b: u64, fix: u32): void {
+  const rec = reportBegin(REP_WARN);
+  fillPageInfo(rec, slabPfn);
+  store<u64>(rec + R_ARG0, WARN_SLAB_ERR);
+  store<u32>(rec + R_CACHE, cacheId);
+  store<u32>(rec + R_ERRCODE, msg);
+  store<u64>(rec + R_SIZE, a);
+  store<u64>(rec + R_FIRST_BAD, b);
+  store<u32>(rec + R_REGION, fix);
+  store<u32>(rec + R_STACK, currentStack);
+  addTaint(TAINT_BAD_PAGE);
+}
+
+// CONFIG_DEBUG_LIST's list_del check failed on the entry at entryVa (struct
+// list_head pointers): which = LIST_DEL_*, was = what the neighbour held.
+export function listDelCorruption(which: u32, entryVa: u64, was: u64, neighbourVa: u64): void {
+  const rec = reportBegin(REP_WARN);
+  store<u64>(rec + R_ARG0, WARN_LIST_DEL);
+  store<u32>(rec + R_ERRCODE, which);
+  store<u64>(rec + R_ADDR, entryVa);
+  store<u64>(rec + R_ARG1, was);
+  store<u64>(rec + R_SIZE, neighbourVa);
+  store<u32>(rec + R_STACK, currentStack);
+  addTaint(TAINT_WARN);
 }
 
 // A kernel WARN with an id the host knows how to print.

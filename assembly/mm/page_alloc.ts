@@ -11,7 +11,9 @@ import { statAdd, statInc, statGet } from "../stats";
 import { cfg, config_set } from "../config";
 import { randomBelow } from "../random";
 import { currentPid } from "../task";
-import { arch } from "./layout";
+import { arch, VMEMMAP_START } from "./layout";
+import { wildPageDeref, listDelCorruption } from "./fault";
+import { LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
 
 // Zones: on x86_64, ZONE_DMA is the first 16 MiB and everything else (RAM here
 // stays below 4 GiB) is ZONE_DMA32; arm64 has one zone here. Allocations prefer
@@ -50,12 +52,46 @@ function listAdd(pfn: u32, order: u32): void {
   nrFreeAdd(zone, order, 1);
 }
 
-function listDel(pfn: u32, order: u32): void {
+// list_del from a free list, with CONFIG_DEBUG_LIST's checks (the links live in
+// struct page, which a buggy write can reach). A bad link is reported (the
+// fault on a link outside mem_map, else "list_del corruption") and the whole
+// free list is cut off so it is never followed again: its blocks leak.
+function listDel(pfn: u32, order: u32): bool {
   const zone = zoneOf(pfn);
-  pfnListDel(areaOf(zone, order), pfn);
+  const head = areaOf(zone, order);
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  let ok = true;
+  if (next != NO_PFN && next >= nrFrames) { wildPageDeref(next); ok = false; }
+  else if (prev != NO_PFN && prev >= nrFrames) { wildPageDeref(prev); ok = false; }
+  else if (prev == NO_PFN ? load<u32>(head) != pfn : pgNext(prev) != pfn) {
+    const was = prev == NO_PFN ? load<u32>(head) : pgNext(prev);
+    listDelCorruption(LIST_DEL_PREV, lruVa(pfn), was == NO_PFN ? 0 : lruVa(was), prev == NO_PFN ? 0 : lruVa(prev));
+    ok = false;
+  } else if (next != NO_PFN && pgPrev(next) != pfn) {
+    listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), pgPrev(next) == NO_PFN ? 0 : lruVa(pgPrev(next)), lruVa(next));
+    ok = false;
+  }
+  if (!ok) {
+    // the blocks still reachable stop being buddies, so no merge takes one
+    // for a member of its list later
+    let p = load<u32>(head);
+    for (let n: u32 = 0; p < nrFrames && n <= nrFrames && (pgFlags(p) & PG_BUDDY) != 0 && pgOrder(p) == order; n++) {
+      pgSetFlags(p, pgFlags(p) & ~PG_BUDDY);
+      p = pgNext(p);
+    }
+    pgSetFlags(pfn, pgFlags(pfn) & ~PG_BUDDY);
+    statAdd(STAT_FRAMES_FREE, -(<i64>load<u32>(head + 4) << order));
+    setFreeHead(zone, order, NO_PFN);
+    store<u32>(head + 4, 0);
+    return false;
+  }
+  pfnListDel(head, pfn);
   pgSetFlags(pfn, 0);
   nrFreeAdd(zone, order, -1);
+  return true;
 }
+// @ts-ignore: decorator
+@inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
 
 export function buddyInit(): void {
   for (let z: u32 = 0; z < NR_ZONES; z++) {
@@ -101,7 +137,7 @@ function mergeAndAdd(pfn: u32, order: u32): void {
     const buddy = pfn ^ (1 << order);
     if (buddy >= nrFrames) break;
     if ((pgFlags(buddy) & PG_BUDDY) == 0 || pgOrder(buddy) != order) break;
-    listDel(buddy, order);
+    if (!listDel(buddy, order)) break;     // a corrupted free list: no merge with it
     pfn &= buddy;
     order++;
   }
@@ -147,7 +183,7 @@ export function allocPagesPfn(order: u32, use: i32): u32 {
   for (let z: i32 = <i32>NR_ZONES - 1; z >= 0; z--) for (let o = order; o <= <u32>MAX_PAGE_ORDER; o++) {
     const pfn = freeHead(<u32>z, o);
     if (pfn == NO_PFN) continue;
-    listDel(pfn, o);
+    if (!listDel(pfn, o)) continue;
     while (o > order) {             // expand: the upper halves go back on lower lists
       o--;
       listAdd(pfn + (1 << o), o);
@@ -333,7 +369,7 @@ export function claimPfnRange(pfn: u32, n: u32, use: i32): u32 {
     const p = pfn + i;
     let head = freeBlockOf(p);
     let o = claimOrder;
-    listDel(head, o);
+    if (!listDel(head, o)) return p;
     while (o > 0) {                  // keep the half without p free
       o--;
       const half: u32 = 1 << o;

@@ -2,11 +2,12 @@
 // page behind an address, its flags, order, counts, and slab fields.
 import { R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF, R_PAGE_MAP, R_HEAD_PFN, R_CACHE,
          R_ARG1, R_ARG2, R_FLAGS, RF_PAGE, PG_SLAB, PG_TAIL } from "../../abi/abi";
-import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin } from "./phys";
+import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin, nrFrames } from "./phys";
 
 export function fillPageInfo(rec: usize, pfn: u32): void {
   let head = pfn;
-  if (pgFlags(pfn) & PG_TAIL) head = pgCache(pfn);
+  // a tail's head link is metadata a buggy write may have hit: never follow it out of mem_map
+  if ((pgFlags(pfn) & PG_TAIL) != 0 && pgCache(pfn) < nrFrames) head = pgCache(pfn);
   store<u64>(rec + R_PFN, pfn);
   store<u64>(rec + R_HEAD_PFN, head);
   store<u32>(rec + R_PAGE_FLAGS, pgFlags(head));

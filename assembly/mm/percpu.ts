@@ -7,7 +7,7 @@
 // the linear map.
 import { PAGE_SHIFT, PAGE_SIZE, USE_VMALLOC, USE_METADATA, CFG_NR_CPUS, FR_PCPU_GET_VM_AREAS, PHYS_BASE,
          PTE_PRESENT, STAT_PCPU_PAGES } from "../../abi/abi";
-import { NO_PFN, pgUse } from "./phys";
+import { NO_PFN, pgUse, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
 import { flushTlbPages } from "./tlb";
@@ -15,7 +15,7 @@ import { physToLin, untag } from "./layout";
 import { cfg } from "../config";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { takePte, pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
-         notePagesPeak } from "./vmalloc";
+         notePagesPeak, directMapReadOnly } from "./vmalloc";
 import { statAdd } from "../stats";
 
 // @ts-ignore: decorator
@@ -108,6 +108,8 @@ function chunkCreate(): usize {
   memory.fill(m, 0, PAGE_SIZE << META_ORDER);
   const va = pcpuGetVmArea(<u64>PCPU_UNIT_SIZE * cpus(), FR_PCPU_GET_VM_AREAS);
   if (va == 0) { freePagesPfn(pfn, META_ORDER); return 0; }
+  // the chunk's maps are the engine's: read-only in the direct map (a stray write faults)
+  directMapReadOnly(pfn, 1 << META_ORDER, true);
   setAreaAux(va, <u32>m);
   store<u32>(m + H_VA, va);
   store<u32>(m + H_FREE, MAP_BITS);
@@ -138,7 +140,9 @@ function chunkDestroy(m: usize): void {
   }
   flushTlbPages(start, end);
   pcpuFreeVmArea(va);
-  freePagesPfn(<u32>((<u64>m - PHYS_BASE) >> PAGE_SHIFT), META_ORDER);
+  const mpfn = <u32>((<u64>m - PHYS_BASE) >> PAGE_SHIFT);
+  directMapReadOnly(mpfn, 1 << META_ORDER, false);
+  freePagesPfn(mpfn, META_ORDER);
 }
 
 // pcpu_populate_chunk: back pages [p0, p1) of every unit. False on OOM (the
@@ -251,7 +255,7 @@ function zeroMapped(va: u64, n: u32): void {
   while (n > 0) {
     const chunk = min<u32>(n, PAGE_SIZE - (<u32>va & (PAGE_SIZE - 1)));
     const p = ptePtr(va, PTE_LOOKUP);
-    if (p != 0 && (load<u64>(p) & PTE_PRESENT) != 0) {
+    if (p != 0 && (load<u64>(p) & PTE_PRESENT) != 0 && ((load<u64>(p) & PTE_PFN_MASK) >> PAGE_SHIFT) < <u64>nrFrames) {
       memory.fill(physToLin((load<u64>(p) & PTE_PFN_MASK) + (va & (PAGE_SIZE - 1))), 0, chunk);
     }
     va += chunk; n -= chunk;

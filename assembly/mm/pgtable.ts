@@ -11,7 +11,7 @@
 import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PTE_RW, PTE_HUGE, PG_TABLE, USE_PGTABLE, ARCH_ARM64,
          STAT_PGTABLE_SPLITS } from "../../abi/abi";
 import { physToLin, arch } from "./layout";
-import { memblockAlloc, memblockDone, NO_PFN, pgSetFlags, pgFlags } from "./phys";
+import { memblockAlloc, memblockDone, NO_PFN, pgSetFlags, pgFlags, nrFrames } from "./phys";
 import { allocPagesPfn } from "./page_alloc";
 import { statInc } from "../stats";
 
@@ -47,11 +47,17 @@ export let walkLevels: u32 = 0;
 // The leaf entry and its size (12 or 21) from the last successful ptWalk.
 export let walkLeaf: u64 = 0;
 export let walkLeafShift: u32 = 0;
+// The last walk met a present entry whose frame lies outside RAM (a corrupted
+// table): the machine's physical address width is its RAM, so the MMU raises
+// a reserved-bit fault (PF_RSVD) instead of reading past the end.
+export let walkRsvd: bool = false;
 
 // @ts-ignore: decorator
 @inline function idx(va: u64, shift: u32): usize { return <usize>((va >> shift) & 511); }
 // @ts-ignore: decorator
 @inline function tableLin(entry: u64): usize { return physToLin(entry & PTE_PFN_MASK); }
+// @ts-ignore: decorator
+@inline function frameInRam(entry: u64): bool { return ((entry & PTE_PFN_MASK) >> PAGE_SHIFT) < <u64>nrFrames; }
 // @ts-ignore: decorator
 @inline function pfnLin(pfn: u32): usize { return physToLin(<u64>pfn << PAGE_SHIFT); }
 
@@ -83,25 +89,32 @@ export function ptWalk(va: u64): u64 {
     walkLevels = 2;
     return u64.MAX_VALUE;
   }
+  walkRsvd = false;
   let table = pfnLin(pgdPfn);
   let e = load<u64>(table + (idx(va, 39) << 3));
   store<u64>(WALK_ENTRIES, e);
   store<u64>(WALK_ENTRIES + 8, e);          // P4D folded into the PGD
   walkLevels = 2;
   if ((e & PTE_PRESENT) == 0) return u64.MAX_VALUE;
+  if (!frameInRam(e)) { walkRsvd = true; return u64.MAX_VALUE; }
   e = load<u64>(tableLin(e) + (idx(va, 30) << 3));
   store<u64>(WALK_ENTRIES + 16, e); walkLevels = 3;
   if ((e & PTE_PRESENT) == 0) return u64.MAX_VALUE;
+  if (!frameInRam(e)) { walkRsvd = true; return u64.MAX_VALUE; }
   e = load<u64>(tableLin(e) + (idx(va, 21) << 3));
   store<u64>(WALK_ENTRIES + 24, e); walkLevels = 4;
   if ((e & PTE_PRESENT) == 0) return u64.MAX_VALUE;
   if (e & PTE_HUGE) {
+    const pa = (e & PTE_PFN_MASK & ~(PMD_SIZE - 1)) + (va & (PMD_SIZE - 1));
+    if ((pa >> PAGE_SHIFT) >= <u64>nrFrames) { walkRsvd = true; return u64.MAX_VALUE; }
     walkLeaf = e; walkLeafShift = 21;
-    return (e & PTE_PFN_MASK & ~(PMD_SIZE - 1)) + (va & (PMD_SIZE - 1));
+    return pa;
   }
+  if (!frameInRam(e)) { walkRsvd = true; return u64.MAX_VALUE; }
   e = load<u64>(tableLin(e) + (idx(va, 12) << 3));
   store<u64>(WALK_ENTRIES + 32, e); walkLevels = 5;
   if ((e & PTE_PRESENT) == 0) return u64.MAX_VALUE;
+  if (!frameInRam(e)) { walkRsvd = true; return u64.MAX_VALUE; }
   walkLeaf = e; walkLeafShift = 12;
   return (e & PTE_PFN_MASK) + (va & (PAGE_SIZE - 1));
 }
@@ -140,6 +153,9 @@ function nextTable(entryPtr: usize, mode: i32): usize {
     if (!unshare(entryPtr)) return 0;
     e = load<u64>(entryPtr);
   }
+  // a corrupted entry (a huge leaf where a table belongs is handled by the
+  // caller) is not followed outside RAM: the mapping operation fails
+  if (!frameInRam(e)) return 0;
   return tableLin(e);
 }
 

@@ -13,7 +13,7 @@
 // │ +52 frozen u32    slab is the cache's current (cpu) slab              │
 // │ +56 kasan tag u8 (sw_tags: the page's tag; 0xff untagged)           │
 // └──────────────────────────────────────────────────────────────────────┘
-import { PAGE_SHIFT, PAGE_SIZE, PG_RESERVED, USE_FREE, USE_MEMMAP, USE_RESERVED,
+import { PAGE_SHIFT, PAGE_SIZE, PG_RESERVED, PG_TAIL, MAX_PAGE_ORDER, USE_FREE, USE_MEMMAP, USE_RESERVED,
          STAT_FRAMES_TOTAL, STAT_USE_BASE } from "../../abi/abi";
 import { physToLin } from "./layout";
 import { statSet, statAdd } from "../stats";
@@ -37,6 +37,20 @@ export let memblockDone: bool = false;
 @inline export function pgSetFlags(pfn: u32, f: u32): void { store<u32>(pageLin(pfn), f); }
 // @ts-ignore: decorator
 @inline export function pgOrder(pfn: u32): u32 { return load<u8>(pageLin(pfn), 4); }
+// Head and order of a compound page as struct page says, never outside RAM nor
+// past MAX_PAGE_ORDER: those fields are metadata a buggy write can reach.
+export function pgHead(pfn: u32): u32 {
+  if (pfn >= nrFrames || (pgFlags(pfn) & PG_TAIL) == 0) return pfn;
+  const head = pgCache(pfn);
+  return head < nrFrames ? head : pfn;
+}
+export function pgOrderSafe(pfn: u32): u32 {
+  if (pfn >= nrFrames) return 0;
+  let o = <u32>pgOrder(pfn);
+  if (o > <u32>MAX_PAGE_ORDER) o = 0;
+  while (o > 0 && pfn + (<u32>1 << o) > nrFrames) o--;
+  return o;
+}
 // @ts-ignore: decorator
 @inline export function pgSetOrder(pfn: u32, o: u32): void { store<u8>(pageLin(pfn), <u8>o, 4); }
 // @ts-ignore: decorator

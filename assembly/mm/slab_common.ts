@@ -7,7 +7,7 @@ import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
          R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY } from "../../abi/abi";
 import { slabAlloc, slabFree, kfree, kmalloc, cacheLin, cacheState, cacheVa, kc, virtToSlab,
-         slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, KC_FLAGS,
+         slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, KC_FLAGS,
          KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
 import { NO_PFN } from "./phys";
 import { dmLin, untag } from "./layout";
@@ -38,7 +38,7 @@ export function kasanCheckByte(va: u64): bool {
 export function cacheIdValid(id: u32): bool { return id < cache_count() && id != 0; }
 
 export function kmem_cache_alloc(id: u32, gfp: u32): u64 {
-  if (!cacheIdValid(id)) return 0;
+  if (!cacheIdValid(id) || cacheState(id) == CACHE_BROKEN) return 0;   // broken: oopsed once already
   if (cacheState(id) != CACHE_ACTIVE) {
     // reading the freed descriptor is a use-after-free the kernel would report
     if (kasanCheckByte(cacheVa(id))) kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_ALLOC);
@@ -77,6 +77,7 @@ export function kmem_cache_destroy(id: u32): i32 {
   if (!cacheIdValid(id)) return 2;
   const c = cacheLin(id);
   if (!kasanCheckByte(cacheVa(id))) return 2;
+  if (cacheState(id) == CACHE_BROKEN) return 1;    // its descriptor was corrupted: left in place
   if (cacheState(id) != CACHE_ACTIVE) {
     // KASAN off (or a KFENCE-sampled descriptor): the refcount read
     kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_DESTROY);

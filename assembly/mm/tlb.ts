@@ -16,8 +16,8 @@
 // The marker of slot i is the base of page i+1: a VA in that page indexes slot
 // i+1, so a marker can never match.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_RW, STAT_TLB_FLUSHES, STAT_TLB_FLUSH_ALL, STAT_TLB_MISSES,
-         PF_PROT, PF_WRITE } from "../../abi/abi";
-import { ptWalk, walkLeaf, walkLeafShift } from "./pgtable";
+         PF_PROT, PF_WRITE, PF_RSVD } from "../../abi/abi";
+import { ptWalk, walkLeaf, walkLeafShift, walkRsvd } from "./pgtable";
 import { physToLin, kasanMemToShadow, kasanShadowToMem, KASAN_SHADOW_START, KASAN_SHADOW_END,
          KASAN_SHADOW_SCALE_SHIFT } from "./layout";
 import { statInc } from "../stats";
@@ -100,7 +100,7 @@ function flushRange(start: u64, end: u64): void {
 export function tlbFill(va: u64, write: bool): u32 {
   statInc(STAT_TLB_MISSES);
   const pa = ptWalk(va);
-  if (pa == u64.MAX_VALUE) return TLB_FAULT | (write ? PF_WRITE : 0);
+  if (pa == u64.MAX_VALUE) return TLB_FAULT | (walkRsvd ? PF_PROT | PF_RSVD : 0) | (write ? PF_WRITE : 0);
   const leaf = walkLeaf;
   const writable = (leaf & PTE_RW) != 0;
   if (write && !writable) return TLB_FAULT | PF_PROT | PF_WRITE;

@@ -20,9 +20,9 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, USE_VMALLOC, USE_METADATA, USE_PAGE
          VMF_VM_STRUCT, VMF_PAGES, VMF_MAP, VMF_TOTAL_PAGES, FR_COPY_PROCESS } from "../../abi/abi";
 import { NO_PFN, nrFrames, pgUse, pgMapcount, pgSetMapcount } from "./phys";
 import { allocPagesPfn, freePagesPfn, ratelimit, RL_NOPAGE } from "./page_alloc";
-import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgtable";
-import { flushTlbPages } from "./tlb";
-import { physToLin, untag, arch, VMALLOC_START, VMALLOC_END, KIMAGE_VADDR } from "./layout";
+import { ptePtr, ptMapPage, ptSetProt, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL, PAGE_KERNEL_RO } from "./pgtable";
+import { flushTlbPages, flush_tlb_one } from "./tlb";
+import { physToLin, untag, arch, VMALLOC_START, VMALLOC_END, KIMAGE_VADDR, PAGE_OFFSET } from "./layout";
 import { imageDataVa, IMAGE_DATA_SIZE } from "./kimage";
 import { cfg } from "../config";
 import { statAdd, statGet, statInc, statSet } from "../stats";
@@ -83,6 +83,7 @@ let recChunks: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function rec(i: u32): usize {
+  if (i >= recCount) i = 0;     // never index past the records made (a corrupted link)
   return <usize>load<u32>(VMALLOC_TABLE + (<usize>(i >> 8) << 2)) + (<usize>(i & 255) << 6);
 }
 // @ts-ignore: decorator
@@ -134,6 +135,17 @@ let recChunks: u32 = 0;
 // @ts-ignore: decorator
 @inline function setVBDIRTY(i: u32, v: u32): void { store<u32>(rec(i), v, 60); }
 
+// Engine metadata frames (vmap area records, percpu chunk maps) are mapped
+// read-only in the direct map while they hold metadata, writable again before
+// they go back to the buddy.
+export function directMapReadOnly(pfn: u32, n: u32, ro: bool): void {
+  for (let k: u32 = 0; k < n; k++) {
+    const va = PAGE_OFFSET + (<u64>(pfn + k) << PAGE_SHIFT);
+    ptSetProt(va, ro ? PAGE_KERNEL_RO : PAGE_KERNEL);
+    flush_tlb_one(va);
+  }
+}
+
 // A zeroed record, or 0 when no frame can be had for a new chunk.
 function recAlloc(): u32 {
   let i = recFreeHead;
@@ -148,6 +160,10 @@ function recAlloc(): u32 {
       if (pfn == NO_PFN) return 0;
       store<u32>(VMALLOC_TABLE + (<usize>chunk << 2), <u32>physToLin(<u64>pfn << PAGE_SHIFT));
       recChunks++;
+      // the records are the engine's, not kernel objects: read-only in the
+      // direct map, so a stray write faults (a write to read-only kernel memory)
+      // instead of corrupting the trees
+      directMapReadOnly(pfn, 1 << CHUNK_ORDER, true);
     }
     i = recCount++;
   }

@@ -234,6 +234,41 @@ function slubFreechain(r: RawRecord, ctx: FormatContext, frames: Frame[], task: 
   return lines;
 }
 
+// SLUB's slab_err(): slab_bug's banner, print_slab_info, dump_stack, then the slab_fix() line.
+const SLAB_ERR_FRAMES: Record<number, Frame> = {
+  [abi.SLAB_ERR_NOT_SLAB]: { name: "check_slab", offset: 0x7b, size: 0x110 },
+  [abi.SLAB_ERR_OBJECTS]: { name: "check_slab", offset: 0xb9, size: 0x110 },
+  [abi.SLAB_ERR_INUSE]: { name: "check_slab", offset: 0xe4, size: 0x110 },
+  [abi.SLAB_ERR_FREEPOINTER]: { name: "on_freelist", offset: 0x1d2, size: 0x2a0 },
+};
+function slabErr(r: RawRecord, ctx: FormatContext, frames: Frame[], task: TaskInfo): string[] {
+  const name = ctx.cacheName(r.cache);
+  const msg = r.errcode === abi.SLAB_ERR_OBJECTS ? `objects ${r.size} > max ${r.firstBad}`
+    : r.errcode === abi.SLAB_ERR_INUSE ? `inuse ${r.size} > max ${r.firstBad}`
+    : r.errcode === abi.SLAB_ERR_FREEPOINTER ? "Freepointer corrupt" : "Not a valid slab page";
+  const slab = ctx.vmemmapStart + r.headPfn * 64n;
+  const inuse = Number(r.arg2) & 0xffff;
+  const objects = (Number(r.arg2) >>> 16) & 0xffff;
+  const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (BigInt.asUintN(32, r.arg1) - BigInt(abi.PHYS_BASE));
+  const lines = [
+    "=".repeat(77),
+    `BUG ${name} (${taintString(r.taint)}): ${msg}`,
+    "-".repeat(77),
+    "",
+    `Slab 0x${ctx.pointer(slab)} objects=${objects} used=${inuse} fp=0x${ctx.pointer(BigInt.asUintN(64, freelist))} flags=${pageFlags(r, ctx)}`,
+    ...dumpStack(r.cpu, task, r.taint, [
+      { name: "dump_stack_lvl", offset: 0x4d, size: 0x70 },
+      { name: "slab_err", offset: 0x110, size: 0x150 },
+      SLAB_ERR_FRAMES[r.errcode] ?? SLAB_ERR_FRAMES[abi.SLAB_ERR_NOT_SLAB],
+      { name: "___slab_alloc", offset: 0x5e1, size: 0xf70 },
+      ...frames,
+    ], ctx.arch),
+  ];
+  if (r.region === abi.SLAB_FIX_MARK_USED) lines.push(`FIX ${name}: Marking all objects used`);
+  else if (r.region === abi.SLAB_FIX_FREELIST_CLEARED) lines.push(`FIX ${name}: Freelist cleared`);
+  return lines;
+}
+
 export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): { lines: string[]; type: string } {
   const id = Number(r.arg0);
   const task = ctx.task(r.pid);
@@ -281,6 +316,19 @@ export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): {
         "Disabling lock debugging due to kernel taint",
       ];
       return { type: "bad-page-state", lines };
+    }
+    case abi.WARN_SLAB_ERR:
+      return { type: "slub-slab-err", lines: slabErr(r, ctx, frames, task) };
+    case abi.WARN_LIST_DEL: {
+      // CHECK_DATA_CORRUPTION() in __list_del_entry_valid_or_report (CONFIG_DEBUG_LIST)
+      const prev = r.errcode === abi.LIST_DEL_PREV;
+      const p = (v: bigint) => px(BigInt.asUintN(64, v));   // %px: never hashed
+      const message = `list_del corruption. ${prev ? "prev->next" : "next->prev"} should be ${p(r.addr)}, but was ${p(r.arg1)}. (${prev ? "prev" : "next"}=${p(r.size)})`;
+      return {
+        type: "list-del-corruption",
+        lines: warnBlock(r, ctx, frames, [message],
+          { file: `lib/list_debug.c:${prev ? 62 : 65}`, fn: { name: "__list_del_entry_valid_or_report", offset: prev ? 0x10c : 0x13b, size: 0x1a0 } }),
+      };
     }
     case abi.WARN_SLUB_FREECHAIN:
       return { type: "slub-freechain-corrupt", lines: slubFreechain(r, ctx, frames, task) };
