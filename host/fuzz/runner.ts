@@ -132,9 +132,76 @@ export class Pool {
     }));
   }
 
+  private idle?: Worker[];
+  private readonly queued: Array<(w: Worker) => void> = [];
+
+  /** Run one job on the next idle worker (calls may overlap, each waits its turn); not mixed with drive(). */
+  async run<R>(job: Job): Promise<R> {
+    this.idle ??= [...this.workers];
+    const w = this.idle.pop() ?? await new Promise<Worker>((res) => this.queued.push(res));
+    try {
+      return await new Promise<R>((res, rej) => {
+        this.waiting.set(w, res as (r: unknown) => void);
+        this.failing.set(w, rej);
+        w.postMessage(job);
+      });
+    } finally {
+      const next = this.queued.shift();
+      if (next) next(w); else this.idle.push(w);
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** A fresh summary for merging units into. */
+export function newSummary(f: Pick<FuzzSummary, "profile" | "seed" | "cmdline" | "workers" | "unitOps" | "checked">): FuzzSummary {
+  return { ...f, ops: 0, units: 0, reports: 0, reportsLost: 0, planted: emptyPlanted(), bugs: [], panics: [], disagreements: [],
+    interrupted: false, timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {} };
+}
+
+export type BugMerge = Map<string, BugRecord & { unit: number }>;
+
+/** Count one unit's result into the summary (any order: the earliest (unit, op) stays the first occurrence). */
+export function mergeUnitResult(s: FuzzSummary, bugs: BugMerge, r: UnitResult, out?: string): void {
+  s.ops += r.ops;
+  s.units++;
+  s.reports += r.reports;
+  s.reportsLost += r.reportsLost;
+  for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
+  for (const b of r.bugs) {
+    const have = bugs.get(b.signature);
+    if (!have) { bugs.set(b.signature, { ...b, unit: r.unit }); continue; }
+    have.count += b.count;
+    if (r.unit < have.unit || (r.unit === have.unit && b.firstOp < have.firstOp)) {
+      Object.assign(have, { unit: r.unit, firstOp: b.firstOp, text: b.text, title: b.title });
+    }
+  }
+  if (r.panicked) s.panics.push({ unit: r.unit, ...r.panicked });
+  if (r.disagreement) {
+    const { tape, ...d } = r.disagreement;
+    let file: string | undefined;
+    if (out) {
+      mkdirSync(out, { recursive: true });
+      file = path.join(out, `disagreement-${r.unit}-${d.op}.tape`);
+      writeFileSync(file, tape);
+    }
+    s.disagreements.push({ unit: r.unit, ...d, file });
+  }
+}
+
+/** The merged bugs in first-occurrence order, numbered, with their texts. */
+export function finishBugs(s: FuzzSummary, bugs: BugMerge): void {
+  s.panics.sort((a, b) => a.unit - b.unit || a.op - b.op);
+  s.disagreements.sort((a, b) => a.unit - b.unit || a.op - b.op);
+  const sorted = [...bugs.values()].sort((a, b) => a.unit - b.unit || a.firstOp - b.firstOp || (a.signature < b.signature ? -1 : 1));
+  s.bugs = sorted.map((b, i) => ({
+    id: i + 1, signature: b.signature, type: b.type, accessSite: b.accessSite, allocSite: b.allocSite, title: b.title,
+    count: b.count, first: { unit: b.unit, op: b.firstOp },
+  }));
+  for (const b of sorted) s.texts[b.signature] = b.text;
 }
 
 function emptyPlanted(): Record<BugClass, number> {
@@ -168,13 +235,9 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     else Atomics.store(pool.stop, 0, 2);
   };
   if (opts.handleSignals !== false) process.on("SIGINT", onSigint);
-  const bugs = new Map<string, BugRecord & { unit: number }>();
+  const bugs: BugMerge = new Map();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
-  const s: FuzzSummary = {
-    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, planted: emptyPlanted(),
-    bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false,
-    timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {},
-  };
+  const s = newSummary({ profile, seed, cmdline, workers, unitOps, checked: !!opts.check });
   const t0 = Date.now();
   try {
     await pool.start();
@@ -184,42 +247,10 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       const unit = nextUnit++;
       const ops = opts.ops !== undefined ? Math.min(unitOps, opts.ops - unit * unitOps) : unitOps;
       return { type: "unit", job: { unit, ops, seed, profile, cmdline, plant, plantWrites, check: !!opts.check, deadline } };
-    }, (r) => {
-      s.ops += r.ops;
-      s.units++;
-      s.reports += r.reports;
-      s.reportsLost += r.reportsLost;
-      for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
-      for (const b of r.bugs) {
-        const have = bugs.get(b.signature);
-        if (!have) { bugs.set(b.signature, { ...b, unit: r.unit }); continue; }
-        have.count += b.count;
-        if (r.unit < have.unit || (r.unit === have.unit && b.firstOp < have.firstOp)) {
-          Object.assign(have, { unit: r.unit, firstOp: b.firstOp, text: b.text, title: b.title });
-        }
-      }
-      if (r.panicked) s.panics.push({ unit: r.unit, ...r.panicked });
-      if (r.disagreement) {
-        const { tape, ...d } = r.disagreement;
-        let file: string | undefined;
-        if (opts.out) {
-          mkdirSync(opts.out, { recursive: true });
-          file = path.join(opts.out, `disagreement-${r.unit}-${d.op}.tape`);
-          writeFileSync(file, tape);
-        }
-        s.disagreements.push({ unit: r.unit, ...d, file });
-      }
-    });
+    }, (r) => mergeUnitResult(s, bugs, r, opts.out));
     const fuzzSeconds = (Date.now() - t0) / 1000;
     s.interrupted = interrupted;
-    s.panics.sort((a, b) => a.unit - b.unit || a.op - b.op);
-    s.disagreements.sort((a, b) => a.unit - b.unit || a.op - b.op);
-    const sorted = [...bugs.values()].sort((a, b) => a.unit - b.unit || a.firstOp - b.firstOp || (a.signature < b.signature ? -1 : 1));
-    s.bugs = sorted.map((b, i) => ({
-      id: i + 1, signature: b.signature, type: b.type, accessSite: b.accessSite, allocSite: b.allocSite, title: b.title,
-      count: b.count, first: { unit: b.unit, op: b.firstOp },
-    }));
-    for (const b of sorted) s.texts[b.signature] = b.text;
+    finishBugs(s, bugs);
     s.timing = { seconds: fuzzSeconds, opsPerSecond: s.ops / fuzzSeconds, opsPerSecondPerWorker: s.ops / fuzzSeconds / workers, minimiseSeconds: 0 };
     bar?.stop();
 
@@ -334,7 +365,7 @@ export function summaryJson(s: FuzzSummary): object {
   return rest;
 }
 
-function writeSummary(s: FuzzSummary, out: string): void {
+export function writeSummary(s: FuzzSummary, out: string): void {
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, "summary.txt"), summaryText(s));
   writeFileSync(path.join(out, "summary.json"), JSON.stringify(summaryJson(s), null, 2) + "\n");
