@@ -14,3 +14,7 @@ export type { OracleFacts, Disagreement } from "./oracle.js";
 export { checkStream, checkTape, checkCmdline } from "./check.js";
 export { minimise } from "./minimise.js";
 export { kfenceStudy, studyText } from "./study.js";
+export { startCampaign, campaignWorker, campaignStatus, watchCampaign, statusText, campaignReport, deleteCampaign, fleetStudyText, wilson,
+         CampaignError } from "./campaign/campaign.js";
+export type { CampaignMeta, CampaignStartOptions, CampaignWorkerOptions, CampaignWorkerHandle, CampaignStatus, CampaignReportOptions,
+              CampaignReport, StudyInterval } from "./campaign/campaign.js";
