@@ -77,7 +77,8 @@ export async function connectRedis(url: string, o: ConnectOptions = {}): Promise
     ]);
   } catch (e) {
     client.disconnect();
-    throw explain(url, (lastError && /WRONGPASS|NOAUTH/.test(lastError.message) ? lastError : e) as Error);
+    // the client's own error event says why (ECONNREFUSED, WRONGPASS...); the rejection often only "Connection is closed."
+    throw explain(url, (lastError ?? e) as Error);
   } finally {
     clearTimeout(timer);
   }
