@@ -17,7 +17,8 @@ import { fuzz, summaryJson } from "../../host/fuzz/runner.js";
 import { decodeTape } from "../../host/fuzz/tape.js";
 import { replay } from "../../host/fuzz/exec.js";
 import { parsePlant } from "../../host/fuzz/generator.js";
-import { campaignStatus, campaignReport, keys, queueName, type CampaignStatus } from "../../host/fuzz/campaign/campaign.js";
+import { campaignStatus, campaignReport, keys, queueName, startCampaign, campaignWorker, wilson, type CampaignStatus } from "../../host/fuzz/campaign/campaign.js";
+import { kfenceStudy } from "../../host/fuzz/study.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = path.join(root, "dist/host/cli.js");
@@ -192,6 +193,39 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
       await redis.stop();
     }
   }, 240_000);
+
+  it("runs the KFENCE study as a campaign (library API): the local study's counts, Wilson intervals, the uptime curve", async () => {
+    const redis = new RedisServer(await freePort(), ["--save", "", "--appendonly", "no"]);
+    await redis.start();
+    const w = await campaignWorker({ redis: redis.url, workers: 2, stallMs: 1500, log: () => {} });
+    try {
+      const ops = 300_000, unitOps = 100_000;
+      const meta = await startCampaign({ redis: redis.url, name: "study", ops, unitOps, seed: 9, study: "kfence" });
+      expect(meta.jobs).toBe(3 * 3);
+      await waitFor(redis.url, "study", (x) => x.finished);
+      const rep = await campaignReport({ redis: redis.url, name: "study" });
+      if (rep.kind !== "study") throw new Error("not a study report");
+      const localRows = await kfenceStudy({ ops, unitOps, seed: 9, workers: 2, profile: "slab-churn" });
+      expect(rep.rows.map(({ wilson: _w, curve: _c, ...row }) => row)).toEqual(localRows);
+      for (const row of rep.rows) {
+        const total = Object.values(row.classes).reduce((a, c) => a + c.detected, 0);
+        expect(row.curve.map((p) => p.ops)).toEqual([100_000, 200_000, 300_000]);
+        expect(row.curve[2].detected).toBe(total);
+        for (const [c, t] of Object.entries(row.classes)) expect(row.wilson[c as keyof typeof row.wilson]).toEqual(wilson(t.detected, t.planted));
+      }
+    } finally {
+      await w.stop();
+      await redis.stop();
+    }
+  }, 120_000);
+
+  it("Wilson intervals", () => {
+    expect(wilson(0, 0)).toEqual([0, 1]);
+    const [lo, hi] = wilson(10, 100);
+    expect(lo).toBeCloseTo(0.0552, 4);
+    expect(hi).toBeCloseTo(0.1744, 4);
+    expect(wilson(0, 50)[0]).toBe(0);
+  });
 
   describe("bad input: one line, a non-zero exit, no hang", () => {
     const redis = new RedisServer(0, ["--save", "", "--appendonly", "no", "--requirepass", "s3cret"]);

@@ -410,7 +410,7 @@ export function wilson(k: number, n: number, z = 1.959963984540054): [number, nu
   if (n === 0) return [0, 1];
   const p = k / n, z2 = z * z, den = 1 + z2 / n;
   const mid = (p + z2 / (2 * n)) / den, half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / den;
-  return [Math.max(0, mid - half), Math.min(1, mid + half)];
+  return [k === 0 ? 0 : Math.max(0, mid - half), k === n ? 1 : Math.min(1, mid + half)];
 }
 
 /** The finished campaign's summary and reproducers, as a local run writes them. */
