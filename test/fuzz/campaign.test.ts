@@ -6,7 +6,7 @@
 // signatures. Bad input gets one line and a non-zero exit, never a hang.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -60,8 +60,8 @@ class RedisServer {
   }
 }
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000 });
+function cli(args: string[], env?: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000, env: env && { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
@@ -218,6 +218,41 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
       await redis.stop();
     }
   }, 120_000);
+
+  it("works over TLS with a password (rediss://, a private CA through NODE_EXTRA_CA_CERTS); without the CA, one line", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "sf-tls-"));
+    const ssl = (args: string[]) => {
+      const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+    };
+    ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=sf-test-ca"]);
+    ssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    writeFileSync(path.join(dir, "ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+    ssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"]);
+    const port = await freePort();
+    const redis = new RedisServer(0, ["--port", "0", "--tls-port", String(port), "--tls-cert-file", path.join(dir, "server.crt"),
+      "--tls-key-file", path.join(dir, "server.key"), "--tls-ca-cert-file", path.join(dir, "ca.crt"), "--tls-auth-clients", "no",
+      "--requirepass", "tls-pw", "--save", "", "--appendonly", "no"]);
+    const r = spawnSync("redis-server", [...redis.extra, "--bind", "127.0.0.1", "--dir", redis.dir, "--daemonize", "yes",
+      "--pidfile", path.join(redis.dir, "redis.pid"), "--logfile", path.join(redis.dir, "redis.log")], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    try {
+      const url = `rediss://:tls-pw@localhost:${port}`, env = { NODE_EXTRA_CA_CERTS: path.join(dir, "ca.crt") };
+      let st = cli(["campaign", "start", "--redis", url, "--name", "tls", "--ops", "1000"], env);
+      for (let i = 0; i < 50 && st.status === 1 && /cannot reach/.test(st.stderr); i++) {   // the server may still be starting
+        await sleep(100);
+        st = cli(["campaign", "start", "--redis", url, "--name", "tls", "--ops", "1000"], env);
+      }
+      expect(st.stderr).toBe("");
+      expect(st.stdout).toBe("campaign tls: 1 unit(s) queued (1000 ops)\n");
+      expect(cli(["campaign", "status", "--redis", url, "--name", "tls"], env).stdout).toContain("units: queued 1, active 0, done 0");
+      const bad = cli(["campaign", "status", "--redis", url, "--name", "tls"]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toBe(`shadowfence: cannot reach Redis at localhost:${port}: self-signed certificate in certificate chain\n`);
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
 
   it("Wilson intervals", () => {
     expect(wilson(0, 0)).toEqual([0, 1]);
