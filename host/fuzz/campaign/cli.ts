@@ -2,10 +2,10 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "../generator.js";
-import {
-  startCampaign, campaignWorker, campaignStatus, watchCampaign, statusText, campaignReport, deleteCampaign, fleetStudyText,
-  summaryText, CampaignError,
-} from "./campaign.js";
+import { CampaignError } from "./errors.js";
+
+// BullMQ and ioredis load only when a campaign command runs
+const lib = () => import("./campaign.js");
 
 function int(v: string | undefined, what: string, min = 0): number | undefined {
   if (v === undefined) return undefined;
@@ -50,11 +50,12 @@ export function registerCampaignCommands(program: Command): void {
     .option("--unit-ops <n>", "ops per unit (default 1048576)")
     .action(action(async (o: { redis: string; name: string; ops?: string; seconds?: string; seed: string; profile?: string; cmdline: string;
       plant?: string; check?: boolean; study?: string; unitOps?: string }) => {
+      const L = await lib();
       if (o.seconds !== undefined) throw new RangeError("--seconds: a campaign is sized in ops (--ops), so that every machine runs the same units");
       const ops = int(o.ops, "--ops", 1);
       if (ops === undefined) throw new RangeError("campaign start: give --ops N");
       if (o.study !== undefined && o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
-      const m = await startCampaign({ redis: o.redis, name: o.name, ops, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
+      const m = await L.startCampaign({ redis: o.redis, name: o.name, ops, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
         cmdline: o.cmdline, plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check,
         study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1) });
       process.stdout.write(`campaign ${m.name}: ${m.jobs} unit(s) queued (${m.ops} ops${m.intervals ? ` per interval, intervals ${m.intervals.join(", ")} ms` : ""})\n`);
@@ -66,8 +67,9 @@ export function registerCampaignCommands(program: Command): void {
     .option("--name <name>", "serve only this campaign")
     .option("--stall-ms <ms>", "lock duration and stalled-check interval: a dead worker's unit is retried after about this long", "30000")
     .action(async (o: { redis: string; workers?: string; name?: string; stallMs: string }) => {
+      const L = await lib();
       try {
-        const h = await campaignWorker({ redis: o.redis, workers: int(o.workers, "--workers", 1), name: o.name, stallMs: int(o.stallMs, "--stall-ms", 500) });
+        const h = await L.campaignWorker({ redis: o.redis, workers: int(o.workers, "--workers", 1), name: o.name, stallMs: int(o.stallMs, "--stall-ms", 500) });
         const bye = () => void h.stop();
         process.on("SIGINT", bye);
         process.on("SIGTERM", bye);
@@ -85,14 +87,15 @@ export function registerCampaignCommands(program: Command): void {
     .option("--watch", "follow the campaign with a progress bar until it is finished")
     .option("--json", "print JSON")
     .action(action(async (o: { redis: string; name: string; watch?: boolean; json?: boolean }) => {
+      const L = await lib();
       if (!o.watch) {
-        const s = await campaignStatus(o);
-        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + "\n" : statusText(s));
+        const s = await L.campaignStatus(o);
+        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + "\n" : L.statusText(s));
         return;
       }
       const { default: cliProgress } = await import("cli-progress");
       let bar: InstanceType<typeof cliProgress.SingleBar> | undefined;
-      const s = await watchCampaign(o, (st) => {
+      const s = await L.watchCampaign(o, (st) => {
         bar ??= new cliProgress.SingleBar({ stream: process.stderr, hideCursor: true,
           format: " {bar} {value}/{total} units | {rate} M ops/s | active {active} | retried {retried} | failed {failed} | {bugs} unique bugs" },
         cliProgress.Presets.shades_classic);
@@ -100,7 +103,7 @@ export function registerCampaignCommands(program: Command): void {
         bar.update(st.done, { rate: (st.opsPerSecond / 1e6).toFixed(2), active: st.active, retried: st.retried, failed: st.failed, bugs: st.uniqueBugs });
       });
       bar?.stop();
-      process.stdout.write(o.json ? JSON.stringify(s, null, 2) + "\n" : statusText(s));
+      process.stdout.write(o.json ? JSON.stringify(s, null, 2) + "\n" : L.statusText(s));
     }));
   c.command("report")
     .description("write the summary and shrunk reproducers (shrinking runs as jobs on the workers) of a finished campaign")
@@ -110,12 +113,13 @@ export function registerCampaignCommands(program: Command): void {
     .option("--no-minimise", "the unshrunk reproducers (no worker needed)")
     .option("--json", "print the summary as JSON")
     .action(action(async (o: { redis: string; name: string; out: string; minimise: boolean; json?: boolean }) => {
-      const rep = await campaignReport({ redis: o.redis, name: o.name, out: o.out, minimise: o.minimise });
-      if (rep.kind === "study") process.stdout.write(o.json ? JSON.stringify(rep.rows, null, 2) + "\n" : fleetStudyText(rep.meta, rep.rows));
+      const L = await lib();
+      const rep = await L.campaignReport({ redis: o.redis, name: o.name, out: o.out, minimise: o.minimise });
+      if (rep.kind === "study") process.stdout.write(o.json ? JSON.stringify(rep.rows, null, 2) + "\n" : L.fleetStudyText(rep.meta, rep.rows));
       else {
         const { texts, ...rest } = rep.summary;
         void texts;
-        process.stdout.write(o.json ? JSON.stringify(rest, null, 2) + "\n" : `${summaryText(rep.summary)}\nsummary and reproducers: ${o.out}/\n`);
+        process.stdout.write(o.json ? JSON.stringify(rest, null, 2) + "\n" : `${L.summaryText(rep.summary)}\nsummary and reproducers: ${o.out}/\n`);
       }
     }));
   c.command("delete")
@@ -123,7 +127,8 @@ export function registerCampaignCommands(program: Command): void {
     .addOption(redisOption())
     .requiredOption("--name <name>", "campaign name")
     .action(action(async (o: { redis: string; name: string }) => {
-      await deleteCampaign(o);
+      const L = await lib();
+      await L.deleteCampaign(o);
       process.stdout.write(`campaign ${o.name} deleted\n`);
     }));
 }

@@ -2,14 +2,9 @@
 // attempts bounded for commands (a clear line, never a hang), unbounded
 // reconnection for workers (a Redis restart is waited out).
 import { Redis, type RedisOptions } from "ioredis";
+import { CampaignError } from "./errors.js";
 
-/** A campaign cannot go on (unreachable Redis, bad credentials, unknown name...): one line, exit 1. */
-export class CampaignError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CampaignError";
-  }
-}
+export { CampaignError };
 
 /** The URL with its password replaced, for messages. */
 export function redactUrl(url: string): string {
