@@ -311,6 +311,15 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
       oneLine(cli(["campaign", "status", "--redis", url, "--name", "dup"]), 1, /no campaign named "dup"/);
       const r = new Redis(url);
       expect(await r.keys("*dup*")).toEqual([]);
+      // what is in Redis is input too: options written by something else are refused with one line
+      await r.set(keys("junk").meta, "{not json");
+      oneLine(cli(["campaign", "status", "--redis", url, "--name", "junk"]), 1, /^shadowfence: campaign junk: its options in Redis: not valid JSON of this version$/m);
+      expect(cli(["campaign", "start", "--redis", url, "--name", "dup2", "--ops", "1000"]).status).toBe(0);
+      const meta = JSON.parse((await r.get(keys("dup2").meta))!);
+      await r.set(keys("dup2").meta, JSON.stringify({ ...meta, cmdline: "kasan.mode=bogus" }));
+      oneLine(cli(["campaign", "status", "--redis", url, "--name", "dup2"]), 1, /^shadowfence: campaign dup2: its options in Redis are not valid \(.*kasan\.mode/);
+      await r.set(keys("dup2").meta, JSON.stringify({ ...meta, units: -1 }));
+      oneLine(cli(["campaign", "report", "--redis", url, "--name", "dup2", "--out", tmpdir()]), 1, /^shadowfence: campaign dup2: its options in Redis are not valid \(sizes\)$/m);
       r.disconnect();
     });
   });

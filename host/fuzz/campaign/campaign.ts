@@ -89,12 +89,38 @@ function checkName(name: string | undefined): string {
   return name;
 }
 
+/** JSON from Redis, which other programs (or another version) may have written: a bad value is named, not thrown raw. */
+function fromRedis<T>(raw: string, what: string): T {
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v === null || typeof v !== "object") throw new Error("not an object");
+    return v as T;
+  } catch {
+    throw new CampaignError(`${what} in Redis: not valid JSON of this version`);
+  }
+}
+
+/** The campaign's options as read back: checked as hostile input before a worker runs them. */
+function checkMeta(m: CampaignMeta, name: string): CampaignMeta {
+  const int = (v: unknown, lo: number, hi: number) => Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  const bad = (what: string) => new CampaignError(`campaign ${name}: its options in Redis are not valid (${what})`);
+  if (m.version !== 1 || m.name !== name) throw bad("version or name");
+  if (m.kind !== "fuzz" && m.kind !== "study") throw bad("kind");
+  if (!int(m.seed, 0, Number.MAX_SAFE_INTEGER) || !PROFILES.includes(m.profile)) throw bad("seed or profile");
+  if (!int(m.unitOps, 1, 0xffffffff) || !int(m.units, 1, MAX_UNITS) || !int(m.jobs, 1, MAX_UNITS) || !int(m.ops, 1, Number.MAX_SAFE_INTEGER)) throw bad("sizes");
+  if (typeof m.cmdline !== "string" || (m.studyCmdline !== undefined && typeof m.studyCmdline !== "string")) throw bad("command line");
+  if (typeof m.plant !== "object" || m.plant === null || Object.entries(m.plant).some(([c, r]) => !BUG_CLASSES.includes(c as BugClass) || !(typeof r === "number" && r >= 0 && r <= 1))) throw bad("planted rates");
+  if (m.intervals !== undefined && (!Array.isArray(m.intervals) || m.intervals.some((i) => !int(i, 1, 1_000_000)))) throw bad("intervals");
+  try { resolveOptions({ cmdline: m.cmdline }); } catch (e) { throw bad((e as Error).message); }
+  return m;
+}
+
 const machineId = () => `${os.hostname()}/${process.pid}`;
 
 async function readMeta(r: Redis, name: string): Promise<CampaignMeta> {
   const raw = await r.get(keys(name).meta);
   if (!raw) throw new CampaignError(`no campaign named ${JSON.stringify(name)} on this Redis`);
-  return JSON.parse(raw) as CampaignMeta;
+  return checkMeta(fromRedis<CampaignMeta>(raw, `campaign ${name}: its options`), name);
 }
 
 /** BullMQ's own connection: a duplicate of a checked client, so BullMQ owns (and closes) it. */
@@ -196,6 +222,7 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
   const me = machineId();
   const served = new Map<string, { worker: Worker; meta: CampaignMeta; stats: MachineStats }>();
   let stopping = false;
+  const badMeta = new Set<string>();
 
   const processor = (name: string) => async (job: Job<JobData>): Promise<string> => {
     const c = served.get(name)!;
@@ -242,7 +269,14 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     if (served.has(name) || stopping) return;
     const raw = await r.get(keys(name).meta);
     if (!raw || served.has(name)) return;
-    const meta = JSON.parse(raw) as CampaignMeta;
+    let meta: CampaignMeta;
+    try {
+      meta = checkMeta(fromRedis<CampaignMeta>(raw, `campaign ${name}: its options`), name);
+    } catch (e) {
+      if (!badMeta.has(name)) log(`campaign ${name}: not served: ${(e as Error).message}`);
+      badMeta.add(name);
+      return;
+    }
     const now = Date.now();
     const stats: MachineStats = { host: os.hostname(), pid: process.pid, threads, ops: 0, units: 0, busyMs: 0, started: now, firstStart: 0, updated: now };
     const worker = new Worker(queueName(name), processor(name), {
@@ -316,7 +350,7 @@ async function statusWith(r: Redis, queue: Queue, name: string): Promise<Campaig
   const sigs = new Set<string>();
   let ops = 0, first = Infinity, last = 0;
   for (const v of Object.values(results)) {
-    const u = JSON.parse(v) as { ops: number; started: number; finished: number; bugs?: Array<{ signature: string }> };
+    const u = fromRedis<{ ops: number; started: number; finished: number; bugs?: Array<{ signature: string }> }>(v, `campaign ${name}: a unit result`);
     ops += u.ops;
     first = Math.min(first, u.started);
     last = Math.max(last, u.finished);
@@ -324,7 +358,7 @@ async function statusWith(r: Redis, queue: Queue, name: string): Promise<Campaig
   }
   const now = Date.now();
   const ms = Object.entries(machines).map(([id, v]) => {
-    const s = JSON.parse(v) as MachineStats;
+    const s = fromRedis<MachineStats>(v, `campaign ${name}: machine ${id}`);
     return { ...s, id, opsPerSecond: s.firstStart && s.updated > s.firstStart ? (s.ops / (s.updated - s.firstStart)) * 1000 : 0,
       live: now - s.updated < 60_000 };
   });
@@ -421,7 +455,7 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
     const done = Object.keys(raw).length;
     if (done < meta.jobs) throw new CampaignError(`campaign ${o.name} is not finished: ${done} of ${meta.jobs} units done (campaign status shows progress)`);
     if (meta.kind === "study") {
-      const results = Object.values(raw).map((v) => JSON.parse(v) as StudyUnitResult & { unit: number });
+      const results = Object.values(raw).map((v) => fromRedis<StudyUnitResult & { unit: number }>(v, `campaign ${o.name}: a unit result`));
       const rows = studyRows(results, meta.intervals!).map((row) => {
         const rs = results.filter((x) => x.interval === row.interval).sort((a, b) => a.unit - b.unit);
         let ops = 0, det = 0;
@@ -436,12 +470,12 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
       }
       return { kind: "study", rows, meta };
     }
-    const threads = Object.values(await r.hgetall(k.machines)).reduce((a, v) => a + (JSON.parse(v) as MachineStats).threads, 0);
+    const threads = Object.values(await r.hgetall(k.machines)).reduce((a, v) => a + (Number(fromRedis<MachineStats>(v, `campaign ${o.name}: a machine`).threads) || 0), 0);
     const s = newSummary({ profile: meta.profile, seed: meta.seed, cmdline: meta.cmdline, workers: Math.max(1, threads), unitOps: meta.unitOps, checked: meta.check });
     const bugs: BugMerge = new Map();
     let first = Infinity, last = 0;
     for (const v of Object.values(raw)) {
-      const u = JSON.parse(v) as UnitResult & { started: number; finished: number; disagreement?: { tape: string } };
+      const u = fromRedis<UnitResult & { started: number; finished: number; disagreement?: { tape: string } }>(v, `campaign ${o.name}: a unit result`);
       first = Math.min(first, u.started);
       last = Math.max(last, u.finished);
       const res = { ...u, disagreement: u.disagreement && { ...u.disagreement, tape: unb64(u.disagreement.tape as unknown as string) } } as UnitResult;
@@ -458,7 +492,7 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
     if (s.bugs.length) {
       const missing = async () => {
         const have = await r.hgetall(k.repro);
-        for (const [id, v] of Object.entries(have)) repro.set(Number(id.slice(1)), JSON.parse(v));
+        for (const [id, v] of Object.entries(have)) repro.set(Number(id.slice(1)), fromRedis(v, `campaign ${o.name}: reproducer ${id}`));
         return s.bugs.filter((b) => !repro.has(b.id));
       };
       let todo = await missing();
