@@ -99,8 +99,9 @@ export function registerCampaignCommands(program: Command): void {
         bar ??= new cliProgress.SingleBar({ stream: process.stderr, hideCursor: true,
           format: " {bar} {value}/{total} units | {rate} M ops/s | active {active} | retried {retried} | failed {failed} | {bugs} unique bugs" },
         cliProgress.Presets.shades_classic);
-        if (!bar.isActive) bar.start(st.jobs, 0, {});
-        bar.update(st.done, { rate: (st.opsPerSecond / 1e6).toFixed(2), active: st.active, retried: st.retried, failed: st.failed, bugs: st.uniqueBugs });
+        const payload = { rate: (st.opsPerSecond / 1e6).toFixed(2), active: st.active, retried: st.retried, failed: st.failed, bugs: st.uniqueBugs };
+        if (!bar.isActive) bar.start(st.jobs, st.done, payload);
+        else bar.update(st.done, payload);
       });
       bar?.stop();
       process.stdout.write(o.json ? JSON.stringify(s, null, 2) + "\n" : L.statusText(s));
