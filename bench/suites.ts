@@ -15,4 +15,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   guest: () => import("./guest.js"),
   // fuzz workloads (host/fuzz/): ops/s per worker, scaling, native C and ASan on the same tape
   fuzz: () => import("./fuzz.js"),
+  // fuzz campaigns on BullMQ/Redis (host/fuzz/campaign/): 1-3 worker processes against a local run, Redis storage
+  campaign: () => import("./campaign.js"),
 };

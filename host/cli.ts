@@ -11,6 +11,7 @@ import { BENCH_SUITES } from "../bench/suites.js";
 import { runCommand, ccCommand } from "./guest/cli.js";
 import { fuzzCommand, replayCommand } from "./fuzz/cli.js";
 import { TapeError } from "./fuzz/tape.js";
+import { registerCampaignCommands } from "./fuzz/campaign/cli.js";
 
 const require = createRequire(import.meta.url);
 const pkg = require("../../package.json") as { version: string };
@@ -200,6 +201,7 @@ program
   .option("--no-progress", "no progress bar")
   .option("--json", "print the summary as JSON")
   .action(fuzzCommand);
+registerCampaignCommands(program);
 program
   .command("replay")
   .description("replay a tape (a fuzz reproducer) on a fresh engine and print its reports")

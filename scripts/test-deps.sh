@@ -1,7 +1,8 @@
 #!/bin/sh
 # What `npm test` needs besides Node and npm (npm runs this first, as pretest):
 # clang-16 and lld-16 with wasi-libc and the wasm32 builtins for the C guests,
-# chromium for the browser test, gcc for the native benchmarks' tests. Missing
+# chromium for the browser test, gcc for the native benchmarks' tests,
+# redis-server (and openssl for its TLS test) for fuzz campaigns. Missing
 # ones are installed with apt-get, as root or through sudo.
 set -eu
 
@@ -12,6 +13,8 @@ command -v wasm-ld-16 >/dev/null 2>&1 || need="$need lld-16"
 [ -f /usr/lib/llvm-16/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a ] || need="$need libclang-rt-16-dev-wasm32"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
 [ -z "$need" ] && exit 0
 need=${need# }
 

@@ -30,7 +30,7 @@ describe("npm test's pretest", () => {
       expect(r.stdout).toBe("");
       const lines = r.stderr.split("\n").filter(Boolean);
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^npm test needs (?:clang-16 lld-16 .*chromium gcc), which are missing: install them as root \(apt-get install .*\) or run it with sudo available$/);
+      expect(lines[0]).toMatch(/^npm test needs (?:clang-16 lld-16 .*chromium gcc redis-server openssl), which are missing: install them as root \(apt-get install .*\) or run it with sudo available$/);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }

@@ -16,3 +16,7 @@ export { minimise } from "./minimise.js";
 export { kfenceStudy, studyText } from "./study.js";
 export { makeReference, encodeReference, decodeReference, isReference, referenceTape, replayReference } from "./reference.js";
 export type { TapeReference } from "./reference.js";
+export { startCampaign, campaignWorker, campaignStatus, watchCampaign, statusText, campaignReport, deleteCampaign, fleetStudyText, wilson,
+         CampaignError } from "./campaign/campaign.js";
+export type { CampaignMeta, CampaignStartOptions, CampaignWorkerOptions, CampaignWorkerHandle, CampaignStatus, CampaignReportOptions,
+              CampaignReport, StudyInterval } from "./campaign/campaign.js";

@@ -181,9 +181,80 @@ export class Pool {
     }));
   }
 
+  private idle?: Worker[];
+  private readonly queued: Array<(w: Worker) => void> = [];
+
+  /** Run one job on the next idle worker (calls may overlap, each waits its turn); not mixed with drive(). */
+  async run<R>(job: Job): Promise<R> {
+    this.idle ??= [...this.workers];
+    const w = this.idle.pop() ?? await new Promise<Worker>((res) => this.queued.push(res));
+    try {
+      return await new Promise<R>((res, rej) => {
+        this.waiting.set(w, res as (r: unknown) => void);
+        this.failing.set(w, rej);
+        w.postMessage(job);
+      });
+    } finally {
+      const next = this.queued.shift();
+      if (next) next(w); else this.idle.push(w);
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** A fresh summary for merging units into. */
+export function newSummary(f: Pick<FuzzSummary, "profile" | "seed" | "cmdline" | "workers" | "unitOps" | "checked">,
+  budget: { maxBytes: number; maxReproducerBytes: number } = { maxBytes: DEFAULT_MAX_OUTPUT, maxReproducerBytes: DEFAULT_MAX_REPRODUCER }): FuzzSummary {
+  return { ...f, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(), bugs: [],
+    panics: [], disagreements: [], interrupted: false, timedOut: [],
+    output: { bytes: 0, summaryBytes: 0, ...budget, tapes: 0, references: 0, notWritten: 0 },
+    timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {} };
+}
+
+export type BugMerge = Map<string, BugRecord & { unit: number }>;
+
+/**
+ * Count one unit's result into the summary (any order: the earliest (unit, op) stays the first
+ * occurrence). `storeDisagreement` writes a disagreement's tape and names its file.
+ */
+export function mergeUnitResult(s: FuzzSummary, bugs: BugMerge, r: UnitResult,
+  storeDisagreement?: (d: Omit<NonNullable<UnitResult["disagreement"]>, "tape">, tape: Uint8Array) => string | undefined): void {
+  s.ops += r.ops;
+  s.units++;
+  s.reports += r.reports;
+  s.reportsLost += r.reportsLost;
+  s.allocWarnings += r.allocWarnings;
+  s.allocFailures += r.status[abi.FZS_ALLOC_FAILED] ?? 0;
+  for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
+  for (const b of r.bugs) {
+    const have = bugs.get(b.signature);
+    if (!have) { bugs.set(b.signature, { ...b, unit: r.unit }); continue; }
+    have.count += b.count;
+    if (r.unit < have.unit || (r.unit === have.unit && b.firstOp < have.firstOp)) {
+      Object.assign(have, { unit: r.unit, firstOp: b.firstOp, text: b.text, title: b.title });
+    }
+  }
+  if (r.panicked) s.panics.push({ unit: r.unit, ...r.panicked });
+  if (r.disagreement) {
+    const { tape, ...d } = r.disagreement;
+    s.disagreements.push({ unit: r.unit, ...d, file: storeDisagreement?.(d, tape) });
+  }
+}
+
+/** The merged bugs in first-occurrence order, numbered, with their texts. */
+export function finishBugs(s: FuzzSummary, bugs: BugMerge): void {
+  s.panics.sort((a, b) => a.unit - b.unit || a.op - b.op);
+  s.timedOut.sort((a, b) => a.unit - b.unit);
+  s.disagreements.sort((a, b) => a.unit - b.unit || a.op - b.op);
+  const sorted = [...bugs.values()].sort((a, b) => a.unit - b.unit || a.firstOp - b.firstOp || (a.signature < b.signature ? -1 : 1));
+  s.bugs = sorted.map((b, i) => ({
+    id: i + 1, signature: b.signature, type: b.type, accessSite: b.accessSite, allocSite: b.allocSite, title: b.title,
+    count: b.count, first: { unit: b.unit, op: b.firstOp },
+  }));
+  for (const b of sorted) s.texts[b.signature] = b.text;
 }
 
 function emptyPlanted(): Record<BugClass, number> {
@@ -225,14 +296,9 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     else Atomics.store(pool.stop, 0, 2);
   };
   if (opts.handleSignals !== false) process.on("SIGINT", onSigint);
-  const bugs = new Map<string, BugRecord & { unit: number }>();
+  const bugs: BugMerge = new Map();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
-  const s: FuzzSummary = {
-    profile, seed, cmdline, workers, unitOps, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(),
-    bugs: [], panics: [], disagreements: [], checked: !!opts.check, interrupted: false, timedOut: [],
-    output: { bytes: 0, summaryBytes: 0, maxBytes, maxReproducerBytes, tapes: 0, references: 0, notWritten: 0 },
-    timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {},
-  };
+  const s = newSummary({ profile, seed, cmdline, workers, unitOps, checked: !!opts.check }, { maxBytes, maxReproducerBytes });
   const t0 = Date.now();
   try {
     await pool.start();
@@ -247,45 +313,15 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         s.timedOut.push({ unit: (job.job as UnitJob).unit, seconds: unitLimit / 1000 });
         return;
       }
-      const r = res;
-      s.ops += r.ops;
-      s.units++;
-      s.reports += r.reports;
-      s.reportsLost += r.reportsLost;
-      s.allocWarnings += r.allocWarnings;
-      s.allocFailures += r.status[abi.FZS_ALLOC_FAILED] ?? 0;
-      for (const c of BUG_CLASSES) s.planted[c] += r.planted[c];
-      for (const b of r.bugs) {
-        const have = bugs.get(b.signature);
-        if (!have) { bugs.set(b.signature, { ...b, unit: r.unit }); continue; }
-        have.count += b.count;
-        if (r.unit < have.unit || (r.unit === have.unit && b.firstOp < have.firstOp)) {
-          Object.assign(have, { unit: r.unit, firstOp: b.firstOp, text: b.text, title: b.title });
-        }
-      }
-      if (r.panicked) s.panics.push({ unit: r.unit, ...r.panicked });
-      if (r.disagreement) {
-        const { tape, ...d } = r.disagreement;
-        let file: string | undefined;
-        if (opts.out) {
-          const u = job.job as UnitJob;
-          const ref = () => encodeReference(makeReference({ ...generatorOptions(u), plantWrites: u.plantWrites }, d.op + 1, ""));   // no signature: replay --check it
-          file = out.put(`disagreement-${r.unit}-${d.op}`, tape, ref, "")?.file;
-        }
-        s.disagreements.push({ unit: r.unit, ...d, file });
-      }
+      mergeUnitResult(s, bugs, res, opts.out ? (d, tape) => {
+        const u = job.job as UnitJob;
+        const ref = () => encodeReference(makeReference({ ...generatorOptions(u), plantWrites: u.plantWrites }, d.op + 1, ""));   // no signature: replay --check it
+        return out.put(`disagreement-${res.unit}-${d.op}`, tape, ref, "")?.file;
+      } : undefined);
     }, unitLimit);
     const fuzzSeconds = (Date.now() - t0) / 1000;
     s.interrupted = interrupted;
-    s.panics.sort((a, b) => a.unit - b.unit || a.op - b.op);
-    s.timedOut.sort((a, b) => a.unit - b.unit);
-    s.disagreements.sort((a, b) => a.unit - b.unit || a.op - b.op);
-    const sorted = [...bugs.values()].sort((a, b) => a.unit - b.unit || a.firstOp - b.firstOp || (a.signature < b.signature ? -1 : 1));
-    s.bugs = sorted.map((b, i) => ({
-      id: i + 1, signature: b.signature, type: b.type, accessSite: b.accessSite, allocSite: b.allocSite, title: b.title,
-      count: b.count, first: { unit: b.unit, op: b.firstOp },
-    }));
-    for (const b of sorted) s.texts[b.signature] = b.text;
+    finishBugs(s, bugs);
     s.timing = { seconds: fuzzSeconds, opsPerSecond: s.ops / fuzzSeconds, opsPerSecondPerWorker: s.ops / fuzzSeconds / workers, minimiseSeconds: 0 };
     bar?.stop();
 
@@ -482,7 +518,7 @@ export function summaryJson(s: FuzzSummary): object {
 }
 
 /** Write summary.txt and summary.json (always, whatever the budget); their bytes. */
-function writeSummary(s: FuzzSummary, out: string): number {
+export function writeSummary(s: FuzzSummary, out: string): number {
   mkdirSync(out, { recursive: true });
   const text = summaryText(s), json = JSON.stringify(summaryJson(s), null, 2) + "\n";
   writeFileSync(path.join(out, "summary.txt"), text);

@@ -155,6 +155,11 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
   } finally {
     await pool.close();
   }
+  return studyRows(results, intervals);
+}
+
+/** Per interval, the units' tallies summed, next to the sampling model (any order of units). */
+export function studyRows(results: StudyUnitResult[], intervals: number[]): StudyRow[] {
   return intervals.map((interval) => {
     const rs = results.filter((r) => r.interval === interval);
     const sum = (f: (r: StudyUnitResult) => number) => rs.reduce((a, r) => a + f(r), 0);
