@@ -4,12 +4,12 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createServer, type Server } from "node:http";
 import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { guestWasm, haveToolchain } from "../guest/build.js";
+import { launchChromium } from "./chromium.js";
 
 const root = path.resolve(__dirname, "../..");
 const WEB = path.join(root, "dist/web");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let server: Server;
 let port = 0;
@@ -17,7 +17,6 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   server = createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
     if (url === "/") {
@@ -40,11 +39,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   port = (server.address() as { port: number }).port;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
