@@ -15,4 +15,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   guest: () => import("./guest.js"),
   // fuzz workloads (host/fuzz/): ops/s per worker, scaling, native C and ASan on the same tape
   fuzz: () => import("./fuzz.js"),
+  // the playground's fuzz worker in headless Chromium against Node (needs dist/web and chromium)
+  web: () => import("./web.js"),
 };

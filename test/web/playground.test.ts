@@ -136,6 +136,11 @@ describe("playground scenarios", () => {
     const first = await page.$eval("#scenario-out a.addr", (a) => (a as HTMLElement).dataset.target!);
     await page.click("#scenario-out a.addr");
     expect(await page.evaluate("document.activeElement.id")).toBe(first);
+    await page.emulateMedia({ colorScheme: "dark" });
+    await shot("dark-slab-oob");
+    await showScenario("kfence-oob");
+    await shot("dark-kfence-oob");
+    await page.emulateMedia({ colorScheme: "light" });
   });
 
   it("the KFENCE panel draws the pool with the faulting page and the debugfs stats", async () => {
