@@ -5,7 +5,8 @@
 // (its bugs equal Node's for the same work unit), the KUnit list, the
 // command-line editor. Screenshots go to test-results/playground/.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "./chromium.js";
@@ -65,6 +66,48 @@ describe("shadowfence serve", () => {
     }
     expect((await fetch(`http://127.0.0.1:${served.port}/playground/`, { method: "POST" })).status).toBe(405);
     expect(await page.evaluate("crossOriginIsolated")).toBe(true);
+  });
+
+  it("the CLI prints the URL it serves, and refuses a bad port in one line", async () => {
+    const cli = path.join(root, "dist/host/cli.js");
+    const bad = spawnSync(process.execPath, [cli, "serve", "--port", "70000"], { encoding: "utf8" });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toBe("shadowfence: --port must be an integer from 0 to 65535, got 70000\n");
+    const child = spawn(process.execPath, [cli, "serve", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => { out += d; if (out.includes("\n")) resolve(out); });
+        child.on("exit", (code) => reject(new Error(`serve exited with ${code}`)));
+      });
+      const m = /^shadowfence playground: (http:\/\/127\.0\.0\.1:\d+\/playground\/)\n$/.exec(line);
+      expect(m, line).not.toBeNull();
+      const r = await fetch(m![1]);
+      expect(r.status).toBe(200);
+      expect(await r.text()).toContain("<title>shadowfence playground");
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+// The size budget the README states: everything the page loads (HTML, CSS,
+// every script module including the fuzz worker's, core.wasm), without the
+// example guests, which are fetched one at a time when run.
+const PAGE_BUDGET = 512 * 1024;
+const GUEST_BUDGET = 192 * 1024;
+describe("playground size budget", () => {
+  it(`the page with core.wasm fits ${PAGE_BUDGET / 1024} KiB, each example guest ${GUEST_BUDGET / 1024} KiB`, () => {
+    const web = path.join(root, "dist/web");
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
+      .flatMap((d) => (d.isDirectory() ? files(path.join(dir, d.name)) : [path.join(dir, d.name)]));
+    const pageFiles = [path.join(web, "core.wasm"), ...files(path.join(web, "playground")).filter((f) => !f.includes(`${path.sep}examples${path.sep}`))];
+    const total = pageFiles.reduce((n, f) => n + statSync(f).size, 0);
+    console.log(`playground page: ${pageFiles.length} files, ${total} bytes`);
+    expect(total).toBeLessThanOrEqual(PAGE_BUDGET);
+    for (const f of files(path.join(web, "playground/examples")).filter((f) => f.endsWith(".wasm"))) {
+      expect(statSync(f).size, f).toBeLessThanOrEqual(GUEST_BUDGET);
+    }
   });
 });
 
@@ -170,6 +213,15 @@ describe("playground panels", () => {
     expect(await page.textContent("#guest-out .report-view h3")).toMatch(/^BUG: KASAN: slab-use-after-free in report_session\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
     expect(await page.$$eval("#guest-out .shadow [data-bad]", (c) => c.length)).toBe(1);
     await shot("guest");
+  });
+
+  it("refuses a .wasm that is not a guest in one line, without a console error", async () => {
+    await page.setInputFiles("#guest-file", { name: "junk.wasm", mimeType: "application/wasm", buffer: Buffer.from("\0asm junk") });
+    await page.waitForSelector("#guest-status.error");
+    const msg = (await page.textContent("#guest-status"))!;
+    expect(msg.startsWith("junk: ")).toBe(true);
+    expect(msg).not.toMatch(/RuntimeError|TypeError|RangeError|CompileError/);
+    expect(msg.split("\n")).toHaveLength(1);
   });
 
   it("runs a 1M-op fuzz workload in a Worker and finds the bugs Node finds for the same unit", async () => {
