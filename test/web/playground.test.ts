@@ -198,6 +198,8 @@ describe("playground scenarios", () => {
     const stats = await page.textContent("#kfence-stats");
     expect(stats).toMatch(/^enabled: 1\ncurrently allocated: \d+\ntotal allocations: \d+\ntotal frees: \d+\n/);
     expect(stats).toContain("total bugs: 1\n");
+    const idx = /\(in kfence-#(\d+)\):|kfence-#(\d+)\)/.exec(views[0].text)!;
+    expect(await page.textContent("#kfence-object")).toMatch(new RegExp(`^kfence-#${idx[1] ?? idx[2]}: 0x[0-9a-f]{16}-0x[0-9a-f]{16}, size=64, cache=kmalloc-64\n\nallocated by task 1 `));
     await shot("kfence");
   });
 });

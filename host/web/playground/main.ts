@@ -96,6 +96,12 @@ function reportsView(reports: Report[], engine: Engine): HTMLElement {
 // ── scenarios ──
 let lastEngine: Engine | undefined;
 let lastFault: bigint | undefined;
+let lastFaultIndex: number | undefined;
+function noteKfence(reports: Report[]): void {
+  const k = reports.filter((r) => r.kind === "kfence").pop();
+  lastFault = k?.address;
+  lastFaultIndex = k?.raw.kfIndex;
+}
 function buildScenarios(): void {
   const panel = $("panel-scenarios");
   const list = h("div", { class: "scenario-list", role: "toolbar", "aria-label": "scenarios", "aria-orientation": "vertical" });
@@ -133,7 +139,7 @@ function showScenario(s: Scenario): void {
     const run = runScenario(s, extra, core);
     lastEngine = run.engine;
     const first = run.reports[0];
-    lastFault = run.reports.find((r) => r.kind === "kfence")?.address;
+    noteKfence(run.reports);
     view = h("div", {}, h("h2", { text: `${s.group}: ${s.expectType}` }),
       h("p", { class: "describe", text: `${s.describe}${s.kunit ? ` (KUnit ${s.kunit.suite}.${s.kunit.name}: ${run.kunit?.status})` : ` (demo: ${s.demo})`}; command line "${`${s.cmdline} ${extra}`.trim()}"` }),
       reportsView(run.reports, run.engine));
@@ -160,7 +166,7 @@ function buildKfence(): void {
       const e = Engine.createSync({ cmdline: `kasan_multi_shot ${extra}` }, { module: core });
       e.stackSuffix = INITCALL_FRAMES;
       for (const c of DEMO_CASES) c.run(e);
-      lastFault = e.takeReports().filter((r) => r.kind === "kfence").pop()?.address;
+      noteKfence(e.takeReports());
       lastEngine = e;
       drawKfence();
     } catch (err) {
@@ -176,8 +182,17 @@ function drawKfence(): void {
   if (!map) { out.replaceChildren(h("p", { class: "note", text: "KFENCE is off in this engine (kfence.sample_interval=0)." })); return; }
   out.replaceChildren(h("div", { class: "two" }, map.element,
     h("div", {}, h("h3", { text: "/sys/kernel/debug/kfence/stats" }), h("pre", { id: "kfence-stats", text: e.kfence.stats() }),
-      h("p", { text: `pool ${hex16(e.kfence.poolStart)}, ${e.kfence.numObjects} objects, ${Number(e.kfence.poolSize) / 4096} pages${lastFault !== undefined ? `; last fault at ${hex16(lastFault)}` : ""}` }))));
+      h("p", { text: `pool ${hex16(e.kfence.poolStart)}, ${e.kfence.numObjects} objects, ${Number(e.kfence.poolSize) / 4096} pages${lastFault !== undefined ? `; last fault at ${hex16(lastFault)}` : ""}` }),
+      ...faultingObject(e))));
   out.dataset.fault = lastFault !== undefined ? hex16(lastFault) : "";
+}
+
+// The entry of /sys/kernel/debug/kfence/objects for the object the last KFENCE report names.
+function faultingObject(e: Engine): HTMLElement[] {
+  if (lastFaultIndex === undefined || lastFaultIndex >= e.kfence.numObjects) return [];
+  const block = e.kfence.objects().split("---------------------------------\n")
+    .find((b) => b.startsWith(`kfence-#${lastFaultIndex}:`) || b.startsWith(`kfence-#${lastFaultIndex} `));
+  return block ? [h("h3", { text: `/sys/kernel/debug/kfence/objects: kfence-#${lastFaultIndex}` }), h("pre", { id: "kfence-object", text: block })] : [];
 }
 
 // ── guests ──
@@ -255,10 +270,11 @@ function buildFuzz(): void {
     start.disabled = true; stopB.disabled = false;
     panel.dataset.state = "running";
     const tick = () => {
+      if (panel.dataset.state !== "running") return;   // the final line is the worker's own timing
       const seen = shared ? counters[0] : done;
       const sec = (performance.now() - t0) / 1000;
       live.textContent = `${Math.round(seen).toLocaleString("en")} ops, ${Math.round(seen / Math.max(sec, 1e-3)).toLocaleString("en")} ops/s, ${all.size} unique bug(s), ${sec.toFixed(1)} s`;
-      if (panel.dataset.state === "running") requestAnimationFrame(tick);
+      requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
     worker.onmessage = (ev: MessageEvent<FuzzMessage>) => {
