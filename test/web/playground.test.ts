@@ -255,6 +255,18 @@ describe("playground panels", () => {
     expect(web).toBeGreaterThan(0);
   }, 240000);
 
+  it("stops a long fuzz run from the Stop button (the shared stop flag) with the ops it ran", async () => {
+    await page.fill("#fuzz-ops", "1000000000");
+    await page.click("#fuzz-start");
+    await page.waitForFunction("/^[1-9][0-9,]* ops/.test(document.getElementById('fuzz-live').textContent)", undefined, { timeout: 60000 });
+    await page.click("#fuzz-stop");
+    await page.waitForSelector("#panel-fuzz[data-state=done]", { timeout: 60000 });
+    const ops = Number(await page.getAttribute("#panel-fuzz", "data-ops"));
+    expect(ops).toBeGreaterThan(0);
+    expect(ops).toBeLessThan(1000000000);
+    expect(await page.textContent("#fuzz-error")).toBe("");
+  }, 120000);
+
   it("runs the KUnit kfence suite in the page with the verdicts Node gives", async () => {
     await page.click("#tab-kunit");
     await page.selectOption("#kunit-suite", "kfence");

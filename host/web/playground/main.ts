@@ -263,6 +263,7 @@ function buildFuzz(): void {
     const counters = new Float64Array(shared ? new SharedArrayBuffer(32) : new ArrayBuffer(32));
     const stop = new Int32Array(shared ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
     current = stop;
+    delete panel.dataset.ops; delete panel.dataset.rate;
     const all = new Map<string, BugRecord>();
     let done = 0;
     const t0 = performance.now();

@@ -103,20 +103,23 @@ export function shadowPicture(r: Report, prefix: string): ShadowPicture | undefi
     }
     grid.append(tr);
   }
-  const legend = h("ul", { class: "legend", "aria-label": "shadow codes" });
+  const legend = h("ul", { class: "legend", "aria-label": "shadow codes in the picture" });
+  const others = h("ul", { class: "legend", "aria-label": "other shadow codes" });
   const codes = tags ? [...present].sort((a, b) => b - a) : [0, 1, ...SHADOW_NAMES.map(([c]) => c)];
   for (const c of codes) {
     const shown = present.has(c) || (!tags && c === 1 && [...present].some((p) => p >= 1 && p <= 7));
     const cls = tags ? "g" : `g c${c <= 7 ? (c === 0 ? "0" : "p") : c.toString(16)}`;
-    legend.append(h("li", { class: shown ? "here" : "absent" },
+    (shown ? legend : others).append(h("li", { class: shown ? "here" : "absent" },
       h("span", { class: cls, style: tags ? `--tag-h:${(c * 137) % 360}` : undefined, text: c === 1 && !tags ? "1-7" : c.toString(16).padStart(2, "0") }),
       ` ${c === 1 && !tags ? "first 1-7 bytes accessible" : shadowName(c, tags)}`));
   }
-  legend.append(h("li", { class: "here" }, h("span", { class: "g obj obj-l obj-r", text: "  " }), " the object"),
-    h("li", { class: "here" }, h("span", { class: "g acc", text: "  " }), " the access"),
+  if (obj) legend.append(h("li", { class: "here" }, h("span", { class: "g obj obj-l obj-r", text: "  " }), ` the object (${obj.objectSize} bytes)`));
+  legend.append(h("li", { class: "here" }, h("span", { class: "g acc", text: "  " }), " the access"),
     h("li", { class: "here" }, h("span", { class: "g bad", text: "  " }), " first bad granule (the caret)"));
   if (tags) legend.prepend(h("li", { class: "here", text: `pointer tag ${raw.ptrTag.toString(16).padStart(2, "0")}, memory tag ${raw.memTag.toString(16).padStart(2, "0")}; one cell per 16-byte granule` }));
-  const element = h("figure", { class: "picture" }, grid, h("figcaption", {}, legend));
+  const caption = h("figcaption", {}, legend);
+  if (others.children.length) caption.append(h("details", {}, h("summary", { text: "the other shadow codes" }), others));
+  const element = h("figure", { class: "picture" }, grid, caption);
   return {
     element,
     cellFor: (addr) => {
