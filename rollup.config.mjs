@@ -42,13 +42,15 @@ function playgroundAssets() {
   };
 }
 
-export default [{
-  input: "dist/host/web/index.js",
-  output: { dir: "dist/web", format: "es", entryFileNames: "shadowfence.js" },
-  plugins: [shadowfenceWeb()],
-}, {
-  input: { main: "dist/host/web/playground/main.js", fuzz_worker: "dist/host/web/playground/fuzz_worker.js" },
-  // one file per module, as in dist/host: the engine tells its own frames from its callers' by file name
-  output: { dir: "dist/web", format: "es", preserveModules: true, preserveModulesRoot: "dist", entryFileNames: "playground/[name].js" },
+// One build, one file per module (as in dist/host): the engine tells its own
+// stack frames from its callers' by file name, which a single-file bundle would
+// hide. dist/web/shadowfence.js is the library's entry, dist/web/playground/ the page.
+export default {
+  input: {
+    shadowfence: "dist/host/web/index.js",
+    "playground/main": "dist/host/web/playground/main.js",
+    "playground/fuzz_worker": "dist/host/web/playground/fuzz_worker.js",
+  },
+  output: { dir: "dist/web", format: "es", preserveModules: true, preserveModulesRoot: "dist", entryFileNames: "[name].js" },
   plugins: [shadowfenceWeb(), playgroundAssets()],
-}];
+};

@@ -71,6 +71,27 @@ describe("browser bundle", () => {
     await page.close();
   });
 
+  it("names the page's own function in a report's stacks, never the engine's", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    // the caller lives in a module file of the page's own (an inline or evaluated script has no file, like a builtin)
+    await page.route("**/page_module.js", (route) => route.fulfill({ contentType: "text/javascript", body: `
+      import { createEngine } from "/shadowfence.js";
+      export async function run() {
+        const e = await createEngine({ cmdline: "kasan=on", ram: 32 });
+        function page_use_after_free() { const p = e.kmalloc(40); e.kfree(p); e.load(p, 8); }
+        page_use_after_free();
+        return e.reports()[0].text;
+      }` }));
+    const text: string = await page.evaluate(`import("/page_module.js").then((m) => m.run())`);
+    const l = text.split("\n");
+    expect(l[1]).toMatch(/^BUG: KASAN: slab-use-after-free in page_use_after_free\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    // the allocation and free stacks start at the kernel's frames, then the caller
+    expect(text).toMatch(/__kasan_kmalloc\+0x8f\/0xa0\n page_use_after_free\+/);
+    expect(text).not.toMatch(/captureHostStack|kernelCall|\bcall\+/);
+    await page.close();
+  });
+
   it.skipIf(!haveToolchain())("runs a C guest with the WASI subset and prints its KASAN report", async () => {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
