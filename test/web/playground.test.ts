@@ -259,7 +259,7 @@ describe("playground panels", () => {
   it("stops a long fuzz run from the Stop button (the shared stop flag) with the ops it ran", async () => {
     await page.fill("#fuzz-ops", "1000000000");
     await page.click("#fuzz-start");
-    await page.waitForFunction("/^[1-9][0-9,]* ops/.test(document.getElementById('fuzz-live').textContent)", undefined, { timeout: 60000 });
+    await page.waitForFunction("/^[1-9][0-9,]* ops, /.test(document.getElementById('fuzz-live').textContent)", undefined, { timeout: 60000 });
     await page.click("#fuzz-stop");
     await page.waitForSelector("#panel-fuzz[data-state=done]", { timeout: 60000 });
     const ops = Number(await page.getAttribute("#panel-fuzz", "data-ops"));
@@ -268,16 +268,16 @@ describe("playground panels", () => {
     expect(await page.textContent("#fuzz-error")).toBe("");
   }, 120000);
 
-  it("runs the KUnit kfence suite in the page with the verdicts Node gives", async () => {
+  it.each(["kfence", "kasan"])("runs the KUnit %s suite in the page with the verdicts Node gives", async (suite) => {
     await page.click("#tab-kunit");
-    await page.selectOption("#kunit-suite", "kfence");
+    await page.selectOption("#kunit-suite", suite);
     await page.click("#kunit-run");
     await page.waitForSelector("#panel-kunit[data-state=done]", { timeout: 120000 });
     const got = await page.$$eval("#kunit-list li", (lis) => lis.map((li) => `${(li as HTMLElement).dataset.case} ${(li as HTMLElement).dataset.status}`));
-    const { results } = runSuite(await KUNIT_SUITES.kfence());
+    const { results } = runSuite(await KUNIT_SUITES[suite]());
     expect(got).toEqual(results.map((r) => `${r.name} ${r.status}`));
-    expect(await page.textContent("#kunit-summary")).toMatch(/^kfence: pass \d+, skip \d+, fail 0 of \d+$/);
-    await shot("kunit");
+    expect(await page.textContent("#kunit-summary")).toMatch(new RegExp(`^${suite}: pass \\d+, skip \\d+, fail 0 of ${results.length}$`));
+    await shot(`kunit-${suite}`);
   }, 180000);
 
   it("shows command-line errors inline, as the parser words them", async () => {

@@ -20,6 +20,8 @@ try {
   throw e;
 }
 const names = readdirSync(path.join(root, "examples")).filter((f) => f.endsWith(".c")).map((f) => f.slice(0, -2)).sort();
-for (const n of names) cc({ sources: [path.join(root, "examples", `${n}.c`)], output: path.join(out, `${n}.wasm`), stdio: "pipe" });
+// relative source paths: ASan's global descriptors keep the path, and the files are committed
+process.chdir(root);
+for (const n of names) cc({ sources: [`examples/${n}.c`], output: path.join(out, `${n}.wasm`), stdio: "pipe" });
 writeFileSync(path.join(out, "index.json"), JSON.stringify(names) + "\n");
 process.stdout.write(`build:examples: ${names.length} guests in ${path.relative(root, out)}\n`);

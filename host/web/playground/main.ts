@@ -264,6 +264,7 @@ function buildFuzz(): void {
     const stop = new Int32Array(shared ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
     current = stop;
     delete panel.dataset.ops; delete panel.dataset.rate;
+    live.textContent = "starting…";
     const all = new Map<string, BugRecord>();
     let done = 0;
     const t0 = performance.now();
