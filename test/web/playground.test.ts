@@ -61,10 +61,13 @@ describe("shadowfence serve", () => {
     }
     expect((await fetch(`http://127.0.0.1:${served.port}/core.wasm`)).headers.get("content-type")).toBe("application/wasm");
     // hostile paths and methods
-    for (const bad of ["/..%2f..%2fpackage.json", "/playground/%00", "/nope.js", "/playground/examples/"]) {
+    for (const bad of ["/..%2f..%2fpackage.json", "/playground/%00", "/nope.js", "/playground/examples/", "/%E0%A4%A"]) {
       expect((await fetch(`http://127.0.0.1:${served.port}${bad}`)).status, bad).toBeGreaterThanOrEqual(400);
     }
     expect((await fetch(`http://127.0.0.1:${served.port}/playground/`, { method: "POST" })).status).toBe(405);
+    const dir = await fetch(`http://127.0.0.1:${served.port}/playground`, { redirect: "manual" });
+    expect(dir.status).toBe(301);
+    expect(dir.headers.get("location")).toBe("/playground/");
     expect(await page.evaluate("crossOriginIsolated")).toBe(true);
   });
 
@@ -310,6 +313,15 @@ describe("playground panels", () => {
     expect(await page.evaluate("document.activeElement.dataset.scenario")).toBe(SCENARIOS[1].id);
     await page.keyboard.press("Enter");
     await page.waitForSelector(`#scenario-out[data-scenario="${SCENARIOS[1].id}"][data-state=done]`);
+    // into the picture: Tab reaches the marked granule, arrows walk the grid
+    await page.focus("#scenario-out .shadow [data-bad]");
+    const bad = await page.evaluate("document.activeElement.dataset.addr") as string;
+    await page.keyboard.press("ArrowRight");
+    const right = await page.evaluate("document.activeElement.dataset.addr") as string;
+    expect(BigInt("0x" + right) - BigInt("0x" + bad)).toBe(8n);
+    await page.keyboard.press("ArrowUp");
+    const up = await page.evaluate("document.activeElement.dataset.addr") as string;
+    expect(BigInt("0x" + right) - BigInt("0x" + up)).toBe(128n);
   });
 
   it("logged no console errors", () => {

@@ -80,6 +80,7 @@ function reportsView(reports: Report[], engine: Engine): HTMLElement {
         : h("p", { class: "note", text: r.kind === "oops" || r.kind === "gpf" ? "No shadow to draw: the address is not mapped (the oops says why)." : "This report has no memory state." })));
     box.append(art);
   }
+  box.addEventListener("keydown", gridKeys);
   box.addEventListener("click", (ev) => {
     const a = (ev.target as HTMLElement).closest("a.addr") as HTMLAnchorElement | null;
     if (!a) return;
@@ -91,6 +92,30 @@ function reportsView(reports: Report[], engine: Engine): HTMLElement {
     cell.focus();
   });
   return box;
+}
+
+// Arrow keys move between the cells of a picture (granules, pool pages); Tab enters at the marked one.
+function gridKeys(ev: KeyboardEvent): void {
+  const cell = (ev.target as HTMLElement).closest("[role=gridcell]") as HTMLElement | null;
+  if (!cell) return;
+  const row = cell.parentElement!, grid = row.parentElement!;
+  const cells = Array.from(row.querySelectorAll<HTMLElement>("[role=gridcell]"));
+  const rows = Array.from(grid.querySelectorAll<HTMLElement>("[role=row]"));
+  const x = cells.indexOf(cell), y = rows.indexOf(row);
+  const to = (nx: number, ny: number) => {
+    const r = rows[Math.max(0, Math.min(rows.length - 1, ny))];
+    const cs = r.querySelectorAll<HTMLElement>("[role=gridcell]");
+    const next = cs[Math.max(0, Math.min(cs.length - 1, nx))];
+    if (!next) return;
+    ev.preventDefault();
+    cell.tabIndex = -1;
+    next.tabIndex = 0;
+    next.focus();
+  };
+  if (ev.key === "ArrowRight") to(x + 1, y);
+  else if (ev.key === "ArrowLeft") to(x - 1, y);
+  else if (ev.key === "ArrowDown") to(x, y + 1);
+  else if (ev.key === "ArrowUp") to(x, y - 1);
 }
 
 // ── scenarios ──
@@ -185,6 +210,7 @@ function drawKfence(): void {
       h("p", { text: `pool ${hex16(e.kfence.poolStart)}, ${e.kfence.numObjects} objects, ${Number(e.kfence.poolSize) / 4096} pages${lastFault !== undefined ? `; last fault at ${hex16(lastFault)}` : ""}` }),
       ...faultingObject(e))));
   out.dataset.fault = lastFault !== undefined ? hex16(lastFault) : "";
+  out.onkeydown = gridKeys;
 }
 
 // The entry of /sys/kernel/debug/kfence/objects for the object the last KFENCE report names.

@@ -97,7 +97,7 @@ export function shadowPicture(r: Report, prefix: string): ShadowPicture | undefi
         inAccess ? "acc" : "", bad ? "bad" : ""].filter(Boolean).join(" ");
       const style = tags ? `--tag-h:${(code * 137) % 360}` : undefined;
       const label = `${hex16(a)}: ${code.toString(16).padStart(2, "0")} ${shadowName(code, tags)}${inObj ? ", the object" : ""}${inAccess ? ", the access" : ""}${bad ? ", first bad granule" : ""}`;
-      tr.append(h("span", { class: cls, role: "gridcell", id: granuleId(prefix, a), tabindex: -1, style, title: label, "aria-label": label,
+      tr.append(h("span", { class: cls, role: "gridcell", id: granuleId(prefix, a), tabindex: bad ? 0 : -1, style, title: label, "aria-label": label,
         "data-addr": hex16(a), "data-code": code.toString(16).padStart(2, "0"), "data-bad": bad || undefined,
         "data-access": inAccess || undefined, "data-object": inObj || undefined, text: code.toString(16).padStart(2, "0") }));
     }
@@ -154,7 +154,7 @@ export function kfenceMap(e: Engine, prefix: string, faultAddr?: bigint): Kfence
     counts[state] = (counts[state] ?? 0) + 1;
     const label = `page ${p} at ${hex16(va)}: ${o ? `kfence-#${o.index} ${o.state}${placement ? `, ${o.size} bytes at the ${placement} edge (${hex16(o.start)}), cache ${o.cache}` : ""}` : "guard page"}${p === fault ? ", the faulting page" : ""}`;
     row!.append(h("span", { class: `kp ${o ? "obj" : "guard"} s-${state.replace(/ /g, "-")}${placement ? ` at-${placement}` : ""}${p === fault ? " fault" : ""}`,
-      role: "gridcell", id: `${prefix}-kp-${p}`, tabindex: -1, title: label, "aria-label": label, "data-page": p, "data-addr": hex16(va),
+      role: "gridcell", id: `${prefix}-kp-${p}`, tabindex: p === (fault >= 0 ? fault : 0) ? 0 : -1, title: label, "aria-label": label, "data-page": p, "data-addr": hex16(va),
       "data-kind": o ? "object" : "guard", "data-state": state, "data-placement": placement, "data-fault": p === fault || undefined,
       "data-index": o?.index }));
   }

@@ -77,7 +77,13 @@ async function handle(root: string, req: IncomingMessage, res: ServerResponse): 
   if (!file.startsWith(root)) return send(404, "not found\n");
   const type = TYPES[path.extname(file)];
   try {
-    if (!type || !(await stat(file)).isFile()) return send(404, "not found\n");
+    const st = await stat(file);
+    if (st.isDirectory()) {
+      res.writeHead(301, { ...ISOLATION_HEADERS, Location: `${encodeURI(rel)}/` });
+      res.end();
+      return;
+    }
+    if (!type || !st.isFile()) return send(404, "not found\n");
     send(200, await readFile(file), type);
   } catch {
     send(404, "not found\n");
