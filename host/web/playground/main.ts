@@ -77,7 +77,9 @@ function reportsView(reports: Report[], engine: Engine): HTMLElement {
     const art = h("article", { class: "report-view", "data-kind": r.kind, "data-type": r.type, "data-address": hex16(r.address) },
       h("h3", { class: "title", text: r.title }),
       h("div", { class: "side" }, text, pic ? pic.element
-        : h("p", { class: "note", text: r.kind === "oops" || r.kind === "gpf" ? "No shadow to draw: the address is not mapped (the oops says why)." : "This report has no memory state." })));
+        : h("p", { class: "note", text: r.kind === "oops" || r.kind === "gpf" ? "No shadow to draw: the address is not mapped (the oops says why)."
+          : r.kind === "kasan" ? "No memory state: the address has no shadow of its own (KASAN prints none for null-ptr-deref, user-memory-access and wild-memory-access)."
+          : "This report has no memory state." })));
     box.append(art);
   }
   box.addEventListener("keydown", gridKeys);
