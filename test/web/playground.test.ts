@@ -259,6 +259,13 @@ describe("playground panels", () => {
     expect(web).toBeGreaterThan(0);
   }, 240000);
 
+  it("refuses a bad op count inline", async () => {
+    await page.fill("#fuzz-ops", "1e3");
+    await page.click("#fuzz-start");
+    expect(await page.textContent("#fuzz-error")).toBe('ops must be an integer from 1 to 10000000000, got "1e3"');
+    expect(await page.getAttribute("#panel-fuzz", "data-state")).toBe("done");
+  });
+
   it("stops a long fuzz run from the Stop button (the shared stop flag) with the ops it ran", async () => {
     await page.fill("#fuzz-ops", "1000000000");
     await page.click("#fuzz-start");

@@ -282,11 +282,12 @@ function buildFuzz(): void {
   let current: Int32Array | undefined;
   start.addEventListener("click", () => {
     const extra = userCmdline();
-    const n = Number(ops.value), s = Number(seed.value);
+    const n = Number(ops.value.trim()), s = Number(seed.value.trim());
     err.textContent = "";
     if (extra === undefined) { err.textContent = "Fix the kernel command line first."; return; }
-    if (!Number.isSafeInteger(n) || n < 1 || n > 1e10) { err.textContent = `ops must be an integer from 1 to 10000000000, got ${ops.value}`; return; }
-    if (!Number.isSafeInteger(s) || s < 0) { err.textContent = `seed must be a non-negative integer, got ${seed.value}`; return; }
+    if (!/^\d+$/.test(ops.value.trim()) || n < 1 || n > 1e10) { err.textContent = `ops must be an integer from 1 to 10000000000, got ${JSON.stringify(ops.value)}`; return; }
+    if (!/^\d+$/.test(seed.value.trim()) || !Number.isSafeInteger(s)) { err.textContent = `seed must be a non-negative integer, got ${JSON.stringify(seed.value)}`; return; }
+    bugs.tBodies[0].replaceChildren();
     const shared = typeof SharedArrayBuffer !== "undefined" && crossOriginIsolated;
     const counters = new Float64Array(shared ? new SharedArrayBuffer(32) : new ArrayBuffer(32));
     const stop = new Int32Array(shared ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
@@ -311,6 +312,8 @@ function buildFuzz(): void {
       const m = ev.data;
       if (m.type === "unit") {
         done += m.result.ops;
+        // e.g. kasan.fault=panic: the unit stops at the panic and the next unit boots afresh
+        if (m.result.panicked) err.textContent = `unit ${m.result.unit}: panic after op ${m.result.panicked.op}: ${m.result.panicked.title}`;
         for (const b of m.result.bugs) {
           const have = all.get(b.signature);
           if (have) have.count += b.count; else all.set(b.signature, { ...b });
