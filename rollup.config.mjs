@@ -1,6 +1,6 @@
 // The browser bundle: the compiled host (dist/host) with the Node platform
 // module swapped for the browser one, and core.wasm emitted next to it.
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -27,8 +27,30 @@ function shadowfenceWeb() {
   };
 }
 
+// The playground (host/web/playground): its page, styles and prebuilt example
+// guests copied as they are, next to its scripts.
+function playgroundAssets() {
+  const src = path.join(root, "host/web/playground");
+  return {
+    name: "shadowfence-playground-assets",
+    buildStart() {
+      for (const f of ["index.html", "playground.css"]) this.emitFile({ type: "asset", fileName: `playground/${f}`, source: readFileSync(path.join(src, f)) });
+      for (const f of readdirSync(path.join(src, "examples"))) {
+        this.emitFile({ type: "asset", fileName: `playground/examples/${f}`, source: readFileSync(path.join(src, "examples", f)) });
+      }
+    },
+  };
+}
+
+// One build, one file per module (as in dist/host): the engine tells its own
+// stack frames from its callers' by file name, which a single-file bundle would
+// hide. dist/web/shadowfence.js is the library's entry, dist/web/playground/ the page.
 export default {
-  input: "dist/host/web/index.js",
-  output: { dir: "dist/web", format: "es", entryFileNames: "shadowfence.js" },
-  plugins: [shadowfenceWeb()],
+  input: {
+    shadowfence: "dist/host/web/index.js",
+    "playground/main": "dist/host/web/playground/main.js",
+    "playground/fuzz_worker": "dist/host/web/playground/fuzz_worker.js",
+  },
+  output: { dir: "dist/web", format: "es", preserveModules: true, preserveModulesRoot: "dist", entryFileNames: "[name].js" },
+  plugins: [shadowfenceWeb(), playgroundAssets()],
 };

@@ -197,6 +197,25 @@ export const RF_SKIPPED = 32;                // the access was not performed
 export const RF_GUEST = 64;                  // raised by a guest hook
 export const RF_TAGS = 128;                  // tag-based report
 
+// Generic KASAN shadow codes (mm/kasan/kasan.h); 0 = granule accessible, 1..7 = first N bytes.
+// The core poisons with them and the host (playground legend) names them.
+export const KASAN_PAGE_FREE = 0xff;
+export const KASAN_PAGE_REDZONE = 0xfe;
+export const KASAN_SLAB_REDZONE = 0xfc;
+export const KASAN_SLAB_FREE = 0xfb;
+export const KASAN_SLAB_FREE_META = 0xfa;
+export const KASAN_GLOBAL_REDZONE = 0xf9;
+export const KASAN_VMALLOC_INVALID = 0xf8;
+export const KASAN_STACK_LEFT = 0xf1;
+export const KASAN_STACK_MID = 0xf2;
+export const KASAN_STACK_RIGHT = 0xf3;
+export const KASAN_STACK_PARTIAL = 0xf4;
+export const KASAN_ALLOCA_LEFT = 0xca;
+export const KASAN_ALLOCA_RIGHT = 0xcb;
+// Tag-based: freed memory and redzones; a pointer tag matching everything.
+export const KASAN_TAG_INVALID = 0xfe;
+export const KASAN_TAG_KERNEL = 0xff;
+
 // KASAN bug types (R_BUG)
 export const BUG_OUT_OF_BOUNDS = 1;
 export const BUG_SLAB_OOB = 2;

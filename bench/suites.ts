@@ -17,4 +17,6 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   fuzz: () => import("./fuzz.js"),
   // fuzz campaigns on BullMQ/Redis (host/fuzz/campaign/): 1-3 worker processes against a local run, Redis storage
   campaign: () => import("./campaign.js"),
+  // the playground's fuzz worker in headless Chromium against Node (needs dist/web and chromium)
+  web: () => import("./web.js"),
 };

@@ -212,4 +212,16 @@ program
   .option("--json", "reports as JSON")
   .action(replayCommand);
 
+// ── the browser playground ──
+program
+  .command("serve")
+  .description("serve the browser playground (dist/web) on 127.0.0.1, cross-origin isolated; prints its URL")
+  .option("--port <n>", "port (0: any free port)", "8080")
+  .option("--host <addr>", "interface to bind", "127.0.0.1")
+  .action(async (opts: { port: string; host: string }) => {
+    const { serve, checkPort } = await import("./web/playground/serve.js");
+    const s = await serve({ port: checkPort(opts.port), host: opts.host });
+    process.stdout.write(`shadowfence playground: ${s.url}\n`);
+  });
+
 program.parseAsync(process.argv).catch(fail);

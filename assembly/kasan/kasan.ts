@@ -2,6 +2,7 @@
 // the boot-time mode.
 
 import { HOT_KASAN_MODE } from "../statics";
+import * as abi from "../../abi/abi";
 
 // Engine-side mode: 0 off, generic, software tags.
 // @ts-ignore: decorator
@@ -33,37 +34,37 @@ export function kasan_multi_shot(on: i32): void { multiShot = on != 0; }
 
 // Generic shadow byte values: 0 = all 8 bytes accessible, 1..7 = first N bytes.
 // @ts-ignore: decorator
-@inline export const KASAN_PAGE_FREE: u8 = 0xff;        // freed page (buddy)
+@inline export const KASAN_PAGE_FREE: u8 = <u8>abi.KASAN_PAGE_FREE;        // freed page (buddy)
 // @ts-ignore: decorator
-@inline export const KASAN_PAGE_REDZONE: u8 = 0xfe;     // tail of a large kmalloc's pages
+@inline export const KASAN_PAGE_REDZONE: u8 = <u8>abi.KASAN_PAGE_REDZONE;     // tail of a large kmalloc's pages
 // @ts-ignore: decorator
-@inline export const KASAN_SLAB_REDZONE: u8 = 0xfc;     // slab redzone, unused slot, object tail
+@inline export const KASAN_SLAB_REDZONE: u8 = <u8>abi.KASAN_SLAB_REDZONE;     // slab redzone, unused slot, object tail
 // @ts-ignore: decorator
-@inline export const KASAN_SLAB_FREE: u8 = 0xfb;        // freed slab object
+@inline export const KASAN_SLAB_FREE: u8 = <u8>abi.KASAN_SLAB_FREE;        // freed slab object
 // @ts-ignore: decorator
-@inline export const KASAN_SLAB_FREE_META: u8 = 0xfa;   // first granule of a freed object with free meta
+@inline export const KASAN_SLAB_FREE_META: u8 = <u8>abi.KASAN_SLAB_FREE_META;   // first granule of a freed object with free meta
 // @ts-ignore: decorator
-@inline export const KASAN_GLOBAL_REDZONE: u8 = 0xf9;
+@inline export const KASAN_GLOBAL_REDZONE: u8 = <u8>abi.KASAN_GLOBAL_REDZONE;
 // @ts-ignore: decorator
-@inline export const KASAN_VMALLOC_INVALID: u8 = 0xf8;  // vmalloc shadow outside a live mapping
+@inline export const KASAN_VMALLOC_INVALID: u8 = <u8>abi.KASAN_VMALLOC_INVALID;  // vmalloc shadow outside a live mapping
 // @ts-ignore: decorator
-@inline export const KASAN_STACK_LEFT: u8 = 0xf1;
+@inline export const KASAN_STACK_LEFT: u8 = <u8>abi.KASAN_STACK_LEFT;
 // @ts-ignore: decorator
-@inline export const KASAN_STACK_MID: u8 = 0xf2;
+@inline export const KASAN_STACK_MID: u8 = <u8>abi.KASAN_STACK_MID;
 // @ts-ignore: decorator
-@inline export const KASAN_STACK_RIGHT: u8 = 0xf3;
+@inline export const KASAN_STACK_RIGHT: u8 = <u8>abi.KASAN_STACK_RIGHT;
 // @ts-ignore: decorator
-@inline export const KASAN_STACK_PARTIAL: u8 = 0xf4;
+@inline export const KASAN_STACK_PARTIAL: u8 = <u8>abi.KASAN_STACK_PARTIAL;
 // @ts-ignore: decorator
-@inline export const KASAN_ALLOCA_LEFT: u8 = 0xca;
+@inline export const KASAN_ALLOCA_LEFT: u8 = <u8>abi.KASAN_ALLOCA_LEFT;
 // @ts-ignore: decorator
-@inline export const KASAN_ALLOCA_RIGHT: u8 = 0xcb;
+@inline export const KASAN_ALLOCA_RIGHT: u8 = <u8>abi.KASAN_ALLOCA_RIGHT;
 
 // Tag-based constants (include/linux/kasan-tags.h)
 // @ts-ignore: decorator
-@inline export const KASAN_TAG_KERNEL: u8 = 0xff;       // match-all pointer tag
+@inline export const KASAN_TAG_KERNEL: u8 = <u8>abi.KASAN_TAG_KERNEL;       // match-all pointer tag
 // @ts-ignore: decorator
-@inline export const KASAN_TAG_INVALID: u8 = 0xfe;
+@inline export const KASAN_TAG_INVALID: u8 = <u8>abi.KASAN_TAG_INVALID;
 // @ts-ignore: decorator
 @inline export const KASAN_TAG_MAX: u8 = 0xfd;
 

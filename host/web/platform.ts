@@ -3,6 +3,8 @@
 export type CoreBuild = "release" | "debug";
 
 let coreUrl: string | URL | undefined;
+// kept once fetched, so synchronous creation (KUnit, fuzz units) works afterwards
+let coreBytes: Uint8Array | undefined;
 /** Where the bundle finds core.wasm; the bundle sets this to its emitted asset. */
 export function setCoreUrl(url: string | URL): void {
   coreUrl = url;
@@ -12,10 +14,12 @@ export async function loadCoreBytes(_build: CoreBuild): Promise<Uint8Array> {
   if (!coreUrl) throw new Error("shadowfence: setCoreUrl() was not called with the location of core.wasm");
   const res = await fetch(coreUrl);
   if (!res.ok) throw new Error(`shadowfence: fetching ${coreUrl} failed: ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  coreBytes = new Uint8Array(await res.arrayBuffer());
+  return coreBytes;
 }
 export function loadCoreBytesSync(_build: CoreBuild): Uint8Array {
-  throw new Error("shadowfence: synchronous loading is not available in browsers; use createEngine()");
+  if (coreBytes) return coreBytes;
+  throw new Error("shadowfence: synchronous loading needs core.wasm fetched first: await createEngine() or compileCore() once");
 }
 
 export function readSource(_file: string): string | undefined {

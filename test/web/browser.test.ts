@@ -4,12 +4,12 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { createServer, type Server } from "node:http";
 import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { guestWasm, haveToolchain } from "../guest/build.js";
+import { launchChromium } from "./chromium.js";
 
 const root = path.resolve(__dirname, "../..");
 const WEB = path.join(root, "dist/web");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let server: Server;
 let port = 0;
@@ -17,7 +17,6 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (npm test's pretest does)`);
   server = createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
     if (url === "/") {
@@ -40,11 +39,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   port = (server.address() as { port: number }).port;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -73,6 +68,27 @@ describe("browser bundle", () => {
     expect(l[4]).toBe("Oops: Oops: 0000 [#1] PREEMPT SMP KASAN NOPTI");
     // KASAN's outline check reported first, as in the kernel
     expect(result[0].text).toContain("BUG: KASAN: null-ptr-deref in ");
+    await page.close();
+  });
+
+  it("names the page's own function in a report's stacks, never the engine's", async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/`);
+    // the caller lives in a module file of the page's own (an inline or evaluated script has no file, like a builtin)
+    await page.route("**/page_module.js", (route) => route.fulfill({ contentType: "text/javascript", body: `
+      import { createEngine } from "/shadowfence.js";
+      export async function run() {
+        const e = await createEngine({ cmdline: "kasan=on", ram: 32 });
+        function page_use_after_free() { const p = e.kmalloc(40); e.kfree(p); e.load(p, 8); }
+        page_use_after_free();
+        return e.reports()[0].text;
+      }` }));
+    const text: string = await page.evaluate(`import("/page_module.js").then((m) => m.run())`);
+    const l = text.split("\n");
+    expect(l[1]).toMatch(/^BUG: KASAN: slab-use-after-free in page_use_after_free\+0x[0-9a-f]+\/0x[0-9a-f]+$/);
+    // the allocation and free stacks start at the kernel's frames, then the caller
+    expect(text).toMatch(/__kasan_kmalloc\+0x8f\/0xa0\n page_use_after_free\+/);
+    expect(text).not.toMatch(/captureHostStack|kernelCall|\bcall\+/);
     await page.close();
   });
 
