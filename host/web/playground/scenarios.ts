@@ -20,6 +20,8 @@ export interface Scenario {
 }
 
 const GENERIC = "kasan_multi_shot";
+// KFENCE's reports print raw addresses and show_regs only without %p hashing, as the demo boots
+const KFENCE_RAW = "kasan_multi_shot no_hash_pointers";
 const TAGS = "arch=arm64 kasan.mode=sw_tags kasan_multi_shot";
 
 export const SCENARIOS: Scenario[] = [
@@ -38,9 +40,9 @@ export const SCENARIOS: Scenario[] = [
   { id: "page-uaf", group: "KASAN (generic, x86_64)", expectType: "use-after-free", cmdline: GENERIC, kunit: { suite: "kasan", name: "page_alloc_uaf" },
     describe: "KUnit page_alloc_uaf: a read of freed pages (KASAN_PAGE_FREE)" },
   { id: "null-ptr-deref", group: "KASAN (generic, x86_64)", expectType: "null-ptr-deref", cmdline: GENERIC, demo: "null-ptr-deref", describe: "" },
-  { id: "kfence-oob", group: "KFENCE", expectType: "out-of-bounds read", cmdline: GENERIC, demo: "kfence-out-of-bounds", describe: "" },
-  { id: "kfence-uaf", group: "KFENCE", expectType: "use-after-free read", cmdline: GENERIC, demo: "kfence-use-after-free", describe: "" },
-  { id: "kfence-corruption", group: "KFENCE", expectType: "memory corruption", cmdline: GENERIC, demo: "kfence-memory-corruption", describe: "" },
+  { id: "kfence-oob", group: "KFENCE", expectType: "out-of-bounds read", cmdline: KFENCE_RAW, demo: "kfence-out-of-bounds", describe: "" },
+  { id: "kfence-uaf", group: "KFENCE", expectType: "use-after-free read", cmdline: KFENCE_RAW, demo: "kfence-use-after-free", describe: "" },
+  { id: "kfence-corruption", group: "KFENCE", expectType: "memory corruption", cmdline: KFENCE_RAW, demo: "kfence-memory-corruption", describe: "" },
   { id: "kfence-invalid-free", group: "KFENCE", expectType: "invalid free", cmdline: "", kunit: { suite: "kfence", name: "test_invalid_addr_free" },
     describe: "KUnit test_invalid_addr_free: kfree of a pointer one byte into a KFENCE object" },
   { id: "tags-uaf", group: "KASAN sw_tags (arm64)", expectType: "slab-use-after-free", cmdline: TAGS, demo: "slab-use-after-free", describe: "" },
