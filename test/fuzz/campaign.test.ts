@@ -16,7 +16,7 @@ import { Redis } from "ioredis";
 import { fuzz, summaryJson } from "../../host/fuzz/runner.js";
 import { decodeTape } from "../../host/fuzz/tape.js";
 import { replay } from "../../host/fuzz/exec.js";
-import { parsePlant } from "../../host/fuzz/generator.js";
+import { parsePlant, DEFAULT_PLANT } from "../../host/fuzz/generator.js";
 import { campaignStatus, campaignReport, keys, queueName, startCampaign, campaignWorker, wilson, type CampaignStatus } from "../../host/fuzz/campaign/campaign.js";
 import { kfenceStudy } from "../../host/fuzz/study.js";
 
@@ -219,6 +219,35 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
     }
   }, 120_000);
 
+  it("a campaign sized in seconds: its starter keeps units queued until the deadline, then it finishes and reports", async () => {
+    const redis = new RedisServer(await freePort(), ["--save", "", "--appendonly", "no"]);
+    await redis.start();
+    const w = await campaignWorker({ redis: redis.url, workers: 1, stallMs: 1500, log: () => {} });
+    try {
+      const unitOps = 50_000;
+      const t0 = Date.now();
+      const meta = await startCampaign({ redis: redis.url, name: "timed", seconds: 4, unitOps, seed: 3, plant: DEFAULT_PLANT });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(4000);
+      expect(meta.queuing).toBe(false);
+      expect(meta.units % 16).toBe(0);
+      expect(meta.units).toBeGreaterThan(16);          // the worker ran through the first batch and more were queued
+      expect(meta.ops).toBe(meta.units * unitOps);
+      const st = await waitFor(redis.url, "timed", (x) => x.finished);
+      expect(st.done).toBe(meta.jobs);
+      const rep = await campaignReport({ redis: redis.url, name: "timed", minimise: false });
+      if (rep.kind !== "fuzz") throw new Error("not a fuzz report");
+      expect(rep.summary.units).toBe(meta.units);
+      expect(rep.summary.ops).toBe(meta.ops);
+      // the same units as a local run of that size: the same bugs
+      const local = await fuzz({ ops: meta.ops, unitOps, seed: 3, workers: 1, plant: DEFAULT_PLANT, progress: false, handleSignals: false, minimise: false });
+      expect(local.bugs.length).toBeGreaterThan(0);
+      expect(rep.summary.bugs.map((b) => [b.signature, b.count, b.first])).toEqual(local.bugs.map((b) => [b.signature, b.count, b.first]));
+    } finally {
+      await w.stop();
+      await redis.stop();
+    }
+  }, 180_000);
+
   it("works over TLS with a password (rediss://, a private CA through NODE_EXTRA_CA_CERTS); without the CA, one line", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-tls-"));
     const ssl = (args: string[]) => {
@@ -284,7 +313,8 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
       oneLine(cli(["campaign", "status", "--redis", "not a url", "--name", "x"]), 2, /^shadowfence: --redis: not a URL: expected redis:\/\//);
       oneLine(cli(["campaign", "status", "--redis", "redis://127.0.0.1:99999", "--name", "x"]), 2, /^shadowfence: --redis: not a URL/);
       oneLine(cli(["campaign", "start", "--redis", url, "--name", "a:b", "--ops", "10"]), 2, /^shadowfence: --name: 1-64 letters/);
-      oneLine(cli(["campaign", "start", "--redis", url, "--name", "a", "--seconds", "10"]), 2, /^shadowfence: --seconds: a campaign is sized in ops/);
+      oneLine(cli(["campaign", "start", "--redis", url, "--name", "a", "--seconds", "10", "--ops", "10"]), 2, /^shadowfence: campaign start: give --ops N or --seconds S\n/);
+      oneLine(cli(["campaign", "start", "--redis", url, "--name", "a", "--seconds", "-1"]), 2, /^shadowfence: --seconds must be a positive number, got -1\n/);
     });
 
     it("an unreachable Redis, wrong or missing credentials (exit 1, the password never printed)", async () => {

@@ -33,6 +33,8 @@ export { CampaignError } from "./redis.js";
 const DEFAULT_UNIT_OPS = 1 << 20;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MAX_UNITS = 1_000_000;
+/** A campaign sized in seconds queues units this many at a time (per interval for a study). */
+const TIMED_BATCH = 16;
 
 export interface CampaignMeta {
   name: string;
@@ -53,6 +55,10 @@ export interface CampaignMeta {
   intervals?: number[];
   /** Jobs to run: units, or units x intervals for a study. */
   jobs: number;
+  /** A campaign sized in time: its starter queues units until this many seconds have passed. */
+  seconds?: number;
+  /** True while that starter is still queuing (units, jobs and ops still grow). */
+  queuing?: boolean;
   created: number;
   startedBy: string;
 }
@@ -60,7 +66,9 @@ export interface CampaignMeta {
 export interface CampaignStartOptions {
   redis: string;
   name: string;
-  ops: number;
+  /** Ops in all; or seconds: the starter keeps units queued for that long, then the campaign ends. One of the two. */
+  ops?: number;
+  seconds?: number;
   seed?: number;
   profile?: Profile;
   cmdline?: string;
@@ -111,6 +119,7 @@ function checkMeta(m: CampaignMeta, name: string): CampaignMeta {
   if (typeof m.cmdline !== "string" || (m.studyCmdline !== undefined && typeof m.studyCmdline !== "string")) throw bad("command line");
   if (typeof m.plant !== "object" || m.plant === null || Object.entries(m.plant).some(([c, r]) => !BUG_CLASSES.includes(c as BugClass) || !(typeof r === "number" && r >= 0 && r <= 1))) throw bad("planted rates");
   if (m.intervals !== undefined && (!Array.isArray(m.intervals) || m.intervals.some((i) => !int(i, 1, 1_000_000)))) throw bad("intervals");
+  if ((m.seconds !== undefined && !(typeof m.seconds === "number" && m.seconds > 0)) || (m.queuing !== undefined && typeof m.queuing !== "boolean")) throw bad("seconds");
   try { resolveOptions({ cmdline: m.cmdline }); } catch (e) { throw bad((e as Error).message); }
   return m;
 }
@@ -135,7 +144,11 @@ function bullConnection(r: Redis, persistent: boolean): Redis {
 export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMeta> {
   parseRedisUrl(o.redis);
   const name = checkName(o.name);
-  if (!Number.isSafeInteger(o.ops) || o.ops < 1) throw new RangeError(`--ops must be a positive integer, got ${o.ops}`);
+  if ((o.ops === undefined) === (o.seconds === undefined)) throw new RangeError("campaign start: give --ops N or --seconds S (one of them)");
+  if (o.ops !== undefined && (!Number.isSafeInteger(o.ops) || o.ops < 1)) throw new RangeError(`--ops must be a positive integer, got ${o.ops}`);
+  if (o.seconds !== undefined && !(Number.isFinite(o.seconds) && o.seconds > 0 && o.seconds <= 366 * 86400)) {
+    throw new RangeError(`--seconds must be a positive number of seconds (at most a year), got ${o.seconds}`);
+  }
   const seed = o.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`--seed must be a non-negative integer, got ${seed}`);
   const study = o.study === "kfence";
@@ -143,7 +156,9 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
   if (!PROFILES.includes(profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(profile)}`);
   const unitOps = o.unitOps ?? DEFAULT_UNIT_OPS;
   if (!Number.isInteger(unitOps) || unitOps < 1 || unitOps > 0xffffffff) throw new RangeError(`unit size must be 1..2^32-1 ops, got ${unitOps}`);
-  const units = Math.ceil(o.ops / unitOps);
+  const timed = o.seconds !== undefined;
+  const units = timed ? TIMED_BATCH : Math.ceil(o.ops! / unitOps);
+  const ops = timed ? units * unitOps : o.ops!;
   const intervals = study ? STUDY_INTERVALS : undefined;
   const jobs = units * (intervals?.length ?? 1);
   if (jobs > MAX_UNITS) throw new RangeError(`a campaign has at most ${MAX_UNITS} units, this one would have ${jobs}: raise --unit-ops`);
@@ -152,8 +167,8 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
   resolveOptions({ cmdline });
   const meta: CampaignMeta = {
     name, version: 1, kind: study ? "study" : "fuzz", seed, profile, cmdline, studyCmdline: study ? (o.cmdline ?? "") : undefined,
-    plant: o.plant ?? DEFAULT_PLANT, plantWrites: !o.check, check: !!o.check, ops: o.ops, unitOps, units, intervals, jobs,
-    created: Date.now(), startedBy: machineId(),
+    plant: o.plant ?? DEFAULT_PLANT, plantWrites: !o.check, check: !!o.check, ops, unitOps, units, intervals, jobs,
+    seconds: o.seconds, queuing: timed || undefined, created: Date.now(), startedBy: machineId(),
   };
   const r = await connectRedis(o.redis);
   let queue: Queue | undefined;
@@ -163,18 +178,38 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
     if ((await r.set(k.meta, JSON.stringify(meta), "NX")) !== "OK") throw new CampaignError(`a campaign named ${JSON.stringify(name)} already exists (campaign delete removes it)`);
     await r.sadd(REGISTRY, name);
     queue = new Queue(queueName(name), { connection: bullConnection(r, false) });
-    const all: Array<{ name: string; data: JobData; opts: { jobId: string } }> = [];
-    for (const interval of intervals ?? [0]) {
-      for (let u = 0; u < units; u++) {
-        const ops = Math.min(unitOps, o.ops - u * unitOps);
-        all.push(study
-          ? { name: "study", data: { kind: "study", unit: u, ops, interval }, opts: { jobId: `i${interval}-u${u}` } }
-          : { name: "unit", data: { kind: "unit", unit: u, ops }, opts: { jobId: `u${u}` } });
+    const q = queue;
+    const add = async (from: number, to: number) => {
+      const all: Array<{ name: string; data: JobData; opts: { jobId: string } }> = [];
+      for (const interval of intervals ?? [0]) {
+        for (let u = from; u < to; u++) {
+          const n = Math.min(unitOps, meta.ops - u * unitOps);
+          all.push(study
+            ? { name: "study", data: { kind: "study", unit: u, ops: n, interval }, opts: { jobId: `i${interval}-u${u}` } }
+            : { name: "unit", data: { kind: "unit", unit: u, ops: n }, opts: { jobId: `u${u}` } });
+        }
       }
-    }
-    const jobOpts = { attempts: 3, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: false, removeOnFail: false };
-    for (let i = 0; i < all.length; i += 1000) {
-      await queue.addBulk(all.slice(i, i + 1000).map((j) => ({ ...j, opts: { ...jobOpts, ...j.opts } })));
+      const jobOpts = { attempts: 3, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: false, removeOnFail: false };
+      for (let i = 0; i < all.length; i += 1000) {
+        await q.addBulk(all.slice(i, i + 1000).map((j) => ({ ...j, opts: { ...jobOpts, ...j.opts } })));
+      }
+    };
+    await add(0, units);
+    if (timed) {
+      // a campaign sized in time: keep a batch of units waiting until the deadline, recording each
+      // batch in the options first (status and report read units, jobs and ops from there)
+      const deadline = meta.created + o.seconds! * 1000;
+      while (Date.now() < deadline && meta.jobs + TIMED_BATCH * (intervals?.length ?? 1) <= MAX_UNITS) {
+        if ((await q.getWaitingCount()) < TIMED_BATCH / 2) {
+          const from = meta.units;
+          Object.assign(meta, { units: from + TIMED_BATCH, ops: (from + TIMED_BATCH) * unitOps, jobs: (from + TIMED_BATCH) * (intervals?.length ?? 1) });
+          await r.set(k.meta, JSON.stringify(meta));
+          await add(from, meta.units);
+        }
+        await new Promise((res) => setTimeout(res, Math.min(500, Math.max(0, deadline - Date.now()))));
+      }
+      meta.queuing = false;
+      await r.set(k.meta, JSON.stringify(meta));
     }
   } finally {
     await queue?.close();
@@ -366,7 +401,7 @@ async function statusWith(r: Redis, queue: Queue, name: string): Promise<Campaig
   return {
     name, meta, jobs: meta.jobs, done, queued: counts.waiting + counts.delayed + counts.prioritized, active: counts.active,
     failed: counts.failed, retried, ops, uniqueBugs: sigs.size, machines: ms,
-    opsPerSecond: done && last > first ? (ops / (last - first)) * 1000 : 0, finished: done >= meta.jobs,
+    opsPerSecond: done && last > first ? (ops / (last - first)) * 1000 : 0, finished: done >= meta.jobs && !meta.queuing,
   };
 }
 
@@ -453,7 +488,9 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
     const k = keys(o.name);
     const raw = await r.hgetall(k.results);
     const done = Object.keys(raw).length;
-    if (done < meta.jobs) throw new CampaignError(`campaign ${o.name} is not finished: ${done} of ${meta.jobs} units done (campaign status shows progress)`);
+    if (done < meta.jobs || meta.queuing) {
+      throw new CampaignError(`campaign ${o.name} is not finished: ${done} of ${meta.jobs} units done${meta.queuing ? ", its starter still queuing" : ""} (campaign status shows progress)`);
+    }
     if (meta.kind === "study") {
       const results = Object.values(raw).map((v) => fromRedis<StudyUnitResult & { unit: number }>(v, `campaign ${o.name}: a unit result`));
       const rows = studyRows(results, meta.intervals!).map((row) => {

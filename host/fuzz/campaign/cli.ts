@@ -39,8 +39,8 @@ export function registerCampaignCommands(program: Command): void {
     .description("queue the units of a new campaign")
     .addOption(redisOption())
     .requiredOption("--name <name>", "campaign name (letters, digits, _ . -)")
-    .option("--ops <n>", "ops in all (campaigns are sized in ops: deterministic, same bugs as a local run)")
-    .option("--seconds <s>", "not for campaigns (a local run's limit)")
+    .option("--ops <n>", "ops in all (deterministic: the same bugs as a local run)")
+    .option("--seconds <s>", "or: keep units queued for this long (the command runs that long), then end the campaign")
     .option("--seed <n>", "seed of the workload", "1")
     .addOption(new Option("--profile <p>", "operation mix (default mixed; slab-churn for the study)").choices([...PROFILES]))
     .option("--cmdline <params>", "kernel command line", "")
@@ -51,11 +51,13 @@ export function registerCampaignCommands(program: Command): void {
     .action(action(async (o: { redis: string; name: string; ops?: string; seconds?: string; seed: string; profile?: string; cmdline: string;
       plant?: string; check?: boolean; study?: string; unitOps?: string }) => {
       const L = await lib();
-      if (o.seconds !== undefined) throw new RangeError("--seconds: a campaign is sized in ops (--ops), so that every machine runs the same units");
       const ops = int(o.ops, "--ops", 1);
-      if (ops === undefined) throw new RangeError("campaign start: give --ops N");
+      const seconds = o.seconds === undefined ? undefined : Number(o.seconds);
+      if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${o.seconds}`);
+      if ((ops === undefined) === (seconds === undefined)) throw new RangeError("campaign start: give --ops N or --seconds S");
+      if (seconds !== undefined) process.stdout.write(`campaign ${o.name}: queuing units for ${seconds} s\n`);
       if (o.study !== undefined && o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
-      const m = await L.startCampaign({ redis: o.redis, name: o.name, ops, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
+      const m = await L.startCampaign({ redis: o.redis, name: o.name, ops, seconds, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
         cmdline: o.cmdline, plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check,
         study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1) });
       process.stdout.write(`campaign ${m.name}: ${m.jobs} unit(s) queued (${m.ops} ops${m.intervals ? ` per interval, intervals ${m.intervals.join(", ")} ms` : ""})\n`);
