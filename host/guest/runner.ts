@@ -14,7 +14,8 @@ import type { Engine, Report } from "../engine.js";
 import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame } from "../stackdepot.js";
-import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, type WasmModule } from "./wasm.js";
+import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, STACK_POINTER_EXPORT, type WasmModule } from "./wasm.js";
+import type { LeakReport } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
@@ -52,6 +53,8 @@ export interface GuestOptions {
   pid?: number;
   /** Stop the guest after this many milliseconds of running (status "timeout", exit code 124). */
   timeoutMs?: number;
+  /** At exit, scan for leaked heap objects as kmemleak does (result.leaks); off by default in the library, on in `shadowfence run`. */
+  leaks?: boolean;
 }
 
 export type GuestStatus = "exit" | "stopped" | "panic" | "trap" | "timeout";
@@ -71,6 +74,8 @@ export interface GuestResult {
   reportsDropped: number;
   /** Engine self-check after the run: [] when every invariant holds. */
   selfCheck: string[];
+  /** With o.leaks and a guest that exited: its unreferenced heap objects, in kmemleak's text. */
+  leaks?: LeakReport[];
 }
 
 /** A guest that cannot run here, with what to do about it. */
@@ -202,6 +207,13 @@ function checkImports(m: WasmModule, engine: Engine): void {
   }
 }
 
+/** The guest's C stack pointer global (wasm-ld's __stack_pointer), to export for the leak scan. */
+function stackPointerGlobal(m: WasmModule): number | undefined {
+  for (const [i, n] of m.globalNames) if (n === "__stack_pointer") return i;
+  const i = m.globals.findIndex((g) => g.mutable && g.valtype === 0x7f);
+  return i < 0 ? undefined : m.globalImports + i;
+}
+
 /** Frames of the guest's functions, for the stack frames ASan records (pc = table index). */
 function functionFrame(m: WasmModule, names: (f: number) => string, func: number): Frame {
   const body = m.bodies[func - m.funcImports];
@@ -309,6 +321,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   let status: GuestStatus = "exit";
   let exitCode = 0;
   let message: string | undefined;
+  let leaks: LeakReport[] | undefined;
   try {
     // rewrite: every call site becomes a frame of the engine's frame table
     const names = nameTable(m);
@@ -319,6 +332,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       const rewritten = rewriteGuest(m, {
         ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1,
         guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
+        exportStackPointer: o.leaks ? stackPointerGlobal(m) : undefined,
       }, {
         isHook: (f) => hooks.has(f),
         checkedBytes: (f) => {
@@ -449,6 +463,16 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         ended(err, "the guest cannot run");
       }
     });
+    if (o.leaks && status === "exit" && instance) {
+      // LeakSanitizer's moment: at exit, roots are the data and bss and the live stack
+      const sp = instance.exports[STACK_POINTER_EXPORT];
+      const live = sp instanceof WebAssembly.Global ? Math.min(Math.max(Number(sp.value) >>> 0, layout.stackLo), layout.stackHi) : layout.stackLo;
+      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, roots: [
+        { lin: layout.imageLo, len: Math.max(0, layout.stackLo - layout.imageLo), width: 4 },
+        { lin: layout.stackHi, len: Math.max(0, layout.imageHi - layout.stackHi), width: 4 },
+        { lin: live, len: layout.stackHi - live, width: 4 },
+      ] }).filter((l) => !/^__main_void\+/.test(l.backtrace[1] ?? ""));   // wasi-libc's argv, live until exit in __main_void's wasm locals
+    }
   } finally {
     e.guest_end();
     engine.guestHooks.onReport = undefined;
@@ -457,5 +481,5 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
   stdout += dec.out.decode();
   stderr += dec.err.decode();
-  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck() };
+  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck(), ...(leaks ? { leaks } : {}) };
 }

@@ -400,7 +400,12 @@ export interface SealLayout extends ShadowStackLayout {
   physBase: number;
   /** Fuel a guest starts with (the runner's budget between clock checks). */
   fuel: number;
+  /** Export this global (the C stack pointer) as STACK_POINTER_EXPORT, so the leak scan reads the live stack. */
+  exportStackPointer?: number;
 }
+
+/** The export the rewriter adds for the guest's stack pointer. */
+export const STACK_POINTER_EXPORT = "__shadowfence_sp";
 
 export interface RewriteHooks {
   /** Calls to this function index store a site only (the __asan_* imports). */
@@ -551,7 +556,9 @@ export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHo
       case 7: {
         const w = new Writer();
         const n = r.u32();
-        w.u32(n);
+        const sp = layout.exportStackPointer;
+        w.u32(sp === undefined ? n : n + 1);
+        if (sp !== undefined) { const nm = new TextEncoder().encode(STACK_POINTER_EXPORT); w.u32(nm.length); w.bytes(nm); w.byte(3); w.u32(sp); }
         for (let i = 0; i < n; i++) {
           const nameStart = r.pos;
           r.bytes(r.u32());
