@@ -75,12 +75,15 @@ export function crc32le(bytes: Uint8Array): number {
 }
 
 /** hex_dump_to_buffer(rowsize 16, groupsize 1, ascii) lines with kmemleak's 4-space prefix. */
+const HEX2 = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const ASCII = Array.from({ length: 256 }, (_, b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "."));
+
 export function hexDumpLines(bytes: Uint8Array): string[] {
   const out: string[] = [];
   for (let off = 0; off < bytes.length; off += HEX_ROW) {
     const row = bytes.subarray(off, off + HEX_ROW);
-    const hex = Array.from(row, (b) => b.toString(16).padStart(2, "0")).join(" ");
-    const ascii = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+    let hex = "", ascii = "";
+    for (let j = 0; j < row.length; j++) { hex += (j ? " " : "") + HEX2[row[j]]; ascii += ASCII[row[j]]; }
     // the ascii column starts at rowsize * 3 + 1 (hex_dump_to_buffer's ascii_column)
     out.push("    " + hex.padEnd(HEX_ROW * 3 + 1, " ") + ascii);
   }
@@ -135,7 +138,8 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
   }
   const lo = n ? start[0] : 0, hi = n ? end[n - 1] : 0;
   const black = new Uint8Array(n);
-  const grey: number[] = [];
+  const grey = new Int32Array(n);     // each object is pushed at most once
+  let greyTop = 0;
   const physBase = abi.PHYS_BASE;
   const ramEnd = physBase + eng.options.ram * 1048576;
   const pageOffset = eng.options.arch === "arm64" ? 0xffff000000000000n : 0xffff888000000000n;
@@ -146,7 +150,7 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     if (v < lo || v >= hi) return;
     let a = 0, b = n - 1;
     while (a < b) { const m = (a + b + 1) >>> 1; if (start[m] <= v) a = m; else b = m - 1; }
-    if (start[a] <= v && v < end[a] && !black[a]) { black[a] = 1; grey.push(a); }
+    if (start[a] <= v && v < end[a] && !black[a]) { black[a] = 1; grey[greyTop++] = a; }
   };
   let scanned = 0;
   const scan = (from: number, len: number, width: 4 | 8) => {
@@ -168,33 +172,40 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     }
   };
   for (const r of o.roots) scan(r.lin, r.len, r.width);
-  while (grey.length) {
-    const k = grey.pop()!;
+  while (greyTop > 0) {
+    const k = grey[--greyTop];
     const i = order[k];
     scan(start[k], size[i], o.guestPid !== undefined && pid[i] === o.guestPid ? 4 : 8);
   }
   const leaks: LeakReport[] = [];
-  const jiffies = INITIAL_JIFFIES + eng.clockNs / BigInt(1e9 / HZ);
+  const jiffies = `${INITIAL_JIFFIES + eng.clockNs / BigInt(1e9 / HZ)}`;
+  // many leaks share an allocation stack: format each stack once
+  const stacks = new Map<number, { backtrace: string[]; lines: string }>();
+  const comms = new Map<number, string>();
   for (let k = 0; k < n; k++) {
     if (black[k]) continue;
     const i = order[k];
     if (o.onlyPid !== undefined ? pid[i] !== o.onlyPid : pid[i] === 0) continue;
     const va = pageOffset + BigInt(start[k] - physBase);
     const bytes = mem.subarray(start[k], start[k] + size[i]);
-    const comm = eng.task(pid[i]).comm;
+    let comm = comms.get(pid[i]);
+    if (comm === undefined) { comm = eng.task(pid[i]).comm; comms.set(pid[i], comm); }
     const large = size[i] > 8192 && (start[k] & (abi.PAGE_SIZE - 1)) === 0;
-    const frames = allocBacktrace(eng, stack[i], large);
-    const backtrace = frames.map(formatFrame);
-    const lines = [
-      `unreferenced object 0x${va.toString(16)} (size ${size[i]}):`,
-      `  comm "${comm}", pid ${pid[i]}, jiffies ${jiffies}`,
-      `  hex dump (first ${Math.min(size[i], HEX_MAX_BYTES)} bytes):`,
-      ...hexDumpLines(bytes.subarray(0, HEX_MAX_BYTES)),
-      `  backtrace (crc ${crc32le(bytes).toString(16)}):`,
-      ...frames.map((f, j) => `    [<${eng.hashPointer(frameAddress(f))}>] ${backtrace[j]}`),
-    ];
+    const key = stack[i] * 2 + (large ? 1 : 0);
+    let st = stacks.get(key);
+    if (!st) {
+      const frames = allocBacktrace(eng, stack[i], large);
+      const backtrace = frames.map(formatFrame);
+      st = { backtrace, lines: frames.map((f, j) => `    [<${eng.hashPointer(frameAddress(f))}>] ${backtrace[j]}`).join("\n") };
+      stacks.set(key, st);
+    }
+    const text = `unreferenced object 0x${va.toString(16)} (size ${size[i]}):\n` +
+      `  comm "${comm}", pid ${pid[i]}, jiffies ${jiffies}\n` +
+      `  hex dump (first ${Math.min(size[i], HEX_MAX_BYTES)} bytes):\n` +
+      hexDumpLines(bytes.subarray(0, HEX_MAX_BYTES)).join("\n") + "\n" +
+      `  backtrace (crc ${crc32le(bytes).toString(16)}):` + (st.lines ? "\n" + st.lines : "");
     leaks.push({ address: va, guestAddress: o.guestPid !== undefined && pid[i] === o.guestPid ? "0x" + start[k].toString(16) : undefined,
-      size: size[i], pid: pid[i], comm, backtrace, text: lines.join("\n") });
+      size: size[i], pid: pid[i], comm, backtrace: st.backtrace, text });
   }
   return { objects: n, leaks, scannedBytes: scanned };
 }
