@@ -1414,14 +1414,25 @@ export class Engine {
    * Roots are the registered globals (8-byte words) plus `o.roots`; a guest's
    * run passes its data, bss and live stack (4-byte words).
    */
-  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number } = {}): LeakReport[] {
+  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] } = {}): LeakReport[] {
     this.notBusy();
-    const roots: LeakRoot[] = [...(o.roots ?? [])];
+    if (typeof o !== "object" || o === null) throw new TypeError("kmemleakScan: expected { roots?, guestPid?, onlyPid?, before? }");
+    const memBytes = this.u8view().length;
+    if (o.roots !== undefined && !Array.isArray(o.roots)) throw new TypeError("kmemleakScan: roots must be an array of { lin, len, width }");
+    const roots: LeakRoot[] = (o.roots ?? []).map((r, i) => {
+      if (typeof r !== "object" || r === null || (r.width !== 4 && r.width !== 8)) throw new TypeError(`kmemleakScan: roots[${i}] must be { lin, len, width: 4 | 8 }`);
+      const lin = numArg("kmemleakScan", `roots[${i}].lin`, r.lin, 0, memBytes);
+      const len = numArg("kmemleakScan", `roots[${i}].len`, r.len, 0, memBytes - lin);
+      return { lin, len, width: r.width };
+    });
+    for (const k of ["guestPid", "onlyPid"] as const) if (o[k] !== undefined) numArg("kmemleakScan", k, o[k], 0, MAX_PID);
+    const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
+    if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
     for (const g of this.globals) {
       const lin = Number(this.exports.translate_lin(g.start));
       if (lin) roots.push({ lin, len: Number(g.size), width: 8 });
     }
-    const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid });
+    const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
     this.leaks = r.leaks;
     if (r.leaks.length) this.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
     return r.leaks;

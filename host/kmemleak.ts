@@ -32,6 +32,22 @@ export interface ScanOptions {
   guestPid?: number;
   /** Report only objects allocated by this pid (a guest's run); default: every object not allocated at boot. */
   onlyPid?: number;
+  /**
+   * Objects live before the guest started (kasan=off: objects carry no
+   * allocation track, so a guest's objects are the ones not in this set);
+   * replaces guestPid/onlyPid for telling the guest's objects apart.
+   */
+  before?: Set<number>;
+  /** Linear addresses held outside memory (wasm locals libc keeps until exit): roots too. */
+  pointers?: number[];
+}
+
+/** The linear addresses of every allocated object now (for ScanOptions.before). */
+export function liveObjects(eng: ScanEngine): Set<number> {
+  const set = new Set<number>();
+  eng.exports.kmemleak_walk_start();
+  for (let a = eng.exports.kmemleak_walk_next() >>> 0; a !== 0; a = eng.exports.kmemleak_walk_next() >>> 0) set.add(a);
+  return set;
 }
 
 export interface ScanEngine {
@@ -124,6 +140,7 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
       lin = grow(lin); size = grow(size); pid = grow(pid); stack = grow(stack);
     }
     lin[n] = a; size[n] = e.kmemleak_walk_size(); pid[n] = e.kmemleak_walk_pid(); stack[n] = e.kmemleak_walk_stack();
+    if (o.before) pid[n] = o.before.has(a) ? 0 : o.guestPid ?? 0;
     n++;
   }
   // sorted by address: key = lin * 2^20 + index (n < 2^20 checked below)
@@ -172,6 +189,7 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     }
   };
   for (const r of o.roots) scan(r.lin, r.len, r.width);
+  for (const v of o.pointers ?? []) ref(v);
   while (greyTop > 0) {
     const k = grey[--greyTop];
     const i = order[k];

@@ -15,7 +15,7 @@ import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame } from "../stackdepot.js";
 import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, STACK_POINTER_EXPORT, type WasmModule } from "./wasm.js";
-import type { LeakReport } from "../kmemleak.js";
+import { liveObjects, type LeakReport } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
@@ -396,7 +396,14 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         return GUEST_FUEL;
       }) as unknown as WebAssembly.ExportValue,
     };
-    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }),
+    const wasiGuarded = guardWasi(wasiImports, wasiNames, memory, writable, { args, env });
+    // libc keeps argv and environ in its own locals until exit: their buffers are leak-scan roots
+    const libcHeld: number[] = [];
+    for (const call of ["args_get", "environ_get"] as const) {
+      const f = wasiGuarded[call] as ((a: number, b: number) => number) | undefined;
+      if (f && o.leaks) wasiGuarded[call] = ((a: number, b: number) => { if (libcHeld.length < 8) libcHeld.push(a >>> 0, b >>> 0); return f(a, b); }) as never;
+    }
+    const imports = { env: envImports, wasi_snapshot_preview1: wasiGuarded,
       [SEAL_MODULE]: sealImports };
 
     engine.setTask({ pid, comm });
@@ -448,6 +455,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         throw asGuestError(what, err);
       }
     };
+    // kasan=off keeps no allocation track: the guest's objects are the ones not live before it
+    const before = o.leaks && !engine.options.kasan ? liveObjects(engine) : undefined;
     engine.callWithStack(0, () => {
       try {
         instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
@@ -467,11 +476,11 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       // LeakSanitizer's moment: at exit, roots are the data and bss and the live stack
       const sp = instance.exports[STACK_POINTER_EXPORT];
       const live = sp instanceof WebAssembly.Global ? Math.min(Math.max(Number(sp.value) >>> 0, layout.stackLo), layout.stackHi) : layout.stackLo;
-      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, roots: [
+      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, before, pointers: libcHeld, roots: [
         { lin: layout.imageLo, len: Math.max(0, layout.stackLo - layout.imageLo), width: 4 },
         { lin: layout.stackHi, len: Math.max(0, layout.imageHi - layout.stackHi), width: 4 },
         { lin: live, len: layout.stackHi - live, width: 4 },
-      ] }).filter((l) => !/^__main_void\+/.test(l.backtrace[1] ?? ""));   // wasi-libc's argv, live until exit in __main_void's wasm locals
+      ] });
     }
   } finally {
     e.guest_end();
