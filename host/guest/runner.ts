@@ -14,7 +14,7 @@ import type { Engine, Report } from "../engine.js";
 import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame } from "../stackdepot.js";
-import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, STACK_POINTER_EXPORT, type WasmModule } from "./wasm.js";
+import { parseWasm, rewriteGuest, globalValue, heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry, type WasmModule } from "./wasm.js";
 import { liveObjects, type LeakReport } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
@@ -151,7 +151,7 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
   const hi = Math.max(dataHi === 0 ? stackHi : dataHi, stackHi);
   if (lo < abi.PHYS_BASE + abi.PAGE_SIZE) {
     throw new GuestError(`the guest is linked at ${hex(lo)}, inside the engine's own tables (below ${hex(abi.PHYS_BASE + abi.PAGE_SIZE)}); ` +
-      `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does)`);
+      `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does; a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`);
   }
   if (hi > ramEnd) {
     throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM (${hex(ramEnd)}); boot with a larger ram=`);
@@ -161,6 +161,14 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
 
 function checkImports(m: WasmModule, engine: Engine): void {
   const memSize = engine.memory.buffer.byteLength;
+  // a plain wasm32-wasi link defines its memory: it runs on the engine's memory instead (the rewriter imports it)
+  if (m.definedMemories.length > 1 || (m.definedMemories.length && m.imports.some((i) => i.kind === 2))) {
+    throw new GuestError("the guest has more than one memory; guests use one plain 32-bit memory");
+  }
+  for (const mem of m.definedMemories) {
+    if (mem.shared || mem.is64) throw new GuestError("the guest's memory is shared or 64-bit; guests use a plain 32-bit memory");
+    if (mem.min * abi.WASM_PAGE > memSize) throw new GuestError(`the guest needs ${mem.min * abi.WASM_PAGE} bytes of memory, the engine has ${memSize}; boot with a larger ram=`);
+  }
   for (const imp of m.imports) {
     const what = sanitizeName(`${imp.module}.${imp.name}`, 200);
     if (imp.kind === 2) {
@@ -205,6 +213,49 @@ function checkImports(m: WasmModule, engine: Engine): void {
   if (!m.exports.some((e) => e.kind === 0 && e.name === "_start")) {
     throw new GuestError("the guest has no _start export: build a WASI command (a program with main)");
   }
+}
+
+/** A plain build's allocator entry points (wasi-libc's, and its dlmalloc under them) and the engine entry each becomes. */
+const ALLOCATOR_NAMES: Record<string, HeapEntry> = {
+  malloc: "kmalloc", free: "kfree", calloc: "kcalloc", realloc: "krealloc", aligned_alloc: "kmalloc_aligned",
+  malloc_usable_size: "ksize", __libc_malloc: "kmalloc", __libc_free: "kfree", __libc_calloc: "kcalloc",
+  __libc_realloc: "krealloc", dlmalloc: "kmalloc", dlfree: "kfree", dlcalloc: "kcalloc", dlrealloc: "krealloc",
+  dlmalloc_usable_size: "ksize", dlmemalign: "kmalloc_aligned", memalign: "kmalloc_aligned",
+};
+
+/**
+ * A guest that links its own allocator (not built by shadowfence cc: no shim
+ * imports) gets its malloc & co. redirected to the engine's heap, found by
+ * name. undefined for a shim-built guest.
+ */
+function allocatorRedirects(m: WasmModule): Map<number, HeapEntry> | undefined {
+  if (m.imports.some((i) => i.kind === 0 && i.module === "env" && SHIM_IMPORTS.has(i.name))) return undefined;
+  const redirect = new Map<number, HeapEntry>();
+  const found = new Set<string>();
+  for (const [f, name] of m.funcNames) {
+    const entry = ALLOCATOR_NAMES[name];
+    if (entry === undefined || f < m.funcImports) continue;
+    const type = m.types[m.funcTypes[f - m.funcImports]];
+    const [params, results] = heapEntryArity(entry);
+    const want = [...Array(params).fill("i32"), "->", ...Array(results).fill("i32")].join(" ");
+    if (type?.signature !== want) throw new GuestError(`the guest's ${sanitizeName(name)} has type (${type?.signature ?? "none"}), not (${want}) as a wasm32 ${name} has`);
+    redirect.set(f, entry);
+    found.add(name);
+  }
+  const names = [...m.funcNames.values()];
+  const hasHeap = names.some((n) => /^(?:sbrk|dlmalloc|dlfree|__libc_malloc|malloc|free)$/.test(n)) ||
+    m.funcNames.size === 0;
+  if (!hasHeap) return redirect;               // a program with no heap at all
+  if (m.funcNames.size === 0) {
+    throw new GuestError("the guest has no name section, so the runner cannot find its allocator (malloc, free) to put it on the engine's heap; " +
+      "link without -s/--strip-all/--strip-debug and do not run wasm-opt on it (or build it with shadowfence cc)");
+  }
+  const missing = ["malloc", "free"].filter((n) => !found.has(n) && !found.has(`dl${n}`));
+  if (missing.length) {
+    throw new GuestError(`cannot find the guest's allocator: no function named ${missing.join(" or ")} in its name section ` +
+      "(the runner redirects malloc, free, calloc, realloc, aligned_alloc and wasi-libc's dlmalloc entry points to the engine's heap)");
+  }
+  return redirect;
 }
 
 /** The guest's C stack pointer global (wasm-ld's __stack_pointer), to export for the leak scan. */
@@ -282,6 +333,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     throw new GuestError("the guest does not export its memory as \"memory\", which node:wasi needs; link with --export-memory (shadowfence cc does)");
   }
   const layout = layoutOf(m, engine);
+  const redirect = allocatorRedirects(m);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
   const comm = sanitizeComm("runGuest", name.split("/").pop() || "guest");
@@ -333,6 +385,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1,
         guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
         exportStackPointer: o.leaks ? stackPointerGlobal(m) : undefined,
+        importDefinedMemory: m.definedMemories.length ? m.definedMemories[0].min : undefined,
+        redirect,
       }, {
         isHook: (f) => hooks.has(f),
         checkedBytes: (f) => {
@@ -391,6 +445,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const sealImports: Record<string, WebAssembly.ExportValue> = {
       seal: x.guest_seal, load: x[`guest_sealed_load${off}`], store: x[`guest_sealed_store${off}`],
       fill: x.__asan_memset, copy: x.__asan_memmove, range: x.__asan_storeN,
+      kmalloc: x.guest_kmalloc, kcalloc: x.guest_kcalloc, kfree: x.guest_kfree, krealloc: x.guest_krealloc,
+      kmalloc_aligned: x.guest_kmalloc_aligned, ksize: x.guest_ksize,
       fuel: (() => {
         if (Date.now() >= deadline) throw new GuestTimeout();
         return GUEST_FUEL;
