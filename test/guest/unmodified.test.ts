@@ -1,0 +1,82 @@
+// Programs shadowfence cc did not build: plain clang-16 (no -fsanitize, its own
+// memory, wasi-libc's dlmalloc) linked at the guest base. Every access is
+// checked by the seal and the allocator is redirected to the engine's heap by
+// name, so heap bugs come out as KASAN reports with the program's own names.
+import { describe, it, expect, beforeAll } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createEngine } from "../../host/index.js";
+import { GuestError } from "../../host/guest/runner.js";
+import { haveToolchain, OUT } from "./build.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const toolchain = haveToolchain();
+const SRC = path.join(root, "test/guest/c/unmodified.c");
+
+function clang(out: string, extra: string[]): Uint8Array {
+  mkdirSync(OUT, { recursive: true });
+  // as from a shell: npm's PATH has binaryen's wasm-opt, which clang would run after an optimised link, stripping the names
+  const PATH = (process.env.PATH ?? "").split(path.delimiter).filter((d) => !d.includes("node_modules")).join(path.delimiter);
+  const r = spawnSync("clang-16", ["--target=wasm32-wasi", "--sysroot=/usr", "-O1", SRC, "-o", out, ...extra], { encoding: "utf8", env: { ...process.env, PATH } });
+  if (r.status !== 0) throw new Error(`clang-16 failed: ${r.stderr}`);
+  return readFileSync(out);
+}
+
+async function run(wasm: Uint8Array, arg: string) {
+  const e = await createEngine({ cmdline: "kasan_multi_shot" });
+  return e.runGuest(wasm, { args: [arg], name: "unmodified", leaks: true });
+}
+
+const frames = (stack: string[]) => stack.filter((f) => !/^(?:kasan_|__kasan_|kfree|kasan_save)/.test(f)).map((f) => f.split("+")[0]);
+
+describe.skipIf(!toolchain)("a plain clang build (no -fsanitize)", () => {
+  let wasm: Uint8Array;
+  beforeAll(() => { wasm = clang(path.join(OUT, "unmodified-plain.wasm"), ["-Wl,--global-base=20971520"]); });
+
+  it("runs clean without a report or a leak", async () => {
+    const r = await run(wasm, "clean");
+    expect(r.status).toBe("exit");
+    expect(r.stdout).toBe("ok\n");
+    expect(r.reports).toEqual([]);
+    expect(r.leaks).toEqual([]);
+    expect(r.selfCheck).toEqual([]);
+  });
+
+  it("heap overflow: slab-out-of-bounds in the program's own function, allocated in make_buffer", async () => {
+    const r = await run(wasm, "overflow");
+    expect(r.reports.map((x) => x.title)).toEqual([expect.stringMatching(/^BUG: KASAN: slab-out-of-bounds in write_past_end\+0x[0-9a-f]+\/0x[0-9a-f]+$/)]);
+    const k = r.reports[0].kasan!;
+    expect(r.reports[0].text).toContain("Write of size 1 at addr");
+    expect(r.reports[0].text).toContain("allocated 16-byte region");
+    expect(frames(k.allocStack).slice(0, 2)).toEqual(["make_buffer", "main"]);
+  });
+
+  it("use-after-free: slab-use-after-free with the allocation and free stacks", async () => {
+    const r = await run(wasm, "uaf");
+    expect(r.reports.map((x) => x.type)).toEqual(["slab-use-after-free"]);
+    expect(r.reports[0].title).toMatch(/in read_after_free\+/);
+    expect(frames(r.reports[0].kasan!.allocStack).slice(0, 3)).toEqual(["make_buffer", "read_after_free", "main"]);
+    expect(frames(r.reports[0].kasan!.freeStack!).slice(0, 2)).toEqual(["read_after_free", "main"]);
+  });
+
+  it("double free: double-free reported at the second free, refused", async () => {
+    const r = await run(wasm, "double");
+    expect(r.reports.map((x) => x.type)).toEqual(["double-free"]);
+    expect(r.reports[0].title).toMatch(/^BUG: KASAN: double-free in free_twice\+/);
+    expect(r.status).toBe("exit");
+    expect(r.selfCheck).toEqual([]);
+  });
+
+  it("refuses clang's default layout with the flag to link with, and a stripped binary with what is missing", async () => {
+    const plain = clang(path.join(OUT, "unmodified-default.wasm"), []);
+    const e = await createEngine({});
+    expect(() => e.runGuest(plain)).toThrow(GuestError);
+    expect(() => e.runGuest(plain)).toThrow(/-Wl,--global-base=20971520/);
+    const stripped = clang(path.join(OUT, "unmodified-stripped.wasm"), ["-Wl,--global-base=20971520", "-Wl,--strip-all"]);
+    expect(() => e.runGuest(stripped)).toThrow(/^the guest has no name section, so the runner cannot find its allocator \(malloc, free\)/);
+    expect(e.selfCheck()).toEqual([]);
+    void existsSync;
+  });
+});
