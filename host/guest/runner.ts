@@ -124,7 +124,12 @@ function hookExport(engine: Engine, name: string): WebAssembly.ExportValue | und
   return x[name] ?? x[base];
 }
 
-interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number }
+interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number; moveStack?: { global: number; top: number } }
+
+/** The largest stack a stack-first link may have for the runner to move it above the data (rustc's default is 1 MiB). */
+const GUEST_MAX_STACK = 16 << 20;
+/** wasm-ld's default stack size (-z stack-size), for a link that exports no __stack_low. */
+const WASM_LD_STACK_SIZE = 65536;
 
 function layoutOf(m: WasmModule, engine: Engine): Layout {
   const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
@@ -138,14 +143,29 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
   }
   let stackLo = globalValue(m, "__stack_low");
   let stackHi = globalValue(m, "__stack_high");
+  let moveStack: { global: number; top: number } | undefined;
+  // .bss follows the data segments: wasm-ld's __data_end (exported by rustc) says where it ends
+  const dataEnd = globalValue(m, "__data_end");
+  if (dataEnd !== undefined && dataHi !== 0 && dataEnd > dataHi && dataEnd - dataHi <= GUEST_MAX_STACK) dataHi = dataEnd;
   if (stackLo === undefined || stackHi === undefined) {
-    // wasm-ld's default layout: data, then the stack up to __stack_pointer's start
-    const sp = globalValue(m, "__stack_pointer") ?? m.globals.find((g) => g.mutable && g.valtype === 0x7f)?.init;
-    if (sp === undefined || dataHi === 0 || sp < dataHi) {
-      throw new GuestError("cannot find the guest's stack: link with --export=__stack_low,__stack_high (shadowfence cc does)");
+    const spGlobal = stackPointerGlobal(m);
+    const sp = spGlobal === undefined ? undefined : m.globals[spGlobal - m.globalImports]?.init;
+    if (sp !== undefined && dataHi !== 0 && sp <= dataLo && sp > 0 && sp <= GUEST_MAX_STACK) {
+      // a stack-first link (rustc's wasm32 default): the stack is [0, sp) below the data. Every
+      // stack address comes from __stack_pointer, so moving its initial value moves the stack:
+      // put it just above the data
+      stackLo = Math.ceil(dataHi / abi.PAGE_SIZE) * abi.PAGE_SIZE;
+      stackHi = stackLo + sp;
+      moveStack = { global: spGlobal!, top: stackHi };
+    } else {
+      // wasm-ld's default layout: data, then the stack up to __stack_pointer's start
+      if (sp === undefined || dataHi === 0 || sp < dataHi) {
+        throw new GuestError("cannot find the guest's stack: link with --export=__stack_low,__stack_high (shadowfence cc does)");
+      }
+      // the stack is wasm-ld's default 64 KiB below sp; what lies between the data and it is .bss
+      stackLo = Math.max((dataHi + 15) & ~15, sp - WASM_LD_STACK_SIZE);
+      stackHi = sp;
     }
-    stackLo = (dataHi + 15) & ~15;
-    stackHi = sp;
   }
   const lo = Math.min(dataLo, stackLo);
   const hi = Math.max(dataHi === 0 ? stackHi : dataHi, stackHi);
@@ -156,7 +176,7 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
   if (hi > ramEnd) {
     throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM (${hex(ramEnd)}); boot with a larger ram=`);
   }
-  return { imageLo: lo, imageHi: hi, stackLo, stackHi };
+  return { imageLo: lo, imageHi: hi, stackLo, stackHi, moveStack };
 }
 
 function checkImports(m: WasmModule, engine: Engine): void {
@@ -387,6 +407,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         exportStackPointer: o.leaks ? stackPointerGlobal(m) : undefined,
         importDefinedMemory: m.definedMemories.length ? m.definedMemories[0].min : undefined,
         redirect,
+        globalInit: layout.moveStack ? new Map([[layout.moveStack.global, layout.moveStack.top]]) : undefined,
       }, {
         isHook: (f) => hooks.has(f),
         checkedBytes: (f) => {

@@ -409,6 +409,8 @@ export interface SealLayout extends ShadowStackLayout {
   importDefinedMemory?: number;
   /** Defined functions whose bodies become one call of an engine heap entry (a plain build's malloc & co.). */
   redirect?: Map<number, HeapEntry>;
+  /** New i32 initial values of defined globals (the stack pointer of a stack-first link, moved above its data). */
+  globalInit?: Map<number, number>;
   /** Export this global (the C stack pointer) as STACK_POINTER_EXPORT, so the leak scan reads the live stack. */
   exportStackPointer?: number;
 }
@@ -675,12 +677,16 @@ function globalSection(c: Ctx): Uint8Array {
   w.u32(c.m.globals.length + 1);
   if (sec) {
     const r = new Reader(c.m.bytes, sec.start, sec.end);
-    for (let n = r.u32(); n > 0; n--) {
+    for (let n = r.u32(), g = c.m.globalImports; n > 0; n--, g++) {
       const at = r.pos;
       valtype(r);
       r.byte();
       w.bytes(c.m.bytes.subarray(at, r.pos));
-      copyConstExpr(c, r, w);
+      const init = c.layout.globalInit?.get(g);
+      if (init === undefined) { copyConstExpr(c, r, w); continue; }
+      const skip = new Writer();
+      copyConstExpr(c, r, skip);              // read past the original initialiser
+      w.byte(I32_CONST); w.s32(init | 0); w.byte(END);
     }
   }
   // the fuel counter: a mutable i32 no original instruction can name
