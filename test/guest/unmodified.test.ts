@@ -80,3 +80,48 @@ describe.skipIf(!toolchain)("a plain clang build (no -fsanitize)", () => {
     void existsSync;
   });
 });
+
+/** Debian's rustc with the wasm32-wasi std; under CI a missing one is an error, as for clang. */
+function haveRust(): boolean {
+  const ok = existsSync("/usr/bin/rustc") && spawnSync("sh", ["-c", "ls /usr/lib/rustlib/wasm32-wasi/lib/libstd-*.rlib"]).status === 0;
+  if (!ok && process.env.CI) throw new Error("Debian's rustc and libstd-rust-dev-wasm32 are missing (npm test's pretest installs them)");
+  return ok;
+}
+const rust = haveRust();
+
+describe.skipIf(!rust || !toolchain)("a Rust program built by Debian's rustc", () => {
+  let wasm: Uint8Array;
+  beforeAll(() => {
+    mkdirSync(OUT, { recursive: true });
+    const out = path.join(OUT, "unmodified-rust.wasm");
+    const r = spawnSync("/usr/bin/rustc", ["--target", "wasm32-wasi", "-O", path.join(root, "test/guest/rust/unmodified.rs"), "-o", out,
+      "-C", "linker=wasm-ld-16", "-C", "link-arg=--global-base=20971520"], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`rustc failed: ${r.stderr}`);
+    wasm = readFileSync(out);
+  });
+  const fn = (f: string) => f.split("+")[0];
+
+  it("runs clean: no report, no leak (std's own objects are reachable from its statics)", async () => {
+    const r = await run(wasm, "clean");
+    expect(r.status).toBe("exit");
+    expect(r.stdout).toBe("ok 4950\n");
+    expect(r.reports).toEqual([]);
+    expect(r.leaks).toEqual([]);
+    expect(r.selfCheck).toEqual([]);
+  });
+
+  it("heap overflow, use-after-free and double free: each reported with the program's own functions", async () => {
+    const o = await run(wasm, "overflow");
+    expect(o.reports.map((x) => x.type)).toEqual(["slab-out-of-bounds"]);
+    expect(o.reports[0].title).toMatch(/^BUG: KASAN: slab-out-of-bounds in _ZN\d+unmodified14write_past_end17h[0-9a-f]{16}E\+/);
+    expect(o.reports[0].kasan!.allocStack.map(fn)).toContainEqual(expect.stringMatching(/unmodified11make_buffer/));
+    const u = await run(wasm, "uaf");
+    expect(u.reports.map((x) => x.type)).toEqual(["slab-use-after-free"]);
+    expect(u.reports[0].title).toMatch(/in _ZN\d+unmodified15read_after_free17h/);
+    expect(u.reports[0].kasan!.freeStack!.map(fn)).toContainEqual(expect.stringMatching(/unmodified15read_after_free/));
+    const d = await run(wasm, "double");
+    expect(d.reports.map((x) => x.type)).toEqual(["double-free"]);
+    expect(d.reports[0].text).toMatch(/\n _ZN\d+unmodified10free_twice17h[0-9a-f]{16}E\+0x/);
+    for (const r of [o, u, d]) { expect(r.status).toBe("exit"); expect(r.selfCheck).toEqual([]); }
+  });
+});
