@@ -241,6 +241,8 @@ const ALLOCATOR_NAMES: Record<string, HeapEntry> = {
   malloc_usable_size: "ksize", __libc_malloc: "kmalloc", __libc_free: "kfree", __libc_calloc: "kcalloc",
   __libc_realloc: "krealloc", dlmalloc: "kmalloc", dlfree: "kfree", dlcalloc: "kcalloc", dlrealloc: "krealloc",
   dlmalloc_usable_size: "ksize", dlmemalign: "kmalloc_aligned", memalign: "kmalloc_aligned",
+  // libc's copies become one checked call of the engine's __asan_memset/__asan_memmove (as the shim's are)
+  memset: "fill", memcpy: "copy", memmove: "copy",
 };
 
 /**

@@ -448,7 +448,7 @@ const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1],
   [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1]];   // i32 params, i32 results
 
 /** The engine's heap entry points a guest's own allocator functions can be redirected to (bodies replaced). */
-export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize";
+export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "fill" | "copy";
 /** (params, results) of each heap entry, all i32. */
 export function heapEntryArity(e: HeapEntry): [number, number] {
   return SEAL_TYPES[SEAL_IMPORTS.indexOf(e)] as [number, number];
