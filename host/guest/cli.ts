@@ -75,6 +75,7 @@ export async function runCommand(prog: string, args: string[],
     timeoutMs,
     leaks: opts.leaks !== false,
   });
+  if (opts.dmesg && result.uninstrumented && !json) err(result.uninstrumented + "\n");
   const leaks = result.leaks ?? [];
   for (const l of leaks) err(json ? JSON.stringify({ event: "leak", address: "0x" + l.address.toString(16), guestAddress: l.guestAddress,
     size: l.size, pid: l.pid, comm: l.comm, backtrace: l.backtrace, text: l.text }) + "\n" : l.text + "\n");

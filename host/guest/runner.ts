@@ -22,6 +22,11 @@ import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from
 export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
 /** The shadow call stack ring (entries are u32 frame ids). */
 export const GUEST_RING_BYTES = 0x40000;
+/** What a guest without compiler instrumentation cannot be checked for (dmesg, `run --dmesg`). */
+export function uninstrumentedNote(comm: string): string {
+  return `shadowfence: ${comm} has no ASan instrumentation: every heap, NULL and wild access is checked at load time, ` +
+    "but stack and global out-of-bounds need the compiler's redzones and are not seen";
+}
 /** Exit status of a guest the engine stopped (an oops kills the task: 128 + SIGSEGV). */
 export const EXIT_STOPPED = 139;
 /** Exit status of a guest that trapped on its own (abort(), unreachable: 128 + SIGABRT). */
@@ -74,6 +79,8 @@ export interface GuestResult {
   reportsDropped: number;
   /** Engine self-check after the run: [] when every invariant holds. */
   selfCheck: string[];
+  /** Set when the guest has no __asan_* hooks (a plain or --no-asan build): the dmesg line saying what it cannot be checked for. */
+  uninstrumented?: string;
   /** With o.leaks and a guest that exited: its unreferenced heap objects, in kmemleak's text. */
   leaks?: LeakReport[];
 }
@@ -396,6 +403,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   let exitCode = 0;
   let message: string | undefined;
   let leaks: LeakReport[] | undefined;
+  let uninstrumented: string | undefined;
   try {
     // rewrite: every call site becomes a frame of the engine's frame table
     const names = nameTable(m);
@@ -486,6 +494,10 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       [SEAL_MODULE]: sealImports };
 
     engine.setTask({ pid, comm });
+    if (hooks.size === 0) {
+      uninstrumented = uninstrumentedNote(comm);
+      engine.printk(uninstrumented);
+    }
     engine.kernelCall(false, () => undefined);      // publish what earlier calls left: none of it is this guest's
     const pageOffset = engine.formatContext().pageOffset;
     let listenerError: { err: unknown } | undefined;
@@ -569,5 +581,5 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
   stdout += dec.out.decode();
   stderr += dec.err.decode();
-  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck(), ...(leaks ? { leaks } : {}) };
+  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck(), ...(uninstrumented ? { uninstrumented } : {}), ...(leaks ? { leaks } : {}) };
 }

@@ -42,6 +42,16 @@ describe.skipIf(!toolchain)("a plain clang build (no -fsanitize)", () => {
     expect(r.reports).toEqual([]);
     expect(r.leaks).toEqual([]);
     expect(r.selfCheck).toEqual([]);
+    expect(r.uninstrumented).toBe("shadowfence: unmodified has no ASan instrumentation: every heap, NULL and wild access is checked at load time, " +
+      "but stack and global out-of-bounds need the compiler's redzones and are not seen");
+  });
+
+  it("run --dmesg says what an uninstrumented build cannot see; the CLI runs it", () => {
+    const r = spawnSync("node", [path.join(root, "dist/host/cli.js"), "run", "--dmesg", path.join(OUT, "unmodified-plain.wasm"), "overflow"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("ok\n");
+    expect(r.stderr).toContain("shadowfence: unmodified-plai has no ASan instrumentation");
+    expect(r.stderr).toMatch(/^BUG: KASAN: slab-out-of-bounds in write_past_end\+/m);
   });
 
   it("heap overflow: slab-out-of-bounds in the program's own function, allocated in make_buffer", async () => {
