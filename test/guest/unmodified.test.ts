@@ -79,6 +79,18 @@ describe.skipIf(!toolchain)("a plain clang build (no -fsanitize)", () => {
     expect(r.selfCheck).toEqual([]);
   });
 
+  it("invalid free of a global and a NULL read: invalid-free (refused), then null-ptr-deref and the oops that stops it", async () => {
+    const inv = await run(wasm, "invalid");
+    expect(inv.reports.map((x) => x.title)).toEqual([expect.stringMatching(/^BUG: KASAN: invalid-free in free_global\+/)]);
+    expect(inv.status).toBe("exit");
+    const nul = await run(wasm, "null");
+    expect(nul.reports.map((x) => x.title)).toEqual([expect.stringMatching(/^BUG: KASAN: null-ptr-deref in read_null\+/),
+      "BUG: kernel NULL pointer dereference, address: 0000000000000000"]);
+    expect(nul.status).toBe("stopped");
+    expect(nul.exitCode).toBe(139);
+    for (const r of [inv, nul]) expect(r.selfCheck).toEqual([]);
+  });
+
   it("refuses clang's default layout with the flag to link with, and a stripped binary with what is missing", async () => {
     const plain = clang(path.join(OUT, "unmodified-default.wasm"), []);
     const e = await createEngine({});

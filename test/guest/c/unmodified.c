@@ -18,6 +18,10 @@ __attribute__((noinline)) void free_twice(void) {
   free(p);
 }
 
+static char not_heap[32];
+__attribute__((noinline)) void free_global(void) { free(not_heap + 8); }
+__attribute__((noinline)) int read_null(int *volatile p) { return *p; }
+
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "clean";
   char *b = make_buffer(16);
@@ -25,6 +29,8 @@ int main(int argc, char **argv) {
   if (!strcmp(what, "overflow")) write_past_end(b, 16);
   if (!strcmp(what, "uaf")) printf("%d\n", read_after_free());
   if (!strcmp(what, "double")) free_twice();
+  if (!strcmp(what, "invalid")) free_global();
+  if (!strcmp(what, "null")) printf("%d\n", read_null(0));
   char *c = calloc(4, 8);
   c = realloc(c, 100);
   free(c);
