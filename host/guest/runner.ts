@@ -272,9 +272,11 @@ function allocatorRedirects(m: WasmModule): Map<number, HeapEntry> | undefined {
     found.add(name);
   }
   const names = [...m.funcNames.values()];
+  // a link with its own memory has its own heap in it; a module importing env.memory without
+  // the shim (hand-written) has none unless its names say so
   const hasHeap = names.some((n) => /^(?:sbrk|dlmalloc|dlfree|__libc_malloc|malloc|free)$/.test(n)) ||
-    m.funcNames.size === 0;
-  if (!hasHeap) return redirect;               // a program with no heap at all
+    (m.funcNames.size === 0 && m.definedMemories.length > 0);
+  if (!hasHeap) return redirect;               // no heap at all (a hand-written module)
   if (m.funcNames.size === 0) {
     throw new GuestError("the guest has no name section, so the runner cannot find its allocator (malloc, free) to put it on the engine's heap; " +
       "link without -s/--strip-all/--strip-debug and do not run wasm-opt on it (or build it with shadowfence cc)");
