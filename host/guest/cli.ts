@@ -80,14 +80,15 @@ export async function runCommand(prog: string, args: string[],
   for (const l of leaks) err(json ? JSON.stringify({ event: "leak", address: "0x" + l.address.toString(16), guestAddress: l.guestAddress,
     size: l.size, pid: l.pid, comm: l.comm, backtrace: l.backtrace, text: l.text }) + "\n" : l.text + "\n");
   if (leaks.length && !json) err(`kmemleak: ${leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n`);
+  const exitCode = leaks.length && leaksExitCode !== undefined && result.exitCode === 0 ? leaksExitCode : result.exitCode;
   if (json) {
-    err(JSON.stringify({ event: "exit", exitCode: result.exitCode, status: result.status, message: result.message,
-      reports: result.reports.length, selfCheck: result.selfCheck }) + "\n");
+    err(JSON.stringify({ event: "exit", exitCode, status: result.status, message: result.message,
+      reports: result.reports.length, leaks: leaks.length, selfCheck: result.selfCheck }) + "\n");
   } else {
     if (result.message) err(`shadowfence: ${result.message}\n`);
     if (result.selfCheck.length) err(`shadowfence: engine self-check failed after the guest: ${result.selfCheck.join("; ")}\n`);
   }
-  process.exitCode = leaks.length && leaksExitCode !== undefined && result.exitCode === 0 ? leaksExitCode : result.exitCode;
+  process.exitCode = exitCode;
 }
 
 export async function ccCommand(argv: string[]): Promise<void> {

@@ -88,6 +88,13 @@ describe.skipIf(!toolchain)("kmemleak at guest exit", () => {
     const clean = spawnSync("node", [...cli, "--leaks-exit-code", "23", prog, "clean"], { encoding: "utf8" });
     expect(clean.status).toBe(0);
     expect(clean.stderr).toBe("");
+    const js = spawnSync("node", [...cli, "--format", "json", "--leaks-exit-code", "23", prog, "leak"], { encoding: "utf8" });
+    const events = js.stderr.trim().split("\n").map((l) => JSON.parse(l));
+    expect(events.map((x) => x.event)).toEqual(["leak", "leak", "exit"]);
+    expect(events[0]).toMatchObject({ size: 40, pid: 100, comm: "leaks" });
+    expect(events[0].backtrace[1]).toMatch(/^leak_session\+0x/);
+    expect(events[2]).toMatchObject({ exitCode: 23, status: "exit", leaks: 2 });
+    expect(js.status).toBe(23);
     const bad = spawnSync("node", [...cli, "--leaks-exit-code", "x", prog], { encoding: "utf8" });
     expect(bad.status).toBe(2);
     void execFileSync;
