@@ -98,3 +98,5 @@ export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_nex
          fuzz_sites, fuzz_slots, fuzz_stats, fuzz_end } from "./fuzz/tape";
 export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
          fuzz_gen_planted } from "./fuzz/gen";
+// kmemleak: the walk over every allocated object the host's scan reads
+export { kmemleak_walk_start, kmemleak_walk_next, kmemleak_walk_size, kmemleak_walk_pid, kmemleak_walk_stack } from "./kmemleak";

@@ -13,6 +13,8 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   vmalloc: () => import("./vmalloc.js"),
   modes: () => import("./modes.js"),
   guest: () => import("./guest.js"),
+  // the kmemleak scan over 100k live objects
+  kmemleak: () => import("./kmemleak.js"),
   // fuzz workloads (host/fuzz/): ops/s per worker, scaling, native C and ASan on the same tape
   fuzz: () => import("./fuzz.js"),
   // fuzz campaigns on BullMQ/Redis (host/fuzz/campaign/): 1-3 worker processes against a local run, Redis storage

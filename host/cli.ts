@@ -168,6 +168,8 @@ program
   .option("--dmesg", "print the kernel log of the boot first")
   .option("--dir <dir...>", "give the guest access to a directory (WASI preopen; none by default)")
   .option("--timeout <seconds>", "stop the guest after this many seconds (exit status 124; no limit by default)")
+  .option("--no-leaks", "do not scan for leaked heap objects at exit (kmemleak; on by default, as LeakSanitizer)")
+  .option("--leaks-exit-code <n>", "exit with status n when the scan finds leaks (default: the guest's own status)")
   .passThroughOptions()
   .action(runCommand);
 program

@@ -138,6 +138,11 @@ export interface CoreExports {
   kfence_pool_size(): bigint;
   kfence_num_objects(): number;
   kfence_meta_base(): number;
+  kmemleak_walk_start(): void;
+  kmemleak_walk_next(): number;
+  kmemleak_walk_size(): number;
+  kmemleak_walk_pid(): number;
+  kmemleak_walk_stack(): number;
   kfence_enabled(): number;
   kfence_init_failed(): number;
   kfence_sample_interval(): number;

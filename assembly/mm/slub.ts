@@ -1022,3 +1022,20 @@ export function slabCheck(): bool {
   }
   return true;
 }
+
+// ── kmemleak's object walk ───────────────────────────────────────────────────
+// Mark the free slots of a slab (its freelist) in map, one bit per slot.
+export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
+  const n = slabObjects(pfn);
+  memory.fill(map, 0, <usize>((n + 7) >> 3));
+  const start = slabLin(pfn);
+  const size = kc(c, KC_SIZE);
+  let p = slabFreelist(pfn);
+  for (let k: u32 = 0; p > 1 && k <= n; k++) {
+    const i = <u32>(p - start) / size;
+    store<u8>(map + (i >> 3), <u8>(<u32>load<u8>(map + (i >> 3)) | (<u32>1 << (i & 7))));
+    p = getFreePointer(c, pfn, p);
+  }
+}
+export function slabObjectCount(pfn: u32): u32 { return slabObjects(pfn); }
+export function slabStartLin(pfn: u32): usize { return slabLin(pfn); }

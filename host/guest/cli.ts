@@ -31,7 +31,7 @@ async function loadNodeWasi(): Promise<typeof import("node:wasi")> {
   return import("node:wasi");
 }
 
-const RUN_OPTIONS = ["--cmdline", "--format", "--dmesg", "--dir", "--timeout"];
+const RUN_OPTIONS = ["--cmdline", "--format", "--dmesg", "--dir", "--timeout", "--no-leaks", "--leaks-exit-code"];
 
 /** Everything after the program is the guest's; say so once when that looks like one of ours. */
 function warnGuestGotOurOptions(prog: string, args: string[]): void {
@@ -42,8 +42,15 @@ function warnGuestGotOurOptions(prog: string, args: string[]): void {
 }
 
 export async function runCommand(prog: string, args: string[],
-  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[]; timeout?: string }): Promise<void> {
+  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[]; timeout?: string; leaks?: boolean; leaksExitCode?: string }): Promise<void> {
   let timeoutMs: number | undefined;
+  let leaksExitCode: number | undefined;
+  if (opts.leaksExitCode !== undefined) {
+    if (!/^\d{1,3}$/.test(opts.leaksExitCode) || Number(opts.leaksExitCode) > 255) {
+      throw new RangeError(`--leaks-exit-code: expected an exit status from 0 to 255, got ${JSON.stringify(opts.leaksExitCode)}`);
+    }
+    leaksExitCode = Number(opts.leaksExitCode);
+  }
   if (opts.timeout !== undefined) {
     const secs = Number(opts.timeout);
     if (!/^\d+(\.\d+)?$/.test(opts.timeout) || !(secs > 0) || secs * 1000 > 2 ** 31) {
@@ -66,15 +73,22 @@ export async function runCommand(prog: string, args: string[],
     nodeWasi: { module: wasi as never, preopens: Object.fromEntries((opts.dir ?? []).map((d) => [d, path.resolve(d)])) },
     onReport: (r) => err(json ? jsonReport(r) : r.text + "\n"),
     timeoutMs,
+    leaks: opts.leaks !== false,
   });
+  if (opts.dmesg && result.uninstrumented && !json) err(result.uninstrumented + "\n");
+  const leaks = result.leaks ?? [];
+  for (const l of leaks) err(json ? JSON.stringify({ event: "leak", address: "0x" + l.address.toString(16), guestAddress: l.guestAddress,
+    size: l.size, pid: l.pid, comm: l.comm, backtrace: l.backtrace, text: l.text }) + "\n" : l.text + "\n");
+  if (leaks.length && !json) err(`kmemleak: ${leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n`);
+  const exitCode = leaks.length && leaksExitCode !== undefined && result.exitCode === 0 ? leaksExitCode : result.exitCode;
   if (json) {
-    err(JSON.stringify({ event: "exit", exitCode: result.exitCode, status: result.status, message: result.message,
-      reports: result.reports.length, selfCheck: result.selfCheck }) + "\n");
+    err(JSON.stringify({ event: "exit", exitCode, status: result.status, message: result.message,
+      reports: result.reports.length, leaks: leaks.length, selfCheck: result.selfCheck }) + "\n");
   } else {
     if (result.message) err(`shadowfence: ${result.message}\n`);
     if (result.selfCheck.length) err(`shadowfence: engine self-check failed after the guest: ${result.selfCheck.join("; ")}\n`);
   }
-  process.exitCode = result.exitCode;
+  process.exitCode = exitCode;
 }
 
 export async function ccCommand(argv: string[]): Promise<void> {

@@ -14,13 +14,19 @@ import type { Engine, Report } from "../engine.js";
 import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame } from "../stackdepot.js";
-import { parseWasm, rewriteGuest, globalValue, SEAL_MODULE, type WasmModule } from "./wasm.js";
+import { parseWasm, rewriteGuest, globalValue, heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry, type WasmModule } from "./wasm.js";
+import { liveObjects, type LeakReport } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
 export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
 /** The shadow call stack ring (entries are u32 frame ids). */
 export const GUEST_RING_BYTES = 0x40000;
+/** What a guest without compiler instrumentation cannot be checked for (dmesg, `run --dmesg`). */
+export function uninstrumentedNote(comm: string): string {
+  return `shadowfence: ${comm} has no ASan instrumentation: every heap, NULL and wild access is checked at load time, ` +
+    "but stack and global out-of-bounds need the compiler's redzones and are not seen";
+}
 /** Exit status of a guest the engine stopped (an oops kills the task: 128 + SIGSEGV). */
 export const EXIT_STOPPED = 139;
 /** Exit status of a guest that trapped on its own (abort(), unreachable: 128 + SIGABRT). */
@@ -52,6 +58,8 @@ export interface GuestOptions {
   pid?: number;
   /** Stop the guest after this many milliseconds of running (status "timeout", exit code 124). */
   timeoutMs?: number;
+  /** At exit, scan for leaked heap objects as kmemleak does (result.leaks); off by default in the library, on in `shadowfence run`. */
+  leaks?: boolean;
 }
 
 export type GuestStatus = "exit" | "stopped" | "panic" | "trap" | "timeout";
@@ -71,6 +79,10 @@ export interface GuestResult {
   reportsDropped: number;
   /** Engine self-check after the run: [] when every invariant holds. */
   selfCheck: string[];
+  /** Set when the guest has no __asan_* hooks (a plain or --no-asan build): the dmesg line saying what it cannot be checked for. */
+  uninstrumented?: string;
+  /** With o.leaks and a guest that exited: its unreferenced heap objects, in kmemleak's text. */
+  leaks?: LeakReport[];
 }
 
 /** A guest that cannot run here, with what to do about it. */
@@ -119,7 +131,12 @@ function hookExport(engine: Engine, name: string): WebAssembly.ExportValue | und
   return x[name] ?? x[base];
 }
 
-interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number }
+interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number; moveStack?: { global: number; top: number } }
+
+/** The largest stack a stack-first link may have for the runner to move it above the data (rustc's default is 1 MiB). */
+const GUEST_MAX_STACK = 16 << 20;
+/** wasm-ld's default stack size (-z stack-size), for a link that exports no __stack_low. */
+const WASM_LD_STACK_SIZE = 65536;
 
 function layoutOf(m: WasmModule, engine: Engine): Layout {
   const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
@@ -133,29 +150,52 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
   }
   let stackLo = globalValue(m, "__stack_low");
   let stackHi = globalValue(m, "__stack_high");
+  let moveStack: { global: number; top: number } | undefined;
+  // .bss follows the data segments: wasm-ld's __data_end (exported by rustc) says where it ends
+  const dataEnd = globalValue(m, "__data_end");
+  if (dataEnd !== undefined && dataHi !== 0 && dataEnd > dataHi && dataEnd - dataHi <= GUEST_MAX_STACK) dataHi = dataEnd;
   if (stackLo === undefined || stackHi === undefined) {
-    // wasm-ld's default layout: data, then the stack up to __stack_pointer's start
-    const sp = globalValue(m, "__stack_pointer") ?? m.globals.find((g) => g.mutable && g.valtype === 0x7f)?.init;
-    if (sp === undefined || dataHi === 0 || sp < dataHi) {
-      throw new GuestError("cannot find the guest's stack: link with --export=__stack_low,__stack_high (shadowfence cc does)");
+    const spGlobal = stackPointerGlobal(m);
+    const sp = spGlobal === undefined ? undefined : m.globals[spGlobal - m.globalImports]?.init;
+    if (sp !== undefined && dataHi !== 0 && sp <= dataLo && sp > 0 && sp <= GUEST_MAX_STACK) {
+      // a stack-first link (rustc's wasm32 default): the stack is [0, sp) below the data. Every
+      // stack address comes from __stack_pointer, so moving its initial value moves the stack:
+      // put it just above the data
+      stackLo = Math.ceil(dataHi / abi.PAGE_SIZE) * abi.PAGE_SIZE;
+      stackHi = stackLo + sp;
+      moveStack = { global: spGlobal!, top: stackHi };
+    } else {
+      // wasm-ld's default layout: data, then the stack up to __stack_pointer's start
+      if (sp === undefined || dataHi === 0 || sp < dataHi) {
+        throw new GuestError("cannot find the guest's stack: link with --export=__stack_low,__stack_high (shadowfence cc does)");
+      }
+      // the stack is wasm-ld's default 64 KiB below sp; what lies between the data and it is .bss
+      stackLo = Math.max((dataHi + 15) & ~15, sp - WASM_LD_STACK_SIZE);
+      stackHi = sp;
     }
-    stackLo = (dataHi + 15) & ~15;
-    stackHi = sp;
   }
   const lo = Math.min(dataLo, stackLo);
   const hi = Math.max(dataHi === 0 ? stackHi : dataHi, stackHi);
   if (lo < abi.PHYS_BASE + abi.PAGE_SIZE) {
     throw new GuestError(`the guest is linked at ${hex(lo)}, inside the engine's own tables (below ${hex(abi.PHYS_BASE + abi.PAGE_SIZE)}); ` +
-      `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does)`);
+      `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does; a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`);
   }
   if (hi > ramEnd) {
     throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM (${hex(ramEnd)}); boot with a larger ram=`);
   }
-  return { imageLo: lo, imageHi: hi, stackLo, stackHi };
+  return { imageLo: lo, imageHi: hi, stackLo, stackHi, moveStack };
 }
 
 function checkImports(m: WasmModule, engine: Engine): void {
   const memSize = engine.memory.buffer.byteLength;
+  // a plain wasm32-wasi link defines its memory: it runs on the engine's memory instead (the rewriter imports it)
+  if (m.definedMemories.length > 1 || (m.definedMemories.length && m.imports.some((i) => i.kind === 2))) {
+    throw new GuestError("the guest has more than one memory; guests use one plain 32-bit memory");
+  }
+  for (const mem of m.definedMemories) {
+    if (mem.shared || mem.is64) throw new GuestError("the guest's memory is shared or 64-bit; guests use a plain 32-bit memory");
+    if (mem.min * abi.WASM_PAGE > memSize) throw new GuestError(`the guest needs ${mem.min * abi.WASM_PAGE} bytes of memory, the engine has ${memSize}; boot with a larger ram=`);
+  }
   for (const imp of m.imports) {
     const what = sanitizeName(`${imp.module}.${imp.name}`, 200);
     if (imp.kind === 2) {
@@ -200,6 +240,60 @@ function checkImports(m: WasmModule, engine: Engine): void {
   if (!m.exports.some((e) => e.kind === 0 && e.name === "_start")) {
     throw new GuestError("the guest has no _start export: build a WASI command (a program with main)");
   }
+}
+
+/** A plain build's allocator entry points (wasi-libc's, and its dlmalloc under them) and the engine entry each becomes. */
+const ALLOCATOR_NAMES: Record<string, HeapEntry> = {
+  malloc: "kmalloc", free: "kfree", calloc: "kcalloc", realloc: "krealloc", aligned_alloc: "kmalloc_aligned",
+  malloc_usable_size: "ksize", __libc_malloc: "kmalloc", __libc_free: "kfree", __libc_calloc: "kcalloc",
+  __libc_realloc: "krealloc", dlmalloc: "kmalloc", dlfree: "kfree", dlcalloc: "kcalloc", dlrealloc: "krealloc",
+  dlmalloc_usable_size: "ksize", dlmemalign: "kmalloc_aligned", memalign: "kmalloc_aligned",
+  // libc's copies become one checked call of the engine's __asan_memset/__asan_memmove (as the shim's are)
+  memset: "fill", memcpy: "copy", memmove: "copy",
+};
+
+/**
+ * A guest that links its own allocator (not built by shadowfence cc: no shim
+ * imports) gets its malloc & co. redirected to the engine's heap, found by
+ * name. undefined for a shim-built guest.
+ */
+function allocatorRedirects(m: WasmModule): Map<number, HeapEntry> | undefined {
+  if (m.imports.some((i) => i.kind === 0 && i.module === "env" && SHIM_IMPORTS.has(i.name))) return undefined;
+  const redirect = new Map<number, HeapEntry>();
+  const found = new Set<string>();
+  for (const [f, name] of m.funcNames) {
+    const entry = ALLOCATOR_NAMES[name];
+    if (entry === undefined || f < m.funcImports) continue;
+    const type = m.types[m.funcTypes[f - m.funcImports]];
+    const [params, results] = heapEntryArity(entry);
+    const want = [...Array(params).fill("i32"), "->", ...Array(results).fill("i32")].join(" ");
+    if (type?.signature !== want) throw new GuestError(`the guest's ${sanitizeName(name)} has type (${type?.signature ?? "none"}), not (${want}) as a wasm32 ${name} has`);
+    redirect.set(f, entry);
+    found.add(name);
+  }
+  const names = [...m.funcNames.values()];
+  // a link with its own memory has its own heap in it; a module importing env.memory without
+  // the shim (hand-written) has none unless its names say so
+  const hasHeap = names.some((n) => /^(?:sbrk|dlmalloc|dlfree|__libc_malloc|malloc|free)$/.test(n)) ||
+    (m.funcNames.size === 0 && m.definedMemories.length > 0);
+  if (!hasHeap) return redirect;               // no heap at all (a hand-written module)
+  if (m.funcNames.size === 0) {
+    throw new GuestError("the guest has no name section, so the runner cannot find its allocator (malloc, free) to put it on the engine's heap; " +
+      "link without -s/--strip-all/--strip-debug and do not run wasm-opt on it (or build it with shadowfence cc)");
+  }
+  const missing = ["malloc", "free"].filter((n) => !found.has(n) && !found.has(`dl${n}`));
+  if (missing.length) {
+    throw new GuestError(`cannot find the guest's allocator: no function named ${missing.join(" or ")} in its name section ` +
+      "(the runner redirects malloc, free, calloc, realloc, aligned_alloc and wasi-libc's dlmalloc entry points to the engine's heap)");
+  }
+  return redirect;
+}
+
+/** The guest's C stack pointer global (wasm-ld's __stack_pointer), to export for the leak scan. */
+function stackPointerGlobal(m: WasmModule): number | undefined {
+  for (const [i, n] of m.globalNames) if (n === "__stack_pointer") return i;
+  const i = m.globals.findIndex((g) => g.mutable && g.valtype === 0x7f);
+  return i < 0 ? undefined : m.globalImports + i;
 }
 
 /** Frames of the guest's functions, for the stack frames ASan records (pc = table index). */
@@ -270,6 +364,7 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     throw new GuestError("the guest does not export its memory as \"memory\", which node:wasi needs; link with --export-memory (shadowfence cc does)");
   }
   const layout = layoutOf(m, engine);
+  const redirect = allocatorRedirects(m);
   if (engine.guestHooks.onReport) throw new GuestError("a guest is already running on this engine");
   const name = (o.name ?? "guest").replace(/\.wasm$/, "");
   const comm = sanitizeComm("runGuest", name.split("/").pop() || "guest");
@@ -309,6 +404,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   let status: GuestStatus = "exit";
   let exitCode = 0;
   let message: string | undefined;
+  let leaks: LeakReport[] | undefined;
+  let uninstrumented: string | undefined;
   try {
     // rewrite: every call site becomes a frame of the engine's frame table
     const names = nameTable(m);
@@ -319,6 +416,10 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
       const rewritten = rewriteGuest(m, {
         ssp: gcb, site: gcb + 4, ringBase: ctl, ringMask: GUEST_RING_BYTES - 1,
         guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
+        exportStackPointer: o.leaks ? stackPointerGlobal(m) : undefined,
+        importDefinedMemory: m.definedMemories.length ? m.definedMemories[0].min : undefined,
+        redirect,
+        globalInit: layout.moveStack ? new Map([[layout.moveStack.global, layout.moveStack.top]]) : undefined,
       }, {
         isHook: (f) => hooks.has(f),
         checkedBytes: (f) => {
@@ -377,15 +478,28 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
     const sealImports: Record<string, WebAssembly.ExportValue> = {
       seal: x.guest_seal, load: x[`guest_sealed_load${off}`], store: x[`guest_sealed_store${off}`],
       fill: x.__asan_memset, copy: x.__asan_memmove, range: x.__asan_storeN,
+      kmalloc: x.guest_kmalloc, kcalloc: x.guest_kcalloc, kfree: x.guest_kfree, krealloc: x.guest_krealloc,
+      kmalloc_aligned: x.guest_kmalloc_aligned, ksize: x.guest_ksize,
       fuel: (() => {
         if (Date.now() >= deadline) throw new GuestTimeout();
         return GUEST_FUEL;
       }) as unknown as WebAssembly.ExportValue,
     };
-    const imports = { env: envImports, wasi_snapshot_preview1: guardWasi(wasiImports, wasiNames, memory, writable, { args, env }),
+    const wasiGuarded = guardWasi(wasiImports, wasiNames, memory, writable, { args, env });
+    // libc keeps argv and environ in its own locals until exit: their buffers are leak-scan roots
+    const libcHeld: number[] = [];
+    for (const call of ["args_get", "environ_get"] as const) {
+      const f = wasiGuarded[call] as ((a: number, b: number) => number) | undefined;
+      if (f && o.leaks) wasiGuarded[call] = ((a: number, b: number) => { if (libcHeld.length < 8) libcHeld.push(a >>> 0, b >>> 0); return f(a, b); }) as never;
+    }
+    const imports = { env: envImports, wasi_snapshot_preview1: wasiGuarded,
       [SEAL_MODULE]: sealImports };
 
     engine.setTask({ pid, comm });
+    if (hooks.size === 0) {
+      uninstrumented = uninstrumentedNote(comm);
+      engine.printk(uninstrumented);
+    }
     engine.kernelCall(false, () => undefined);      // publish what earlier calls left: none of it is this guest's
     const pageOffset = engine.formatContext().pageOffset;
     let listenerError: { err: unknown } | undefined;
@@ -434,6 +548,8 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         throw asGuestError(what, err);
       }
     };
+    // kasan=off keeps no allocation track: the guest's objects are the ones not live before it
+    const before = o.leaks && !engine.options.kasan ? liveObjects(engine) : undefined;
     engine.callWithStack(0, () => {
       try {
         instance = new WebAssembly.Instance(module, imports as unknown as WebAssembly.Imports);
@@ -449,6 +565,16 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
         ended(err, "the guest cannot run");
       }
     });
+    if (o.leaks && status === "exit" && instance) {
+      // LeakSanitizer's moment: at exit, roots are the data and bss and the live stack
+      const sp = instance.exports[STACK_POINTER_EXPORT];
+      const live = sp instanceof WebAssembly.Global ? Math.min(Math.max(Number(sp.value) >>> 0, layout.stackLo), layout.stackHi) : layout.stackLo;
+      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, before, pointers: libcHeld, roots: [
+        { lin: layout.imageLo, len: Math.max(0, layout.stackLo - layout.imageLo), width: 4 },
+        { lin: layout.stackHi, len: Math.max(0, layout.imageHi - layout.stackHi), width: 4 },
+        { lin: live, len: layout.stackHi - live, width: 4 },
+      ] });
+    }
   } finally {
     e.guest_end();
     engine.guestHooks.onReport = undefined;
@@ -457,5 +583,5 @@ export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: Gue
   }
   stdout += dec.out.decode();
   stderr += dec.err.decode();
-  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck() };
+  return { exitCode, status, message, stdout, stderr, reports: reports.since(0), reportsDropped: reports.dropped, selfCheck: engine.selfCheck(), ...(uninstrumented ? { uninstrumented } : {}), ...(leaks ? { leaks } : {}) };
 }

@@ -98,6 +98,8 @@ export interface WasmModule {
   funcImports: number;
   globalImports: number;
   funcTypes: number[];
+  /** Memories the module defines itself (a plain wasm32-wasi link defines one). */
+  definedMemories: Array<{ min: number; max?: number; shared: boolean; is64: boolean }>;
   globals: WasmGlobal[];
   exports: Array<{ name: string; kind: number; index: number }>;
   /** Active funcref segments of table 0: table index -> function index. */
@@ -143,7 +145,7 @@ export function parseWasm(bytes: Uint8Array): WasmModule {
   }
   if (bytes[4] !== 1 || bytes[5] || bytes[6] || bytes[7]) throw new WasmFormatError("unsupported WebAssembly version (expected 1)");
   const m: WasmModule = {
-    bytes, sections: [], types: [], imports: [], funcImports: 0, globalImports: 0, funcTypes: [], globals: [],
+    bytes, sections: [], types: [], imports: [], funcImports: 0, globalImports: 0, funcTypes: [], definedMemories: [], globals: [],
     exports: [], table: new Map(), data: [], bodies: [], funcNames: new Map(), globalNames: new Map(),
   };
   const r = new Reader(bytes, 8);
@@ -186,6 +188,9 @@ export function parseWasm(bytes: Uint8Array): WasmModule {
           else throw new WasmFormatError(`unknown import kind ${imp.kind}`);
           m.imports.push(imp);
         }
+        break;
+      case 5:
+        for (let n = s.u32(); n > 0; n--) m.definedMemories.push(limits(s));
         break;
       case 3:
         for (let n = s.u32(); n > 0; n--) m.funcTypes.push(s.u32());
@@ -400,7 +405,18 @@ export interface SealLayout extends ShadowStackLayout {
   physBase: number;
   /** Fuel a guest starts with (the runner's budget between clock checks). */
   fuel: number;
+  /** A module that defines its own memory (a plain wasm32-wasi link) imports env.memory instead, at least this many pages. */
+  importDefinedMemory?: number;
+  /** Defined functions whose bodies become one call of an engine heap entry (a plain build's malloc & co.). */
+  redirect?: Map<number, HeapEntry>;
+  /** New i32 initial values of defined globals (the stack pointer of a stack-first link, moved above its data). */
+  globalInit?: Map<number, number>;
+  /** Export this global (the C stack pointer) as STACK_POINTER_EXPORT, so the leak scan reads the live stack. */
+  exportStackPointer?: number;
 }
+
+/** The export the rewriter adds for the guest's stack pointer. */
+export const STACK_POINTER_EXPORT = "__shadowfence_sp";
 
 export interface RewriteHooks {
   /** Calls to this function index store a site only (the __asan_* imports). */
@@ -426,8 +442,17 @@ export interface RewriteHooks {
  *   fuel() -> n                       the time limit: throws past the deadline, else the next budget
  */
 export const SEAL_MODULE = "shadowfence";
-export const SEAL_IMPORTS = ["seal", "load", "store", "fill", "copy", "range", "fuel"] as const;
-const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1]];   // i32 params, i32 results
+export const SEAL_IMPORTS = ["seal", "load", "store", "fill", "copy", "range", "fuel",
+  "kmalloc", "kcalloc", "kfree", "krealloc", "kmalloc_aligned", "ksize"] as const;
+const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1],
+  [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1]];   // i32 params, i32 results
+
+/** The engine's heap entry points a guest's own allocator functions can be redirected to (bodies replaced). */
+export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "fill" | "copy";
+/** (params, results) of each heap entry, all i32. */
+export function heapEntryArity(e: HeapEntry): [number, number] {
+  return SEAL_TYPES[SEAL_IMPORTS.indexOf(e)] as [number, number];
+}
 
 const I32_CONST = 0x41, I32_LOAD = 0x28, I32_LOAD8_U = 0x2d, I32_STORE = 0x36, I32_ADD = 0x6a, I32_SUB = 0x6b,
   I32_AND = 0x71, I32_OR = 0x72, I32_SHR_U = 0x76, I32_EQZ = 0x45, I32_GT_U = 0x4b;
@@ -521,7 +546,9 @@ function section(out: Writer, id: number, payload: Uint8Array): void {
  * loop heads and function entries spend fuel for the time limit.
  */
 export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHooks): Uint8Array {
-  if (m.sections.some((s) => s.id === 5)) throw new WasmFormatError("the guest defines its own memory; guests import env.memory only");
+  if (m.sections.some((s) => s.id === 5) && (layout.importDefinedMemory === undefined || m.definedMemories.length !== 1 || m.imports.some((i) => i.kind === 2))) {
+    throw new WasmFormatError("the guest defines its own memory; guests import env.memory only");
+  }
   const c: Ctx = { m, layout, hooks, sealBase: m.funcImports, fuelGlobal: m.globalImports + m.globals.length,
     nGlobals: m.globalImports + m.globals.length };
   const out = new Writer();
@@ -544,6 +571,7 @@ export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHo
     if (rank === undefined) throw new WasmFormatError(`unknown section ${sec.id}`);
     emitMissing(rank);
     const r = new Reader(m.bytes, sec.start, sec.end);
+    if (sec.id === 5) continue;          // the defined memory became an import (importSection)
     switch (sec.id) {
       case 1: done.add(1); section(out, 1, typeSection(c)); break;
       case 2: done.add(2); section(out, 2, importSection(c)); break;
@@ -551,7 +579,9 @@ export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHo
       case 7: {
         const w = new Writer();
         const n = r.u32();
-        w.u32(n);
+        const sp = layout.exportStackPointer;
+        w.u32(sp === undefined ? n : n + 1);
+        if (sp !== undefined) { const nm = new TextEncoder().encode(STACK_POINTER_EXPORT); w.u32(nm.length); w.bytes(nm); w.byte(3); w.u32(sp); }
         for (let i = 0; i < n; i++) {
           const nameStart = r.pos;
           r.bytes(r.u32());
@@ -570,7 +600,8 @@ export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHo
         const w = new Writer();
         w.u32(m.bodies.length);
         for (const b of m.bodies) {
-          const fn = rewriteBody(c, b);
+          const entry = layout.redirect?.get(b.func);
+          const fn = entry ? redirectBody(c, entry) : rewriteBody(c, b);
           w.u32(fn.length);
           w.bytes(fn);
         }
@@ -602,16 +633,34 @@ function typeSection(c: Ctx): Uint8Array {
   return w.result();
 }
 
+/** A replaced allocator body: pass the parameters to the engine's heap entry, return what it returns. */
+function redirectBody(c: Ctx, entry: HeapEntry): Uint8Array {
+  const w = new Writer();
+  const [params] = heapEntryArity(entry);
+  w.u32(0);                                  // no locals
+  for (let i = 0; i < params; i++) { w.byte(LOCAL_GET); w.u32(i); }
+  w.byte(CALL); w.u32(c.sealBase + SEAL_IMPORTS.indexOf(entry));
+  w.byte(END);
+  return w.result();
+}
+
 function importSection(c: Ctx): Uint8Array {
   const w = new Writer();
   const sec = c.m.sections.find((s) => s.id === 2);
-  w.u32(c.m.imports.length + SEAL_IMPORTS.length);
+  const memPages = c.layout.importDefinedMemory;
+  w.u32(c.m.imports.length + SEAL_IMPORTS.length + (memPages !== undefined ? 1 : 0));
   if (sec) {
     const r = new Reader(c.m.bytes, sec.start, sec.end);
     r.u32();
     w.bytes(c.m.bytes.subarray(r.pos, sec.end));
   }
   const enc = new TextEncoder();
+  if (memPages !== undefined) {
+    const mod = enc.encode("env"), nm = enc.encode("memory");
+    w.u32(mod.length); w.bytes(mod);
+    w.u32(nm.length); w.bytes(nm);
+    w.byte(2); w.byte(0); w.u32(memPages);
+  }
   SEAL_IMPORTS.forEach((name, i) => {
     const mod = enc.encode(SEAL_MODULE), nm = enc.encode(name);
     w.u32(mod.length); w.bytes(mod);
@@ -628,12 +677,16 @@ function globalSection(c: Ctx): Uint8Array {
   w.u32(c.m.globals.length + 1);
   if (sec) {
     const r = new Reader(c.m.bytes, sec.start, sec.end);
-    for (let n = r.u32(); n > 0; n--) {
+    for (let n = r.u32(), g = c.m.globalImports; n > 0; n--, g++) {
       const at = r.pos;
       valtype(r);
       r.byte();
       w.bytes(c.m.bytes.subarray(at, r.pos));
-      copyConstExpr(c, r, w);
+      const init = c.layout.globalInit?.get(g);
+      if (init === undefined) { copyConstExpr(c, r, w); continue; }
+      const skip = new Writer();
+      copyConstExpr(c, r, skip);              // read past the original initialiser
+      w.byte(I32_CONST); w.s32(init | 0); w.byte(END);
     }
   }
   // the fuel counter: a mutable i32 no original instruction can name

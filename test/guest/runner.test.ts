@@ -95,7 +95,7 @@ describe.skipIf(!haveToolchain()).each(BUILDS)("runner (%s core)", (build) => {
     const e = boot({}, build);
     const low = wat(`(module (import "env" "memory" (memory 300)) (data (i32.const 1024) "x")
       (global $__stack_pointer (mut i32) (i32.const 70000)) (func (export "_start")))`);
-    expect(() => e.runGuest(low)).toThrow(new GuestError(`the guest is linked at 0x400, inside the engine's own tables (below 0x1001000); link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does)`));
+    expect(() => e.runGuest(low)).toThrow(new GuestError(`the guest is linked at 0x400, inside the engine's own tables (below 0x1001000); link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does; a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`));
     const inline = wat(`(module (import "env" "memory" (memory 300)) (import "env" "__asan_report_load4" (func (param i32))) (func (export "_start")))`);
     expect(() => e.runGuest(inline)).toThrow(/inline ASan checks \(it imports __asan_report_load4\); build with -mllvm -asan-instrumentation-with-call-threshold=0/);
     const unknown = wat(`(module (import "env" "memory" (memory 300)) (import "env" "frobnicate" (func)) (func (export "_start")))`);
