@@ -6,7 +6,7 @@ import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FL
          R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
          PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
          R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK,
-         WARN_SLAB_ERR, WARN_LIST_DEL } from "../../abi/abi";
+         WARN_SLAB_ERR, WARN_LIST_DEL , LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
 import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
@@ -15,6 +15,7 @@ import { currentStack } from "../stackdepot";
 import { ptWalk, WALK_ENTRIES, walkLevels } from "./pgtable";
 import { mmuVa } from "./access";
 import { isCanonical, VMEMMAP_START } from "./layout";
+import { NO_PFN, pgNext, pgPrev, nrFrames } from "./phys";
 import { kfenceCheckOnPanic } from "../kfence/core";
 
 export let dieCounter: u32 = 0;
@@ -105,6 +106,29 @@ export function slabErr(slabPfn: u32, cacheId: u32, msg: u32, a: u64, b: u64, fi
 
 // CONFIG_DEBUG_LIST's list_del check failed on the entry at entryVa (struct
 // list_head pointers): which = LIST_DEL_*, was = what the neighbour held.
+// &page->lru of pfn (a struct page pointer plus the list's offset), as list_debug.c prints it
+export function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
+
+// CONFIG_DEBUG_LIST's __list_del_entry_valid() for pfn on the pfn list whose head
+// word is at `head` (headVa: that head as the kernel would print it). False, after
+// the report, when a link leaves mem_map (the fault on it) or does not point back
+// ("list_del corruption"); the caller then cuts its list off.
+export function pfnListDelValid(head: usize, pfn: u32, headVa: u64): bool {
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  if (next != NO_PFN && next >= nrFrames) { wildPageDeref(next); return false; }
+  if (prev != NO_PFN && prev >= nrFrames) { wildPageDeref(prev); return false; }
+  if (prev == NO_PFN ? load<u32>(head) != pfn : pgNext(prev) != pfn) {
+    const was = prev == NO_PFN ? load<u32>(head) : pgNext(prev);
+    listDelCorruption(LIST_DEL_PREV, lruVa(pfn), was == NO_PFN ? 0 : lruVa(was), prev == NO_PFN ? headVa : lruVa(prev));
+    return false;
+  }
+  if (next != NO_PFN && pgPrev(next) != pfn) {
+    listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), pgPrev(next) == NO_PFN ? 0 : lruVa(pgPrev(next)), lruVa(next));
+    return false;
+  }
+  return true;
+}
+
 export function listDelCorruption(which: u32, entryVa: u64, was: u64, neighbourVa: u64): void {
   const rec = reportBegin(REP_WARN);
   store<u64>(rec + R_ARG0, WARN_LIST_DEL);

@@ -11,9 +11,8 @@ import { statAdd, statInc, statGet } from "../stats";
 import { cfg, config_set } from "../config";
 import { randomBelow } from "../random";
 import { currentPid } from "../task";
-import { arch, VMEMMAP_START } from "./layout";
-import { wildPageDeref, listDelCorruption } from "./fault";
-import { LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
+import { arch } from "./layout";
+import { pfnListDelValid } from "./fault";
 
 // Zones: on x86_64, ZONE_DMA is the first 16 MiB and everything else (RAM here
 // stays below 4 GiB) is ZONE_DMA32; arm64 has one zone here. Allocations prefer
@@ -59,18 +58,7 @@ function listAdd(pfn: u32, order: u32): void {
 function listDel(pfn: u32, order: u32): bool {
   const zone = zoneOf(pfn);
   const head = areaOf(zone, order);
-  const next = pgNext(pfn), prev = pgPrev(pfn);
-  let ok = true;
-  if (next != NO_PFN && next >= nrFrames) { wildPageDeref(next); ok = false; }
-  else if (prev != NO_PFN && prev >= nrFrames) { wildPageDeref(prev); ok = false; }
-  else if (prev == NO_PFN ? load<u32>(head) != pfn : pgNext(prev) != pfn) {
-    const was = prev == NO_PFN ? load<u32>(head) : pgNext(prev);
-    listDelCorruption(LIST_DEL_PREV, lruVa(pfn), was == NO_PFN ? 0 : lruVa(was), prev == NO_PFN ? 0 : lruVa(prev));
-    ok = false;
-  } else if (next != NO_PFN && pgPrev(next) != pfn) {
-    listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), pgPrev(next) == NO_PFN ? 0 : lruVa(pgPrev(next)), lruVa(next));
-    ok = false;
-  }
+  const ok = pfnListDelValid(head, pfn, 0);
   if (!ok) {
     // the blocks still reachable stop being buddies, so no merge takes one
     // for a member of its list later
@@ -90,8 +78,6 @@ function listDel(pfn: u32, order: u32): bool {
   nrFreeAdd(zone, order, -1);
   return true;
 }
-// @ts-ignore: decorator
-@inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
 
 export function buddyInit(): void {
   for (let z: u32 = 0; z < NR_ZONES; z++) {

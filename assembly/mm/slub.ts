@@ -27,12 +27,12 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
-         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
+         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT } from "../../abi/abi";
 import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
 import { warnRecord } from "./fault";
-import { PAGE_OFFSET, physToLin, dmLin, untag, VMEMMAP_START } from "./layout";
+import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
 import { cfg } from "../config";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
@@ -41,7 +41,7 @@ import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoi
          kasanUnpoisonNewObject } from "../kasan/common";
 import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
 import { callCtor } from "../host";
-import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption } from "./fault";
+import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
@@ -338,19 +338,7 @@ function listDel(c: usize, pfn: u32): void {
 // head (its slabs leak) so it is never followed again.
 function listDelFrom(c: usize, field: u32, pfn: u32): void {
   const head = c + field;
-  const next = pgNext(pfn), prev = pgPrev(pfn);
-  let ok = true;
-  if (next != NO_PFN && next >= nrFrames) { wildPageDeref(next); ok = false; }
-  else if (prev != NO_PFN && prev >= nrFrames) { wildPageDeref(prev); ok = false; }
-  else if (prev == NO_PFN ? load<u32>(head) != pfn : pgNext(prev) != pfn) {
-    const was = prev == NO_PFN ? load<u32>(head) : pgNext(prev);
-    listDelCorruption(LIST_DEL_PREV, lruVa(pfn), was == NO_PFN ? 0 : lruVa(was),
-                      prev == NO_PFN ? linToVa(ramOf(c)) + field : lruVa(prev));
-    ok = false;
-  } else if (next != NO_PFN && pgPrev(next) != pfn) {
-    listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), pgPrev(next) == NO_PFN ? 0 : lruVa(pgPrev(next)), lruVa(next));
-    ok = false;
-  }
+  const ok = pfnListDelValid(head, pfn, linToVa(ramOf(c)) + field);
   if (ok) {
     pfnListDel(head, pfn);
     kcSet(c, field, kc(c, field));
@@ -360,9 +348,6 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
   }
   slabSetList(pfn, SLAB_LIST_NONE);
 }
-// &page->lru of pfn (a struct page pointer plus the list's offset)
-// @ts-ignore: decorator
-@inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
   // into them later does not take them for members of the list and report again

@@ -268,12 +268,24 @@ export function engineFor(header: TapeHeader, extra = "", base: EngineOptions = 
 export function replay(tape: Tape, opts: { cmdline?: string; format?: (f: Finding) => boolean; engine?: Engine } = {}): ReplayResult {
   const engine = opts.engine ?? engineFor(tape.header, opts.cmdline ?? "");
   const x = new TapeExecutor(engine, tape.header);
+  const it = chunks(tape.body)[Symbol.iterator]();
+  return runChunks(engine, x, (op, onFinding) => {
+    const c = it.next();
+    return c.done ? undefined : x.run(c.value.bytes, c.value.ops, op, { onFinding });
+  }, opts.format);
+}
+
+/**
+ * Run chunks on x until `next` has none left or the engine panics, collecting
+ * every finding (`format`: which get their kernel text; default every one).
+ */
+export function runChunks(engine: Engine, x: TapeExecutor, next: (op: number, onFinding: (f: Finding) => boolean) => ChunkResult | undefined,
+  format: (f: Finding) => boolean = () => true): ReplayResult {
   const findings: Finding[] = [];
-  const fmt = opts.format ?? (() => true);
+  const onFinding = (f: Finding) => { findings.push(f); return format(f); };
   let op = 0, panicked = false;
   try {
-    for (const c of chunks(tape.body)) {
-      const r = x.run(c.bytes, c.ops, op, { onFinding: (f) => { findings.push(f); return fmt(f); } });
+    for (let r = next(op, onFinding); r !== undefined; r = next(op, onFinding)) {
       op += r.ops;
       if (r.panicked) { panicked = true; break; }
     }

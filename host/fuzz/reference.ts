@@ -3,9 +3,9 @@
 // is regenerated op for op. The runner writes one instead of a tape that did
 // not shrink under --max-reproducer or would overrun --max-output; `shadowfence
 // replay` accepts either form.
-import { Engine, EnginePanicError } from "../engine.js";
+import { Engine } from "../engine.js";
 import { Generator, generateTape, PROFILES, BUG_CLASSES, type GeneratorOptions, type Profile, type PlantRates } from "./generator.js";
-import { TapeExecutor, type Finding, type ReplayResult } from "./exec.js";
+import { TapeExecutor, runChunks, type Finding, type ReplayResult } from "./exec.js";
 import { TapeError, type Tape } from "./tape.js";
 import { CHUNK_OPS } from "./unit.js";
 
@@ -112,21 +112,9 @@ export function replayReference(r: TapeReference, opts: { cmdline?: string; form
   const engine = Engine.createSync({ cmdline: `${r.cmdline} ${opts.cmdline ?? ""}`.trim() });
   const gen = new Generator(g, engine);
   const x = new TapeExecutor(engine, gen.header);
-  const findings: Finding[] = [];
-  const fmt = opts.format ?? (() => true);
-  let op = 0, panicked = false;
-  try {
-    while (op < r.ops) {
-      const { ops: n, bytes } = gen.fillBuffer(Math.min(CHUNK_OPS, r.ops - op));
-      const res = x.runBuffer(bytes, n, op, { onFinding: (f) => { findings.push(f); return fmt(f); } });
-      op += res.ops;
-      if (res.panicked) { panicked = true; break; }
-    }
-  } catch (err) {
-    if (!(err instanceof EnginePanicError)) throw err;
-    panicked = true;
-  }
-  const c = x.counters();
-  x.finish();
-  return { engine, findings, reports: engine.takeReports(), ops: op, panicked, checksum: c.checksum, status: c.status, reportsLost: c.reportsLost };
+  return runChunks(engine, x, (op, onFinding) => {
+    if (op >= r.ops) return undefined;
+    const { ops: n, bytes } = gen.fillBuffer(Math.min(CHUNK_OPS, r.ops - op));
+    return x.runBuffer(bytes, n, op, { onFinding });
+  }, opts.format);
 }
