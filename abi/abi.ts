@@ -537,3 +537,95 @@ export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised 
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1
 export const R_FUZZ_SITE = 432;              // u32 site of the op
 export const R_FUZZ_ALLOC_SITE = 436;        // u32 site that allocated the slot's object + 1 (0: none)
+
+// ── Virtual layout: the core chooses it at boot (assembly/mm/layout.ts) and the host
+// reads it once through layout_value(LAYOUT_*) (u64 each) ──────────────────
+export const LAYOUT_PAGE_OFFSET = 0;
+export const LAYOUT_VMEMMAP_START = 1;
+export const LAYOUT_KASAN_SHADOW_OFFSET = 2;
+export const LAYOUT_KASAN_SHADOW_START = 3;
+export const LAYOUT_KASAN_SHADOW_END = 4;
+export const LAYOUT_TASK_SIZE = 5;
+export const LAYOUT_VMALLOC_START = 6;
+export const LAYOUT_VMALLOC_END = 7;
+export const LAYOUT_KERNEL_TEXT = 8;         // _text
+export const LAYOUT_COUNT = 9;
+// struct page in the vmemmap array: its size, and log2 of it
+export const STRUCT_PAGE_SIZE = 64;
+export const STRUCT_PAGE_SHIFT = 6;
+
+// ── boot_failed_stage(): the step that ran out of memory (0 = none) ─────────
+export const BOOT_STAGE_MEM_MAP = 1;
+export const BOOT_STAGE_PAGING_INIT = 2;
+export const BOOT_STAGE_KASAN_INIT = 3;
+export const BOOT_STAGE_KIMAGE = 4;
+export const BOOT_STAGE_KIMAGE_SHADOW = 5;
+export const BOOT_STAGE_STACK_DEPOT = 6;
+export const BOOT_STAGE_STACK_RING = 7;
+export const BOOT_STAGE_KMEM_CACHE_INIT = 8;
+export const BOOT_STAGE_VMALLOC_INIT = 9;
+
+// ── engine_self_check() bits ────────────────────────────────────────────────
+export const SELF_CHECK_TLB = 1;
+export const SELF_CHECK_BUDDY = 2;
+export const SELF_CHECK_FRAMES = 4;
+export const SELF_CHECK_SLAB = 8;
+export const SELF_CHECK_DIRECT_MAP = 16;
+export const SELF_CHECK_GUEST_FRAMES = 32;
+export const SELF_CHECK_RING = 64;
+
+// ── struct kmem_cache fields (u32 each, read by cache_info(id, KC_*)) ───────
+export const KC_OBJECT_SIZE = 0;
+export const KC_SIZE = 4;                    // slot size
+export const KC_ALIGN = 8;
+export const KC_FLAGS = 12;
+export const KC_ORDER = 16;
+export const KC_OBJECTS = 20;                // objects per slab
+export const KC_OFFSET = 24;                 // free pointer offset
+export const KC_CTOR = 28;                   // host constructor id, 0 = none
+export const KC_CPU_SLAB = 32;
+export const KC_PARTIAL = 36;
+export const KC_NR_PARTIAL = 40;
+export const KC_FULL = 44;
+export const KC_ALLOC_META = 48;             // 0 = none
+export const KC_FREE_META = 52;              // KASAN_NO_FREE_META = none, 0 = in object
+export const KC_LIVE = 56;                   // allocated objects (KFENCE ones excluded)
+export const KC_REFCOUNT = 60;
+export const KC_ID = 64;
+export const KC_NR_SLABS = 68;
+export const KC_MIN_PARTIAL = 72;
+export const KC_INUSE = 76;                  // s->inuse: object_size rounded to a word
+export const KC_RECIP = 80;                  // ceil(2^32 / size), for slot checks
+export const KC_KFENCE_LIVE = 84;            // KFENCE objects of this cache still allocated
+export const KC_FIELDS_END = 88;             // the descriptor fields mirrored in RAM
+
+// ── Transfer buffers ────────────────────────────────────────────────────────
+// host_buf(): [0, 4096) u32 frame ids / pfns / object arrays; [4096, +16384) bytes
+// moved by readBytes/writeBytes and friends.
+export const HOST_BUF_SIZE = 28672;
+export const HOST_BUF_IDS = 0;
+export const HOST_BUF_IDS_MAX = 1024;        // u32 entries
+export const HOST_BUF_BYTES = 4096;
+export const HOST_BUF_BYTES_SIZE = 16384;
+// scratch_base(): mem_load16 leaves its 16 bytes at +0, mem_store16 takes them from +32.
+export const SCRATCH_LOAD16 = 0;
+export const SCRATCH_STORE16 = 32;
+export const SCRATCH_SIZE = 64;
+
+// ── Return codes of core calls (negative errno, as the kernel's) ────────────
+export const ENOMEM = 12;
+export const EINVAL = 22;
+// kfence_set_sample_interval(): what the kernel prints, or -EINVAL / -ENOMEM
+export const KFENCE_SET_UNCHANGED = 0;
+export const KFENCE_SET_REENABLED = 1;       // "re-enabled"
+export const KFENCE_SET_INITIALISED = 2;     // "initialized - using ..." (pool set up late)
+export const KFENCE_SET_DISABLED = 3;        // "disabled"
+
+// ── fuzz op lengths in bytes (FZ_*: every op but TICK and TASK starts with site u16, slot u16)
+export const FZ_LEN_SIZED = 9;               // KMALLOC KZALLOC KFREE_AT KREALLOC VMALLOC LOAD* STORE*
+export const FZ_LEN_CACHE_ALLOC = 6;
+export const FZ_LEN_SLOT = 5;                // KFREE VFREE
+export const FZ_LEN_MEMSET = 14;
+export const FZ_LEN_MEMCPY = 19;
+export const FZ_LEN_TICK = 5;
+export const FZ_LEN_TASK = 3;

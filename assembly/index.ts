@@ -4,6 +4,7 @@
 // boot and configuration
 export { config_set } from "./config";
 export { boot, is_booted, memory_bytes_needed, boot_failed_stage } from "./boot";
+export { layout_value } from "./mm/layout";
 
 // counters, report ring, task/clock/taint state, stack depot
 export { stats_base } from "./stats_export";

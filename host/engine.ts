@@ -19,7 +19,9 @@ import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
 import { Kfence } from "./kfence.js";
 import { pushStackFrame } from "./stack_frame.js";
-import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
+import { runGuest, type GuestOptions, type GuestResult } from "./guest/runner.js";
+import { selfCheckProblems } from "./selfcheck.js";
+import { readLayout, type Layout } from "./layout.js";
 import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
@@ -145,8 +147,6 @@ export interface SlabInfo {
   objPerSlab: number;
   pagesPerSlab: number;
 }
-// struct kmem_cache fields the core exposes through cache_info()
-const SLAB_FIELDS = { size: 4, order: 16, objects: 20, live: 56, nrSlabs: 68 } as const;
 
 export interface KmemCache {
   readonly id: number;
@@ -215,11 +215,17 @@ const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
   "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
 
-const BOOT_STAGES = ["", "mem_map", "paging_init", "kasan_init", "the kernel image", "KASAN shadow of the kernel image",
-  "stack_depot_init", "the KASAN stack ring", "kmem_cache_init", "vmalloc_init"];
+const BOOT_STAGES: Record<number, string> = {
+  [abi.BOOT_STAGE_MEM_MAP]: "mem_map", [abi.BOOT_STAGE_PAGING_INIT]: "paging_init", [abi.BOOT_STAGE_KASAN_INIT]: "kasan_init",
+  [abi.BOOT_STAGE_KIMAGE]: "the kernel image", [abi.BOOT_STAGE_KIMAGE_SHADOW]: "KASAN shadow of the kernel image",
+  [abi.BOOT_STAGE_STACK_DEPOT]: "stack_depot_init", [abi.BOOT_STAGE_STACK_RING]: "the KASAN stack ring",
+  [abi.BOOT_STAGE_KMEM_CACHE_INIT]: "kmem_cache_init", [abi.BOOT_STAGE_VMALLOC_INIT]: "vmalloc_init",
+};
 
 // readBytes/writeBytes move data through the host buffer in chunks of this size
-const BYTES_CHUNK = 16384;
+const BYTES_CHUNK = abi.HOST_BUF_BYTES_SIZE;
+// sizeof(struct page): vmemmap arithmetic
+const STRUCT_PAGE = BigInt(abi.STRUCT_PAGE_SIZE);
 
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
@@ -236,6 +242,8 @@ export class Engine {
   readonly options: ResolvedOptions;
   readonly exports: CoreExports;
   readonly memory: WebAssembly.Memory;
+  /** The virtual layout the core chose at boot. */
+  readonly layout: Layout;
   readonly frames: FrameTable;
   private readonly tasks = new Map<number, TaskInfo>();
   private currentPid = 1;
@@ -329,6 +337,7 @@ export class Engine {
       throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
     }
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
+    this.layout = readLayout(this.exports);
     for (let i = 0; i < KMALLOC_NAMES.length; i++) this.cacheNames.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
     this.cacheNames.set(0, "kmem_cache");
     this.wallClock = options.kfenceClock === "wall";
@@ -441,9 +450,9 @@ export class Engine {
     const key = ids.join(",");
     let h = this.stackHandles.get(key);
     if (h === undefined) {
-      const base = this.exports.host_buf();
-      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, 1024));
-      h = this.exports.depot_save(base, Math.min(ids.length, 1024));
+      const base = this.exports.host_buf() + abi.HOST_BUF_IDS;
+      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, abi.HOST_BUF_IDS_MAX));
+      h = this.exports.depot_save(base, Math.min(ids.length, abi.HOST_BUF_IDS_MAX));
       // a cache of the depot's own dedup: past 64k distinct host stacks start over
       if (this.stackHandles.size >= 1 << 16) this.stackHandles.clear();
       this.stackHandles.set(key, h);
@@ -475,12 +484,12 @@ export class Engine {
       peek: (va, n) => this.peek(va, n),
       pointer: (va) => this.hashPointer(va),
       codeFrame: (pc) => { const f = this.codeFrames.get(pc); return f && this.frames.canonical(f); },
-      pageOffset: arm ? 0xffff000000000000n : 0xffff888000000000n,
-      vmemmapStart: arm ? 0xfffffc0000000000n : 0xffffea0000000000n,
-      kasanShadowOffset: arm ? (this.options.kasanMode === "sw_tags" ? 0xefff800000000000n : 0xdfff800000000000n) : 0xdffffc0000000000n,
-      kasanShadowStart: arm ? (this.options.kasanMode === "sw_tags" ? 0xffff700000000000n : 0xffff600000000000n) : 0xffffec0000000000n,
-      kasanShadowEnd: arm ? 0xffff800000000000n : 0xfffffc0000000000n,
-      taskSize: arm ? 0x0001000000000000n : 0x00007ffffffff000n,
+      pageOffset: this.layout.pageOffset,
+      vmemmapStart: this.layout.vmemmapStart,
+      kasanShadowOffset: this.layout.kasanShadowOffset,
+      kasanShadowStart: this.layout.kasanShadowStart,
+      kasanShadowEnd: this.layout.kasanShadowEnd,
+      taskSize: this.layout.taskSize,
     };
   }
 
@@ -568,8 +577,8 @@ export class Engine {
       if (r.flags & abi.RF_OBJECT) {
         const x = this.exports, c = r.cache;
         return { type: "slab-out-of-memory", lines: formatSlabOom(r, {
-          name: this.cacheName(c), objectSize: x.cache_info(c, 0), size: x.cache_info(c, SLAB_FIELDS.size), order: x.cache_info(c, SLAB_FIELDS.order),
-          nrSlabs: x.cache_info(c, SLAB_FIELDS.nrSlabs), objects: x.cache_info(c, SLAB_FIELDS.objects), live: x.cache_info(c, SLAB_FIELDS.live) }) };
+          name: this.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
+          nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
       }
       return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, this.accessFrames(r), this.memInfo(Number(r.arg2)), site) };
     }
@@ -750,7 +759,7 @@ export class Engine {
         case 8: return BigInt.asUintN(64, e.mem_load8(a));
         case 16: {
           e.mem_load16(a);
-          return this.u8view().slice(e.scratch_base(), e.scratch_base() + 16);
+          return this.u8view().slice(e.scratch_base() + abi.SCRATCH_LOAD16, e.scratch_base() + abi.SCRATCH_LOAD16 + 16);
         }
       }
       throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
@@ -771,7 +780,7 @@ export class Engine {
       v = intArg("store", "value", value, -(1n << (bits - 1n)), (1n << bits) - 1n);
     }
     this.call(false, () => {
-      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + 32);
+      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + abi.SCRATCH_STORE16);
       switch (size) {
         case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
         case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
@@ -798,7 +807,7 @@ export class Engine {
     len = numArg("readBytes", "len", len, 0, 1 << 26);
     const out = new Uint8Array(len);
     const e = this.exports;
-    const buf = e.host_buf() + 4096;
+    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
     this.call(false, () => {
       // one check over the whole range, as instrumented kernel code does, then the copy
       if (e.kasan_check_range(a, BigInt(len), 0, abi.PATH_CHECK_RANGE) < 0) return;
@@ -819,7 +828,7 @@ export class Engine {
     if (bytes.length > 1 << 26) throw new RangeError(`writeBytes: at most ${1 << 26} bytes a call, got ${bytes.length}`);
     const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     const e = this.exports;
-    const buf = e.host_buf() + 4096;
+    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
     this.call(false, () => {
       if (e.kasan_check_range(a, BigInt(data.length), 1, abi.PATH_CHECK_RANGE) < 0) return;
       for (let off = 0; off < data.length; off += BYTES_CHUNK) {
@@ -920,14 +929,14 @@ export class Engine {
     const out: SlabInfo[] = [];
     for (let id = 0; id < x.cache_count(); id++) {
       if (x.cache_state(id) !== 1) continue;
-      const objPerSlab = x.cache_info(id, SLAB_FIELDS.objects);
+      const objPerSlab = x.cache_info(id, abi.KC_OBJECTS);
       out.push({
         name: this.cacheName(id),
-        activeObjs: x.cache_info(id, SLAB_FIELDS.live),
-        numObjs: x.cache_info(id, SLAB_FIELDS.nrSlabs) * objPerSlab,
-        objSize: x.cache_info(id, SLAB_FIELDS.size),
+        activeObjs: x.cache_info(id, abi.KC_LIVE),
+        numObjs: x.cache_info(id, abi.KC_NR_SLABS) * objPerSlab,
+        objSize: x.cache_info(id, abi.KC_SIZE),
         objPerSlab,
-        pagesPerSlab: 1 << x.cache_info(id, SLAB_FIELDS.order),
+        pagesPerSlab: 1 << x.cache_info(id, abi.KC_ORDER),
       });
     }
     return out;
@@ -955,7 +964,7 @@ export class Engine {
       this.ctors.set(ctorId, { ctor: funcArg("kmem_cache_create", "ctor", opts.ctor), cache: name });
     }
     const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
-    if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -12 ? "out of memory" : "invalid size/align/flags"}`);
+    if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -abi.ENOMEM ? "out of memory" : "invalid size/align/flags"}`);
     this.cacheNames.set(id, name);
     return { id, name, address: BigInt.asUintN(64, this.exports.cache_va(id)) };
   }
@@ -991,7 +1000,7 @@ export class Engine {
     const id = this.cacheArg("kmem_cache_alloc_bulk", cache);
     const count = numArg("kmem_cache_alloc_bulk", "size", n, 0, 512);
     const g = parseGfp(gfp);
-    const buf = this.exports.host_buf() + 4096;
+    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
     const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(id, g, count, buf));
     return Array.from(new BigUint64Array(this.mem, buf, got));
   }
@@ -1000,7 +1009,7 @@ export class Engine {
     if (!Array.isArray(addrs)) throw new TypeError("kmem_cache_free_bulk: p must be an array of addresses");
     if (addrs.length > 512) throw new RangeError(`kmem_cache_free_bulk: size must be an integer from 0 to 512, got ${addrs.length}`);
     const list = addrs.map((a, i) => this.addr(a, `p[${i}]`, "kmem_cache_free_bulk"));
-    const buf = this.exports.host_buf() + 4096;
+    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
     new BigUint64Array(this.mem, buf, list.length).set(list);
     this.call(true, () => this.exports.kmem_cache_free_bulk(id, list.length, buf));
   }
@@ -1112,7 +1121,7 @@ export class Engine {
     const start = BigInt.asUintN(64, va);
     const aligned = (BigInt(size) + 7n) & ~7n;
     this.exports.kasan_unpoison_range(start, BigInt(size));
-    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, 0xf9);
+    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, abi.KASAN_GLOBAL_REDZONE);
     this.globals.push({ start, size: BigInt(size), name, module: opts.module });
     return start;
   }
@@ -1198,8 +1207,8 @@ export class Engine {
     const a = this.addr(p, "page", what);
     const ctx = this.formatContext();
     const frames = BigInt(this.stats().framesTotal);
-    if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * 64n && (a - ctx.vmemmapStart) % 64n === 0n) {
-      return Number((a - ctx.vmemmapStart) / 64n);
+    if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * STRUCT_PAGE && (a - ctx.vmemmapStart) % STRUCT_PAGE === 0n) {
+      return Number((a - ctx.vmemmapStart) / STRUCT_PAGE);
     }
     const u = ctx.tags ? BigInt.asUintN(64, a | 0xff00000000000000n) : a;
     if (u >= ctx.pageOffset && u < ctx.pageOffset + frames * 4096n && (u & 0xfffn) === 0n) return Number((u - ctx.pageOffset) >> 12n);
@@ -1210,7 +1219,7 @@ export class Engine {
     if (pages.length > 4096) throw new RangeError(`${what}: at most 4096 pages per call, got ${pages.length}`);
     const pfns = pages.map((p, i) => this.pfnOfPage(p, `${what}: pages[${i}]`));
     // past the first 4 KiB of the host buffer: kernelCall() stores the captured stack there
-    const buf = this.exports.host_buf() + 4096;
+    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
     new Uint32Array(this.memory.buffer, buf, pfns.length).set(pfns);
     return buf;
   }
@@ -1287,11 +1296,11 @@ export class Engine {
   /** vmalloc_to_page(addr): the struct page pointer (vmemmap), 0n when nothing is mapped. */
   vmalloc_to_page(addr: bigint | number): bigint {
     const pfn = this.vmalloc_to_pfn(addr);
-    return pfn < 0 ? 0n : this.formatContext().vmemmapStart + BigInt(pfn) * 64n;
+    return pfn < 0 ? 0n : this.layout.vmemmapStart + BigInt(pfn) * STRUCT_PAGE;
   }
   /** virt_to_page(addr) for a direct-map address. */
   virt_to_page(addr: bigint | number): bigint {
-    return this.formatContext().vmemmapStart + BigInt(this.pfnOfPage(addr, "virt_to_page")) * 64n;
+    return this.layout.vmemmapStart + BigInt(this.pfnOfPage(addr, "virt_to_page")) * STRUCT_PAGE;
   }
   /** page_address(page): the page's direct-map address (with its KASAN tag under sw_tags). */
   page_address(page: bigint | number): bigint {

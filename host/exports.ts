@@ -6,6 +6,7 @@ export interface CoreExports {
   boot(): number;
   is_booted(): number;
   boot_failed_stage(): number;
+  layout_value(slot: number): bigint;
   memory_bytes_needed(ramMb: number): number;
   stats_base(): number;
   ring_base(): number;

@@ -78,10 +78,10 @@ export class Kfence {
   set sampleInterval(ms: number) {
     if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw new RangeError(`kfence.sample_interval must be an integer from 0 to ${2 ** 31 - 1}, got ${ms}`);
     const rc = this.engine.kernelCall(false, () => this.x.kfence_set_sample_interval(ms));
-    if (rc === 1) this.engine.printk("kfence: re-enabled");
-    else if (rc === 2) this.engine.printk(this.initLine());
-    else if (rc === 3) this.engine.printk("kfence: disabled");
-    else if (rc === -12) throw new RangeError("kfence.sample_interval: out of memory setting up the KFENCE pool");
+    if (rc === abi.KFENCE_SET_REENABLED) this.engine.printk("kfence: re-enabled");
+    else if (rc === abi.KFENCE_SET_INITIALISED) this.engine.printk(this.initLine());
+    else if (rc === abi.KFENCE_SET_DISABLED) this.engine.printk("kfence: disabled");
+    else if (rc === -abi.ENOMEM) throw new RangeError("kfence.sample_interval: out of memory setting up the KFENCE pool");
     else if (rc < 0) throw new RangeError("kfence.sample_interval: invalid argument (KFENCE disabled by a warning, or its pool is too large for the page allocator)");
   }
 

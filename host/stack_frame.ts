@@ -2,6 +2,7 @@
 // 32-byte left redzone holding the frame header [magic, descriptor, pc], each
 // variable in a slot followed by its redzone, shadow F1 / 00..0N / F2 / F3.
 // KASAN's report walks back to the header to name the frame and its objects.
+import * as abi from "../abi/abi.js";
 import type { Engine } from "./engine.js";
 import type { Frame } from "./stackdepot.js";
 
@@ -40,7 +41,7 @@ function functionPc(e: Engine, fn: Frame): bigint {
   if (!m) codeAddresses.set(e, (m = new Map()));
   let pc = m.get(fn.name);
   if (pc === undefined) {
-    const text = e.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81010000n;
+    const text = e.layout.kernelText + 0x10000n;
     pc = text + BigInt(m.size + 1) * 0x1000n;      // per engine: the same run gives the same pcs
     m.set(fn.name, pc);
     e.registerCode(pc, { name: fn.name, offset: 0, size: fn.size });
@@ -115,13 +116,13 @@ function tagVariables(e: Engine, addrs: bigint[], vars: StackVar[]): bigint[] {
 
 function poisonFrame(e: Engine, base: bigint, size: number, offsets: number[], vars: StackVar[]): void {
   const x = e.exports;
-  x.kasan_poison_range(base, BigInt(HEADER), 0xf1);
+  x.kasan_poison_range(base, BigInt(HEADER), abi.KASAN_STACK_LEFT);
   vars.forEach((v, i) => {
     const start = base + BigInt(offsets[i]);
     const end = i + 1 < vars.length ? base + BigInt(offsets[i + 1]) : base + BigInt(size);
     x.kasan_unpoison_range(start, BigInt(v.size));
     const after = start + ((BigInt(v.size) + 7n) & ~7n);
-    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? 0xf2 : 0xf3);
+    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? abi.KASAN_STACK_MID : abi.KASAN_STACK_RIGHT);
   });
 }
 
@@ -143,7 +144,7 @@ export function allocaInFrame(e: Engine, size: number): { addr: bigint; pop(): v
 }
 
 function writeBytes(e: Engine, va: bigint, bytes: Uint8Array): void {
-  const buf = e.exports.host_buf() + 4096;
+  const buf = e.exports.host_buf() + abi.HOST_BUF_BYTES;
   e.u8view().set(bytes, buf);
   e.exports.mem_copy_in(va, buf, BigInt(bytes.length));
 }

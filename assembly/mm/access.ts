@@ -8,6 +8,7 @@
 // otherwise raises the kernel's oops and skips the access.
 import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_MEMSET,
          PATH_MEMCPY, PATH_MEMMOVE, STAT_TLB_HITS } from "../../abi/abi";
+import { SCRATCH_SIZE, SCRATCH_LOAD16, SCRATCH_STORE16 } from "../../abi/abi";
 import { statInc } from "../stats";
 import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
 import { ptWalk } from "./pgtable";
@@ -34,7 +35,7 @@ export function accessInit(arm64: bool): void {
 @inline export function mmuVa(va: u64): u64 { return <u64>(<i64>(va << tagShift) >> tagShift); }
 
 // Scratch for accesses split across pages and for 16/N-byte transfers with the host.
-export const SCRATCH: usize = memory.data(64, 16);
+export const SCRATCH: usize = memory.data(SCRATCH_SIZE, 16);
 let splitWriteVa: u64 = 0;
 let splitWriteSize: u32 = 0;
 
@@ -392,8 +393,8 @@ export function mem_store16(va: u64): void {
   if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
   else lin = accessPrepare(va, 16, true, PATH_ACCESS, false);
   if (lin == 0) return;
-  if (lin != SCRATCH) { memory.copy(lin, SCRATCH + 32, 16); return; }
-  memory.copy(SCRATCH, SCRATCH + 32, 16);
+  if (lin != SCRATCH) { memory.copy(lin, SCRATCH + SCRATCH_STORE16, 16); return; }
+  memory.copy(SCRATCH + SCRATCH_LOAD16, SCRATCH + SCRATCH_STORE16, 16);
   splitCommit();
 }
 export function scratch_base(): usize { return SCRATCH; }

@@ -7,6 +7,7 @@ import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FL
          PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
          R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK,
          WARN_SLAB_ERR, WARN_LIST_DEL } from "../../abi/abi";
+import { STRUCT_PAGE_SHIFT } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
 import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
@@ -86,7 +87,7 @@ export function wildDeref(va: u64): void {
 }
 // A struct page pointer to pfn when pfn lies past mem_map (vmemmap is not populated there).
 export function wildPageDeref(pfn: u32): void {
-  wildDeref(VMEMMAP_START + (<u64>pfn << 6));
+  wildDeref(VMEMMAP_START + (<u64>pfn << STRUCT_PAGE_SHIFT));
 }
 
 // SLUB's slab_err(s, slab, msg, a, b) and the slab_fix() line after it.

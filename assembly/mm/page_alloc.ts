@@ -13,7 +13,7 @@ import { randomBelow } from "../random";
 import { currentPid } from "../task";
 import { arch, VMEMMAP_START } from "./layout";
 import { wildPageDeref, listDelCorruption } from "./fault";
-import { LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
+import { LIST_DEL_PREV, LIST_DEL_NEXT, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 
 // Zones: on x86_64, ZONE_DMA is the first 16 MiB and everything else (RAM here
 // stays below 4 GiB) is ZONE_DMA32; arm64 has one zone here. Allocations prefer
@@ -91,7 +91,7 @@ function listDel(pfn: u32, order: u32): bool {
   return true;
 }
 // @ts-ignore: decorator
-@inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
+@inline function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << STRUCT_PAGE_SHIFT) + 8; }
 
 export function buddyInit(): void {
   for (let z: u32 = 0; z < NR_ZONES; z++) {
