@@ -150,12 +150,12 @@ export const R_ALLOC_PID = 80;               // u32
 export const R_ALLOC_STACK = 84;             // u32
 export const R_ALLOC_CPU = 88;               // u32
 export const R_ALLOC_TIME = 96;              // u64
-export const R_FREE_PID = 104;
-export const R_FREE_STACK = 108;
-export const R_FREE_CPU = 112;
-export const R_FREE_TIME = 120;
+export const R_FREE_PID = 104;                // u32
+export const R_FREE_STACK = 108;              // u32
+export const R_FREE_CPU = 112;                // u32
+export const R_FREE_TIME = 120;               // u64
 export const R_AUX0 = 128;                   // u32 aux stack (call_rcu / workqueue)
-export const R_AUX1 = 132;
+export const R_AUX1 = 132;                    // u32
 export const R_PFN = 136;                    // u64 page
 export const R_PAGE_FLAGS = 144;             // u32
 export const R_PAGE_USE = 148;               // u8
@@ -184,8 +184,8 @@ export const R_FRAME_BASE = 376;             // u64 stack frame / global base
 export const R_FRAME_ID = 384;               // u32 host id of the frame / global
 export const R_TASK_PID = 388;               // u32 owner task of a stack address
 export const R_ARG0 = 392;                   // u64 kind-specific (WARN id, PANIC reason)
-export const R_ARG1 = 400;
-export const R_ARG2 = 408;
+export const R_ARG1 = 400;                    // u64
+export const R_ARG2 = 408;                    // u64
 export const R_TAINT = 416;                  // u32 taint mask before this report
 
 export const RF_WRITE = 1;
@@ -421,7 +421,7 @@ export const KF_M_CACHE = 16;                // u32 cache id
 export const KF_M_HASH = 20;                 // u32 allocation stack hash (coverage filter)
 export const KF_M_UNPROTECTED = 24;          // u64 guard page unprotected by an OOB fault, 0 = none
 export const KF_M_ALLOC_TRACK = 32;          // struct kfence_track (24 bytes)
-export const KF_M_FREE_TRACK = 56;
+export const KF_M_FREE_TRACK = 56;           // struct kfence_track (24 bytes)
 export const KF_M_NEXT = 80;                 // u32 freelist link: index + 1, 0 = end
 export const KF_T_PID = 0;                   // u32
 export const KF_T_CPU = 4;                   // u32
@@ -507,10 +507,10 @@ export const FZ_BUF_SIZE = 2097152;          // the chunk buffer the host writes
 export const FZ_LOG_OPS = 16384;             // ops per chunk when the per-op log is on
 export const FZ_LOG_SIZE = 32;               // bytes per log entry
 // per-op log entry (check mode): status u32, pad, address u64, home lo u64, home hi u64
-export const FZL_STATUS = 0;
-export const FZL_ADDR = 8;
-export const FZL_HOME_LO = 16;
-export const FZL_HOME_HI = 24;
+export const FZL_STATUS = 0;                 // u32
+export const FZL_ADDR = 8;                   // u64
+export const FZL_HOME_LO = 16;               // u64
+export const FZL_HOME_HI = 24;               // u64
 // op status (log, counters)
 export const FZS_DONE = 0;
 export const FZS_EMPTY = 1;                  // the slot names no object (never allocated)
