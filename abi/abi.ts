@@ -126,7 +126,6 @@ export const REP_OOPS = 4;                   // page fault oops
 export const REP_GPF = 5;                    // general protection fault (non-canonical)
 export const REP_WARN = 6;                   // kernel complaint text (kmem_cache_destroy, ...)
 export const REP_PANIC = 7;                  // kasan.fault=panic / panic_on_warn
-export const REP_WILD_GUEST = 8;             // guest touched memory outside its ranges
 
 // record fields (byte offsets)
 export const R_KIND = 0;                     // u16
@@ -243,8 +242,6 @@ export const KFENCE_ERROR_INVALID_FREE = 5;
 // WARN ids (R_ARG0 for REP_WARN)
 export const WARN_CACHE_DESTROY_BUSY = 1;
 export const WARN_BAD_PAGE_FREE = 2;
-export const WARN_VFREE_BAD = 3;
-export const WARN_GUEST_STOPPED = 4;
 export const WARN_SLUB_DOUBLE_FREE = 5;       // SLAB_FREELIST_HARDENED naive double-free BUG
 export const WARN_KFREE_NOT_HEAP = 6;         // free_large_kmalloc WARN on a non-kmalloc page
 export const WARN_SLUB_FREECHAIN = 7;         // corrupted freelist isolated
@@ -282,7 +279,6 @@ export const SLAB_FIX_FREELIST_CLEARED = 2;   // "Freelist cleared"
 // PANIC reasons (R_ARG0 for REP_PANIC)
 export const PANIC_KASAN_FAULT = 1;
 export const PANIC_ON_WARN = 2;
-export const PANIC_OOPS = 3;
 
 // ── Page-table entry bits (x86 layout, used for both arches internally) ─────
 export const PTE_PRESENT = 1;
@@ -309,7 +305,6 @@ export const PG_TAIL = 8;
 export const PG_RESERVED = 16;
 export const PG_KFENCE = 32;
 export const PG_TABLE = 64;
-export const PG_VMALLOC = 128;
 export const PG_LARGE_KMALLOC = 256;
 
 // ── GFP flags (include/linux/gfp_types.h, 6.12 bit values) ─────────────────
@@ -470,7 +465,7 @@ export const VMF_TOTAL_PAGES = 4;            // exceeds total pages
 export const FR_COPY_PROCESS = 180;          // VMAP_STACK: alloc_thread_stack_node inlined into copy_process
 export const FR_PCPU_GET_VM_AREAS = 181;     // percpu chunks (caller recorded as the function itself)
 
-// ── fuzz: op tapes (assembly/fuzz/tape.ts, host/fuzz/; format in docs/notes/fuzz.md) ──
+// ── fuzz: op tapes (assembly/fuzz/tape.ts, host/fuzz/; format in docs/fuzz.md) ──
 // Opcodes (low 7 bits of an op's first byte; bit 7 marks a planted bug). Every
 // op but TICK and TASK is followed by a u16 site and a u16 slot (MEMCPY: site,
 // dst slot, ...); the byte length of each op is fixed by its opcode.

@@ -39,7 +39,6 @@ let booted: bool = false;
 let failedStage: i32 = 0;
 export function boot_failed_stage(): i32 { return failedStage; }
 function fail(stage: i32, rc: i32): i32 { failedStage = stage; return rc; }
-export function is_booted(): i32 { return booted ? 1 : 0; }
 
 // Map all of RAM at PAGE_OFFSET: 2 MiB pages where aligned, 4 KiB for a tail.
 function mapDirectMap(): bool {
@@ -155,4 +154,3 @@ export function boot(): i32 {
 }
 
 // Bytes of linear memory the host must provide for `ramMb` of RAM.
-export function memory_bytes_needed(ramMb: u32): f64 { return <f64>PHYS_BASE + <f64>ramMb * 1048576.0; }

@@ -1,4 +1,4 @@
-// The op-tape interpreter: runs a chunk of a fuzz workload (docs/notes/fuzz.md)
+// The op-tape interpreter: runs a chunk of a fuzz workload (format: docs/fuzz.md, "The tape format")
 // inside wasm, op after op, with no call into JS per operation.
 //
 // A tape names objects by slot, so it does not depend on where the allocator
@@ -518,7 +518,6 @@ export function fuzz_next_op(): u32 { return resumeOp; }
 export function fuzz_buf(): usize { return FUZZ_BUF; }
 export function fuzz_log(): usize { return FUZZ_LOG; }
 export function fuzz_sites(): usize { return FUZZ_SITES; }
-export function fuzz_slots(): usize { return FUZZ_SLOTS; }
 export function fuzz_stats(): usize { return STATS; }
 // The tape is over: back to the boot task with no stack.
 export function fuzz_end(): void {

@@ -20,7 +20,6 @@ import { kfenceCheckOnPanic } from "../kfence/core";
 
 export let dieCounter: u32 = 0;
 export let enginePanicked: bool = false;
-export function engine_panicked(): i32 { return enginePanicked ? 1 : 0; }
 
 function oopsCommon(rec: usize, va: u64, size: u32, write: bool): void {
   store<u64>(rec + R_ADDR, va);

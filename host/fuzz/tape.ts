@@ -1,4 +1,4 @@
-// Op tapes: the binary format (docs/notes/fuzz.md has the table), a writer and
+// Op tapes: the binary format (docs/fuzz.md, "The tape format", has the table), a writer and
 // a validating reader. A tape is a header (configuration, caches, tasks, the
 // code sites ops run as), then the ops, each a fixed number of bytes per
 // opcode, little-endian. The core's interpreter (assembly/fuzz/tape.ts) runs
