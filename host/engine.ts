@@ -17,6 +17,7 @@ import { formatVmallocWarn } from "./report/vmalloc.js";
 import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
+import type { Report, ReportKind, Formatted, RecordFormatter } from "./report/report.js";
 import { Kfence } from "./kfence.js";
 import { pushStackFrame } from "./stack_frame.js";
 import { runGuest, type GuestOptions, type GuestResult } from "./guest/runner.js";
@@ -26,31 +27,7 @@ import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from
 
 export type { CoreExports } from "./exports.js";
 
-export type ReportKind = "kasan" | "kfence" | "oops" | "gpf" | "warn" | "bad_page" | "bug" | "panic" | "guest";
-
-/** One report, structured, with its kernel text. */
-export interface Report {
-  seq: number;
-  kind: ReportKind;
-  /** "slab-out-of-bounds", "use-after-free read", "page fault", ... */
-  type: string;
-  /** The first line a parser keys on ("BUG: KASAN: ...", "BUG: unable to handle ..."). */
-  title: string;
-  address: bigint;
-  size: bigint;
-  isWrite: boolean;
-  pid: number;
-  comm: string;
-  cpu: number;
-  timeNs: bigint;
-  /** false when the access or free was skipped (oopses, refused frees). */
-  performed: boolean;
-  text: string;
-  kasan?: KasanDetails;
-  /** Subsystem-specific structured facts (KFENCE object, guest function, ...). */
-  extra?: Record<string, unknown>;
-  raw: RawRecord;
-}
+export type { ReportKind, Report, Formatted, RecordFormatter } from "./report/report.js";
 
 export class EnginePanicError extends Error {
   constructor(message: string) {
@@ -154,11 +131,6 @@ export interface KmemCache {
   /** Address of its struct kmem_cache (an object of the kmem_cache cache). */
   readonly address: bigint;
 }
-
-/** What a subsystem's formatter returns for one record. */
-export type Formatted = Pick<Report, "kind" | "type" | "title" | "performed" | "text"> & Partial<Pick<Report, "kasan">> & { extra?: Record<string, unknown> };
-/** Formats one record kind (registered by a subsystem: KFENCE, guests, ...). */
-export type RecordFormatter = (r: RawRecord, ctx: OopsContext, accessFrames: Frame[]) => Formatted;
 
 export interface CreateOptions {
   /** Which core build to run: the optimised release (default) or the debug build. */

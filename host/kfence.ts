@@ -2,7 +2,25 @@
 // boot line, and serves /sys/kernel/debug/kfence/{stats,objects} (text and
 // JSON) and the writable kfence.sample_interval parameter.
 import * as abi from "../abi/abi.js";
-import type { Engine, Formatted } from "./engine.js";
+import type { Formatted, RecordFormatter } from "./report/report.js";
+import type { CoreExports } from "./exports.js";
+import type { ResolvedOptions } from "./config.js";
+import type { Frame } from "./stackdepot.js";
+
+/** What KFENCE's host side uses of the engine (the Engine provides it). */
+export interface KfenceEngine {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly options: ResolvedOptions;
+  readonly clockNs: bigint;
+  registerFormatter(kind: number, fn: RecordFormatter): void;
+  addBootLines(hook: () => string[]): void;
+  kernelCall<T>(capture: boolean, fn: () => T): T;
+  printk(text: string, ns?: bigint): void;
+  cacheName(id: number): string;
+  stackFrames(handle: number): Frame[];
+  hashPointer(va: bigint): string;
+}
 import { addrArg } from "./args.js";
 import { formatKfence, objectLines, trackFrames, kfenceState, type KfenceObjectInfo } from "./report/kfence.js";
 
@@ -33,7 +51,7 @@ const COUNTERS: Array<[keyof KfenceStats, string, number]> = [
 ];
 
 export class Kfence {
-  constructor(private readonly engine: Engine) {
+  constructor(private readonly engine: KfenceEngine) {
     engine.registerFormatter(abi.REP_KFENCE, (r, ctx, frames): Formatted => {
       const f = formatKfence(r, ctx, frames, engine.options.noHashPointers);
       // faults proceed once the page is unprotected; an invalid free is refused

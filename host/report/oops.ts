@@ -9,7 +9,7 @@ import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px, hex016, cpuLines, callTrace, pcLine, dumpStack, taintString, type TaskInfo } from "./common.js";
 import { formatFrame, alignArm64, type Frame } from "../stackdepot.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 import { dumpPage, pageFlags } from "./page.js";
 
 export const END_TRACE = "---[ end trace 0000000000000000 ]---";

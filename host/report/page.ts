@@ -8,7 +8,7 @@
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px } from "./common.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 
 const PG_HEAD_BIT = 6n;
 const PG_RESERVED_BIT = 13n;
