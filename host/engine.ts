@@ -23,6 +23,8 @@ import { pushStackFrame } from "./stack_frame.js";
 import { runGuest, type GuestOptions, type GuestResult } from "./guest/runner.js";
 import { selfCheckProblems } from "./selfcheck.js";
 import { readLayout, type Layout } from "./layout.js";
+import { parseGfp, type Gfp } from "./gfp.js";
+import { Vmalloc } from "./vmalloc.js";
 import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
@@ -75,25 +77,7 @@ export interface EngineStats {
 const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
   "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
 
-const GFP_NAMES: Record<string, number> = {
-  GFP_KERNEL: abi.GFP_KERNEL, GFP_ATOMIC: abi.GFP_ATOMIC, GFP_NOWAIT: abi.GFP_NOWAIT, __GFP_ZERO: abi.GFP_ZERO,
-  __GFP_NOWARN: abi.GFP_NOWARN, __GFP_NORETRY: abi.GFP_NORETRY, __GFP_COMP: abi.GFP_COMP, __GFP_ACCOUNT: abi.GFP_ACCOUNT,
-  __GFP_DMA: abi.GFP_DMA, __GFP_THISNODE: abi.GFP_THISNODE, __GFP_NOFAIL: abi.GFP_NOFAIL,
-};
-/** GFP flags as a number or "GFP_KERNEL | __GFP_ZERO". */
-export type Gfp = number | string;
-export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
-  // gfp_t is an unsigned int
-  if (typeof g === "number") return numArg("gfp", "flags", g, 0, 0xffffffff);
-  if (typeof g !== "string") throw new TypeError(`gfp: flags must be a number or a string like "GFP_KERNEL | __GFP_ZERO", got ${typeof g}`);
-  let v = 0;
-  for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = GFP_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown GFP flag ${JSON.stringify(part)}: expected ${Object.keys(GFP_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
-}
+export { parseGfp, type Gfp } from "./gfp.js";
 
 const SLAB_FLAG_NAMES: Record<string, number> = {
   SLAB_HWCACHE_ALIGN: abi.SLAB_HWCACHE_ALIGN, SLAB_TYPESAFE_BY_RCU: abi.SLAB_TYPESAFE_BY_RCU,
@@ -1171,145 +1155,43 @@ export class Engine {
   });
   private nextTaskPid = 2;
 
-  private vmSize(n: number | bigint, what: string): bigint {
-    const [fn, arg] = what.split(" ");
-    return sizeArg(fn, arg, n);
-  }
-  private pfnOfPage(p: bigint | number, what: string): number {
-    const a = this.addr(p, "page", what);
-    const ctx = this.formatContext();
-    const frames = BigInt(this.stats().framesTotal);
-    if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * STRUCT_PAGE && (a - ctx.vmemmapStart) % STRUCT_PAGE === 0n) {
-      return Number((a - ctx.vmemmapStart) / STRUCT_PAGE);
-    }
-    const u = ctx.tags ? BigInt.asUintN(64, a | 0xff00000000000000n) : a;
-    if (u >= ctx.pageOffset && u < ctx.pageOffset + frames * 4096n && (u & 0xfffn) === 0n) return Number((u - ctx.pageOffset) >> 12n);
-    throw new RangeError(`${what}: ${"0x" + a.toString(16)} is neither a struct page nor a page-aligned direct-map address`);
-  }
-  private pfnArray(pages: Array<bigint | number>, what: string): number {
-    if (!Array.isArray(pages) || pages.length === 0) throw new RangeError(`${what}: pages must be a non-empty array`);
-    if (pages.length > 4096) throw new RangeError(`${what}: at most 4096 pages per call, got ${pages.length}`);
-    const pfns = pages.map((p, i) => this.pfnOfPage(p, `${what}: pages[${i}]`));
-    // past the first 4 KiB of the host buffer: kernelCall() stores the captured stack there
-    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
-    new Uint32Array(this.memory.buffer, buf, pfns.length).set(pfns);
-    return buf;
-  }
+  private readonly vm = new Vmalloc(this);
 
   /** vmalloc(size): a vmalloc-space address (tagged under sw_tags with kasan.vmalloc=on), 0n on failure. */
-  vmalloc(size: number | bigint): bigint {
-    const n = this.vmSize(size, "vmalloc size");
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vmalloc(n)));
-  }
+  vmalloc(size: number | bigint): bigint { return this.vm.vmalloc(size); }
   /** vzalloc(size): zeroed vmalloc memory. */
-  vzalloc(size: number | bigint): bigint {
-    const n = this.vmSize(size, "vzalloc size");
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vzalloc(n)));
-  }
+  vzalloc(size: number | bigint): bigint { return this.vm.vzalloc(size); }
   /** __vmalloc(size, gfp) */
-  __vmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = this.vmSize(size, "__vmalloc size");
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc(n, g)));
-  }
+  __vmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.vm.__vmalloc(size, gfp); }
   /** __vmalloc_node(size, align, gfp): align is a power of two. */
-  __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = this.vmSize(size, "__vmalloc_node size");
-    const a = this.vmSize(align, "__vmalloc_node align");
-    if (a === 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`__vmalloc_node: align must be a power of two up to 2^63, got ${a}`);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc_node(n, a, g)));
-  }
+  __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.vm.__vmalloc_node(size, align, gfp); }
   /** vfree(addr); NULL is a no-op; anything else that is no vmalloc area gets the kernel's WARN. */
-  vfree(addr: bigint | number): void {
-    const a = this.addr(addr, "addr", "vfree");
-    this.kernelCall(false, () => this.exports.vfree(a));
-  }
+  vfree(addr: bigint | number): void { this.vm.vfree(addr); }
   /** vmap(pages): map pages (struct page pointers or their direct-map addresses) contiguously; 0n on failure. */
-  vmap(pages: Array<bigint | number>): bigint {
-    const buf = this.pfnArray(pages, "vmap");
-    const r = this.kernelCall(true, () => this.exports.vmap(buf, pages.length));
-    if (r === -1n) throw new RangeError("vmap: only pages from alloc_pages() can be mapped");
-    return BigInt.asUintN(64, r);
-  }
-  vunmap(addr: bigint | number): void {
-    const a = this.addr(addr, "addr", "vunmap");
-    this.kernelCall(false, () => this.exports.vunmap(a));
-  }
+  vmap(pages: Array<bigint | number>): bigint { return this.vm.vmap(pages); }
+  vunmap(addr: bigint | number): void { this.vm.vunmap(addr); }
   /** vm_map_ram(pages): small counts come from the current CPU's vmap block; 0n on failure. */
-  vm_map_ram(pages: Array<bigint | number>): bigint {
-    const buf = this.pfnArray(pages, "vm_map_ram");
-    const cpu = this.current.cpu;
-    const r = this.kernelCall(true, () => this.exports.vm_map_ram(buf, pages.length, cpu));
-    if (r === -1n) throw new RangeError("vm_map_ram: only pages from alloc_pages() can be mapped");
-    return BigInt.asUintN(64, r);
-  }
-  vm_unmap_ram(addr: bigint | number, count: number): void {
-    const a = this.addr(addr, "mem", "vm_unmap_ram");
-    numArg("vm_unmap_ram", "count", count, 1, 4096);
-    const r = this.kernelCall(false, () => this.exports.vm_unmap_ram(a, count));
-    if (r < 0) throw new RangeError(`vm_unmap_ram: ${"0x" + a.toString(16)} is not a vm_map_ram() mapping of ${count} page(s)`);
-  }
+  vm_map_ram(pages: Array<bigint | number>): bigint { return this.vm.vm_map_ram(pages); }
+  vm_unmap_ram(addr: bigint | number, count: number): void { this.vm.vm_unmap_ram(addr, count); }
   /** Purge lazily freed vmap areas (and idle vmap blocks): their address space and KASAN shadow go back. */
-  vm_unmap_aliases(): void {
-    this.kernelCall(false, () => this.exports.vm_unmap_aliases());
-  }
+  vm_unmap_aliases(): void { this.vm.vm_unmap_aliases(); }
   /** lazy_max_pages(): lazily freed pages that trigger a purge. */
-  get vmallocLazyMaxPages(): number {
-    return this.exports.vmalloc_lazy_max_pages();
-  }
-  is_vmalloc_addr(addr: bigint | number): boolean {
-    return this.exports.is_vmalloc_addr(this.addr(addr, "addr", "is_vmalloc_addr")) === 1;
-  }
+  get vmallocLazyMaxPages(): number { return this.vm.lazyMaxPages; }
+  is_vmalloc_addr(addr: bigint | number): boolean { return this.vm.is_vmalloc_addr(addr); }
   /** vmalloc_to_pfn(addr): the frame mapped there, -1 when none. */
-  vmalloc_to_pfn(addr: bigint | number): number {
-    return Number(this.exports.vmalloc_to_pfn(this.addr(addr, "addr", "vmalloc_to_pfn")));
-  }
+  vmalloc_to_pfn(addr: bigint | number): number { return this.vm.vmalloc_to_pfn(addr); }
   /** vmalloc_to_page(addr): the struct page pointer (vmemmap), 0n when nothing is mapped. */
-  vmalloc_to_page(addr: bigint | number): bigint {
-    const pfn = this.vmalloc_to_pfn(addr);
-    return pfn < 0 ? 0n : this.layout.vmemmapStart + BigInt(pfn) * STRUCT_PAGE;
-  }
+  vmalloc_to_page(addr: bigint | number): bigint { return this.vm.vmalloc_to_page(addr); }
   /** virt_to_page(addr) for a direct-map address. */
-  virt_to_page(addr: bigint | number): bigint {
-    return this.layout.vmemmapStart + BigInt(this.pfnOfPage(addr, "virt_to_page")) * STRUCT_PAGE;
-  }
+  virt_to_page(addr: bigint | number): bigint { return this.vm.virt_to_page(addr); }
   /** page_address(page): the page's direct-map address (with its KASAN tag under sw_tags). */
-  page_address(page: bigint | number): bigint {
-    const ctx = this.formatContext();
-    const va = ctx.pageOffset + BigInt(this.pfnOfPage(page, "page_address")) * 4096n;
-    if (!ctx.tags) return va;
-    const tag = this.exports.kasan_shadow_byte(va);
-    return tag < 0 ? va : BigInt.asUintN(64, (va & 0x00ffffffffffffffn) | (BigInt(tag) << 56n));
-  }
+  page_address(page: bigint | number): bigint { return this.vm.page_address(page); }
   /** find_vm_area(addr): the vm_struct of a live area, as the KASAN report prints it. */
-  find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined {
-    const a = this.addr(addr, "addr", "find_vm_area");
-    const out = this.exports.host_buf();
-    if (this.exports.find_vm_area(a, out) !== 1) return undefined;
-    const dv = new DataView(this.memory.buffer, out, 28);
-    const vm = { addr: dv.getBigUint64(0, true), size: dv.getBigUint64(8, true), nrPages: dv.getUint32(24, true) };
-    const caller = this.stackFrames(dv.getUint32(16, true))[0];      // reuses the host buffer
-    return { ...vm, caller: caller ? formatFrame(caller) : "0x0" };
-  }
-
+  find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined { return this.vm.find_vm_area(addr); }
   /** __alloc_percpu(size, align): the percpu pointer (CPU 0's copy), 0n on failure. */
-  __alloc_percpu(size: number, align: number): bigint {
-    // the core takes 32-bit values: a size or align past that is refused here, not cut
-    numArg("__alloc_percpu", "size", size, 1, 0xffffffff);
-    numArg("__alloc_percpu", "align", align, 1, 0x80000000);
-    if ((align & (align - 1)) !== 0) throw new RangeError(`__alloc_percpu: align must be a power of two, got ${align}`);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__alloc_percpu(size, align)));
-  }
-  free_percpu(ptr: bigint | number): void {
-    const a = this.addr(ptr, "ptr", "free_percpu");
-    const r = this.kernelCall(false, () => this.exports.free_percpu(a));
-    if (r < 0) throw new RangeError(`free_percpu: ${"0x" + a.toString(16)} is not a live percpu allocation`);
-  }
-  per_cpu_ptr(ptr: bigint | number, cpu: number): bigint {
-    numArg("per_cpu_ptr", "cpu", cpu, 0, this.options.nrCpus - 1);
-    return BigInt.asUintN(64, this.exports.per_cpu_ptr(this.addr(ptr, "ptr", "per_cpu_ptr"), cpu));
-  }
+  __alloc_percpu(size: number, align: number): bigint { return this.vm.__alloc_percpu(size, align); }
+  free_percpu(ptr: bigint | number): void { this.vm.free_percpu(ptr); }
+  per_cpu_ptr(ptr: bigint | number, cpu: number): bigint { return this.vm.per_cpu_ptr(ptr, cpu); }
 
   /** Re-arm fail_page_alloc at run time (its debugfs knobs): "<interval>,<probability>,<space>,<times>". */
   failPageAlloc(spec: string): void {
