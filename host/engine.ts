@@ -25,6 +25,7 @@ import { selfCheckProblems } from "./selfcheck.js";
 import { readLayout, type Layout } from "./layout.js";
 import { parseGfp, type Gfp } from "./gfp.js";
 import { Vmalloc } from "./vmalloc.js";
+import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
 import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
@@ -79,42 +80,7 @@ const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence
 
 export { parseGfp, type Gfp } from "./gfp.js";
 
-const SLAB_FLAG_NAMES: Record<string, number> = {
-  SLAB_HWCACHE_ALIGN: abi.SLAB_HWCACHE_ALIGN, SLAB_TYPESAFE_BY_RCU: abi.SLAB_TYPESAFE_BY_RCU,
-  SLAB_ACCOUNT: abi.SLAB_ACCOUNT, SLAB_PANIC: abi.SLAB_PANIC, SLAB_CACHE_DMA: abi.SLAB_CACHE_DMA,
-  SLAB_SKIP_KFENCE: abi.SLAB_SKIP_KFENCE, SLAB_NO_MERGE: abi.SLAB_NO_MERGE,
-};
-export function parseSlabFlags(f: number | string | undefined): number {
-  if (f === undefined) return 0;
-  // slab_flags_t is an unsigned int
-  if (typeof f === "number") return numArg("kmem_cache_create", "flags", f, 0, 0xffffffff);
-  if (typeof f !== "string") throw new TypeError(`kmem_cache_create: flags must be a number or a string like "SLAB_HWCACHE_ALIGN", got ${typeof f}`);
-  let v = 0;
-  for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = SLAB_FLAG_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown slab flag ${JSON.stringify(part)}: expected ${Object.keys(SLAB_FLAG_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
-}
-
-/** A slab cache made by kmem_cache_create. */
-export interface SlabInfo {
-  name: string;
-  activeObjs: number;
-  numObjs: number;
-  /** Slot size: the object with its redzones and KASAN metadata (s->size). */
-  objSize: number;
-  objPerSlab: number;
-  pagesPerSlab: number;
-}
-
-export interface KmemCache {
-  readonly id: number;
-  readonly name: string;
-  /** Address of its struct kmem_cache (an object of the kmem_cache cache). */
-  readonly address: bigint;
-}
+export { parseSlabFlags, type SlabInfo, type KmemCache } from "./slab.js";
 
 export interface CreateOptions {
   /** Which core build to run: the optimised release (default) or the debug build. */
@@ -209,8 +175,7 @@ export class Engine {
   /** Retained report objects (shadowfence.max_reports); `taken`: reports published before the last takeReports(). */
   private readonly all = new Fifo<Report>();
   private taken = 0;
-  private readonly cacheNames = new Map<number, string>();
-  private readonly ctors = new Map<number, { ctor: (addr: bigint) => void; cache: string }>();
+  private readonly slab = new Slab(this);
   private readonly globals: Global[] = [];
   private readonly codeFrames = new Map<bigint, Frame>();
   private readonly stackHandles = new Map<string, number>();
@@ -273,7 +238,7 @@ export class Engine {
         throw new Error(`shadowfence core aborted at ${line}:${col}`);
       },
       sf_ctor: (ctor: number, va: bigint) => {
-        const fn = this.ctors.get(ctor);
+        const fn = this.slab.ctors.get(ctor);
         // an i64 crosses the boundary signed; a ctor that throws must not unwind the allocator
         if (fn) this.runCallback(abi.CALLBACK_CTOR, fn.ctor, () => fn.ctor(BigInt.asUintN(64, va)), `slab constructor of ${fn.cache}`);
       },
@@ -294,8 +259,8 @@ export class Engine {
     }
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
     this.layout = readLayout(this.exports);
-    for (let i = 0; i < KMALLOC_NAMES.length; i++) this.cacheNames.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
-    this.cacheNames.set(0, "kmem_cache");
+    for (let i = 0; i < KMALLOC_NAMES.length; i++) this.slab.names.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
+    this.slab.names.set(0, "kmem_cache");
     this.wallClock = options.kfenceClock === "wall";
     this.kfence = new Kfence(this);
     this.bootLog();
@@ -432,7 +397,7 @@ export class Engine {
       tags: this.options.kasan && this.options.kasanMode === "sw_tags",
       kasan: this.options.kasan,
       stackFrames: (h) => this.stackFrames(h),
-      cacheName: (id) => this.cacheNames.get(id) ?? `cache-${id}`,
+      cacheName: (id) => this.slab.names.get(id) ?? `cache-${id}`,
       cacheVa: (id) => BigInt.asUintN(64, this.exports.cache_va(id)),
       task: (pid) => this.task(pid),
       symbolize: (a) => this.symbolize(a),
@@ -528,7 +493,7 @@ export class Engine {
     const id = Number(r.arg0);
     if (id === abi.WARN_ALLOC_FAILED || id === abi.WARN_ALLOC_ORDER) {
       let site: AllocSite = r.addr === BigInt(abi.ALLOC_SITE_LARGE_KMALLOC) ? "large" : "pages";
-      if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.cacheNames.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
+      if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.slab.names.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
       if (id === abi.WARN_ALLOC_ORDER) return { type: "alloc-order", lines: formatAllocOrderWarn(r, ctx, this.accessFrames(r), site) };
       if (r.flags & abi.RF_OBJECT) {
         const x = this.exports, c = r.cache;
@@ -588,7 +553,7 @@ export class Engine {
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
-      const m = /^\s*at (?:Engine|Kfence|Mempool)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
       if (!m) break;
       if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
     }
@@ -841,143 +806,34 @@ export class Engine {
     if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
   }
 
-  // ── slab ─────────────────────────────────────────────────────────────────
-  kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = sizeArg("kmalloc", "size", size);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.kmalloc(n, g)));
-  }
-  kzalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    return this.kmalloc(size, parseGfp(gfp) | abi.GFP_ZERO);
-  }
+  // ── slab (host/slab.ts) ──────────────────────────────────────────────────
+  kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kmalloc(size, gfp); }
+  kzalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kzalloc(size, gfp); }
   /** kcalloc(n, size): NULL (0n) when n * size overflows, as kmalloc_array does. */
-  kcalloc(n: number | bigint, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const total = sizeArg("kcalloc", "n", n) * sizeArg("kcalloc", "size", size);
-    if (total > U64_MAX) return 0n;
-    return this.kmalloc(total, parseGfp(gfp) | abi.GFP_ZERO);
-  }
-  krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const a = this.addr(addr, "p", "krealloc");
-    const n = sizeArg("krealloc", "new_size", size);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.krealloc(a, n, g)));
-  }
-  kfree(addr: bigint | number): void {
-    const a = this.addr(addr, "objp", "kfree");
-    this.call(true, () => this.exports.kfree(a));
-  }
-  kfree_sensitive(addr: bigint | number): void {
-    const a = this.addr(addr, "p", "kfree_sensitive");
-    this.call(true, () => this.exports.kfree_sensitive(a));
-  }
-  ksize(addr: bigint | number): number {
-    const a = this.addr(addr, "objp", "ksize");
-    return Number(this.call(true, () => this.exports.ksize(a)));
-  }
-
-  /**
-   * /proc/slabinfo's columns for every live cache: active and total objects,
-   * slot size (objsize), objects per slab and pages per slab. KFENCE objects
-   * are not in the slabs' counts, as in the kernel.
-   */
-  slabinfo(): SlabInfo[] {
-    const x = this.exports;
-    const out: SlabInfo[] = [];
-    for (let id = 0; id < x.cache_count(); id++) {
-      if (x.cache_state(id) !== 1) continue;
-      const objPerSlab = x.cache_info(id, abi.KC_OBJECTS);
-      out.push({
-        name: this.cacheName(id),
-        activeObjs: x.cache_info(id, abi.KC_LIVE),
-        numObjs: x.cache_info(id, abi.KC_NR_SLABS) * objPerSlab,
-        objSize: x.cache_info(id, abi.KC_SIZE),
-        objPerSlab,
-        pagesPerSlab: 1 << x.cache_info(id, abi.KC_ORDER),
-      });
-    }
-    return out;
-  }
-  /** /proc/slabinfo as text (version 2.1 columns, the tunables and slabdata columns SLUB prints as 0). */
-  slabinfoText(): string {
-    const head = "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>";
-    const rows = this.slabinfo().reverse().map((s) => {
-      const slabs = s.objPerSlab ? s.numObjs / s.objPerSlab : 0;
-      return `${s.name.padEnd(17)} ${String(s.activeObjs).padStart(6)} ${String(s.numObjs).padStart(6)} ${String(s.objSize).padStart(6)} ` +
-        `${String(s.objPerSlab).padStart(4)} ${String(s.pagesPerSlab).padStart(4)} : tunables    0    0    0 : slabdata ` +
-        `${String(slabs).padStart(6)} ${String(slabs).padStart(6)}      0`;
-    });
-    return ["slabinfo - version: 2.1", head, ...rows].join("\n") + "\n";
-  }
+  kcalloc(n: number | bigint, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kcalloc(n, size, gfp); }
+  krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.krealloc(addr, size, gfp); }
+  kfree(addr: bigint | number): void { this.slab.kfree(addr); }
+  kfree_sensitive(addr: bigint | number): void { this.slab.kfree_sensitive(addr); }
+  ksize(addr: bigint | number): number { return this.slab.ksize(addr); }
+  /** /proc/slabinfo's columns for every live cache (KFENCE objects are not in the slabs' counts). */
+  slabinfo(): SlabInfo[] { return this.slab.slabinfo(); }
+  /** /proc/slabinfo as text (version 2.1 columns). */
+  slabinfoText(): string { return this.slab.slabinfoText(); }
   kmem_cache_create(name: string, size: number, opts: { align?: number; flags?: number | string; ctor?: (addr: bigint) => void } = {}): KmemCache {
-    if (typeof name !== "string" || name.length === 0) throw new TypeError("kmem_cache_create: name must be a non-empty string");
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 22) throw new RangeError(`kmem_cache_create: size must be 1..${1 << 22}, got ${size}`);
-    const align = opts.align ?? 0;
-    if (!Number.isInteger(align) || align < 0 || (align & (align - 1)) !== 0 || align > 4096) throw new RangeError(`kmem_cache_create: align must be 0 or a power of two up to 4096, got ${align}`);
-    const flags = parseSlabFlags(opts.flags);
-    let ctorId = 0;
-    if (opts.ctor !== undefined) {
-      ctorId = this.ctors.size + 1;
-      this.ctors.set(ctorId, { ctor: funcArg("kmem_cache_create", "ctor", opts.ctor), cache: name });
-    }
-    const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
-    if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -abi.ENOMEM ? "out of memory" : "invalid size/align/flags"}`);
-    this.cacheNames.set(id, name);
-    return { id, name, address: BigInt.asUintN(64, this.exports.cache_va(id)) };
+    return this.slab.kmem_cache_create(name, size, opts);
   }
-  /** A cache handle from kmem_cache_create (its id must name a cache this engine created). */
-  private cacheArg(fn: string, cache: KmemCache): number {
-    const id = typeof cache === "object" && cache !== null ? (cache as { id?: unknown }).id : undefined;
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= this.exports.cache_count() || !this.cacheNames.has(id)) {
-      throw new TypeError(`${fn}: cache must be a kmem_cache_create() result of this engine, got ${typeof cache === "object" && cache !== null ? `{ id: ${String(id)} }` : String(cache)}`);
-    }
-    return id;
-  }
-  kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const id = this.cacheArg("kmem_cache_alloc", cache);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.kmem_cache_alloc(id, g)));
-  }
-  kmem_cache_free(cache: KmemCache, addr: bigint | number): void {
-    const id = this.cacheArg("kmem_cache_free", cache);
-    const a = this.addr(addr, "objp", "kmem_cache_free");
-    this.call(true, () => this.exports.kmem_cache_free(id, a));
-  }
+  kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kmem_cache_alloc(cache, gfp); }
+  kmem_cache_free(cache: KmemCache, addr: bigint | number): void { this.slab.kmem_cache_free(cache, addr); }
   /** kmem_cache_shrink(): the quarantine's objects of the cache, then empty slabs, go back. */
-  kmem_cache_shrink(cache: KmemCache): void {
-    const id = this.cacheArg("kmem_cache_shrink", cache);
-    this.call(true, () => this.exports.kmem_cache_shrink(id));
-  }
+  kmem_cache_shrink(cache: KmemCache): void { this.slab.kmem_cache_shrink(cache); }
   /** Returns false when objects remained (the kernel WARNs and keeps the cache). */
-  kmem_cache_destroy(cache: KmemCache): boolean {
-    const id = this.cacheArg("kmem_cache_destroy", cache);
-    return this.call(true, () => this.exports.kmem_cache_destroy(id)) === 0;
-  }
-  kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] {
-    const id = this.cacheArg("kmem_cache_alloc_bulk", cache);
-    const count = numArg("kmem_cache_alloc_bulk", "size", n, 0, 512);
-    const g = parseGfp(gfp);
-    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
-    const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(id, g, count, buf));
-    return Array.from(new BigUint64Array(this.mem, buf, got));
-  }
-  kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void {
-    const id = this.cacheArg("kmem_cache_free_bulk", cache);
-    if (!Array.isArray(addrs)) throw new TypeError("kmem_cache_free_bulk: p must be an array of addresses");
-    if (addrs.length > 512) throw new RangeError(`kmem_cache_free_bulk: size must be an integer from 0 to 512, got ${addrs.length}`);
-    const list = addrs.map((a, i) => this.addr(a, `p[${i}]`, "kmem_cache_free_bulk"));
-    const buf = this.exports.host_buf() + abi.HOST_BUF_BYTES;
-    new BigUint64Array(this.mem, buf, list.length).set(list);
-    this.call(true, () => this.exports.kmem_cache_free_bulk(id, list.length, buf));
-  }
+  kmem_cache_destroy(cache: KmemCache): boolean { return this.slab.kmem_cache_destroy(cache); }
+  kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] { return this.slab.kmem_cache_alloc_bulk(cache, n, gfp); }
+  kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void { this.slab.kmem_cache_free_bulk(cache, addrs); }
   /** The name of cache `id` (for tooling). */
-  cacheName(id: number): string {
-    return this.cacheNames.get(id) ?? `cache-${id}`;
-  }
+  cacheName(id: number): string { return this.slab.cacheName(id); }
   /** virt_to_cache(): the name of the slab cache holding addr, undefined when it is not slab memory. */
-  cacheOf(addr: bigint | number): string | undefined {
-    const id = this.exports.kmem_cache_of(this.addr(addr, "addr", "cacheOf"));
-    return id < 0 ? undefined : this.cacheName(id);
-  }
+  cacheOf(addr: bigint | number): string | undefined { return this.slab.cacheOf(addr); }
 
   // ── KASAN controls ───────────────────────────────────────────────────────
   kasan_disable_current(): void { this.notBusy(); this.exports.kasan_disable_current(); }
