@@ -126,7 +126,6 @@ export const REP_OOPS = 4;                   // page fault oops
 export const REP_GPF = 5;                    // general protection fault (non-canonical)
 export const REP_WARN = 6;                   // kernel complaint text (kmem_cache_destroy, ...)
 export const REP_PANIC = 7;                  // kasan.fault=panic / panic_on_warn
-export const REP_WILD_GUEST = 8;             // guest touched memory outside its ranges
 
 // record fields (byte offsets)
 export const R_KIND = 0;                     // u16
@@ -150,12 +149,12 @@ export const R_ALLOC_PID = 80;               // u32
 export const R_ALLOC_STACK = 84;             // u32
 export const R_ALLOC_CPU = 88;               // u32
 export const R_ALLOC_TIME = 96;              // u64
-export const R_FREE_PID = 104;
-export const R_FREE_STACK = 108;
-export const R_FREE_CPU = 112;
-export const R_FREE_TIME = 120;
+export const R_FREE_PID = 104;                // u32
+export const R_FREE_STACK = 108;              // u32
+export const R_FREE_CPU = 112;                // u32
+export const R_FREE_TIME = 120;               // u64
 export const R_AUX0 = 128;                   // u32 aux stack (call_rcu / workqueue)
-export const R_AUX1 = 132;
+export const R_AUX1 = 132;                    // u32
 export const R_PFN = 136;                    // u64 page
 export const R_PAGE_FLAGS = 144;             // u32
 export const R_PAGE_USE = 148;               // u8
@@ -184,8 +183,8 @@ export const R_FRAME_BASE = 376;             // u64 stack frame / global base
 export const R_FRAME_ID = 384;               // u32 host id of the frame / global
 export const R_TASK_PID = 388;               // u32 owner task of a stack address
 export const R_ARG0 = 392;                   // u64 kind-specific (WARN id, PANIC reason)
-export const R_ARG1 = 400;
-export const R_ARG2 = 408;
+export const R_ARG1 = 400;                    // u64
+export const R_ARG2 = 408;                    // u64
 export const R_TAINT = 416;                  // u32 taint mask before this report
 
 export const RF_WRITE = 1;
@@ -243,8 +242,6 @@ export const KFENCE_ERROR_INVALID_FREE = 5;
 // WARN ids (R_ARG0 for REP_WARN)
 export const WARN_CACHE_DESTROY_BUSY = 1;
 export const WARN_BAD_PAGE_FREE = 2;
-export const WARN_VFREE_BAD = 3;
-export const WARN_GUEST_STOPPED = 4;
 export const WARN_SLUB_DOUBLE_FREE = 5;       // SLAB_FREELIST_HARDENED naive double-free BUG
 export const WARN_KFREE_NOT_HEAP = 6;         // free_large_kmalloc WARN on a non-kmalloc page
 export const WARN_SLUB_FREECHAIN = 7;         // corrupted freelist isolated
@@ -282,7 +279,6 @@ export const SLAB_FIX_FREELIST_CLEARED = 2;   // "Freelist cleared"
 // PANIC reasons (R_ARG0 for REP_PANIC)
 export const PANIC_KASAN_FAULT = 1;
 export const PANIC_ON_WARN = 2;
-export const PANIC_OOPS = 3;
 
 // ── Page-table entry bits (x86 layout, used for both arches internally) ─────
 export const PTE_PRESENT = 1;
@@ -309,7 +305,6 @@ export const PG_TAIL = 8;
 export const PG_RESERVED = 16;
 export const PG_KFENCE = 32;
 export const PG_TABLE = 64;
-export const PG_VMALLOC = 128;
 export const PG_LARGE_KMALLOC = 256;
 
 // ── GFP flags (include/linux/gfp_types.h, 6.12 bit values) ─────────────────
@@ -421,7 +416,7 @@ export const KF_M_CACHE = 16;                // u32 cache id
 export const KF_M_HASH = 20;                 // u32 allocation stack hash (coverage filter)
 export const KF_M_UNPROTECTED = 24;          // u64 guard page unprotected by an OOB fault, 0 = none
 export const KF_M_ALLOC_TRACK = 32;          // struct kfence_track (24 bytes)
-export const KF_M_FREE_TRACK = 56;
+export const KF_M_FREE_TRACK = 56;           // struct kfence_track (24 bytes)
 export const KF_M_NEXT = 80;                 // u32 freelist link: index + 1, 0 = end
 export const KF_T_PID = 0;                   // u32
 export const KF_T_CPU = 4;                   // u32
@@ -470,7 +465,7 @@ export const VMF_TOTAL_PAGES = 4;            // exceeds total pages
 export const FR_COPY_PROCESS = 180;          // VMAP_STACK: alloc_thread_stack_node inlined into copy_process
 export const FR_PCPU_GET_VM_AREAS = 181;     // percpu chunks (caller recorded as the function itself)
 
-// ── fuzz: op tapes (assembly/fuzz/tape.ts, host/fuzz/; format in docs/notes/fuzz.md) ──
+// ── fuzz: op tapes (assembly/fuzz/tape.ts, host/fuzz/; format in docs/fuzz.md) ──
 // Opcodes (low 7 bits of an op's first byte; bit 7 marks a planted bug). Every
 // op but TICK and TASK is followed by a u16 site and a u16 slot (MEMCPY: site,
 // dst slot, ...); the byte length of each op is fixed by its opcode.
@@ -507,10 +502,10 @@ export const FZ_BUF_SIZE = 2097152;          // the chunk buffer the host writes
 export const FZ_LOG_OPS = 16384;             // ops per chunk when the per-op log is on
 export const FZ_LOG_SIZE = 32;               // bytes per log entry
 // per-op log entry (check mode): status u32, pad, address u64, home lo u64, home hi u64
-export const FZL_STATUS = 0;
-export const FZL_ADDR = 8;
-export const FZL_HOME_LO = 16;
-export const FZL_HOME_HI = 24;
+export const FZL_STATUS = 0;                 // u32
+export const FZL_ADDR = 8;                   // u64
+export const FZL_HOME_LO = 16;               // u64
+export const FZL_HOME_HI = 24;               // u64
 // op status (log, counters)
 export const FZS_DONE = 0;
 export const FZS_EMPTY = 1;                  // the slot names no object (never allocated)
@@ -537,3 +532,95 @@ export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised 
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1
 export const R_FUZZ_SITE = 432;              // u32 site of the op
 export const R_FUZZ_ALLOC_SITE = 436;        // u32 site that allocated the slot's object + 1 (0: none)
+
+// ── Virtual layout: the core chooses it at boot (assembly/mm/layout.ts) and the host
+// reads it once through layout_value(LAYOUT_*) (u64 each) ──────────────────
+export const LAYOUT_PAGE_OFFSET = 0;
+export const LAYOUT_VMEMMAP_START = 1;
+export const LAYOUT_KASAN_SHADOW_OFFSET = 2;
+export const LAYOUT_KASAN_SHADOW_START = 3;
+export const LAYOUT_KASAN_SHADOW_END = 4;
+export const LAYOUT_TASK_SIZE = 5;
+export const LAYOUT_VMALLOC_START = 6;
+export const LAYOUT_VMALLOC_END = 7;
+export const LAYOUT_KERNEL_TEXT = 8;         // _text
+export const LAYOUT_COUNT = 9;
+// struct page in the vmemmap array: its size, and log2 of it
+export const STRUCT_PAGE_SIZE = 64;
+export const STRUCT_PAGE_SHIFT = 6;
+
+// ── boot_failed_stage(): the step that ran out of memory (0 = none) ─────────
+export const BOOT_STAGE_MEM_MAP = 1;
+export const BOOT_STAGE_PAGING_INIT = 2;
+export const BOOT_STAGE_KASAN_INIT = 3;
+export const BOOT_STAGE_KIMAGE = 4;
+export const BOOT_STAGE_KIMAGE_SHADOW = 5;
+export const BOOT_STAGE_STACK_DEPOT = 6;
+export const BOOT_STAGE_STACK_RING = 7;
+export const BOOT_STAGE_KMEM_CACHE_INIT = 8;
+export const BOOT_STAGE_VMALLOC_INIT = 9;
+
+// ── engine_self_check() bits ────────────────────────────────────────────────
+export const SELF_CHECK_TLB = 1;
+export const SELF_CHECK_BUDDY = 2;
+export const SELF_CHECK_FRAMES = 4;
+export const SELF_CHECK_SLAB = 8;
+export const SELF_CHECK_DIRECT_MAP = 16;
+export const SELF_CHECK_GUEST_FRAMES = 32;
+export const SELF_CHECK_RING = 64;
+
+// ── struct kmem_cache fields (u32 each, read by cache_info(id, KC_*)) ───────
+export const KC_OBJECT_SIZE = 0;
+export const KC_SIZE = 4;                    // slot size
+export const KC_ALIGN = 8;
+export const KC_FLAGS = 12;
+export const KC_ORDER = 16;
+export const KC_OBJECTS = 20;                // objects per slab
+export const KC_OFFSET = 24;                 // free pointer offset
+export const KC_CTOR = 28;                   // host constructor id, 0 = none
+export const KC_CPU_SLAB = 32;
+export const KC_PARTIAL = 36;
+export const KC_NR_PARTIAL = 40;
+export const KC_FULL = 44;
+export const KC_ALLOC_META = 48;             // 0 = none
+export const KC_FREE_META = 52;              // KASAN_NO_FREE_META = none, 0 = in object
+export const KC_LIVE = 56;                   // allocated objects (KFENCE ones excluded)
+export const KC_REFCOUNT = 60;
+export const KC_ID = 64;
+export const KC_NR_SLABS = 68;
+export const KC_MIN_PARTIAL = 72;
+export const KC_INUSE = 76;                  // s->inuse: object_size rounded to a word
+export const KC_RECIP = 80;                  // ceil(2^32 / size), for slot checks
+export const KC_KFENCE_LIVE = 84;            // KFENCE objects of this cache still allocated
+export const KC_FIELDS_END = 88;             // the descriptor fields mirrored in RAM
+
+// ── Transfer buffers ────────────────────────────────────────────────────────
+// host_buf(): [0, 4096) u32 frame ids / pfns / object arrays; [4096, +16384) bytes
+// moved by readBytes/writeBytes and friends.
+export const HOST_BUF_SIZE = 28672;
+export const HOST_BUF_IDS = 0;
+export const HOST_BUF_IDS_MAX = 1024;        // u32 entries
+export const HOST_BUF_BYTES = 4096;
+export const HOST_BUF_BYTES_SIZE = 16384;
+// scratch_base(): mem_load16 leaves its 16 bytes at +0, mem_store16 takes them from +32.
+export const SCRATCH_LOAD16 = 0;
+export const SCRATCH_STORE16 = 32;
+export const SCRATCH_SIZE = 64;
+
+// ── Return codes of core calls (negative errno, as the kernel's) ────────────
+export const ENOMEM = 12;
+export const EINVAL = 22;
+// kfence_set_sample_interval(): what the kernel prints, or -EINVAL / -ENOMEM
+export const KFENCE_SET_UNCHANGED = 0;
+export const KFENCE_SET_REENABLED = 1;       // "re-enabled"
+export const KFENCE_SET_INITIALISED = 2;     // "initialized - using ..." (pool set up late)
+export const KFENCE_SET_DISABLED = 3;        // "disabled"
+
+// ── fuzz op lengths in bytes (FZ_*: every op but TICK and TASK starts with site u16, slot u16)
+export const FZ_LEN_SIZED = 9;               // KMALLOC KZALLOC KFREE_AT KREALLOC VMALLOC LOAD* STORE*
+export const FZ_LEN_CACHE_ALLOC = 6;
+export const FZ_LEN_SLOT = 5;                // KFREE VFREE
+export const FZ_LEN_MEMSET = 14;
+export const FZ_LEN_MEMCPY = 19;
+export const FZ_LEN_TICK = 5;
+export const FZ_LEN_TASK = 3;

@@ -33,12 +33,12 @@ import { kasanVmallocShadowInit } from "./kasan/vmalloc";
 import { vmallocInit } from "./mm/vmalloc";
 import { guestInit } from "./guest";
 
+import { BOOT_STAGE_MEM_MAP, BOOT_STAGE_PAGING_INIT, BOOT_STAGE_KASAN_INIT, BOOT_STAGE_KIMAGE, BOOT_STAGE_KIMAGE_SHADOW, BOOT_STAGE_STACK_DEPOT, BOOT_STAGE_STACK_RING, BOOT_STAGE_KMEM_CACHE_INIT, BOOT_STAGE_VMALLOC_INIT } from "../abi/abi";
 let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
 let failedStage: i32 = 0;
 export function boot_failed_stage(): i32 { return failedStage; }
 function fail(stage: i32, rc: i32): i32 { failedStage = stage; return rc; }
-export function is_booted(): i32 { return booted ? 1 : 0; }
 
 // Map all of RAM at PAGE_OFFSET: 2 MiB pages where aligned, 4 KiB for a tail.
 function mapDirectMap(): bool {
@@ -113,9 +113,9 @@ export function boot(): i32 {
   clockInit(cfg(CFG_KFENCE_CLOCK) == 1);
   const ram = cfg(CFG_RAM_MB);
   if (ram < 8) return BOOT_EINVAL;
-  if (!physInit(<u32>ram)) return fail(1, BOOT_ENOMEM);
+  if (!physInit(<u32>ram)) return fail(BOOT_STAGE_MEM_MAP, BOOT_ENOMEM);
   buddyInit();
-  if (!pgtableInit() || !mapDirectMap()) return fail(2, BOOT_ENOMEM);
+  if (!pgtableInit() || !mapDirectMap()) return fail(BOOT_STAGE_PAGING_INIT, BOOT_ENOMEM);
 
   let mode = KASAN_OFF;
   if (cfg(CFG_KASAN) != 0) mode = cfg(CFG_KASAN_MODE) == KASAN_MODE_SW_TAGS ? KASAN_SW_TAGS : KASAN_GENERIC;
@@ -125,25 +125,25 @@ export function boot(): i32 {
   kasanResetReported();
   kasanStackCacheFlush();
   setVmapStack(cfg(CFG_VMAP_STACK) != 0);
-  if (mode != KASAN_OFF && !kasanInit()) return fail(3, BOOT_ENOMEM);
-  if (!kasanVmallocShadowInit()) return fail(3, BOOT_ENOMEM);     // kasan.vmalloc: shadow on demand
-  if (!kimageInit()) return fail(4, BOOT_ENOMEM);
+  if (mode != KASAN_OFF && !kasanInit()) return fail(BOOT_STAGE_KASAN_INIT, BOOT_ENOMEM);
+  if (!kasanVmallocShadowInit()) return fail(BOOT_STAGE_KASAN_INIT, BOOT_ENOMEM);     // kasan.vmalloc: shadow on demand
+  if (!kimageInit()) return fail(BOOT_STAGE_KIMAGE, BOOT_ENOMEM);
   if (mode != KASAN_OFF) {
-    if (!populateShadow(imageDataVa, IMAGE_DATA_SIZE) || !populateShadow(moduleVa, MODULE_AREA_SIZE)) return fail(5, BOOT_ENOMEM);
+    if (!populateShadow(imageDataVa, IMAGE_DATA_SIZE) || !populateShadow(moduleVa, MODULE_AREA_SIZE)) return fail(BOOT_STAGE_KIMAGE_SHADOW, BOOT_ENOMEM);
   }
-  if (!depotInit(<u32>cfg(CFG_STACK_DEPOT_MAX))) return fail(6, BOOT_ENOMEM);
+  if (!depotInit(<u32>cfg(CFG_STACK_DEPOT_MAX))) return fail(BOOT_STAGE_STACK_DEPOT, BOOT_ENOMEM);
   if (mode == KASAN_SW_TAGS) {
     const entries = <u32>cfg(CFG_KASAN_STACK_RING_SIZE);
     const frames = (entries * 32 + PAGE_SIZE - 1) >> PAGE_SHIFT;
     const pfn = memblockAlloc(frames, 1, USE_METADATA);
-    if (pfn == NO_PFN) return fail(7, BOOT_ENOMEM);
+    if (pfn == NO_PFN) return fail(BOOT_STAGE_STACK_RING, BOOT_ENOMEM);
     stackRingInit(physToLin(<u64>pfn << PAGE_SHIFT), entries);
   }
   kfenceInit();
   memblockFreeAll();
-  if (!vmallocInit()) return fail(9, BOOT_ENOMEM);
+  if (!vmallocInit()) return fail(BOOT_STAGE_VMALLOC_INIT, BOOT_ENOMEM);
   quarantineInit();
-  if (!slabInit()) return fail(8, BOOT_ENOMEM);
+  if (!slabInit()) return fail(BOOT_STAGE_KMEM_CACHE_INIT, BOOT_ENOMEM);
   kfenceInitEnable();
   // fault injection counts from here: the boot has no fallbacks for a failed
   // allocation (the kernel's boot is spared by fail_page_alloc's default filters)
@@ -154,4 +154,3 @@ export function boot(): i32 {
 }
 
 // Bytes of linear memory the host must provide for `ramMb` of RAM.
-export function memory_bytes_needed(ramMb: u32): f64 { return <f64>PHYS_BASE + <f64>ramMb * 1048576.0; }

@@ -3,28 +3,28 @@
 
 // boot and configuration
 export { config_set } from "./config";
-export { boot, is_booted, memory_bytes_needed, boot_failed_stage } from "./boot";
+export { boot, boot_failed_stage } from "./boot";
+export { layout_value } from "./mm/layout";
 
 // counters, report ring, task/clock/taint state, stack depot
 export { stats_base } from "./stats_export";
 export { ring_base, ring_head, ring_tail, ring_consume } from "./report";
-export { set_current, current_pid, set_taint, get_taint, clock_set, clock_advance, clock_now } from "./task";
+export { set_current, set_taint, get_taint, clock_set, clock_advance, clock_now } from "./task";
 export { set_current_stack, depot_save, depot_fetch, depot_pools } from "./stackdepot";
 
 // memory: checked accesses and the page allocator
 export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem_store2, mem_store4,
-         mem_store8, mem_store16, mem_read, mem_write, mem_memset, mem_memcpy, mem_memmove,
-         kasan_check_range, scratch_base, last_access_faulted, mem_copy_out, mem_copy_in,
+         mem_store8, mem_store16, mem_memset, mem_memcpy, mem_memmove,
+         kasan_check_range, scratch_base, mem_copy_out, mem_copy_in,
          translate_lin } from "./mm/access";
 export { host_buf } from "./statics";
 export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set, zone_nr_free, zone_present, zone_reserved } from "./mm/page_alloc";
-export { engine_panicked, warn_callback } from "./mm/fault";
+export { warn_callback } from "./mm/fault";
 
 // page tables and TLB (also the model tests' hooks)
-export { pt_map, pt_unmap, pt_protect, pt_split, pt_translate, pt_set_pte_noflush, pt_alloc_frame,
-         pt_free_frame } from "./mm/pt_api";
+export { pt_map, pt_unmap, pt_protect, pt_split, pt_translate, pt_set_pte_noflush, pt_alloc_frame } from "./mm/pt_api";
 export { walk_entry, walk_levels } from "./mm/pgtable";
-export { flush_tlb_all, flush_tlb_one, flush_tlb_kernel_range, tlb_check_coherent, tlb_base } from "./mm/tlb";
+export { flush_tlb_all, flush_tlb_one, tlb_check_coherent, tlb_base } from "./mm/tlb";
 
 // slab
 export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va, cache_state, kmem_cache_of,
@@ -33,20 +33,19 @@ export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc
          ksize, krealloc, kfree_sensitive, kmem_cache_shrink } from "./mm/slab_common";
 
 // KASAN
-export { kasan_disable_current, kasan_enable_current, kasan_reported } from "./kasan/report";
+export { kasan_disable_current, kasan_enable_current } from "./kasan/report";
 export { kasan_multi_shot } from "./kasan/kasan";
 export { kasan_record_aux_stack } from "./kasan/common";
-export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte, kasan_alloca_poison,
-         kasan_allocas_unpoison, kasan_random_tag } from "./kasan/shadow_api";
+export { kasan_poison_range, kasan_unpoison_range, kasan_shadow_byte, kasan_alloca_poison, kasan_random_tag } from "./kasan/shadow_api";
 export { kasan_mempool_poison_object, kasan_mempool_unpoison_object, kasan_mempool_poison_pages,
          kasan_mempool_unpoison_pages } from "./kasan/common";
 export { kasan_quarantine_drain, quarantine_stats, quarantine_corruptions } from "./kasan/quarantine";
 
 // kernel image globals, task stacks, RCU
-export { kimage_global_alloc, kimage_data_va, kimage_module_va } from "./mm/kimage";
-export { task_stack_alloc, task_stack_set, task_stack_free, stack_frame_push, stack_frame_pop,
+export { kimage_global_alloc, kimage_data_va } from "./mm/kimage";
+export { task_stack_alloc, task_stack_free, stack_frame_push, stack_frame_pop,
          task_stack_base, task_stack_size, task_count } from "./task_stack";
-export { rcu_barrier, rcu_pending } from "./rcu";
+export { rcu_barrier } from "./rcu";
 
 // KFENCE
 export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_base, kfence_enabled,
@@ -60,9 +59,9 @@ export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_mod
 
 // vmalloc, KASAN_VMALLOC, percpu, and lib/test_vmalloc.c's loops for the benchmark
 export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_map_ram, vm_unmap_ram,
-         vm_unmap_aliases, vmalloc_purge, vmalloc_to_pfn, is_vmalloc_addr, vmalloc_lazy_max_pages, find_vm_area,
+         vm_unmap_aliases, vmalloc_to_pfn, is_vmalloc_addr, vmalloc_lazy_max_pages, find_vm_area,
          vmalloc_reset_peaks } from "./mm/vmalloc";
-export { __alloc_percpu, free_percpu, per_cpu_ptr, pcpu_unit_size } from "./mm/percpu";
+export { __alloc_percpu, free_percpu, per_cpu_ptr } from "./mm/percpu";
 export { test_vmalloc_run } from "./mm/test_vmalloc";
 
 // guests: the __asan_* ABI clang emits (bound straight to a guest's imports;
@@ -95,7 +94,7 @@ export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize,
 
 // fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
 export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,
-         fuzz_sites, fuzz_slots, fuzz_stats, fuzz_end } from "./fuzz/tape";
+         fuzz_sites, fuzz_stats, fuzz_end } from "./fuzz/tape";
 export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
          fuzz_gen_planted } from "./fuzz/gen";
 // kmemleak: the walk over every allocated object the host's scan reads

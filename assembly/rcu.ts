@@ -36,4 +36,3 @@ export function rcu_barrier(): void {
   pending = 0;
   setFreePath(saved);
 }
-export function rcu_pending(): u32 { return pending; }

@@ -13,21 +13,8 @@ import { statGet } from "./stats";
 import { ring_head, ring_tail } from "./report";
 import { GUEST_FRAMES, GUEST_FRAME_HEAP, GUEST_FRAME_IMAGE } from "./statics";
 import { guestActive } from "./guest";
-
-// @ts-ignore: decorator
-@inline const SELF_CHECK_TLB: u32 = 1;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_BUDDY: u32 = 2;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_FRAMES: u32 = 4;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_SLAB: u32 = 8;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_DIRECT_MAP: u32 = 16;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_GUEST_FRAMES: u32 = 32;
-// @ts-ignore: decorator
-@inline const SELF_CHECK_RING: u32 = 64;
+import { SELF_CHECK_TLB, SELF_CHECK_BUDDY, SELF_CHECK_FRAMES, SELF_CHECK_SLAB, SELF_CHECK_DIRECT_MAP,
+         SELF_CHECK_GUEST_FRAMES, SELF_CHECK_RING } from "../abi/abi";
 
 // per use, frames counted from struct page (USE_COUNT x u32)
 const USE_COUNTS: usize = memory.data(4 * 16, 4);

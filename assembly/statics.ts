@@ -2,7 +2,7 @@
 // out back to back in [STATICS_BASE, PHYS_BASE). They are not data segments
 // (memory.data would ship their zeros inside the .wasm), and as constants they
 // fold into immediates on the hot paths. boot() checks the AS heap stays below.
-import { PHYS_BASE } from "../abi/abi";
+import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 
 // @ts-ignore: decorator
 @inline export const STATICS_BASE: usize = 0x100000;
@@ -61,11 +61,11 @@ import { PHYS_BASE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const HOT_GUEST_DELTA: usize = HOT_TABLE + 64;    // u64
 
-// Transfer buffer for the host: frame ids, bytes, bulk object arrays (0x7000 bytes).
+// Transfer buffer for the host: frame ids, bytes, bulk object arrays (HOST_BUF_* in abi/abi.ts).
 // @ts-ignore: decorator
 @inline export const HOST_BUF: usize = MISC_TABLE + 0x9000;
 // @ts-ignore: decorator
-@inline export const HOST_BUF_SIZE: usize = 0x7000;
+@inline export const HOST_BUF_SIZE: usize = ABI_HOST_BUF_SIZE;
 export function host_buf(): usize { return HOST_BUF; }
 
 export function staticsFit(): bool { return __heap_base <= STATICS_BASE && FUZZ_END <= <usize>PHYS_BASE; }

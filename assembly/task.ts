@@ -19,7 +19,6 @@ export let taint: u32 = 0;
 @inline export const TAINT_TEST: u32 = 18;
 
 export function set_current(pid: u32, cpu: u32): void { currentPid = pid; currentCpu = cpu; }
-export function current_pid(): u32 { return currentPid; }
 export function addTaint(bit: u32): void { taint |= 1 << bit; }
 export function set_taint(mask: u32): void { taint = mask; }
 export function get_taint(): u32 { return taint; }

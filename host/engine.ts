@@ -17,39 +17,21 @@ import { formatVmallocWarn } from "./report/vmalloc.js";
 import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
+import type { Report, ReportKind, Formatted, RecordFormatter } from "./report/report.js";
 import { Kfence } from "./kfence.js";
 import { pushStackFrame } from "./stack_frame.js";
-import { runGuest, selfCheckProblems, type GuestOptions, type GuestResult } from "./guest/runner.js";
+import { runGuest, type GuestOptions, type GuestResult } from "./guest/runner.js";
+import { selfCheckProblems } from "./selfcheck.js";
+import { readLayout, type Layout } from "./layout.js";
+import { parseGfp, type Gfp } from "./gfp.js";
+import { Vmalloc } from "./vmalloc.js";
+import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
 import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
 
-export type ReportKind = "kasan" | "kfence" | "oops" | "gpf" | "warn" | "bad_page" | "bug" | "panic" | "guest";
-
-/** One report, structured, with its kernel text. */
-export interface Report {
-  seq: number;
-  kind: ReportKind;
-  /** "slab-out-of-bounds", "use-after-free read", "page fault", ... */
-  type: string;
-  /** The first line a parser keys on ("BUG: KASAN: ...", "BUG: unable to handle ..."). */
-  title: string;
-  address: bigint;
-  size: bigint;
-  isWrite: boolean;
-  pid: number;
-  comm: string;
-  cpu: number;
-  timeNs: bigint;
-  /** false when the access or free was skipped (oopses, refused frees). */
-  performed: boolean;
-  text: string;
-  kasan?: KasanDetails;
-  /** Subsystem-specific structured facts (KFENCE object, guest function, ...). */
-  extra?: Record<string, unknown>;
-  raw: RawRecord;
-}
+export type { ReportKind, Report, Formatted, RecordFormatter } from "./report/report.js";
 
 export class EnginePanicError extends Error {
   constructor(message: string) {
@@ -97,69 +79,9 @@ export interface EngineStats {
 const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
   "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
 
-const GFP_NAMES: Record<string, number> = {
-  GFP_KERNEL: abi.GFP_KERNEL, GFP_ATOMIC: abi.GFP_ATOMIC, GFP_NOWAIT: abi.GFP_NOWAIT, __GFP_ZERO: abi.GFP_ZERO,
-  __GFP_NOWARN: abi.GFP_NOWARN, __GFP_NORETRY: abi.GFP_NORETRY, __GFP_COMP: abi.GFP_COMP, __GFP_ACCOUNT: abi.GFP_ACCOUNT,
-  __GFP_DMA: abi.GFP_DMA, __GFP_THISNODE: abi.GFP_THISNODE, __GFP_NOFAIL: abi.GFP_NOFAIL,
-};
-/** GFP flags as a number or "GFP_KERNEL | __GFP_ZERO". */
-export type Gfp = number | string;
-export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
-  // gfp_t is an unsigned int
-  if (typeof g === "number") return numArg("gfp", "flags", g, 0, 0xffffffff);
-  if (typeof g !== "string") throw new TypeError(`gfp: flags must be a number or a string like "GFP_KERNEL | __GFP_ZERO", got ${typeof g}`);
-  let v = 0;
-  for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = GFP_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown GFP flag ${JSON.stringify(part)}: expected ${Object.keys(GFP_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
-}
+export { parseGfp, type Gfp } from "./gfp.js";
 
-const SLAB_FLAG_NAMES: Record<string, number> = {
-  SLAB_HWCACHE_ALIGN: abi.SLAB_HWCACHE_ALIGN, SLAB_TYPESAFE_BY_RCU: abi.SLAB_TYPESAFE_BY_RCU,
-  SLAB_ACCOUNT: abi.SLAB_ACCOUNT, SLAB_PANIC: abi.SLAB_PANIC, SLAB_CACHE_DMA: abi.SLAB_CACHE_DMA,
-  SLAB_SKIP_KFENCE: abi.SLAB_SKIP_KFENCE, SLAB_NO_MERGE: abi.SLAB_NO_MERGE,
-};
-export function parseSlabFlags(f: number | string | undefined): number {
-  if (f === undefined) return 0;
-  // slab_flags_t is an unsigned int
-  if (typeof f === "number") return numArg("kmem_cache_create", "flags", f, 0, 0xffffffff);
-  if (typeof f !== "string") throw new TypeError(`kmem_cache_create: flags must be a number or a string like "SLAB_HWCACHE_ALIGN", got ${typeof f}`);
-  let v = 0;
-  for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = SLAB_FLAG_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown slab flag ${JSON.stringify(part)}: expected ${Object.keys(SLAB_FLAG_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
-}
-
-/** A slab cache made by kmem_cache_create. */
-export interface SlabInfo {
-  name: string;
-  activeObjs: number;
-  numObjs: number;
-  /** Slot size: the object with its redzones and KASAN metadata (s->size). */
-  objSize: number;
-  objPerSlab: number;
-  pagesPerSlab: number;
-}
-// struct kmem_cache fields the core exposes through cache_info()
-const SLAB_FIELDS = { size: 4, order: 16, objects: 20, live: 56, nrSlabs: 68 } as const;
-
-export interface KmemCache {
-  readonly id: number;
-  readonly name: string;
-  /** Address of its struct kmem_cache (an object of the kmem_cache cache). */
-  readonly address: bigint;
-}
-
-/** What a subsystem's formatter returns for one record. */
-export type Formatted = Pick<Report, "kind" | "type" | "title" | "performed" | "text"> & Partial<Pick<Report, "kasan">> & { extra?: Record<string, unknown> };
-/** Formats one record kind (registered by a subsystem: KFENCE, guests, ...). */
-export type RecordFormatter = (r: RawRecord, ctx: OopsContext, accessFrames: Frame[]) => Formatted;
+export { parseSlabFlags, type SlabInfo, type KmemCache } from "./slab.js";
 
 export interface CreateOptions {
   /** Which core build to run: the optimised release (default) or the debug build. */
@@ -216,11 +138,17 @@ const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
   "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
 
-const BOOT_STAGES = ["", "mem_map", "paging_init", "kasan_init", "the kernel image", "KASAN shadow of the kernel image",
-  "stack_depot_init", "the KASAN stack ring", "kmem_cache_init", "vmalloc_init"];
+const BOOT_STAGES: Record<number, string> = {
+  [abi.BOOT_STAGE_MEM_MAP]: "mem_map", [abi.BOOT_STAGE_PAGING_INIT]: "paging_init", [abi.BOOT_STAGE_KASAN_INIT]: "kasan_init",
+  [abi.BOOT_STAGE_KIMAGE]: "the kernel image", [abi.BOOT_STAGE_KIMAGE_SHADOW]: "KASAN shadow of the kernel image",
+  [abi.BOOT_STAGE_STACK_DEPOT]: "stack_depot_init", [abi.BOOT_STAGE_STACK_RING]: "the KASAN stack ring",
+  [abi.BOOT_STAGE_KMEM_CACHE_INIT]: "kmem_cache_init", [abi.BOOT_STAGE_VMALLOC_INIT]: "vmalloc_init",
+};
 
 // readBytes/writeBytes move data through the host buffer in chunks of this size
-const BYTES_CHUNK = 16384;
+const BYTES_CHUNK = abi.HOST_BUF_BYTES_SIZE;
+// sizeof(struct page): vmemmap arithmetic
+const STRUCT_PAGE = BigInt(abi.STRUCT_PAGE_SIZE);
 
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
@@ -237,6 +165,8 @@ export class Engine {
   readonly options: ResolvedOptions;
   readonly exports: CoreExports;
   readonly memory: WebAssembly.Memory;
+  /** The virtual layout the core chose at boot. */
+  readonly layout: Layout;
   readonly frames: FrameTable;
   private readonly tasks = new Map<number, TaskInfo>();
   private currentPid = 1;
@@ -246,8 +176,7 @@ export class Engine {
   /** Retained report objects (shadowfence.max_reports); `taken`: reports published before the last takeReports(). */
   private readonly all = new Fifo<Report>();
   private taken = 0;
-  private readonly cacheNames = new Map<number, string>();
-  private readonly ctors = new Map<number, { ctor: (addr: bigint) => void; cache: string }>();
+  private readonly slab = new Slab(this);
   private readonly globals: Global[] = [];
   private readonly codeFrames = new Map<bigint, Frame>();
   private readonly stackHandles = new Map<string, number>();
@@ -310,7 +239,7 @@ export class Engine {
         throw new Error(`shadowfence core aborted at ${line}:${col}`);
       },
       sf_ctor: (ctor: number, va: bigint) => {
-        const fn = this.ctors.get(ctor);
+        const fn = this.slab.ctors.get(ctor);
         // an i64 crosses the boundary signed; a ctor that throws must not unwind the allocator
         if (fn) this.runCallback(abi.CALLBACK_CTOR, fn.ctor, () => fn.ctor(BigInt.asUintN(64, va)), `slab constructor of ${fn.cache}`);
       },
@@ -330,8 +259,9 @@ export class Engine {
       throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
     }
     if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
-    for (let i = 0; i < KMALLOC_NAMES.length; i++) this.cacheNames.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
-    this.cacheNames.set(0, "kmem_cache");
+    this.layout = readLayout(this.exports);
+    for (let i = 0; i < KMALLOC_NAMES.length; i++) this.slab.names.set(this.exports.kmalloc_cache_id(i), KMALLOC_NAMES[i]);
+    this.slab.names.set(0, "kmem_cache");
     this.wallClock = options.kfenceClock === "wall";
     this.kfence = new Kfence(this);
     this.bootLog();
@@ -442,9 +372,9 @@ export class Engine {
     const key = ids.join(",");
     let h = this.stackHandles.get(key);
     if (h === undefined) {
-      const base = this.exports.host_buf();
-      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, 1024));
-      h = this.exports.depot_save(base, Math.min(ids.length, 1024));
+      const base = this.exports.host_buf() + abi.HOST_BUF_IDS;
+      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, abi.HOST_BUF_IDS_MAX));
+      h = this.exports.depot_save(base, Math.min(ids.length, abi.HOST_BUF_IDS_MAX));
       // a cache of the depot's own dedup: past 64k distinct host stacks start over
       if (this.stackHandles.size >= 1 << 16) this.stackHandles.clear();
       this.stackHandles.set(key, h);
@@ -468,7 +398,7 @@ export class Engine {
       tags: this.options.kasan && this.options.kasanMode === "sw_tags",
       kasan: this.options.kasan,
       stackFrames: (h) => this.stackFrames(h),
-      cacheName: (id) => this.cacheNames.get(id) ?? `cache-${id}`,
+      cacheName: (id) => this.slab.names.get(id) ?? `cache-${id}`,
       cacheVa: (id) => BigInt.asUintN(64, this.exports.cache_va(id)),
       task: (pid) => this.task(pid),
       symbolize: (a) => this.symbolize(a),
@@ -476,12 +406,12 @@ export class Engine {
       peek: (va, n) => this.peek(va, n),
       pointer: (va) => this.hashPointer(va),
       codeFrame: (pc) => { const f = this.codeFrames.get(pc); return f && this.frames.canonical(f); },
-      pageOffset: arm ? 0xffff000000000000n : 0xffff888000000000n,
-      vmemmapStart: arm ? 0xfffffc0000000000n : 0xffffea0000000000n,
-      kasanShadowOffset: arm ? (this.options.kasanMode === "sw_tags" ? 0xefff800000000000n : 0xdfff800000000000n) : 0xdffffc0000000000n,
-      kasanShadowStart: arm ? (this.options.kasanMode === "sw_tags" ? 0xffff700000000000n : 0xffff600000000000n) : 0xffffec0000000000n,
-      kasanShadowEnd: arm ? 0xffff800000000000n : 0xfffffc0000000000n,
-      taskSize: arm ? 0x0001000000000000n : 0x00007ffffffff000n,
+      pageOffset: this.layout.pageOffset,
+      vmemmapStart: this.layout.vmemmapStart,
+      kasanShadowOffset: this.layout.kasanShadowOffset,
+      kasanShadowStart: this.layout.kasanShadowStart,
+      kasanShadowEnd: this.layout.kasanShadowEnd,
+      taskSize: this.layout.taskSize,
     };
   }
 
@@ -564,13 +494,13 @@ export class Engine {
     const id = Number(r.arg0);
     if (id === abi.WARN_ALLOC_FAILED || id === abi.WARN_ALLOC_ORDER) {
       let site: AllocSite = r.addr === BigInt(abi.ALLOC_SITE_LARGE_KMALLOC) ? "large" : "pages";
-      if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.cacheNames.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
+      if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.slab.names.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
       if (id === abi.WARN_ALLOC_ORDER) return { type: "alloc-order", lines: formatAllocOrderWarn(r, ctx, this.accessFrames(r), site) };
       if (r.flags & abi.RF_OBJECT) {
         const x = this.exports, c = r.cache;
         return { type: "slab-out-of-memory", lines: formatSlabOom(r, {
-          name: this.cacheName(c), objectSize: x.cache_info(c, 0), size: x.cache_info(c, SLAB_FIELDS.size), order: x.cache_info(c, SLAB_FIELDS.order),
-          nrSlabs: x.cache_info(c, SLAB_FIELDS.nrSlabs), objects: x.cache_info(c, SLAB_FIELDS.objects), live: x.cache_info(c, SLAB_FIELDS.live) }) };
+          name: this.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
+          nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
       }
       return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, this.accessFrames(r), this.memInfo(Number(r.arg2)), site) };
     }
@@ -624,7 +554,7 @@ export class Engine {
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
-      const m = /^\s*at (?:Engine|Kfence|Mempool)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
       if (!m) break;
       if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
     }
@@ -751,7 +681,7 @@ export class Engine {
         case 8: return BigInt.asUintN(64, e.mem_load8(a));
         case 16: {
           e.mem_load16(a);
-          return this.u8view().slice(e.scratch_base(), e.scratch_base() + 16);
+          return this.u8view().slice(e.scratch_base() + abi.SCRATCH_LOAD16, e.scratch_base() + abi.SCRATCH_LOAD16 + 16);
         }
       }
       throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
@@ -772,7 +702,7 @@ export class Engine {
       v = intArg("store", "value", value, -(1n << (bits - 1n)), (1n << bits) - 1n);
     }
     this.call(false, () => {
-      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + 32);
+      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + abi.SCRATCH_STORE16);
       switch (size) {
         case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
         case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
@@ -799,7 +729,7 @@ export class Engine {
     len = numArg("readBytes", "len", len, 0, 1 << 26);
     const out = new Uint8Array(len);
     const e = this.exports;
-    const buf = e.host_buf() + 4096;
+    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
     this.call(false, () => {
       // one check over the whole range, as instrumented kernel code does, then the copy
       if (e.kasan_check_range(a, BigInt(len), 0, abi.PATH_CHECK_RANGE) < 0) return;
@@ -820,7 +750,7 @@ export class Engine {
     if (bytes.length > 1 << 26) throw new RangeError(`writeBytes: at most ${1 << 26} bytes a call, got ${bytes.length}`);
     const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
     const e = this.exports;
-    const buf = e.host_buf() + 4096;
+    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
     this.call(false, () => {
       if (e.kasan_check_range(a, BigInt(data.length), 1, abi.PATH_CHECK_RANGE) < 0) return;
       for (let off = 0; off < data.length; off += BYTES_CHUNK) {
@@ -877,143 +807,34 @@ export class Engine {
     if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
   }
 
-  // ── slab ─────────────────────────────────────────────────────────────────
-  kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = sizeArg("kmalloc", "size", size);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.kmalloc(n, g)));
-  }
-  kzalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    return this.kmalloc(size, parseGfp(gfp) | abi.GFP_ZERO);
-  }
+  // ── slab (host/slab.ts) ──────────────────────────────────────────────────
+  kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kmalloc(size, gfp); }
+  kzalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kzalloc(size, gfp); }
   /** kcalloc(n, size): NULL (0n) when n * size overflows, as kmalloc_array does. */
-  kcalloc(n: number | bigint, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const total = sizeArg("kcalloc", "n", n) * sizeArg("kcalloc", "size", size);
-    if (total > U64_MAX) return 0n;
-    return this.kmalloc(total, parseGfp(gfp) | abi.GFP_ZERO);
-  }
-  krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const a = this.addr(addr, "p", "krealloc");
-    const n = sizeArg("krealloc", "new_size", size);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.krealloc(a, n, g)));
-  }
-  kfree(addr: bigint | number): void {
-    const a = this.addr(addr, "objp", "kfree");
-    this.call(true, () => this.exports.kfree(a));
-  }
-  kfree_sensitive(addr: bigint | number): void {
-    const a = this.addr(addr, "p", "kfree_sensitive");
-    this.call(true, () => this.exports.kfree_sensitive(a));
-  }
-  ksize(addr: bigint | number): number {
-    const a = this.addr(addr, "objp", "ksize");
-    return Number(this.call(true, () => this.exports.ksize(a)));
-  }
-
-  /**
-   * /proc/slabinfo's columns for every live cache: active and total objects,
-   * slot size (objsize), objects per slab and pages per slab. KFENCE objects
-   * are not in the slabs' counts, as in the kernel.
-   */
-  slabinfo(): SlabInfo[] {
-    const x = this.exports;
-    const out: SlabInfo[] = [];
-    for (let id = 0; id < x.cache_count(); id++) {
-      if (x.cache_state(id) !== 1) continue;
-      const objPerSlab = x.cache_info(id, SLAB_FIELDS.objects);
-      out.push({
-        name: this.cacheName(id),
-        activeObjs: x.cache_info(id, SLAB_FIELDS.live),
-        numObjs: x.cache_info(id, SLAB_FIELDS.nrSlabs) * objPerSlab,
-        objSize: x.cache_info(id, SLAB_FIELDS.size),
-        objPerSlab,
-        pagesPerSlab: 1 << x.cache_info(id, SLAB_FIELDS.order),
-      });
-    }
-    return out;
-  }
-  /** /proc/slabinfo as text (version 2.1 columns, the tunables and slabdata columns SLUB prints as 0). */
-  slabinfoText(): string {
-    const head = "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>";
-    const rows = this.slabinfo().reverse().map((s) => {
-      const slabs = s.objPerSlab ? s.numObjs / s.objPerSlab : 0;
-      return `${s.name.padEnd(17)} ${String(s.activeObjs).padStart(6)} ${String(s.numObjs).padStart(6)} ${String(s.objSize).padStart(6)} ` +
-        `${String(s.objPerSlab).padStart(4)} ${String(s.pagesPerSlab).padStart(4)} : tunables    0    0    0 : slabdata ` +
-        `${String(slabs).padStart(6)} ${String(slabs).padStart(6)}      0`;
-    });
-    return ["slabinfo - version: 2.1", head, ...rows].join("\n") + "\n";
-  }
+  kcalloc(n: number | bigint, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kcalloc(n, size, gfp); }
+  krealloc(addr: bigint | number, size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.krealloc(addr, size, gfp); }
+  kfree(addr: bigint | number): void { this.slab.kfree(addr); }
+  kfree_sensitive(addr: bigint | number): void { this.slab.kfree_sensitive(addr); }
+  ksize(addr: bigint | number): number { return this.slab.ksize(addr); }
+  /** /proc/slabinfo's columns for every live cache (KFENCE objects are not in the slabs' counts). */
+  slabinfo(): SlabInfo[] { return this.slab.slabinfo(); }
+  /** /proc/slabinfo as text (version 2.1 columns). */
+  slabinfoText(): string { return this.slab.slabinfoText(); }
   kmem_cache_create(name: string, size: number, opts: { align?: number; flags?: number | string; ctor?: (addr: bigint) => void } = {}): KmemCache {
-    if (typeof name !== "string" || name.length === 0) throw new TypeError("kmem_cache_create: name must be a non-empty string");
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 22) throw new RangeError(`kmem_cache_create: size must be 1..${1 << 22}, got ${size}`);
-    const align = opts.align ?? 0;
-    if (!Number.isInteger(align) || align < 0 || (align & (align - 1)) !== 0 || align > 4096) throw new RangeError(`kmem_cache_create: align must be 0 or a power of two up to 4096, got ${align}`);
-    const flags = parseSlabFlags(opts.flags);
-    let ctorId = 0;
-    if (opts.ctor !== undefined) {
-      ctorId = this.ctors.size + 1;
-      this.ctors.set(ctorId, { ctor: funcArg("kmem_cache_create", "ctor", opts.ctor), cache: name });
-    }
-    const id = this.call(true, () => this.exports.kmem_cache_create(size, align, flags, ctorId));
-    if (id < 0) throw new RangeError(`kmem_cache_create(${name}): ${id === -12 ? "out of memory" : "invalid size/align/flags"}`);
-    this.cacheNames.set(id, name);
-    return { id, name, address: BigInt.asUintN(64, this.exports.cache_va(id)) };
+    return this.slab.kmem_cache_create(name, size, opts);
   }
-  /** A cache handle from kmem_cache_create (its id must name a cache this engine created). */
-  private cacheArg(fn: string, cache: KmemCache): number {
-    const id = typeof cache === "object" && cache !== null ? (cache as { id?: unknown }).id : undefined;
-    if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id >= this.exports.cache_count() || !this.cacheNames.has(id)) {
-      throw new TypeError(`${fn}: cache must be a kmem_cache_create() result of this engine, got ${typeof cache === "object" && cache !== null ? `{ id: ${String(id)} }` : String(cache)}`);
-    }
-    return id;
-  }
-  kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const id = this.cacheArg("kmem_cache_alloc", cache);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.call(true, () => this.exports.kmem_cache_alloc(id, g)));
-  }
-  kmem_cache_free(cache: KmemCache, addr: bigint | number): void {
-    const id = this.cacheArg("kmem_cache_free", cache);
-    const a = this.addr(addr, "objp", "kmem_cache_free");
-    this.call(true, () => this.exports.kmem_cache_free(id, a));
-  }
+  kmem_cache_alloc(cache: KmemCache, gfp: Gfp = "GFP_KERNEL"): bigint { return this.slab.kmem_cache_alloc(cache, gfp); }
+  kmem_cache_free(cache: KmemCache, addr: bigint | number): void { this.slab.kmem_cache_free(cache, addr); }
   /** kmem_cache_shrink(): the quarantine's objects of the cache, then empty slabs, go back. */
-  kmem_cache_shrink(cache: KmemCache): void {
-    const id = this.cacheArg("kmem_cache_shrink", cache);
-    this.call(true, () => this.exports.kmem_cache_shrink(id));
-  }
+  kmem_cache_shrink(cache: KmemCache): void { this.slab.kmem_cache_shrink(cache); }
   /** Returns false when objects remained (the kernel WARNs and keeps the cache). */
-  kmem_cache_destroy(cache: KmemCache): boolean {
-    const id = this.cacheArg("kmem_cache_destroy", cache);
-    return this.call(true, () => this.exports.kmem_cache_destroy(id)) === 0;
-  }
-  kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] {
-    const id = this.cacheArg("kmem_cache_alloc_bulk", cache);
-    const count = numArg("kmem_cache_alloc_bulk", "size", n, 0, 512);
-    const g = parseGfp(gfp);
-    const buf = this.exports.host_buf() + 4096;
-    const got = this.call(true, () => this.exports.kmem_cache_alloc_bulk(id, g, count, buf));
-    return Array.from(new BigUint64Array(this.mem, buf, got));
-  }
-  kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void {
-    const id = this.cacheArg("kmem_cache_free_bulk", cache);
-    if (!Array.isArray(addrs)) throw new TypeError("kmem_cache_free_bulk: p must be an array of addresses");
-    if (addrs.length > 512) throw new RangeError(`kmem_cache_free_bulk: size must be an integer from 0 to 512, got ${addrs.length}`);
-    const list = addrs.map((a, i) => this.addr(a, `p[${i}]`, "kmem_cache_free_bulk"));
-    const buf = this.exports.host_buf() + 4096;
-    new BigUint64Array(this.mem, buf, list.length).set(list);
-    this.call(true, () => this.exports.kmem_cache_free_bulk(id, list.length, buf));
-  }
+  kmem_cache_destroy(cache: KmemCache): boolean { return this.slab.kmem_cache_destroy(cache); }
+  kmem_cache_alloc_bulk(cache: KmemCache, n: number, gfp: Gfp = "GFP_KERNEL"): bigint[] { return this.slab.kmem_cache_alloc_bulk(cache, n, gfp); }
+  kmem_cache_free_bulk(cache: KmemCache, addrs: bigint[]): void { this.slab.kmem_cache_free_bulk(cache, addrs); }
   /** The name of cache `id` (for tooling). */
-  cacheName(id: number): string {
-    return this.cacheNames.get(id) ?? `cache-${id}`;
-  }
+  cacheName(id: number): string { return this.slab.cacheName(id); }
   /** virt_to_cache(): the name of the slab cache holding addr, undefined when it is not slab memory. */
-  cacheOf(addr: bigint | number): string | undefined {
-    const id = this.exports.kmem_cache_of(this.addr(addr, "addr", "cacheOf"));
-    return id < 0 ? undefined : this.cacheName(id);
-  }
+  cacheOf(addr: bigint | number): string | undefined { return this.slab.cacheOf(addr); }
 
   // ── KASAN controls ───────────────────────────────────────────────────────
   kasan_disable_current(): void { this.notBusy(); this.exports.kasan_disable_current(); }
@@ -1113,7 +934,7 @@ export class Engine {
     const start = BigInt.asUintN(64, va);
     const aligned = (BigInt(size) + 7n) & ~7n;
     this.exports.kasan_unpoison_range(start, BigInt(size));
-    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, 0xf9);
+    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, abi.KASAN_GLOBAL_REDZONE);
     this.globals.push({ start, size: BigInt(size), name, module: opts.module });
     return start;
   }
@@ -1191,145 +1012,43 @@ export class Engine {
   });
   private nextTaskPid = 2;
 
-  private vmSize(n: number | bigint, what: string): bigint {
-    const [fn, arg] = what.split(" ");
-    return sizeArg(fn, arg, n);
-  }
-  private pfnOfPage(p: bigint | number, what: string): number {
-    const a = this.addr(p, "page", what);
-    const ctx = this.formatContext();
-    const frames = BigInt(this.stats().framesTotal);
-    if (a >= ctx.vmemmapStart && a < ctx.vmemmapStart + frames * 64n && (a - ctx.vmemmapStart) % 64n === 0n) {
-      return Number((a - ctx.vmemmapStart) / 64n);
-    }
-    const u = ctx.tags ? BigInt.asUintN(64, a | 0xff00000000000000n) : a;
-    if (u >= ctx.pageOffset && u < ctx.pageOffset + frames * 4096n && (u & 0xfffn) === 0n) return Number((u - ctx.pageOffset) >> 12n);
-    throw new RangeError(`${what}: ${"0x" + a.toString(16)} is neither a struct page nor a page-aligned direct-map address`);
-  }
-  private pfnArray(pages: Array<bigint | number>, what: string): number {
-    if (!Array.isArray(pages) || pages.length === 0) throw new RangeError(`${what}: pages must be a non-empty array`);
-    if (pages.length > 4096) throw new RangeError(`${what}: at most 4096 pages per call, got ${pages.length}`);
-    const pfns = pages.map((p, i) => this.pfnOfPage(p, `${what}: pages[${i}]`));
-    // past the first 4 KiB of the host buffer: kernelCall() stores the captured stack there
-    const buf = this.exports.host_buf() + 4096;
-    new Uint32Array(this.memory.buffer, buf, pfns.length).set(pfns);
-    return buf;
-  }
+  private readonly vm = new Vmalloc(this);
 
   /** vmalloc(size): a vmalloc-space address (tagged under sw_tags with kasan.vmalloc=on), 0n on failure. */
-  vmalloc(size: number | bigint): bigint {
-    const n = this.vmSize(size, "vmalloc size");
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vmalloc(n)));
-  }
+  vmalloc(size: number | bigint): bigint { return this.vm.vmalloc(size); }
   /** vzalloc(size): zeroed vmalloc memory. */
-  vzalloc(size: number | bigint): bigint {
-    const n = this.vmSize(size, "vzalloc size");
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.vzalloc(n)));
-  }
+  vzalloc(size: number | bigint): bigint { return this.vm.vzalloc(size); }
   /** __vmalloc(size, gfp) */
-  __vmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = this.vmSize(size, "__vmalloc size");
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc(n, g)));
-  }
+  __vmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.vm.__vmalloc(size, gfp); }
   /** __vmalloc_node(size, align, gfp): align is a power of two. */
-  __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
-    const n = this.vmSize(size, "__vmalloc_node size");
-    const a = this.vmSize(align, "__vmalloc_node align");
-    if (a === 0n || (a & (a - 1n)) !== 0n) throw new RangeError(`__vmalloc_node: align must be a power of two up to 2^63, got ${a}`);
-    const g = parseGfp(gfp);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__vmalloc_node(n, a, g)));
-  }
+  __vmalloc_node(size: number | bigint, align: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint { return this.vm.__vmalloc_node(size, align, gfp); }
   /** vfree(addr); NULL is a no-op; anything else that is no vmalloc area gets the kernel's WARN. */
-  vfree(addr: bigint | number): void {
-    const a = this.addr(addr, "addr", "vfree");
-    this.kernelCall(false, () => this.exports.vfree(a));
-  }
+  vfree(addr: bigint | number): void { this.vm.vfree(addr); }
   /** vmap(pages): map pages (struct page pointers or their direct-map addresses) contiguously; 0n on failure. */
-  vmap(pages: Array<bigint | number>): bigint {
-    const buf = this.pfnArray(pages, "vmap");
-    const r = this.kernelCall(true, () => this.exports.vmap(buf, pages.length));
-    if (r === -1n) throw new RangeError("vmap: only pages from alloc_pages() can be mapped");
-    return BigInt.asUintN(64, r);
-  }
-  vunmap(addr: bigint | number): void {
-    const a = this.addr(addr, "addr", "vunmap");
-    this.kernelCall(false, () => this.exports.vunmap(a));
-  }
+  vmap(pages: Array<bigint | number>): bigint { return this.vm.vmap(pages); }
+  vunmap(addr: bigint | number): void { this.vm.vunmap(addr); }
   /** vm_map_ram(pages): small counts come from the current CPU's vmap block; 0n on failure. */
-  vm_map_ram(pages: Array<bigint | number>): bigint {
-    const buf = this.pfnArray(pages, "vm_map_ram");
-    const cpu = this.current.cpu;
-    const r = this.kernelCall(true, () => this.exports.vm_map_ram(buf, pages.length, cpu));
-    if (r === -1n) throw new RangeError("vm_map_ram: only pages from alloc_pages() can be mapped");
-    return BigInt.asUintN(64, r);
-  }
-  vm_unmap_ram(addr: bigint | number, count: number): void {
-    const a = this.addr(addr, "mem", "vm_unmap_ram");
-    numArg("vm_unmap_ram", "count", count, 1, 4096);
-    const r = this.kernelCall(false, () => this.exports.vm_unmap_ram(a, count));
-    if (r < 0) throw new RangeError(`vm_unmap_ram: ${"0x" + a.toString(16)} is not a vm_map_ram() mapping of ${count} page(s)`);
-  }
+  vm_map_ram(pages: Array<bigint | number>): bigint { return this.vm.vm_map_ram(pages); }
+  vm_unmap_ram(addr: bigint | number, count: number): void { this.vm.vm_unmap_ram(addr, count); }
   /** Purge lazily freed vmap areas (and idle vmap blocks): their address space and KASAN shadow go back. */
-  vm_unmap_aliases(): void {
-    this.kernelCall(false, () => this.exports.vm_unmap_aliases());
-  }
+  vm_unmap_aliases(): void { this.vm.vm_unmap_aliases(); }
   /** lazy_max_pages(): lazily freed pages that trigger a purge. */
-  get vmallocLazyMaxPages(): number {
-    return this.exports.vmalloc_lazy_max_pages();
-  }
-  is_vmalloc_addr(addr: bigint | number): boolean {
-    return this.exports.is_vmalloc_addr(this.addr(addr, "addr", "is_vmalloc_addr")) === 1;
-  }
+  get vmallocLazyMaxPages(): number { return this.vm.lazyMaxPages; }
+  is_vmalloc_addr(addr: bigint | number): boolean { return this.vm.is_vmalloc_addr(addr); }
   /** vmalloc_to_pfn(addr): the frame mapped there, -1 when none. */
-  vmalloc_to_pfn(addr: bigint | number): number {
-    return Number(this.exports.vmalloc_to_pfn(this.addr(addr, "addr", "vmalloc_to_pfn")));
-  }
+  vmalloc_to_pfn(addr: bigint | number): number { return this.vm.vmalloc_to_pfn(addr); }
   /** vmalloc_to_page(addr): the struct page pointer (vmemmap), 0n when nothing is mapped. */
-  vmalloc_to_page(addr: bigint | number): bigint {
-    const pfn = this.vmalloc_to_pfn(addr);
-    return pfn < 0 ? 0n : this.formatContext().vmemmapStart + BigInt(pfn) * 64n;
-  }
+  vmalloc_to_page(addr: bigint | number): bigint { return this.vm.vmalloc_to_page(addr); }
   /** virt_to_page(addr) for a direct-map address. */
-  virt_to_page(addr: bigint | number): bigint {
-    return this.formatContext().vmemmapStart + BigInt(this.pfnOfPage(addr, "virt_to_page")) * 64n;
-  }
+  virt_to_page(addr: bigint | number): bigint { return this.vm.virt_to_page(addr); }
   /** page_address(page): the page's direct-map address (with its KASAN tag under sw_tags). */
-  page_address(page: bigint | number): bigint {
-    const ctx = this.formatContext();
-    const va = ctx.pageOffset + BigInt(this.pfnOfPage(page, "page_address")) * 4096n;
-    if (!ctx.tags) return va;
-    const tag = this.exports.kasan_shadow_byte(va);
-    return tag < 0 ? va : BigInt.asUintN(64, (va & 0x00ffffffffffffffn) | (BigInt(tag) << 56n));
-  }
+  page_address(page: bigint | number): bigint { return this.vm.page_address(page); }
   /** find_vm_area(addr): the vm_struct of a live area, as the KASAN report prints it. */
-  find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined {
-    const a = this.addr(addr, "addr", "find_vm_area");
-    const out = this.exports.host_buf();
-    if (this.exports.find_vm_area(a, out) !== 1) return undefined;
-    const dv = new DataView(this.memory.buffer, out, 28);
-    const vm = { addr: dv.getBigUint64(0, true), size: dv.getBigUint64(8, true), nrPages: dv.getUint32(24, true) };
-    const caller = this.stackFrames(dv.getUint32(16, true))[0];      // reuses the host buffer
-    return { ...vm, caller: caller ? formatFrame(caller) : "0x0" };
-  }
-
+  find_vm_area(addr: bigint | number): { addr: bigint; size: bigint; caller: string; nrPages: number } | undefined { return this.vm.find_vm_area(addr); }
   /** __alloc_percpu(size, align): the percpu pointer (CPU 0's copy), 0n on failure. */
-  __alloc_percpu(size: number, align: number): bigint {
-    // the core takes 32-bit values: a size or align past that is refused here, not cut
-    numArg("__alloc_percpu", "size", size, 1, 0xffffffff);
-    numArg("__alloc_percpu", "align", align, 1, 0x80000000);
-    if ((align & (align - 1)) !== 0) throw new RangeError(`__alloc_percpu: align must be a power of two, got ${align}`);
-    return BigInt.asUintN(64, this.kernelCall(true, () => this.exports.__alloc_percpu(size, align)));
-  }
-  free_percpu(ptr: bigint | number): void {
-    const a = this.addr(ptr, "ptr", "free_percpu");
-    const r = this.kernelCall(false, () => this.exports.free_percpu(a));
-    if (r < 0) throw new RangeError(`free_percpu: ${"0x" + a.toString(16)} is not a live percpu allocation`);
-  }
-  per_cpu_ptr(ptr: bigint | number, cpu: number): bigint {
-    numArg("per_cpu_ptr", "cpu", cpu, 0, this.options.nrCpus - 1);
-    return BigInt.asUintN(64, this.exports.per_cpu_ptr(this.addr(ptr, "ptr", "per_cpu_ptr"), cpu));
-  }
+  __alloc_percpu(size: number, align: number): bigint { return this.vm.__alloc_percpu(size, align); }
+  free_percpu(ptr: bigint | number): void { this.vm.free_percpu(ptr); }
+  per_cpu_ptr(ptr: bigint | number, cpu: number): bigint { return this.vm.per_cpu_ptr(ptr, cpu); }
 
   /** Re-arm fail_page_alloc at run time (its debugfs knobs): "<interval>,<probability>,<space>,<times>". */
   failPageAlloc(spec: string): void {

@@ -4,16 +4,14 @@ export interface CoreExports {
   memory?: WebAssembly.Memory;
   config_set(slot: number, value: bigint): void;
   boot(): number;
-  is_booted(): number;
   boot_failed_stage(): number;
-  memory_bytes_needed(ramMb: number): number;
+  layout_value(slot: number): bigint;
   stats_base(): number;
   ring_base(): number;
   ring_head(): number;
   ring_tail(): number;
   ring_consume(n: number): void;
   set_current(pid: number, cpu: number): void;
-  current_pid(): number;
   set_taint(mask: number): void;
   get_taint(): number;
   clock_set(ns: bigint): void;
@@ -35,8 +33,6 @@ export interface CoreExports {
   mem_store4(va: bigint, v: number): void;
   mem_store8(va: bigint, v: bigint): void;
   mem_store16(va: bigint): void;
-  mem_read(va: bigint, dstLin: number, n: bigint): number;
-  mem_write(va: bigint, srcLin: number, n: bigint): number;
   mem_copy_out(va: bigint, dstLin: number, n: bigint): number;
   mem_copy_in(va: bigint, srcLin: number, n: bigint): number;
   mem_memset(va: bigint, byte: number, n: bigint): number;
@@ -44,7 +40,6 @@ export interface CoreExports {
   mem_memmove(dst: bigint, src: bigint, n: bigint): number;
   kasan_check_range(va: bigint, n: bigint, write: number, path: number): number;
   scratch_base(): number;
-  last_access_faulted(): number;
   translate_lin(va: bigint): number;
   alloc_pages(order: number, gfp: number): bigint;
   __free_pages(va: bigint, order: number): number;
@@ -52,7 +47,6 @@ export interface CoreExports {
   zone_nr_free(zone: number, order: number): number;
   zone_present(zone: number): number;
   zone_reserved(zone: number): number;
-  engine_panicked(): number;
 
   pt_map(va: bigint, pa: bigint, writable: number): number;
   pt_unmap(va: bigint): number;
@@ -61,12 +55,10 @@ export interface CoreExports {
   pt_translate(va: bigint): bigint;
   pt_set_pte_noflush(va: bigint, pa: bigint, prot: number): number;
   pt_alloc_frame(): bigint;
-  pt_free_frame(pa: bigint): void;
   walk_entry(i: number): bigint;
   walk_levels(): number;
   flush_tlb_all(): void;
   flush_tlb_one(va: bigint): void;
-  flush_tlb_kernel_range(start: bigint, end: bigint): void;
   tlb_check_coherent(): number;
   tlb_base(): number;
 
@@ -91,7 +83,6 @@ export interface CoreExports {
 
   kasan_disable_current(): void;
   kasan_enable_current(): void;
-  kasan_reported(): number;
   kasan_multi_shot(on: number): void;
   kasan_record_aux_stack(va: bigint): void;
   kasan_poison_range(va: bigint, size: bigint, value: number): void;
@@ -99,7 +90,6 @@ export interface CoreExports {
   kasan_shadow_byte(va: bigint): number;
   kasan_random_tag(): number;
   kasan_alloca_poison(va: bigint, size: bigint): void;
-  kasan_allocas_unpoison(top: bigint, bottom: bigint): void;
   kasan_mempool_poison_object(va: bigint): number;
   kasan_mempool_unpoison_object(va: bigint, size: bigint): void;
   kasan_mempool_poison_pages(va: bigint, order: number): number;
@@ -110,9 +100,7 @@ export interface CoreExports {
 
   kimage_global_alloc(total: number, inModule: number): bigint;
   kimage_data_va(): bigint;
-  kimage_module_va(): bigint;
   task_stack_alloc(pid: number): bigint;
-  task_stack_set(pid: number, base: bigint, size: number, word: number): number;
   /** 0 freed; -1 pid has no stack. */
   task_stack_free(pid: number): number;
   /** Tasks with a stack (at most MAX_TASKS). */
@@ -124,7 +112,6 @@ export interface CoreExports {
   task_stack_base(pid: number): bigint;
   task_stack_size(pid: number): number;
   rcu_barrier(): void;
-  rcu_pending(): number;
 
   bench_raw_load8(va: bigint, n: number, mask: number): bigint;
   bench_checked_load8(va: bigint, n: number, mask: number): bigint;
@@ -165,7 +152,6 @@ export interface CoreExports {
   vm_map_ram(pfnsLin: number, count: number, cpu: number): bigint;
   vm_unmap_ram(va: bigint, count: number): number;
   vm_unmap_aliases(): void;
-  vmalloc_purge(): void;
   vmalloc_to_pfn(va: bigint): bigint;
   is_vmalloc_addr(va: bigint): number;
   vmalloc_lazy_max_pages(): number;
@@ -174,7 +160,6 @@ export interface CoreExports {
   __alloc_percpu(size: number, align: number): bigint;
   free_percpu(va: bigint): number;
   per_cpu_ptr(va: bigint, cpu: number): bigint;
-  pcpu_unit_size(): number;
   test_vmalloc_run(id: number, loops: number, nrPages: number, seed: number): number;
   fail_page_alloc_set(interval: number, probability: number, space: bigint, times: number): void;
   // ── guests (assembly/hooks.ts, assembly/guest.ts) ──
@@ -207,7 +192,6 @@ export interface CoreExports {
   fuzz_buf(): number;
   fuzz_log(): number;
   fuzz_sites(): number;
-  fuzz_slots(): number;
   fuzz_stats(): number;
   fuzz_end(): void;
   fuzz_gen_config(): number;

@@ -2,7 +2,25 @@
 // boot line, and serves /sys/kernel/debug/kfence/{stats,objects} (text and
 // JSON) and the writable kfence.sample_interval parameter.
 import * as abi from "../abi/abi.js";
-import type { Engine, Formatted } from "./engine.js";
+import type { Formatted, RecordFormatter } from "./report/report.js";
+import type { CoreExports } from "./exports.js";
+import type { ResolvedOptions } from "./config.js";
+import type { Frame } from "./stackdepot.js";
+
+/** What KFENCE's host side uses of the engine (the Engine provides it). */
+export interface KfenceEngine {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly options: ResolvedOptions;
+  readonly clockNs: bigint;
+  registerFormatter(kind: number, fn: RecordFormatter): void;
+  addBootLines(hook: () => string[]): void;
+  kernelCall<T>(capture: boolean, fn: () => T): T;
+  printk(text: string, ns?: bigint): void;
+  cacheName(id: number): string;
+  stackFrames(handle: number): Frame[];
+  hashPointer(va: bigint): string;
+}
 import { addrArg } from "./args.js";
 import { formatKfence, objectLines, trackFrames, kfenceState, type KfenceObjectInfo } from "./report/kfence.js";
 
@@ -33,7 +51,7 @@ const COUNTERS: Array<[keyof KfenceStats, string, number]> = [
 ];
 
 export class Kfence {
-  constructor(private readonly engine: Engine) {
+  constructor(private readonly engine: KfenceEngine) {
     engine.registerFormatter(abi.REP_KFENCE, (r, ctx, frames): Formatted => {
       const f = formatKfence(r, ctx, frames, engine.options.noHashPointers);
       // faults proceed once the page is unprotected; an invalid free is refused
@@ -78,10 +96,10 @@ export class Kfence {
   set sampleInterval(ms: number) {
     if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw new RangeError(`kfence.sample_interval must be an integer from 0 to ${2 ** 31 - 1}, got ${ms}`);
     const rc = this.engine.kernelCall(false, () => this.x.kfence_set_sample_interval(ms));
-    if (rc === 1) this.engine.printk("kfence: re-enabled");
-    else if (rc === 2) this.engine.printk(this.initLine());
-    else if (rc === 3) this.engine.printk("kfence: disabled");
-    else if (rc === -12) throw new RangeError("kfence.sample_interval: out of memory setting up the KFENCE pool");
+    if (rc === abi.KFENCE_SET_REENABLED) this.engine.printk("kfence: re-enabled");
+    else if (rc === abi.KFENCE_SET_INITIALISED) this.engine.printk(this.initLine());
+    else if (rc === abi.KFENCE_SET_DISABLED) this.engine.printk("kfence: disabled");
+    else if (rc === -abi.ENOMEM) throw new RangeError("kfence.sample_interval: out of memory setting up the KFENCE pool");
     else if (rc < 0) throw new RangeError("kfence.sample_interval: invalid argument (KFENCE disabled by a warning, or its pool is too large for the page allocator)");
   }
 

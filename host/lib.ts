@@ -86,7 +86,7 @@ function checkedRmw(e: Engine, word: bigint, write: boolean, update: (old: bigin
   const x = e.exports;
   return e.kernelCall(false, () => {
     if (x.kasan_check_range(word, 8n, write ? 1 : 0, abi.PATH_BITOPS) < 0) return undefined;
-    const buf = x.host_buf() + 4096;
+    const buf = x.host_buf() + abi.HOST_BUF_BYTES;
     if (!x.mem_copy_out(word, buf, 8n)) return undefined;
     const dv = new DataView(e.memory.buffer, buf, 8);
     const old = dv.getBigUint64(0, true);

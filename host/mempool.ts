@@ -59,7 +59,7 @@ export class Mempool {
     const x = this.e.exports;
     this.e.kernelCall(true, () => {
       if (this.k.kind === "pages") x.kasan_mempool_unpoison_pages(el, this.k.order);
-      else x.kasan_mempool_unpoison_object(el, BigInt(this.k.kind === "kmalloc" ? this.k.size : x.cache_info(this.k.cache.id, 0)));
+      else x.kasan_mempool_unpoison_object(el, BigInt(this.k.kind === "kmalloc" ? this.k.size : x.cache_info(this.k.cache.id, abi.KC_OBJECT_SIZE)));
     });
     return el;
   }

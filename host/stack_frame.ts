@@ -2,8 +2,21 @@
 // 32-byte left redzone holding the frame header [magic, descriptor, pc], each
 // variable in a slot followed by its redzone, shadow F1 / 00..0N / F2 / F3.
 // KASAN's report walks back to the header to name the frame and its objects.
-import type { Engine } from "./engine.js";
+import * as abi from "../abi/abi.js";
 import type { Frame } from "./stackdepot.js";
+import type { CoreExports } from "./exports.js";
+import type { ResolvedOptions } from "./config.js";
+import type { Layout } from "./layout.js";
+
+/** What ASan stack frames use of the engine (the Engine provides it). */
+export interface StackFrameEngine {
+  readonly exports: CoreExports;
+  readonly options: ResolvedOptions;
+  readonly layout: Layout;
+  readonly current: { pid: number };
+  u8view(): Uint8Array;
+  registerCode(pc: bigint, frame: Frame): void;
+}
 
 export interface StackVar {
   name: string;
@@ -30,17 +43,17 @@ function slotSize(size: number): number {
   return Math.ceil(Math.max(res, 16) / 32) * 32;
 }
 
-const codeAddresses = new WeakMap<Engine, Map<string, bigint>>();
+const codeAddresses = new WeakMap<StackFrameEngine, Map<string, bigint>>();
 // a frame descriptor is a string in rodata: written once per engine
-const descriptors = new WeakMap<Engine, Map<string, bigint>>();
+const descriptors = new WeakMap<StackFrameEngine, Map<string, bigint>>();
 
 /** The pc stored in a frame header: a stable address in kernel text per function. */
-function functionPc(e: Engine, fn: Frame): bigint {
+function functionPc(e: StackFrameEngine, fn: Frame): bigint {
   let m = codeAddresses.get(e);
   if (!m) codeAddresses.set(e, (m = new Map()));
   let pc = m.get(fn.name);
   if (pc === undefined) {
-    const text = e.options.arch === "arm64" ? 0xffff800080010000n : 0xffffffff81010000n;
+    const text = e.layout.kernelText + 0x10000n;
     pc = text + BigInt(m.size + 1) * 0x1000n;      // per engine: the same run gives the same pcs
     m.set(fn.name, pc);
     e.registerCode(pc, { name: fn.name, offset: 0, size: fn.size });
@@ -53,7 +66,7 @@ function functionPc(e: Engine, fn: Frame): bigint {
  * unless pid is given). Generic KASAN poisons the redzones; sw_tags kernels
  * tag stack variables instead, which the engine does not simulate.
  */
-export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[], pid = e.current.pid): StackFrameHandle {
+export function pushStackFrame(e: StackFrameEngine, fn: string | Frame, vars: StackVar[], pid = e.current.pid): StackFrameHandle {
   const frame: Frame = typeof fn === "string" ? { name: fn, offset: 0, size: 0x1a0 } : fn;
   if (!/^[A-Za-z_.$][\w.$]*$/.test(frame.name)) throw new TypeError(`pushStackFrame: fn must be a function name, got ${JSON.stringify(frame.name)}`);
   if (!Array.isArray(vars) || vars.length === 0) throw new RangeError("pushStackFrame: a frame needs at least one variable");
@@ -104,7 +117,7 @@ export function pushStackFrame(e: Engine, fn: string | Frame, vars: StackVar[], 
 // Stack tagging (sw_tags): each variable's granules get a random tag and its
 // pointer carries it; the rest of the frame keeps the stack's 0xff, so an
 // access through a variable's pointer past its granules mismatches.
-function tagVariables(e: Engine, addrs: bigint[], vars: StackVar[]): bigint[] {
+function tagVariables(e: StackFrameEngine, addrs: bigint[], vars: StackVar[]): bigint[] {
   const x = e.exports;
   return addrs.map((a, i) => {
     const tag = BigInt(x.kasan_random_tag());
@@ -113,15 +126,15 @@ function tagVariables(e: Engine, addrs: bigint[], vars: StackVar[]): bigint[] {
   });
 }
 
-function poisonFrame(e: Engine, base: bigint, size: number, offsets: number[], vars: StackVar[]): void {
+function poisonFrame(e: StackFrameEngine, base: bigint, size: number, offsets: number[], vars: StackVar[]): void {
   const x = e.exports;
-  x.kasan_poison_range(base, BigInt(HEADER), 0xf1);
+  x.kasan_poison_range(base, BigInt(HEADER), abi.KASAN_STACK_LEFT);
   vars.forEach((v, i) => {
     const start = base + BigInt(offsets[i]);
     const end = i + 1 < vars.length ? base + BigInt(offsets[i + 1]) : base + BigInt(size);
     x.kasan_unpoison_range(start, BigInt(v.size));
     const after = start + ((BigInt(v.size) + 7n) & ~7n);
-    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? 0xf2 : 0xf3);
+    if (end > after) x.kasan_poison_range(after, end - after, i + 1 < vars.length ? abi.KASAN_STACK_MID : abi.KASAN_STACK_RIGHT);
   });
 }
 
@@ -129,7 +142,7 @@ function poisonFrame(e: Engine, base: bigint, size: number, offsets: number[], v
  * A dynamic alloca in the current frame (__asan_alloca_poison): 32-byte
  * redzones on both sides. Popped with its frame's pop(), or by the returned pop().
  */
-export function allocaInFrame(e: Engine, size: number): { addr: bigint; pop(): void } {
+export function allocaInFrame(e: StackFrameEngine, size: number): { addr: bigint; pop(): void } {
   if (!Number.isInteger(size) || size < 1 || size > 65536) throw new RangeError(`alloca: size must be 1..65536, got ${size}`);
   const x = e.exports;
   const pid = e.current.pid;
@@ -142,13 +155,13 @@ export function allocaInFrame(e: Engine, size: number): { addr: bigint; pop(): v
   return { addr, pop: () => x.stack_frame_pop(pid, base, total) };
 }
 
-function writeBytes(e: Engine, va: bigint, bytes: Uint8Array): void {
-  const buf = e.exports.host_buf() + 4096;
+function writeBytes(e: StackFrameEngine, va: bigint, bytes: Uint8Array): void {
+  const buf = e.exports.host_buf() + abi.HOST_BUF_BYTES;
   e.u8view().set(bytes, buf);
   e.exports.mem_copy_in(va, buf, BigInt(bytes.length));
 }
 
-function writeString(e: Engine, s: string): bigint {
+function writeString(e: StackFrameEngine, s: string): bigint {
   const bytes = new TextEncoder().encode(s + "\0");
   const va = BigInt.asUintN(64, e.exports.kimage_global_alloc(bytes.length, 0));
   if (va === 0n) throw new RangeError("the kernel image's data area is full");

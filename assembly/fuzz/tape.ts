@@ -1,4 +1,4 @@
-// The op-tape interpreter: runs a chunk of a fuzz workload (docs/notes/fuzz.md)
+// The op-tape interpreter: runs a chunk of a fuzz workload (format: docs/fuzz.md, "The tape format")
 // inside wasm, op after op, with no call into JS per operation.
 //
 // A tape names objects by slot, so it does not depend on where the allocator
@@ -33,6 +33,8 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
          FZC_COUNT, R_FUZZ_OP, R_FUZZ_SLOT, R_FUZZ_SITE, R_FUZZ_ALLOC_SITE, RING_RECORDS, REC_SIZE,
          PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
          PG_TAIL, CFG_NR_CPUS, WARN_KFREE_NOT_HEAP, STAT_REPORTS, R_ADDR } from "../../abi/abi";
+import { FZ_LEN_SIZED, FZ_LEN_CACHE_ALLOC, FZ_LEN_SLOT, FZ_LEN_MEMSET, FZ_LEN_MEMCPY, FZ_LEN_TICK, FZ_LEN_TASK,
+         SCRATCH_STORE16 } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_LOG, FUZZ_SLOTS, FUZZ_SITES, FUZZ_MISC, FUZZ_END, GUEST_FRAMES, GUEST_FRAME_HEAP } from "../statics";
 import { kmalloc, kfree, isLiveObjectStart } from "../mm/slub";
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
@@ -73,8 +75,14 @@ import { statGet } from "../stats";
 // @ts-ignore: decorator
 @inline const STATS: usize = FUZZ_MISC + 512;
 
-// bytes of each op, by opcode; 0 = no such op
-const OP_LEN: usize = memory.data<u8>([0, 9, 9, 6, 5, 9, 9, 9, 5, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 14, 19, 5, 3,
+// bytes of each op, by opcode; 0 = no such op (lengths from abi/abi.ts)
+// @ts-ignore: decorator
+@inline const SIZED: u8 = <u8>FZ_LEN_SIZED;
+// @ts-ignore: decorator
+@inline const SLOT: u8 = <u8>FZ_LEN_SLOT;
+const OP_LEN: usize = memory.data<u8>([0, SIZED, SIZED, <u8>FZ_LEN_CACHE_ALLOC, SLOT, SIZED, SIZED, SIZED, SLOT,
+                                       SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED,
+                                       <u8>FZ_LEN_MEMSET, <u8>FZ_LEN_MEMCPY, <u8>FZ_LEN_TICK, <u8>FZ_LEN_TASK,
                                        0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 let nSlots: u32 = 0;
@@ -306,8 +314,8 @@ function load16Op(s: usize, off: i32): u32 {
 function store16Op(s: usize, off: i32, op: u32): u32 {
   const r = accessStatus(s, off, 16);
   if (r != FZS_DONE) return r;
-  store<u64>(SCRATCH + 32, storeValue(op));
-  store<u64>(SCRATCH + 40, ~storeValue(op));
+  store<u64>(SCRATCH + SCRATCH_STORE16, storeValue(op));
+  store<u64>(SCRATCH + SCRATCH_STORE16 + 8, ~storeValue(op));
   mem_store16(sPtr(s) + <u64><i64>off);
   return FZS_DONE;
 }
@@ -510,7 +518,6 @@ export function fuzz_next_op(): u32 { return resumeOp; }
 export function fuzz_buf(): usize { return FUZZ_BUF; }
 export function fuzz_log(): usize { return FUZZ_LOG; }
 export function fuzz_sites(): usize { return FUZZ_SITES; }
-export function fuzz_slots(): usize { return FUZZ_SLOTS; }
 export function fuzz_stats(): usize { return STATS; }
 // The tape is over: back to the boot task with no stack.
 export function fuzz_end(): void {

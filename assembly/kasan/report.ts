@@ -41,7 +41,6 @@ export function kasan_disable_current(): void { kasanDisableDepth++; }
 export function kasan_enable_current(): void { if (kasanDisableDepth > 0) kasanDisableDepth--; }
 
 let reported: bool = false;
-export function kasan_reported(): i32 { return reported ? 1 : 0; }
 export function kasanResetReported(): void { reported = false; }
 
 // report_enabled(): multi-shot, or the first report.

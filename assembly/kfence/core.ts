@@ -34,6 +34,8 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PG_SLAB, PG_KFENCE, PG_RESERVED, US
          FR_HANDLE_SOFTIRQS, FR_KFENCE_CHECK_CANARY_CALLBACK, FR_NOTIFIER_CALL_CHAIN, FR_ATOMIC_NOTIFIER_CALL_CHAIN,
          FR_PANIC
         } from "../../abi/abi";
+import { ENOMEM, EINVAL, KFENCE_SET_UNCHANGED, KFENCE_SET_REENABLED, KFENCE_SET_INITIALISED,
+         KFENCE_SET_DISABLED } from "../../abi/abi";
 import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
 import { cfg } from "../config";
 import { PAGE_OFFSET, physToLin, dmLin } from "../mm/layout";
@@ -769,26 +771,26 @@ export function kfenceCheckOnPanic(): void {
 export function kfence_set_sample_interval(ms: u32): i32 {
   if (ms == 0) {
     intervalNs = 0;
-    if (!enabled) return 0;
+    if (!enabled) return KFENCE_SET_UNCHANGED;
     enabled = false;
     nextSampleNs = u64.MAX_VALUE;
     timerDeferred = false;
     updateGate();
-    return 3;
+    return KFENCE_SET_DISABLED;
   }
   intervalNs = <u64>ms * 1000000;
-  if (enabled) return 0;
-  if (disabledByWarn) return -22;
+  if (enabled) return KFENCE_SET_UNCHANGED;
+  if (disabledByWarn) return -EINVAL;
   if (poolSize == 0) {
     const rc = kfenceInitLate();
     if (rc != 0) return rc;
     enabled = true;
     timerFire(clockNs);
-    return 2;
+    return KFENCE_SET_INITIALISED;
   }
   enabled = true;
   timerFire(clockNs);
-  return 1;
+  return KFENCE_SET_REENABLED;
 }
 
 // kfence_init_late(), the !CONFIG_CONTIG_ALLOC flavour: alloc_pages_exact()
@@ -805,17 +807,17 @@ function allocExact(pages: u32, use: i32): u32 {
 }
 function kfenceInitLate(): i32 {
   const pages = (nObjects + 1) * 2;
-  if (pages > (<u32>1 << MAX_PAGE_ORDER) || metaFrames() > (<u32>1 << MAX_PAGE_ORDER)) return -22;
+  if (pages > (<u32>1 << MAX_PAGE_ORDER) || metaFrames() > (<u32>1 << MAX_PAGE_ORDER)) return -EINVAL;
   const pfn = allocExact(pages, USE_KFENCE);
-  if (pfn == NO_PFN) return -12;
+  if (pfn == NO_PFN) return -ENOMEM;
   const mpfn = allocExact(metaFrames(), USE_METADATA);
   if (mpfn == NO_PFN) {
     for (let i: u32 = 0; i < pages; i++) freePagesPfn(pfn + i, 0);
-    return -12;
+    return -ENOMEM;
   }
   // the pool's shadow stays clean (generic KASAN unpoisons pages it hands out)
   kasanUnpoison(PAGE_OFFSET + (<u64>pfn << PAGE_SHIFT), <u64>pages << PAGE_SHIFT, 0);
-  if (!poolSetup(pfn, mpfn)) return -12;
+  if (!poolSetup(pfn, mpfn)) return -ENOMEM;
   return 0;
 }
 

@@ -8,6 +8,7 @@
 // otherwise raises the kernel's oops and skips the access.
 import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_MEMSET,
          PATH_MEMCPY, PATH_MEMMOVE, STAT_TLB_HITS } from "../../abi/abi";
+import { SCRATCH_SIZE, SCRATCH_LOAD16, SCRATCH_STORE16 } from "../../abi/abi";
 import { statInc } from "../stats";
 import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
 import { ptWalk } from "./pgtable";
@@ -34,7 +35,7 @@ export function accessInit(arm64: bool): void {
 @inline export function mmuVa(va: u64): u64 { return <u64>(<i64>(va << tagShift) >> tagShift); }
 
 // Scratch for accesses split across pages and for 16/N-byte transfers with the host.
-export const SCRATCH: usize = memory.data(64, 16);
+export const SCRATCH: usize = memory.data(SCRATCH_SIZE, 16);
 let splitWriteVa: u64 = 0;
 let splitWriteSize: u32 = 0;
 
@@ -140,8 +141,6 @@ function storeSlow<T>(va: u64, v: T): void {
 }
 
 // ── slow path ────────────────────────────────────────────────────────────────
-// Last slow-path outcome for callers that need it (the guest runner).
-export let lastAccessFaulted: bool = false;
 
 // KASAN check of [va, va + size); true unless the access must be skipped
 // (the shadow itself is unmapped, or the engine panicked).
@@ -188,34 +187,30 @@ function translateForAccess(va: u64, write: bool, size: u32): usize {
 // for an access split across two pages (loads gathered already; stores call
 // splitCommit), or 0 when the access is skipped.
 export function accessPrepare(va: u64, size: u32, write: bool, path: i32, checkOnlyMode: bool): usize {
-  lastAccessFaulted = false;
-  if (enginePanicked) { lastAccessFaulted = true; return 0; }
+  if (enginePanicked) return 0;
   const k = kasanCheck(va, size, write, path);
   if (k == CHECK_NO_SHADOW) {
     // reading the shadow faults, as the outline check's load would
     pageFault(kasanMemToShadow(noShadowAddr), 0, 1);
-    lastAccessFaulted = true;
     return 0;
   }
-  if (enginePanicked) { lastAccessFaulted = true; return 0; }
+  if (enginePanicked) return 0;
   const vu = mmuVa(va);
   if (!isCanonical(vu)) {
     generalProtectionFault(va, size, write);
-    lastAccessFaulted = true;
     return 0;
   }
   const off = <u32>vu & (PAGE_SIZE - 1);
   if (off + size <= <u32>PAGE_SIZE) {
     const lin = translateForAccess(va, write, size);
-    if (lin == 0) lastAccessFaulted = true;
     return checkOnlyMode ? (lin == 0 ? 0 : 1) : lin;
   }
   // split across two pages: translate both before touching anything
   const first = <u32>PAGE_SIZE - off;
   const lin0 = translateForAccess(va, write, size);
-  if (lin0 == 0) { lastAccessFaulted = true; return 0; }
+  if (lin0 == 0) return 0;
   const lin1 = translateForAccess(va + first, write, size);
-  if (lin1 == 0) { lastAccessFaulted = true; return 0; }
+  if (lin1 == 0) return 0;
   if (checkOnlyMode) return 1;
   if (!write) {
     memory.copy(SCRATCH, lin0, first);
@@ -296,20 +291,6 @@ export function mem_copy_in(va: u64, srcLin: usize, n: u64): i32 {
 
 // Read n bytes at va into dstLin: a kasan_check_range read, then the copy.
 // Returns 1 on success, 0 when a fault cut it short.
-export function mem_read(va: u64, dstLin: usize, n: u64): i32 {
-  if (enginePanicked) return 0;
-  const k = kasanCheck(va, n, false, PATH_CHECK_RANGE);
-  if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), 0, 1); return 0; }
-  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, false); return 0; }
-  return copyOut(va, dstLin, n) ? 1 : 0;
-}
-export function mem_write(va: u64, srcLin: usize, n: u64): i32 {
-  if (enginePanicked) return 0;
-  const k = kasanCheck(va, n, true, PATH_CHECK_RANGE);
-  if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), PF_WRITE, 1); return 0; }
-  if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
-  return copyIn(va, srcLin, n) ? 1 : 0;
-}
 
 // The KASAN interceptors: a failed check that reported skips the operation
 // (memset/memcpy/memmove return NULL in mm/kasan/shadow.c). Returns 1 if done.
@@ -392,12 +373,11 @@ export function mem_store16(va: u64): void {
   if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
   else lin = accessPrepare(va, 16, true, PATH_ACCESS, false);
   if (lin == 0) return;
-  if (lin != SCRATCH) { memory.copy(lin, SCRATCH + 32, 16); return; }
-  memory.copy(SCRATCH, SCRATCH + 32, 16);
+  if (lin != SCRATCH) { memory.copy(lin, SCRATCH + SCRATCH_STORE16, 16); return; }
+  memory.copy(SCRATCH + SCRATCH_LOAD16, SCRATCH + SCRATCH_STORE16, 16);
   splitCommit();
 }
 export function scratch_base(): usize { return SCRATCH; }
-export function last_access_faulted(): i32 { return lastAccessFaulted ? 1 : 0; }
 
 // ── guests (assembly/hooks.ts) ──────────────────────────────────────────────
 // The fast verdict of checkOnlyM without its slow path: the guest hooks add

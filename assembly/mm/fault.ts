@@ -6,7 +6,7 @@ import { REP_OOPS, REP_GPF, REP_PANIC, REP_WARN, R_ADDR, R_SIZE, R_ERRCODE, R_FL
          R_PGWALK_LEVELS, R_DIE, R_ARG0, R_ARG1, R_CACHE, R_STACK, RF_SKIPPED, RF_WRITE,
          PF_WRITE, STAT_PAGE_FAULTS, STAT_OOPSES, WARN_SLUB_DOUBLE_FREE, WARN_SLUB_FREECHAIN,
          R_FIRST_BAD, R_OBJSIZE, R_REGION, R_SLOT, WARN_CALLBACK,
-         WARN_SLAB_ERR, WARN_LIST_DEL , LIST_DEL_PREV, LIST_DEL_NEXT } from "../../abi/abi";
+         WARN_SLAB_ERR, WARN_LIST_DEL, LIST_DEL_PREV, LIST_DEL_NEXT, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 import { reportBegin } from "../report";
 import { statInc } from "../stats";
 import { addTaint, TAINT_DIE, TAINT_WARN, TAINT_BAD_PAGE } from "../task";
@@ -20,7 +20,6 @@ import { kfenceCheckOnPanic } from "../kfence/core";
 
 export let dieCounter: u32 = 0;
 export let enginePanicked: bool = false;
-export function engine_panicked(): i32 { return enginePanicked ? 1 : 0; }
 
 function oopsCommon(rec: usize, va: u64, size: u32, write: bool): void {
   store<u64>(rec + R_ADDR, va);
@@ -87,7 +86,7 @@ export function wildDeref(va: u64): void {
 }
 // A struct page pointer to pfn when pfn lies past mem_map (vmemmap is not populated there).
 export function wildPageDeref(pfn: u32): void {
-  wildDeref(VMEMMAP_START + (<u64>pfn << 6));
+  wildDeref(VMEMMAP_START + (<u64>pfn << STRUCT_PAGE_SHIFT));
 }
 
 // SLUB's slab_err(s, slab, msg, a, b) and the slab_fix() line after it.
@@ -107,7 +106,7 @@ export function slabErr(slabPfn: u32, cacheId: u32, msg: u32, a: u64, b: u64, fi
 // CONFIG_DEBUG_LIST's list_del check failed on the entry at entryVa (struct
 // list_head pointers): which = LIST_DEL_*, was = what the neighbour held.
 // &page->lru of pfn (a struct page pointer plus the list's offset), as list_debug.c prints it
-export function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << 6) + 8; }
+export function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << STRUCT_PAGE_SHIFT) + 8; }
 
 // CONFIG_DEBUG_LIST's __list_del_entry_valid() for pfn on the pfn list whose head
 // word is at `head` (headVa: that head as the kernel would print it). False, after

@@ -65,4 +65,3 @@ export function kernelImagePfn(va: u64): u32 {
 export function kimage_data_va(): u64 { return imageDataVa; }
 // Linear address behind an image-data address (statics the kernel keeps in .data).
 export function kimageLin(va: u64): usize { return physToLin(<u64>imagePfn << PAGE_SHIFT) + <usize>(va - imageDataVa); }
-export function kimage_module_va(): u64 { return moduleVa; }

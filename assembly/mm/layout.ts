@@ -15,6 +15,9 @@
 //   fffffc0000000000 - fffffdffffffffff  vmemmap
 import { cfg } from "../config";
 import { ARCH_ARM64, CFG_ARCH, CFG_KASAN_MODE, KASAN_MODE_SW_TAGS, PHYS_BASE } from "../../abi/abi";
+import { LAYOUT_PAGE_OFFSET, LAYOUT_VMEMMAP_START, LAYOUT_KASAN_SHADOW_OFFSET, LAYOUT_KASAN_SHADOW_START,
+         LAYOUT_KASAN_SHADOW_END, LAYOUT_TASK_SIZE, LAYOUT_VMALLOC_START, LAYOUT_VMALLOC_END,
+         LAYOUT_KERNEL_TEXT } from "../../abi/abi";
 
 export let arch: i32 = 0;
 export let PAGE_OFFSET: u64 = 0xffff888000000000;
@@ -52,6 +55,22 @@ export function layoutInit(): void {
     KASAN_SHADOW_START = tags ? 0xffff700000000000 : 0xffff600000000000;
     KASAN_MEM_START = 0xffff000000000000;
   }
+}
+
+// The layout as the host reads it once after boot (LAYOUT_*), so it never keeps its own copy.
+export function layout_value(slot: i32): u64 {
+  switch (slot) {
+    case LAYOUT_PAGE_OFFSET: return PAGE_OFFSET;
+    case LAYOUT_VMEMMAP_START: return VMEMMAP_START;
+    case LAYOUT_KASAN_SHADOW_OFFSET: return KASAN_SHADOW_OFFSET;
+    case LAYOUT_KASAN_SHADOW_START: return KASAN_SHADOW_START;
+    case LAYOUT_KASAN_SHADOW_END: return KASAN_SHADOW_END;
+    case LAYOUT_TASK_SIZE: return TASK_SIZE;
+    case LAYOUT_VMALLOC_START: return VMALLOC_START;
+    case LAYOUT_VMALLOC_END: return VMALLOC_END;
+    case LAYOUT_KERNEL_TEXT: return KERNEL_TEXT;
+  }
+  return 0;
 }
 
 // Tag-based KASAN keeps a tag in bits 56..63; the MMU ignores it (TBI) and the

@@ -295,4 +295,3 @@ export function perCpuPtr(p: u64, cpu: u32): u64 { return p + <u64>cpu * PCPU_UN
 export function __alloc_percpu(size: u32, align: u32): u64 { return allocPercpu(size, align); }
 export function free_percpu(p: u64): i32 { return freePercpu(p); }
 export function per_cpu_ptr(p: u64, cpu: u32): u64 { return cpu < cpus() ? perCpuPtr(p, cpu) : 0; }
-export function pcpu_unit_size(): u32 { return PCPU_UNIT_SIZE; }

@@ -15,11 +15,12 @@
 // └──────────────────────────────────────────────────────────────────────┘
 import { PAGE_SHIFT, PAGE_SIZE, PG_RESERVED, PG_TAIL, MAX_PAGE_ORDER, USE_FREE, USE_MEMMAP, USE_RESERVED,
          STAT_FRAMES_TOTAL, STAT_USE_BASE } from "../../abi/abi";
+import { STRUCT_PAGE_SIZE as ABI_STRUCT_PAGE_SIZE } from "../../abi/abi";
 import { physToLin } from "./layout";
 import { statSet, statAdd } from "../stats";
 
 // @ts-ignore: decorator
-@inline export const STRUCT_PAGE_SIZE: u32 = 64;
+@inline export const STRUCT_PAGE_SIZE: u32 = ABI_STRUCT_PAGE_SIZE;
 // @ts-ignore: decorator
 @inline export const NO_PFN: u32 = 0xffffffff;
 

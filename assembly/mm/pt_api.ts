@@ -58,4 +58,3 @@ export function pt_alloc_frame(): i64 {
   const pfn = allocPagesPfn(0, USE_PAGES);
   return pfn == NO_PFN ? -1 : <i64>pfn << PAGE_SHIFT;
 }
-export function pt_free_frame(pa: u64): void { freePagesPfn(<u32>(pa >> PAGE_SHIFT), 0); }

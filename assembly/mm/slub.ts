@@ -46,51 +46,10 @@ import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 
-// ── struct kmem_cache fields ────────────────────────────────────────────────
-// @ts-ignore: decorator
-@inline export const KC_OBJECT_SIZE: u32 = 0;
-// @ts-ignore: decorator
-@inline export const KC_SIZE: u32 = 4;         // slot size
-// @ts-ignore: decorator
-@inline export const KC_ALIGN: u32 = 8;
-// @ts-ignore: decorator
-@inline export const KC_FLAGS: u32 = 12;
-// @ts-ignore: decorator
-@inline export const KC_ORDER: u32 = 16;
-// @ts-ignore: decorator
-@inline export const KC_OBJECTS: u32 = 20;     // objects per slab
-// @ts-ignore: decorator
-@inline export const KC_OFFSET: u32 = 24;      // free pointer offset
-// @ts-ignore: decorator
-@inline export const KC_CTOR: u32 = 28;        // host constructor id, 0 = none
-// @ts-ignore: decorator
-@inline export const KC_CPU_SLAB: u32 = 32;
-// @ts-ignore: decorator
-@inline export const KC_PARTIAL: u32 = 36;
-// @ts-ignore: decorator
-@inline export const KC_NR_PARTIAL: u32 = 40;
-// @ts-ignore: decorator
-@inline export const KC_FULL: u32 = 44;
-// @ts-ignore: decorator
-@inline export const KC_ALLOC_META: u32 = 48;  // 0 = none
-// @ts-ignore: decorator
-@inline export const KC_FREE_META: u32 = 52;   // KASAN_NO_FREE_META = none, 0 = in object
-// @ts-ignore: decorator
-@inline export const KC_LIVE: u32 = 56;        // allocated objects (KFENCE ones excluded)
-// @ts-ignore: decorator
-@inline export const KC_REFCOUNT: u32 = 60;
-// @ts-ignore: decorator
-@inline export const KC_ID: u32 = 64;
-// @ts-ignore: decorator
-@inline export const KC_NR_SLABS: u32 = 68;
-// @ts-ignore: decorator
-@inline export const KC_MIN_PARTIAL: u32 = 72;
-// @ts-ignore: decorator
-@inline export const KC_INUSE: u32 = 76;       // s->inuse: object_size rounded to a word
-// @ts-ignore: decorator
-@inline export const KC_RECIP: u32 = 80;       // ceil(2^32 / size), for slot checks
-// @ts-ignore: decorator
-@inline export const KC_KFENCE_LIVE: u32 = 84; // KFENCE objects of this cache still allocated
+// ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
+import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
+export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
+
 
 // @ts-ignore: decorator
 @inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
@@ -128,8 +87,6 @@ import { kimage_global_alloc, kimageLin } from "./kimage";
 // cache hands out nothing more (its frees still work on the engine's copy)
 // @ts-ignore: decorator
 @inline export const CACHE_BROKEN: u8 = 3;
-// @ts-ignore: decorator
-@inline const KC_FIELDS_END: u32 = 88;    // the descriptor fields mirrored in RAM
 // the kmem_cache cache's own descriptor (kmem_cache_boot) lives in the image's .data
 let kmemCacheBootVa: u64 = 0;
 let nextCacheId: u32 = 0;

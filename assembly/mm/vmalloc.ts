@@ -884,7 +884,6 @@ export function vunmap(p: u64): i32 { return vunmapAddr(p); }
 export function vm_map_ram(pfnsLin: usize, count: u32, cpu: u32): i64 { return vmMapRamPfns(pfnsLin, count, cpu); }
 export function vm_unmap_ram(p: u64, count: u32): i32 { return vmUnmapRam(p, count); }
 export function vm_unmap_aliases(): void { vmUnmapAliases(); }
-export function vmalloc_purge(): void { purgeVmapAreaLazy(); }
 // vmalloc_to_pfn(): the pfn, or -1
 export function vmalloc_to_pfn(p: u64): i64 { const pfn = vmallocToPfn(p); return pfn == NO_PFN ? -1 : <i64>pfn; }
 export function is_vmalloc_addr(p: u64): i32 { return isVmallocAddr(untag(p)) ? 1 : 0; }

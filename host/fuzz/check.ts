@@ -28,9 +28,11 @@ export function checkCmdline(cmdline: string): string {
 export function oracleFacts(engine: Engine, exec: TapeExecutor): OracleFacts {
   const e = engine.exports;
   const o = engine.options;
-  const slot = (id: number) => e.cache_info(id, 4);
+  const slot = (id: number) => e.cache_info(id, abi.KC_SIZE);
   return {
     arch: o.arch,
+    pageOffset: engine.layout.pageOffset,
+    vmallocStart: engine.layout.vmallocStart,
     ramMb: o.ram,
     nrCpus: o.nrCpus,
     quarantine: o.kasanQuarantine,

@@ -29,6 +29,9 @@ import type { Finding } from "./exec.js";
 
 export interface OracleFacts {
   arch: "x86_64" | "arm64";
+  /** The engine's direct map and vmalloc space starts (engine.layout). */
+  pageOffset: bigint;
+  vmallocStart: bigint;
   ramMb: number;
   nrCpus: number;
   /** kasan.quarantine= bytes, -1 for the kernel's default. */
@@ -75,9 +78,7 @@ const K_SLAB = 1, K_LARGE = 2, K_CACHE = 3, K_VM = 4;
 class Space {
   readonly dmHi: number; readonly dmLo: number; readonly vmHi: number; readonly vmLo: number;
   static readonly VM = 2 ** 46;
-  constructor(arch: "x86_64" | "arm64") {
-    const dm = arch === "arm64" ? 0xffff000000000000n : 0xffff888000000000n;
-    const vm = arch === "arm64" ? 0xffff800080000000n : 0xffffc90000000000n;
+  constructor(dm: bigint, vm: bigint) {
     this.dmHi = Number(dm >> 32n); this.dmLo = Number(dm & 0xffffffffn);
     this.vmHi = Number(vm >> 32n); this.vmLo = Number(vm & 0xffffffffn);
   }
@@ -143,7 +144,7 @@ export class Oracle {
   constructor(header: TapeHeader, facts: OracleFacts) {
     this.h = header;
     this.f = facts;
-    this.sp = new Space(facts.arch);
+    this.sp = new Space(facts.pageOffset, facts.vmallocStart);
     const n = header.slots;
     this.state = new Uint8Array(n); this.kind = new Uint8Array(n); this.cache = new Uint8Array(n);
     this.addr = new Float64Array(n); this.size = new Float64Array(n); this.objSize = new Float64Array(n);

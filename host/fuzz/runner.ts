@@ -295,6 +295,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     if (Atomics.load(pool.stop, 0) === 0) { interrupted = true; Atomics.store(pool.stop, 0, 1); }
     else Atomics.store(pool.stop, 0, 2);
   };
+  // a second Ctrl-C while shrinking: keep the rest unshrunk
+  const onSigintShrinking = () => Atomics.store(pool.stop, 0, 2);
   if (opts.handleSignals !== false) process.on("SIGINT", onSigint);
   const bugs: BugMerge = new Map();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
@@ -333,7 +335,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       if (shrink && (opts.progress ?? process.stderr.isTTY)) process.stderr.write(`shrinking ${s.bugs.length} reproducer(s)... (Ctrl-C: keep them unshrunk)\n`);
       if (opts.handleSignals !== false) {
         process.off("SIGINT", onSigint);
-        process.on("SIGINT", () => Atomics.store(pool.stop, 0, 2));
+        process.on("SIGINT", onSigintShrinking);
       }
       let i = 0;
       const budget = opts.minimiseMs ?? 20_000;
@@ -372,7 +374,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
     }
   } finally {
     bar?.stop();
-    if (opts.handleSignals !== false) process.removeAllListeners("SIGINT");
+    // only our own listeners: an embedding application keeps its handlers
+    if (opts.handleSignals !== false) { process.off("SIGINT", onSigint); process.off("SIGINT", onSigintShrinking); }
     await pool.close();
   }
   Object.assign(s.output, out.counts());

@@ -83,7 +83,7 @@ export function runStudyUnit(job: StudyJob, progress?: Progress): StudyUnitResul
   const align = (size: number) => {
     const sizes = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
     const i = sizes.findIndex((s) => size <= s);
-    return i < 0 ? 4096 : e.cache_info(e.kmalloc_cache_id(i), 8);
+    return i < 0 ? 4096 : e.cache_info(e.kmalloc_cache_id(i), abi.KC_ALIGN);
   };
   let op = 0;
   while (op < job.ops) {

@@ -1,4 +1,4 @@
-// Op tapes: the binary format (docs/notes/fuzz.md has the table), a writer and
+// Op tapes: the binary format (docs/fuzz.md, "The tape format", has the table), a writer and
 // a validating reader. A tape is a header (configuration, caches, tasks, the
 // code sites ops run as), then the ops, each a fixed number of bytes per
 // opcode, little-endian. The core's interpreter (assembly/fuzz/tape.ts) runs
@@ -10,8 +10,11 @@ export const TAPE_VERSION = 1;
 /** Fixed part of the header; the tables follow it, the ops follow the tables. */
 export const TAPE_FIXED_HEADER = 48;
 
-/** Bytes of each op by opcode (0: no such op). Mirrors OP_LEN in the core. */
-export const OP_LEN: readonly number[] = [0, 9, 9, 6, 5, 9, 9, 9, 5, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 14, 19, 5, 3];
+/** Bytes of each op by opcode (0: no such op), from abi/abi.ts as the core's table. */
+const SIZED = abi.FZ_LEN_SIZED, SLOT = abi.FZ_LEN_SLOT;
+export const OP_LEN: readonly number[] = [0, SIZED, SIZED, abi.FZ_LEN_CACHE_ALLOC, SLOT, SIZED, SIZED, SIZED, SLOT,
+  SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED, SIZED,
+  abi.FZ_LEN_MEMSET, abi.FZ_LEN_MEMCPY, abi.FZ_LEN_TICK, abi.FZ_LEN_TASK];
 
 export const OP_NAMES: Record<number, string> = {
   [abi.FZ_KMALLOC]: "kmalloc", [abi.FZ_KZALLOC]: "kzalloc", [abi.FZ_CACHE_ALLOC]: "kmem_cache_alloc",

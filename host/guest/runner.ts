@@ -103,14 +103,7 @@ function asGuestError(what: string, err: unknown): GuestError {
   return new GuestError(`${what}: ${sanitizeName(msg.split("\n")[0], 300)}`);
 }
 
-const SELF_CHECK_NAMES = ["TLB entries disagree with the page tables", "buddy free lists are inconsistent",
-  "frame accounting disagrees with struct pages", "a slab cache or slab list is inconsistent",
-  "the direct map no longer maps every frame to itself", "guest frame marks disagree with frame use",
-  "the report ring indices are inconsistent"];
-
-export function selfCheckProblems(mask: number): string[] {
-  return SELF_CHECK_NAMES.filter((_, i) => mask & (1 << i));
-}
+export { selfCheckProblems } from "../selfcheck.js";
 
 const HOOK_PREFIX = "__asan_";
 const SHIM_IMPORTS = new Set(["guest_kmalloc", "guest_kcalloc", "guest_kfree", "guest_krealloc", "guest_ksize",

@@ -363,7 +363,7 @@ function workqueue_uaf(t: KunitTest): void {
 
 // ── address conversions ──────────────────────────────────────────────────────
 function pageOffset(e: Engine): bigint {
-  return e.options.arch === "arm64" ? 0xffff000000000000n : 0xffff888000000000n;
+  return e.layout.pageOffset;
 }
 function kfree_via_page(t: KunitTest): void {
   const e = t.engine;

@@ -140,7 +140,7 @@ function kmalloc_cache_alignment(t: KunitTest, size: number): number {
   const e = t.engine;
   const sizes = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
   const index = sizes.findIndex((s) => size <= s);
-  return e.exports.cache_info(e.exports.kmalloc_cache_id(index), 8 /* KC_ALIGN */);
+  return e.exports.cache_info(e.exports.kmalloc_cache_id(index), abi.KC_ALIGN);
 }
 
 // Not inlined like the kernel's (JS cannot): used only where the report does not name the caller.

@@ -8,7 +8,7 @@ import { cpuLines, callTrace } from "./common.js";
 import { warnBlock } from "./oops.js";
 import { gfpNames } from "./vmalloc.js";
 import type { Frame } from "../stackdepot.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 
 const F = (name: string, offset: number, size: number): Frame => ({ name, offset, size });
 

@@ -3,6 +3,8 @@
 // variable, stack frame, vmalloc mapping, physical page, memory state.
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
+import type { FormatContext } from "./context.js";
+export type { FormatContext } from "./context.js";
 import { SEPARATOR, px, dumpStack, type TaskInfo } from "./common.js";
 import { formatFrame, reportPathFrames, type Frame } from "../stackdepot.js";
 import { dumpPage } from "./page.js";
@@ -25,28 +27,6 @@ export const BUG_NAMES: Record<number, string> = {
   [abi.BUG_INVALID_ACCESS]: "invalid-access",
 };
 
-export interface FormatContext {
-  arch: "x86_64" | "arm64";
-  tags: boolean;
-  /** Frames of a depot stack, innermost first. */
-  stackFrames(handle: number): Frame[];
-  cacheName(id: number): string;
-  /** Virtual address of a cache's struct kmem_cache (page dump raw lines). */
-  cacheVa(id: number): bigint;
-  task(pid: number): TaskInfo;
-  /** %pS of a kernel-image or module address (globals), if known. */
-  symbolize(addr: bigint): Frame | undefined;
-  /** A NUL-terminated string in simulated memory. */
-  readCString(va: bigint): string | undefined;
-  /** Raw bytes of simulated memory (no KASAN check), undefined where unmapped. */
-  peek(va: bigint, n: number): Uint8Array | undefined;
-  /** A pointer as printk's %p prints it: hashed, or raw with no_hash_pointers (16 hex digits, no 0x). */
-  pointer(va: bigint): string;
-  /** Frame of a code address stored in simulated memory (stack frame pc). */
-  codeFrame(pc: bigint): Frame | undefined;
-  pageOffset: bigint;
-  vmemmapStart: bigint;
-}
 
 /** Structured KASAN facts a test or tool relies on. */
 export interface KasanDetails {

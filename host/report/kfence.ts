@@ -8,7 +8,7 @@ import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { SEPARATOR, cpuLines, callTrace, pcLine, px } from "./common.js";
 import { formatFrame, type Frame } from "../stackdepot.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 
 export type KfenceErrorType = "out-of-bounds" | "use-after-free" | "memory corruption" | "invalid" | "invalid free";
 export type KfenceObjectState = "unused" | "allocated" | "rcu freeing" | "freed";

@@ -9,7 +9,7 @@ import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px, hex016, cpuLines, callTrace, pcLine, dumpStack, taintString, type TaskInfo } from "./common.js";
 import { formatFrame, alignArm64, type Frame } from "../stackdepot.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 import { dumpPage, pageFlags } from "./page.js";
 
 export const END_TRACE = "---[ end trace 0000000000000000 ]---";
@@ -199,7 +199,7 @@ function hexDump(prefix: string, va: bigint, bytes: Uint8Array, ctx: FormatConte
 function slubFreechain(r: RawRecord, ctx: FormatContext, frames: Frame[], task: TaskInfo): string[] {
   const name = ctx.cacheName(r.cache);
   const slabVa = ctx.pageOffset + (r.headPfn << 12n);
-  const slab = ctx.vmemmapStart + r.headPfn * 64n;
+  const slab = ctx.vmemmapStart + r.headPfn * BigInt(abi.STRUCT_PAGE_SIZE);
   const inuse = Number(r.arg2) & 0xffff;
   const objects = (Number(r.arg2) >>> 16) & 0x7fff;
   const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (r.arg1 - BigInt(abi.PHYS_BASE));
@@ -246,7 +246,7 @@ function slabErr(r: RawRecord, ctx: FormatContext, frames: Frame[], task: TaskIn
   const msg = r.errcode === abi.SLAB_ERR_OBJECTS ? `objects ${r.size} > max ${r.firstBad}`
     : r.errcode === abi.SLAB_ERR_INUSE ? `inuse ${r.size} > max ${r.firstBad}`
     : r.errcode === abi.SLAB_ERR_FREEPOINTER ? "Freepointer corrupt" : "Not a valid slab page";
-  const slab = ctx.vmemmapStart + r.headPfn * 64n;
+  const slab = ctx.vmemmapStart + r.headPfn * BigInt(abi.STRUCT_PAGE_SIZE);
   const inuse = Number(r.arg2) & 0xffff;
   const objects = (Number(r.arg2) >>> 16) & 0xffff;
   const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (BigInt.asUintN(32, r.arg1) - BigInt(abi.PHYS_BASE));

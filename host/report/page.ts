@@ -8,7 +8,7 @@
 import * as abi from "../../abi/abi.js";
 import type { RawRecord } from "./record.js";
 import { px } from "./common.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 
 const PG_HEAD_BIT = 6n;
 const PG_RESERVED_BIT = 13n;
@@ -53,7 +53,7 @@ export function dumpPage(r: RawRecord, ctx: FormatContext): string[] {
   lines.push(`flags: 0x${flagsWord.toString(16)}(${names})`);
   if (type) lines.push(`page_type: ${type[0].toString(16)}(${type[1]})`);
 
-  const structPage = ctx.vmemmapStart + head * 64n;
+  const structPage = ctx.vmemmapStart + head * BigInt(abi.STRUCT_PAGE_SIZE);
   const typeWord = type ? BigInt(type[0]) << 24n : 0xffffffffn;
   const refWord = (BigInt(refcount >>> 0) << 32n) | typeWord;
   let w: bigint[];

@@ -7,7 +7,7 @@ import type { RawRecord } from "./record.js";
 import { px, cpuLines, callTrace } from "./common.js";
 import { warnBlock } from "./oops.js";
 import type { Frame } from "../stackdepot.js";
-import type { FormatContext } from "./kasan.js";
+import type { FormatContext } from "./context.js";
 
 interface Formatted { kind: "warn"; type: string; title: string; performed: boolean; text: string }
 

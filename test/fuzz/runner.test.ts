@@ -117,4 +117,18 @@ describe("fuzz runner", () => {
     expect(JSON.parse(readFileSync(path.join(out, "summary.json"), "utf8")).interrupted).toBe(true);
     expect(readdirSync(out).filter((f) => f.endsWith(".tape")).length).toBeGreaterThan(0);
   });
+  it("removes only its own SIGINT listeners: an embedding application's stay", async () => {
+    const appHandler = () => {};
+    process.on("SIGINT", appHandler);
+    try {
+      const before = process.listeners("SIGINT");
+      // planted bugs, so the run goes through the shrinking phase and its second listener too
+      const s = await fuzz({ ops: 200_000, unitOps: 200_000, seed: 5, profile: "slab-churn", plant: PLANT, workers: 1, progress: false });
+      expect(s.bugs.length).toBeGreaterThan(0);
+      expect(process.listeners("SIGINT")).toEqual(before);
+      expect(process.listeners("SIGINT")).toContain(appHandler);
+    } finally {
+      process.off("SIGINT", appHandler);
+    }
+  });
 });
