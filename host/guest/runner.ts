@@ -10,13 +10,36 @@
 // stay free longest. At run time those frames are claimed (failing clearly if
 // something else holds them), and given back when the guest ends.
 import * as abi from "../../abi/abi.js";
-import type { Engine, Report } from "../engine.js";
+import type { Report } from "../report/report.js";
+import type { CoreExports } from "../exports.js";
+import type { ResolvedOptions } from "../config.js";
+import type { OopsContext } from "../report/oops.js";
+import type { TaskInfo } from "../report/common.js";
 import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
-import type { Frame } from "../stackdepot.js";
+import type { Frame, FrameTable } from "../stackdepot.js";
 import { parseWasm, rewriteGuest, globalValue, heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry, type WasmModule } from "./wasm.js";
-import { liveObjects, type LeakReport } from "../kmemleak.js";
+import { liveObjects, type LeakReport, type LeakRoot, type ScanEngine } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
+
+/** What the guest runner uses of the engine (the Engine provides it). */
+export interface GuestEngine extends ScanEngine {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly options: ResolvedOptions;
+  readonly frames: FrameTable;
+  readonly guestHooks: { onReport?: (r: Report) => void; symbolize?: (a: bigint) => Frame | undefined };
+  readonly current: TaskInfo & { cpu: number };
+  readonly panicked: boolean;
+  setTask(t: { pid: number; comm?: string; cpu?: number }): void;
+  registerCode(pc: bigint, frame: Frame): void;
+  printk(text: string, ns?: bigint): void;
+  kernelCall<T>(capture: boolean, fn: () => T): T;
+  callWithStack<T>(handle: number, fn: () => T): T;
+  formatContext(): OopsContext;
+  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] }): LeakReport[];
+  selfCheck(): string[];
+}
 
 /** Where `shadowfence cc` links a guest's data (linear address, = PHYS_BASE + 4 MiB). */
 export const GUEST_LINK_BASE = abi.PHYS_BASE + 0x400000;
@@ -114,7 +137,7 @@ function hex(n: number): string {
 }
 
 /** The export a hook import binds to under the engine's KASAN mode. */
-function hookExport(engine: Engine, name: string): WebAssembly.ExportValue | undefined {
+function hookExport(engine: GuestEngine, name: string): WebAssembly.ExportValue | undefined {
   const x = engine.exports as unknown as Record<string, WebAssembly.ExportValue>;
   const base = name.endsWith("_noabort") ? name.slice(0, -"_noabort".length) : name;
   if (!engine.options.kasan) {
@@ -131,7 +154,7 @@ const GUEST_MAX_STACK = 16 << 20;
 /** wasm-ld's default stack size (-z stack-size), for a link that exports no __stack_low. */
 const WASM_LD_STACK_SIZE = 65536;
 
-function layoutOf(m: WasmModule, engine: Engine): Layout {
+function layoutOf(m: WasmModule, engine: GuestEngine): Layout {
   const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
   let dataLo = Infinity, dataHi = 0;
   for (const d of m.data) {
@@ -179,7 +202,7 @@ function layoutOf(m: WasmModule, engine: Engine): Layout {
   return { imageLo: lo, imageHi: hi, stackLo, stackHi, moveStack };
 }
 
-function checkImports(m: WasmModule, engine: Engine): void {
+function checkImports(m: WasmModule, engine: GuestEngine): void {
   const memSize = engine.memory.buffer.byteLength;
   // a plain wasm32-wasi link defines its memory: it runs on the engine's memory instead (the rewriter imports it)
   if (m.definedMemories.length > 1 || (m.definedMemories.length && m.imports.some((i) => i.kind === 2))) {
@@ -310,7 +333,7 @@ function isShim(name: string | undefined): boolean {
 }
 
 /** The guest's registered globals covering linear address lin (for %pS). */
-function guestGlobal(engine: Engine, lin: number): Frame | undefined {
+function guestGlobal(engine: GuestEngine, lin: number): Frame | undefined {
   const e = engine.exports;
   const mem = engine.u8view();
   const dv = new DataView(mem.buffer);
@@ -338,7 +361,7 @@ function guestGlobal(engine: Engine, lin: number): Frame | undefined {
   return undefined;
 }
 
-export function runGuest(engine: Engine, input: Uint8Array | ArrayBuffer, o: GuestOptions = {}): GuestResult {
+export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o: GuestOptions = {}): GuestResult {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   if (engine.options.kasan && engine.options.kasanMode === "sw_tags") {
     throw new GuestError("guests need generic KASAN or kasan=off: a 32-bit guest pointer has no top byte for a KASAN tag (kasan.mode=sw_tags)");
