@@ -6,10 +6,11 @@
 // bind to the same raw functions. See the README's "Loader and bindings".
 import * as abi from "../abi/abi.js";
 import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, LOG_BUF_DEFAULT, type EngineOptions, type ResolvedOptions } from "./config.js";
-import { PrintkRing, Fifo } from "./bounded.js";
+import { PrintkRing } from "./bounded.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
 import { FrameTable, captureJsStack, formatFrame, alignArm64, type Frame } from "./stackdepot.js";
-import { readRecord, type RawRecord } from "./report/record.js";
+import type { RawRecord } from "./report/record.js";
+import { ReportPipeline, type KindFormatter } from "./report/pipeline.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
@@ -173,17 +174,16 @@ export class Engine {
   private currentCpu = 0;
   /** The kernel log: a ring of log_buf_len bytes. */
   private readonly log: PrintkRing;
-  /** Retained report objects (shadowfence.max_reports); `taken`: reports published before the last takeReports(). */
-  private readonly all = new Fifo<Report>();
-  private taken = 0;
+  /** Ring draining, formatters by record kind, retained reports (shadowfence.max_reports). */
+  private readonly pipeline: ReportPipeline = new ReportPipeline(this, {
+    logLines: (ns, lines) => this.log.pushLines(ns, lines), accessFrames: (r) => this.accessFrames(r),
+  });
   private readonly slab = new Slab(this);
   private readonly globals: Global[] = [];
   private readonly codeFrames = new Map<bigint, Frame>();
   private readonly stackHandles = new Map<string, number>();
-  private lostSeen = 0n;
   private panicMessage: string | undefined;
   private lazyFrames: Frame[] | undefined;
-  private readonly formatters = new Map<number, RecordFormatter>();
   private suffix: Frame[] = [];
   /**
    * Frames appended below the caller in captured host stacks (a runner's
@@ -221,6 +221,7 @@ export class Engine {
 
   private constructor(options: ResolvedOptions, mod: WebAssembly.Module) {
     this.options = options;
+    this.registerReportKinds();
     this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, this.options.arch === "arm64");
     this.tasks.set(0, { pid: 0, comm: "swapper/0" });
@@ -308,7 +309,7 @@ export class Engine {
   }
   /** A subsystem formats the records of its kind. */
   registerFormatter(kind: number, fn: RecordFormatter): void {
-    this.formatters.set(kind, fn);
+    this.pipeline.register(kind, (r, ctx, frames) => fn(r, ctx, frames()));
   }
 
   /**
@@ -417,7 +418,7 @@ export class Engine {
 
   /** Read the ring, format every new record, publish reports and dmesg text. */
   private drain(): void {
-    this.drainRecords(() => true);
+    this.pipeline.drain(() => true);
   }
 
   /** Frames of the code that made the current host call (captured once, on demand). */
@@ -432,81 +433,58 @@ export class Engine {
     return this.options.arch === "arm64" ? frames.map(alignArm64) : frames;
   }
 
-  private publish(r: RawRecord, ctx: OopsContext): void {
-    const task = this.task(r.pid);
-    const base = {
-      seq: r.seq, address: r.addr, size: r.size, isWrite: (r.flags & abi.RF_WRITE) !== 0, pid: r.pid, comm: task.comm,
-      cpu: r.cpu, timeNs: r.timeNs, raw: r,
+  /** The core's own report kinds (subsystems register theirs: KFENCE, vmalloc). */
+  private registerReportKinds(): void {
+    const p = this.pipeline;
+    const kasan: KindFormatter = (r, ctx, frames) => {
+      const { lines, details } = formatKasan(r, ctx, frames());
+      return { kind: "kasan", type: details.bugType, title: lines[1], performed: r.kind === abi.REP_KASAN, text: lines.join("\n"), kasan: details };
     };
-    let report: Report;
-    switch (r.kind) {
-      case abi.REP_KASAN:
-      case abi.REP_KASAN_FREE: {
-        const { lines, details } = formatKasan(r, ctx, this.accessFrames(r));
-        report = { ...base, kind: "kasan", type: details.bugType, title: lines[1], performed: r.kind === abi.REP_KASAN, text: lines.join("\n"), kasan: details };
-        break;
+    p.register(abi.REP_KASAN, kasan);
+    p.register(abi.REP_KASAN_FREE, kasan);
+    p.register(abi.REP_OOPS, (r, ctx, frames) => {
+      const lines = formatOops(r, ctx, frames());
+      return { kind: "oops", type: "page fault", title: lines[0], performed: false, text: lines.join("\n") };
+    });
+    p.register(abi.REP_GPF, (r, ctx, frames) => {
+      const lines = formatGpf(r, ctx, frames());
+      return { kind: "gpf", type: "general protection fault", title: lines[0], performed: false, text: lines.join("\n") };
+    });
+    p.register(abi.REP_WARN, (r, ctx, frames) => {
+      const own = this.formatHostWarn(r, ctx, frames);
+      if (own) {
+        return { kind: "warn", type: own.type, title: own.lines.find((l) => /^(WARNING|SLUB)/.test(l)) ?? own.lines.find((l) => !l.endsWith("callbacks suppressed")) ?? own.lines[0],
+          performed: false, text: own.lines.join("\n") };
       }
-      case abi.REP_OOPS: {
-        const lines = formatOops(r, ctx, this.accessFrames(r));
-        report = { ...base, kind: "oops", type: "page fault", title: lines[0], performed: false, text: lines.join("\n") };
-        break;
-      }
-      case abi.REP_GPF: {
-        const lines = formatGpf(r, ctx, this.accessFrames(r));
-        report = { ...base, kind: "gpf", type: "general protection fault", title: lines[0], performed: false, text: lines.join("\n") };
-        break;
-      }
-      case abi.REP_WARN: {
-        const own = this.formatHostWarn(r, ctx);
-        if (own) {
-          report = { ...base, kind: "warn", type: own.type, title: own.lines.find((l) => /^(WARNING|SLUB)/.test(l)) ?? own.lines.find((l) => !l.endsWith("callbacks suppressed")) ?? own.lines[0],
-            performed: false, text: own.lines.join("\n") };
-          break;
-        }
-        const { lines, type } = formatWarn(r, ctx, this.accessFrames(r));
-        const kind: ReportKind = type === "bad-page-state" ? "bad_page" : type === "slub-double-free" ? "bug" : "warn";
-        report = { ...base, kind, type, title: lines.find((l) => /^(BUG|WARNING|kernel BUG)/.test(l)) ?? lines[0], performed: false, text: lines.join("\n") };
-        break;
-      }
-      case abi.REP_PANIC: {
-        const lines = formatPanic(r, ctx, this.accessFrames(r));
-        this.panicMessage = lines[0];
-        report = { ...base, kind: "panic", type: "panic", title: lines[0], performed: false, text: lines.join("\n") };
-        break;
-      }
-      default: {
-        const fmt = this.formatters.get(r.kind);
-        if (!fmt) {
-          this.printk(`shadowfence: report record of unknown kind ${r.kind} skipped`);
-          return;
-        }
-        const f = fmt(r, ctx, this.accessFrames(r));
-        report = { ...base, ...f };
-      }
-    }
-    this.log.pushLines(r.timeNs, report.text.split("\n"));
-    this.retain(report);
-    this.dispatch(report);
+      const { lines, type } = formatWarn(r, ctx, frames());
+      const kind: ReportKind = type === "bad-page-state" ? "bad_page" : type === "slub-double-free" ? "bug" : "warn";
+      return { kind, type, title: lines.find((l) => /^(BUG|WARNING|kernel BUG)/.test(l)) ?? lines[0], performed: false, text: lines.join("\n") };
+    });
+    p.register(abi.REP_PANIC, (r, ctx, frames) => {
+      const lines = formatPanic(r, ctx, frames());
+      this.panicMessage = lines[0];
+      return { kind: "panic", type: "panic", title: lines[0], performed: false, text: lines.join("\n") };
+    });
   }
 
   /** WARNs whose text needs the engine's state: allocation failures, callbacks that threw. */
-  private formatHostWarn(r: RawRecord, ctx: OopsContext): { type: string; lines: string[] } | undefined {
+  private formatHostWarn(r: RawRecord, ctx: OopsContext, frames: () => Frame[]): { type: string; lines: string[] } | undefined {
     const id = Number(r.arg0);
     if (id === abi.WARN_ALLOC_FAILED || id === abi.WARN_ALLOC_ORDER) {
       let site: AllocSite = r.addr === BigInt(abi.ALLOC_SITE_LARGE_KMALLOC) ? "large" : "pages";
       if (r.addr === BigInt(abi.ALLOC_SITE_SLAB)) site = this.slab.names.get(r.cache)?.startsWith("kmalloc-") ? "kmalloc" : "cache";
-      if (id === abi.WARN_ALLOC_ORDER) return { type: "alloc-order", lines: formatAllocOrderWarn(r, ctx, this.accessFrames(r), site) };
+      if (id === abi.WARN_ALLOC_ORDER) return { type: "alloc-order", lines: formatAllocOrderWarn(r, ctx, frames(), site) };
       if (r.flags & abi.RF_OBJECT) {
         const x = this.exports, c = r.cache;
         return { type: "slab-out-of-memory", lines: formatSlabOom(r, {
           name: this.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
           nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
       }
-      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, this.accessFrames(r), this.memInfo(Number(r.arg2)), site) };
+      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), this.memInfo(Number(r.arg2)), site) };
     }
     if (id === abi.WARN_CALLBACK) {
       const site = CALLBACK_WARN_SITES[Number(r.arg1)] ?? CALLBACK_WARN_SITES[abi.CALLBACK_WORK];
-      return { type: "callback-failed", lines: warnBlock(r, ctx, this.accessFrames(r), [this.callbackWarnTexts.shift() ?? "callback failed"], site) };
+      return { type: "callback-failed", lines: warnBlock(r, ctx, frames(), [this.callbackWarnTexts.shift() ?? "callback failed"], site) };
     }
     return undefined;
   }
@@ -530,27 +508,11 @@ export class Engine {
   }
 
   // ── report callbacks ──────────────────────────────────────────────────────
-  // The one place callbacks run while a report is published. Engine calls from
-  // inside them are refused (EngineBusyError): the ring is being drained and the
-  // core may be inside a guest's hook. A callback that throws does not stop the
-  // drain; its first error is rethrown once every record is published.
-  private inCallback = false;
-  private callbackError: { error: unknown } | undefined;
-  private dispatch(report: Report): void {
-    const cb = this.guestHooks.onReport;
-    if (!cb) return;
-    this.inCallback = true;
-    try {
-      cb(report);
-    } catch (error) {
-      this.callbackError ??= { error };
-    } finally {
-      this.inCallback = false;
-    }
-  }
+  // Engine calls from inside a report callback are refused (EngineBusyError):
+  // the ring is being drained and the core may be inside a guest's hook.
   /** Throws EngineBusyError inside a report callback (named after the public method that was called). */
   private notBusy(): void {
-    if (!this.inCallback) return;
+    if (!this.pipeline.busy) return;
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
@@ -596,24 +558,13 @@ export class Engine {
   }
 
   // ── reports and text ─────────────────────────────────────────────────────
-  /** Keep a report, dropping the oldest past shadowfence.max_reports (said once in dmesg, counted in stats()). */
-  private retain(report: Report): void {
-    this.all.push(report);
-    if (this.all.length <= this.options.maxReports) return;
-    this.all.shift();
-    if (this.all.dropped === 1) {
-      this.printk(`shadowfence: keeping the newest ${this.options.maxReports} report objects (shadowfence.max_reports); older ones are dropped, stats().reports.dropped counts them`);
-    }
-  }
   /** The retained reports (the newest shadowfence.max_reports), in order. */
   reports(): Report[] {
-    return this.all.since(0);
+    return this.pipeline.retained();
   }
   /** Reports since the last takeReports() (those still retained; stats().reports.dropped counts the rest). */
   takeReports(): Report[] {
-    const p = this.all.since(this.taken);
-    this.taken = this.all.pushed;
-    return p;
+    return this.pipeline.take();
   }
   /** The kernel log, like dmesg: the newest log_buf_len bytes (with printk timestamps unless printk.time=0). */
   dmesg(): string {
@@ -638,7 +589,7 @@ export class Engine {
       tlb: { hits: g(abi.STAT_TLB_HITS), misses: g(abi.STAT_TLB_MISSES), flushes: g(abi.STAT_TLB_FLUSHES), fullFlushes: g(abi.STAT_TLB_FLUSH_ALL) },
       faults: { pageFaults: g(abi.STAT_PAGE_FAULTS), oopses: g(abi.STAT_OOPSES) },
       reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED),
-        retained: this.all.length, dropped: this.all.dropped },
+        retained: this.pipeline.retainedCount, dropped: this.pipeline.dropped },
       printk: { logBufLen: this.log.size, bytes: this.log.used, records: this.log.retained, dropped: this.log.dropped },
       pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
       slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.exports.cache_count(), freelistCorruptions: this.exports.slab_corruptions() },
@@ -1190,27 +1141,7 @@ export class Engine {
    * each bug needs its text.
    */
   drainRecords(keep: (r: RawRecord, at: number) => boolean): void {
-    const e = this.exports;
-    const head = e.ring_head() >>> 0;
-    let tail = e.ring_tail() >>> 0;
-    const base = e.ring_base();
-    let ctx: OopsContext | undefined;
-    while (tail !== head) {
-      const at = base + (tail % abi.RING_RECORDS) * abi.REC_SIZE;
-      const r = readRecord(this.mem, at);
-      // consumed before it is published: nothing a formatter or callback does can publish it twice
-      tail = (tail + 1) >>> 0;
-      e.ring_consume(1);
-      if (keep(r, at) || r.kind === abi.REP_PANIC) this.publish(r, (ctx ??= this.formatContext()));
-    }
-    const lost = this.dv.getBigUint64(e.stats_base() + abi.STAT_REPORTS_LOST * 8, true);
-    if (lost > this.lostSeen) {
-      this.printk(`shadowfence: report ring overflowed: ${lost - this.lostSeen} report(s) lost`);
-      this.lostSeen = lost;
-    }
-    const failed = this.callbackError;
-    this.callbackError = undefined;
-    if (failed) throw failed.error;
+    this.pipeline.drain(keep);
   }
 }
 
