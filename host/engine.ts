@@ -8,7 +8,8 @@ import * as abi from "../abi/abi.js";
 import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, LOG_BUF_DEFAULT, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
-import { FrameTable, captureJsStack, formatFrame, alignArm64, type Frame } from "./stackdepot.js";
+import { FrameTable, formatFrame, type Frame } from "./stackdepot.js";
+import { StackTracer, arm64ThreadEntry } from "./stacktrace.js";
 import type { RawRecord } from "./report/record.js";
 import { ReportPipeline, type KindFormatter } from "./report/pipeline.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
@@ -105,11 +106,6 @@ const SOFTIRQ_FRAMES: Frame[] = [
   { name: "smpboot_thread_fn", offset: 0x2ca, size: 0x5f0 }, { name: "kthread", offset: 0x289, size: 0x360 },
   { name: "ret_from_fork", offset: 0x2f, size: 0x70 }, { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
 ];
-// arm64 has no ret_from_fork_asm: kernel threads start at ret_from_fork
-function arm64ThreadEntry(frames: Frame[]): Frame[] {
-  return frames.filter((f) => f.name !== "ret_from_fork_asm")
-    .map((f) => (f.name === "ret_from_fork" ? { name: "ret_from_fork", offset: 0x10, size: 0x20 } : f));
-}
 const WORKER_FRAMES: Frame[] = [
   { name: "process_one_work", offset: 0x7bc, size: 0x1ba0 }, { name: "worker_thread", offset: 0x6c8, size: 0xf00 },
   { name: "kthread", offset: 0x289, size: 0x360 }, { name: "ret_from_fork", offset: 0x2f, size: 0x70 },
@@ -176,28 +172,23 @@ export class Engine {
   private readonly log: PrintkRing;
   /** Ring draining, formatters by record kind, retained reports (shadowfence.max_reports). */
   private readonly pipeline: ReportPipeline = new ReportPipeline(this, {
-    logLines: (ns, lines) => this.log.pushLines(ns, lines), accessFrames: (r) => this.accessFrames(r),
+    logLines: (ns, lines) => this.log.pushLines(ns, lines), accessFrames: (r) => this.tracer.accessFrames(r),
   });
   private readonly slab = new Slab(this);
   private readonly globals: Global[] = [];
-  private readonly codeFrames = new Map<bigint, Frame>();
-  private readonly stackHandles = new Map<string, number>();
   private panicMessage: string | undefined;
-  private lazyFrames: Frame[] | undefined;
-  private suffix: Frame[] = [];
+  /** JS stack capture, synthetic frames above and below it, depot handles. */
+  private readonly tracer: StackTracer;
   /**
    * Frames appended below the caller in captured host stacks (a runner's
    * kernel context, down to the thread's entry; on arm64 threads start at
    * ret_from_fork alone).
    */
-  get stackSuffix(): Frame[] { return this.suffix; }
-  set stackSuffix(frames: Frame[]) {
-    this.suffix = this.options.arch === "arm64" ? arm64ThreadEntry(frames) : frames;
-  }
+  get stackSuffix(): Frame[] { return this.tracer.suffix; }
+  set stackSuffix(frames: Frame[]) { this.tracer.suffix = frames; }
   /** Function names that never show in captured stacks (helpers that are macros or inline in C). */
-  transparentFrames: ReadonlySet<string> = new Set();
-  /** Frames pushed on top of captured host stacks (a kernel function the host runs, e.g. strlen). */
-  private framePrefix: Frame[] = [];
+  get transparentFrames(): ReadonlySet<string> { return this.tracer.transparent; }
+  set transparentFrames(names: ReadonlySet<string>) { this.tracer.transparent = names; }
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
   private dv: DataView;
@@ -224,6 +215,7 @@ export class Engine {
     this.registerReportKinds();
     this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, this.options.arch === "arm64");
+    this.tracer = new StackTracer(this.frames, this.options.arch === "arm64", this);
     this.tasks.set(0, { pid: 0, comm: "swapper/0" });
     this.tasks.set(1, { pid: 1, comm: "swapper/0" });
     const bytes = abi.PHYS_BASE + options.ram * 1048576;
@@ -269,10 +261,6 @@ export class Engine {
   }
 
   // ── plumbing ──────────────────────────────────────────────────────────────
-  private get mem(): ArrayBuffer {
-    return this.memory.buffer;
-  }
-
   /** Append a line to the kernel log. */
   printk(text: string, ns?: bigint): void {
     this.log.push(ns ?? this.exports.clock_now(), text);
@@ -323,8 +311,8 @@ export class Engine {
   private call<T>(capture: boolean, fn: () => T): T {
     this.notBusy();
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
-    this.lazyFrames = undefined;
-    if (capture) this.exports.set_current_stack(this.stackHandle(this.captureHostStack()));
+    this.tracer.reset();
+    if (capture) this.exports.set_current_stack(this.stackHandle(this.tracer.capture()));
     else this.exports.set_current_stack(0);
     // kfence.clock=wall: the sampling timer sees the wall clock at each call
     if (this.wallClock) this.exports.kfence_wall_poll();
@@ -333,23 +321,13 @@ export class Engine {
     return result;
   }
 
-  private captureHostStack(): Frame[] {
-    return [...this.framePrefix, ...captureJsStack(this.frames, 16, this.stackSuffix, this.transparentFrames)];
-  }
-
   /**
    * Run `fn` as the kernel function `frames` (innermost first): stacks captured
    * inside show these frames above the caller, as they would for code inside
    * strlen, call_rcu, mempool_free, ...
    */
   withFrames<T>(frames: Frame[], fn: () => T): T {
-    const saved = this.framePrefix;
-    this.framePrefix = [...frames, ...saved];
-    try {
-      return fn();
-    } finally {
-      this.framePrefix = saved;
-    }
+    return this.tracer.withPrefix(frames, fn);
   }
 
   /** Run `fn` as another task with another stack context (RCU callbacks, workqueues). */
@@ -368,28 +346,12 @@ export class Engine {
 
   /** The depot handle of a host stack (frames innermost first). */
   stackHandle(frames: Frame[]): number {
-    if (frames.length === 0) return 0;
-    const ids = (this.options.arch === "arm64" ? arm64ThreadEntry(frames) : frames).map((f) => this.frames.intern(f));
-    const key = ids.join(",");
-    let h = this.stackHandles.get(key);
-    if (h === undefined) {
-      const base = this.exports.host_buf() + abi.HOST_BUF_IDS;
-      new Uint32Array(this.mem, base, ids.length).set(ids.slice(0, abi.HOST_BUF_IDS_MAX));
-      h = this.exports.depot_save(base, Math.min(ids.length, abi.HOST_BUF_IDS_MAX));
-      // a cache of the depot's own dedup: past 64k distinct host stacks start over
-      if (this.stackHandles.size >= 1 << 16) this.stackHandles.clear();
-      this.stackHandles.set(key, h);
-    }
-    return h;
+    return this.tracer.handle(frames);
   }
 
   /** Frames of a depot stack, innermost first. */
   stackFrames(handle: number): Frame[] {
-    if (!handle) return [];
-    const base = this.exports.host_buf();
-    const n = this.exports.depot_fetch(handle, base);
-    const ids = Array.from(new Uint32Array(this.mem, base, n));
-    return ids.map((id) => this.frames.get(id) ?? { name: `frame#${id}`, offset: 0, size: 1 });
+    return this.tracer.fetch(handle);
   }
 
   formatContext(): OopsContext {
@@ -406,7 +368,7 @@ export class Engine {
       readCString: (va) => this.readCString(va),
       peek: (va, n) => this.peek(va, n),
       pointer: (va) => this.hashPointer(va),
-      codeFrame: (pc) => { const f = this.codeFrames.get(pc); return f && this.frames.canonical(f); },
+      codeFrame: (pc) => this.tracer.codeFrame(pc),
       pageOffset: this.layout.pageOffset,
       vmemmapStart: this.layout.vmemmapStart,
       kasanShadowOffset: this.layout.kasanShadowOffset,
@@ -419,18 +381,6 @@ export class Engine {
   /** Read the ring, format every new record, publish reports and dmesg text. */
   private drain(): void {
     this.pipeline.drain(() => true);
-  }
-
-  /** Frames of the code that made the current host call (captured once, on demand). */
-  private hostFrames(): Frame[] {
-    if (!this.lazyFrames) this.lazyFrames = this.captureHostStack();
-    return this.lazyFrames;
-  }
-
-  private accessFrames(r: RawRecord): Frame[] {
-    if (r.stack) return this.stackFrames(r.stack);
-    const frames = this.hostFrames();
-    return this.options.arch === "arm64" ? frames.map(alignArm64) : frames;
   }
 
   /** The core's own report kinds (subsystems register theirs: KFENCE, vmalloc). */
@@ -907,7 +857,7 @@ export class Engine {
 
   /** Register a code address (a stack frame's pc) with the frame it stands for. */
   registerCode(pc: bigint, frame: Frame): void {
-    this.codeFrames.set(pc, frame);
+    this.tracer.registerCode(pc, frame);
   }
 
   /** Read a C string from simulated memory without checks (report helpers). */
@@ -1122,7 +1072,7 @@ export class Engine {
   callWithStack<T>(handle: number, fn: () => T): T {
     this.notBusy();
     if (this.panicMessage) throw new EnginePanicError(this.panicMessage);
-    this.lazyFrames = undefined;
+    this.tracer.reset();
     this.exports.set_current_stack(handle);
     try {
       return fn();
