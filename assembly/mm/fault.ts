@@ -103,8 +103,6 @@ export function slabErr(slabPfn: u32, cacheId: u32, msg: u32, a: u64, b: u64, fi
   addTaint(TAINT_BAD_PAGE);
 }
 
-// CONFIG_DEBUG_LIST's list_del check failed on the entry at entryVa (struct
-// list_head pointers): which = LIST_DEL_*, was = what the neighbour held.
 // &page->lru of pfn (a struct page pointer plus the list's offset), as list_debug.c prints it
 export function lruVa(pfn: u32): u64 { return VMEMMAP_START + (<u64>pfn << STRUCT_PAGE_SHIFT) + 8; }
 
@@ -128,6 +126,8 @@ export function pfnListDelValid(head: usize, pfn: u32, headVa: u64): bool {
   return true;
 }
 
+// CONFIG_DEBUG_LIST's list_del check failed on the entry at entryVa (struct
+// list_head pointers): which = LIST_DEL_*, was = what the neighbour held.
 export function listDelCorruption(which: u32, entryVa: u64, was: u64, neighbourVa: u64): void {
   const rec = reportBegin(REP_WARN);
   store<u64>(rec + R_ARG0, WARN_LIST_DEL);
