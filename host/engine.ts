@@ -28,8 +28,9 @@ import { readLayout, type Layout } from "./layout.js";
 import { parseGfp, type Gfp } from "./gfp.js";
 import { Vmalloc } from "./vmalloc.js";
 import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
+import { MemAccess } from "./memaccess.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
-import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
+import { addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
 
@@ -142,8 +143,6 @@ const BOOT_STAGES: Record<number, string> = {
   [abi.BOOT_STAGE_KMEM_CACHE_INIT]: "kmem_cache_init", [abi.BOOT_STAGE_VMALLOC_INIT]: "vmalloc_init",
 };
 
-// readBytes/writeBytes move data through the host buffer in chunks of this size
-const BYTES_CHUNK = abi.HOST_BUF_BYTES_SIZE;
 // sizeof(struct page): vmemmap arithmetic
 const STRUCT_PAGE = BigInt(abi.STRUCT_PAGE_SIZE);
 
@@ -466,7 +465,7 @@ export class Engine {
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
-      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc|MemAccess)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
       if (!m) break;
       if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
     }
@@ -560,136 +559,33 @@ export class Engine {
     };
   }
 
-  // ── checked memory access ────────────────────────────────────────────────
-  private addr(a: bigint | number, what = "address", fn = "engine"): bigint {
-    return addrArg(fn, what, a);
-  }
+  // ── checked memory access (host/memaccess.ts) ───────────────────────────
+  private readonly mem = new MemAccess(this);
 
   /** A checked load of 1, 2, 4, 8 or 16 bytes (16 returns a Uint8Array). */
   load(addr: bigint | number, size: 1 | 2 | 4): number;
   load(addr: bigint | number, size: 8): bigint;
   load(addr: bigint | number, size: 16): Uint8Array;
   load(addr: bigint | number, size: number): number | bigint | Uint8Array;
-  load(addr: bigint | number, size: number): number | bigint | Uint8Array {
-    const a = this.addr(addr, "addr", "load");
-    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
-    const e = this.exports;
-    return this.call(false, () => {
-      switch (size) {
-        case 1: return e.mem_load1(a) >>> 0;
-        case 2: return e.mem_load2(a) >>> 0;
-        case 4: return e.mem_load4(a) >>> 0;
-        case 8: return BigInt.asUintN(64, e.mem_load8(a));
-        case 16: {
-          e.mem_load16(a);
-          return this.u8view().slice(e.scratch_base() + abi.SCRATCH_LOAD16, e.scratch_base() + abi.SCRATCH_LOAD16 + 16);
-        }
-      }
-      throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
-    });
-  }
-
+  load(addr: bigint | number, size: number): number | bigint | Uint8Array { return this.mem.load(addr, size); }
   /** A checked store of 1, 2, 4, 8 or 16 bytes. */
-  store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void {
-    const a = this.addr(addr, "addr", "store");
-    const e = this.exports;
-    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`store: size must be 1, 2, 4, 8 or 16 (N bytes: writeBytes), got ${size}`);
-    let v = 0n;
-    if (size === 16) {
-      if (!(value instanceof Uint8Array) || value.length !== 16) throw new TypeError("store: a 16-byte store takes a Uint8Array of 16 bytes");
-    } else {
-      // an N-byte value, signed or unsigned: nothing is cut to fit
-      const bits = BigInt(size * 8);
-      v = intArg("store", "value", value, -(1n << (bits - 1n)), (1n << bits) - 1n);
-    }
-    this.call(false, () => {
-      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + abi.SCRATCH_STORE16);
-      switch (size) {
-        case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
-        case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
-        case 4: e.mem_store4(a, Number(BigInt.asUintN(32, v)) | 0); break;
-        case 8: e.mem_store8(a, BigInt.asIntN(64, v)); break;
-        case 16: e.mem_store16(a); break;
-      }
-    });
-  }
+  store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void { this.mem.store(addr, size, value); }
+  /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
+  readBytes(addr: bigint | number, len: number): Uint8Array { return this.mem.readBytes(addr, len); }
+  /** Write bytes (a checked N-byte write). */
+  writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void { this.mem.writeBytes(addr, bytes); }
+  /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
+  memset(addr: bigint | number, byte: number, len: number | bigint): boolean { return this.mem.memset(addr, byte, len); }
+  memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean { return this.mem.memcpy(dst, src, len); }
+  memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean { return this.mem.memmove(dst, src, len); }
+  /** kasan_check_read / kasan_check_write: check a range without accessing it. */
+  kasan_check_read(addr: bigint | number, len: number | bigint): boolean { return this.mem.kasan_check_read(addr, len); }
+  kasan_check_write(addr: bigint | number, len: number | bigint): boolean { return this.mem.kasan_check_write(addr, len); }
 
   /** A view of the engine's memory (re-created if the memory grew). */
   u8view(): Uint8Array {
     if (this.u8.buffer !== this.memory.buffer) this.u8 = new Uint8Array(this.memory.buffer);
     return this.u8;
-  }
-
-  private len(n: number | bigint, what: string, fn: string): bigint {
-    return sizeArg(fn, what, n);
-  }
-
-  /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
-  readBytes(addr: bigint | number, len: number): Uint8Array {
-    const a = this.addr(addr, "addr", "readBytes");
-    len = numArg("readBytes", "len", len, 0, 1 << 26);
-    const out = new Uint8Array(len);
-    const e = this.exports;
-    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
-    this.call(false, () => {
-      // one check over the whole range, as instrumented kernel code does, then the copy
-      if (e.kasan_check_range(a, BigInt(len), 0, abi.PATH_CHECK_RANGE) < 0) return;
-      for (let off = 0; off < len; off += BYTES_CHUNK) {
-        const n = Math.min(BYTES_CHUNK, len - off);
-        if (!e.mem_copy_out(a + BigInt(off), buf, BigInt(n))) break;
-        out.set(this.u8view().subarray(buf, buf + n), off);
-      }
-    });
-    return out;
-  }
-
-  /** Write bytes (a checked N-byte write). */
-  writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void {
-    const a = this.addr(addr, "addr", "writeBytes");
-    if (!(bytes instanceof Uint8Array) && !Array.isArray(bytes)) throw new TypeError("writeBytes: bytes must be a Uint8Array or an array of numbers 0..255");
-    if (Array.isArray(bytes)) bytes.forEach((b, i) => numArg("writeBytes", `bytes[${i}]`, b, 0, 255));
-    if (bytes.length > 1 << 26) throw new RangeError(`writeBytes: at most ${1 << 26} bytes a call, got ${bytes.length}`);
-    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
-    const e = this.exports;
-    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
-    this.call(false, () => {
-      if (e.kasan_check_range(a, BigInt(data.length), 1, abi.PATH_CHECK_RANGE) < 0) return;
-      for (let off = 0; off < data.length; off += BYTES_CHUNK) {
-        const n = Math.min(BYTES_CHUNK, data.length - off);
-        this.u8view().set(data.subarray(off, off + n), buf);
-        if (!e.mem_copy_in(a + BigInt(off), buf, BigInt(n))) break;
-      }
-    });
-  }
-
-  /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
-  memset(addr: bigint | number, byte: number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "memset");
-    // memset's int c is stored as an unsigned char
-    const c = numArg("memset", "byte", byte, -128, 255) & 0xff;
-    const n = this.len(len, "len", "memset");
-    return this.call(false, () => this.exports.mem_memset(a, c, n)) === 1;
-  }
-  memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst", "memcpy"), s = this.addr(src, "src", "memcpy");
-    const n = this.len(len, "len", "memcpy");
-    return this.call(false, () => this.exports.mem_memcpy(d, s, n)) === 1;
-  }
-  memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst", "memmove"), s = this.addr(src, "src", "memmove");
-    const n = this.len(len, "len", "memmove");
-    return this.call(false, () => this.exports.mem_memmove(d, s, n)) === 1;
-  }
-  /** kasan_check_read / kasan_check_write: check a range without accessing it. */
-  kasan_check_read(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "kasan_check_read");
-    const n = this.len(len, "size", "kasan_check_read");
-    return this.call(false, () => this.exports.kasan_check_range(a, n, 0, abi.PATH_CHECK_RANGE)) === 1;
-  }
-  kasan_check_write(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "kasan_check_write");
-    const n = this.len(len, "size", "kasan_check_write");
-    return this.call(false, () => this.exports.kasan_check_range(a, n, 1, abi.PATH_CHECK_RANGE)) === 1;
   }
 
   // ── pages ────────────────────────────────────────────────────────────────
@@ -702,7 +598,7 @@ export class Engine {
   }
   /** __free_pages(addr, order). A bad page prints "BUG: Bad page state". */
   __free_pages(addr: bigint | number, order: number): void {
-    const a = this.addr(addr, "page", "__free_pages");
+    const a = addrArg("__free_pages", "page", addr);
     if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`__free_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
     const rc = this.call(true, () => this.exports.__free_pages(a, order));
     if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
@@ -743,7 +639,7 @@ export class Engine {
   set kasanMultiShot(on: boolean) { this.notBusy(); this.exports.kasan_multi_shot(on ? 1 : 0); }
   /** The shadow byte (generic) or memory tag (sw_tags) of addr; -1 if unmapped. */
   shadowByte(addr: bigint | number): number {
-    return this.exports.kasan_shadow_byte(this.addr(addr, "addr", "shadowByte"));
+    return this.exports.kasan_shadow_byte(addrArg("shadowByte", "addr", addr));
   }
   /** Give the quarantine back to the slabs (tests). */
   quarantineDrain(): void {
