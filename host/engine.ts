@@ -16,7 +16,7 @@ import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from ".
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
 import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
-import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
+import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
 import type { Report, ReportKind, Formatted, RecordFormatter } from "./report/report.js";
@@ -29,10 +29,12 @@ import { parseGfp, type Gfp } from "./gfp.js";
 import { Vmalloc } from "./vmalloc.js";
 import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
 import { MemAccess } from "./memaccess.js";
+import { Stats, type EngineStats } from "./stats.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
 import { addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
+export type { EngineStats } from "./stats.js";
 
 export type { ReportKind, Report, Formatted, RecordFormatter } from "./report/report.js";
 
@@ -50,37 +52,6 @@ export class EngineBusyError extends Error {
     this.name = "EngineBusyError";
   }
 }
-
-export interface EngineStats {
-  framesTotal: number;
-  framesFree: number;
-  framesByUse: Record<string, number>;
-  memory: { ramBytes: number; shadowBytes: number; shadowFraction: number };
-  /**
-   * TLB hits of the accesses the host API, guest hooks, kernel helpers and
-   * workload interpreters make (the in-wasm benchmark loops are not counted),
-   * misses (page-table walks), flushes of pages and of everything.
-   */
-  tlb: { hits: number; misses: number; flushes: number; fullFlushes: number };
-  faults: { pageFaults: number; oopses: number };
-  /** lost: to a full report ring; retained/dropped: report objects kept by reports() (shadowfence.max_reports). */
-  reports: { total: number; lost: number; suppressed: number; retained: number; dropped: number };
-  /** The kernel log ring: its size, the bytes and records it holds, records dropped (oldest first). */
-  printk: { logBufLen: number; bytes: number; records: number; dropped: number };
-  pages: { allocs: number; frees: number; allocFailures: number };
-  slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
-  quarantine: { bytes: number; objects: number; limit: number };
-  stackDepot: { stacks: number; dropped: number; pools: number };
-  vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
-    /** Peak of pages mapped by vmalloc and percpu since the last vmalloc_reset_peaks(). */
-    pagesPeak: number; percpuPages: number };
-  kfence: { allocated: number; allocations: number; frees: number; zombies: number; bugs: number;
-    skippedIncompatible: number; skippedCapacity: number; skippedCovered: number };
-  pageTableSplits: number;
-}
-
-const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
-  "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
 
 export { parseGfp, type Gfp } from "./gfp.js";
 
@@ -190,7 +161,7 @@ export class Engine {
   set transparentFrames(names: ReadonlySet<string>) { this.tracer.transparent = names; }
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
-  private dv: DataView;
+  private readonly statsReader: Stats;
   /** KFENCE: pool, debugfs stats/objects, sample_interval. */
   readonly kfence: Kfence;
   private readonly wallClock: boolean;
@@ -242,7 +213,7 @@ export class Engine {
     const instance = new WebAssembly.Instance(mod, { env });
     this.exports = instance.exports as unknown as CoreExports;
     this.u8 = new Uint8Array(this.memory.buffer);
-    this.dv = new DataView(this.memory.buffer);
+    this.statsReader = new Stats({ exports: this.exports, memory: this.memory, options: this.options, reports: this.pipeline, log: this.log });
     for (const [slot, v] of configSlots(options)) this.exports.config_set(slot, v);
     const rc = this.exports.boot();
     if (rc === abi.BOOT_ENOMEM) {
@@ -429,31 +400,13 @@ export class Engine {
           name: this.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
           nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
       }
-      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), this.memInfo(Number(r.arg2)), site) };
+      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), this.statsReader.memInfo(Number(r.arg2)), site) };
     }
     if (id === abi.WARN_CALLBACK) {
       const site = CALLBACK_WARN_SITES[Number(r.arg1)] ?? CALLBACK_WARN_SITES[abi.CALLBACK_WORK];
       return { type: "callback-failed", lines: warnBlock(r, ctx, frames(), [this.callbackWarnTexts.shift() ?? "callback failed"], site) };
     }
     return undefined;
-  }
-
-  /** show_mem()'s inputs, read now (the host formats a failure right after the call that failed). */
-  private memInfo(gfp: number): MemInfo {
-    const x = this.exports, arm = this.options.arch === "arm64";
-    const names = arm ? ["", "DMA"] : ["DMA", "DMA32"];
-    const zones: MemInfo["zones"] = [];
-    // gfp_zone(): a GFP_DMA request shows ZONE_DMA only
-    const lastZone = !arm && (gfp & abi.GFP_DMA) ? 0 : 1;
-    for (let z = 0; z <= lastZone; z++) {
-      const present = x.zone_present(z);
-      if (!present) continue;
-      zones.push({ name: names[z], present, reserved: x.zone_reserved(z),
-        nrFree: Array.from({ length: abi.MAX_PAGE_ORDER + 1 }, (_, o) => x.zone_nr_free(z, o)) });
-    }
-    const s = this.stats();
-    return { zones, slabPages: s.framesByUse.slab, pageTablePages: s.framesByUse.pagetables,
-      kernelStackKb: x.task_count() * (this.options.kasan ? 32 : 16) };
   }
 
   // ── report callbacks ──────────────────────────────────────────────────────
@@ -523,41 +476,8 @@ export class Engine {
     return this.panicMessage !== undefined;
   }
 
-  stats(): EngineStats {
-    const base = this.exports.stats_base();
-    const g = (i: number) => Number(this.dv.getBigUint64(base + i * 8, true));
-    const byUse: Record<string, number> = {};
-    USE_NAMES.forEach((n, i) => (byUse[n] = g(abi.STAT_USE_BASE + i)));
-    const total = g(abi.STAT_FRAMES_TOTAL);
-    this.exports.quarantine_stats();
-    return {
-      framesTotal: total,
-      framesFree: g(abi.STAT_FRAMES_FREE),
-      framesByUse: byUse,
-      memory: { ramBytes: total * 4096, shadowBytes: byUse.shadow * 4096, shadowFraction: byUse.shadow / total },
-      tlb: { hits: g(abi.STAT_TLB_HITS), misses: g(abi.STAT_TLB_MISSES), flushes: g(abi.STAT_TLB_FLUSHES), fullFlushes: g(abi.STAT_TLB_FLUSH_ALL) },
-      faults: { pageFaults: g(abi.STAT_PAGE_FAULTS), oopses: g(abi.STAT_OOPSES) },
-      reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED),
-        retained: this.pipeline.retainedCount, dropped: this.pipeline.dropped },
-      printk: { logBufLen: this.log.size, bytes: this.log.used, records: this.log.retained, dropped: this.log.dropped },
-      pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
-      slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.exports.cache_count(), freelistCorruptions: this.exports.slab_corruptions() },
-      quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },
-      stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.exports.depot_pools() },
-      vmalloc: {
-        pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),
-        purges: g(abi.STAT_VMALLOC_PURGES), shadowPages: g(abi.STAT_VMALLOC_SHADOW_PAGES),
-        shadowPagesFreed: g(abi.STAT_VMALLOC_SHADOW_FREED), shadowPagesPeak: g(abi.STAT_VMALLOC_SHADOW_PEAK),
-        pagesPeak: g(abi.STAT_VMALLOC_PAGES_PEAK), percpuPages: g(abi.STAT_PCPU_PAGES),
-      },
-      kfence: {
-        allocated: g(abi.STAT_KFENCE_ALLOCATED), allocations: g(abi.STAT_KFENCE_ALLOCS), frees: g(abi.STAT_KFENCE_FREES),
-        zombies: g(abi.STAT_KFENCE_ZOMBIES), bugs: g(abi.STAT_KFENCE_BUGS), skippedIncompatible: g(abi.STAT_KFENCE_SKIP_INCOMPAT),
-        skippedCapacity: g(abi.STAT_KFENCE_SKIP_CAPACITY), skippedCovered: g(abi.STAT_KFENCE_SKIP_COVERED),
-      },
-      pageTableSplits: g(abi.STAT_PGTABLE_SPLITS),
-    };
-  }
+  /** Frames, memory, TLB, reports, printk, pages, slab, quarantine, depot, vmalloc, KFENCE counters (host/stats.ts). */
+  stats(): EngineStats { return this.statsReader.read(); }
 
   // ── checked memory access (host/memaccess.ts) ───────────────────────────
   private readonly mem = new MemAccess(this);
@@ -805,7 +725,7 @@ export class Engine {
   private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN, (r, ctx, frames) => {
     const f = formatVmallocWarn(r, ctx, frames);
     // warn_alloc() ends with show_mem(), as for the page allocator's failures
-    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.memInfo(Number(r.arg2)))].join("\n") } : f;
+    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.statsReader.memInfo(Number(r.arg2)))].join("\n") } : f;
   });
   private nextTaskPid = 2;
 
