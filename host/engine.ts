@@ -29,9 +29,10 @@ import { parseGfp, type Gfp } from "./gfp.js";
 import { Vmalloc } from "./vmalloc.js";
 import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
 import { MemAccess } from "./memaccess.js";
+import { Tasks, MAX_PID } from "./tasks.js";
 import { Stats, type EngineStats } from "./stats.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
-import { addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
+import { addrArg, numArg, intArg, funcArg, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
 export type { EngineStats } from "./stats.js";
@@ -98,10 +99,6 @@ function thrownText(err: unknown): string {
   return line.length > 200 ? line.slice(0, 200) + "..." : line;
 }
 
-// PID_MAX_LIMIT (4M on 64-bit)
-const MAX_PID = 4194304;
-// tasks the engine keeps a name for (setTask): the stack-holding ones (MAX_TASKS) and more
-const MAX_TASK_NAMES = 4 * abi.MAX_TASKS;
 const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
 
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
@@ -135,9 +132,8 @@ export class Engine {
   /** The virtual layout the core chose at boot. */
   readonly layout: Layout;
   readonly frames: FrameTable;
-  private readonly tasks = new Map<number, TaskInfo>();
-  private currentPid = 1;
-  private currentCpu = 0;
+  /** Known pids and names, the current task and CPU, tasks with stacks (host/tasks.ts). */
+  private readonly tasks = new Tasks(this);
   /** The kernel log: a ring of log_buf_len bytes. */
   private readonly log: PrintkRing;
   /** Ring draining, formatters by record kind, retained reports (shadowfence.max_reports). */
@@ -186,8 +182,6 @@ export class Engine {
     this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, this.options.arch === "arm64");
     this.tracer = new StackTracer(this.frames, this.options.arch === "arm64", this);
-    this.tasks.set(0, { pid: 0, comm: "swapper/0" });
-    this.tasks.set(1, { pid: 1, comm: "swapper/0" });
     const bytes = abi.PHYS_BASE + options.ram * 1048576;
     const pages = Math.ceil(bytes / abi.WASM_PAGE);
     if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
@@ -418,7 +412,7 @@ export class Engine {
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
-      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc|MemAccess)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc|MemAccess|Tasks)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
       if (!m) break;
       if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
     }
@@ -426,28 +420,10 @@ export class Engine {
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
-  task(pid: number): TaskInfo {
-    return this.tasks.get(pid) ?? { pid, comm: `task-${pid}` };
-  }
+  task(pid: number): TaskInfo { return this.tasks.task(pid); }
   /** Make (pid, comm) the current task on `cpu`; later calls run as it. */
-  setTask(t: { pid: number; comm?: string; cpu?: number }): void {
-    this.notBusy();
-    if (typeof t !== "object" || t === null) throw new TypeError("setTask: expected { pid, comm?, cpu? }");
-    const pid = numArg("setTask", "pid", t.pid, 0, MAX_PID);
-    const cpu = numArg("setTask", "cpu", t.cpu ?? this.currentCpu, 0, this.options.nrCpus - 1);
-    const comm = t.comm === undefined ? undefined : sanitizeComm("setTask", t.comm);
-    const prev = this.tasks.get(pid);
-    if (!prev && this.tasks.size >= MAX_TASK_NAMES) {
-      throw new RangeError(`setTask(pid ${pid}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
-    }
-    this.tasks.set(pid, { pid, comm: comm ?? prev?.comm ?? `task-${pid}` });
-    this.currentPid = pid;
-    this.currentCpu = cpu;
-    this.exports.set_current(pid, cpu);
-  }
-  get current(): TaskInfo & { cpu: number } {
-    return { ...this.task(this.currentPid), cpu: this.currentCpu };
-  }
+  setTask(t: { pid: number; comm?: string; cpu?: number }): void { this.notBusy(); this.tasks.setTask(t); }
+  get current(): TaskInfo & { cpu: number } { return this.tasks.current; }
   /** Advance the engine clock by ms (the KFENCE sampling timer runs on it). */
   tick(ms: number): void {
     // up to a year of engine time a call; fractions of a ms are fine (ns resolution)
@@ -600,7 +576,7 @@ export class Engine {
   /** End the current RCU grace period: callbacks, then the delayed frees of SLAB_TYPESAFE_BY_RCU caches. */
   rcu_barrier(): void {
     this.notBusy();
-    const cpu = this.currentCpu;
+    const cpu = this.tasks.current.cpu;
     const run = this.rcuCallbacks.splice(0);
     if (run.length) {
       this.asTask({ pid: 14 + cpu * 8, comm: `ksoftirqd/${cpu}`, cpu }, SOFTIRQ_FRAMES,
@@ -620,7 +596,7 @@ export class Engine {
   }
   flush_workqueue(): void {
     this.notBusy();
-    const cpu = this.currentCpu;
+    const cpu = this.tasks.current.cpu;
     const run = this.workItems.splice(0);
     if (run.length) {
       this.asTask({ pid: 40 + cpu, comm: `kworker/${cpu}:1`, cpu }, WORKER_FRAMES,
@@ -727,7 +703,6 @@ export class Engine {
     // warn_alloc() ends with show_mem(), as for the page allocator's failures
     return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.statsReader.memInfo(Number(r.arg2)))].join("\n") } : f;
   });
-  private nextTaskPid = 2;
 
   private readonly vm = new Vmalloc(this);
 
@@ -785,36 +760,9 @@ export class Engine {
    * A task with its own kernel stack (THREAD_SIZE; in vmalloc space with
    * vmap_stack=on, created by copy_process). Run as it with setTask({ pid }).
    */
-  createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
-    const name = sanitizeComm("createTask", comm);
-    if (this.exports.task_count() >= abi.MAX_TASKS) {
-      throw new RangeError(`createTask(${name}): the engine has ${abi.MAX_TASKS} tasks, its limit (exitTask() one first)`);
-    }
-    if (this.tasks.size >= MAX_TASK_NAMES) throw new RangeError(`createTask(${name}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
-    // the next pid nobody uses (alloc_pid wraps around at pid_max)
-    for (let tries = 0; this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n; tries++) {
-      this.nextTaskPid = this.nextTaskPid >= MAX_PID ? 2 : this.nextTaskPid + 1;
-      if (tries > MAX_TASK_NAMES + abi.MAX_TASKS) throw new RangeError(`createTask(${name}): no free pid`);
-    }
-    const pid = this.nextTaskPid;
-    this.nextTaskPid = pid >= MAX_PID ? 2 : pid + 1;
-    const base = BigInt.asUintN(64, this.kernelCall(true, () => this.exports.task_stack_alloc(pid)));
-    if (base === 0n) throw new RangeError(`createTask(${name}): out of memory for the task's stack`);
-    this.tasks.set(pid, { pid, comm: name });
-    return { pid, comm: name, stack: base, stackSize: this.exports.task_stack_size(pid) };
-  }
+  createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } { return this.tasks.createTask(comm); }
   /** The task exits: its stack is freed (vfree'd with vmap_stack=on) and its pid forgotten. */
-  exitTask(pid: number): void {
-    this.notBusy();
-    const p = numArg("exitTask", "pid", pid, 0, MAX_PID);
-    if (p <= 1) throw new RangeError(`exitTask: pid ${p} is the boot task (swapper), it cannot exit`);
-    const hasStack = this.exports.task_stack_base(p) !== 0n;
-    if (!hasStack && !this.tasks.has(p)) throw new RangeError(`exitTask: no task has pid ${p}`);
-    if (hasStack) this.kernelCall(false, () => this.exports.task_stack_free(p));
-    this.tasks.delete(p);
-    // the CPU goes back to the boot task, as schedule() would pick another
-    if (this.currentPid === p) this.setTask({ pid: 1, cpu: this.currentCpu });
-  }
+  exitTask(pid: number): void { this.notBusy(); this.tasks.exitTask(pid); }
 
   /**
    * Push an instrumented function's stack frame on pid's stack, laid out and
