@@ -5,7 +5,7 @@
 // bindings): every export takes and returns numbers or bigints, and guests
 // bind to the same raw functions. See the README's "Loader and bindings".
 import * as abi from "../abi/abi.js";
-import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, LOG_BUF_DEFAULT, type EngineOptions, type ResolvedOptions } from "./config.js";
+import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
 import { FrameTable, formatFrame, type Frame } from "./stackdepot.js";
@@ -14,7 +14,7 @@ import type { RawRecord } from "./report/record.js";
 import { ReportPipeline, type KindFormatter } from "./report/pipeline.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
-import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
+import { printkTime, type TaskInfo } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
 import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
@@ -31,6 +31,7 @@ import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
 import { MemAccess } from "./memaccess.js";
 import { Tasks, MAX_PID } from "./tasks.js";
 import { Stats, type EngineStats } from "./stats.js";
+import { bootLines } from "./bootlog.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
 import { addrArg, numArg, intArg, funcArg, U64_MAX } from "./args.js";
 
@@ -230,29 +231,9 @@ export class Engine {
     this.log.push(ns ?? this.exports.clock_now(), text);
   }
 
+  /** The boot lines (host/bootlog.ts), at timestamp 0. */
   private bootLog(): void {
-    const o = this.options;
-    this.printk(`Linux version ${KERNEL_RELEASE} (shadowfence@wasm) (AssemblyScript 0.28) #1 SMP PREEMPT_DYNAMIC`, 0n);
-    // x86's setup_arch() echoes "Command line:"; arm64 has only start_kernel()'s line
-    this.printk(`${o.arch === "arm64" ? "Kernel command line" : "Command line"}: ${o.cmdline.trim()}`, 0n);
-    const s = this.stats();
-    const totalK = (s.framesTotal * 4);
-    if (this.log.size > LOG_BUF_DEFAULT[o.arch]) this.printk(`log_buf_len: ${this.log.size} bytes`, 0n);
-    this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
-    // lib/vsprintf.c's notice when booted with no_hash_pointers (6.12 prints it right after "Memory:")
-    if (o.noHashPointers) for (const l of NO_HASH_POINTERS_NOTICE) this.printk(l, 0n);
-    if (o.kasan) {
-      if (o.kasanMode === "sw_tags") this.printk(`kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=${o.kasanStacktrace ? "on" : "off"})`, 0n);
-      // x86's kasan_init() prints no mode; arm64's generic init names it
-      else this.printk(`kasan: KernelAddressSanitizer initialized${o.arch === "arm64" ? " (generic)" : ""}`, 0n);
-    }
-    this.afterBoot();
-    if (o.unknown.length) this.printk(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`, 0n);
-  }
-
-  /** Hook for subsystems that print at boot (KFENCE). */
-  private afterBoot(): void {
-    for (const hook of this.bootHooks) for (const line of hook()) this.printk(line, 0n);
+    for (const line of bootLines(this.options, this.stats(), this.log.size, this.bootHooks)) this.printk(line, 0n);
   }
 
   /** A subsystem adds lines to the boot log (call before boot completes: from its constructor). */
@@ -858,15 +839,6 @@ export class Engine {
     this.pipeline.drain(keep);
   }
 }
-
-const NOTICE_ROW = (text: string) => `** ${text.padEnd(52)} **`;
-const NO_HASH_POINTERS_NOTICE = [
-  "*".repeat(58), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), NOTICE_ROW(""),
-  NOTICE_ROW("This system shows unhashed kernel memory addresses"), NOTICE_ROW("via the console, logs, and other interfaces. This"),
-  NOTICE_ROW("might reduce the security of your system."), NOTICE_ROW(""),
-  NOTICE_ROW("If you see this message and you are not debugging"), NOTICE_ROW("the kernel, report this immediately to your system"),
-  NOTICE_ROW("administrator!"), NOTICE_ROW(""), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), "*".repeat(58),
-];
 
 /** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
 export function globalRedzone(size: number): number {
