@@ -32,6 +32,7 @@ import { MemAccess } from "./memaccess.js";
 import { Tasks, MAX_PID } from "./tasks.js";
 import { Stats, type EngineStats } from "./stats.js";
 import { bootLines } from "./bootlog.js";
+import { Globals } from "./globals.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
 import { addrArg, numArg, intArg, funcArg, U64_MAX } from "./args.js";
 
@@ -65,8 +66,6 @@ export interface CreateOptions {
   /** Use this compiled module instead of loading one (e.g. in workers). */
   module?: WebAssembly.Module;
 }
-
-interface Global { start: bigint; size: bigint; name: string; module?: string }
 
 const CALL_RCU_COMMON: Frame = { name: "__call_rcu_common.constprop.0", offset: 0x80, size: 0x990 };
 const CALL_RCU: Frame = { name: "call_rcu", offset: 0x12, size: 0x20 };
@@ -142,7 +141,8 @@ export class Engine {
     logLines: (ns, lines) => this.log.pushLines(ns, lines), accessFrames: (r) => this.tracer.accessFrames(r),
   });
   private readonly slab = new Slab(this);
-  private readonly globals: Global[] = [];
+  /** Registered globals (host/globals.ts). */
+  private readonly globals = new Globals(this);
   private panicMessage: string | undefined;
   /** JS stack capture, synthetic frames above and below it, depot handles. */
   private readonly tracer: StackTracer;
@@ -597,36 +597,10 @@ export class Engine {
    * A global of `size` bytes in the kernel image (or a module), with the
    * compiler's right redzone, poisoned as __asan_register_globals does.
    */
-  registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint {
-    this.notBusy();
-    if (typeof name !== "string" || !/^[\x21-\x7e]{1,128}$/.test(name)) throw new TypeError(`registerGlobal: name must be 1 to 128 printable characters without spaces, got ${JSON.stringify(String(name)).slice(0, 60)}`);
-    if (opts.module !== undefined && (typeof opts.module !== "string" || !/^[\w-]{1,55}$/.test(opts.module))) throw new TypeError("registerGlobal: module must be a module name (letters, digits, _ and -, at most 55)");
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 19) throw new RangeError(`registerGlobal: size must be 1..${1 << 19}, got ${size}`);
-    const rz = globalRedzone(size);
-    const va = this.exports.kimage_global_alloc(size + rz, opts.module ? 1 : 0);
-    if (va === 0n) throw new RangeError("registerGlobal: the kernel image's data area is full");
-    const start = BigInt.asUintN(64, va);
-    const aligned = (BigInt(size) + 7n) & ~7n;
-    this.exports.kasan_unpoison_range(start, BigInt(size));
-    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, abi.KASAN_GLOBAL_REDZONE);
-    this.globals.push({ start, size: BigInt(size), name, module: opts.module });
-    return start;
-  }
+  registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint { this.notBusy(); return this.globals.register(name, size, opts); }
 
-  private symbolize(a: bigint): Frame | undefined {
-    const g = this.guestHooks.symbolize?.(a);
-    if (g) return g;
-    // %pS of an address in a global resolves to the nearest symbol at or below it
-    let best: Global | undefined;
-    for (const g of this.globals) if (g.start <= a && (!best || g.start > best.start)) best = g;
-    if (!best) return undefined;
-    const next = this.globals.filter((g) => g.start > best!.start).reduce<bigint | undefined>((m, g) => (m === undefined || g.start < m ? g.start : m), undefined);
-    if (next !== undefined && a >= next) return undefined;
-    if (a - best.start > 4096n) return undefined;
-    // kallsyms sizes a symbol up to the next one: the compiler's redzone is part of it
-    const size = Number(best.size) + globalRedzone(Number(best.size));
-    return { name: best.name, offset: Number(a - best.start), size, module: best.module };
-  }
+  /** %pS: a guest's own symbols first, then the registered globals. */
+  private symbolize(a: bigint): Frame | undefined { return this.guestHooks.symbolize?.(a) ?? this.globals.symbolize(a); }
 
   /** Register a code address (a stack frame's pc) with the frame it stands for. */
   registerCode(pc: bigint, frame: Frame): void {
@@ -793,10 +767,7 @@ export class Engine {
     for (const k of ["guestPid", "onlyPid"] as const) if (o[k] !== undefined) numArg("kmemleakScan", k, o[k], 0, MAX_PID);
     const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
     if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
-    for (const g of this.globals) {
-      const lin = Number(this.exports.translate_lin(g.start));
-      if (lin) roots.push({ lin, len: Number(g.size), width: 8 });
-    }
+    roots.push(...this.globals.roots());
     const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
     this.leaks = r.leaks;
     if (r.leaks.length) this.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
@@ -840,13 +811,5 @@ export class Engine {
   }
 }
 
-/** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
-export function globalRedzone(size: number): number {
-  numArg("globalRedzone", "size", size, 1, 1 << 30);
-  const minRz = 32;
-  let rz = Math.max(minRz, Math.min(1 << 18, Math.floor(size / minRz / 4) * minRz));
-  if (size % minRz) rz += minRz - (size % minRz);
-  return rz;
-}
-
 export { BUG_NAMES, formatFrame };
+export { globalRedzone } from "./globals.js";
