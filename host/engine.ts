@@ -5,7 +5,7 @@
 // bindings): every export takes and returns numbers or bigints, and guests
 // bind to the same raw functions. See the README's "Loader and bindings".
 import * as abi from "../abi/abi.js";
-import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, LOG_BUF_DEFAULT, type EngineOptions, type ResolvedOptions } from "./config.js";
+import { resolveOptions, configSlots, ConfigError, MAX_RAM_MB, logBufLen, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
 import { loadCoreBytes, loadCoreBytesSync, readSource, wallNs, type CoreBuild } from "./platform.js";
 import { FrameTable, formatFrame, type Frame } from "./stackdepot.js";
@@ -14,9 +14,9 @@ import type { RawRecord } from "./report/record.js";
 import { ReportPipeline, type KindFormatter } from "./report/pipeline.js";
 import { formatKasan, BUG_NAMES, type FormatContext, type KasanDetails } from "./report/kasan.js";
 import { formatOops, formatGpf, formatWarn, formatPanic, type OopsContext } from "./report/oops.js";
-import { printkTime, type TaskInfo, KERNEL_RELEASE } from "./report/common.js";
+import { printkTime, type TaskInfo } from "./report/common.js";
 import { formatVmallocWarn } from "./report/vmalloc.js";
-import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type MemInfo, type AllocSite } from "./report/alloc.js";
+import { formatAllocFailure, formatSlabOom, formatAllocOrderWarn, memInfoLines, type AllocSite } from "./report/alloc.js";
 import { warnBlock } from "./report/oops.js";
 import type { CoreExports } from "./exports.js";
 import type { Report, ReportKind, Formatted, RecordFormatter } from "./report/report.js";
@@ -28,10 +28,16 @@ import { readLayout, type Layout } from "./layout.js";
 import { parseGfp, type Gfp } from "./gfp.js";
 import { Vmalloc } from "./vmalloc.js";
 import { Slab, type SlabInfo, type KmemCache } from "./slab.js";
+import { MemAccess } from "./memaccess.js";
+import { Tasks, MAX_PID } from "./tasks.js";
+import { Stats, type EngineStats } from "./stats.js";
+import { bootLines } from "./bootlog.js";
+import { Globals } from "./globals.js";
 import { kmemleakScan, type LeakReport, type LeakRoot } from "./kmemleak.js";
-import { sizeArg, addrArg, numArg, intArg, funcArg, sanitizeComm, U64_MAX } from "./args.js";
+import { addrArg, numArg, intArg, funcArg, U64_MAX } from "./args.js";
 
 export type { CoreExports } from "./exports.js";
+export type { EngineStats } from "./stats.js";
 
 export type { ReportKind, Report, Formatted, RecordFormatter } from "./report/report.js";
 
@@ -50,37 +56,6 @@ export class EngineBusyError extends Error {
   }
 }
 
-export interface EngineStats {
-  framesTotal: number;
-  framesFree: number;
-  framesByUse: Record<string, number>;
-  memory: { ramBytes: number; shadowBytes: number; shadowFraction: number };
-  /**
-   * TLB hits of the accesses the host API, guest hooks, kernel helpers and
-   * workload interpreters make (the in-wasm benchmark loops are not counted),
-   * misses (page-table walks), flushes of pages and of everything.
-   */
-  tlb: { hits: number; misses: number; flushes: number; fullFlushes: number };
-  faults: { pageFaults: number; oopses: number };
-  /** lost: to a full report ring; retained/dropped: report objects kept by reports() (shadowfence.max_reports). */
-  reports: { total: number; lost: number; suppressed: number; retained: number; dropped: number };
-  /** The kernel log ring: its size, the bytes and records it holds, records dropped (oldest first). */
-  printk: { logBufLen: number; bytes: number; records: number; dropped: number };
-  pages: { allocs: number; frees: number; allocFailures: number };
-  slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
-  quarantine: { bytes: number; objects: number; limit: number };
-  stackDepot: { stacks: number; dropped: number; pools: number };
-  vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
-    /** Peak of pages mapped by vmalloc and percpu since the last vmalloc_reset_peaks(). */
-    pagesPeak: number; percpuPages: number };
-  kfence: { allocated: number; allocations: number; frees: number; zombies: number; bugs: number;
-    skippedIncompatible: number; skippedCapacity: number; skippedCovered: number };
-  pageTableSplits: number;
-}
-
-const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
-  "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
-
 export { parseGfp, type Gfp } from "./gfp.js";
 
 export { parseSlabFlags, type SlabInfo, type KmemCache } from "./slab.js";
@@ -91,8 +66,6 @@ export interface CreateOptions {
   /** Use this compiled module instead of loading one (e.g. in workers). */
   module?: WebAssembly.Module;
 }
-
-interface Global { start: bigint; size: bigint; name: string; module?: string }
 
 const CALL_RCU_COMMON: Frame = { name: "__call_rcu_common.constprop.0", offset: 0x80, size: 0x990 };
 const CALL_RCU: Frame = { name: "call_rcu", offset: 0x12, size: 0x20 };
@@ -126,10 +99,6 @@ function thrownText(err: unknown): string {
   return line.length > 200 ? line.slice(0, 200) + "..." : line;
 }
 
-// PID_MAX_LIMIT (4M on 64-bit)
-const MAX_PID = 4194304;
-// tasks the engine keeps a name for (setTask): the stack-holding ones (MAX_TASKS) and more
-const MAX_TASK_NAMES = 4 * abi.MAX_TASKS;
 const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
 
 const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
@@ -142,8 +111,6 @@ const BOOT_STAGES: Record<number, string> = {
   [abi.BOOT_STAGE_KMEM_CACHE_INIT]: "kmem_cache_init", [abi.BOOT_STAGE_VMALLOC_INIT]: "vmalloc_init",
 };
 
-// readBytes/writeBytes move data through the host buffer in chunks of this size
-const BYTES_CHUNK = abi.HOST_BUF_BYTES_SIZE;
 // sizeof(struct page): vmemmap arithmetic
 const STRUCT_PAGE = BigInt(abi.STRUCT_PAGE_SIZE);
 
@@ -165,9 +132,8 @@ export class Engine {
   /** The virtual layout the core chose at boot. */
   readonly layout: Layout;
   readonly frames: FrameTable;
-  private readonly tasks = new Map<number, TaskInfo>();
-  private currentPid = 1;
-  private currentCpu = 0;
+  /** Known pids and names, the current task and CPU, tasks with stacks (host/tasks.ts). */
+  private readonly tasks = new Tasks(this);
   /** The kernel log: a ring of log_buf_len bytes. */
   private readonly log: PrintkRing;
   /** Ring draining, formatters by record kind, retained reports (shadowfence.max_reports). */
@@ -175,7 +141,8 @@ export class Engine {
     logLines: (ns, lines) => this.log.pushLines(ns, lines), accessFrames: (r) => this.tracer.accessFrames(r),
   });
   private readonly slab = new Slab(this);
-  private readonly globals: Global[] = [];
+  /** Registered globals (host/globals.ts). */
+  private readonly globals = new Globals(this);
   private panicMessage: string | undefined;
   /** JS stack capture, synthetic frames above and below it, depot handles. */
   private readonly tracer: StackTracer;
@@ -191,7 +158,7 @@ export class Engine {
   set transparentFrames(names: ReadonlySet<string>) { this.tracer.transparent = names; }
   private readonly bootHooks: Array<() => string[]> = [];
   private u8: Uint8Array;
-  private dv: DataView;
+  private readonly statsReader: Stats;
   /** KFENCE: pool, debugfs stats/objects, sample_interval. */
   readonly kfence: Kfence;
   private readonly wallClock: boolean;
@@ -216,8 +183,6 @@ export class Engine {
     this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, this.options.arch === "arm64");
     this.tracer = new StackTracer(this.frames, this.options.arch === "arm64", this);
-    this.tasks.set(0, { pid: 0, comm: "swapper/0" });
-    this.tasks.set(1, { pid: 1, comm: "swapper/0" });
     const bytes = abi.PHYS_BASE + options.ram * 1048576;
     const pages = Math.ceil(bytes / abi.WASM_PAGE);
     if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
@@ -243,7 +208,7 @@ export class Engine {
     const instance = new WebAssembly.Instance(mod, { env });
     this.exports = instance.exports as unknown as CoreExports;
     this.u8 = new Uint8Array(this.memory.buffer);
-    this.dv = new DataView(this.memory.buffer);
+    this.statsReader = new Stats({ exports: this.exports, memory: this.memory, options: this.options, reports: this.pipeline, log: this.log });
     for (const [slot, v] of configSlots(options)) this.exports.config_set(slot, v);
     const rc = this.exports.boot();
     if (rc === abi.BOOT_ENOMEM) {
@@ -266,29 +231,9 @@ export class Engine {
     this.log.push(ns ?? this.exports.clock_now(), text);
   }
 
+  /** The boot lines (host/bootlog.ts), at timestamp 0. */
   private bootLog(): void {
-    const o = this.options;
-    this.printk(`Linux version ${KERNEL_RELEASE} (shadowfence@wasm) (AssemblyScript 0.28) #1 SMP PREEMPT_DYNAMIC`, 0n);
-    // x86's setup_arch() echoes "Command line:"; arm64 has only start_kernel()'s line
-    this.printk(`${o.arch === "arm64" ? "Kernel command line" : "Command line"}: ${o.cmdline.trim()}`, 0n);
-    const s = this.stats();
-    const totalK = (s.framesTotal * 4);
-    if (this.log.size > LOG_BUF_DEFAULT[o.arch]) this.printk(`log_buf_len: ${this.log.size} bytes`, 0n);
-    this.printk(`Memory: ${s.framesFree * 4}K/${totalK}K available (${(totalK - s.framesFree * 4)}K reserved)`, 0n);
-    // lib/vsprintf.c's notice when booted with no_hash_pointers (6.12 prints it right after "Memory:")
-    if (o.noHashPointers) for (const l of NO_HASH_POINTERS_NOTICE) this.printk(l, 0n);
-    if (o.kasan) {
-      if (o.kasanMode === "sw_tags") this.printk(`kasan: KernelAddressSanitizer initialized (sw-tags, stacktrace=${o.kasanStacktrace ? "on" : "off"})`, 0n);
-      // x86's kasan_init() prints no mode; arm64's generic init names it
-      else this.printk(`kasan: KernelAddressSanitizer initialized${o.arch === "arm64" ? " (generic)" : ""}`, 0n);
-    }
-    this.afterBoot();
-    if (o.unknown.length) this.printk(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`, 0n);
-  }
-
-  /** Hook for subsystems that print at boot (KFENCE). */
-  private afterBoot(): void {
-    for (const hook of this.bootHooks) for (const line of hook()) this.printk(line, 0n);
+    for (const line of bootLines(this.options, this.stats(), this.log.size, this.bootHooks)) this.printk(line, 0n);
   }
 
   /** A subsystem adds lines to the boot log (call before boot completes: from its constructor). */
@@ -430,31 +375,13 @@ export class Engine {
           name: this.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
           nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
       }
-      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), this.memInfo(Number(r.arg2)), site) };
+      return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), this.statsReader.memInfo(Number(r.arg2)), site) };
     }
     if (id === abi.WARN_CALLBACK) {
       const site = CALLBACK_WARN_SITES[Number(r.arg1)] ?? CALLBACK_WARN_SITES[abi.CALLBACK_WORK];
       return { type: "callback-failed", lines: warnBlock(r, ctx, frames(), [this.callbackWarnTexts.shift() ?? "callback failed"], site) };
     }
     return undefined;
-  }
-
-  /** show_mem()'s inputs, read now (the host formats a failure right after the call that failed). */
-  private memInfo(gfp: number): MemInfo {
-    const x = this.exports, arm = this.options.arch === "arm64";
-    const names = arm ? ["", "DMA"] : ["DMA", "DMA32"];
-    const zones: MemInfo["zones"] = [];
-    // gfp_zone(): a GFP_DMA request shows ZONE_DMA only
-    const lastZone = !arm && (gfp & abi.GFP_DMA) ? 0 : 1;
-    for (let z = 0; z <= lastZone; z++) {
-      const present = x.zone_present(z);
-      if (!present) continue;
-      zones.push({ name: names[z], present, reserved: x.zone_reserved(z),
-        nrFree: Array.from({ length: abi.MAX_PAGE_ORDER + 1 }, (_, o) => x.zone_nr_free(z, o)) });
-    }
-    const s = this.stats();
-    return { zones, slabPages: s.framesByUse.slab, pageTablePages: s.framesByUse.pagetables,
-      kernelStackKb: x.task_count() * (this.options.kasan ? 32 : 16) };
   }
 
   // ── report callbacks ──────────────────────────────────────────────────────
@@ -466,7 +393,7 @@ export class Engine {
     // the outermost engine method above the callback: the one the callback called
     let name: string | undefined;
     for (const line of (new Error().stack ?? "").split("\n").slice(2)) {
-      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
+      const m = /^\s*at (?:Engine|Kfence|Mempool|Slab|Vmalloc|MemAccess|Tasks)\.(?:(?:get|set) )?([\w$]+)/.exec(line);
       if (!m) break;
       if (!["call", "kernelCall", "callWithStack", "withFrames", "asTask"].includes(m[1])) name = m[1];
     }
@@ -474,28 +401,10 @@ export class Engine {
   }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
-  task(pid: number): TaskInfo {
-    return this.tasks.get(pid) ?? { pid, comm: `task-${pid}` };
-  }
+  task(pid: number): TaskInfo { return this.tasks.task(pid); }
   /** Make (pid, comm) the current task on `cpu`; later calls run as it. */
-  setTask(t: { pid: number; comm?: string; cpu?: number }): void {
-    this.notBusy();
-    if (typeof t !== "object" || t === null) throw new TypeError("setTask: expected { pid, comm?, cpu? }");
-    const pid = numArg("setTask", "pid", t.pid, 0, MAX_PID);
-    const cpu = numArg("setTask", "cpu", t.cpu ?? this.currentCpu, 0, this.options.nrCpus - 1);
-    const comm = t.comm === undefined ? undefined : sanitizeComm("setTask", t.comm);
-    const prev = this.tasks.get(pid);
-    if (!prev && this.tasks.size >= MAX_TASK_NAMES) {
-      throw new RangeError(`setTask(pid ${pid}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
-    }
-    this.tasks.set(pid, { pid, comm: comm ?? prev?.comm ?? `task-${pid}` });
-    this.currentPid = pid;
-    this.currentCpu = cpu;
-    this.exports.set_current(pid, cpu);
-  }
-  get current(): TaskInfo & { cpu: number } {
-    return { ...this.task(this.currentPid), cpu: this.currentCpu };
-  }
+  setTask(t: { pid: number; comm?: string; cpu?: number }): void { this.notBusy(); this.tasks.setTask(t); }
+  get current(): TaskInfo & { cpu: number } { return this.tasks.current; }
   /** Advance the engine clock by ms (the KFENCE sampling timer runs on it). */
   tick(ms: number): void {
     // up to a year of engine time a call; fractions of a ms are fine (ns resolution)
@@ -524,172 +433,36 @@ export class Engine {
     return this.panicMessage !== undefined;
   }
 
-  stats(): EngineStats {
-    const base = this.exports.stats_base();
-    const g = (i: number) => Number(this.dv.getBigUint64(base + i * 8, true));
-    const byUse: Record<string, number> = {};
-    USE_NAMES.forEach((n, i) => (byUse[n] = g(abi.STAT_USE_BASE + i)));
-    const total = g(abi.STAT_FRAMES_TOTAL);
-    this.exports.quarantine_stats();
-    return {
-      framesTotal: total,
-      framesFree: g(abi.STAT_FRAMES_FREE),
-      framesByUse: byUse,
-      memory: { ramBytes: total * 4096, shadowBytes: byUse.shadow * 4096, shadowFraction: byUse.shadow / total },
-      tlb: { hits: g(abi.STAT_TLB_HITS), misses: g(abi.STAT_TLB_MISSES), flushes: g(abi.STAT_TLB_FLUSHES), fullFlushes: g(abi.STAT_TLB_FLUSH_ALL) },
-      faults: { pageFaults: g(abi.STAT_PAGE_FAULTS), oopses: g(abi.STAT_OOPSES) },
-      reports: { total: g(abi.STAT_REPORTS), lost: g(abi.STAT_REPORTS_LOST), suppressed: g(abi.STAT_REPORTS_SUPPRESSED),
-        retained: this.pipeline.retainedCount, dropped: this.pipeline.dropped },
-      printk: { logBufLen: this.log.size, bytes: this.log.used, records: this.log.retained, dropped: this.log.dropped },
-      pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
-      slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.exports.cache_count(), freelistCorruptions: this.exports.slab_corruptions() },
-      quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },
-      stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.exports.depot_pools() },
-      vmalloc: {
-        pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),
-        purges: g(abi.STAT_VMALLOC_PURGES), shadowPages: g(abi.STAT_VMALLOC_SHADOW_PAGES),
-        shadowPagesFreed: g(abi.STAT_VMALLOC_SHADOW_FREED), shadowPagesPeak: g(abi.STAT_VMALLOC_SHADOW_PEAK),
-        pagesPeak: g(abi.STAT_VMALLOC_PAGES_PEAK), percpuPages: g(abi.STAT_PCPU_PAGES),
-      },
-      kfence: {
-        allocated: g(abi.STAT_KFENCE_ALLOCATED), allocations: g(abi.STAT_KFENCE_ALLOCS), frees: g(abi.STAT_KFENCE_FREES),
-        zombies: g(abi.STAT_KFENCE_ZOMBIES), bugs: g(abi.STAT_KFENCE_BUGS), skippedIncompatible: g(abi.STAT_KFENCE_SKIP_INCOMPAT),
-        skippedCapacity: g(abi.STAT_KFENCE_SKIP_CAPACITY), skippedCovered: g(abi.STAT_KFENCE_SKIP_COVERED),
-      },
-      pageTableSplits: g(abi.STAT_PGTABLE_SPLITS),
-    };
-  }
+  /** Frames, memory, TLB, reports, printk, pages, slab, quarantine, depot, vmalloc, KFENCE counters (host/stats.ts). */
+  stats(): EngineStats { return this.statsReader.read(); }
 
-  // ── checked memory access ────────────────────────────────────────────────
-  private addr(a: bigint | number, what = "address", fn = "engine"): bigint {
-    return addrArg(fn, what, a);
-  }
+  // ── checked memory access (host/memaccess.ts) ───────────────────────────
+  private readonly mem = new MemAccess(this);
 
   /** A checked load of 1, 2, 4, 8 or 16 bytes (16 returns a Uint8Array). */
   load(addr: bigint | number, size: 1 | 2 | 4): number;
   load(addr: bigint | number, size: 8): bigint;
   load(addr: bigint | number, size: 16): Uint8Array;
   load(addr: bigint | number, size: number): number | bigint | Uint8Array;
-  load(addr: bigint | number, size: number): number | bigint | Uint8Array {
-    const a = this.addr(addr, "addr", "load");
-    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
-    const e = this.exports;
-    return this.call(false, () => {
-      switch (size) {
-        case 1: return e.mem_load1(a) >>> 0;
-        case 2: return e.mem_load2(a) >>> 0;
-        case 4: return e.mem_load4(a) >>> 0;
-        case 8: return BigInt.asUintN(64, e.mem_load8(a));
-        case 16: {
-          e.mem_load16(a);
-          return this.u8view().slice(e.scratch_base() + abi.SCRATCH_LOAD16, e.scratch_base() + abi.SCRATCH_LOAD16 + 16);
-        }
-      }
-      throw new RangeError(`load: size must be 1, 2, 4, 8 or 16 (N bytes: readBytes), got ${size}`);
-    });
-  }
-
+  load(addr: bigint | number, size: number): number | bigint | Uint8Array { return this.mem.load(addr, size); }
   /** A checked store of 1, 2, 4, 8 or 16 bytes. */
-  store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void {
-    const a = this.addr(addr, "addr", "store");
-    const e = this.exports;
-    if (![1, 2, 4, 8, 16].includes(size)) throw new RangeError(`store: size must be 1, 2, 4, 8 or 16 (N bytes: writeBytes), got ${size}`);
-    let v = 0n;
-    if (size === 16) {
-      if (!(value instanceof Uint8Array) || value.length !== 16) throw new TypeError("store: a 16-byte store takes a Uint8Array of 16 bytes");
-    } else {
-      // an N-byte value, signed or unsigned: nothing is cut to fit
-      const bits = BigInt(size * 8);
-      v = intArg("store", "value", value, -(1n << (bits - 1n)), (1n << bits) - 1n);
-    }
-    this.call(false, () => {
-      if (size === 16) this.u8view().set(value as Uint8Array, e.scratch_base() + abi.SCRATCH_STORE16);
-      switch (size) {
-        case 1: e.mem_store1(a, Number(BigInt.asUintN(8, v))); break;
-        case 2: e.mem_store2(a, Number(BigInt.asUintN(16, v))); break;
-        case 4: e.mem_store4(a, Number(BigInt.asUintN(32, v)) | 0); break;
-        case 8: e.mem_store8(a, BigInt.asIntN(64, v)); break;
-        case 16: e.mem_store16(a); break;
-      }
-    });
-  }
+  store(addr: bigint | number, size: number, value: number | bigint | Uint8Array): void { this.mem.store(addr, size, value); }
+  /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
+  readBytes(addr: bigint | number, len: number): Uint8Array { return this.mem.readBytes(addr, len); }
+  /** Write bytes (a checked N-byte write). */
+  writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void { this.mem.writeBytes(addr, bytes); }
+  /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
+  memset(addr: bigint | number, byte: number, len: number | bigint): boolean { return this.mem.memset(addr, byte, len); }
+  memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean { return this.mem.memcpy(dst, src, len); }
+  memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean { return this.mem.memmove(dst, src, len); }
+  /** kasan_check_read / kasan_check_write: check a range without accessing it. */
+  kasan_check_read(addr: bigint | number, len: number | bigint): boolean { return this.mem.kasan_check_read(addr, len); }
+  kasan_check_write(addr: bigint | number, len: number | bigint): boolean { return this.mem.kasan_check_write(addr, len); }
 
   /** A view of the engine's memory (re-created if the memory grew). */
   u8view(): Uint8Array {
     if (this.u8.buffer !== this.memory.buffer) this.u8 = new Uint8Array(this.memory.buffer);
     return this.u8;
-  }
-
-  private len(n: number | bigint, what: string, fn: string): bigint {
-    return sizeArg(fn, what, n);
-  }
-
-  /** Read len bytes (a checked N-byte read, like kasan_check_range then the copy). */
-  readBytes(addr: bigint | number, len: number): Uint8Array {
-    const a = this.addr(addr, "addr", "readBytes");
-    len = numArg("readBytes", "len", len, 0, 1 << 26);
-    const out = new Uint8Array(len);
-    const e = this.exports;
-    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
-    this.call(false, () => {
-      // one check over the whole range, as instrumented kernel code does, then the copy
-      if (e.kasan_check_range(a, BigInt(len), 0, abi.PATH_CHECK_RANGE) < 0) return;
-      for (let off = 0; off < len; off += BYTES_CHUNK) {
-        const n = Math.min(BYTES_CHUNK, len - off);
-        if (!e.mem_copy_out(a + BigInt(off), buf, BigInt(n))) break;
-        out.set(this.u8view().subarray(buf, buf + n), off);
-      }
-    });
-    return out;
-  }
-
-  /** Write bytes (a checked N-byte write). */
-  writeBytes(addr: bigint | number, bytes: Uint8Array | number[]): void {
-    const a = this.addr(addr, "addr", "writeBytes");
-    if (!(bytes instanceof Uint8Array) && !Array.isArray(bytes)) throw new TypeError("writeBytes: bytes must be a Uint8Array or an array of numbers 0..255");
-    if (Array.isArray(bytes)) bytes.forEach((b, i) => numArg("writeBytes", `bytes[${i}]`, b, 0, 255));
-    if (bytes.length > 1 << 26) throw new RangeError(`writeBytes: at most ${1 << 26} bytes a call, got ${bytes.length}`);
-    const data = bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes);
-    const e = this.exports;
-    const buf = e.host_buf() + abi.HOST_BUF_BYTES;
-    this.call(false, () => {
-      if (e.kasan_check_range(a, BigInt(data.length), 1, abi.PATH_CHECK_RANGE) < 0) return;
-      for (let off = 0; off < data.length; off += BYTES_CHUNK) {
-        const n = Math.min(BYTES_CHUNK, data.length - off);
-        this.u8view().set(data.subarray(off, off + n), buf);
-        if (!e.mem_copy_in(a + BigInt(off), buf, BigInt(n))) break;
-      }
-    });
-  }
-
-  /** memset with KASAN's interceptor semantics: a bad range is reported and nothing is written. Returns whether it ran. */
-  memset(addr: bigint | number, byte: number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "memset");
-    // memset's int c is stored as an unsigned char
-    const c = numArg("memset", "byte", byte, -128, 255) & 0xff;
-    const n = this.len(len, "len", "memset");
-    return this.call(false, () => this.exports.mem_memset(a, c, n)) === 1;
-  }
-  memcpy(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst", "memcpy"), s = this.addr(src, "src", "memcpy");
-    const n = this.len(len, "len", "memcpy");
-    return this.call(false, () => this.exports.mem_memcpy(d, s, n)) === 1;
-  }
-  memmove(dst: bigint | number, src: bigint | number, len: number | bigint): boolean {
-    const d = this.addr(dst, "dst", "memmove"), s = this.addr(src, "src", "memmove");
-    const n = this.len(len, "len", "memmove");
-    return this.call(false, () => this.exports.mem_memmove(d, s, n)) === 1;
-  }
-  /** kasan_check_read / kasan_check_write: check a range without accessing it. */
-  kasan_check_read(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "kasan_check_read");
-    const n = this.len(len, "size", "kasan_check_read");
-    return this.call(false, () => this.exports.kasan_check_range(a, n, 0, abi.PATH_CHECK_RANGE)) === 1;
-  }
-  kasan_check_write(addr: bigint | number, len: number | bigint): boolean {
-    const a = this.addr(addr, "addr", "kasan_check_write");
-    const n = this.len(len, "size", "kasan_check_write");
-    return this.call(false, () => this.exports.kasan_check_range(a, n, 1, abi.PATH_CHECK_RANGE)) === 1;
   }
 
   // ── pages ────────────────────────────────────────────────────────────────
@@ -702,7 +475,7 @@ export class Engine {
   }
   /** __free_pages(addr, order). A bad page prints "BUG: Bad page state". */
   __free_pages(addr: bigint | number, order: number): void {
-    const a = this.addr(addr, "page", "__free_pages");
+    const a = addrArg("__free_pages", "page", addr);
     if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`__free_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
     const rc = this.call(true, () => this.exports.__free_pages(a, order));
     if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
@@ -743,7 +516,7 @@ export class Engine {
   set kasanMultiShot(on: boolean) { this.notBusy(); this.exports.kasan_multi_shot(on ? 1 : 0); }
   /** The shadow byte (generic) or memory tag (sw_tags) of addr; -1 if unmapped. */
   shadowByte(addr: bigint | number): number {
-    return this.exports.kasan_shadow_byte(this.addr(addr, "addr", "shadowByte"));
+    return this.exports.kasan_shadow_byte(addrArg("shadowByte", "addr", addr));
   }
   /** Give the quarantine back to the slabs (tests). */
   quarantineDrain(): void {
@@ -784,7 +557,7 @@ export class Engine {
   /** End the current RCU grace period: callbacks, then the delayed frees of SLAB_TYPESAFE_BY_RCU caches. */
   rcu_barrier(): void {
     this.notBusy();
-    const cpu = this.currentCpu;
+    const cpu = this.tasks.current.cpu;
     const run = this.rcuCallbacks.splice(0);
     if (run.length) {
       this.asTask({ pid: 14 + cpu * 8, comm: `ksoftirqd/${cpu}`, cpu }, SOFTIRQ_FRAMES,
@@ -804,7 +577,7 @@ export class Engine {
   }
   flush_workqueue(): void {
     this.notBusy();
-    const cpu = this.currentCpu;
+    const cpu = this.tasks.current.cpu;
     const run = this.workItems.splice(0);
     if (run.length) {
       this.asTask({ pid: 40 + cpu, comm: `kworker/${cpu}:1`, cpu }, WORKER_FRAMES,
@@ -824,36 +597,10 @@ export class Engine {
    * A global of `size` bytes in the kernel image (or a module), with the
    * compiler's right redzone, poisoned as __asan_register_globals does.
    */
-  registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint {
-    this.notBusy();
-    if (typeof name !== "string" || !/^[\x21-\x7e]{1,128}$/.test(name)) throw new TypeError(`registerGlobal: name must be 1 to 128 printable characters without spaces, got ${JSON.stringify(String(name)).slice(0, 60)}`);
-    if (opts.module !== undefined && (typeof opts.module !== "string" || !/^[\w-]{1,55}$/.test(opts.module))) throw new TypeError("registerGlobal: module must be a module name (letters, digits, _ and -, at most 55)");
-    if (!Number.isInteger(size) || size < 1 || size > 1 << 19) throw new RangeError(`registerGlobal: size must be 1..${1 << 19}, got ${size}`);
-    const rz = globalRedzone(size);
-    const va = this.exports.kimage_global_alloc(size + rz, opts.module ? 1 : 0);
-    if (va === 0n) throw new RangeError("registerGlobal: the kernel image's data area is full");
-    const start = BigInt.asUintN(64, va);
-    const aligned = (BigInt(size) + 7n) & ~7n;
-    this.exports.kasan_unpoison_range(start, BigInt(size));
-    this.exports.kasan_poison_range(start + aligned, BigInt(size + rz) - aligned, abi.KASAN_GLOBAL_REDZONE);
-    this.globals.push({ start, size: BigInt(size), name, module: opts.module });
-    return start;
-  }
+  registerGlobal(name: string, size: number, opts: { module?: string } = {}): bigint { this.notBusy(); return this.globals.register(name, size, opts); }
 
-  private symbolize(a: bigint): Frame | undefined {
-    const g = this.guestHooks.symbolize?.(a);
-    if (g) return g;
-    // %pS of an address in a global resolves to the nearest symbol at or below it
-    let best: Global | undefined;
-    for (const g of this.globals) if (g.start <= a && (!best || g.start > best.start)) best = g;
-    if (!best) return undefined;
-    const next = this.globals.filter((g) => g.start > best!.start).reduce<bigint | undefined>((m, g) => (m === undefined || g.start < m ? g.start : m), undefined);
-    if (next !== undefined && a >= next) return undefined;
-    if (a - best.start > 4096n) return undefined;
-    // kallsyms sizes a symbol up to the next one: the compiler's redzone is part of it
-    const size = Number(best.size) + globalRedzone(Number(best.size));
-    return { name: best.name, offset: Number(a - best.start), size, module: best.module };
-  }
+  /** %pS: a guest's own symbols first, then the registered globals. */
+  private symbolize(a: bigint): Frame | undefined { return this.guestHooks.symbolize?.(a) ?? this.globals.symbolize(a); }
 
   /** Register a code address (a stack frame's pc) with the frame it stands for. */
   registerCode(pc: bigint, frame: Frame): void {
@@ -909,9 +656,8 @@ export class Engine {
   private readonly vmallocSetup = this.registerFormatter(abi.REP_VMALLOC_WARN, (r, ctx, frames) => {
     const f = formatVmallocWarn(r, ctx, frames);
     // warn_alloc() ends with show_mem(), as for the page allocator's failures
-    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.memInfo(Number(r.arg2)))].join("\n") } : f;
+    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(this.statsReader.memInfo(Number(r.arg2)))].join("\n") } : f;
   });
-  private nextTaskPid = 2;
 
   private readonly vm = new Vmalloc(this);
 
@@ -969,36 +715,9 @@ export class Engine {
    * A task with its own kernel stack (THREAD_SIZE; in vmalloc space with
    * vmap_stack=on, created by copy_process). Run as it with setTask({ pid }).
    */
-  createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
-    const name = sanitizeComm("createTask", comm);
-    if (this.exports.task_count() >= abi.MAX_TASKS) {
-      throw new RangeError(`createTask(${name}): the engine has ${abi.MAX_TASKS} tasks, its limit (exitTask() one first)`);
-    }
-    if (this.tasks.size >= MAX_TASK_NAMES) throw new RangeError(`createTask(${name}): the engine knows ${this.tasks.size} tasks, its limit (exitTask() some first)`);
-    // the next pid nobody uses (alloc_pid wraps around at pid_max)
-    for (let tries = 0; this.tasks.has(this.nextTaskPid) || this.exports.task_stack_base(this.nextTaskPid) !== 0n; tries++) {
-      this.nextTaskPid = this.nextTaskPid >= MAX_PID ? 2 : this.nextTaskPid + 1;
-      if (tries > MAX_TASK_NAMES + abi.MAX_TASKS) throw new RangeError(`createTask(${name}): no free pid`);
-    }
-    const pid = this.nextTaskPid;
-    this.nextTaskPid = pid >= MAX_PID ? 2 : pid + 1;
-    const base = BigInt.asUintN(64, this.kernelCall(true, () => this.exports.task_stack_alloc(pid)));
-    if (base === 0n) throw new RangeError(`createTask(${name}): out of memory for the task's stack`);
-    this.tasks.set(pid, { pid, comm: name });
-    return { pid, comm: name, stack: base, stackSize: this.exports.task_stack_size(pid) };
-  }
+  createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } { return this.tasks.createTask(comm); }
   /** The task exits: its stack is freed (vfree'd with vmap_stack=on) and its pid forgotten. */
-  exitTask(pid: number): void {
-    this.notBusy();
-    const p = numArg("exitTask", "pid", pid, 0, MAX_PID);
-    if (p <= 1) throw new RangeError(`exitTask: pid ${p} is the boot task (swapper), it cannot exit`);
-    const hasStack = this.exports.task_stack_base(p) !== 0n;
-    if (!hasStack && !this.tasks.has(p)) throw new RangeError(`exitTask: no task has pid ${p}`);
-    if (hasStack) this.kernelCall(false, () => this.exports.task_stack_free(p));
-    this.tasks.delete(p);
-    // the CPU goes back to the boot task, as schedule() would pick another
-    if (this.currentPid === p) this.setTask({ pid: 1, cpu: this.currentCpu });
-  }
+  exitTask(pid: number): void { this.notBusy(); this.tasks.exitTask(pid); }
 
   /**
    * Push an instrumented function's stack frame on pid's stack, laid out and
@@ -1048,10 +767,7 @@ export class Engine {
     for (const k of ["guestPid", "onlyPid"] as const) if (o[k] !== undefined) numArg("kmemleakScan", k, o[k], 0, MAX_PID);
     const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
     if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
-    for (const g of this.globals) {
-      const lin = Number(this.exports.translate_lin(g.start));
-      if (lin) roots.push({ lin, len: Number(g.size), width: 8 });
-    }
+    roots.push(...this.globals.roots());
     const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
     this.leaks = r.leaks;
     if (r.leaks.length) this.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
@@ -1095,22 +811,5 @@ export class Engine {
   }
 }
 
-const NOTICE_ROW = (text: string) => `** ${text.padEnd(52)} **`;
-const NO_HASH_POINTERS_NOTICE = [
-  "*".repeat(58), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), NOTICE_ROW(""),
-  NOTICE_ROW("This system shows unhashed kernel memory addresses"), NOTICE_ROW("via the console, logs, and other interfaces. This"),
-  NOTICE_ROW("might reduce the security of your system."), NOTICE_ROW(""),
-  NOTICE_ROW("If you see this message and you are not debugging"), NOTICE_ROW("the kernel, report this immediately to your system"),
-  NOTICE_ROW("administrator!"), NOTICE_ROW(""), NOTICE_ROW("  NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE NOTICE"), "*".repeat(58),
-];
-
-/** The right redzone clang gives a global of `size` bytes (ASan's MinRZ = 32 rule). */
-export function globalRedzone(size: number): number {
-  numArg("globalRedzone", "size", size, 1, 1 << 30);
-  const minRz = 32;
-  let rz = Math.max(minRz, Math.min(1 << 18, Math.floor(size / minRz / 4) * minRz));
-  if (size % minRz) rz += minRz - (size % minRz);
-  return rz;
-}
-
 export { BUG_NAMES, formatFrame };
+export { globalRedzone } from "./globals.js";

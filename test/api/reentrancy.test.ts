@@ -36,7 +36,9 @@ describe.skipIf(!haveToolchain()).each(BUILDS)("report callbacks (%s core)", (bu
   it("other engine calls are refused the same way; reads work inside the callback", () => {
     const e = boot({ cmdline: "kasan_multi_shot" }, build);
     for (const [call, name] of [[() => e.tick(1), "tick"], [() => e.setTask({ pid: 5 }), "setTask"],
-      [() => e.rcu_barrier(), "rcu_barrier"], [() => e.kfence.sampleInterval = 5, "sampleInterval"]] as Array<[() => void, string]>) {
+      [() => e.rcu_barrier(), "rcu_barrier"], [() => e.kfence.sampleInterval = 5, "sampleInterval"],
+      [() => e.load(0n, 1), "load"], [() => e.readBytes(0n, 1), "readBytes"], [() => e.createTask("t"), "createTask"],
+      [() => e.exitTask(5), "exitTask"]] as Array<[() => void, string]>) {
       expect(() => e.runGuest(guestBytes(UAF), { pid: 200, onReport: () => call() }))
         .toThrow(new RegExp(`^engine\\.${name}\\(\\) cannot be called from a report callback`));
     }
