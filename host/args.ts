@@ -74,3 +74,19 @@ export function sanitizeComm(fn: string, v: unknown): string {
   if (typeof v !== "string" || v.length === 0) throw new TypeError(`${fn}: comm must be a non-empty string, got ${show(v)}`);
   return sanitizeName(v, COMM_MAX);
 }
+
+/**
+ * C flags (an unsigned int) given as a number or as names joined by "|"
+ * ("GFP_KERNEL | __GFP_ZERO"), each name looked up in `names`.
+ */
+export function flagsArg(fn: string, kind: string, v: unknown, names: Record<string, number>, example: string): number {
+  if (typeof v === "number") return numArg(fn, "flags", v, 0, 0xffffffff);
+  if (typeof v !== "string") throw new TypeError(`${fn}: flags must be a number or a string like "${example}", got ${typeof v}`);
+  let flags = 0;
+  for (const part of v.split("|").map((x) => x.trim()).filter(Boolean)) {
+    const n = names[part];
+    if (n === undefined) throw new RangeError(`unknown ${kind} flag ${JSON.stringify(part)}: expected ${Object.keys(names).join(", ")}`);
+    flags |= n;
+  }
+  return flags;
+}

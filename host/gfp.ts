@@ -1,6 +1,6 @@
 // GFP flags as the API takes them: a number, or names as C writes them ("GFP_KERNEL | __GFP_ZERO").
 import * as abi from "../abi/abi.js";
-import { numArg } from "./args.js";
+import { flagsArg } from "./args.js";
 
 const GFP_NAMES: Record<string, number> = {
   GFP_KERNEL: abi.GFP_KERNEL, GFP_ATOMIC: abi.GFP_ATOMIC, GFP_NOWAIT: abi.GFP_NOWAIT, __GFP_ZERO: abi.GFP_ZERO,
@@ -11,13 +11,5 @@ const GFP_NAMES: Record<string, number> = {
 export type Gfp = number | string;
 export function parseGfp(g: Gfp = "GFP_KERNEL"): number {
   // gfp_t is an unsigned int
-  if (typeof g === "number") return numArg("gfp", "flags", g, 0, 0xffffffff);
-  if (typeof g !== "string") throw new TypeError(`gfp: flags must be a number or a string like "GFP_KERNEL | __GFP_ZERO", got ${typeof g}`);
-  let v = 0;
-  for (const part of g.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = GFP_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown GFP flag ${JSON.stringify(part)}: expected ${Object.keys(GFP_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
+  return flagsArg("gfp", "GFP", g, GFP_NAMES, "GFP_KERNEL | __GFP_ZERO");
 }

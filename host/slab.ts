@@ -3,7 +3,7 @@
 // names delegate here.
 import * as abi from "../abi/abi.js";
 import type { CoreExports } from "./exports.js";
-import { sizeArg, addrArg, numArg, funcArg, U64_MAX } from "./args.js";
+import { sizeArg, addrArg, numArg, funcArg, flagsArg, U64_MAX } from "./args.js";
 import { parseGfp, type Gfp } from "./gfp.js";
 
 const SLAB_FLAG_NAMES: Record<string, number> = {
@@ -14,15 +14,7 @@ const SLAB_FLAG_NAMES: Record<string, number> = {
 export function parseSlabFlags(f: number | string | undefined): number {
   if (f === undefined) return 0;
   // slab_flags_t is an unsigned int
-  if (typeof f === "number") return numArg("kmem_cache_create", "flags", f, 0, 0xffffffff);
-  if (typeof f !== "string") throw new TypeError(`kmem_cache_create: flags must be a number or a string like "SLAB_HWCACHE_ALIGN", got ${typeof f}`);
-  let v = 0;
-  for (const part of f.split("|").map((s) => s.trim()).filter(Boolean)) {
-    const n = SLAB_FLAG_NAMES[part];
-    if (n === undefined) throw new RangeError(`unknown slab flag ${JSON.stringify(part)}: expected ${Object.keys(SLAB_FLAG_NAMES).join(", ")}`);
-    v |= n;
-  }
-  return v;
+  return flagsArg("kmem_cache_create", "slab", f, SLAB_FLAG_NAMES, "SLAB_HWCACHE_ALIGN");
 }
 
 /** A slab cache made by kmem_cache_create. */
