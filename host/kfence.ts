@@ -53,7 +53,7 @@ const COUNTERS: Array<[keyof KfenceStats, string, number]> = [
 export class Kfence {
   constructor(private readonly engine: KfenceEngine) {
     engine.registerFormatter(abi.REP_KFENCE, (r, ctx, frames): Formatted => {
-      const f = formatKfence(r, ctx, frames, engine.options.noHashPointers);
+      const f = formatKfence(r, ctx, frames(), engine.options.noHashPointers);
       // faults proceed once the page is unprotected; an invalid free is refused
       const performed = r.errcode !== abi.KFENCE_ERROR_INVALID_FREE;
       return { kind: "kfence", type: f.type, title: f.title, performed, text: f.lines.join("\n"), extra: { kfence: f.details } };

@@ -9,6 +9,8 @@
 // kernel-side objects (direct-map addresses).
 import * as abi from "../abi/abi.js";
 import { formatFrame, type Frame } from "./stackdepot.js";
+import { numArg } from "./args.js";
+import { MAX_PID } from "./tasks.js";
 
 /** A region scanned as a root: linear address, bytes, pointer width. */
 export interface LeakRoot { lin: number; len: number; width: 4 | 8 }
@@ -226,4 +228,45 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
       size: size[i], pid: pid[i], comm, backtrace: st.backtrace, text });
   }
   return { objects: n, leaks, scannedBytes: scanned };
+}
+
+/** engine.kmemleakScan()'s options (ScanOptions: what they mean). */
+export interface KmemleakScanOptions { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] }
+
+/** What engine.kmemleakScan() uses of the engine (the Engine provides it). */
+export interface KmemleakEngine extends ScanEngine {
+  printk(text: string): void;
+}
+
+/** engine.kmemleakScan() and /sys/kernel/debug/kmemleak: checked options, the last scan's reports. */
+export class Kmemleak {
+  private leaks: LeakReport[] = [];
+
+  /** `globalRoots`: the registered globals, always scanned as roots. */
+  constructor(private readonly e: KmemleakEngine, private readonly globalRoots: () => LeakRoot[]) {}
+
+  scan(o: KmemleakScanOptions): LeakReport[] {
+    if (typeof o !== "object" || o === null) throw new TypeError("kmemleakScan: expected { roots?, guestPid?, onlyPid?, before? }");
+    const memBytes = this.e.u8view().length;
+    if (o.roots !== undefined && !Array.isArray(o.roots)) throw new TypeError("kmemleakScan: roots must be an array of { lin, len, width }");
+    const roots: LeakRoot[] = (o.roots ?? []).map((r, i) => {
+      if (typeof r !== "object" || r === null || (r.width !== 4 && r.width !== 8)) throw new TypeError(`kmemleakScan: roots[${i}] must be { lin, len, width: 4 | 8 }`);
+      const lin = numArg("kmemleakScan", `roots[${i}].lin`, r.lin, 0, memBytes);
+      const len = numArg("kmemleakScan", `roots[${i}].len`, r.len, 0, memBytes - lin);
+      return { lin, len, width: r.width };
+    });
+    for (const k of ["guestPid", "onlyPid"] as const) if (o[k] !== undefined) numArg("kmemleakScan", k, o[k], 0, MAX_PID);
+    const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
+    if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
+    roots.push(...this.globalRoots());
+    const r = kmemleakScan(this.e, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
+    this.leaks = r.leaks;
+    if (r.leaks.length) this.e.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
+    return r.leaks;
+  }
+
+  /** The reports of the last scan, as /sys/kernel/debug/kmemleak shows them. */
+  text(): string {
+    return this.leaks.map((l) => l.text + "\n").join("");
+  }
 }

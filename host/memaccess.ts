@@ -1,10 +1,10 @@
 // The checked memory API (engine.load(), store(), readBytes(), writeBytes(),
 // memset(), memcpy(), memmove(), kasan_check_read/write()): argument checks and
-// the core's checked accesses, each one kernel call; the Engine's methods of the
-// same names delegate here.
+// the core's checked accesses, each one kernel call; and the unchecked readers
+// reports use (peek, readCString). The Engine's methods of the same names delegate here.
 import * as abi from "../abi/abi.js";
 import type { CoreExports } from "./exports.js";
-import { sizeArg, addrArg, numArg, intArg } from "./args.js";
+import { sizeArg, addrArg, numArg, intArg, U64_MAX } from "./args.js";
 
 // readBytes/writeBytes move data through the host buffer in chunks of this size
 const BYTES_CHUNK = abi.HOST_BUF_BYTES_SIZE;
@@ -130,5 +130,34 @@ export class MemAccess {
     const a = addrArg("kasan_check_write", "addr", addr);
     const n = sizeArg("kasan_check_write", "size", len);
     return this.e.kernelCall(false, () => this.e.exports.kasan_check_range(a, n, 1, abi.PATH_CHECK_RANGE)) === 1;
+  }
+
+  /** Raw bytes read through the page tables without KASAN; undefined where unmapped. */
+  peek(va: bigint, n: number): Uint8Array | undefined {
+    addrArg("peek", "va", va);
+    numArg("peek", "n", n, 0, 1 << 20);
+    if (va + BigInt(n) > U64_MAX + 1n) return undefined;      // runs off the address space: nothing is mapped there
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const lin = this.e.exports.translate_lin(va + BigInt(i));
+      if (!lin) return undefined;
+      out[i] = this.e.u8view()[lin];
+    }
+    return out;
+  }
+
+  /** A C string of at most 256 bytes, read without checks (report helpers); undefined for NULL or unmapped. */
+  readCString(va: bigint): string | undefined {
+    if (va === 0n) return undefined;
+    if (addrArg("readCString", "va", va) > U64_MAX - 256n) return undefined;
+    const bytes: number[] = [];
+    for (let i = 0n; i < 256n; i++) {
+      const lin = this.e.exports.translate_lin(va + i);
+      if (!lin) return undefined;
+      const b = this.e.u8view()[lin];
+      if (b === 0) break;
+      bytes.push(b);
+    }
+    return String.fromCharCode(...bytes);
   }
 }

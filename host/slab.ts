@@ -35,6 +35,9 @@ export interface KmemCache {
   readonly address: bigint;
 }
 
+const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-96", "kmalloc-128", "kmalloc-192",
+  "kmalloc-256", "kmalloc-512", "kmalloc-1k", "kmalloc-2k", "kmalloc-4k", "kmalloc-8k"];
+
 /** What the slab API uses of the engine (the Engine provides it). */
 export interface SlabEngine {
   readonly exports: CoreExports;
@@ -49,6 +52,12 @@ export class Slab {
   readonly ctors = new Map<number, { ctor: (addr: bigint) => void; cache: string }>();
 
   constructor(private readonly e: SlabEngine) {}
+
+  /** Name the caches boot creates: kmem_cache and kmalloc-8 ... kmalloc-8k. */
+  nameBootCaches(): void {
+    KMALLOC_NAMES.forEach((name, i) => this.names.set(this.e.exports.kmalloc_cache_id(i), name));
+    this.names.set(0, "kmem_cache");
+  }
 
   kmalloc(size: number | bigint, gfp: Gfp = "GFP_KERNEL"): bigint {
     const n = sizeArg("kmalloc", "size", size);

@@ -7,6 +7,8 @@ import type { Frame } from "./stackdepot.js";
 import type { CoreExports } from "./exports.js";
 import type { ResolvedOptions } from "./config.js";
 import type { Layout } from "./layout.js";
+import { numArg } from "./args.js";
+import { MAX_PID } from "./tasks.js";
 
 /** What ASan stack frames use of the engine (the Engine provides it). */
 export interface StackFrameEngine {
@@ -59,6 +61,24 @@ function functionPc(e: StackFrameEngine, fn: Frame): bigint {
     e.registerCode(pc, { name: fn.name, offset: 0, size: fn.size });
   }
   return pc;
+}
+
+/** A local of engine.stackFrame(): its name and size in bytes. */
+export interface StackLocal { name: string; size: number }
+/** engine.stackFrame()'s frame: its base, the locals' addresses (in order), its size and pop(). */
+export interface StackFrameOf { base: bigint; locals: bigint[]; size: number; pop(): void }
+
+/**
+ * engine.stackFrame(): push `fn`'s frame on pid's stack (a task the engine
+ * can still give a stack to); the locals' addresses and pop().
+ */
+export function stackFrameFor(e: StackFrameEngine, pid: number, fn: string, locals: StackLocal[]): StackFrameOf {
+  numArg("stackFrame", "pid", pid, 0, MAX_PID);
+  if (e.exports.task_stack_base(pid) === 0n && e.exports.task_count() >= abi.MAX_TASKS) {
+    throw new RangeError(`stackFrame(pid ${pid}): the engine has ${abi.MAX_TASKS} tasks, its limit (exitTask() one first)`);
+  }
+  const f = pushStackFrame(e, fn, locals, pid);
+  return { base: f.base, locals: locals.map((l) => f.vars.get(l.name)!), size: f.size, pop: () => f.pop() };
 }
 
 /**

@@ -16,6 +16,20 @@ export function px(v: bigint): string {
 export function hex016(v: bigint): string {
   return "0x" + px(v);
 }
+/**
+ * printk's %p: the low 32 bits of a keyed hash of the pointer, zero-padded to
+ * 16 digits (keyed by kasan.seed, so a run is reproducible); the raw value
+ * with no_hash_pointers.
+ */
+export function hashPointer(va: bigint, seed: number, noHashPointers: boolean): string {
+  const v = BigInt.asUintN(64, va);
+  if (noHashPointers) return v.toString(16).padStart(16, "0");
+  let h = BigInt.asUintN(64, v ^ (BigInt(seed) * 0x9e3779b97f4a7c15n));
+  h = BigInt.asUintN(64, (h ^ (h >> 30n)) * 0xbf58476d1ce4e5b9n);
+  h = BigInt.asUintN(64, (h ^ (h >> 27n)) * 0x94d049bb133111ebn);
+  h ^= h >> 31n;
+  return (h & 0xffffffffn).toString(16).padStart(16, "0");
+}
 export function hex(v: bigint | number): string {
   return "0x" + BigInt.asUintN(64, BigInt(v)).toString(16);
 }

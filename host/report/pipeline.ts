@@ -5,14 +5,12 @@
 import * as abi from "../../abi/abi.js";
 import { Fifo } from "../bounded.js";
 import { readRecord, type RawRecord } from "./record.js";
-import type { Report, Formatted } from "./report.js";
+import type { Report, RecordFormatter } from "./report.js";
 import type { OopsContext } from "./oops.js";
 import type { TaskInfo } from "./common.js";
 import type { CoreExports } from "../exports.js";
 import type { Frame } from "../stackdepot.js";
 
-/** Formats one record kind; `frames()` is the access stack, resolved only if the formatter asks. */
-export type KindFormatter = (r: RawRecord, ctx: OopsContext, frames: () => Frame[]) => Formatted;
 
 /** What the pipeline uses of the engine (the Engine provides it). */
 export interface PipelineEngine {
@@ -34,7 +32,7 @@ export interface PipelineSinks {
 }
 
 export class ReportPipeline {
-  private readonly formatters = new Map<number, KindFormatter>();
+  private readonly formatters = new Map<number, RecordFormatter>();
   /** Retained report objects; `taken`: reports published before the last take(). */
   private readonly all = new Fifo<Report>();
   private taken = 0;
@@ -50,7 +48,7 @@ export class ReportPipeline {
   constructor(private readonly engine: PipelineEngine, private readonly sinks: PipelineSinks) {}
 
   /** The formatter of one record kind (a later registration replaces an earlier one). */
-  register(kind: number, fn: KindFormatter): void {
+  register(kind: number, fn: RecordFormatter): void {
     this.formatters.set(kind, fn);
   }
 

@@ -33,5 +33,9 @@ export interface Report {
 
 /** What a subsystem's formatter returns for one record. */
 export type Formatted = Pick<Report, "kind" | "type" | "title" | "performed" | "text"> & Partial<Pick<Report, "kasan">> & { extra?: Record<string, unknown> };
-/** Formats one record kind (registered by a subsystem: KFENCE, guests, ...). */
-export type RecordFormatter = (r: RawRecord, ctx: OopsContext, accessFrames: Frame[]) => Formatted;
+/**
+ * Formats one record kind (the core's kinds, KFENCE's, ...: every kind is
+ * registered the same way); `frames()` is the access stack, resolved only if
+ * the formatter asks.
+ */
+export type RecordFormatter = (r: RawRecord, ctx: OopsContext, frames: () => Frame[]) => Formatted;

@@ -1,0 +1,70 @@
+// Instantiating the core: compile it once per build, give it RAM as wasm
+// memory and its host imports, write the configuration and boot it. A boot
+// that fails is a ConfigError naming the stage that ran out of memory.
+import * as abi from "../abi/abi.js";
+import { configSlots, ConfigError, MAX_RAM_MB, type ResolvedOptions } from "./config.js";
+import { loadCoreBytes, type CoreBuild } from "./platform.js";
+import type { CoreExports } from "./exports.js";
+
+const BOOT_STAGES: Record<number, string> = {
+  [abi.BOOT_STAGE_MEM_MAP]: "mem_map", [abi.BOOT_STAGE_PAGING_INIT]: "paging_init", [abi.BOOT_STAGE_KASAN_INIT]: "kasan_init",
+  [abi.BOOT_STAGE_KIMAGE]: "the kernel image", [abi.BOOT_STAGE_KIMAGE_SHADOW]: "KASAN shadow of the kernel image",
+  [abi.BOOT_STAGE_STACK_DEPOT]: "stack_depot_init", [abi.BOOT_STAGE_STACK_RING]: "the KASAN stack ring",
+  [abi.BOOT_STAGE_KMEM_CACHE_INIT]: "kmem_cache_init", [abi.BOOT_STAGE_VMALLOC_INIT]: "vmalloc_init",
+};
+
+export interface CreateOptions {
+  /** Which core build to run: the optimised release (default) or the debug build. */
+  build?: CoreBuild;
+  /** Use this compiled module instead of loading one (e.g. in workers). */
+  module?: WebAssembly.Module;
+}
+
+const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
+export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
+  if (build !== "release" && build !== "debug") return Promise.reject(new TypeError(`compileCore: build must be "release" or "debug", got ${JSON.stringify(build)}`));
+  let p = moduleCache.get(build);
+  if (!p) {
+    p = loadCoreBytes(build).then((b) => WebAssembly.compile(b as BufferSource));
+    moduleCache.set(build, p);
+  }
+  return p;
+}
+
+/** The functions the core imports from the host (besides its memory). */
+export interface CoreImports {
+  /** A slab constructor: ctor id, object address (an i64 crosses the boundary signed). */
+  sf_ctor(ctor: number, va: bigint): void;
+  sf_wall_ns(): number;
+  /** Reports are pending inside a guest's call: print them now. */
+  sf_guest_reports(): void;
+}
+
+/** Instantiate `mod` with options.ram MiB of RAM and boot it. */
+export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, imports: CoreImports): { memory: WebAssembly.Memory; exports: CoreExports } {
+  if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
+  const pages = Math.ceil((abi.PHYS_BASE + options.ram * 1048576) / abi.WASM_PAGE);
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  } catch (e) {
+    throw new ConfigError(`ram=${options.ram}: this host could not provide ${pages * abi.WASM_PAGE} bytes of wasm memory (${(e as Error).message})`);
+  }
+  const env = {
+    memory,
+    abort: (msg: number, file: number, line: number, col: number) => {
+      throw new Error(`shadowfence core aborted at ${line}:${col}`);
+    },
+    ...imports,
+  };
+  const exports = new WebAssembly.Instance(mod, { env }).exports as unknown as CoreExports;
+  for (const [slot, v] of configSlots(options)) exports.config_set(slot, v);
+  const rc = exports.boot();
+  if (rc === abi.BOOT_ENOMEM) {
+    const stage = BOOT_STAGES[exports.boot_failed_stage()] ?? "boot";
+    // fail_page_alloc is armed when boot completes, so only RAM can be short here
+    throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
+  }
+  if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
+  return { memory, exports };
+}
