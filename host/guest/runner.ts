@@ -18,7 +18,9 @@ import type { TaskInfo } from "../report/common.js";
 import { Fifo } from "../bounded.js";
 import { sanitizeName, sanitizeComm } from "../args.js";
 import type { Frame, FrameTable } from "../stackdepot.js";
-import { parseWasm, rewriteGuest, globalValue, heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry, type WasmModule } from "./wasm.js";
+import { parseWasm, globalValue, type WasmModule } from "./wasm.js";
+import { rewriteGuest } from "./rewrite.js";
+import { heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry } from "./seal.js";
 import { liveObjects, type LeakReport, type LeakRoot, type ScanEngine } from "../kmemleak.js";
 import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
 
