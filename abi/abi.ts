@@ -609,7 +609,20 @@ export const SCRATCH_SIZE = 64;
 
 // ── Return codes of core calls (negative errno, as the kernel's) ────────────
 export const ENOMEM = 12;
+export const EBUSY = 16;
 export const EINVAL = 22;
+export const EOPNOTSUPP = 95;
+// __free_pages(): 0, -EINVAL (not a page-aligned direct-map address), or the
+// free_page_is_bad() reason (> 0, printed as "Bad page state").
+// vmap(), vm_map_ram(): the address, 0 when out of memory, -EINVAL for a page
+// that cannot be mapped.
+// guest_begin(): 0, -EINVAL (the image or control region does not fit RAM),
+// -EBUSY (frames it needs are in use: guest_busy_pfn() names one),
+// -EOPNOTSUPP (kasan.mode=sw_tags: guests need generic KASAN or kasan=off).
+// guest_stop_reason(): why the core stopped a guest
+export const GUEST_RUNNING = 0;
+export const GUEST_STOP_OOPS = 1;            // an access the engine refused or a fault: the oops killed it
+export const GUEST_STOP_PANIC = 2;           // the engine panicked (kasan.fault=panic, panic_on_warn)
 // kfence_set_sample_interval(): what the kernel prints, or -EINVAL / -ENOMEM
 export const KFENCE_SET_UNCHANGED = 0;
 export const KFENCE_SET_REENABLED = 1;       // "re-enabled"

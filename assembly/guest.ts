@@ -23,7 +23,8 @@
 // └────────────────────────────────────────────────────────────────────┘
 import { PHYS_BASE, PAGE_SHIFT, PAGE_SIZE, USE_GUEST, USE_FREE, ZERO_SIZE_PTR, GFP_KERNEL, GFP_ZERO,
          R_STACK, RING_RECORDS, REC_SIZE, STAT_OOPSES, BUG_INVALID_FREE, PATH_KFREE_LARGE,
-         WARN_KFREE_NOT_HEAP, KMALLOC_MAX_CACHE_SIZE } from "../abi/abi";
+         WARN_KFREE_NOT_HEAP, KMALLOC_MAX_CACHE_SIZE, EINVAL, EBUSY, EOPNOTSUPP,
+         GUEST_RUNNING, GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
 import { GUEST_FRAMES, GUEST_MISC, HOT_GUEST_DELTA, GUEST_FRAME_IMAGE, GUEST_FRAME_HEAP,
          guestFramesMark } from "./statics";
 import { PAGE_OFFSET } from "./mm/layout";
@@ -46,21 +47,6 @@ import { statGet } from "./stats";
 @external("env", "sf_guest_reports")
 declare function sfGuestReports(): void;
 
-// Why a guest was stopped (guest_stop_reason)
-// @ts-ignore: decorator
-@inline export const GUEST_RUNNING: i32 = 0;
-// @ts-ignore: decorator
-@inline export const GUEST_STOP_OOPS: i32 = 1;      // an access the engine refused or a fault: the oops killed it
-// @ts-ignore: decorator
-@inline export const GUEST_STOP_PANIC: i32 = 2;     // the engine panicked (kasan.fault=panic, panic_on_warn)
-
-// guest_begin() errors
-// @ts-ignore: decorator
-@inline const BEGIN_EINVAL: i32 = -1;
-// @ts-ignore: decorator
-@inline const BEGIN_EBUSY: i32 = -2;
-// @ts-ignore: decorator
-@inline const BEGIN_ETAGS: i32 = -3;
 
 // @ts-ignore: decorator
 @inline const GCB_SSP: usize = 0;
@@ -211,10 +197,10 @@ function claim(lo: u32, hi: u32): bool {
 
 // Start a guest: its image [imgLo, imgHi) with the C stack [stkLo, stkHi) in
 // it, and the control region at ctl (a ring of ringBytes, a power of two that
-// ctl is aligned to, then one page). Returns 0, or -1 bad layout, -2 frames in
-// use (guest_busy_pfn), -3 tag-based KASAN (32-bit pointers carry no tag).
+// ctl is aligned to, then one page). Returns 0, or -EINVAL bad layout, -EBUSY frames
+// in use (guest_busy_pfn), -EOPNOTSUPP tag-based KASAN (32-bit pointers carry no tag).
 export function guest_begin(imgLo: u32, imgHi: u32, stkLo: u32, stkHi: u32, ctl: u32, ringBytes: u32, pid: u32): i32 {
-  if (kasanMode == KASAN_SW_TAGS) return BEGIN_ETAGS;
+  if (kasanMode == KASAN_SW_TAGS) return -EOPNOTSUPP;
   const ramEnd = <u64>PHYS_BASE + ramBytes();
   const lo = imgLo & ~(PAGE_SIZE - 1);
   const hi = <u64>((<u64>imgHi + PAGE_SIZE - 1) & ~<u64>(PAGE_SIZE - 1));
@@ -222,10 +208,10 @@ export function guest_begin(imgLo: u32, imgHi: u32, stkLo: u32, stkHi: u32, ctl:
   if (guestActive || lo < <u32>PHYS_BASE + PAGE_SIZE || hi > ramEnd || imgLo >= imgHi ||
       stkLo < imgLo || stkHi > imgHi || stkLo > stkHi ||
       ringBytes < <u32>PAGE_SIZE || (ringBytes & (ringBytes - 1)) != 0 || (ctl & (ringBytes - 1)) != 0 ||
-      ctl < <u32>PHYS_BASE + PAGE_SIZE || ctlEnd > ramEnd || (<u64>ctl < hi && ctlEnd > <u64>lo)) return BEGIN_EINVAL;
+      ctl < <u32>PHYS_BASE + PAGE_SIZE || ctlEnd > ramEnd || (<u64>ctl < hi && ctlEnd > <u64>lo)) return -EINVAL;
   busyPfn = NO_PFN;
-  if (!claim(lo, <u32>hi)) return BEGIN_EBUSY;
-  if (!claim(ctl, <u32>ctlEnd)) { releaseFrames(lo, <u32>hi); return BEGIN_EBUSY; }
+  if (!claim(lo, <u32>hi)) return -EBUSY;
+  if (!claim(ctl, <u32>ctlEnd)) { releaseFrames(lo, <u32>hi); return -EBUSY; }
   imageLo = lo; imageHi = <u32>hi;
   stackLo = stkLo; stackHi = stkHi;
   ctlLo = ctl; ctlHi = <u32>ctlEnd;

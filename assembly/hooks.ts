@@ -27,7 +27,8 @@ import { kasan_alloca_poison, kasan_allocas_unpoison } from "./kasan/shadow_api"
 import { ring_head } from "./report";
 import { statGet, statInc } from "./stats";
 import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
-         guestGlobalsRecord, stackLo, stackHi, GUEST_STOP_OOPS, GUEST_STOP_PANIC, ignoredShadowWriteInc } from "./guest";
+         guestGlobalsRecord, stackLo, stackHi, ignoredShadowWriteInc } from "./guest";
+import { GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
 
 // The guest's inline shadow formula (clang for wasm32): shadow = (addr >> 3) + 0x20000000.
 // @ts-ignore: decorator

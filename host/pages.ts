@@ -25,7 +25,7 @@ export class Pages {
     const a = addrArg("__free_pages", "page", addr);
     if (!Number.isInteger(order) || order < 0 || order > abi.MAX_PAGE_ORDER) throw new RangeError(`__free_pages: order must be 0..${abi.MAX_PAGE_ORDER}, got ${order}`);
     const rc = this.e.kernelCall(true, () => this.e.exports.__free_pages(a, order));
-    if (rc === -1) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
+    if (rc === -abi.EINVAL) throw new RangeError(`__free_pages: ${"0x" + a.toString(16)} is not a page-aligned direct-map address`);
   }
 
   /** fail_page_alloc's debugfs knobs: "<interval>,<probability>,<space>,<times>". */

@@ -86,7 +86,7 @@ export class Vmalloc {
   vmap(pages: Array<bigint | number>): bigint {
     const buf = this.pfnArray(pages, "vmap");
     const r = this.e.kernelCall(true, () => this.e.exports.vmap(buf, pages.length));
-    if (r === -1n) throw new RangeError("vmap: only pages from alloc_pages() can be mapped");
+    if (r === -BigInt(abi.EINVAL)) throw new RangeError("vmap: only pages from alloc_pages() can be mapped");
     return BigInt.asUintN(64, r);
   }
   vunmap(addr: bigint | number): void {
@@ -98,7 +98,7 @@ export class Vmalloc {
     const buf = this.pfnArray(pages, "vm_map_ram");
     const cpu = this.e.current.cpu;
     const r = this.e.kernelCall(true, () => this.e.exports.vm_map_ram(buf, pages.length, cpu));
-    if (r === -1n) throw new RangeError("vm_map_ram: only pages from alloc_pages() can be mapped");
+    if (r === -BigInt(abi.EINVAL)) throw new RangeError("vm_map_ram: only pages from alloc_pages() can be mapped");
     return BigInt.asUintN(64, r);
   }
   vm_unmap_ram(addr: bigint | number, count: number): void {

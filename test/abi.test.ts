@@ -168,3 +168,39 @@ describe.each(BUILDS)("the layout the host reads from the core (%s core)", (buil
     expect(e.virt_to_page(p)).toBe(L.vmemmapStart + ((p - L.pageOffset) >> 12n) * BigInt(abi.STRUCT_PAGE_SIZE));
   });
 });
+
+// Error returns the host maps to its messages: the codes come from abi.ts on both
+// sides, so a change on one side fails here rather than printing the wrong error.
+describe.each(BUILDS)("core return codes the host reads (%s core)", (build) => {
+  it("__free_pages, vmap and vm_map_ram refuse bad input with -EINVAL; the API says which", () => {
+    const e = boot({}, build);
+    const x = e.exports;
+    const page = e.alloc_pages(0);
+    expect(x.__free_pages(page + 8n, 0)).toBe(-abi.EINVAL);
+    expect(() => e.__free_pages(page + 8n, 0)).toThrow(/^__free_pages: 0x[0-9a-f]+ is not a page-aligned direct-map address$/);
+    // a slab page is no page of alloc_pages(): it cannot be mapped
+    const slabPage = e.kmalloc(64) & ~0xfffn;
+    const pfn = Number((slabPage - e.layout.pageOffset) >> 12n);
+    const buf = x.host_buf() + abi.HOST_BUF_BYTES;
+    new DataView(e.memory.buffer).setUint32(buf, pfn, true);
+    expect(x.vmap(buf, 1)).toBe(-BigInt(abi.EINVAL));
+    expect(x.vm_map_ram(buf, 1, 0)).toBe(-BigInt(abi.EINVAL));
+    expect(() => e.vmap([slabPage])).toThrow(/^vmap: only pages from alloc_pages\(\) can be mapped$/);
+    expect(() => e.vm_map_ram([slabPage])).toThrow(/^vm_map_ram: only pages from alloc_pages\(\) can be mapped$/);
+    expect(e.vmap([page])).not.toBe(0n);
+  });
+
+  it("guest_begin: -EOPNOTSUPP under sw_tags, -EINVAL for a region outside RAM, -EBUSY for frames in use", () => {
+    const tags = boot({ cmdline: "arch=arm64 kasan.mode=sw_tags" }, build);
+    const ram = abi.PHYS_BASE + 128 * 1048576;
+    const lo = abi.PHYS_BASE + 32 * 1048576, ring = 65536;
+    expect(tags.exports.guest_begin(lo, lo + 65536, lo, lo + 65536, lo + 1048576, ring, 100)).toBe(-abi.EOPNOTSUPP);
+    const e = boot({ ram: 128 }, build);
+    expect(e.exports.guest_begin(lo, lo + 65536, lo, lo + 65536, ram, ring, 100)).toBe(-abi.EINVAL);
+    // the frames of a live allocation are taken
+    const used = Number(e.kmalloc(64) - e.layout.pageOffset) + abi.PHYS_BASE;
+    const at = used - (used % abi.PAGE_SIZE);
+    expect(e.exports.guest_begin(at, at + abi.PAGE_SIZE, at, at + abi.PAGE_SIZE, lo + 2 * 1048576, ring, 100)).toBe(-abi.EBUSY);
+    expect(e.exports.guest_stop_reason()).toBe(abi.GUEST_RUNNING);
+  });
+});

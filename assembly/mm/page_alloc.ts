@@ -226,7 +226,7 @@ export function pageFreeProblem(pfn: u32, order: u32): i32 {
 
 // ── the public page API: alloc_pages / __free_pages ──────────────────────────
 import { USE_PAGES, GFP_ZERO, GFP_NOWARN, WARN_BAD_PAGE_FREE, WARN_ALLOC_FAILED, WARN_ALLOC_ORDER, R_ARG2,
-         R_FIRST_BAD, PAGE_SIZE, ALLOC_SITE_PAGES } from "../../abi/abi";
+         R_FIRST_BAD, PAGE_SIZE, ALLOC_SITE_PAGES, EINVAL } from "../../abi/abi";
 import { clockNs } from "../task";
 import { PAGE_OFFSET, physToLin, untag } from "./layout";
 import { pgUse, pgMapcount } from "./phys";
@@ -313,12 +313,12 @@ export function zone_reserved(zone: u32): u32 {
   return n;
 }
 
-// __free_pages(): 0 freed; -1 not a page-aligned direct-map address (the host
-// reports bad input); >0 the free_page_is_bad() reason, printed as "Bad page state".
+// __free_pages(): 0 freed; -EINVAL not a page-aligned direct-map address (the
+// host reports bad input); >0 the free_page_is_bad() reason, printed as "Bad page state".
 export function __free_pages(va: u64, order: u32): i32 {
   const a = untag(va);
   const off = a - PAGE_OFFSET;
-  if (order > <u32>MAX_PAGE_ORDER || off >= (<u64>nrFrames << PAGE_SHIFT) || (off & (PAGE_SIZE - 1)) != 0) return -1;
+  if (order > <u32>MAX_PAGE_ORDER || off >= (<u64>nrFrames << PAGE_SHIFT) || (off & (PAGE_SIZE - 1)) != 0) return -EINVAL;
   const pfn = <u32>(off >> PAGE_SHIFT);
   let why = pageFreeProblem(pfn, order);
   if (why == 0 && pgUse(pfn) != USE_PAGES) why = 3;

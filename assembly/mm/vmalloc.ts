@@ -17,7 +17,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, USE_VMALLOC, USE_METADATA, USE_PAGE
          R_FRAME_BASE, STAT_VMALLOC_PAGES, STAT_VMALLOC_AREAS, STAT_VMALLOC_LAZY_PAGES, STAT_VMALLOC_PURGES,
          STAT_VMALLOC_PAGES_PEAK, STAT_VMALLOC_SHADOW_PAGES, STAT_VMALLOC_SHADOW_PEAK, STAT_PCPU_PAGES, REP_VMALLOC_WARN,
          VMW_VFREE_NONEXISTENT, VMW_VFREE_BAD_ADDR, VMW_VUNMAP_NONEXISTENT, VMW_ALLOC_FAILED, VMW_RANGE_FAILED,
-         VMF_VM_STRUCT, VMF_PAGES, VMF_MAP, VMF_TOTAL_PAGES, FR_COPY_PROCESS } from "../../abi/abi";
+         VMF_VM_STRUCT, VMF_PAGES, VMF_MAP, VMF_TOTAL_PAGES, FR_COPY_PROCESS, EINVAL } from "../../abi/abi";
 import { NO_PFN, nrFrames, pgUse, pgMapcount, pgSetMapcount } from "./phys";
 import { allocPagesPfn, freePagesPfn, ratelimit, RL_NOPAGE } from "./page_alloc";
 import { ptePtr, ptMapPage, ptSetProt, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL, PAGE_KERNEL_RO } from "./pgtable";
@@ -609,10 +609,10 @@ export function vfreeAddr(p: u64): i32 {
 function mappablePfn(pfn: u32): bool { return pfn < nrFrames && pgUse(pfn) == USE_PAGES; }
 
 // vmap(pages, count): map the pfns at pfnsLin; the pages gain a map count so
-// they cannot be freed under the mapping. 0 on failure, -1 for a bad page.
+// they cannot be freed under the mapping. 0 on failure, -EINVAL for a bad page.
 export function vmapPfns(pfnsLin: usize, count: u32, caller: u32): i64 {
   if (count == 0 || <u64>count > <u64>nrFrames) return 0;
-  for (let i: u32 = 0; i < count; i++) if (!mappablePfn(load<u32>(pfnsLin + (<usize>i << 2)))) return -1;
+  for (let i: u32 = 0; i < count; i++) if (!mappablePfn(load<u32>(pfnsLin + (<usize>i << 2)))) return -EINVAL;
   const size = <u64>count << PAGE_SHIFT;
   const va = allocVmapArea(size + PAGE_SIZE, PAGE_SIZE, VMALLOC_START, VMALLOC_END, GFP_KERNEL,
                            VM_MAP | VM_HAS_VM, caller, false, size);
@@ -702,7 +702,7 @@ function vbRelease(vb: u32): void {
 
 export function vmMapRamPfns(pfnsLin: usize, count: u32, cpu: u32): i64 {
   if (count == 0 || <u64>count > <u64>nrFrames) return 0;
-  for (let i: u32 = 0; i < count; i++) if (!mappablePfn(load<u32>(pfnsLin + (<usize>i << 2)))) return -1;
+  for (let i: u32 = 0; i < count; i++) if (!mappablePfn(load<u32>(pfnsLin + (<usize>i << 2)))) return -EINVAL;
   const size = <u64>count << PAGE_SHIFT;
   let mem: u64;
   if (count <= VMAP_MAX_ALLOC) {

@@ -398,15 +398,15 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
   const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
   const imgHi = Math.ceil(layout.imageHi / abi.PAGE_SIZE) * abi.PAGE_SIZE;
   let ctl = Math.ceil(imgHi / GUEST_RING_BYTES) * GUEST_RING_BYTES;
-  let rc = -2;
+  let rc = -abi.EBUSY;
   for (; ctl + GUEST_RING_BYTES + abi.PAGE_SIZE <= ramEnd; ctl += GUEST_RING_BYTES) {
     rc = e.guest_begin(layout.imageLo, layout.imageHi, layout.stackLo, layout.stackHi, ctl, GUEST_RING_BYTES, pid);
-    if (rc !== -2) break;
+    if (rc !== -abi.EBUSY) break;
     const busy = abi.PHYS_BASE + (e.guest_busy_pfn() >>> 0) * abi.PAGE_SIZE;
     if (busy < imgHi) break;          // the image itself is taken: no point moving the ring
   }
-  if (rc === -1) throw new GuestError(`the guest's layout does not fit this engine (image ${hex(layout.imageLo)}-${hex(layout.imageHi)})`);
-  if (rc === -3) throw new GuestError("guests need generic KASAN or kasan=off (kasan.mode=sw_tags)");
+  if (rc === -abi.EINVAL) throw new GuestError(`the guest's layout does not fit this engine (image ${hex(layout.imageLo)}-${hex(layout.imageHi)})`);
+  if (rc === -abi.EOPNOTSUPP) throw new GuestError("guests need generic KASAN or kasan=off (kasan.mode=sw_tags)");
   if (rc !== 0) {
     const pfn = e.guest_busy_pfn() >>> 0;
     throw new GuestError(`the frames the guest is linked at (${hex(layout.imageLo)}-${hex(layout.imageHi)}) are in use ` +
@@ -549,11 +549,11 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
         status = "timeout";
         exitCode = EXIT_TIMEOUT;
         message = `${comm}[${pid}] was stopped: it ran past its time limit (${o.timeoutMs} ms)`;
-      } else if (reason === 2 || (reason !== 0 && engine.panicked)) {
+      } else if (reason === abi.GUEST_STOP_PANIC || (reason !== abi.GUEST_RUNNING && engine.panicked)) {
         status = "panic";
         exitCode = EXIT_STOPPED;
         message = `${comm}[${pid}] was stopped: the engine panicked`;
-      } else if (reason === 1) {
+      } else if (reason === abi.GUEST_STOP_OOPS) {
         status = "stopped";
         exitCode = EXIT_STOPPED;
         message = `${comm}[${pid}] was stopped: it made an access the engine cannot allow (the oops above killed it)`;
