@@ -628,6 +628,11 @@ export const KFENCE_SET_UNCHANGED = 0;
 export const KFENCE_SET_REENABLED = 1;       // "re-enabled"
 export const KFENCE_SET_INITIALISED = 2;     // "initialized - using ..." (pool set up late)
 export const KFENCE_SET_DISABLED = 3;        // "disabled"
+// kfence_init_failed(): why KFENCE did not start at boot (the boot log says it)
+export const KFENCE_INIT_OK = 0;
+export const KFENCE_INIT_NO_POOL = 1;        // "failed to allocate pool"
+export const KFENCE_INIT_NO_METADATA = 2;    // "failed to allocate metadata"
+export const KFENCE_INIT_FAILED = 3;         // "kfence_init failed"
 
 // ── fuzz op lengths in bytes (FZ_*: every op but TICK and TASK starts with site u16, slot u16)
 export const FZ_LEN_SIZED = 9;               // KMALLOC KZALLOC KFREE_AT KREALLOC VMALLOC LOAD* STORE*

@@ -65,9 +65,9 @@ export class Kfence {
 
   private bootLines(): string[] {
     switch (this.x.kfence_init_failed()) {
-      case 1: return ["kfence: failed to allocate pool"];
-      case 2: return ["kfence: failed to allocate metadata"];
-      case 3: return ["kfence: kfence_init failed"];
+      case abi.KFENCE_INIT_NO_POOL: return ["kfence: failed to allocate pool"];
+      case abi.KFENCE_INIT_NO_METADATA: return ["kfence: failed to allocate metadata"];
+      case abi.KFENCE_INIT_FAILED: return ["kfence: kfence_init failed"];
     }
     return this.initialized ? [this.initLine()] : [];
   }

@@ -33,8 +33,13 @@ export interface EngineStats {
   pageTableSplits: number;
 }
 
-const USE_NAMES = ["free", "reserved", "memmap", "pagetables", "shadow", "kfence", "stackdepot", "kernel",
-  "pages", "slab", "vmalloc", "large_kmalloc", "metadata", "guest"];
+// stats().framesByUse's names for the core's USE_* frame uses
+const USE_NAMES: Record<number, string> = {
+  [abi.USE_FREE]: "free", [abi.USE_RESERVED]: "reserved", [abi.USE_MEMMAP]: "memmap", [abi.USE_PGTABLE]: "pagetables",
+  [abi.USE_SHADOW]: "shadow", [abi.USE_KFENCE]: "kfence", [abi.USE_DEPOT]: "stackdepot", [abi.USE_KERNEL]: "kernel",
+  [abi.USE_PAGES]: "pages", [abi.USE_SLAB]: "slab", [abi.USE_VMALLOC]: "vmalloc", [abi.USE_LARGE_KMALLOC]: "large_kmalloc",
+  [abi.USE_METADATA]: "metadata", [abi.USE_GUEST]: "guest",
+};
 
 /** Where the statistics come from (the Engine provides them). */
 export interface StatsSources {
@@ -57,7 +62,7 @@ export class Stats {
     const base = this.src.exports.stats_base();
     const g = (i: number) => Number(this.dv.getBigUint64(base + i * 8, true));
     const byUse: Record<string, number> = {};
-    USE_NAMES.forEach((n, i) => (byUse[n] = g(abi.STAT_USE_BASE + i)));
+    for (let use = 0; use < abi.USE_COUNT; use++) byUse[USE_NAMES[use] ?? `use-${use}`] = g(abi.STAT_USE_BASE + use);
     const total = g(abi.STAT_FRAMES_TOTAL);
     this.src.exports.quarantine_stats();
     return {

@@ -35,7 +35,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PG_SLAB, PG_KFENCE, PG_RESERVED, US
          FR_PANIC
         } from "../../abi/abi";
 import { ENOMEM, EINVAL, KFENCE_SET_UNCHANGED, KFENCE_SET_REENABLED, KFENCE_SET_INITIALISED,
-         KFENCE_SET_DISABLED } from "../../abi/abi";
+         KFENCE_SET_DISABLED, KFENCE_INIT_OK, KFENCE_INIT_NO_POOL, KFENCE_INIT_NO_METADATA, KFENCE_INIT_FAILED } from "../../abi/abi";
 import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
 import { cfg } from "../config";
 import { PAGE_OFFSET, physToLin, dmLin } from "../mm/layout";
@@ -87,7 +87,7 @@ let metaLin: usize = 0;
 let coveredLin: usize = 0;
 let coveredOrder: u32 = 0;
 let hashSeed: u32 = 0;
-let initFailed: i32 = 0;          // 1: no pool, 2: no metadata (boot message for the host)
+let initFailed: i32 = KFENCE_INIT_OK;          // KFENCE_INIT_*: the boot message for the host
 
 let enabled: bool = false;
 let disabledByWarn: bool = false;
@@ -188,15 +188,15 @@ export function kfenceInit(): void {
   intervalNs = <u64>ms * 1000000;
   const pages = (nObjects + 1) * 2;
   const pfn = memblockAlloc(pages, 1, USE_KFENCE);
-  if (pfn == NO_PFN) { initFailed = 1; return; }
+  if (pfn == NO_PFN) { initFailed = KFENCE_INIT_NO_POOL; return; }
   const mpfn = memblockAlloc(metaFrames(), 1, USE_METADATA);
   if (mpfn == NO_PFN) {
     // memblock_free(): the frames go to the buddy with the rest
     for (let i: u32 = 0; i < pages; i++) pgSetFlags(pfn + i, 0);
-    initFailed = 2;
+    initFailed = KFENCE_INIT_NO_METADATA;
     return;
   }
-  if (!poolSetup(pfn, mpfn)) { initFailed = 3; return; }
+  if (!poolSetup(pfn, mpfn)) { initFailed = KFENCE_INIT_FAILED; return; }
 }
 
 // kfence_init_enable() at the end of boot: arm the sampling timer. Boot's own
