@@ -1,7 +1,7 @@
 // The host's modules import one another without cycles (type-only imports count:
 // a cycle of types still ties the modules' designs together). Subsystems reach
-// the engine through narrow interfaces (KfenceEngine, StackFrameEngine, GuestEngine) and
-// leaf type modules (report/context.ts, report/report.ts).
+// the engine through narrow interfaces (KfenceEngine, SlabEngine, CallbacksEngine, GuestEngine, ...)
+// and leaf modules (report/context.ts, report/report.ts, errors.ts).
 import { describe, it, expect } from "vitest";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
