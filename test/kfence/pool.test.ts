@@ -13,6 +13,7 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     const e = boot({}, build);
     const start = e.kfence.poolStart, size = e.kfence.poolSize;
     expect(size).toBe(2097152n);
+    expect(e.exports.kfence_init_failed()).toBe(abi.KFENCE_INIT_OK);
     expect(e.dmesg()).toContain(`kfence: initialized - using 2097152 bytes for 255 objects at ${hex(start)}-${hex(start + size)}\n`);
     expect(e.stats().framesByUse.kfence).toBe(512);
     expect(e.stats().pageTableSplits).toBeGreaterThanOrEqual(1);
@@ -35,6 +36,15 @@ describe.each(BUILDS)("KFENCE pool (%s build)", (build) => {
     expect(e.kfence.isKfenceAddress(start)).toBe(true);
     expect(e.kfence.isKfenceAddress(start - 1n)).toBe(false);
     expect(e.kfence.isKfenceAddress(start + size)).toBe(false);
+  });
+
+  it("a pool larger than RAM: boot goes on without KFENCE and says why (kfence_init_failed, KFENCE_INIT_*)", () => {
+    const e = boot({ cmdline: "kfence.num_objects=8000", ram: 64 }, build);
+    expect(e.exports.kfence_init_failed()).toBe(abi.KFENCE_INIT_NO_POOL);
+    const lines = e.dmesg().split("\n").filter((l) => l.includes("kfence:"));
+    expect(lines).toEqual(["[    0.000000] kfence: failed to allocate pool"]);
+    expect(e.kfence.enabled).toBe(false);
+    expect(e.stats().framesByUse.kfence).toBe(0);
   });
 
   it("stale TLB: a write fills the TLB, kfree protects and flushes, the next read faults", () => {
