@@ -1,5 +1,6 @@
 // The browser bundle: the compiled host (dist/host) with the Node platform
-// module swapped for the browser one, and core.wasm emitted next to it.
+// module swapped for the browser one, and core.wasm emitted next to it (the
+// plain build: no shared memory, so it runs where pages are not cross-origin isolated).
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -13,7 +14,7 @@ function shadowfenceWeb() {
   return {
     name: "shadowfence-web",
     buildStart() {
-      ref = this.emitFile({ type: "asset", fileName: "core.wasm", source: readFileSync(path.join(root, "build/core.wasm")) });
+      ref = this.emitFile({ type: "asset", fileName: "core.wasm", source: readFileSync(path.join(root, "build/core.plain.wasm")) });
     },
     resolveId(source, importer) {
       if (source === "shadowfence:core-url") return "\0shadowfence:core-url";

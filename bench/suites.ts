@@ -12,6 +12,8 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
   modes: () => import("./modes.js"),
+  // the shared-memory core (SMP groundwork) against the plain core, one CPU
+  smp: () => import("./smp.js"),
   guest: () => import("./guest.js"),
   // the kmemleak scan over 100k live objects
   kmemleak: () => import("./kmemleak.js"),

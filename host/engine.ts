@@ -6,7 +6,8 @@
 // The core's raw exports are called directly (README: "Loader and bindings").
 import { resolveOptions, logBufLen, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
-import { loadCoreBytesSync, readSource, wallNs } from "./platform.js";
+import { loadCoreBytesSync, coreBuildShared, readSource, wallNs } from "./platform.js";
+import { noteCoreModule } from "./core_memory.js";
 import { compileCore, bootCore, type CreateOptions } from "./instance.js";
 import { FrameTable, formatFrame, type Frame } from "./stackdepot.js";
 import { StackTracer } from "./stacktrace.js";
@@ -93,7 +94,8 @@ export class Engine {
   /** Boot synchronously (Node only). */
   static createSync(opts: EngineOptions = {}, create: CreateOptions = {}): Engine {
     const options = resolveOptions(opts);
-    return new Engine(options, create.module ?? new WebAssembly.Module(loadCoreBytesSync(create.build ?? "release") as BufferSource));
+    const build = create.build ?? "release";
+    return new Engine(options, create.module ?? noteCoreModule(new WebAssembly.Module(loadCoreBytesSync(build) as BufferSource), coreBuildShared(build)));
   }
 
   private constructor(options: ResolvedOptions, mod: WebAssembly.Module) {

@@ -3,7 +3,8 @@
 // that fails is a ConfigError naming the stage that ran out of memory.
 import * as abi from "../abi/abi.js";
 import { configSlots, ConfigError, MAX_RAM_MB, type ResolvedOptions } from "./config.js";
-import { loadCoreBytes, type CoreBuild } from "./platform.js";
+import { loadCoreBytes, coreBuildShared, type CoreBuild } from "./platform.js";
+import { instantiateCore, noteCoreModule } from "./core_memory.js";
 import type { CoreExports } from "./exports.js";
 
 const BOOT_STAGES: Record<number, string> = {
@@ -14,7 +15,7 @@ const BOOT_STAGES: Record<number, string> = {
 };
 
 export interface CreateOptions {
-  /** Which core build to run: the optimised release (default) or the debug build. */
+  /** Which core build to run: the optimised release (default), the debug build, or plain (release without shared memory). */
   build?: CoreBuild;
   /** Use this compiled module instead of loading one (e.g. in workers). */
   module?: WebAssembly.Module;
@@ -22,10 +23,10 @@ export interface CreateOptions {
 
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
-  if (build !== "release" && build !== "debug") return Promise.reject(new TypeError(`compileCore: build must be "release" or "debug", got ${JSON.stringify(build)}`));
+  if (build !== "release" && build !== "debug" && build !== "plain") return Promise.reject(new TypeError(`compileCore: build must be "release", "debug" or "plain", got ${JSON.stringify(build)}`));
   let p = moduleCache.get(build);
   if (!p) {
-    p = loadCoreBytes(build).then((b) => WebAssembly.compile(b as BufferSource));
+    p = loadCoreBytes(build).then(async (b) => noteCoreModule(await WebAssembly.compile(b as BufferSource), coreBuildShared(build)));
     moduleCache.set(build, p);
   }
   return p;
@@ -44,20 +45,21 @@ export interface CoreImports {
 export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, imports: CoreImports): { memory: WebAssembly.Memory; exports: CoreExports } {
   if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
   const pages = Math.ceil((abi.PHYS_BASE + options.ram * 1048576) / abi.WASM_PAGE);
-  let memory: WebAssembly.Memory;
-  try {
-    memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  } catch (e) {
-    throw new ConfigError(`ram=${options.ram}: this host could not provide ${pages * abi.WASM_PAGE} bytes of wasm memory (${(e as Error).message})`);
-  }
   const env = {
-    memory,
     abort: (msg: number, file: number, line: number, col: number) => {
       throw new Error(`shadowfence core aborted at ${line}:${col}`);
     },
     ...imports,
   };
-  const exports = new WebAssembly.Instance(mod, { env }).exports as unknown as CoreExports;
+  let core: { memory: WebAssembly.Memory; instance: WebAssembly.Instance };
+  try {
+    core = instantiateCore(mod, pages, env);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new ConfigError(`ram=${options.ram}: this host could not provide ${pages * abi.WASM_PAGE} bytes of wasm memory (${e.message})`);
+  }
+  const memory = core.memory;
+  const exports = core.instance.exports as unknown as CoreExports;
   for (const [slot, v] of configSlots(options)) exports.config_set(slot, v);
   const rc = exports.boot();
   if (rc === abi.BOOT_ENOMEM) {

@@ -4,10 +4,16 @@
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-export type CoreBuild = "release" | "debug";
+export type CoreBuild = "release" | "debug" | "plain";
+
+const CORE_FILES: Record<CoreBuild, string> = { release: "core.wasm", debug: "core.debug.wasm", plain: "core.plain.wasm" };
+/** Whether a build imports shared memory: release and debug do, plain (the browser's fallback) does not. */
+export function coreBuildShared(build: CoreBuild): boolean {
+  return build !== "plain";
+}
 
 function coreFile(build: CoreBuild): string {
-  const name = build === "debug" ? "core.debug.wasm" : "core.wasm";
+  const name = CORE_FILES[build];
   // host/ (source, vitest) and dist/host/ (compiled) both sit below the package root
   for (const rel of [`../build/${name}`, `../../build/${name}`]) {
     const p = fileURLToPath(new URL(rel, import.meta.url));

@@ -15,7 +15,8 @@
 // deduplicate to one bug per site.
 import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
-import { loadCoreBytesSync } from "../platform.js";
+import { loadCoreBytesSync, coreBuildShared } from "../platform.js";
+import { instantiateCore, noteCoreModule } from "../core_memory.js";
 import { OpWriter, readOp, emptyOp, type Tape, type TapeHeader, type TapeSite, type TapeCache } from "./tape.js";
 
 export type Profile = "slab-churn" | "vmalloc-heavy" | "mixed";
@@ -196,14 +197,13 @@ interface Core { exports: CoreExports; memory: WebAssembly.Memory }
 let standaloneModule: WebAssembly.Module | undefined;
 /** A core instance nobody boots: enough for the generator (it only uses the fuzz statics). */
 export function standaloneCore(): Core {
-  standaloneModule ??= new WebAssembly.Module(loadCoreBytesSync("release") as BufferSource);
-  const memory = new WebAssembly.Memory({ initial: abi.PHYS_BASE / abi.WASM_PAGE, maximum: abi.PHYS_BASE / abi.WASM_PAGE });
-  const env: Record<string, unknown> = { memory };
+  standaloneModule ??= noteCoreModule(new WebAssembly.Module(loadCoreBytesSync("release") as BufferSource), coreBuildShared("release"));
+  const env: Record<string, unknown> = {};
   for (const imp of WebAssembly.Module.imports(standaloneModule)) {
     if (imp.kind === "function") env[imp.name] = () => { throw new Error(`generator core called ${imp.name}`); };
   }
-  const inst = new WebAssembly.Instance(standaloneModule, { env } as WebAssembly.Imports);
-  return { exports: inst.exports as unknown as CoreExports, memory };
+  const { instance, memory } = instantiateCore(standaloneModule, abi.PHYS_BASE / abi.WASM_PAGE, env);
+  return { exports: instance.exports as unknown as CoreExports, memory };
 }
 
 /** One seeded stream of ops for a profile. */

@@ -23,7 +23,7 @@
 // (ring(x) = (x & mask) | base), so no depth can write outside it. The new
 // imports shift every defined function's index: calls, ref.func, element
 // segments, exports, start and function names are renumbered.
-import { Reader, Writer, WasmFormatError, valtype, skipInstruction, type WasmModule,
+import { Reader, Writer, WasmFormatError, valtype, limits, skipInstruction, type WasmModule,
   I32_CONST, LOCAL_GET, GLOBAL_GET, END, CALL, T_I32 } from "./wasm.js";
 import { SEAL_IMPORTS, SEAL_TYPES, SEAL_MODULE, STACK_POINTER_EXPORT, heapEntryArity, shiftFunc,
   type HeapEntry, type RewriteContext, type SealLayout, type RewriteHooks } from "./seal.js";
@@ -155,22 +155,45 @@ function redirectBody(c: RewriteContext, entry: HeapEntry): Uint8Array {
   return w.result();
 }
 
+// env.memory's limits: at least min pages, no maximum (the runner checked the
+// original's against the engine); a shared memory must state one: wasm32's.
+const WASM32_MAX_PAGES = 65536;
+function memoryLimits(w: Writer, min: number, shared: boolean | undefined): void {
+  if (shared) { w.byte(3); w.u32(min); w.u32(WASM32_MAX_PAGES); } else { w.byte(0); w.u32(min); }
+}
+
 function importSection(c: RewriteContext): Uint8Array {
   const w = new Writer();
   const sec = c.m.sections.find((s) => s.id === 2);
   const memPages = c.layout.importDefinedMemory;
   w.u32(c.m.imports.length + SEAL_IMPORTS.length + (memPages !== undefined ? 1 : 0));
   if (sec) {
+    // each import as it is; on a shared engine memory, env.memory imported shared
     const r = new Reader(c.m.bytes, sec.start, sec.end);
-    r.u32();
-    w.bytes(c.m.bytes.subarray(r.pos, sec.end));
+    for (let n = r.u32(); n > 0; n--) {
+      const at = r.pos;
+      r.name(); r.name();
+      const kind = r.byte();
+      if (kind === 2 && c.layout.sharedMemory) {
+        w.bytes(c.m.bytes.subarray(at, r.pos));
+        memoryLimits(w, limits(r).min, true);
+        continue;
+      }
+      if (kind === 0) r.u32();
+      else if (kind === 2) limits(r);
+      else if (kind === 1) { valtype(r); limits(r); }
+      else if (kind === 3) { valtype(r); r.byte(); }
+      else if (kind === 4) { r.byte(); r.u32(); }
+      else throw new WasmFormatError(`unknown import kind ${kind}`);
+      w.bytes(c.m.bytes.subarray(at, r.pos));
+    }
   }
   const enc = new TextEncoder();
   if (memPages !== undefined) {
     const mod = enc.encode("env"), nm = enc.encode("memory");
     w.u32(mod.length); w.bytes(mod);
     w.u32(nm.length); w.bytes(nm);
-    w.byte(2); w.byte(0); w.u32(memPages);
+    w.byte(2); memoryLimits(w, memPages, c.layout.sharedMemory);
   }
   SEAL_IMPORTS.forEach((name, i) => {
     const mod = enc.encode(SEAL_MODULE), nm = enc.encode(name);

@@ -436,6 +436,7 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
         guestFrames: e.guest_frames_base(), physBase: abi.PHYS_BASE, fuel: GUEST_FUEL,
         exportStackPointer: o.leaks ? stackPointerGlobal(m) : undefined,
         importDefinedMemory: m.definedMemories.length ? m.definedMemories[0].min : undefined,
+        sharedMemory: typeof SharedArrayBuffer === "function" && engine.memory.buffer instanceof SharedArrayBuffer,
         redirect,
         globalInit: layout.moveStack ? new Map([[layout.moveStack.global, layout.moveStack.top]]) : undefined,
       }, {

@@ -23,6 +23,8 @@ export interface SealLayout extends ShadowStackLayout {
   fuel: number;
   /** A module that defines its own memory (a plain wasm32-wasi link) imports env.memory instead, at least this many pages. */
   importDefinedMemory?: number;
+  /** The engine's memory is shared (the Node cores, ready for SMP): env.memory is imported shared, with wasm32's maximum. */
+  sharedMemory?: boolean;
   /** Defined functions whose bodies become one call of an engine heap entry (a plain build's malloc & co.). */
   redirect?: Map<number, HeapEntry>;
   /** New i32 initial values of defined globals (the stack pointer of a stack-first link, moved above its data). */

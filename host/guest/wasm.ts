@@ -93,7 +93,7 @@ export interface WasmModule {
   globalNames: Map<number, string>;
 }
 
-function limits(r: Reader): { min: number; max?: number; shared: boolean; is64: boolean } {
+export function limits(r: Reader): { min: number; max?: number; shared: boolean; is64: boolean } {
   const flags = r.byte();
   const min = r.u32();
   const max = flags & 1 ? r.u32() : undefined;

@@ -1,6 +1,10 @@
 // Browser specifics: the core comes from a URL next to the bundle (rollup
 // emits it as an asset); script sources are not readable.
-export type CoreBuild = "release" | "debug";
+export type CoreBuild = "release" | "debug" | "plain";
+/** The bundle ships the plain build (no shared memory): one CPU. */
+export function coreBuildShared(_build: CoreBuild): boolean {
+  return false;
+}
 
 let coreUrl: string | URL | undefined;
 // kept once fetched, so synchronous creation (KUnit, fuzz units) works afterwards

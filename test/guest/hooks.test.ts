@@ -18,7 +18,7 @@ const CLANG_HOOKS = [
 
 describe("guest hook ABI", () => {
   it("exports every __asan_* function clang 16 emits for wasm32, with clang's signatures", () => {
-    for (const file of ["core.wasm", "core.debug.wasm"]) {
+    for (const file of ["core.wasm", "core.debug.wasm", "core.plain.wasm"]) {
       const exports = new Map(WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(`${root}/build/${file}`))).map((e) => [e.name, e.kind]));
       for (const h of CLANG_HOOKS) expect(exports.get(h), `${file}: ${h}`).toBe("function");
       for (const h of ["load", "store"].flatMap((k) => ["1", "2", "4", "8", "16"].map((n) => `__asan_${k}${n}_kasan_off`))) {
