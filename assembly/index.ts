@@ -52,6 +52,9 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
          kfence_init_failed, kfence_sample_interval, kfence_next_sample, kfence_set_sample_interval,
          kfence_wall_poll } from "./kfence/core";
 
+// SMP: the lock torture test's loop and probes (assembly/locks.ts)
+export { smp_lock_torture, smp_torture_count, smp_lock_state } from "./locks";
+
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
 export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_modes_fill,

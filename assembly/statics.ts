@@ -19,7 +19,7 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const CACHE_TABLE: usize = TASK_TABLE + 0x8000;             // 4096 x (u32 lin + u8 state + u8 tag)
 // @ts-ignore: decorator
-@inline export const HOT_TABLE: usize = CACHE_TABLE + 0x8000;              // hot switches, below
+@inline export const HOT_TABLE: usize = CACHE_TABLE + 0x8000;              // hot switches, below; locks.ts from +0x800
 // @ts-ignore: decorator
 @inline export const MISC_TABLE: usize = HOT_TABLE + 0x1000;               // small scratch areas
 // vmalloc: directory of the vmap-area record chunks (16384 x u32 linear address)

@@ -141,6 +141,10 @@ export interface CoreExports {
   bench_modes_workload(n: number, seed: number): bigint;
   bench_modes_fill(n: number, seed: number): bigint;
   bench_kmalloc_kfree(n: number, size: number): number;
+  /** SMP lock test: iters times take lock, bump a shared counter non-atomically, release. */
+  smp_lock_torture(lock: number, iters: number): void;
+  smp_torture_count(): number;
+  smp_lock_state(lock: number): number;
   // ── vmalloc, KASAN_VMALLOC, percpu ──
   vmalloc(size: bigint): bigint;
   vzalloc(size: bigint): bigint;
