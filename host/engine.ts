@@ -753,7 +753,7 @@ export class Engine {
    * Roots are the registered globals (8-byte words) plus `o.roots`; a guest's
    * run passes its data, bss and live stack (4-byte words).
    */
-  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] } = {}): LeakReport[] {
+  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[]; guestBase?: number } = {}): LeakReport[] {
     this.notBusy();
     if (typeof o !== "object" || o === null) throw new TypeError("kmemleakScan: expected { roots?, guestPid?, onlyPid?, before? }");
     const memBytes = this.u8view().length;
@@ -768,7 +768,8 @@ export class Engine {
     const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
     if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
     roots.push(...this.globals.roots());
-    const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
+    const guestBase = o.guestBase === undefined ? 0 : numArg("kmemleakScan", "guestBase", o.guestBase, 0, abi.PHYS_BASE);
+    const r = kmemleakScan(this, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers, guestBase });
     this.leaks = r.leaks;
     if (r.leaks.length) this.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
     return r.leaks;

@@ -40,6 +40,8 @@ export interface ScanOptions {
   before?: Set<number>;
   /** Linear addresses held outside memory (wasm locals libc keeps until exit): roots too. */
   pointers?: number[];
+  /** A relocated guest's 4-byte words are its pointers: linear = word + guestBase (0 by default). */
+  guestBase?: number;
 }
 
 /** The linear addresses of every allocated object now (for ScanOptions.before). */
@@ -170,12 +172,14 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     if (start[a] <= v && v < end[a] && !black[a]) { black[a] = 1; grey[greyTop++] = a; }
   };
   let scanned = 0;
+  const guestBase = o.guestBase ?? 0;
   const scan = (from: number, len: number, width: 4 | 8) => {
     const first = (from + width - 1) & ~(width - 1), last = from + len - width;
     if (first < 0 || from + len > mem.length) return;
     scanned += len;
     if (width === 4) {
-      for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
+      if (guestBase) for (let p = first; p <= last; p += 4) ref(words[p >>> 2] + guestBase);
+      else for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
       return;
     }
     for (let p = first; p <= last; p += 8) {
@@ -222,7 +226,7 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
       `  hex dump (first ${Math.min(size[i], HEX_MAX_BYTES)} bytes):\n` +
       hexDumpLines(bytes.subarray(0, HEX_MAX_BYTES)).join("\n") + "\n" +
       `  backtrace (crc ${crc32le(bytes).toString(16)}):` + (st.lines ? "\n" + st.lines : "");
-    leaks.push({ address: va, guestAddress: o.guestPid !== undefined && pid[i] === o.guestPid ? "0x" + start[k].toString(16) : undefined,
+    leaks.push({ address: va, guestAddress: o.guestPid !== undefined && pid[i] === o.guestPid ? "0x" + (start[k] - guestBase).toString(16) : undefined,
       size: size[i], pid: pid[i], comm, backtrace: st.backtrace, text });
   }
   return { objects: n, leaks, scannedBytes: scanned };

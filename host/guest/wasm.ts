@@ -413,6 +413,11 @@ export interface SealLayout extends ShadowStackLayout {
   globalInit?: Map<number, number>;
   /** Export this global (the C stack pointer) as STACK_POINTER_EXPORT, so the leak scan reads the live stack. */
   exportStackPointer?: number;
+  /**
+   * Relocate an uninstrumented guest (a default wasm-ld layout) by this many bytes:
+   * every access, data segment and memory.size moves (relocate.ts).
+   */
+  relocate?: number;
 }
 
 /** The export the rewriter adds for the guest's stack pointer. */
@@ -443,12 +448,12 @@ export interface RewriteHooks {
  */
 export const SEAL_MODULE = "shadowfence";
 export const SEAL_IMPORTS = ["seal", "load", "store", "fill", "copy", "range", "fuel",
-  "kmalloc", "kcalloc", "kfree", "krealloc", "kmalloc_aligned", "ksize"] as const;
+  "kmalloc", "kcalloc", "kfree", "krealloc", "kmalloc_aligned", "ksize", "posix_memalign"] as const;
 const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1],
-  [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1]];   // i32 params, i32 results
+  [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1], [3, 1]];   // i32 params, i32 results
 
 /** The engine's heap entry points a guest's own allocator functions can be redirected to (bodies replaced). */
-export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "fill" | "copy";
+export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "posix_memalign" | "fill" | "copy";
 /** (params, results) of each heap entry, all i32. */
 export function heapEntryArity(e: HeapEntry): [number, number] {
   return SEAL_TYPES[SEAL_IMPORTS.indexOf(e)] as [number, number];
@@ -494,11 +499,16 @@ function atomicAccess(sub: number): Access {
   throw new WasmFormatError(`unknown atomic instruction 0xfe ${sub}`);
 }
 
+/** Where the last memarg's offset was encoded (relocation re-encodes it). */
+const lastOffset = { start: 0, end: 0 };
 /** Read a memarg; only memory 0 exists for a guest. Returns the offset. */
 function memarg(r: Reader): number {
   const align = r.u32();
   if (align & 0x40 && r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
-  return r.u32();
+  lastOffset.start = r.pos;
+  const offset = r.u32();
+  lastOffset.end = r.pos;
+  return offset;
 }
 function memIndexZero(r: Reader): void {
   if (r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
@@ -596,6 +606,7 @@ export function rewriteGuest(m: WasmModule, layout: SealLayout, hooks: RewriteHo
       }
       case 8: { const w = new Writer(); w.u32(shiftFunc(c, r.u32())); section(out, 8, w.result()); break; }
       case 9: section(out, 9, elementSection(c, r)); break;
+      case 11: section(out, 11, layout.relocate ? relocateDataSection(m, r, layout.relocate) : m.bytes.subarray(sec.start, sec.end)); break;
       case 10: {
         const w = new Writer();
         w.u32(m.bodies.length);
@@ -788,6 +799,8 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   w.bytes(bytes.subarray(groupStart, r.pos));
   for (const [n, t] of SCRATCH_GROUPS) { w.u32(n); w.byte(t); }
   const { instrumented: sealed, leaf } = scanBody(c, b);
+  const delta = layout.relocate ?? 0;
+  if (delta && sealed) throw new WasmFormatError("an instrumented guest cannot be relocated");
   const keepStack = !hooks.skip(b.func);
   const size = b.end - b.start;
   const fuelImport = c.sealBase + SEAL_IMPORTS.indexOf("fuel");
@@ -850,6 +863,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
   };
   /** The checks before a memory instruction [at, r.pos) with the address (then `a.extras`) on the stack. */
   const access = (at: number, a: Access, offset: number, result: boolean) => {
+    const offsetAt = { ...lastOffset };
     if (sealed) {
       const k = a.extras.length;
       const from = stack.length > k ? stack[stack.length - 1 - k] : null;
@@ -893,14 +907,28 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       w.byte(CALL); w.u32(imp("seal"));
       w.byte(END);
     } else {
+      const moved = offset + delta;
+      if (moved > 0xffffffff) {
+        // relocated past 4 GiB: the access could only trap
+        w.byte(0x00);
+        copied = r.pos;
+        return;
+      }
       site(id);
-      w.byte(I32_CONST); w.s32(offset);
+      w.byte(I32_CONST); w.s32(moved | 0);
       w.byte(I32_CONST); w.s32(a.size);
       w.byte(CALL); w.u32(imp(a.write ? "store" : "load"));
     }
     w.byte(LOCAL_GET); w.u32(L(L_ADDR));
     for (const s of slots) { w.byte(LOCAL_GET); w.u32(s); }
-    w.bytes(bytes.subarray(at, r.pos));
+    if (delta) {
+      // the same instruction at offset + delta
+      w.bytes(bytes.subarray(at, offsetAt.start));
+      w.u32(offset + delta);
+      w.bytes(bytes.subarray(offsetAt.end, r.pos));
+    } else {
+      w.bytes(bytes.subarray(at, r.pos));
+    }
     copied = r.pos;
   };
   while (r.pos < b.end) {
@@ -973,7 +1001,17 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
       continue;
     }
     if (op >= 0x28 && op <= 0x3e) { const off = memarg(r); access(at, PLAIN[op], off, !PLAIN[op].write); continue; }
-    if (op === 0x3f) { memIndexZero(r); stack.push(null); continue; }
+    if (op === 0x3f) {
+      memIndexZero(r);
+      stack.push(null);
+      if (delta) {                           // the pages the relocated guest's addresses reach
+        flush(r.pos);
+        w.byte(I32_CONST); w.s32(delta >>> 16);
+        w.byte(I32_SUB);
+        copied = r.pos;
+      }
+      continue;
+    }
     if (op === 0x40) {                       // memory.grow: the answer of a memory at its maximum
       memIndexZero(r);
       pop(); stack.push(null);
@@ -1001,6 +1039,7 @@ function rewriteBody(c: Ctx, b: WasmBody): Uint8Array {
           site(id);
           w.byte(CALL); w.u32(imp("range"));
           w.byte(LOCAL_GET); w.u32(L(L_ADDR));
+          if (delta) { w.byte(I32_CONST); w.s32(delta | 0); w.byte(I32_ADD); }
           w.byte(LOCAL_GET); w.u32(L(L_I32));
           w.byte(LOCAL_GET); w.u32(L(L_I32 + 1));
           w.bytes(bytes.subarray(at, r.pos));
@@ -1068,4 +1107,29 @@ export function callSites(m: WasmModule, func: number): Array<{ callee: number; 
     else skipInstruction(r, op);
   }
   return out;
+}
+
+/** The data section with every active segment's i32.const offset moved by delta. */
+function relocateDataSection(m: WasmModule, r: Reader, delta: number): Uint8Array {
+  const w = new Writer();
+  const n = r.u32();
+  w.u32(n);
+  for (let i = 0; i < n; i++) {
+    const flags = r.u32();
+    w.u32(flags);
+    if (flags === 2) w.u32(r.u32());
+    if (flags === 0 || flags === 2) {
+      if (r.byte() !== I32_CONST) throw new WasmFormatError("a data segment at a computed address cannot be relocated");
+      const at = r.s() >>> 0;
+      if (r.byte() !== END) throw new WasmFormatError("a data segment at a computed address cannot be relocated");
+      if (at + delta > 0xffffffff) throw new WasmFormatError("a data segment lies past 4 GiB once relocated");
+      w.byte(I32_CONST); w.s32((at + delta) | 0); w.byte(END);
+    } else if (flags !== 1) {
+      throw new WasmFormatError(`unknown data segment kind ${flags}`);
+    }
+    const start = r.pos;
+    r.bytes(r.u32());
+    w.bytes(m.bytes.subarray(start, r.pos));
+  }
+  return w.result();
 }
