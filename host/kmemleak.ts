@@ -178,8 +178,21 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     if (first < 0 || from + len > mem.length) return;
     scanned += len;
     if (width === 4) {
-      if (guestBase) for (let p = first; p <= last; p += 4) ref(words[p >>> 2] + guestBase);
-      else for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
+      if (guestBase) {
+        // a relocated guest's pointer is the low half of a direct-map address: an aligned
+        // kernel pointer the object still holds (SLUB's free pointer in a fresh object) is
+        // skipped whole, or it would hide the object it points to
+        for (let p = first; p <= last; p += 4) {
+          if ((p & 7) === 0 && p + 8 <= from + len) {
+            let hiWord = words[(p >>> 2) + 1];
+            if (tbi) hiWord = (hiWord & 0x00ffffff) | (pageOffsetHi & 0xff000000);
+            if (hiWord === pageOffsetHi) { p += 4; continue; }
+          }
+          ref(words[p >>> 2] + guestBase);
+        }
+      } else {
+        for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
+      }
       return;
     }
     for (let p = first; p <= last; p += 8) {

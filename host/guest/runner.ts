@@ -443,6 +443,12 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
   if (rc === -3) throw new GuestError("guests need generic KASAN or kasan=off (kasan.mode=sw_tags)");
   if (rc !== 0) {
     const pfn = e.guest_busy_pfn() >>> 0;
+    if (layout.base) {
+      throw new GuestError(`the frames the guest's own addresses need (${hex(layout.imageLo - layout.base)}-${hex(layout.imageHi - layout.base)}, ` +
+        `physical ${hex(layout.imageLo - layout.base)}) are in use (pfn ${hex(pfn)})` +
+        (engine.options.arch === "arm64" ? ": on arm64 the buddy hands out the lowest frames first" : "") +
+        `; link it with --global-base=${GUEST_LINK_BASE} (a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`);
+    }
     throw new GuestError(`the frames the guest is linked at (${hex(layout.imageLo)}-${hex(layout.imageHi)}) are in use ` +
       `(pfn ${hex(pfn)}): run it on a fresh engine, or relink it elsewhere with --global-base`);
   }
