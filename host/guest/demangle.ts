@@ -6,24 +6,27 @@
 
 /** The demangled name of a Rust symbol, or the name itself. */
 export function demangle(name: string): string {
-  // an LLVM suffix (`.llvm.123`, `.cold`) follows the symbol: keep it as a suffix
-  const dot = name.indexOf(".", 1);
-  const sym = dot > 0 ? name.slice(0, dot) : name;
-  const suffix = dot > 0 ? name.slice(dot) : "";
-  let out: string | undefined;
+  // ThinLTO's `.llvm.<n>` is dropped, as kallsyms' cleanup_symbol_name() does; other suffixes (`.cold`) stay
+  const sym = name.replace(/\.llvm\.[0-9]+$/, "");
+  let out: [string, number] | undefined;
   try {
     if (/^_?_ZN/.test(sym)) out = legacy(sym.slice(sym.indexOf("ZN") + 2));
     else if (/^_?_R[A-Z_0-9]/.test(sym)) out = new V0(sym.slice(sym.indexOf("R") + 1)).symbol();
   } catch {
     out = undefined;
   }
-  return out === undefined ? name : out + suffix;
+  if (out === undefined) return name;
+  const [text, end] = out;
+  const suffix = sym.slice(sym.length - end);
+  if (suffix !== "" && !/^\.[!-~]*$/.test(suffix)) return name;
+  return text + suffix;
 }
 
 // ── legacy ────────────────────────────────────────────────────────────────────
 const ESCAPES: Record<string, string> = { SP: "@", BP: "*", RF: "&", LT: "<", GT: ">", LP: "(", RP: ")", C: "," };
 
-function legacy(s: string): string | undefined {
+/** The demangled path and how many characters of s follow the symbol (its suffix). */
+function legacy(s: string): [string, number] | undefined {
   const parts: string[] = [];
   let i = 0;
   while (i < s.length && s[i] !== "E") {
@@ -35,12 +38,12 @@ function legacy(s: string): string | undefined {
     parts.push(s.slice(j, j + len));
     i = j + len;
   }
-  if (i !== s.length - 1 || parts.length === 0) return undefined;
+  if (i >= s.length || parts.length === 0) return undefined;
   // a Rust legacy symbol ends with its hash: h + 16 hex digits (C++ names have no such part)
   const hash = parts[parts.length - 1];
   if (!/^h[0-9a-f]{16}$/.test(hash) || parts.length < 2) return undefined;
   const names = parts.slice(0, -1).map(legacyIdent);
-  return names.some((n) => n === undefined) ? undefined : names.join("::");
+  return names.some((n) => n === undefined) ? undefined : [names.join("::"), s.length - i - 1];
 }
 
 function legacyIdent(id: string): string | undefined {
@@ -86,14 +89,11 @@ class V0 {
   private dis = 0;
   constructor(private readonly s: string) {}
 
-  symbol(): string {
+  symbol(): [string, number] {
     const path = this.path(true);
-    // an instantiating crate may follow; anything after that is a vendor suffix (ignored)
-    if (this.i < this.s.length && this.s[this.i] !== ".") {
-      const at = this.i;
-      try { this.path(false); } catch { this.i = at; }
-    }
-    return path;
+    // an instantiating crate may follow (not printed); then a vendor suffix starting with "."
+    if (this.i < this.s.length && this.s[this.i] !== ".") this.path(false);
+    return [path, this.s.length - this.i];
   }
 
   private peek(): string { return this.s[this.i] ?? ""; }
@@ -114,8 +114,7 @@ class V0 {
       if (c === "_") return v + 1;
       const d = c >= "0" && c <= "9" ? c.charCodeAt(0) - 48 : c >= "a" && c <= "z" ? c.charCodeAt(0) - 87 : c >= "A" && c <= "Z" ? c.charCodeAt(0) - 29 : -1;
       if (d < 0) throw new Error("base62");
-      v = v * 62 + d;
-      if (v > 2 ** 40) throw new Error("base62");
+      v = Math.min(v * 62 + d, 2 ** 52);      // a crate's disambiguator is a 64-bit hash: only small values matter
     }
   }
   private optBase62(tag: string): number {
@@ -153,14 +152,15 @@ class V0 {
     try { return this.enter(fn); } finally { this.i = save; }
   }
 
-  private path(top: boolean): string {
+  /** inValue: a value path (the symbol and its prefixes) spells generic arguments `::<…>`, a type `<…>`. */
+  private path(inValue: boolean): string {
     return this.enter(() => {
       const tag = this.next();
       switch (tag) {
         case "C": return this.ident();
         case "N": {
           const ns = this.next();
-          const parent = this.path(false);
+          const parent = this.path(inValue);
           const id = this.ident();
           if (ns >= "A" && ns <= "Z") {
             // closures and shims: {closure#N} as rustc-demangle prints them
@@ -173,13 +173,13 @@ class V0 {
         case "X": { this.implPath(); const t = this.type(); const tr = this.path(false); return `<${t} as ${tr}>`; }
         case "Y": { const t = this.type(); const tr = this.path(false); return `<${t} as ${tr}>`; }
         case "I": {
-          const p = this.path(false);
+          const p = this.path(inValue);
           const args: string[] = [];
           while (this.peek() !== "E") args.push(this.genericArg());
           this.i++;
-          return `${p}${top ? "::" : ""}<${args.join(", ")}>`;
+          return `${p}${inValue ? "::" : ""}<${args.join(", ")}>`;
         }
-        case "B": return this.backref(() => this.path(top));
+        case "B": return this.backref(() => this.path(inValue));
         default: throw new Error("path");
       }
     });
