@@ -313,6 +313,8 @@ export function guest_relocate(base: u32, nullLen: u32): i32 {
 }
 
 export function guest_stop_reason(): i32 { return stopReason; }
+// A check made on the guest's behalf outside any instrumented site: no stale site frame.
+export function guestClearSite(): void { if (guestActive) store<u32>(gcb + GCB_SITE, 0); }
 // May the host write [p, p + n) for the guest (WASI syscalls)? 1 yes, 0 no.
 export function guest_range_ok(p: u32, n: u32): i32 { return guestActive && firstForbidden(p, n) == u64.MAX_VALUE ? 1 : 0; }
 export function guest_busy_pfn(): u32 { return busyPfn; }

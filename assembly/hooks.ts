@@ -26,7 +26,7 @@ import { kasanReportNoMeta } from "./kasan/report";
 import { kasan_alloca_poison, kasan_allocas_unpoison } from "./kasan/shadow_api";
 import { ring_head } from "./report";
 import { statGet, statInc } from "./stats";
-import { guestVa, guestActive, guestBase, inNullPage, guest_kmalloc_aligned, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
+import { guestVa, guestActive, guestBase, inNullPage, guest_kmalloc_aligned, guestClearSite, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
          guestGlobalsRecord, stackLo, stackHi, GUEST_STOP_OOPS, GUEST_STOP_PANIC, ignoredShadowWriteInc } from "./guest";
 
 // The guest's inline shadow formula (clang for wasm32): shadow = (addr >> 3) + 0x20000000.
@@ -302,6 +302,7 @@ export function guest_range(p: u32, n: u32): void {
   if (p == 0) return 48;                                         // ENOMEM
   const lin = <u64>out + <u64>guestBase;
   if (lin + 4 > <u64>u32.MAX_VALUE + 1) unreachable();
+  guestClearSite();            // a report's stack starts at posix_memalign's caller
   hookCheck<M>(<u32>lin, 4, true);
   store<u32>(<usize>lin, p);
   return 0;
