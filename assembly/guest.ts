@@ -93,7 +93,7 @@ let stopReason: i32 = GUEST_RUNNING;
 let busyPfn: u32 = NO_PFN;
 let ignoredShadowWrites: u32 = 0;
 export function ignoredShadowWriteInc(): void { ignoredShadowWrites++; }
-// A relocated guest (a default wasm-ld layout, host/guest/relocate.ts): its
+// A relocated guest (a default wasm-ld layout, host/guest/runner.ts): its
 // pointer p is the linear address p + guestBase (PHYS_BASE, so the kernel
 // address is PAGE_OFFSET + p), and its first guestNullLen bytes (below its
 // image, at most a page) are its NULL page. Not relocated: base 0, and the

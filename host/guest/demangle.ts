@@ -81,10 +81,14 @@ const BASIC: Record<string, string> = {
 };
 /** How deep paths and types may nest (a hostile name cannot recurse without bound). */
 const V0_MAX_DEPTH = 64;
+/** Productions a name may expand to, and the longest text it may give (kallsyms keeps 511 characters anyway). */
+const V0_MAX_STEPS = 10000;
+const V0_MAX_TEXT = 4096;
 
 class V0 {
   private i = 0;
   private depth = 0;
+  private steps = 0;
   /** The disambiguator of the last identifier (a closure's index). */
   private dis = 0;
   constructor(private readonly s: string) {}
@@ -102,8 +106,13 @@ class V0 {
     return this.s[this.i++];
   }
   private enter<T>(fn: () => T): T {
-    if (++this.depth > V0_MAX_DEPTH) throw new Error("too deep");
-    try { return fn(); } finally { this.depth--; }
+    // backrefs can repeat a subtree at every level: bound the work and the text, not only the depth
+    if (++this.depth > V0_MAX_DEPTH || ++this.steps > V0_MAX_STEPS) throw new Error("too deep");
+    try {
+      const r = fn();
+      if (typeof r === "string" && r.length > V0_MAX_TEXT) throw new Error("too long");
+      return r;
+    } finally { this.depth--; }
   }
   /** <base-62-number>: `_` is 0, else digits then `_` is value + 1. */
   private base62(): number {

@@ -1,5 +1,5 @@
 // WASI for a relocated guest (a default wasm-ld layout running at linear
-// address = guest pointer + base, see relocate.ts): every pointer a syscall
+// address = guest pointer + base, see the runner's layoutOf): every pointer a syscall
 // takes is the guest's, so this layer translates them before the guard and
 // the implementation (node:wasi or the subset) see linear addresses, and
 // translates back the pointers a syscall writes (args_get, environ_get). An

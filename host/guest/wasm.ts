@@ -415,7 +415,7 @@ export interface SealLayout extends ShadowStackLayout {
   exportStackPointer?: number;
   /**
    * Relocate an uninstrumented guest (a default wasm-ld layout) by this many bytes:
-   * every access, data segment and memory.size moves (relocate.ts).
+   * every access, data segment and memory.size moves (docs/guests.md, "Programs shadowfence cc did not build").
    */
   relocate?: number;
 }

@@ -45,7 +45,13 @@ describe("demangle: Rust v0 symbols (-C symbol-mangling-version=v0)", () => {
   });
   it("hostile names come back unchanged: endless backrefs, deep nesting, punycode, junk after the symbol", () => {
     const deep = "_R" + "NvNv".repeat(5000) + "C1a";
-    for (const n of ["_RB_", "_RNvB_3foo", deep, "_RNvC1a" + "I".repeat(100000), "_RNvCs1_5crateu3caf", "_RNvC5crate3foo junk"]) {
+    // level k is I<level k-1><level k-1, level k-1> through backrefs: 3^40 expansions without a work bound
+    const b62 = (v: number): string => { const d = "0123456789abcdefghijklmnopqrstuvwxyz"; let o = ""; do { o = (d + d.slice(10).toUpperCase())[v % 62] + o; v = Math.floor(v / 62); } while (v); return o; };
+    const ref = (pos: number) => "B" + (pos === 0 ? "_" : b62(pos - 1) + "_");
+    let body = "IC1a", prev = 1;
+    for (let k = 0; k < 40; k++) { const at = body.length; body += "I" + ref(prev).repeat(3) + "E"; prev = at; }
+    const doubling = "_R" + body + "E";
+    for (const n of ["_RB_", "_RNvB_3foo", deep, doubling, "_RNvC1a" + "I".repeat(100000), "_RNvCs1_5crateu3caf", "_RNvC5crate3foo junk"]) {
       expect(demangle(n)).toBe(n);
     }
   });
