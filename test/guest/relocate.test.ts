@@ -62,6 +62,19 @@ describe.each(["", "kasan=off"])("a relocated guest (%s)", (cmdline) => {
     }
   });
 
+  it("a wild pointer past RAM is reported at PAGE_OFFSET + its own value, then the fault stops the guest", () => {
+    const e = fresh();
+    const r = e.runGuest(plain("(i32.store (i32.const 0x80000000) (i32.const -1))"));
+    expect(r.status).toBe("stopped");
+    const titles = r.reports.map((x) => x.title);
+    if (kasan) {
+      expect(r.reports[0].type).toBe("wild-memory-access");
+      expect(r.reports[0].text).toContain("Write of size 4 at addr ffff888080000000 by task guest/100");
+    }
+    expect(titles[titles.length - 1]).toBe("BUG: unable to handle page fault for address: ffff888080000000");
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("a pointer that would wrap into the engine's tables traps instead: stores, offsets, SIMD, fill and copy", () => {
     const e = fresh();
     // the core's static data and the kmem_cache table (assembly/statics.ts), and the last bytes below RAM
