@@ -4,6 +4,7 @@
 // data is refused with the kernel's report, and WASI translates its pointers.
 import { describe, it, expect } from "vitest";
 import binaryen from "binaryen";   // assembles the hand-written modules
+import fc from "fast-check";
 import * as abi from "../../abi/abi.js";
 import { boot } from "../helpers.js";
 
@@ -97,6 +98,37 @@ describe.each(["", "kasan=off"])("a relocated guest (%s)", (cmdline) => {
       }
     }
     expect(e.selfCheck()).toEqual([]);
+  });
+
+  it("randomized stores, atomics, fills and copies at any address never reach the engine's tables", () => {
+    const e = fresh();
+    const statics = e.exports.tlb_base();
+    const guarded = () => e.u8view().slice(statics + 0x68000, statics + 0x68000 + 0x8080);   // the kmem_cache table and the hot switches
+    const before = guarded();
+    const addr = fc.oneof(fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 0x12000 }),
+      fc.integer({ min: 2 ** 32 - abi.PHYS_BASE, max: 2 ** 32 - 1 }));
+    const op = fc.oneof(
+      fc.record({ k: fc.constantFrom("i32.store", "i64.store", "v128.store", "i64.atomic.store", "i32.atomic.rmw8.xchg_u"), a: addr,
+        off: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 32 - 1 })) }),
+      fc.record({ k: fc.constantFrom("memory.fill", "memory.copy"), a: addr, b: addr, n: fc.integer({ min: 0, max: 0x30000 }) }));
+    const text = (o: { k: string; a: number; off?: number; b?: number; n?: number }) => {
+      const a = `(i32.const ${o.a | 0})`;
+      if (o.k === "memory.fill") return `(memory.fill ${a} (i32.const 0x5a) (i32.const ${o.n}))`;
+      if (o.k === "memory.copy") return `(memory.copy ${a} (i32.const ${o.b! | 0}) (i32.const ${o.n}))`;
+      if (o.k === "i64.store" || o.k === "i64.atomic.store") return `(${o.k} offset=${o.off} ${a} (i64.const -1))`;
+      if (o.k === "v128.store") return `(v128.store offset=${o.off} ${a} (v128.const i32x4 1 2 3 4))`;
+      if (o.k === "i32.atomic.rmw8.xchg_u") return `(drop (i32.atomic.rmw8.xchg_u offset=${o.off} ${a} (i32.const 0x5a)))`;
+      return `(i32.store offset=${o.off} ${a} (i32.const 0x41414141))`;
+    };
+    const seen = new Set<string>();
+    fc.assert(fc.property(fc.array(op, { minLength: 1, maxLength: 4 }), (ops) => {
+      const r = e.runGuest(plain(ops.map(text).join("\n")), { timeoutMs: 10000 });
+      expect(["exit", "stopped", "trap"]).toContain(r.status);
+      seen.add(r.status);
+      expect(r.selfCheck).toEqual([]);
+      expect(Buffer.from(guarded()).equals(Buffer.from(before))).toBe(true);
+    }), { numRuns: 60, seed: 16 });
+    expect([...seen].sort()).toEqual(["exit", "stopped", "trap"]);
   });
 
   it("WASI gets its pointers translated: a write of its data, EFAULT for the NULL page and wrapped pointers, EINVAL past the iovec scratch", () => {
