@@ -21,19 +21,19 @@
 // │ ctl + ring: +0 ssp    u32 linear address of the innermost entry  │
 // │             +4 site   u32 frame id of the current __asan_* call  │
 // └────────────────────────────────────────────────────────────────────┘
-import { PHYS_BASE, PAGE_SHIFT, PAGE_SIZE, USE_GUEST, USE_FREE, ZERO_SIZE_PTR, GFP_KERNEL, GFP_ZERO,
+import { PHYS_BASE, PAGE_SHIFT, PAGE_SIZE, USE_GUEST, USE_FREE, USE_RESERVED, ZERO_SIZE_PTR, GFP_KERNEL, GFP_ZERO,
          R_STACK, RING_RECORDS, REC_SIZE, STAT_OOPSES, BUG_INVALID_FREE, PATH_KFREE_LARGE,
          WARN_KFREE_NOT_HEAP, KMALLOC_MAX_CACHE_SIZE, EINVAL, EBUSY, EOPNOTSUPP,
          GUEST_RUNNING, GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
 import { GUEST_FRAMES, GUEST_MISC, HOT_GUEST_DELTA, GUEST_FRAME_IMAGE, GUEST_FRAME_HEAP,
          guestFramesMark } from "./statics";
 import { PAGE_OFFSET } from "./mm/layout";
-import { nrFrames, NO_PFN, pgUse } from "./mm/phys";
+import { nrFrames, NO_PFN, pgUse, pgSetUse } from "./mm/phys";
 import { claimPfnRange, freePagesPfn } from "./mm/page_alloc";
 import { kmalloc, kfree, virtToSlab, slabCacheId, cacheLin, isLiveObjectStart } from "./mm/slub";
 import { krealloc, ksize } from "./mm/slab_common";
-import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
-import { kasanUnpoison } from "./kasan/shadow";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_PAGE_REDZONE } from "./kasan/kasan";
+import { kasanUnpoison, kasanPoison } from "./kasan/shadow";
 import { kasanFreePages, kasanKmallocPath, TRACK_KMALLOC } from "./kasan/common";
 import { kasanReportInvalidFree } from "./kasan/report";
 import { isKfenceAddress } from "./kfence/core";
@@ -79,6 +79,15 @@ let stopReason: i32 = GUEST_RUNNING;
 let busyPfn: u32 = NO_PFN;
 let ignoredShadowWrites: u32 = 0;
 export function ignoredShadowWriteInc(): void { ignoredShadowWrites++; }
+// A relocated guest (a default wasm-ld layout, host/guest/runner.ts): its
+// pointer p is the linear address p + guestBase (PHYS_BASE, so the kernel
+// address is PAGE_OFFSET + p), and its first guestNullLen bytes (below its
+// image, at most a page) are its NULL page. Not relocated: base 0, and the
+// NULL page is linear [0, PAGE_SIZE).
+export let guestBase: u32 = 0;
+let guestNullLen: u32 = <u32>PAGE_SIZE;
+// frame 0 (reserved, the BIOS page) holds the start of a relocated image
+let frame0Image: bool = false;
 
 // boot: the direct-map offset the hooks add to a guest pointer
 export function guestInit(): void {
@@ -90,12 +99,20 @@ export function guestInit(): void {
 // A guest pointer as a kernel address: the first page keeps its value (NULL,
 // ZERO_SIZE_PTR), everything else is shifted onto the direct map.
 // @ts-ignore: decorator
-@inline export function guestVa(p: u32): u64 {
-  return p < <u32>PAGE_SIZE ? <u64>p : <u64>p + load<u64>(HOT_GUEST_DELTA);
+@inline export function guestVa(p: u32): u64 { return linearVa(<u64>p); }
+// The kernel address of linear address lin (which may lie past 4 GiB): the
+// guest's NULL page keeps the guest's own value.
+export function linearVa(lin: u64): u64 {
+  const g = lin - <u64>guestBase;
+  return g < <u64>guestNullLen ? g : lin + load<u64>(HOT_GUEST_DELTA);
 }
+// Is linear address a in the guest's NULL page (the report says null-ptr-deref)?
+// @ts-ignore: decorator
+@inline export function inNullPage(a: u32): bool { return a - guestBase < <u32>PAGE_SIZE; }
+// What the heap hands a guest for kernel address va (NULL, ZERO_SIZE_PTR keep their value).
 // @ts-ignore: decorator
 @inline function guestPtr(va: u64): u32 {
-  return va <= <u64>ZERO_SIZE_PTR ? <u32>va : <u32>(va - load<u64>(HOT_GUEST_DELTA));
+  return va <= <u64>ZERO_SIZE_PTR ? <u32>va : <u32>(va - load<u64>(HOT_GUEST_DELTA) - <u64>guestBase);
 }
 // @ts-ignore: decorator
 @inline function ramBytes(): u64 { return <u64>nrFrames << PAGE_SHIFT; }
@@ -118,8 +135,10 @@ export function firstForbidden(p: u32, n: u32): u64 {
   while (a < end) {
     const off = a - <u64>PHYS_BASE;
     if (a < <u64>PHYS_BASE || off >= ramBytes()) return a;
+    if (guestBase != 0 && a - <u64>guestBase < <u64>guestNullLen) return a;
     const pfn = <u32>(off >> PAGE_SHIFT);
-    if (load<u8>(GUEST_FRAMES + <usize>pfn) == 0 && pgUse(pfn) != USE_FREE && !isKfenceAddress(guestVa(<u32>a))) return a;
+    if (load<u8>(GUEST_FRAMES + <usize>pfn) == 0 && pgUse(pfn) != USE_FREE && !(pfn == 0 && frame0Image) &&
+        !isKfenceAddress(guestVa(<u32>a))) return a;
     a = (a | (PAGE_SIZE - 1)) + 1;
   }
   return u64.MAX_VALUE;
@@ -178,6 +197,14 @@ export function guestCheckAlive(oopsesBefore: u64): void {
 
 // ── run bracket ──────────────────────────────────────────────────────────────
 function releaseFrames(lo: u32, hi: u32): void {
+  if (lo == <u32>PHYS_BASE && frame0Image) {
+    // frame 0 goes back to reserved, zeroed, its shadow as at boot
+    frame0Image = false;
+    memory.fill(<usize>lo, 0, PAGE_SIZE);
+    if (kasanMode != KASAN_OFF) kasanPoison(PAGE_OFFSET, PAGE_SIZE, 0);
+    pgSetUse(0, USE_RESERVED);
+    lo += <u32>PAGE_SIZE;
+  }
   for (let p = lo; p < hi; p += PAGE_SIZE) {
     const pfn = (p - <u32>PHYS_BASE) >>> PAGE_SHIFT;
     kasanFreePages(pfn, 0);
@@ -187,6 +214,19 @@ function releaseFrames(lo: u32, hi: u32): void {
 
 // Claim [lo, hi) (page-aligned linear addresses) for the guest; false if busy.
 function claim(lo: u32, hi: u32): bool {
+  if (lo == <u32>PHYS_BASE && guestBase != 0) {
+    // a relocated image starting in the first page (wasm-ld's data at 1024):
+    // frame 0 is reserved, never the buddy's; the guest borrows it
+    if (pgUse(0) != USE_RESERVED) { busyPfn = 0; return false; }
+    if (lo + <u32>PAGE_SIZE < hi && !claim(lo + <u32>PAGE_SIZE, hi)) return false;
+    pgSetUse(0, USE_GUEST);
+    memory.fill(<usize>lo, 0, PAGE_SIZE);
+    kasanUnpoison(PAGE_OFFSET, PAGE_SIZE, 0xff);
+    // the NULL page below the data: poisoned, so checks take the slow path, which refuses it
+    if (kasanMode != KASAN_OFF) kasanPoison(PAGE_OFFSET, <u64>(guestNullLen & ~7), KASAN_PAGE_REDZONE);
+    frame0Image = true;
+    return true;
+  }
   const pfn = (lo - <u32>PHYS_BASE) >>> PAGE_SHIFT;
   const busy = claimPfnRange(pfn, (hi - lo) >>> PAGE_SHIFT, USE_GUEST);
   if (busy != NO_PFN) { busyPfn = busy; return false; }
@@ -205,11 +245,12 @@ export function guest_begin(imgLo: u32, imgHi: u32, stkLo: u32, stkHi: u32, ctl:
   const lo = imgLo & ~(PAGE_SIZE - 1);
   const hi = <u64>((<u64>imgHi + PAGE_SIZE - 1) & ~<u64>(PAGE_SIZE - 1));
   const ctlEnd = <u64>ctl + <u64>ringBytes + PAGE_SIZE;
-  if (guestActive || lo < <u32>PHYS_BASE + PAGE_SIZE || hi > ramEnd || imgLo >= imgHi ||
+  if (guestActive || lo < <u32>PHYS_BASE + (guestBase != 0 ? 0 : PAGE_SIZE) || hi > ramEnd || imgLo >= imgHi ||
       stkLo < imgLo || stkHi > imgHi || stkLo > stkHi ||
       ringBytes < <u32>PAGE_SIZE || (ringBytes & (ringBytes - 1)) != 0 || (ctl & (ringBytes - 1)) != 0 ||
       ctl < <u32>PHYS_BASE + PAGE_SIZE || ctlEnd > ramEnd || (<u64>ctl < hi && ctlEnd > <u64>lo)) return -EINVAL;
   busyPfn = NO_PFN;
+  if (guestBase != 0 && lo < guestBase + guestNullLen && lo != guestBase) return -EINVAL;
   if (!claim(lo, <u32>hi)) return -EBUSY;
   if (!claim(ctl, <u32>ctlEnd)) { releaseFrames(lo, <u32>hi); return -EBUSY; }
   imageLo = lo; imageHi = <u32>hi;
@@ -220,6 +261,8 @@ export function guest_begin(imgLo: u32, imgHi: u32, stkLo: u32, stkHi: u32, ctl:
   store<u32>(gcb + GCB_SSP, ringBase);
   store<u32>(gcb + GCB_SITE, 0);
   guestFramesMark((lo - <u32>PHYS_BASE) >>> PAGE_SHIFT, (<u32>hi - lo) >>> PAGE_SHIFT, GUEST_FRAME_IMAGE);
+  // KASAN off has no shadow to send the NULL page to the slow path: every access to frame 0 takes it
+  if (frame0Image && kasanMode == KASAN_OFF) guestFramesMark(0, 1, 0);
   guestPid = pid;
   task_stack_set(pid, guestVa(stkLo), stkHi - stkLo, 4);
   store<u32>(GLOBALS_TABLE, 0);
@@ -232,16 +275,32 @@ export function guest_begin(imgLo: u32, imgHi: u32, stkLo: u32, stkHi: u32, ctl:
 // End the guest: its image and control frames go back to the buddy (their
 // heap objects stay allocated, as a leaked object would).
 export function guest_end(): void {
-  if (!guestActive) return;
+  if (!guestActive) { guest_relocate(0, 0); return; }
   guestActive = false;
   guestFramesMark((imageLo - <u32>PHYS_BASE) >>> PAGE_SHIFT, (imageHi - imageLo) >>> PAGE_SHIFT, 0);
   task_stack_free(guestPid);
   releaseFrames(imageLo, imageHi);
   releaseFrames(ctlLo, ctlHi);
   set_current_stack(0);
+  guest_relocate(0, 0);
+}
+
+// Before guest_begin: the next guest's pointers are linear - base (0 or
+// PHYS_BASE) and its NULL page is its first nullLen bytes (1..PAGE_SIZE).
+// Returns 0, -EBUSY while a guest is running, or -EINVAL for bad arguments.
+// (0, 0) restores the plain layout.
+export function guest_relocate(base: u32, nullLen: u32): i32 {
+  if (guestActive) return -EBUSY;
+  if (base == 0) { guestBase = 0; guestNullLen = <u32>PAGE_SIZE; return 0; }
+  if (base != <u32>PHYS_BASE || nullLen == 0 || nullLen > <u32>PAGE_SIZE) return -EINVAL;
+  guestBase = base;
+  guestNullLen = nullLen;
+  return 0;
 }
 
 export function guest_stop_reason(): i32 { return stopReason; }
+// A check made on the guest's behalf outside any instrumented site: no stale site frame.
+export function guestClearSite(): void { if (guestActive) store<u32>(gcb + GCB_SITE, 0); }
 // May the host write [p, p + n) for the guest (WASI syscalls)? 1 yes, 0 no.
 export function guest_range_ok(p: u32, n: u32): i32 { return guestActive && firstForbidden(p, n) == u64.MAX_VALUE ? 1 : 0; }
 export function guest_busy_pfn(): u32 { return busyPfn; }
@@ -282,9 +341,9 @@ let heapHead: u32 = 0;
 // on a pointer that is no object start or an object already free, so those
 // are refused with the WARN free_large_kmalloc prints. Anything that is not
 // kmalloc memory at all is an invalid free (KASAN) or that WARN.
-function freeable(p: u32, va: u64): bool {
-  const off = <u64>p - <u64>PHYS_BASE;
-  const heap = isKfenceAddress(va) || (<u64>p >= <u64>PHYS_BASE && off < ramBytes() && guestFrameKind(p) == GUEST_FRAME_HEAP);
+function freeable(lin: u64, va: u64): bool {
+  const off = lin - <u64>PHYS_BASE;
+  const heap = isKfenceAddress(va) || (lin >= <u64>PHYS_BASE && off < ramBytes() && guestFrameKind(<u32>lin) == GUEST_FRAME_HEAP);
   if (heap) {
     if (kasanMode != KASAN_OFF || isKfenceAddress(va) || isLiveObjectStart(va)) return true;
     warnRecord(WARN_KFREE_NOT_HEAP, va, 0);
@@ -315,8 +374,9 @@ export function guest_kcalloc(n: u32, size: u32): u32 {
 export function guest_kfree(p: u32): void {
   if (p <= <u32>ZERO_SIZE_PTR) return;
   heapEnter();
-  const va = guestVa(p);
-  if (freeable(p, va)) kfree(va);
+  const lin = <u64>p + <u64>guestBase;
+  const va = linearVa(lin);
+  if (freeable(lin, va)) kfree(va);
   heapLeave();
 }
 
@@ -326,8 +386,9 @@ export function guest_krealloc(p: u32, size: u32): u32 {
   if (p <= <u32>ZERO_SIZE_PTR) {
     nv = kmalloc(size, GFP_KERNEL);
   } else {
-    const va = guestVa(p);
-    if (freeable(p, va)) nv = krealloc(va, size, GFP_KERNEL);
+    const lin = <u64>p + <u64>guestBase;
+    const va = linearVa(lin);
+    if (freeable(lin, va)) nv = krealloc(va, size, GFP_KERNEL);
   }
   heapLeave();
   return guestPtr(nv);
@@ -336,9 +397,10 @@ export function guest_krealloc(p: u32, size: u32): u32 {
 // malloc_usable_size: ksize (0 for what is not kmalloc memory).
 export function guest_ksize(p: u32): u32 {
   if (p <= <u32>ZERO_SIZE_PTR) return 0;
-  const va = guestVa(p);
-  const off = <u64>p - <u64>PHYS_BASE;
-  if (!isKfenceAddress(va) && (<u64>p < <u64>PHYS_BASE || off >= ramBytes() || guestFrameKind(p) != GUEST_FRAME_HEAP)) return 0;
+  const lin = <u64>p + <u64>guestBase;
+  const va = linearVa(lin);
+  const off = lin - <u64>PHYS_BASE;
+  if (!isKfenceAddress(va) && (lin < <u64>PHYS_BASE || off >= ramBytes() || guestFrameKind(<u32>lin) != GUEST_FRAME_HEAP)) return 0;
   heapEnter();
   const n = ksize(va);
   heapLeave();

@@ -26,7 +26,7 @@ import { kasanReportNoMeta } from "./kasan/report";
 import { kasan_alloca_poison, kasan_allocas_unpoison } from "./kasan/shadow_api";
 import { ring_head } from "./report";
 import { statGet, statInc } from "./stats";
-import { guestVa, guestActive, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
+import { guestVa, guestActive, guestBase, inNullPage, guest_kmalloc_aligned, guestClearSite, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
          guestGlobalsRecord, stackLo, stackHi, ignoredShadowWriteInc } from "./guest";
 import { GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
 
@@ -49,7 +49,7 @@ import { GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
 // speak of), then the fault the access takes, which kills the task.
 function refuse(addr: u32, size: u32, write: bool, bad: u64, head: u32, withSite: bool): void {
   if (kasanMode != KASAN_OFF) {
-    kasanReportNoMeta(guestVa(addr), size, write, PATH_ACCESS, addr < <u32>PAGE_SIZE ? BUG_NULL_PTR_DEREF : BUG_WILD_MEMORY_ACCESS);
+    kasanReportNoMeta(guestVa(addr), size, write, PATH_ACCESS, inNullPage(addr) ? BUG_NULL_PTR_DEREF : BUG_WILD_MEMORY_ACCESS);
   }
   // CR2 is the first byte it may not touch; inside RAM the page is mapped (the
   // guest lacks the permission), elsewhere nothing is mapped there
@@ -271,3 +271,42 @@ export function __asan_init(): void {}
 export function __asan_version_mismatch_check_v8(): void {}
 export function __asan_before_dynamic_init(moduleName: u32): void {}
 export function __asan_after_dynamic_init(): void {}
+
+// ── a relocated guest (its pointers are linear - guestBase) ──────────────────
+// memory.fill / memory.copy / memory.init's destination and its libc's
+// memset/memcpy/memmove: the same checked calls on the linear addresses. A
+// range past 4 GiB traps, as the original instruction would.
+// @ts-ignore: decorator
+@inline function relocated(p: u32, n: u32): u32 {
+  const lin = <u64>p + <u64>guestBase;
+  if (lin + <u64>n > <u64>u32.MAX_VALUE + 1) unreachable();
+  return <u32>lin;
+}
+export function guest_fill(p: u32, c: i32, n: u32): u32 {
+  if (n != 0) __asan_memset(relocated(p, n), c, n);
+  return p;
+}
+export function guest_copy(dst: u32, src: u32, n: u32): u32 {
+  if (n != 0) __asan_memmove(relocated(dst, n), relocated(src, n), n);
+  return dst;
+}
+export function guest_range(p: u32, n: u32): void {
+  if (n != 0) __asan_storeN(relocated(p, n), n);
+}
+
+// posix_memalign of a build that links its own allocator: wasi-libc's
+// EINVAL/ENOMEM, and *out stored as the guest's own store (checked).
+// @ts-ignore: decorator
+@inline function posixMemalign<M>(out: u32, align: u32, n: u32): i32 {
+  if (align < 4 || (align & (align - 1)) != 0) return 28;        // EINVAL
+  const p = guest_kmalloc_aligned(align, n);
+  if (p == 0) return 48;                                         // ENOMEM
+  const lin = <u64>out + <u64>guestBase;
+  if (lin + 4 > <u64>u32.MAX_VALUE + 1) unreachable();
+  guestClearSite();            // a report's stack starts at posix_memalign's caller
+  hookCheck<M>(<u32>lin, 4, true);
+  store<u32>(<usize>lin, p);
+  return 0;
+}
+export function guest_posix_memalign(out: u32, align: u32, n: u32): i32 { return posixMemalign<ModeGeneric>(out, align, n); }
+export function guest_posix_memalign_kasan_off(out: u32, align: u32, n: u32): i32 { return posixMemalign<ModeOff>(out, align, n); }

@@ -89,11 +89,12 @@ export { __asan_load1, __asan_load2, __asan_load4, __asan_load8, __asan_load16, 
          __asan_register_globals, __asan_unregister_globals, __asan_init, __asan_version_mismatch_check_v8,
          __asan_before_dynamic_init, __asan_after_dynamic_init, guest_check_range,
          guest_frames_base, guest_seal, guest_sealed_load, guest_sealed_store, guest_sealed_load_kasan_off,
-         guest_sealed_store_kasan_off } from "./hooks";
+         guest_sealed_store_kasan_off, guest_fill, guest_copy, guest_range, guest_posix_memalign,
+         guest_posix_memalign_kasan_off } from "./hooks";
 export { engine_self_check } from "./selfcheck";
 export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize, guest_kmalloc_aligned,
          guest_begin, guest_end, guest_stop_reason, guest_range_ok, guest_busy_pfn, guest_globals_table,
-         guest_ignored_shadow_writes } from "./guest";
+         guest_ignored_shadow_writes, guest_relocate } from "./guest";
 
 // fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
 export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,

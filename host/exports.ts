@@ -168,6 +168,12 @@ export interface CoreExports {
   fail_page_alloc_set(interval: number, probability: number, space: bigint, times: number): void;
   // ── guests (assembly/hooks.ts, assembly/guest.ts) ──
   // plus every __asan_* hook, bound to guests by name (host/guest/runner.ts)
+  guest_relocate(base: number, nullLen: number): number;
+  guest_fill(p: number, c: number, n: number): number;
+  guest_copy(dst: number, src: number, n: number): number;
+  guest_range(p: number, n: number): void;
+  guest_posix_memalign(out: number, align: number, n: number): number;
+  guest_posix_memalign_kasan_off(out: number, align: number, n: number): number;
   guest_begin(imgLo: number, imgHi: number, stkLo: number, stkHi: number, ctl: number, ringBytes: number, pid: number): number;
   guest_end(): void;
   guest_stop_reason(): number;

@@ -42,6 +42,8 @@ export interface ScanOptions {
   before?: Set<number>;
   /** Linear addresses held outside memory (wasm locals libc keeps until exit): roots too. */
   pointers?: number[];
+  /** A relocated guest's 4-byte words are its pointers: linear = word + guestBase (0 by default). */
+  guestBase?: number;
 }
 
 /** The linear addresses of every allocated object now (for ScanOptions.before). */
@@ -172,12 +174,27 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
     if (start[a] <= v && v < end[a] && !black[a]) { black[a] = 1; grey[greyTop++] = a; }
   };
   let scanned = 0;
+  const guestBase = o.guestBase ?? 0;
   const scan = (from: number, len: number, width: 4 | 8) => {
     const first = (from + width - 1) & ~(width - 1), last = from + len - width;
     if (first < 0 || from + len > mem.length) return;
     scanned += len;
     if (width === 4) {
-      for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
+      if (guestBase) {
+        // a relocated guest's pointer is the low half of a direct-map address: an aligned
+        // kernel pointer the object still holds (SLUB's free pointer in a fresh object) is
+        // skipped whole, or it would hide the object it points to
+        for (let p = first; p <= last; p += 4) {
+          if ((p & 7) === 0 && p + 8 <= from + len) {
+            let hiWord = words[(p >>> 2) + 1];
+            if (tbi) hiWord = (hiWord & 0x00ffffff) | (pageOffsetHi & 0xff000000);
+            if (hiWord === pageOffsetHi) { p += 4; continue; }
+          }
+          ref(words[p >>> 2] + guestBase);
+        }
+      } else {
+        for (let p = first; p <= last; p += 4) ref(words[p >>> 2]);
+      }
       return;
     }
     for (let p = first; p <= last; p += 8) {
@@ -224,14 +241,14 @@ export function kmemleakScan(eng: ScanEngine, o: ScanOptions): ScanResult {
       `  hex dump (first ${Math.min(size[i], HEX_MAX_BYTES)} bytes):\n` +
       hexDumpLines(bytes.subarray(0, HEX_MAX_BYTES)).join("\n") + "\n" +
       `  backtrace (crc ${crc32le(bytes).toString(16)}):` + (st.lines ? "\n" + st.lines : "");
-    leaks.push({ address: va, guestAddress: o.guestPid !== undefined && pid[i] === o.guestPid ? "0x" + start[k].toString(16) : undefined,
+    leaks.push({ address: va, guestAddress: o.guestPid !== undefined && pid[i] === o.guestPid ? "0x" + (start[k] - guestBase).toString(16) : undefined,
       size: size[i], pid: pid[i], comm, backtrace: st.backtrace, text });
   }
   return { objects: n, leaks, scannedBytes: scanned };
 }
 
 /** engine.kmemleakScan()'s options (ScanOptions: what they mean). */
-export interface KmemleakScanOptions { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] }
+export interface KmemleakScanOptions { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[]; guestBase?: number }
 
 /** What engine.kmemleakScan() uses of the engine (the Engine provides it). */
 export interface KmemleakEngine extends ScanEngine {
@@ -259,7 +276,8 @@ export class Kmemleak {
     const pointers = (o.pointers ?? []).map((p, i) => numArg("kmemleakScan", `pointers[${i}]`, p, 0, 2 ** 32 - 1));
     if (o.before !== undefined && !(o.before instanceof Set)) throw new TypeError("kmemleakScan: before must be a Set of linear addresses");
     roots.push(...this.globalRoots());
-    const r = kmemleakScan(this.e, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers });
+    const guestBase = o.guestBase === undefined ? 0 : numArg("kmemleakScan", "guestBase", o.guestBase, 0, abi.PHYS_BASE);
+    const r = kmemleakScan(this.e, { roots, guestPid: o.guestPid, onlyPid: o.onlyPid, before: o.before, pointers, guestBase });
     this.leaks = r.leaks;
     if (r.leaks.length) this.e.printk(`kmemleak: ${r.leaks.length} new suspected memory leaks (see /sys/kernel/debug/kmemleak)`);
     return r.leaks;

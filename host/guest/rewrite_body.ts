@@ -43,11 +43,16 @@ function atomicAccess(sub: number): Access {
   throw new WasmFormatError(`unknown atomic instruction 0xfe ${sub}`);
 }
 
+/** Where the last memarg's offset was encoded (relocation re-encodes it). */
+const lastOffset = { start: 0, end: 0 };
 /** Read a memarg; only memory 0 exists for a guest. Returns the offset. */
 function memarg(r: Reader): number {
   const align = r.u32();
   if (align & 0x40 && r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
-  return r.u32();
+  lastOffset.start = r.pos;
+  const offset = r.u32();
+  lastOffset.end = r.pos;
+  return offset;
 }
 function memIndexZero(r: Reader): void {
   if (r.u32() !== 0) throw new WasmFormatError("the guest names a memory other than memory 0 (multi-memory is not supported)");
@@ -102,6 +107,8 @@ export function rewriteBody(c: RewriteContext, b: WasmBody): Uint8Array {
   w.bytes(bytes.subarray(groupStart, r.pos));
   for (const [n, t] of SCRATCH_GROUPS) { w.u32(n); w.byte(t); }
   const { instrumented: sealed, leaf } = scanBody(c, b);
+  const delta = c.layout.relocate ?? 0;
+  if (delta && sealed) throw new WasmFormatError("an instrumented guest cannot be relocated");
   const keepStack = !hooks.skip(b.func);
   const size = b.end - b.start;
   const fuelImport = c.sealBase + SEAL_IMPORTS.indexOf("fuel");
@@ -164,6 +171,7 @@ export function rewriteBody(c: RewriteContext, b: WasmBody): Uint8Array {
   };
   /** The checks before a memory instruction [at, r.pos) with the address (then `a.extras`) on the stack. */
   const access = (at: number, a: Access, offset: number, result: boolean) => {
+    const offsetAt = { ...lastOffset };
     if (sealed) {
       const k = a.extras.length;
       const from = stack.length > k ? stack[stack.length - 1 - k] : null;
@@ -207,14 +215,28 @@ export function rewriteBody(c: RewriteContext, b: WasmBody): Uint8Array {
       w.byte(CALL); w.u32(imp("seal"));
       w.byte(END);
     } else {
+      const moved = offset + delta;
+      if (moved > 0xffffffff) {
+        // relocated past 4 GiB: the access could only trap
+        w.byte(0x00);
+        copied = r.pos;
+        return;
+      }
       site(id);
-      w.byte(I32_CONST); w.s32(offset);
+      w.byte(I32_CONST); w.s32(moved | 0);
       w.byte(I32_CONST); w.s32(a.size);
       w.byte(CALL); w.u32(imp(a.write ? "store" : "load"));
     }
     w.byte(LOCAL_GET); w.u32(L(L_ADDR));
     for (const s of slots) { w.byte(LOCAL_GET); w.u32(s); }
-    w.bytes(bytes.subarray(at, r.pos));
+    if (delta) {
+      // the same instruction at offset + delta
+      w.bytes(bytes.subarray(at, offsetAt.start));
+      w.u32(offset + delta);
+      w.bytes(bytes.subarray(offsetAt.end, r.pos));
+    } else {
+      w.bytes(bytes.subarray(at, r.pos));
+    }
     copied = r.pos;
   };
   while (r.pos < b.end) {
@@ -287,7 +309,17 @@ export function rewriteBody(c: RewriteContext, b: WasmBody): Uint8Array {
       continue;
     }
     if (op >= 0x28 && op <= 0x3e) { const off = memarg(r); access(at, PLAIN[op], off, !PLAIN[op].write); continue; }
-    if (op === 0x3f) { memIndexZero(r); stack.push(null); continue; }
+    if (op === 0x3f) {
+      memIndexZero(r);
+      stack.push(null);
+      if (delta) {                           // the pages the relocated guest's addresses reach
+        flush(r.pos);
+        w.byte(I32_CONST); w.s32(delta >>> 16);
+        w.byte(I32_SUB);
+        copied = r.pos;
+      }
+      continue;
+    }
     if (op === 0x40) {                       // memory.grow: the answer of a memory at its maximum
       memIndexZero(r);
       pop(); stack.push(null);
@@ -315,6 +347,7 @@ export function rewriteBody(c: RewriteContext, b: WasmBody): Uint8Array {
           site(id);
           w.byte(CALL); w.u32(imp("range"));
           w.byte(LOCAL_GET); w.u32(L(L_ADDR));
+          if (delta) { w.byte(I32_CONST); w.s32(delta | 0); w.byte(I32_ADD); }
           w.byte(LOCAL_GET); w.u32(L(L_I32));
           w.byte(LOCAL_GET); w.u32(L(L_I32 + 1));
           w.bytes(bytes.subarray(at, r.pos));

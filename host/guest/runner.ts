@@ -22,7 +22,9 @@ import { parseWasm, globalValue, type WasmModule } from "./wasm.js";
 import { rewriteGuest } from "./rewrite.js";
 import { heapEntryArity, SEAL_MODULE, STACK_POINTER_EXPORT, type HeapEntry } from "./seal.js";
 import { liveObjects, type LeakReport, type LeakRoot, type ScanEngine } from "../kmemleak.js";
-import { wasiSubset, guardWasi, WasiExit, wasiSignature, type WasiImports } from "./wasi.js";
+import { wasiSubset, guardWasi, WasiExit, wasiSignature, listSizes, type WasiImports } from "./wasi.js";
+import { relocateWasi } from "./wasi_relocate.js";
+import { demangle } from "./demangle.js";
 
 /** What the guest runner uses of the engine (the Engine provides it). */
 export interface GuestEngine extends ScanEngine {
@@ -39,7 +41,7 @@ export interface GuestEngine extends ScanEngine {
   kernelCall<T>(capture: boolean, fn: () => T): T;
   callWithStack<T>(handle: number, fn: () => T): T;
   formatContext(): OopsContext;
-  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[] }): LeakReport[];
+  kmemleakScan(o: { roots?: LeakRoot[]; guestPid?: number; onlyPid?: number; before?: Set<number>; pointers?: number[]; guestBase?: number }): LeakReport[];
   selfCheck(): string[];
 }
 
@@ -149,15 +151,34 @@ function hookExport(engine: GuestEngine, name: string): WebAssembly.ExportValue 
   return x[name] ?? x[base];
 }
 
-interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number; moveStack?: { global: number; top: number } }
+/**
+ * Linear addresses of the image and its C stack. A relocated guest (an
+ * uninstrumented default wasm-ld layout, whose data would lie in the engine's
+ * tables) runs at linear = its pointer + base (PHYS_BASE), its first nullLen
+ * bytes (below its image, at most a page) being its NULL page.
+ */
+interface Layout { imageLo: number; imageHi: number; stackLo: number; stackHi: number; moveStack?: { global: number; top: number };
+  base: number; nullLen: number }
 
 /** The largest stack a stack-first link may have for the runner to move it above the data (rustc's default is 1 MiB). */
 const GUEST_MAX_STACK = 16 << 20;
 /** wasm-ld's default stack size (-z stack-size), for a link that exports no __stack_low. */
 const WASM_LD_STACK_SIZE = 65536;
 
+/** Does the module link its own allocator with no __asan_* hooks and no shim (plain clang, rustc)? */
+function uninstrumented(m: WasmModule): boolean {
+  return !m.imports.some((i) => i.kind === 0 && i.module === "env" && (i.name.startsWith(HOOK_PREFIX) || SHIM_IMPORTS.has(i.name)));
+}
+
 function layoutOf(m: WasmModule, engine: GuestEngine): Layout {
   const ramEnd = abi.PHYS_BASE + engine.options.ram * 1048576;
+  let lowest = Infinity;
+  for (const d of m.data) if (d.offset !== undefined && d.size !== 0) lowest = Math.min(lowest, d.offset);
+  const sp0 = stackPointerGlobal(m);
+  const spInit = sp0 === undefined ? undefined : m.globals[sp0 - m.globalImports]?.init;
+  if (spInit !== undefined && spInit > 0 && spInit <= lowest) lowest = 0;      // stack-first: the stack is [0, sp)
+  // relocate what would sit in the engine's tables (an instrumented build calls hooks with its raw pointers: it must be linked at the guest base)
+  const relocate = lowest < abi.PHYS_BASE + abi.PAGE_SIZE && uninstrumented(m);
   let dataLo = Infinity, dataHi = 0;
   for (const d of m.data) {
     if (d.passive) throw new GuestError("the guest has passive data segments (a threads/bulk-memory build); link it without --shared-memory");
@@ -175,7 +196,13 @@ function layoutOf(m: WasmModule, engine: GuestEngine): Layout {
   if (stackLo === undefined || stackHi === undefined) {
     const spGlobal = stackPointerGlobal(m);
     const sp = spGlobal === undefined ? undefined : m.globals[spGlobal - m.globalImports]?.init;
-    if (sp !== undefined && dataHi !== 0 && sp <= dataLo && sp > 0 && sp <= GUEST_MAX_STACK) {
+    if (relocate && sp !== undefined && dataHi !== 0 && sp <= dataLo && sp > 0) {
+      // a stack-first link, relocated: the stack stays where it is, [0, sp) below the data; its
+      // lowest page is the NULL page (a guard: an overflow that deep is reported, not performed)
+      stackLo = abi.PAGE_SIZE;
+      stackHi = sp;
+      if (sp <= stackLo) throw new GuestError(`the guest's stack ([0, ${hex(sp)})) is smaller than a page`);
+    } else if (sp !== undefined && dataHi !== 0 && sp <= dataLo && sp > 0 && sp <= GUEST_MAX_STACK) {
       // a stack-first link (rustc's wasm32 default): the stack is [0, sp) below the data. Every
       // stack address comes from __stack_pointer, so moving its initial value moves the stack:
       // put it just above the data
@@ -194,6 +221,12 @@ function layoutOf(m: WasmModule, engine: GuestEngine): Layout {
   }
   const lo = Math.min(dataLo, stackLo);
   const hi = Math.max(dataHi === 0 ? stackHi : dataHi, stackHi);
+  if (relocate) {
+    const base = abi.PHYS_BASE;
+    if (lo === 0) throw new GuestError("the guest's data starts at address 0, where its NULL pointers point; link it with a --global-base above 0");
+    if (hi + base > ramEnd) throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM once moved by ${hex(base)}; boot with a larger ram=`);
+    return { imageLo: lo + base, imageHi: hi + base, stackLo: stackLo + base, stackHi: stackHi + base, base, nullLen: Math.min(abi.PAGE_SIZE, lo) };
+  }
   if (lo < abi.PHYS_BASE + abi.PAGE_SIZE) {
     throw new GuestError(`the guest is linked at ${hex(lo)}, inside the engine's own tables (below ${hex(abi.PHYS_BASE + abi.PAGE_SIZE)}); ` +
       `link it with --global-base=${GUEST_LINK_BASE} (shadowfence cc does; a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`);
@@ -201,7 +234,7 @@ function layoutOf(m: WasmModule, engine: GuestEngine): Layout {
   if (hi > ramEnd) {
     throw new GuestError(`the guest's image ends at ${hex(hi)}, past the end of RAM (${hex(ramEnd)}); boot with a larger ram=`);
   }
-  return { imageLo: lo, imageHi: hi, stackLo, stackHi, moveStack };
+  return { imageLo: lo, imageHi: hi, stackLo, stackHi, moveStack, base: 0, nullLen: 0 };
 }
 
 function checkImports(m: WasmModule, engine: GuestEngine): void {
@@ -266,6 +299,7 @@ const ALLOCATOR_NAMES: Record<string, HeapEntry> = {
   malloc_usable_size: "ksize", __libc_malloc: "kmalloc", __libc_free: "kfree", __libc_calloc: "kcalloc",
   __libc_realloc: "krealloc", dlmalloc: "kmalloc", dlfree: "kfree", dlcalloc: "kcalloc", dlrealloc: "krealloc",
   dlmalloc_usable_size: "ksize", dlmemalign: "kmalloc_aligned", memalign: "kmalloc_aligned",
+  posix_memalign: "posix_memalign", dlposix_memalign: "posix_memalign",
   // libc's copies become one checked call of the engine's __asan_memset/__asan_memmove (as the shim's are)
   memset: "fill", memcpy: "copy", memmove: "copy",
 };
@@ -326,7 +360,7 @@ function nameTable(m: WasmModule): (func: number) => string {
   return (func) => {
     const n = m.funcNames.get(func);
     if (n === undefined) return `func${func}`;
-    return n === "__original_main" && renameMain ? "main" : sanitizeName(n) || `func${func}`;
+    return n === "__original_main" && renameMain ? "main" : sanitizeName(demangle(n)) || `func${func}`;
   };
 }
 
@@ -399,16 +433,24 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
   const imgHi = Math.ceil(layout.imageHi / abi.PAGE_SIZE) * abi.PAGE_SIZE;
   let ctl = Math.ceil(imgHi / GUEST_RING_BYTES) * GUEST_RING_BYTES;
   let rc = -abi.EBUSY;
+  if (e.guest_relocate(layout.base, layout.nullLen) !== 0) throw new GuestError("the guest's layout does not fit this engine (relocation refused)");
   for (; ctl + GUEST_RING_BYTES + abi.PAGE_SIZE <= ramEnd; ctl += GUEST_RING_BYTES) {
     rc = e.guest_begin(layout.imageLo, layout.imageHi, layout.stackLo, layout.stackHi, ctl, GUEST_RING_BYTES, pid);
     if (rc !== -abi.EBUSY) break;
     const busy = abi.PHYS_BASE + (e.guest_busy_pfn() >>> 0) * abi.PAGE_SIZE;
     if (busy < imgHi) break;          // the image itself is taken: no point moving the ring
   }
+  if (rc !== 0) e.guest_relocate(0, 0);
   if (rc === -abi.EINVAL) throw new GuestError(`the guest's layout does not fit this engine (image ${hex(layout.imageLo)}-${hex(layout.imageHi)})`);
   if (rc === -abi.EOPNOTSUPP) throw new GuestError("guests need generic KASAN or kasan=off (kasan.mode=sw_tags)");
   if (rc !== 0) {
     const pfn = e.guest_busy_pfn() >>> 0;
+    if (layout.base) {
+      throw new GuestError(`the frames the guest's own addresses need (${hex(layout.imageLo - layout.base)}-${hex(layout.imageHi - layout.base)}, ` +
+        `physical ${hex(layout.imageLo - layout.base)}) are in use (pfn ${hex(pfn)})` +
+        (engine.options.arch === "arm64" ? ": on arm64 the buddy hands out the lowest frames first" : "") +
+        `; link it with --global-base=${GUEST_LINK_BASE} (a plain clang build: -Wl,--global-base=${GUEST_LINK_BASE}; Rust: -C link-arg=--global-base=${GUEST_LINK_BASE})`);
+    }
     throw new GuestError(`the frames the guest is linked at (${hex(layout.imageLo)}-${hex(layout.imageHi)}) are in use ` +
       `(pfn ${hex(pfn)}): run it on a fresh engine, or relink it elsewhere with --global-base`);
   }
@@ -439,6 +481,7 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
         sharedMemory: typeof SharedArrayBuffer === "function" && engine.memory.buffer instanceof SharedArrayBuffer,
         redirect,
         globalInit: layout.moveStack ? new Map([[layout.moveStack.global, layout.moveStack.top]]) : undefined,
+        relocate: layout.base || undefined,
       }, {
         isHook: (f) => hooks.has(f),
         checkedBytes: (f) => {
@@ -494,9 +537,11 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
     const x = e as unknown as Record<string, WebAssembly.ExportValue>;
     const off = engine.options.kasan ? "" : "_kasan_off";
     const deadline = o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs;
+    const rel = layout.base !== 0;
     const sealImports: Record<string, WebAssembly.ExportValue> = {
       seal: x.guest_seal, load: x[`guest_sealed_load${off}`], store: x[`guest_sealed_store${off}`],
-      fill: x.__asan_memset, copy: x.__asan_memmove, range: x.__asan_storeN,
+      fill: rel ? x.guest_fill : x.__asan_memset, copy: rel ? x.guest_copy : x.__asan_memmove, range: rel ? x.guest_range : x.__asan_storeN,
+      posix_memalign: x[`guest_posix_memalign${off}`],
       kmalloc: x.guest_kmalloc, kcalloc: x.guest_kcalloc, kfree: x.guest_kfree, krealloc: x.guest_krealloc,
       kmalloc_aligned: x.guest_kmalloc_aligned, ksize: x.guest_ksize,
       fuel: (() => {
@@ -504,12 +549,19 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
         return GUEST_FUEL;
       }) as unknown as WebAssembly.ExportValue,
     };
-    const wasiGuarded = guardWasi(wasiImports, wasiNames, memory, writable, { args, env });
+    let wasiGuarded = guardWasi(wasiImports, wasiNames, memory, writable, { args, env });
     // libc keeps argv and environ in its own locals until exit: their buffers are leak-scan roots
     const libcHeld: number[] = [];
     for (const call of ["args_get", "environ_get"] as const) {
       const f = wasiGuarded[call] as ((a: number, b: number) => number) | undefined;
       if (f && o.leaks) wasiGuarded[call] = ((a: number, b: number) => { if (libcHeld.length < 8) libcHeld.push(a >>> 0, b >>> 0); return f(a, b); }) as never;
+    }
+    if (rel) {
+      // the guest's pointers become linear ones before the guard checks them; iovec arrays are copied to
+      // the control page past the shadow stack's two words
+      const envList = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+      wasiGuarded = relocateWasi(wasiGuarded, wasiNames, { memory, base: layout.base, scratch: gcb + 16, scratchBytes: abi.PAGE_SIZE - 16,
+        counts: { args: listSizes(args).count, env: listSizes(envList).count } });
     }
     const imports = { env: envImports, wasi_snapshot_preview1: wasiGuarded,
       [SEAL_MODULE]: sealImports };
@@ -525,7 +577,7 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
     engine.guestHooks.onReport = (r) => {
       // the guest's own pointer for an address in its memory (direct map)
       const lin = r.address - pageOffset + BigInt(abi.PHYS_BASE);
-      const guestAddress = r.address < 4096n ? r.address : lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? lin : undefined;
+      const guestAddress = r.address < 4096n ? r.address : lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? lin - BigInt(layout.base) : undefined;
       if (guestAddress !== undefined) r.extra = { ...r.extra, guestAddress: "0x" + guestAddress.toString(16) };
       reports.push(r);
       if (reports.length > engine.options.maxReports) reports.shift();
@@ -538,7 +590,7 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
     };
     engine.guestHooks.symbolize = (va) => {
       const lin = va - pageOffset + BigInt(abi.PHYS_BASE);
-      return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) ? guestGlobal(engine, Number(lin)) : undefined;
+      return lin >= BigInt(abi.PHYS_BASE) && lin < BigInt(ramEnd) && !layout.base ? guestGlobal(engine, Number(lin)) : undefined;
     };
     // how the guest ended when something unwound it: in its start function or its _start
     const ended = (err: unknown, what: string) => {
@@ -587,8 +639,8 @@ export function runGuest(engine: GuestEngine, input: Uint8Array | ArrayBuffer, o
     if (o.leaks && status === "exit" && instance) {
       // LeakSanitizer's moment: at exit, roots are the data and bss and the live stack
       const sp = instance.exports[STACK_POINTER_EXPORT];
-      const live = sp instanceof WebAssembly.Global ? Math.min(Math.max(Number(sp.value) >>> 0, layout.stackLo), layout.stackHi) : layout.stackLo;
-      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, before, pointers: libcHeld, roots: [
+      const live = sp instanceof WebAssembly.Global ? Math.min(Math.max((Number(sp.value) >>> 0) + layout.base, layout.stackLo), layout.stackHi) : layout.stackLo;
+      leaks = engine.kmemleakScan({ guestPid: pid, onlyPid: pid, before, pointers: libcHeld, guestBase: layout.base, roots: [
         { lin: layout.imageLo, len: Math.max(0, layout.stackLo - layout.imageLo), width: 4 },
         { lin: layout.stackHi, len: Math.max(0, layout.imageHi - layout.stackHi), width: 4 },
         { lin: live, len: layout.stackHi - live, width: 4 },

@@ -31,6 +31,11 @@ export interface SealLayout extends ShadowStackLayout {
   globalInit?: Map<number, number>;
   /** Export this global (the C stack pointer) as STACK_POINTER_EXPORT, so the leak scan reads the live stack. */
   exportStackPointer?: number;
+  /**
+   * Relocate an uninstrumented guest (a default wasm-ld layout) by this many bytes:
+   * every access, data segment and memory.size moves (docs/guests.md, "Programs shadowfence cc did not build").
+   */
+  relocate?: number;
 }
 
 /** The export the rewriter adds for the guest's stack pointer. */
@@ -61,13 +66,13 @@ export interface RewriteHooks {
  */
 export const SEAL_MODULE = "shadowfence";
 export const SEAL_IMPORTS = ["seal", "load", "store", "fill", "copy", "range", "fuel",
-  "kmalloc", "kcalloc", "kfree", "krealloc", "kmalloc_aligned", "ksize"] as const;
+  "kmalloc", "kcalloc", "kfree", "krealloc", "kmalloc_aligned", "ksize", "posix_memalign"] as const;
 /** (params, results) of each seal import, all i32. */
 export const SEAL_TYPES = [[4, 0], [3, 0], [3, 0], [3, 1], [3, 1], [2, 0], [0, 1],
-  [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1]];   // i32 params, i32 results
+  [1, 1], [2, 1], [1, 0], [2, 1], [2, 1], [1, 1], [3, 1]];   // i32 params, i32 results
 
 /** The engine's heap entry points a guest's own allocator functions can be redirected to (bodies replaced). */
-export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "fill" | "copy";
+export type HeapEntry = "kmalloc" | "kcalloc" | "kfree" | "krealloc" | "kmalloc_aligned" | "ksize" | "posix_memalign" | "fill" | "copy";
 /** (params, results) of each heap entry, all i32. */
 export function heapEntryArity(e: HeapEntry): [number, number] {
   return SEAL_TYPES[SEAL_IMPORTS.indexOf(e)] as [number, number];
