@@ -35,6 +35,8 @@ export function bootLines(o: ResolvedOptions, frames: { framesTotal: number; fra
     else out.push(`kasan: KernelAddressSanitizer initialized${o.arch === "arm64" ? " (generic)" : ""}`);
   }
   for (const hook of hooks) out.push(...hook());
+  // smp_init(): CPU 0 alone is online until CPUs run as threads (docs/smp.md); nr_cpus= sizes per-CPU data
+  out.push("smp: Bringing up secondary CPUs ...", "smp: Brought up 1 node, 1 CPU");
   if (o.unknown.length) out.push(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`);
   return out;
 }

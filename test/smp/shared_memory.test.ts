@@ -38,6 +38,15 @@ describe("shared-memory core", () => {
     expect(exportsOf("core.plain.wasm")).toEqual(exportsOf("core.wasm"));
   });
 
+  it("dmesg says one CPU was brought up, on either build, whatever nr_cpus sizes", () => {
+    for (const build of ["release", "plain"] as const) {
+      const lines = Engine.createSync({ nrCpus: 4 }, { build }).dmesg().split("\n");
+      const at = lines.findIndex((l) => l.endsWith("smp: Bringing up secondary CPUs ..."));
+      expect(at, build).toBeGreaterThan(0);
+      expect(lines[at + 1]).toMatch(/\] smp: Brought up 1 node, 1 CPU$/);
+    }
+  });
+
   it("a module handed in without its build is instantiated on the memory kind it imports", () => {
     for (const [file, shared] of [["core.wasm", true], ["core.plain.wasm", false]] as const) {
       const mod = new WebAssembly.Module(readFileSync(new URL(file, root)));
