@@ -34,9 +34,9 @@ import { vmallocInit } from "./mm/vmalloc";
 import { guestInit } from "./guest";
 
 import { BOOT_STAGE_MEM_MAP, BOOT_STAGE_PAGING_INIT, BOOT_STAGE_KASAN_INIT, BOOT_STAGE_KIMAGE, BOOT_STAGE_KIMAGE_SHADOW, BOOT_STAGE_STACK_DEPOT, BOOT_STAGE_STACK_RING, BOOT_STAGE_KMEM_CACHE_INIT, BOOT_STAGE_VMALLOC_INIT } from "../abi/abi";
-let booted: bool = false;
+export let booted: bool = false;
 // Which step failed, for the host's error message (0 = none).
-let failedStage: i32 = 0;
+export let failedStage: i32 = 0;
 export function boot_failed_stage(): i32 { return failedStage; }
 function fail(stage: i32, rc: i32): i32 { failedStage = stage; return rc; }
 

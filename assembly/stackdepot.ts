@@ -26,8 +26,8 @@ import { MISC_TABLE } from "./statics";
 // @ts-ignore: decorator
 @inline const POOLS: usize = MISC_TABLE + 0x1000;        // 8192 x u32 linear base
 
-let tableLin: usize = 0;
-let maxPools: u32 = 0;
+export let tableLin: usize = 0;
+export let maxPools: u32 = 0;
 let nrPools: u32 = 0;
 let poolOffset: u32 = POOL_SIZE;   // in the newest pool; POOL_SIZE = needs a new pool
 

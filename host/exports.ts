@@ -145,6 +145,12 @@ export interface CoreExports {
   smp_lock_torture(lock: number, iters: number): void;
   smp_torture_count(): number;
   smp_lock_state(lock: number): number;
+  /** CPU 0 after boot: publish the boot-only machine state (assembly/smp.ts). */
+  smp_boot_state_save(): void;
+  /** Another CPU's instance: take the published boot state, become CPU cpu; 0 or -1. */
+  smp_secondary_start(cpu: number): number;
+  smp_probe_shadow(va: bigint): number;
+  smp_processor_id(): number;
   // ── vmalloc, KASAN_VMALLOC, percpu ──
   vmalloc(size: bigint): bigint;
   vzalloc(size: bigint): bigint;

@@ -53,7 +53,7 @@ let qBatchSize: u64 = 0;
 let qPercpuLimit: u64 = QUARANTINE_PERCPU_SIZE;
 let qDisabled: bool = false;
 let qCorruptions: u32 = 0;
-let nrCpus: u32 = 1;
+export let nrCpus: u32 = 1;
 
 // @ts-ignore: decorator
 @inline function qlHead(q: usize): u64 { return load<u64>(q); }

@@ -29,8 +29,8 @@ export function assignTag(c: usize, va: u64): u8 {
 // entry: ptr u64 (tagged), cache id u32, flags u32 (bit0 free), pid u32, cpu u32, stack u32, pad
 // @ts-ignore: decorator
 @inline const RING_ENTRY: usize = 32;
-let ringLin: usize = 0;
-let ringSize: u32 = 0;
+export let ringLin: usize = 0;
+export let ringSize: u32 = 0;
 let ringPos: u64 = 0;
 
 export function stackRingInit(lin: usize, entries: u32): void {

@@ -82,12 +82,12 @@ import { enginePanic, warnRecord } from "../mm/fault";
 
 let poolStart: u64 = 0;
 let poolSize: u64 = 0;
-let nObjects: u32 = 0;
+export let nObjects: u32 = 0;
 let metaLin: usize = 0;
 let coveredLin: usize = 0;
 let coveredOrder: u32 = 0;
-let hashSeed: u32 = 0;
-let initFailed: i32 = KFENCE_INIT_OK;          // KFENCE_INIT_*: the boot message for the host
+export let hashSeed: u32 = 0;
+export let initFailed: i32 = KFENCE_INIT_OK;          // KFENCE_INIT_*: the boot message for the host
 
 let enabled: bool = false;
 let disabledByWarn: bool = false;
@@ -95,12 +95,12 @@ let gate: i32 = 1;                // kfence_allocation_gate: > 0 closed
 let burst: i32 = 0;
 let intervalNs: u64 = 0;
 let nextSampleNs: u64 = u64.MAX_VALUE;
-let deferrable: bool = false;
+export let deferrable: bool = false;
 let timerDeferred: bool = false;  // a deferrable timer expired while idle: runs at the next allocation
 let allocTickNs: u64 = 0;
 let wallPollCountdown: i32 = 0;
-let skipThresh: u64 = 0;
-let checkOnPanic: bool = false;
+export let skipThresh: u64 = 0;
+export let checkOnPanic: bool = false;
 // How the current allocation/free reached the allocator (frames of its stacks).
 let via: u32 = 0;
 // @ts-ignore: decorator

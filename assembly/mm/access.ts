@@ -26,7 +26,7 @@ import { MISC_TABLE, HOT_TAG_MASK } from "../statics";
 // a kernel pointer's top byte is 0xff, which is what the TLB holds; any other
 // top byte misses and the slow path translates it properly. Tag mode ORs the
 // tag away (its pointers are always kernel pointers).
-let tagShift: u64 = 0;
+export let tagShift: u64 = 0;
 export function accessInit(arm64: bool): void {
   tagShift = arm64 ? 8 : 0;
   store<u64>(HOT_TAG_MASK, arm64 ? 0xff00000000000000 : 0);

@@ -54,7 +54,7 @@ import { statAdd } from "../stats";
 @inline const META_ORDER: u32 = 2;
 
 let chunks: usize = 0;                  // list of chunk metadata
-let nrCpus: u32 = 0;
+export let nrCpus: u32 = 0;
 
 function cpus(): u32 {
   if (nrCpus == 0) { nrCpus = <u32>cfg(CFG_NR_CPUS); if (nrCpus == 0) nrCpus = 1; }

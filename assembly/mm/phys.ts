@@ -27,7 +27,7 @@ import { statSet, statAdd } from "../stats";
 export let nrFrames: u32 = 0;
 export let memMapLin: usize = 0;        // linear address of mem_map[0]
 export let memMapPfn: u32 = 0;
-let memblockTop: u32 = 0;              // frames [memblockTop, nrFrames) are carved out
+export let memblockTop: u32 = 0;              // frames [memblockTop, nrFrames) are carved out
 export let memblockDone: bool = false;
 
 // @ts-ignore: decorator

@@ -88,7 +88,7 @@ export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_O
 // @ts-ignore: decorator
 @inline export const CACHE_BROKEN: u8 = 3;
 // the kmem_cache cache's own descriptor (kmem_cache_boot) lives in the image's .data
-let kmemCacheBootVa: u64 = 0;
+export let kmemCacheBootVa: u64 = 0;
 let nextCacheId: u32 = 0;
 // kmalloc_caches[index] -> cache id; index 0 = kmalloc-8 ... 12 = kmalloc-8k
 const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);

@@ -389,7 +389,7 @@ function mergeFree(va: u32): void {
 let lazyHead: u32 = 0;
 let lazyTail: u32 = 0;
 let lazyNr: u64 = 0;
-let lazyMax: u64 = 0;
+export let lazyMax: u64 = 0;
 
 // lazy_max_pages(): fls(num_online_cpus()) * 32 MiB of address space
 export function lazyMaxPages(): u64 { return lazyMax; }

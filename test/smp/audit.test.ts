@@ -36,6 +36,21 @@ describe("SMP audit of the core's mutable globals", () => {
     expect([...table.keys()].filter((g) => !globals.includes(g)), "docs/smp.md names globals the core does not have").toEqual([]);
   });
 
+  it("assembly/smp.ts publishes and copies exactly the boot-only globals", () => {
+    const src = readFileSync(new URL("assembly/smp.ts", root), "utf8");
+    const body = (fn: string) => src.slice(src.indexOf(`export function ${fn}(`), src.indexOf("\n}\n", src.indexOf(`export function ${fn}(`)));
+    const alias = (key: string) => {
+      const [file, name] = [key.slice(0, key.lastIndexOf("/")), key.slice(key.lastIndexOf("/") + 1)];
+      const m = new RegExp(`import \\{[^}]*\\b${name} as (\\w+)[^}]*\\} from "\\./${file}"`).exec(src);
+      return m ? m[1] : name;
+    };
+    const boot = [...audited()].filter(([, c]) => c === "B").map(([k]) => alias(k));
+    const saved = [...body("smp_boot_state_save").matchAll(/store<\w+>\(BOOT_STATE \+ \d+, (\w+)/g)].map((m) => m[1]);
+    const loaded = [...body("smp_secondary_start").matchAll(/^ {2}(\w+) = load</gm)].map((m) => m[1]);
+    expect(saved.sort()).toEqual([...boot].sort());
+    expect(loaded.sort()).toEqual([...boot].sort());
+  });
+
   it("the totals the audit states match its table", () => {
     const table = audited();
     const count = (c: string) => [...table.values()].filter((v) => v === c).length;
