@@ -29,6 +29,7 @@ import { kasanReportInvalidFree } from "./report";
 import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
+import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
@@ -53,9 +54,13 @@ const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]
 // @ts-ignore: decorator
 @inline export const TRACK_MEMPOOL: u32 = 8;
 
-// The free path the current free takes (set by the caller of slabFree).
-export let freePath: u32 = TRACK_KFREE;
-export function setFreePath(p: u32): void { freePath = p; }
+// The track of a free reached through `call` (CALL_*): which API frames its stack shows.
+function freeTrack(call: u32): u32 {
+  if (call == CALL_KMEM_CACHE_FREE || call == CALL_KMEM_CACHE_FREE_BULK) return TRACK_CACHE_FREE;
+  if (call == CALL_RCU_FREE) return TRACK_RCU_FREE;
+  if (call == CALL_MEMPOOL_FREE) return TRACK_MEMPOOL;
+  return TRACK_KFREE;
+}
 
 function pushFrames(p: usize, path: u32): usize {
   store<u32>(p, FR_KASAN_SAVE_STACK); p += 4;
@@ -224,10 +229,11 @@ export function kasanKreallocLarge(va: u64, newSize: u64): void {
 }
 
 // check_slab_allocation(): report an invalid or double free; true = refuse it.
-export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
+export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
-  const path = freePath == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : freePath == TRACK_MEMPOOL ? PATH_MEMPOOL : PATH_KFREE;
+  const track = freeTrack(call);
+  const path = track == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : track == TRACK_MEMPOOL ? PATH_MEMPOOL : PATH_KFREE;
   if (nearestObj(c, slabPfn, obj) != obj) {
     kasanReportInvalidFree(va, BUG_INVALID_FREE, path);
     return true;
@@ -241,16 +247,16 @@ export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
 
 // __kasan_slab_free: poison, keep the free track, quarantine. True when the
 // object went into the quarantine (the slab must not reuse it yet).
-export function kasanSlabFree(c: usize, va: u64): bool {
+export function kasanSlabFree(c: usize, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
   if (kasanMode == KASAN_GENERIC) {
     kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
-    saveFreeInfo(c, va, freePath);
+    saveFreeInfo(c, va, freeTrack(call));
     return quarantinePut(c, obj);
   }
   kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
-  stackRingRecord(va, kc(c, KC_ID), true, freePath);
+  stackRingRecord(va, kc(c, KC_ID), true, freeTrack(call));
   return false;
 }
 
@@ -344,9 +350,7 @@ export function kasan_mempool_poison_object(va: u64): bool {
   }
   if (isKfenceAddress(obj)) return true;
   const c = cacheLin(slabCacheId(slab));
-  const saved = freePath;
-  freePath = TRACK_MEMPOOL;
-  const bad = kasanSlabPreFree(c, slab, va);
+  const bad = kasanSlabPreFree(c, slab, va, CALL_MEMPOOL_FREE);
   if (!bad) {
     if (kasanMode == KASAN_GENERIC) {
       kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
@@ -356,7 +360,6 @@ export function kasan_mempool_poison_object(va: u64): bool {
       stackRingRecord(va, kc(c, KC_ID), true, TRACK_MEMPOOL);
     }
   }
-  freePath = saved;
   return !bad;
 }
 

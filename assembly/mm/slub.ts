@@ -45,6 +45,7 @@ import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listD
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
+import { CALL_ALLOC, CALL_KFREE } from "../call_path";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
@@ -573,11 +574,12 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 }
 
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
-// kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
-export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
+// kmem_cache_alloc), call the API it came through (CALL_ALLOC*). Returns the
+// (possibly tagged) object address, 0 on failure.
+export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
   const c = cacheLin(id);
   if (kfenceGateOpen()) {
-    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
+    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp, call);
     if (k != 0) return k;
   }
   const lin = slabGetObject(c, id);
@@ -632,10 +634,11 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // slab_free after KFENCE: KASAN's invalid/double-free checks, then (for
 // SLAB_TYPESAFE_BY_RCU caches under KASAN, CONFIG_SLUB_RCU_DEBUG) a delay until
 // the next RCU grace period, then poisoning and the quarantine. va may be
-// tagged. Returns false when the free was refused (and reported).
-export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
+// tagged, call the API the free came through (CALL_*). Returns false when the
+// free was refused (and reported).
+export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   const c = cacheLin(id);
-  if (kasanSlabPreFree(c, slabPfn, va)) return false;
+  if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
   if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
   kcCount(c, KC_LIVE, -1);
   statInc(STAT_SLAB_FREES);
@@ -643,15 +646,15 @@ export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
     rcuDeferSlabFree(va);
     return true;
   }
-  slabFreeFinish(c, slabPfn, va);
+  slabFreeFinish(c, slabPfn, va, call);
   return true;
 }
 
 // The rest of slab_free_hook and do_slab_free (also the RCU callback's work).
-export function slabFreeFinish(c: usize, slabPfn: u32, va: u64): void {
+export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void {
   const lin = dmLin(untag(va));
   if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
-  if (!kasanSlabFree(c, va)) slabFreeToSlab(c, slabPfn, lin);
+  if (!kasanSlabFree(c, va, call)) slabFreeToSlab(c, slabPfn, lin);
 }
 
 // CONFIG_SLAB_FREELIST_HARDENED's "naive detection of double free": freeing the
@@ -686,11 +689,12 @@ const KMALLOC_SIZES: usize = memory.data<u32>([8, 16, 32, 64, 96, 128, 192, 256,
 export function kmalloc_cache_id(index: i32): u32 { return load<u32>(KMALLOC_IDS + (<usize>index << 2)); }
 
 // kmalloc(size, gfp): ZERO_SIZE_PTR for 0, slab caches up to 8 KiB, pages above.
-export function kmalloc(size: u64, gfp: u32): u64 {
+export function kmalloc(size: u64, gfp: u32): u64 { return kmallocFrom(size, gfp, CALL_ALLOC); }
+export function kmallocFrom(size: u64, gfp: u32, call: u32): u64 {
   if (size == 0) return ZERO_SIZE_PTR;
   if (size > <u64>KMALLOC_MAX_CACHE_SIZE) return kmallocLarge(size, gfp);
   const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
-  return slabAlloc(id, gfp, <u32>size);
+  return slabAlloc(id, gfp, <u32>size, call);
 }
 
 // ___kmalloc_large_node: a compound page allocation, poisoned past size.
@@ -728,14 +732,16 @@ export function kfreeLarge(pfn: u32): void {
 @inline export const KFREE_NOT_HEAP: i32 = 2;    // not a slab object nor a large kmalloc
 // @ts-ignore: decorator
 @inline export const KFREE_BAD_PAGE: i32 = 3;    // large kmalloc pointer that is not its start / already free
-export function kfree(va: u64): i32 {
+export function kfree(va: u64): i32 { return kfreeFrom(va, CALL_KFREE); }
+// kfree() reached through call (CALL_KFREE, or an API that ends in kfree)
+export function kfreeFrom(va: u64, call: u32): i32 {
   if (va <= <u64>ZERO_SIZE_PTR) return KFREE_OK;
-  if (isKfenceAddress(va) && kfenceFree(va)) return KFREE_OK;
+  if (isKfenceAddress(va) && kfenceFree(va, call)) return KFREE_OK;
   const untagged = untag(va);
   const slab = virtToSlab(untagged);
   if (slab != NO_PFN) {
     const id = pgCache(slab);
-    return slabFree(id, slab, va) ? KFREE_OK : KFREE_REFUSED;
+    return slabFree(id, slab, va, call) ? KFREE_OK : KFREE_REFUSED;
   }
   return kfreeNonSlab(va, untagged);
 }
@@ -775,7 +781,7 @@ function registerCache(id: u32): void {
 // kmem_cache_create(). Returns the cache id, or -22 (EINVAL) / -12 (ENOMEM).
 export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor: u32): i32 {
   if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -22;
-  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0);
+  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0, CALL_ALLOC);
   if (va == 0) return -12;
   const id = reserveCache(dmLin(va));
   if (id < 0) { kfree(va); return -12; }
