@@ -24,7 +24,7 @@ import { shadowByte } from "./shadow";
 import { addrHasMetadata, genericFirstBad } from "./generic";
 import { getTag, tagsFirstBad, stackRingFind, stackRingEntry } from "./sw_tags";
 import { untag, PAGE_OFFSET, TASK_SIZE, dmLin } from "../mm/layout";
-import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin } from "../mm/phys";
+import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount } from "../mm/phys";
 import { kernelImagePfn } from "../mm/kimage";
 import { fillPageInfo } from "../mm/page_info";
 import { translateLin } from "../mm/access";

@@ -39,7 +39,7 @@ import { ENOMEM, EINVAL, KFENCE_SET_UNCHANGED, KFENCE_SET_REENABLED, KFENCE_SET_
 import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
 import { cfg } from "../config";
 import { PAGE_OFFSET, physToLin, dmLin } from "../mm/layout";
-import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pageLin } from "../mm/phys";
+import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pfnToPage } from "../mm/phys";
 import { allocPagesPfn, freePagesPfn } from "../mm/page_alloc";
 import { ptSplit, ptSetProt, ptePtr, PTE_LOOKUP, PAGE_KERNEL, PMD_SIZE } from "../mm/pgtable";
 import { flush_tlb_one, flush_tlb_kernel_range } from "../mm/tlb";
@@ -220,7 +220,7 @@ function poolSetup(pfn: u32, mpfn: u32): bool {
     const slab = i >= 2 && (i & 1) == 0;
     pgSetFlags(p, (pgFlags(p) & PG_RESERVED) | PG_KFENCE | (slab ? PG_SLAB : 0));
     pgSetCache(p, 0);
-    store<u16>(pageLin(p), 1, 30);            // slab->objects = 1
+    pfnToPage(p).objects = 1;
   }
   metaLin = physToLin(<u64>mpfn << PAGE_SHIFT);
   coveredOrder = coveredOrderFor(nObjects);

@@ -17,9 +17,9 @@
 //
 // Slot layout with generic KASAN (kasan_cache_create):
 //   [object (object_size) | free ptr if RCU/ctor | alloc meta | free meta? | redzone]
-// struct page of a slab head: flags PG_SLAB, cache id (+24), inuse (+28 u16),
-// objects (+30 u16), freelist (+32 u32 linear address, 0 = empty),
-// list state (+52: SLAB_LIST_*), list links next/prev (+16/+20).
+// struct page of a slab head (Page in phys.ts): flags PG_SLAB, cache, inuse,
+// objects, freelist (linear address, 0 = empty), slabList (SLAB_LIST_*) and
+// the list links next/prev.
 import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_LARGE_KMALLOC,
          PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
@@ -28,7 +28,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
          SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT } from "../../abi/abi";
-import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
+import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
 import { warnRecord } from "./fault";
@@ -51,6 +51,47 @@ import { CALL_ALLOC, CALL_KFREE } from "../call_path";
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
 
+// The descriptor's layout by name. The host reads its fields by the KC_*
+// offsets of abi.ts, which stay the one source of truth: the class must match
+// them (checked when the core compiles). kc()/kcSet() take a KC_* offset
+// because a change is written through to the same offset of the copy in RAM.
+// @ts-ignore: decorator
+@unmanaged export class KmemCache {
+  objectSize: u32;
+  size: u32;          // slot size
+  align: u32;
+  flags: u32;
+  order: u32;
+  objects: u32;       // objects per slab
+  offset: u32;        // free pointer offset
+  ctor: u32;          // host constructor id, 0 = none
+  cpuSlab: u32;       // pfn, NO_PFN = none
+  partial: u32;       // first slab of the partial list (pfn)
+  nrPartial: u32;
+  full: u32;          // first slab of the full list (pfn)
+  allocMeta: u32;     // KASAN alloc meta offset, 0 = none
+  freeMeta: u32;      // KASAN free meta offset, KASAN_NO_FREE_META = none, 0 = in the object
+  live: u32;          // engine counter: allocated objects (KFENCE ones excluded)
+  refcount: i32;      // engine counter
+  id: u32;
+  nrSlabs: u32;
+  minPartial: u32;
+  inuse: u32;         // s->inuse: object_size rounded to a word
+  recip: u32;         // ceil(2^32 / size), for slot checks
+  kfenceLive: u32;    // engine counter: KFENCE objects of this cache still allocated
+}
+if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("size") != KC_SIZE ||
+    offsetof<KmemCache>("align") != KC_ALIGN || offsetof<KmemCache>("flags") != KC_FLAGS ||
+    offsetof<KmemCache>("order") != KC_ORDER || offsetof<KmemCache>("objects") != KC_OBJECTS ||
+    offsetof<KmemCache>("offset") != KC_OFFSET || offsetof<KmemCache>("ctor") != KC_CTOR ||
+    offsetof<KmemCache>("cpuSlab") != KC_CPU_SLAB || offsetof<KmemCache>("partial") != KC_PARTIAL ||
+    offsetof<KmemCache>("nrPartial") != KC_NR_PARTIAL || offsetof<KmemCache>("full") != KC_FULL ||
+    offsetof<KmemCache>("allocMeta") != KC_ALLOC_META || offsetof<KmemCache>("freeMeta") != KC_FREE_META ||
+    offsetof<KmemCache>("live") != KC_LIVE || offsetof<KmemCache>("refcount") != KC_REFCOUNT ||
+    offsetof<KmemCache>("id") != KC_ID || offsetof<KmemCache>("nrSlabs") != KC_NR_SLABS ||
+    offsetof<KmemCache>("minPartial") != KC_MIN_PARTIAL || offsetof<KmemCache>("inuse") != KC_INUSE ||
+    offsetof<KmemCache>("recip") != KC_RECIP || offsetof<KmemCache>("kfenceLive") != KC_KFENCE_LIVE ||
+    offsetof<KmemCache>() != KC_FIELDS_END) ERROR("KmemCache does not match abi.ts's KC_* offsets");
 
 // @ts-ignore: decorator
 @inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
@@ -264,19 +305,19 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
 
 // ── slab lists ───────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
-@inline function slabInuse(pfn: u32): u32 { return load<u16>(pageLin(pfn), 28); }
+@inline function slabInuse(pfn: u32): u32 { return pfnToPage(pfn).inuse; }
 // @ts-ignore: decorator
-@inline function slabSetInuse(pfn: u32, v: u32): void { store<u16>(pageLin(pfn), <u16>v, 28); }
+@inline function slabSetInuse(pfn: u32, v: u32): void { pfnToPage(pfn).inuse = <u16>v; }
 // @ts-ignore: decorator
-@inline function slabObjects(pfn: u32): u32 { return load<u16>(pageLin(pfn), 30); }
+@inline function slabObjects(pfn: u32): u32 { return pfnToPage(pfn).objects; }
 // @ts-ignore: decorator
-@inline function slabFreelist(pfn: u32): usize { return load<u32>(pageLin(pfn), 32); }
+@inline function slabFreelist(pfn: u32): usize { return pfnToPage(pfn).freelist; }
 // @ts-ignore: decorator
-@inline function slabSetFreelist(pfn: u32, lin: usize): void { store<u32>(pageLin(pfn), <u32>lin, 32); }
+@inline function slabSetFreelist(pfn: u32, lin: usize): void { pfnToPage(pfn).freelist = <u32>lin; }
 // @ts-ignore: decorator
-@inline function slabList(pfn: u32): u32 { return load<u32>(pageLin(pfn), 52); }
+@inline function slabList(pfn: u32): u32 { return pfnToPage(pfn).slabList; }
 // @ts-ignore: decorator
-@inline function slabSetList(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
+@inline function slabSetList(pfn: u32, v: u32): void { pfnToPage(pfn).slabList = v; }
 
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   pfnListAdd(c + field, pfn);
@@ -403,7 +444,7 @@ function newSlab(c: usize, id: u32): u32 {
   pgSetCache(pfn, id);
   const objects = kc(c, KC_OBJECTS);
   slabSetInuse(pfn, 0);
-  store<u16>(pageLin(pfn), <u16>objects, 30);
+  pfnToPage(pfn).objects = <u16>objects;
   slabSetList(pfn, SLAB_LIST_NONE);
   kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
   const base = slabLin(pfn);
