@@ -76,7 +76,18 @@ let nrCpus: u32 = 1;
 // @ts-ignore: decorator
 @inline function linkLin(obj: u64): usize { return freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)); }
 
+// Debug build: a qlist's header agrees with itself (they live in engine
+// statics; the links they lead to are checked where they are followed).
+function qlCheck(q: QList): void {
+  assert((q.head == 0) == (q.count == 0) && (q.count == 0) == (q.bytes == 0) && (q.head == 0) == (q.tailLink == 0),
+         "quarantine: qlist head, tail, count and bytes disagree");
+}
+
 function qlPut(q: QList, obj: u64, link: usize, size: u64): void {
+  if (isDefined(SF_CHECKS)) {
+    qlCheck(q);
+    assert(link != 0 && size != 0, "quarantine: queued object without its free meta link");
+  }
   store<u64>(link, 0);
   if (q.head == 0) q.head = obj;
   else store<u64>(<usize>q.tailLink, obj);
@@ -97,6 +108,7 @@ function qlMoveAll(from: QList, to: QList): void {
     to.count += from.count;
   }
   qlClear(from);
+  if (isDefined(SF_CHECKS)) qlCheck(to);
 }
 
 // Is va a queued object: a slab object start whose free meta is valid?
@@ -111,6 +123,7 @@ function validQueued(va: u64): bool {
 // qlist_free_all: give every object back to its slab; with onlyCache >= 0,
 // keep the others (moved to `keep`).
 function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
+  if (isDefined(SF_CHECKS)) assert(onlyCache < 0 || changetype<usize>(keep) != 0, "quarantine: nowhere to keep other caches' objects");
   let obj = q.head;
   let n = q.count;
   qlClear(q);

@@ -324,6 +324,7 @@ function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   kcSet(c, field, kc(c, field));     // the head, written through
   slabSetList(pfn, state);
   if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listDel(c: usize, pfn: u32): void {
   const state = slabList(pfn);
@@ -346,6 +347,7 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
     listCut(c, field);
   }
   slabSetList(pfn, SLAB_LIST_NONE);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
@@ -420,6 +422,18 @@ function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
   return q < kc(c, KC_OBJECTS) && q * size == off;
 }
 
+// Debug build: a freelist head the allocator sets is the end of the chain or
+// a slot start of that slab (inside it, aligned to the object size).
+function checkFreelistHead(c: usize, pfn: u32, lin: usize): void {
+  assert(lin == 0 || validSlot(c, pfn, lin), "SLUB: freelist head is not a slot of its slab");
+}
+// Debug build: a cache's list heads and cpu slab are NO_PFN or frames of RAM.
+function checkCacheLists(c: usize): void {
+  const cpu = kc(c, KC_CPU_SLAB), partial = kc(c, KC_PARTIAL), full = kc(c, KC_FULL);
+  assert((cpu == NO_PFN || cpu < nrFrames) && (partial == NO_PFN || partial < nrFrames) &&
+         (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
+}
+
 // The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
 function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
   const v = load<u64>(objLin + kc(c, KC_OFFSET));
@@ -460,6 +474,7 @@ function newSlab(c: usize, id: u32): u32 {
       kasanPoisonNewObject(c, linToVa(obj));
     }
     setFreePointer(c, obj, i + 1 < objects ? obj + size : 0);
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, i + 1 < objects ? obj + size : 0);
   }
   slabSetFreelist(pfn, base);
   return pfn;
@@ -569,6 +584,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
       } else {
         const next = getFreePointer(c, pfn, obj);
         if (next != 1) {
+          if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
           slabSetFreelist(pfn, next);
           slabSetInuse(pfn, slabInuse(pfn) + 1);
           return obj;
@@ -608,6 +624,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
     if (obj == 0) continue;
     const next = getFreePointer(c, pfn, obj);
     if (next == 1) { isolateFreelist(c, pfn, obj); continue; }
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
     slabSetFreelist(pfn, next);
     slabSetInuse(pfn, slabInuse(pfn) + 1);
     return obj;

@@ -8,7 +8,8 @@
 // The marker of slot i is the base of page i+1: a VA in that page indexes slot
 // i+1, so a marker can never match.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_RW, STAT_TLB_FLUSHES, STAT_TLB_FLUSH_ALL, STAT_TLB_MISSES,
-         PF_PROT, PF_WRITE, PF_RSVD } from "../../abi/abi";
+         PF_PROT, PF_WRITE, PF_RSVD, PHYS_BASE } from "../../abi/abi";
+import { nrFrames } from "./phys";
 import { ptWalk, walkLeaf, walkLeafShift, walkRsvd } from "./pgtable";
 import { physToLin, kasanMemToShadow, kasanShadowToMem, KASAN_SHADOW_START, KASAN_SHADOW_END,
          KASAN_SHADOW_SCALE_SHIFT } from "./layout";
@@ -125,7 +126,18 @@ export function tlbFill(va: u64, write: bool): u32 {
   e.lin = <u32>physToLin(pa & ~<u64>(PAGE_SIZE - 1));
   e.shadowLin = shadowLin;
   e.leaf = leaf;
+  if (isDefined(SF_CHECKS)) checkFill(e, va, writable);
   return 0;
+}
+
+// Debug build: a filled entry names a whole frame of RAM (and, KASAN on, the
+// frame's shadow), for the page of va, with the permissions of its leaf.
+function checkFill(e: TlbEntry, va: u64, writable: bool): void {
+  const ramEnd = <usize>PHYS_BASE + (<usize>nrFrames << PAGE_SHIFT);
+  assert(e.readBase == (va & ~<u64>(PAGE_SIZE - 1)) && tlbEntry(e.readBase) == e, "TLB fill: entry not for the page's slot");
+  assert((e.writeBase == e.readBase) == writable, "TLB fill: write base disagrees with the leaf");
+  assert((e.lin & (PAGE_SIZE - 1)) == 0 && <usize>e.lin >= <usize>PHYS_BASE && <usize>e.lin < ramEnd, "TLB fill: frame outside RAM");
+  assert(kasanMode == KASAN_OFF || (<usize>e.shadowLin >= <usize>PHYS_BASE && <usize>e.shadowLin < ramEnd), "TLB fill: shadow outside RAM");
 }
 
 // Debug/test invariant: every valid entry agrees with a fresh walk. Returns the
