@@ -759,8 +759,8 @@ export function kfenceCheckOnPanic(): void {
 // Writing kfence.sample_interval: 0 disables; non-zero re-enables (or sets the
 // pool up late from the page allocator). Returns what the kernel would print:
 // 0 nothing, 1 "re-enabled", 2 "initialized - ..." (late), 3 "disabled";
-// -22 refused (disabled by a warning, or too large for the buddy allocator),
-// -12 out of memory.
+// -EINVAL refused (disabled by a warning, or too large for the buddy allocator),
+// -ENOMEM out of memory.
 export function kfence_set_sample_interval(ms: u32): i32 {
   if (ms == 0) {
     intervalNs = 0;

@@ -5,7 +5,7 @@
 // the kernel reports them.
 import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_RCU,
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
-         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY } from "../../abi/abi";
+         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY, EINVAL } from "../../abi/abi";
 import { slabAlloc, slabFree, kfreeFrom, kmallocFrom, cacheLin, cacheState, cacheVa, kc, virtToSlab,
          slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, KC_FLAGS,
          KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
@@ -121,7 +121,7 @@ export function kmem_cache_free_bulk(id: u32, n: u32, inLin: usize): void {
 // kmem_cache_shrink(): KASAN gives back the cache's quarantined objects, then
 // empty slabs go back to the page allocator. KFENCE objects are not in slabs.
 export function kmem_cache_shrink(id: u32): i32 {
-  if (!cacheIdValid(id) || cacheState(id) != CACHE_ACTIVE) return -22;
+  if (!cacheIdValid(id) || cacheState(id) != CACHE_ACTIVE) return -EINVAL;
   kasanCacheShrink(id);
   cacheShrink(cacheLin(id));
   return 0;

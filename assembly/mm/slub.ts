@@ -27,7 +27,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
-         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT } from "../../abi/abi";
+         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT, ENOMEM, EINVAL } from "../../abi/abi";
 import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
@@ -836,17 +836,17 @@ function registerCache(id: u32): void {
   memory.copy(cacheRamLin(id), c, KC_FIELDS_END);
 }
 
-// kmem_cache_create(). Returns the cache id, or -22 (EINVAL) / -12 (ENOMEM).
+// kmem_cache_create(). Returns the cache id, or -EINVAL / -ENOMEM.
 export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor: u32): i32 {
-  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -22;
+  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -EINVAL;
   const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0, CALL_ALLOC);
-  if (va == 0) return -12;
+  if (va == 0) return -ENOMEM;
   const id = reserveCache(dmLin(va));
-  if (id < 0) { kfree(va); return -12; }
+  if (id < 0) { kfree(va); return -ENOMEM; }
   const a = calculateAlignment(flags, align, objectSize);
   if (!calculateSizes(cacheLin(id), objectSize, a, flags, ctor)) {
     kfree(va);
-    return -22;
+    return -EINVAL;
   }
   registerCache(<u32>id);
   store<u8>(CACHE_TAG + id, <u8>(va >> 56));
