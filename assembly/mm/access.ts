@@ -13,7 +13,7 @@ import { statInc } from "../stats";
 import { tlbEntry, tlbFill, TLB_FAULT, TlbEntry } from "./tlb";
 import { ptWalk } from "./pgtable";
 import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
-import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
+import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_TAG_KERNEL } from "../kasan/kasan";
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
 import { tagsCheck } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
@@ -48,12 +48,12 @@ export type ModeOff = u8;
 export type ModeGeneric = u16;
 export type ModeTags = u32;
 // @ts-ignore: decorator
-@inline export function modeOf<M>(): i32 { return sizeof<M>() == 1 ? KASAN_OFF : sizeof<M>() == 2 ? KASAN_GENERIC : 2; }
+@inline export function modeOf<M>(): i32 { return sizeof<M>() == 1 ? KASAN_OFF : sizeof<M>() == 2 ? KASAN_GENERIC : KASAN_SW_TAGS; }
 
 // The TLB entry of va under mode M, and d = va - page base (a hit when d <= PAGE_SIZE - size).
 // @ts-ignore: decorator
 @inline function fastVa<M>(va: u64): u64 {
-  return modeOf<M>() == 2 ? (va | 0xff00000000000000) : va;
+  return modeOf<M>() == KASAN_SW_TAGS ? (va | 0xff00000000000000) : va;
 }
 
 // KASAN's verdict from one shadow byte: the common case only (a clean granule
