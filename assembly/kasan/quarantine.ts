@@ -12,7 +12,7 @@
 // the total to N bytes instead (0 disables the quarantine).
 //
 // Queued objects are linked through the quarantine link of their free meta
-// (the VA of the next object). Links live in freed memory a buggy write may
+// (KasanFreeMeta.qlink: the VA of the next object). Links live in freed memory a buggy write may
 // hit, so each one is validated; a broken chain is cut there (the rest leaks).
 import { STAT_QUARANTINE_BYTES, STAT_QUARANTINE_OBJECTS, STAT_QUARANTINE_LIMIT,
          CFG_KASAN_QUARANTINE, CFG_NR_CPUS, PAGE_SHIFT } from "../../abi/abi";
@@ -22,7 +22,7 @@ import { currentCpu } from "../task";
 import { nrFrames, NO_PFN } from "../mm/phys";
 import { kc, KC_SIZE, KC_ID, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
-import { freeMetaLin } from "./common";
+import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
 import { QUARANTINE_TABLE } from "../statics";
@@ -39,7 +39,7 @@ import { QUARANTINE_TABLE } from "../statics";
 // @ts-ignore: decorator
 @unmanaged class QList {
   head: u64;        // VA of the first queued object, 0 = empty
-  tailLink: u64;    // linear address of the last object's link
+  tailLink: u64;    // linear address of the last object's free meta (its link)
   bytes: u64;
   count: u64;
 }
@@ -71,10 +71,12 @@ let nrCpus: u32 = 1;
 // @ts-ignore: decorator
 @inline function qlCopy(to: QList, from: QList): void { memory.copy(changetype<usize>(to), changetype<usize>(from), QL_SIZE); }
 
-// link field of a queued object (its free meta's first u64); the caller knows
-// obj is in a slab (just freed, or checked by validQueued)
+// The free meta holding a queued object's link; the caller knows obj is in a
+// slab (just freed, or checked by validQueued)
 // @ts-ignore: decorator
-@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)); }
+@inline function queuedMeta(obj: u64): KasanFreeMeta {
+  return changetype<KasanFreeMeta>(freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)));
+}
 
 // Debug build: a qlist's header agrees with itself (they live in engine
 // statics; the links they lead to are checked where they are followed).
@@ -88,9 +90,9 @@ function qlPut(q: QList, obj: u64, link: usize, size: u64): void {
     qlCheck(q);
     assert(link != 0 && size != 0, "quarantine: queued object without its free meta link");
   }
-  store<u64>(link, 0);
+  changetype<KasanFreeMeta>(link).qlink = 0;
   if (q.head == 0) q.head = obj;
-  else store<u64>(<usize>q.tailLink, obj);
+  else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
   q.tailLink = link;
   q.bytes += size;
   q.count += 1;
@@ -102,7 +104,7 @@ function qlMoveAll(from: QList, to: QList): void {
   if (to.head == 0) {
     qlCopy(to, from);
   } else {
-    store<u64>(<usize>to.tailLink, from.head);
+    changetype<KasanFreeMeta>(<usize>to.tailLink).qlink = from.head;
     to.tailLink = from.tailLink;
     to.bytes += from.bytes;
     to.count += from.count;
@@ -129,7 +131,7 @@ function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
   qlClear(q);
   while (obj != 0 && n > 0) {
     if (!validQueued(obj)) { qCorruptions++; break; }
-    const next = load<u64>(linkLin(obj));   // validQueued: in a slab, so never 0
+    const next = queuedMeta(obj).qlink;   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {
