@@ -226,7 +226,7 @@ function tagsBugType(obj: u64, tag: u8): i32 {
   if (obj == 0) return BUG_INVALID_ACCESS;
   const pos = stackRingFind(obj, tag, -1);
   if (pos == 0) return BUG_INVALID_ACCESS;
-  return (load<u32>(stackRingEntry(pos), 12) & 1) != 0 ? BUG_SLAB_UAF : BUG_SLAB_OOB;
+  return (stackRingEntry(pos).isFree & 1) != 0 ? BUG_SLAB_UAF : BUG_SLAB_OOB;
 }
 // The report's Allocated/Freed stacks in tag modes: the newest ring entries
 // for the object with the access's tag.
@@ -235,15 +235,15 @@ function tagsTracks(rec: usize, obj: u64, tag: u8): void {
   const al = stackRingFind(obj, tag, 0);
   if (f != 0) {
     const e = stackRingEntry(f);
-    store<u32>(rec + R_FREE_PID, load<u32>(e, 16));
-    store<u32>(rec + R_FREE_CPU, load<u32>(e, 20));
-    store<u32>(rec + R_FREE_STACK, load<u32>(e, 24));
+    store<u32>(rec + R_FREE_PID, e.pid);
+    store<u32>(rec + R_FREE_CPU, e.cpu);
+    store<u32>(rec + R_FREE_STACK, e.stack);
   }
   if (al != 0) {
     const e = stackRingEntry(al);
-    store<u32>(rec + R_ALLOC_PID, load<u32>(e, 16));
-    store<u32>(rec + R_ALLOC_CPU, load<u32>(e, 20));
-    store<u32>(rec + R_ALLOC_STACK, load<u32>(e, 24));
+    store<u32>(rec + R_ALLOC_PID, e.pid);
+    store<u32>(rec + R_ALLOC_CPU, e.cpu);
+    store<u32>(rec + R_ALLOC_STACK, e.stack);
   }
 }
 

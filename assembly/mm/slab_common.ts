@@ -8,7 +8,7 @@ import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_
          R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY, EINVAL } from "../../abi/abi";
 import { slabAlloc, slabFree, kfreeFrom, kmallocFrom, cacheLin, cacheState, cacheVa, kc, virtToSlab,
          slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, KC_FLAGS,
-         KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
+         KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, KC_LIVE, cache_count } from "./slub";
 import { NO_PFN } from "./phys";
 import { dmLin, untag } from "./layout";
 import { kasanMode, KASAN_OFF } from "../kasan/kasan";
@@ -92,7 +92,7 @@ export function kmem_cache_destroy(id: u32): i32 {
   if (!cacheShutdown(c)) {
     const rec = warnRecord(WARN_CACHE_DESTROY_BUSY, cacheVa(id), id);
     store<u32>(rec + R_CACHE, id);
-    store<u64>(rec + R_ARG2, kc(c, 56));    // live objects
+    store<u64>(rec + R_ARG2, kc(c, KC_LIVE));    // live objects
     return 1;
   }
   markCacheDestroyed(id);
