@@ -46,8 +46,11 @@ export const CFG_COUNT = 32;
 
 export const ARCH_X86_64 = 0;
 export const ARCH_ARM64 = 1;
-export const KASAN_MODE_GENERIC = 0;
-export const KASAN_MODE_SW_TAGS = 1;
+// The KASAN mode: CFG_KASAN_MODE (used when CFG_KASAN is on) and the core's
+// kasanMode (assembly/kasan/kasan.ts), one enumeration
+export const KASAN_MODE_OFF = 0;
+export const KASAN_MODE_GENERIC = 1;
+export const KASAN_MODE_SW_TAGS = 2;
 export const KASAN_FAULT_REPORT = 0;
 export const KASAN_FAULT_PANIC = 1;
 export const KASAN_FAULT_PANIC_ON_WRITE = 2;

@@ -20,6 +20,14 @@ export interface CreateOptions {
   module?: WebAssembly.Module;
 }
 
+/** An AssemblyScript string of the core's static data (UTF-16, byte length in the word before it). */
+function coreString(memory: WebAssembly.Memory, ptr: number): string {
+  if (ptr < 4 || ptr >= abi.PHYS_BASE) return "?";
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (bytes > 1024) return "?";
+  return String.fromCharCode(...new Uint16Array(memory.buffer.slice(ptr, ptr + (bytes & ~1))));
+}
+
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
   if (build !== "release" && build !== "debug") return Promise.reject(new TypeError(`compileCore: build must be "release" or "debug", got ${JSON.stringify(build)}`));
@@ -52,8 +60,9 @@ export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, impo
   }
   const env = {
     memory,
+    // a failed check of the debug build (SF_CHECKS): its message and source line
     abort: (msg: number, file: number, line: number, col: number) => {
-      throw new Error(`shadowfence core aborted at ${line}:${col}`);
+      throw new Error(`shadowfence core aborted: ${coreString(memory, msg)} (${coreString(memory, file)}:${line}:${col})`);
     },
     ...imports,
   };

@@ -17,9 +17,9 @@
 //
 // Slot layout with generic KASAN (kasan_cache_create):
 //   [object (object_size) | free ptr if RCU/ctor | alloc meta | free meta? | redzone]
-// struct page of a slab head: flags PG_SLAB, cache id (+24), inuse (+28 u16),
-// objects (+30 u16), freelist (+32 u32 linear address, 0 = empty),
-// list state (+52: SLAB_LIST_*), list links next/prev (+16/+20).
+// struct page of a slab head (Page in phys.ts): flags PG_SLAB, cache, inuse,
+// objects, freelist (linear address, 0 = empty), slabList (SLAB_LIST_*) and
+// the list links next/prev.
 import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_LARGE_KMALLOC,
          PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
@@ -27,8 +27,8 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
-         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT } from "../../abi/abi";
-import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
+         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT, ENOMEM, EINVAL } from "../../abi/abi";
+import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
 import { warnRecord } from "./fault";
@@ -45,11 +45,53 @@ import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listD
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
+import { CALL_ALLOC, CALL_KFREE } from "../call_path";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
 
+// The descriptor's layout by name. The host reads its fields by the KC_*
+// offsets of abi.ts, which stay the one source of truth: the class must match
+// them (checked when the core compiles). kc()/kcSet() take a KC_* offset
+// because a change is written through to the same offset of the copy in RAM.
+// @ts-ignore: decorator
+@unmanaged export class KmemCache {
+  objectSize: u32;
+  size: u32;          // slot size
+  align: u32;
+  flags: u32;
+  order: u32;
+  objects: u32;       // objects per slab
+  offset: u32;        // free pointer offset
+  ctor: u32;          // host constructor id, 0 = none
+  cpuSlab: u32;       // pfn, NO_PFN = none
+  partial: u32;       // first slab of the partial list (pfn)
+  nrPartial: u32;
+  full: u32;          // first slab of the full list (pfn)
+  allocMeta: u32;     // KASAN alloc meta offset, 0 = none
+  freeMeta: u32;      // KASAN free meta offset, KASAN_NO_FREE_META = none, 0 = in the object
+  live: u32;          // engine counter: allocated objects (KFENCE ones excluded)
+  refcount: i32;      // engine counter
+  id: u32;
+  nrSlabs: u32;
+  minPartial: u32;
+  inuse: u32;         // s->inuse: object_size rounded to a word
+  recip: u32;         // ceil(2^32 / size), for slot checks
+  kfenceLive: u32;    // engine counter: KFENCE objects of this cache still allocated
+}
+if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("size") != KC_SIZE ||
+    offsetof<KmemCache>("align") != KC_ALIGN || offsetof<KmemCache>("flags") != KC_FLAGS ||
+    offsetof<KmemCache>("order") != KC_ORDER || offsetof<KmemCache>("objects") != KC_OBJECTS ||
+    offsetof<KmemCache>("offset") != KC_OFFSET || offsetof<KmemCache>("ctor") != KC_CTOR ||
+    offsetof<KmemCache>("cpuSlab") != KC_CPU_SLAB || offsetof<KmemCache>("partial") != KC_PARTIAL ||
+    offsetof<KmemCache>("nrPartial") != KC_NR_PARTIAL || offsetof<KmemCache>("full") != KC_FULL ||
+    offsetof<KmemCache>("allocMeta") != KC_ALLOC_META || offsetof<KmemCache>("freeMeta") != KC_FREE_META ||
+    offsetof<KmemCache>("live") != KC_LIVE || offsetof<KmemCache>("refcount") != KC_REFCOUNT ||
+    offsetof<KmemCache>("id") != KC_ID || offsetof<KmemCache>("nrSlabs") != KC_NR_SLABS ||
+    offsetof<KmemCache>("minPartial") != KC_MIN_PARTIAL || offsetof<KmemCache>("inuse") != KC_INUSE ||
+    offsetof<KmemCache>("recip") != KC_RECIP || offsetof<KmemCache>("kfenceLive") != KC_KFENCE_LIVE ||
+    offsetof<KmemCache>() != KC_FIELDS_END) ERROR("KmemCache does not match abi.ts's KC_* offsets");
 
 // @ts-ignore: decorator
 @inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
@@ -263,25 +305,26 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
 
 // ── slab lists ───────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
-@inline function slabInuse(pfn: u32): u32 { return load<u16>(pageLin(pfn), 28); }
+@inline function slabInuse(pfn: u32): u32 { return pfnToPage(pfn).inuse; }
 // @ts-ignore: decorator
-@inline function slabSetInuse(pfn: u32, v: u32): void { store<u16>(pageLin(pfn), <u16>v, 28); }
+@inline function slabSetInuse(pfn: u32, v: u32): void { pfnToPage(pfn).inuse = <u16>v; }
 // @ts-ignore: decorator
-@inline function slabObjects(pfn: u32): u32 { return load<u16>(pageLin(pfn), 30); }
+@inline function slabObjects(pfn: u32): u32 { return pfnToPage(pfn).objects; }
 // @ts-ignore: decorator
-@inline function slabFreelist(pfn: u32): usize { return load<u32>(pageLin(pfn), 32); }
+@inline function slabFreelist(pfn: u32): usize { return pfnToPage(pfn).freelist; }
 // @ts-ignore: decorator
-@inline function slabSetFreelist(pfn: u32, lin: usize): void { store<u32>(pageLin(pfn), <u32>lin, 32); }
+@inline function slabSetFreelist(pfn: u32, lin: usize): void { pfnToPage(pfn).freelist = <u32>lin; }
 // @ts-ignore: decorator
-@inline function slabList(pfn: u32): u32 { return load<u32>(pageLin(pfn), 52); }
+@inline function slabList(pfn: u32): u32 { return pfnToPage(pfn).slabList; }
 // @ts-ignore: decorator
-@inline function slabSetList(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
+@inline function slabSetList(pfn: u32, v: u32): void { pfnToPage(pfn).slabList = v; }
 
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   pfnListAdd(c + field, pfn);
   kcSet(c, field, kc(c, field));     // the head, written through
   slabSetList(pfn, state);
   if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listDel(c: usize, pfn: u32): void {
   const state = slabList(pfn);
@@ -304,6 +347,7 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
     listCut(c, field);
   }
   slabSetList(pfn, SLAB_LIST_NONE);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
@@ -378,6 +422,18 @@ function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
   return q < kc(c, KC_OBJECTS) && q * size == off;
 }
 
+// Debug build: a freelist head the allocator sets is the end of the chain or
+// a slot start of that slab (inside it, aligned to the object size).
+function checkFreelistHead(c: usize, pfn: u32, lin: usize): void {
+  assert(lin == 0 || validSlot(c, pfn, lin), "SLUB: freelist head is not a slot of its slab");
+}
+// Debug build: a cache's list heads and cpu slab are NO_PFN or frames of RAM.
+function checkCacheLists(c: usize): void {
+  const cpu = kc(c, KC_CPU_SLAB), partial = kc(c, KC_PARTIAL), full = kc(c, KC_FULL);
+  assert((cpu == NO_PFN || cpu < nrFrames) && (partial == NO_PFN || partial < nrFrames) &&
+         (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
+}
+
 // The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
 function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
   const v = load<u64>(objLin + kc(c, KC_OFFSET));
@@ -402,7 +458,7 @@ function newSlab(c: usize, id: u32): u32 {
   pgSetCache(pfn, id);
   const objects = kc(c, KC_OBJECTS);
   slabSetInuse(pfn, 0);
-  store<u16>(pageLin(pfn), <u16>objects, 30);
+  pfnToPage(pfn).objects = <u16>objects;
   slabSetList(pfn, SLAB_LIST_NONE);
   kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
   const base = slabLin(pfn);
@@ -418,6 +474,7 @@ function newSlab(c: usize, id: u32): u32 {
       kasanPoisonNewObject(c, linToVa(obj));
     }
     setFreePointer(c, obj, i + 1 < objects ? obj + size : 0);
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, i + 1 < objects ? obj + size : 0);
   }
   slabSetFreelist(pfn, base);
   return pfn;
@@ -527,6 +584,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
       } else {
         const next = getFreePointer(c, pfn, obj);
         if (next != 1) {
+          if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
           slabSetFreelist(pfn, next);
           slabSetInuse(pfn, slabInuse(pfn) + 1);
           return obj;
@@ -566,6 +624,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
     if (obj == 0) continue;
     const next = getFreePointer(c, pfn, obj);
     if (next == 1) { isolateFreelist(c, pfn, obj); continue; }
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
     slabSetFreelist(pfn, next);
     slabSetInuse(pfn, slabInuse(pfn) + 1);
     return obj;
@@ -573,11 +632,12 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 }
 
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
-// kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
-export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
+// kmem_cache_alloc), call the API it came through (CALL_ALLOC*). Returns the
+// (possibly tagged) object address, 0 on failure.
+export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
   const c = cacheLin(id);
   if (kfenceGateOpen()) {
-    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
+    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp, call);
     if (k != 0) return k;
   }
   const lin = slabGetObject(c, id);
@@ -632,10 +692,11 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // slab_free after KFENCE: KASAN's invalid/double-free checks, then (for
 // SLAB_TYPESAFE_BY_RCU caches under KASAN, CONFIG_SLUB_RCU_DEBUG) a delay until
 // the next RCU grace period, then poisoning and the quarantine. va may be
-// tagged. Returns false when the free was refused (and reported).
-export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
+// tagged, call the API the free came through (CALL_*). Returns false when the
+// free was refused (and reported).
+export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   const c = cacheLin(id);
-  if (kasanSlabPreFree(c, slabPfn, va)) return false;
+  if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
   if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
   kcCount(c, KC_LIVE, -1);
   statInc(STAT_SLAB_FREES);
@@ -643,15 +704,15 @@ export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
     rcuDeferSlabFree(va);
     return true;
   }
-  slabFreeFinish(c, slabPfn, va);
+  slabFreeFinish(c, slabPfn, va, call);
   return true;
 }
 
 // The rest of slab_free_hook and do_slab_free (also the RCU callback's work).
-export function slabFreeFinish(c: usize, slabPfn: u32, va: u64): void {
+export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void {
   const lin = dmLin(untag(va));
   if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
-  if (!kasanSlabFree(c, va)) slabFreeToSlab(c, slabPfn, lin);
+  if (!kasanSlabFree(c, va, call)) slabFreeToSlab(c, slabPfn, lin);
 }
 
 // CONFIG_SLAB_FREELIST_HARDENED's "naive detection of double free": freeing the
@@ -686,11 +747,12 @@ const KMALLOC_SIZES: usize = memory.data<u32>([8, 16, 32, 64, 96, 128, 192, 256,
 export function kmalloc_cache_id(index: i32): u32 { return load<u32>(KMALLOC_IDS + (<usize>index << 2)); }
 
 // kmalloc(size, gfp): ZERO_SIZE_PTR for 0, slab caches up to 8 KiB, pages above.
-export function kmalloc(size: u64, gfp: u32): u64 {
+export function kmalloc(size: u64, gfp: u32): u64 { return kmallocFrom(size, gfp, CALL_ALLOC); }
+export function kmallocFrom(size: u64, gfp: u32, call: u32): u64 {
   if (size == 0) return ZERO_SIZE_PTR;
   if (size > <u64>KMALLOC_MAX_CACHE_SIZE) return kmallocLarge(size, gfp);
   const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
-  return slabAlloc(id, gfp, <u32>size);
+  return slabAlloc(id, gfp, <u32>size, call);
 }
 
 // ___kmalloc_large_node: a compound page allocation, poisoned past size.
@@ -728,14 +790,16 @@ export function kfreeLarge(pfn: u32): void {
 @inline export const KFREE_NOT_HEAP: i32 = 2;    // not a slab object nor a large kmalloc
 // @ts-ignore: decorator
 @inline export const KFREE_BAD_PAGE: i32 = 3;    // large kmalloc pointer that is not its start / already free
-export function kfree(va: u64): i32 {
+export function kfree(va: u64): i32 { return kfreeFrom(va, CALL_KFREE); }
+// kfree() reached through call (CALL_KFREE, or an API that ends in kfree)
+export function kfreeFrom(va: u64, call: u32): i32 {
   if (va <= <u64>ZERO_SIZE_PTR) return KFREE_OK;
-  if (isKfenceAddress(va) && kfenceFree(va)) return KFREE_OK;
+  if (isKfenceAddress(va) && kfenceFree(va, call)) return KFREE_OK;
   const untagged = untag(va);
   const slab = virtToSlab(untagged);
   if (slab != NO_PFN) {
     const id = pgCache(slab);
-    return slabFree(id, slab, va) ? KFREE_OK : KFREE_REFUSED;
+    return slabFree(id, slab, va, call) ? KFREE_OK : KFREE_REFUSED;
   }
   return kfreeNonSlab(va, untagged);
 }
@@ -772,17 +836,17 @@ function registerCache(id: u32): void {
   memory.copy(cacheRamLin(id), c, KC_FIELDS_END);
 }
 
-// kmem_cache_create(). Returns the cache id, or -22 (EINVAL) / -12 (ENOMEM).
+// kmem_cache_create(). Returns the cache id, or -EINVAL / -ENOMEM.
 export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor: u32): i32 {
-  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -22;
-  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0);
-  if (va == 0) return -12;
+  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -EINVAL;
+  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0, CALL_ALLOC);
+  if (va == 0) return -ENOMEM;
   const id = reserveCache(dmLin(va));
-  if (id < 0) { kfree(va); return -12; }
+  if (id < 0) { kfree(va); return -ENOMEM; }
   const a = calculateAlignment(flags, align, objectSize);
   if (!calculateSizes(cacheLin(id), objectSize, a, flags, ctor)) {
     kfree(va);
-    return -22;
+    return -EINVAL;
   }
   registerCache(<u32>id);
   store<u8>(CACHE_TAG + id, <u8>(va >> 56));
