@@ -316,6 +316,7 @@ export class Engine {
       codeFrame: (pc) => this.tracer.codeFrame(pc),
       pageOffset: this.layout.pageOffset,
       vmemmapStart: this.layout.vmemmapStart,
+      slabAllocator: this.options.slabAllocator,
       kasanShadowOffset: this.layout.kasanShadowOffset,
       kasanShadowStart: this.layout.kasanShadowStart,
       kasanShadowEnd: this.layout.kasanShadowEnd,

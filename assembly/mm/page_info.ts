@@ -3,6 +3,7 @@
 import { R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF, R_PAGE_MAP, R_HEAD_PFN, R_CACHE,
          R_ARG1, R_ARG2, R_FLAGS, RF_PAGE, PG_SLAB, PG_TAIL } from "../../abi/abi";
 import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin, nrFrames } from "./phys";
+import { slabIsSlab, slabPageInfo } from "./slab";
 
 export function fillPageInfo(rec: usize, pfn: u32): void {
   let head = pfn;
@@ -21,5 +22,6 @@ export function fillPageInfo(rec: usize, pfn: u32): void {
     store<u32>(rec + R_CACHE, pgCache(head));
     store<u64>(rec + R_ARG1, load<u32>(pg, 32));       // freelist (linear)
     store<u64>(rec + R_ARG2, load<u32>(pg, 28));       // inuse | objects << 16
+    if (slabIsSlab()) slabPageInfo(rec, head);
   }
 }
