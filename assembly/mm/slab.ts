@@ -109,10 +109,12 @@ import { kmem_cache_free } from "./slab_common";
 // @ts-ignore: decorator
 @inline const AC_ENTRY: u32 = 16;
 
-// pool: power-of-two blocks from 64 bytes, a free list per class (heads in POOL_HEADS)
+// pool: blocks of the exact size a cache needs (a handful of sizes per boot:
+// they depend on limit and shared only), a free list per size in POOL_SIZES
+// (u32 size, u32 head)
 // @ts-ignore: decorator
-@inline const POOL_CLASSES: u32 = 20;
-const POOL_HEADS: usize = memory.data(POOL_CLASSES * 4, 4);
+@inline const POOL_SIZES_MAX: u32 = 16;
+const POOL_SIZES: usize = memory.data(POOL_SIZES_MAX * 8, 8);
 let poolTop: usize = 0;
 let nrCpus: u32 = 1;
 let slabMaxOrder: u32 = 1;
@@ -158,7 +160,8 @@ export function slabBootInit(): void {
   store<i32>(HOT_SLAB_ALLOCATOR, isSlab ? 1 : 0);
   if (!isSlab) return;
   memory.fill(SLAB_EXT, 0, SLAB_AC_POOL - SLAB_EXT);
-  memory.fill(POOL_HEADS, 0, POOL_CLASSES * 4);
+  memory.fill(POOL_SIZES, 0, POOL_SIZES_MAX * 8);
+  slabPoolFull = false;
   poolTop = SLAB_AC_POOL;
   nrCpus = <u32>cfg(CFG_NR_CPUS);
   if (nrCpus < 1) nrCpus = 1;
@@ -174,26 +177,33 @@ export function kmallocMinSize(): u32 { return slabIsSlab() ? 32 : 8; }
 
 // ── the array-cache pool ─────────────────────────────────────────────────────
 function poolAlloc(bytes: u32): usize {
-  let cls: u32 = 0;
-  while ((<u32>64 << cls) < bytes) cls++;
-  if (cls >= POOL_CLASSES) return 0;
-  const head = load<u32>(POOL_HEADS + (<usize>cls << 2));
-  if (head != 0) {
-    store<u32>(POOL_HEADS + (<usize>cls << 2), load<u32>(head));
-    return head;
+  bytes = (bytes + 63) & ~63;
+  for (let i: u32 = 0; i < POOL_SIZES_MAX; i++) {
+    const e = POOL_SIZES + (<usize>i << 3);
+    if (load<u32>(e) != bytes || load<u32>(e, 4) == 0) continue;
+    const b = <usize>load<u32>(e, 4);
+    store<u32>(e, load<u32>(b), 4);
+    return b;
   }
-  const size = <usize>64 << cls;
-  if (poolTop + size > SLAB_END) return 0;
+  if (poolTop + bytes > SLAB_END) { slabPoolFull = true; return 0; }
   const b = poolTop;
-  poolTop += size;
+  poolTop += bytes;
   return b;
 }
 function poolFree(b: usize, bytes: u32): void {
-  let cls: u32 = 0;
-  while ((<u32>64 << cls) < bytes) cls++;
-  store<u32>(b, load<u32>(POOL_HEADS + (<usize>cls << 2)));
-  store<u32>(POOL_HEADS + (<usize>cls << 2), <u32>b);
+  bytes = (bytes + 63) & ~63;
+  for (let i: u32 = 0; i < POOL_SIZES_MAX; i++) {
+    const e = POOL_SIZES + (<usize>i << 3);
+    if (load<u32>(e) != bytes && load<u32>(e) != 0) continue;
+    store<u32>(e, bytes);
+    store<u32>(b, load<u32>(e, 4));
+    store<u32>(e, <u32>b, 4);
+    return;
+  }
 }
+// kmem_cache_create's -ENOMEM: the last cache found the pool full
+let slabPoolFull = false;
+export function slabCreateNoMem(): bool { const f = slabPoolFull; slabPoolFull = false; return f; }
 
 // ── geometry: __kmem_cache_create() of mm/slab.c ────────────────────────────
 // cache_estimate(): objects in a 2^order slab and what is left over.

@@ -47,7 +47,7 @@ import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../s
 import { kimage_global_alloc, kimageLin } from "./kimage";
 import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabAllocSlab, slabFreeSlab, cacheFreeSlab, slabNearestObj,
          slabShrinkSlab, slabReleaseCache, slabObjectIsLive, slabCheckSlab, slabFreeSlotMapSlab, slabStartLinSlab,
-         slab_corruptions_slab } from "./slab";
+         slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
@@ -790,7 +790,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
   const a = calculateAlignment(flags, align, objectSize);
   if (!calculateSizes(cacheLin(id), objectSize, a, flags, ctor)) {
     kfree(va);
-    return -22;
+    return slabIsSlab() && slabCreateNoMem() ? -12 : -22;
   }
   registerCache(<u32>id);
   store<u8>(CACHE_TAG + id, <u8>(va >> 56));
