@@ -35,7 +35,7 @@ import { cfg } from "../config";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab, kasanInitObject,
          kasanPoisonNewObject, kasanUnpoisonNewObject } from "../kasan/common";
-import { kfenceGateOpen, kfenceAlloc } from "../kfence/core";
+import { kfenceGateOpen, kfenceAlloc, isKfenceAddress } from "../kfence/core";
 import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
 import { guestFramesMark, GUEST_FRAME_HEAP, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
@@ -514,6 +514,13 @@ function freelistArray(c: usize, id: u32, pfn: u32): usize {
   if (mgmt == SLAB_MGMT_OBJFREELIST) {
     const s = sMem(pfn);
     if (fl < s || (fl - s) % kc(c, KC_SIZE) != 0 || (fl - s) / kc(c, KC_SIZE) >= num) return 0;
+  } else {
+    // OFF_SLAB: an object of the freelist's kmalloc cache (or KFENCE's, which sampled it)
+    const va = linToVa(fl);
+    if (!isKfenceAddress(va)) {
+      const head = <u32>((fl - <usize>PHYS_BASE) >> PAGE_SHIFT);
+      if (!slabOfCache(head, exGet(id, SL_FREELIST_CACHE))) return 0;
+    }
   }
   return fl;
 }
@@ -524,18 +531,16 @@ function slabIsolate(c: usize, id: u32, pfn: u32): void {
   const num = kc(c, KC_OBJECTS);
   const a = active(pfn);
   const fo = exGet(id, SL_FREE_OBJECTS), free = a < num ? num - a : 0;
-  if (listState(pfn) != SL_LIST_NONE) {
-    exSet(id, SL_FREE_OBJECTS, fo > free ? fo - free : 0);
-    if (listState(pfn) == SL_LIST_FREE && exGet(id, SL_FREE_SLABS) > 0) exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
-    listDel(c, id, pfn);
-  }
+  // (a slab taken by get_first_slab() has left free_slabs already)
+  exSet(id, SL_FREE_OBJECTS, fo > free ? fo - free : 0);
+  if (listState(pfn) != SL_LIST_NONE) listDel(c, id, pfn);
   setActive(pfn, num);
   setFreelist(pfn, 0);
   slabCorruptions++;
 }
 function colourValid(c: usize, id: u32, pfn: u32): bool {
   const off = colourOffOf(pfn), co = exGet(id, SL_COLOUR_OFF);
-  return off % co == 0 && off / co < (exGet(id, SL_COLOUR) == 0 ? 1 : exGet(id, SL_COLOUR));
+  return co != 0 && off % co == 0 && off / co < (exGet(id, SL_COLOUR) == 0 ? 1 : exGet(id, SL_COLOUR));
 }
 
 // slab_get_obj(): the object at the freelist's next index (0: the slab's metadata is corrupt, isolated).
@@ -665,7 +670,7 @@ function takeFreeSlab(c: usize, id: u32): u32 {
   const num = kc(c, KC_OBJECTS);
   const fo = exGet(id, SL_FREE_OBJECTS);
   exSet(id, SL_FREE_OBJECTS, fo > num ? fo - num : 0);
-  exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
+  if (exGet(id, SL_FREE_SLABS) > 0) exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
   return pfn;
 }
 
@@ -746,7 +751,7 @@ function firstSlab(c: usize, id: u32): u32 {
       listCut(c, id, state);
       continue;
     }
-    if (state == SL_LIST_FREE) exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
+    if (state == SL_LIST_FREE && exGet(id, SL_FREE_SLABS) > 0) exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
     return pfn;
   }
   return NO_PFN;
@@ -971,7 +976,11 @@ export function slabNearestObj(c: usize, slabPfn: u32, va: u64): u64 {
   const last = sm + <u64>(kc(c, KC_OBJECTS) - 1) * size;
   return obj > last ? last : obj;
 }
-export function slabStartLinSlab(pfn: u32): usize { return slabLin(pfn) + colourOffOf(pfn); }
+export function slabStartLinSlab(pfn: u32): usize {
+  // kmemleak walks num objects from here: a colour offset a buggy write changed is not followed
+  const id = pgCache(pfn);
+  return slabLin(pfn) + (id < cache_count() && colourValid(cacheLin(id), id, pfn) ? colourOffOf(pfn) : 0);
+}
 
 // Mark the slots of a slab that are free to the allocator: not handed out by
 // the slab (freelist entries past active) or sitting in an array cache.
