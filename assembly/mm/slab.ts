@@ -26,26 +26,34 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, STAT
          KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_REFCOUNT, KC_ID,
          SL_LIMIT, SL_BATCHCOUNT, SL_SHARED, SL_FREE_OBJECTS, SL_FREE_LIMIT, SL_COLOUR, SL_COLOUR_OFF, SL_COLOUR_NEXT,
          SL_FREE_SLABS, SL_MGMT, SL_FREELIST_CACHE, SL_FREELIST_SIZE, SL_TOTAL_SLABS, SL_ACTIVE_OBJS, SL_SHARED_AVAIL,
-         SL_CPU_AVAIL, SLAB_MGMT_ON_SLAB, SLAB_MGMT_OFF_SLAB, SLAB_MGMT_OBJFREELIST, MAX_CACHES } from "../../abi/abi";
+         SL_CPU_AVAIL, NR_KMALLOC_CACHES, SLAB_MGMT_ON_SLAB, SLAB_MGMT_OFF_SLAB, SLAB_MGMT_OBJFREELIST, MAX_CACHES } from "../../abi/abi";
 import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pgSetNext, pgSetPrev, nrFrames } from "./phys";
-import { allocPagesPfn, freePagesPfn, warnAlloc } from "./page_alloc";
+import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
 import { cfg } from "../config";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
-import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab, kasanInitObject,
-         kasanPoisonNewObject, kasanUnpoisonNewObject } from "../kasan/common";
-import { kfenceGateOpen, kfenceAlloc, isKfenceAddress } from "../kfence/core";
+import { kasanPoisonSlab, kasanInitObject, kasanPoisonNewObject, kasanUnpoisonNewObject } from "../kasan/common";
+import { isKfenceAddress } from "../kfence/core";
 import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
 import { guestFramesMark, GUEST_FRAME_HEAP, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
 import { currentCpu, clockNs } from "../task";
-import { cacheLin, kc, kcSet, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id, kmallocIndex,
+import { cacheLin, kc, kcSet, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id, slabAlloc,
          CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
 import { kmem_cache_free } from "./slab_common";
 
 // @ts-ignore: decorator
 @inline export function slabIsSlab(): bool { return load<i32>(HOT_SLAB_ALLOCATOR) != 0; }
+// slub.ts reaches SLAB's array caches and nearest_obj() through these, set at
+// boot: an indirect call the optimizer does not inline keeps SLUB's fast paths
+// (and the KASAN hooks inlined into them) as they were.
+export let slabCacheAllocFn: (c: usize, id: u32, gfp: u32) => usize = slabCacheAllocNone;
+export let slabCacheFreeFn: (c: usize, slabPfn: u32, lin: usize) => void = slabCacheFreeNone;
+export let slabNearestObjFn: (c: usize, slabPfn: u32, va: u64) => u64 = slabNearestObjNone;
+function slabCacheAllocNone(c: usize, id: u32, gfp: u32): usize { return 0; }
+function slabCacheFreeNone(c: usize, slabPfn: u32, lin: usize): void {}
+function slabNearestObjNone(c: usize, slabPfn: u32, va: u64): u64 { return va; }
 
 // ── constants of mm/slab.c (x86_64, 4 KiB pages) ────────────────────────────
 // @ts-ignore: decorator
@@ -158,6 +166,9 @@ export function slab_corruptions_slab(): u32 { return slabCorruptions; }
 export function slabBootInit(): void {
   const isSlab = cfg(CFG_SLAB_ALLOCATOR) == SLAB_ALLOCATOR_SLAB;
   store<i32>(HOT_SLAB_ALLOCATOR, isSlab ? 1 : 0);
+  slabCacheAllocFn = isSlab ? slabCacheAlloc : slabCacheAllocNone;
+  slabCacheFreeFn = isSlab ? cacheFreeSlab : slabCacheFreeNone;
+  slabNearestObjFn = isSlab ? slabNearestObj : slabNearestObjNone;
   if (!isSlab) return;
   memory.fill(SLAB_EXT, 0, SLAB_AC_POOL - SLAB_EXT);
   memory.fill(POOL_SIZES, 0, POOL_SIZES_MAX * 8);
@@ -255,9 +266,11 @@ function calculateSlabOrder(c: usize, size: u32, flags: u32, mgmt: u32, origSize
 
 // kmalloc_slab(size): the kmalloc cache for an OFF_SLAB freelist (0: none yet)
 function freelistCacheFor(size: u32): u32 {
-  const i = kmallocIndex(size < 32 ? 32 : size);
-  if (i < 0) return 0;
-  return kmalloc_cache_id(i);
+  for (let i: i32 = 0; i < NR_KMALLOC_CACHES; i++) {
+    const id = kmalloc_cache_id(i);
+    if (id != 0 && kc(cacheLin(id), KC_OBJECT_SIZE) >= size) return id;
+  }
+  return 0;
 }
 
 // kasan_cache_create() as 6.1 had it: alloc meta past the object, free meta
@@ -610,7 +623,7 @@ function cacheGrowBegin(c: usize, id: u32, gfp: u32): u32 {
   let freelist: usize = 0;
   if (mgmt == SLAB_MGMT_OFF_SLAB) {
     const fc = exGet(id, SL_FREELIST_CACHE);
-    const va = fc == 0 ? 0 : slabAllocSlab(fc, gfp, 0);
+    const va = fc == 0 ? 0 : slabAlloc(fc, gfp, 0);
     if (va == 0) {
       guestFramesMark(pfn, 1 << order, 0);
       pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
@@ -805,50 +818,10 @@ function cacheAllocRefill(c: usize, id: u32, ac: usize, gfp: u32): usize {
   return cacheAllocRefill(c, id, ac, gfp);
 }
 
-// slab_alloc_node() + slab_post_alloc_hook(): KFENCE first, then the array
-// cache. orig is the kmalloc size (0 for kmem_cache_alloc).
-export function slabAllocSlab(id: u32, gfp: u32, orig: u32): u64 {
-  const c = cacheLin(id);
-  if (kfenceGateOpen()) {
-    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
-    if (k != 0) return k;
-  }
-  const lin = cacheAlloc(c, id, gfp);
-  if (lin == 0) {
-    if (cacheState(id) == CACHE_ACTIVE) {
-      const order = kc(c, KC_ORDER);
-      const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
-      if (page != 0) store<u32>(page + R_CACHE, id);
-    }
-    return 0;
-  }
-  statInc(STAT_SLAB_ALLOCS);
-  store<u32>(c + KC_LIVE, load<u32>(c + KC_LIVE) + 1);
-  let va = linToVa(lin);
-  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
-  va = kasanSlabAlloc(c, id, va, gfp);
-  if (orig != 0) va = kasanKmalloc(c, va, orig);
-  return va;
-}
-
-// ── free ─────────────────────────────────────────────────────────────────────
-// __cache_free() after KFENCE (the caller handles KFENCE objects): KASAN's
-// checks, init_on_free, the quarantine, then ___cache_free(). SLAB has no
-// SLUB_RCU_DEBUG: a SLAB_TYPESAFE_BY_RCU object is neither poisoned nor
-// quarantined (it may be read until the grace period ends).
-export function slabFreeSlab(id: u32, slabPfn: u32, va: u64): bool {
-  const c = cacheLin(id);
-  if (kasanSlabPreFree(c, slabPfn, va)) return false;
-  const live = kc(c, KC_LIVE);
-  if (live != 0) store<u32>(c + KC_LIVE, live - 1);
-  statInc(STAT_SLAB_FREES);
-  const lin = dmLin(untag(va));
-  const rcu = (kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0;
-  if (cfg(CFG_INIT_ON_FREE) != 0 && !rcu && kc(c, KC_CTOR) == 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
-  if (!rcu && kasanSlabFree(c, va)) return true;
-  cacheFreeSlab(c, slabPfn, lin);
-  return true;
-}
+// The array-cache half of slab_alloc_node() and of __cache_free(): slub.ts's
+// slabAlloc/slabFree keep KFENCE's and KASAN's hooks (one call site each, so
+// the optimizer inlines them as before) and reach SLAB through these pointers.
+function slabCacheAlloc(c: usize, id: u32, gfp: u32): usize { return cacheAlloc(c, id, gfp); }
 
 // ___cache_free(): into the per-CPU array, flushing a batch when it is full
 // (also where the quarantine returns objects).
@@ -979,7 +952,7 @@ export function slabNearestObj(c: usize, slabPfn: u32, va: u64): u64 {
 export function slabStartLinSlab(pfn: u32): usize {
   // kmemleak walks num objects from here: a colour offset a buggy write changed is not followed
   const id = pgCache(pfn);
-  return slabLin(pfn) + (id < cache_count() && colourValid(cacheLin(id), id, pfn) ? colourOffOf(pfn) : 0);
+  return slabLin(pfn) + (id < cache_count() && colourValid(cacheLin(id), id, pfn) ? <usize>colourOffOf(pfn) : 0);
 }
 
 // Mark the slots of a slab that are free to the allocator: not handed out by

@@ -45,7 +45,7 @@ import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listD
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
-import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabAllocSlab, slabFreeSlab, cacheFreeSlab, slabNearestObj,
+import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
          slabShrinkSlab, slabReleaseCache, slabObjectIsLive, slabCheckSlab, slabFreeSlotMapSlab, slabStartLinSlab,
          slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
@@ -364,8 +364,9 @@ export function virtToSlab(va: u64): u32 {
 export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
 
 // nearest_obj(): the slot start at or below va, clamped to the last object.
-export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
-  if (slabIsSlab()) return slabNearestObj(c, slabPfn, va);
+// @ts-ignore: decorator
+@inline export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+  if (slabIsSlab()) return slabNearestObjFn(c, slabPfn, va);
   const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
   const size = <u64>kc(c, KC_SIZE);
   let obj = va - (va - start) % size;
@@ -580,13 +581,12 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
 // kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
 export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
-  if (slabIsSlab()) return slabAllocSlab(id, gfp, orig);
   const c = cacheLin(id);
   if (kfenceGateOpen()) {
     const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
     if (k != 0) return k;
   }
-  const lin = slabGetObject(c, id);
+  const lin = slabIsSlab() ? slabCacheAllocFn(c, id, gfp) : slabGetObject(c, id);
   if (lin == 0) {
     // a cache isolated for a corrupted descriptor already oopsed: no allocation failure to warn about
     if (load<u8>(CACHE_STATE + id) == CACHE_ACTIVE) slabOutOfMemory(c, id, gfp);
@@ -608,7 +608,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
   const order = kc(c, KC_ORDER);
   const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
   if (page != 0) store<u32>(page + R_CACHE, id);
-  if ((gfp & GFP_NOWARN) != 0) return;
+  if ((gfp & GFP_NOWARN) != 0 || slabIsSlab()) return;     // (SLAB's slab_out_of_memory is not printed)
   const missed = ratelimit(RL_SLUB_OOM);
   if (missed < 0) return;
   const rec = warnRecord(WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, order);
@@ -620,7 +620,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
 
 // Return a slot to its slab (do_slab_free): the last step of a free.
 export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
-  if (slabIsSlab()) { cacheFreeSlab(c, slabPfn, lin); return; }
+  if (slabIsSlab()) { slabCacheFreeFn(c, slabPfn, lin); return; }
   setFreePointer(c, lin, slabFreelist(slabPfn));
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
@@ -641,14 +641,15 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // the next RCU grace period, then poisoning and the quarantine. va may be
 // tagged. Returns false when the free was refused (and reported).
 export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
-  if (slabIsSlab()) return slabFreeSlab(id, slabPfn, va);
   const c = cacheLin(id);
   if (kasanSlabPreFree(c, slabPfn, va)) return false;
-  if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
-  kcCount(c, KC_LIVE, -1);
+  // SLAB: no naive double-free check, and no SLUB_RCU_DEBUG (an RCU object is not poisoned)
+  if (!slabIsSlab() && naiveDoubleFree(c, slabPfn, untag(va))) return false;
+  if (kc(c, KC_LIVE) != 0) kcCount(c, KC_LIVE, -1);
   statInc(STAT_SLAB_FREES);
   if ((kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
-    rcuDeferSlabFree(va);
+    if (slabIsSlab()) slabFreeToSlab(c, slabPfn, dmLin(untag(va)));
+    else rcuDeferSlabFree(va);
     return true;
   }
   slabFreeFinish(c, slabPfn, va);
@@ -818,7 +819,9 @@ export function slabInit(): bool {
     if (id < 0) return false;
     store<u32>(KMALLOC_IDS + (<usize>i << 2), <u32>id);
   }
-  for (let i: i32 = kmallocIndex(kmallocMinSize()) - 1; i >= 0; i--) store<u32>(KMALLOC_IDS + (<usize>i << 2), kmalloc_cache_id(i + 1));
+  let first = 0;
+  while (load<u32>(KMALLOC_SIZES + (<usize>first << 2)) < kmallocMinSize()) first++;
+  for (let i = 0; i < first; i++) store<u32>(KMALLOC_IDS + (<usize>i << 2), load<u32>(KMALLOC_IDS + (<usize>first << 2)));
   return true;
 }
 
