@@ -552,20 +552,17 @@ function slabIsolate(c: usize, id: u32, pfn: u32): void {
   slabCorruptions++;
 }
 function colourValid(c: usize, id: u32, pfn: u32): bool {
-  const off = colourOffOf(pfn), co = exGet(id, SL_COLOUR_OFF);
-  return co != 0 && off % co == 0 && off / co < (exGet(id, SL_COLOUR) == 0 ? 1 : exGet(id, SL_COLOUR));
+  // colour_off is a power of two (the cache line or a larger alignment)
+  const off = colourOffOf(pfn), co = exGet(id, SL_COLOUR_OFF), colour = exGet(id, SL_COLOUR);
+  return co != 0 && (off & (co - 1)) == 0 && (off == 0 || <u64>off < <u64>colour * co);
 }
 
 // slab_get_obj(): the object at the freelist's next index (0: the slab's metadata is corrupt, isolated).
-function slabGetObj(c: usize, id: u32, pfn: u32): usize {
+// The slab's index array, checked once per use (0: the slab was isolated).
+function slabFreelistChecked(c: usize, id: u32, pfn: u32): usize {
   const fl = freelistArray(c, id, pfn);
-  const a = active(pfn);
-  const num = kc(c, KC_OBJECTS);
-  if (fl == 0 || a >= num || !colourValid(c, id, pfn)) { slabIsolate(c, id, pfn); return 0; }
-  const idx = <u32>load<u8>(fl + a);
-  if (idx >= num) { slabIsolate(c, id, pfn); return 0; }
-  setActive(pfn, a + 1);
-  return indexToObj(c, pfn, idx);
+  if (fl == 0 || active(pfn) >= kc(c, KC_OBJECTS) || !colourValid(c, id, pfn)) { slabIsolate(c, id, pfn); return 0; }
+  return fl;
 }
 // slab_put_obj(): the object's index goes back at slab->active - 1. False
 // when the slab's state cannot take it (nothing active: a double free the
@@ -575,8 +572,11 @@ function slabPutObj(c: usize, id: u32, pfn: u32, lin: usize): bool {
   const size = kc(c, KC_SIZE), num = kc(c, KC_OBJECTS);
   if (a == 0 || a > num || !colourValid(c, id, pfn)) return false;
   const s = sMem(pfn);
-  if (lin < s) return false;
-  const idx = <u32>((lin - s) / size);
+  if (lin < s || lin - s >= (<usize>PAGE_SIZE << kc(c, KC_ORDER))) return false;
+  // obj_to_index(): reciprocal_divide() (KC_RECIP rounds up: one step back when it overshoots)
+  const off = <u32>(lin - s);
+  let idx = <u32>((<u64>off * kc(c, KC_RECIP)) >> 32);
+  if (idx * size > off) idx--;
   if (idx >= num) return false;
   const mgmt = exGet(id, SL_MGMT);
   if (mgmt == SLAB_MGMT_OBJFREELIST && freelistOf(pfn) == 0) setFreelist(pfn, s + <usize>idx * size);
@@ -739,13 +739,26 @@ function transferObjects(to: usize, from: usize, max: u32): u32 {
 // alloc_block(): up to batchcount objects of one slab into ac.
 function allocBlock(c: usize, id: u32, ac: usize, pfn: u32, batch: i32): i32 {
   const num = kc(c, KC_OBJECTS);
-  while (active(pfn) < num && batch-- > 0) {
-    const obj = slabGetObj(c, id, pfn);
-    if (obj == 0) return batch;
-    const avail = load<u32>(ac + AC_AVAIL);
-    store<u32>(ac + AC_ENTRY + (avail << 2), <u32>obj);
-    store<u32>(ac + AC_AVAIL, avail + 1);
+  const fl = slabFreelistChecked(c, id, pfn);
+  if (fl == 0) return batch;
+  const s = sMem(pfn), size = kc(c, KC_SIZE);
+  let a = active(pfn);
+  let avail = load<u32>(ac + AC_AVAIL);
+  // slab_get_obj() each: the object at the next index
+  while (a < num && batch-- > 0) {
+    const idx = <u32>load<u8>(fl + a);
+    if (idx >= num) {
+      setActive(pfn, a);
+      store<u32>(ac + AC_AVAIL, avail);
+      slabIsolate(c, id, pfn);
+      return batch;
+    }
+    store<u32>(ac + AC_ENTRY + (avail << 2), <u32>(s + <usize>idx * size));
+    avail++;
+    a++;
   }
+  setActive(pfn, a);
+  store<u32>(ac + AC_AVAIL, avail);
   return batch;
 }
 // get_first_slab(): partial first, else a free slab.
@@ -943,9 +956,19 @@ export function slab_reap_next(): u64 { return nextReapNs; }
 // nearest_obj(): from s_mem in steps of size, clamped to the last object
 // (u64 arithmetic as the kernel's unsigned long, also below s_mem).
 export function slabNearestObj(c: usize, slabPfn: u32, va: u64): u64 {
-  const sm = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT) + <u64>(colourOffOf(slabPfn) % (<u32>PAGE_SIZE << kc(c, KC_ORDER)));
-  const size = <u64>kc(c, KC_SIZE);
-  const obj = va - (va - sm) % size;
+  const slabBytes = <u32>PAGE_SIZE << kc(c, KC_ORDER);
+  const sm = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT) + <u64>(colourOffOf(slabPfn) & (slabBytes - 1));
+  const size = kc(c, KC_SIZE);
+  const d = va - sm;
+  let obj: u64;
+  if (d < <u64>slabBytes) {
+    // in the slab: reciprocal_divide(), as obj_to_index() does
+    let q = <u32>((d * kc(c, KC_RECIP)) >> 32);
+    if (<u64>q * size > d) q--;
+    obj = sm + <u64>q * size;
+  } else {
+    obj = va - d % <u64>size;          // below s_mem: the unsigned wrap 6.1 computes
+  }
   const last = sm + <u64>(kc(c, KC_OBJECTS) - 1) * size;
   return obj > last ? last : obj;
 }
