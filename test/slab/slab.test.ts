@@ -267,6 +267,16 @@ describe("SLAB array caches", () => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("kmemleak walks SLAB's slabs: objects in an array cache are free, only the allocated ones are reported", () => {
+    const e = boot({ cmdline: "shadowfence.slab=slab kfence.sample_interval=0" });
+    const p: bigint[] = [];
+    for (let i = 0; i < 50; i++) p.push(e.kmalloc(100));
+    for (const x of p.slice(0, 30)) e.kfree(x);
+    e.quarantineDrain();                              // out of the quarantine, into kmalloc-128's array
+    expect(e.exports.slab_info(e.exports.kmalloc_cache_id(5), abi.SL_CPU_AVAIL)).toBeGreaterThanOrEqual(30);
+    expect(e.kmemleakScan().map((r) => r.address).sort()).toEqual(p.slice(30).sort());
+  });
+
   it("stays consistent under churn on two CPUs (the node's counters match its lists)", () => {
     const e = boot({ cmdline: "shadowfence.slab=slab kasan=off kfence.sample_interval=0" });
     const live: bigint[] = [];
