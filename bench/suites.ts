@@ -12,6 +12,8 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   kfence: () => import("./kfence.js"),
   vmalloc: () => import("./vmalloc.js"),
   modes: () => import("./modes.js"),
+  // SLAB (shadowfence.slab=slab) against SLUB: kmalloc+kfree, the modes round, memory for 100k objects
+  slab: () => import("./slab.js"),
   guest: () => import("./guest.js"),
   // the kmemleak scan over 100k live objects
   kmemleak: () => import("./kmemleak.js"),

@@ -3,6 +3,7 @@
 import { R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF, R_PAGE_MAP, R_HEAD_PFN, R_CACHE,
          R_ARG1, R_ARG2, R_FLAGS, RF_PAGE, PG_SLAB, PG_TAIL } from "../../abi/abi";
 import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pfnToPage, nrFrames, Page } from "./phys";
+import { slabIsSlab, slabPageInfo } from "./slab";
 
 export function fillPageInfo(rec: usize, pfn: u32): void {
   let head = pfn;
@@ -22,5 +23,6 @@ export function fillPageInfo(rec: usize, pfn: u32): void {
     store<u64>(rec + R_ARG1, pg.freelist);             // linear
     // inuse | objects << 16, one load of the two adjacent u16s
     store<u64>(rec + R_ARG2, load<u32>(changetype<usize>(pg), offsetof<Page>("inuse")));
+    if (slabIsSlab()) slabPageInfo(rec, head);
   }
 }

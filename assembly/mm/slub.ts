@@ -46,6 +46,9 @@ import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 import { CALL_ALLOC, CALL_KFREE } from "../call_path";
+import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
+         slabShrinkSlab, slabReleaseCache, slabObjectIsLive, slabCheckSlab, slabFreeSlotMapSlab, slabStartLinSlab,
+         slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
@@ -148,7 +151,7 @@ let slabCorruptions: u32 = 0;
 @inline export function kc(c: usize, field: u32): u32 { return load<u32>(c + field); }
 // A field change, written through to the descriptor in RAM.
 // @ts-ignore: decorator
-@inline function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
+@inline export function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
 // Counters the fast paths keep in the engine's copy only (not compared).
 // @ts-ignore: decorator
 @inline function kcCount(c: usize, field: u32, d: i32): void { store<u32>(c + field, load<u32>(c + field) + d); }
@@ -262,6 +265,7 @@ function calculateAlignment(flags: u32, align: u32, size: u32): u32 {
 
 // Fill a descriptor: calculate_sizes() of mm/slub.c. Returns false if no order fits.
 function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor: u32): bool {
+  if (slabIsSlab()) return slabCalculateSizes(c, objectSize, align, flags, ctor);
   kcSet(c, KC_OBJECT_SIZE, objectSize);
   let size = (objectSize + 7) & ~7;
   kcSet(c, KC_INUSE, size);
@@ -404,7 +408,9 @@ export function virtToSlab(va: u64): u32 {
 export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
 
 // nearest_obj(): the slot start at or below va, clamped to the last object.
-export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+// @ts-ignore: decorator
+@inline export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+  if (slabIsSlab()) return slabNearestObjFn(c, slabPfn, va);
   const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
   const size = <u64>kc(c, KC_SIZE);
   let obj = va - (va - start) % size;
@@ -504,7 +510,7 @@ function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
   slabSetInuse(pfn, kc(c, KC_OBJECTS));
   slabCorruptions++;
 }
-export function slab_corruptions(): u32 { return slabCorruptions; }
+export function slab_corruptions(): u32 { return slabCorruptions + slab_corruptions_slab(); }
 
 // ── metadata the allocator follows, checked where it follows it ─────────────
 // The first descriptor field whose copy in RAM differs from the engine's, or -1
@@ -523,7 +529,7 @@ function cacheCorruptField(id: u32): i32 {
 // is followed no further: the kernel would load the corrupted word as a
 // pointer or size and crash on it, so the engine reports the fault that
 // dereference takes, and the cache hands out nothing more (CACHE_BROKEN).
-function cacheVerify(id: u32): bool {
+export function cacheVerify(id: u32): bool {
   if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
   const f = cacheCorruptField(id);
   if (f < 0) return true;
@@ -640,7 +646,7 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
     const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp, call);
     if (k != 0) return k;
   }
-  const lin = slabGetObject(c, id);
+  const lin = slabIsSlab() ? slabCacheAllocFn(c, id, gfp) : slabGetObject(c, id);
   if (lin == 0) {
     // a cache isolated for a corrupted descriptor already oopsed: no allocation failure to warn about
     if (load<u8>(CACHE_STATE + id) == CACHE_ACTIVE) slabOutOfMemory(c, id, gfp);
@@ -662,7 +668,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
   const order = kc(c, KC_ORDER);
   const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
   if (page != 0) store<u32>(page + R_CACHE, id);
-  if ((gfp & GFP_NOWARN) != 0) return;
+  if ((gfp & GFP_NOWARN) != 0 || slabIsSlab()) return;     // (SLAB's slab_out_of_memory is not printed)
   const missed = ratelimit(RL_SLUB_OOM);
   if (missed < 0) return;
   const rec = warnRecord(WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, order);
@@ -674,6 +680,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
 
 // Return a slot to its slab (do_slab_free): the last step of a free.
 export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
+  if (slabIsSlab()) { slabCacheFreeFn(c, slabPfn, lin); return; }
   setFreePointer(c, lin, slabFreelist(slabPfn));
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
@@ -697,11 +704,13 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   const c = cacheLin(id);
   if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
-  if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
-  kcCount(c, KC_LIVE, -1);
+  // SLAB: no naive double-free check, and no SLUB_RCU_DEBUG (an RCU object is not poisoned)
+  if (!slabIsSlab() && naiveDoubleFree(c, slabPfn, untag(va))) return false;
+  if (kc(c, KC_LIVE) != 0) kcCount(c, KC_LIVE, -1);
   statInc(STAT_SLAB_FREES);
   if ((kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
-    rcuDeferSlabFree(va);
+    if (slabIsSlab()) slabFreeToSlab(c, slabPfn, dmLin(untag(va)));
+    else rcuDeferSlabFree(va);
     return true;
   }
   slabFreeFinish(c, slabPfn, va, call);
@@ -846,7 +855,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
   const a = calculateAlignment(flags, align, objectSize);
   if (!calculateSizes(cacheLin(id), objectSize, a, flags, ctor)) {
     kfree(va);
-    return -EINVAL;
+    return slabIsSlab() && slabCreateNoMem() ? -ENOMEM : -EINVAL;
   }
   registerCache(<u32>id);
   store<u8>(CACHE_TAG + id, <u8>(va >> 56));
@@ -856,6 +865,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
 // Boot: the kmem_cache cache, then kmalloc-8 ... kmalloc-8k.
 export function slabInit(): bool {
   nextCacheId = 0;
+  slabBootInit();
   kmemCacheBootVa = kimage_global_alloc(KMEM_CACHE_OBJ_SIZE, 0);
   if (kmemCacheBootVa == 0) return false;
   const ram0 = kimageLin(kmemCacheBootVa);
@@ -866,12 +876,16 @@ export function slabInit(): bool {
   registerCache(0);
   for (let i: i32 = 0; i < NR_KMALLOC_CACHES; i++) {
     const size = load<u32>(KMALLOC_SIZES + (<usize>i << 2));
+    if (size < kmallocMinSize()) continue;     // SLAB: kmalloc-32 serves them (size_index), filled below
     // kmalloc caches are naturally aligned to the largest power of two dividing the size
     const align = 1 << ctz(size);
     const id = kmem_cache_create(size, align, SLAB_KMALLOC, 0);
     if (id < 0) return false;
     store<u32>(KMALLOC_IDS + (<usize>i << 2), <u32>id);
   }
+  let first = 0;
+  while (load<u32>(KMALLOC_SIZES + (<usize>first << 2)) < kmallocMinSize()) first++;
+  for (let i = 0; i < first; i++) store<u32>(KMALLOC_IDS + (<usize>i << 2), load<u32>(KMALLOC_IDS + (<usize>first << 2)));
   return true;
 }
 
@@ -882,7 +896,7 @@ export function ksizeOf(va: u64): u64 {
   if (slab != NO_PFN) {
     const c = cacheLin(pgCache(slab));
     const f = kc(c, KC_FLAGS);
-    if (f & SLAB_KASAN) return kc(c, KC_OBJECT_SIZE);
+    if ((f & SLAB_KASAN) != 0 || slabIsSlab()) return kc(c, KC_OBJECT_SIZE);
     if (f & SLAB_TYPESAFE_BY_RCU) return kc(c, KC_INUSE);
     return kc(c, KC_SIZE);
   }
@@ -909,6 +923,7 @@ export function forEachSlab(c: usize, fn: (c: usize, pfn: u32) => void): void {
 
 // __kmem_cache_shutdown: free every empty slab; false if objects remain.
 export function cacheShutdown(c: usize): bool {
+  if (slabIsSlab()) return slabShrinkSlab(c);
   if (kc(c, KC_LIVE) != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
@@ -928,6 +943,7 @@ export function cacheShutdown(c: usize): bool {
 
 // __kmem_cache_shrink: empty slabs (the cpu slab included) go back to the buddy.
 export function cacheShrink(c: usize): void {
+  if (slabIsSlab()) { slabShrinkSlab(c); return; }
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   const cpu = kc(c, KC_CPU_SLAB);
   if (cpu != NO_PFN && slabInuse(cpu) == 0) {
@@ -945,6 +961,7 @@ export function cacheShrink(c: usize): void {
 
 export function markCacheDestroyed(id: u32): void {
   store<u8>(CACHE_STATE + id, CACHE_DESTROYED);
+  if (slabIsSlab()) slabReleaseCache(id);
   kfenceCacheDestroy(id);
 }
 
@@ -972,6 +989,7 @@ export function isLiveObjectStart(va: u64): bool {
   const slab = virtToSlab(va);
   if (slab == NO_PFN) return largeKmallocHead(va);
   const c = cacheLin(slabCacheId(slab));
+  if (slabIsSlab()) return slabObjectIsLive(c, slab, va);
   return nearestObj(c, slab, va) == va && !slabObjectIsFree(c, slab, va);
 }
 // Is the object at va on its slab's freelist? The walk stops at a corrupt link.
@@ -1012,6 +1030,7 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32): bool {
   return true;
 }
 export function slabCheck(): bool {
+  if (slabIsSlab()) return slabCheckSlab();
   for (let id: u32 = 0; id < nextCacheId; id++) {
     if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) continue;
     const c = cacheLin(id);
@@ -1032,6 +1051,7 @@ export function slabCheck(): bool {
 // ── kmemleak's object walk ───────────────────────────────────────────────────
 // Mark the free slots of a slab (its freelist) in map, one bit per slot.
 export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
+  if (slabIsSlab()) { slabFreeSlotMapSlab(c, pfn, map); return; }
   const n = slabObjects(pfn);
   memory.fill(map, 0, <usize>((n + 7) >> 3));
   const start = slabLin(pfn);
@@ -1044,4 +1064,4 @@ export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
   }
 }
 export function slabObjectCount(pfn: u32): u32 { return slabObjects(pfn); }
-export function slabStartLin(pfn: u32): usize { return slabLin(pfn); }
+export function slabStartLin(pfn: u32): usize { return slabIsSlab() ? slabStartLinSlab(pfn) : slabLin(pfn); }
