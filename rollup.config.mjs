@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import terser from "@rollup/plugin-terser";
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const webPlatform = path.join(root, "dist/host/web/platform.js");
@@ -53,5 +54,7 @@ export default {
     "playground/fuzz_worker": "dist/host/web/playground/fuzz_worker.js",
   },
   output: { dir: "dist/web", format: "es", preserveModules: true, preserveModulesRoot: "dist", entryFileNames: "[name].js" },
-  plugins: [shadowfenceWeb(), playgroundAssets()],
+  // terser only drops comments and whitespace: names stay (EngineBusyError names the
+  // public method from class and function names) and so does one file per module
+  plugins: [shadowfenceWeb(), playgroundAssets(), terser({ compress: false, mangle: false, format: { comments: false } })],
 };

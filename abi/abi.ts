@@ -42,12 +42,17 @@ export const CFG_FAIL_TIMES = 25;            // failures left; -1 unlimited
 export const CFG_NR_CPUS = 26;
 export const CFG_INIT_ON_FREE = 27;
 export const CFG_INIT_ON_ALLOC = 28;
+export const CFG_SLAB_ALLOCATOR = 29;       // SLAB_ALLOCATOR_* (Kconfig's SLAB/SLUB choice, a boot parameter here)
+export const CFG_SLAB_MAX_ORDER = 30;       // SLAB's slab_max_order=; -1 = the kernel's default (1 above 32 MiB of RAM)
 export const CFG_COUNT = 32;
 
 export const ARCH_X86_64 = 0;
 export const ARCH_ARM64 = 1;
-export const KASAN_MODE_GENERIC = 0;
-export const KASAN_MODE_SW_TAGS = 1;
+// The KASAN mode: CFG_KASAN_MODE (used when CFG_KASAN is on) and the core's
+// kasanMode (assembly/kasan/kasan.ts), one enumeration
+export const KASAN_MODE_OFF = 0;
+export const KASAN_MODE_GENERIC = 1;
+export const KASAN_MODE_SW_TAGS = 2;
 export const KASAN_FAULT_REPORT = 0;
 export const KASAN_FAULT_PANIC = 1;
 export const KASAN_FAULT_PANIC_ON_WRITE = 2;
@@ -532,6 +537,10 @@ export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised 
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1
 export const R_FUZZ_SITE = 432;              // u32 site of the op
 export const R_FUZZ_ALLOC_SITE = 436;        // u32 site that allocated the slot's object + 1 (0: none)
+// SLAB's struct slab words for the page dump (records with RF_PAGE of a SLAB slab page)
+export const R_SLAB_LIST_NEXT = 440;         // u64 slab_list.next (a struct page's list or the node's list head)
+export const R_SLAB_LIST_PREV = 448;         // u64 slab_list.prev
+export const R_SLAB_S_MEM = 456;             // u64 s_mem: the first object
 
 // ── Virtual layout: the core chooses it at boot (assembly/mm/layout.ts) and the host
 // reads it once through layout_value(LAYOUT_*) (u64 each) ──────────────────
@@ -642,3 +651,28 @@ export const FZ_LEN_MEMSET = 14;
 export const FZ_LEN_MEMCPY = 19;
 export const FZ_LEN_TICK = 5;
 export const FZ_LEN_TASK = 3;
+
+// ── SLAB (mm/slab.c of Linux 6.1), chosen by shadowfence.slab=slab ──────────
+export const SLAB_ALLOCATOR_SLUB = 0;
+export const SLAB_ALLOCATOR_SLAB = 1;
+// slab_info(id, SL_*): SLAB's own cache fields (tunables, node counters, colouring)
+export const SL_LIMIT = 0;                   // array_cache limit (tunables <limit>)
+export const SL_BATCHCOUNT = 4;
+export const SL_SHARED = 8;                  // shared factor (<sharedfactor>)
+export const SL_FREE_OBJECTS = 12;           // kmem_cache_node free_objects
+export const SL_FREE_LIMIT = 16;
+export const SL_COLOUR = 20;                 // colours a slab can take
+export const SL_COLOUR_OFF = 24;
+export const SL_COLOUR_NEXT = 28;
+export const SL_FREE_SLABS = 32;
+export const SL_MGMT = 36;                   // SLAB_MGMT_*: where the freelist lives
+export const SL_FREELIST_CACHE = 40;         // OFF_SLAB: cache id of the freelist's kmalloc cache
+export const SL_FREELIST_SIZE = 80;          // num * sizeof(freelist_idx_t)
+// computed by slab_info (not stored)
+export const SL_TOTAL_SLABS = 1000;
+export const SL_ACTIVE_OBJS = 1001;          // num_objs - free_objects (array caches count as active)
+export const SL_SHARED_AVAIL = 1002;
+export const SL_CPU_AVAIL = 2000;            // + cpu: that CPU's array_cache avail
+export const SLAB_MGMT_ON_SLAB = 0;          // index array at the end of the slab
+export const SLAB_MGMT_OFF_SLAB = 1;         // CFLGS_OFF_SLAB: in an object of a kmalloc cache
+export const SLAB_MGMT_OBJFREELIST = 2;      // CFLGS_OBJFREELIST_SLAB: in a free object of the slab

@@ -18,7 +18,7 @@ import { accessInit } from "./mm/access";
 import { kasanMode, kasanSetMode, kasanSetVmalloc, kasanSetOptions, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "./kasan/kasan";
 import { shadowSetDirectMap } from "./kasan/shadow";
 import { quarantineInit } from "./kasan/quarantine";
-import { stackRingInit } from "./kasan/sw_tags";
+import { stackRingInit, StackRingEntry } from "./kasan/sw_tags";
 import { kasanStackCacheFlush } from "./kasan/common";
 import { kasanResetReported } from "./kasan/report";
 import { kimageInit, imageDataVa, moduleVa, IMAGE_DATA_SIZE, MODULE_AREA_SIZE } from "./mm/kimage";
@@ -134,7 +134,7 @@ export function boot(): i32 {
   if (!depotInit(<u32>cfg(CFG_STACK_DEPOT_MAX))) return fail(BOOT_STAGE_STACK_DEPOT, BOOT_ENOMEM);
   if (mode == KASAN_SW_TAGS) {
     const entries = <u32>cfg(CFG_KASAN_STACK_RING_SIZE);
-    const frames = (entries * 32 + PAGE_SIZE - 1) >> PAGE_SHIFT;
+    const frames = (entries * <u32>offsetof<StackRingEntry>() + PAGE_SIZE - 1) >> PAGE_SHIFT;
     const pfn = memblockAlloc(frames, 1, USE_METADATA);
     if (pfn == NO_PFN) return fail(BOOT_STAGE_STACK_RING, BOOT_ENOMEM);
     stackRingInit(physToLin(<u64>pfn << PAGE_SHIFT), entries);

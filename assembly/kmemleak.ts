@@ -8,7 +8,7 @@ import { cacheLin, cacheState, CACHE_ACTIVE, cache_count, kc, KC_CPU_SLAB, KC_PA
          KC_OBJECT_SIZE, slabFreeSlotMap, slabObjectCount, slabStartLin } from "./mm/slub";
 import { NO_PFN, pgNext, pgFlags, pgOrder, pgOwner, nrFrames } from "./mm/phys";
 import { kasanMode, KASAN_GENERIC, KASAN_SLAB_FREE, KASAN_SLAB_FREE_META } from "./kasan/kasan";
-import { allocMetaLin } from "./kasan/common";
+import { allocMetaLin, KasanAllocMeta } from "./kasan/common";
 import { shadowByte } from "./kasan/shadow";
 import { dmLin, PAGE_OFFSET } from "./mm/layout";
 import { PHYS_BASE } from "../abi/abi";
@@ -86,8 +86,8 @@ export function kmemleak_walk_next(): usize {
       curLin = lin;
       curSize = requestedSize(lin, kc(c, KC_OBJECT_SIZE));
       const m = kasanMode == KASAN_GENERIC ? allocMetaLin(c, lin) : 0;
-      curPid = m != 0 ? load<u32>(m) : 0;
-      curStack = m != 0 ? load<u32>(m, 4) : 0;
+      curPid = m != 0 ? changetype<KasanAllocMeta>(m).pid : 0;
+      curStack = m != 0 ? changetype<KasanAllocMeta>(m).stack : 0;
       return lin;
     }
     if (!nextSlab()) { phase = 1; pfn = 0; break; }

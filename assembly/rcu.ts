@@ -6,7 +6,7 @@ import { virtToSlab, cacheLin, slabCacheId, slabFreeFinish } from "./mm/slub";
 import { NO_PFN } from "./mm/phys";
 import { untag } from "./mm/layout";
 import { RCU_TABLE } from "./statics";
-import { setFreePath, freePath, TRACK_RCU_FREE } from "./kasan/common";
+import { CALL_RCU_FREE } from "./call_path";
 import { isKfenceAddress, kfenceRcuFree } from "./kfence/core";
 
 // @ts-ignore: decorator
@@ -23,16 +23,13 @@ export function rcuDeferSlabFree(va: u64): void {
 
 // End the grace period: run every pending callback.
 export function rcu_barrier(): void {
-  const saved = freePath;
-  setFreePath(TRACK_RCU_FREE);
   for (let i: u32 = 0; i < pending; i++) {
     const va = load<u64>(PENDING + (<usize>i << 3));
     // a KFENCE object of a SLAB_TYPESAFE_BY_RCU cache (rcu_guarded_free)
     if (isKfenceAddress(va)) { kfenceRcuFree(va); continue; }
     const slab = virtToSlab(untag(va));
     if (slab == NO_PFN) continue;
-    slabFreeFinish(cacheLin(slabCacheId(slab)), slab, va);
+    slabFreeFinish(cacheLin(slabCacheId(slab)), slab, va, CALL_RCU_FREE);
   }
   pending = 0;
-  setFreePath(saved);
 }

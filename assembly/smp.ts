@@ -23,13 +23,14 @@ import { nrCpus as quarantineNrCpus } from "./kasan/quarantine";
 import { ringLin, ringSize } from "./kasan/sw_tags";
 import { nObjects, hashSeed, initFailed, deferrable, skipThresh, checkOnPanic } from "./kfence/core";
 import { tableLin, maxPools } from "./stackdepot";
+import { nrCpus as slabNrCpus, slabMaxOrder, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn } from "./mm/slab";
 import { vmapStack } from "./task_stack";
 
 // 8 bytes a global, between HOT_TABLE's switches and locks.ts's lines
 // @ts-ignore: decorator
 @inline const BOOT_STATE: usize = HOT_TABLE + 0x200;
 // @ts-ignore: decorator
-@inline const BOOT_STATE_SIZE: usize = 432;
+@inline const BOOT_STATE_SIZE: usize = 472;
 // @ts-ignore: decorator
 @inline const BOOT_STATE_READY: usize = BOOT_STATE + BOOT_STATE_SIZE;   // u32: 1 once published
 // @ts-ignore: decorator
@@ -91,6 +92,12 @@ export function smp_boot_state_save(): void {
   store<u32>(BOOT_STATE + 408, maxPools);
   store<u8>(BOOT_STATE + 416, clockWall ? 1 : 0);
   store<u8>(BOOT_STATE + 424, vmapStack ? 1 : 0);
+  store<u32>(BOOT_STATE + 432, slabNrCpus);
+  store<u32>(BOOT_STATE + 440, slabMaxOrder);
+  // SLAB or SLUB (shadowfence.slab=): function values are pointers into the read-only data
+  store<u32>(BOOT_STATE + 448, changetype<u32>(slabCacheAllocFn));
+  store<u32>(BOOT_STATE + 456, changetype<u32>(slabCacheFreeFn));
+  store<u32>(BOOT_STATE + 464, changetype<u32>(slabNearestObjFn));
   atomic.store<u32>(BOOT_STATE_READY, 1);
 }
 
@@ -155,6 +162,11 @@ export function smp_secondary_start(cpu: u32): i32 {
   maxPools = load<u32>(BOOT_STATE + 408);
   clockWall = load<u8>(BOOT_STATE + 416) != 0;
   vmapStack = load<u8>(BOOT_STATE + 424) != 0;
+  slabNrCpus = load<u32>(BOOT_STATE + 432);
+  slabMaxOrder = load<u32>(BOOT_STATE + 440);
+  slabCacheAllocFn = changetype<(c: usize, id: u32, gfp: u32) => usize>(load<u32>(BOOT_STATE + 448));
+  slabCacheFreeFn = changetype<(c: usize, slabPfn: u32, lin: usize) => void>(load<u32>(BOOT_STATE + 456));
+  slabNearestObjFn = changetype<(c: usize, slabPfn: u32, va: u64) => u64>(load<u32>(BOOT_STATE + 464));
   currentCpu = cpu;
   return 0;
 }

@@ -57,6 +57,9 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 @inline export const HOT_KFENCE_START: usize = HOT_TABLE + 16;   // u64: pool start
 // @ts-ignore: decorator
 @inline export const HOT_KFENCE_SIZE: usize = HOT_TABLE + 24;    // u64: pool size (0: no KFENCE)
+// i32: 1 under SLAB (shadowfence.slab=slab), 0 under SLUB
+// @ts-ignore: decorator
+@inline export const HOT_SLAB_ALLOCATOR: usize = HOT_TABLE + 32;
 // guests: PAGE_OFFSET - PHYS_BASE, so a guest pointer p is the direct-map address p + delta
 // @ts-ignore: decorator
 @inline export const HOT_GUEST_DELTA: usize = HOT_TABLE + 64;    // u64
@@ -68,7 +71,7 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 @inline export const HOST_BUF_SIZE: usize = ABI_HOST_BUF_SIZE;
 export function host_buf(): usize { return HOST_BUF; }
 
-export function staticsFit(): bool { return __heap_base <= STATICS_BASE && FUZZ_END <= <usize>PHYS_BASE; }
+export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE; }
 export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE); }
 
 // ── fuzz (fuzz/tape.ts): past STATICS_END, so boot does not clear them; fuzz_begin()
@@ -91,3 +94,12 @@ export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END 
 @inline export const FUZZ_GEN: usize = FUZZ_MISC + 0x1000;                   // 0xa0000
 // @ts-ignore: decorator
 @inline export const FUZZ_END: usize = FUZZ_GEN + 0xa0000;
+
+// ── SLAB (mm/slab.ts), cleared by its init: the per-cache fields SLAB adds to
+// struct kmem_cache (128 bytes a cache), then the pool its array caches come from.
+// @ts-ignore: decorator
+@inline export const SLAB_EXT: usize = FUZZ_END;                             // 4096 x 128
+// @ts-ignore: decorator
+@inline export const SLAB_AC_POOL: usize = SLAB_EXT + 0x80000;               // 8 MiB
+// @ts-ignore: decorator
+@inline export const SLAB_END: usize = SLAB_AC_POOL + 0x800000;

@@ -2,6 +2,7 @@
 // the engine clock (ns since boot; virtual unless kfence.clock=wall).
 import { wallNs } from "./host";
 import { kfenceClockMoved } from "./kfence/core";
+import { slabClockMoved } from "./mm/slab";
 
 export let currentPid: u32 = 1;
 export let currentCpu: u32 = 0;
@@ -51,10 +52,12 @@ export function clock_set(ns: u64): void {
   if (clockWall) wallOffset += ns - clockNs;
   clockNs = ns;
   kfenceClockMoved();
+  slabClockMoved();
 }
 export function clock_advance(ns: u64): void {
   clockNs += ns;
   if (clockWall) { wallOffset += ns; clockSyncWall(); }
   kfenceClockMoved();
+  slabClockMoved();
 }
 export function clock_now(): u64 { return clockNow(); }

@@ -14,6 +14,8 @@ export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOption
   modes: () => import("./modes.js"),
   // the shared-memory core (SMP groundwork) against the plain core, one CPU
   smp: () => import("./smp.js"),
+  // SLAB (shadowfence.slab=slab) against SLUB: kmalloc+kfree, the modes round, memory for 100k objects
+  slab: () => import("./slab.js"),
   guest: () => import("./guest.js"),
   // the kmemleak scan over 100k live objects
   kmemleak: () => import("./kmemleak.js"),

@@ -82,8 +82,9 @@ program
   .description("boot the engine and show real KASAN/KFENCE reports and an oops")
   .addOption(cmdlineOption())
   .option("--json", "print reports as JSON instead of text")
-  .action(async (opts: { cmdline: string; json?: boolean }) => {
-    const engine = await createEngine({ cmdline: `kasan_multi_shot no_hash_pointers ${opts.cmdline}` });
+  .option("--slab", "run on SLAB (mm/slab.c of 6.1) instead of SLUB: shadowfence.slab=slab")
+  .action(async (opts: { cmdline: string; json?: boolean; slab?: boolean }) => {
+    const engine = await createEngine({ cmdline: `kasan_multi_shot no_hash_pointers ${opts.slab ? "shadowfence.slab=slab " : ""}${opts.cmdline}` });
     engine.stackSuffix = INITCALL_FRAMES;
     if (!opts.json) process.stdout.write(engine.dmesg() + "\n");
     const out: unknown[] = [];

@@ -44,6 +44,10 @@ export interface EngineOptions {
   stackDepotMaxPools?: number;
   /** printk ring size in bytes (log_buf_len=); 0: the arch's CONFIG_LOG_BUF_SHIFT default. */
   logBufLen?: number;
+  /** The slab allocator (the kernel's Kconfig choice CONFIG_SLUB / CONFIG_SLAB): SLUB of 6.12, or SLAB of 6.1. */
+  slabAllocator?: "slub" | "slab";
+  /** SLAB's slab_max_order= (-1: the kernel's default, 1 above 32 MiB of RAM). */
+  slabMaxOrder?: number;
   /** Report objects reports() keeps (host-only, not a kernel parameter); older ones are dropped and counted. */
   maxReports?: number;
 }
@@ -122,6 +126,11 @@ export const PARAMS: readonly Param[] = [
     help: "stack depot pools of 16 KiB" },
   { name: "log_buf_len", key: "logBufLen", kind: "bytes", min: 0, max: LOG_BUF_LEN_MAX, def: 0,
     help: "printk ring size (memparse), rounded up to a power of two; only grows the built-in buffer" },
+  // a build-time choice in the kernel (Kconfig SLAB or SLUB), a boot parameter here
+  { name: "shadowfence.slab", key: "slabAllocator", kind: "enum", values: ["slub", "slab"], def: "slub",
+    help: "slab allocator: SLUB (6.12) or SLAB (mm/slab.c of 6.1); Kconfig's CONFIG_SLUB / CONFIG_SLAB in the kernel" },
+  { name: "slab_max_order", key: "slabMaxOrder", kind: "int", min: 0, max: 10, def: -1,
+    help: "SLAB's largest slab order calculate_slab_order() prefers (default 1 above 32 MiB of RAM, else 0)" },
   // host-only: no kernel has it (a kernel keeps no report objects)
   { name: "shadowfence.max_reports", key: "maxReports", kind: "int", min: 1, max: 1_000_000, def: 10_000,
     help: "report objects reports() keeps (host-only); older ones are dropped and counted" },
@@ -281,6 +290,9 @@ export function resolveOptions(opts: EngineOptions = {}): ResolvedOptions {
   if (r.vmapStack && r.kasan && !r.kasanVmalloc) {
     throw new ConfigError("vmap_stack=on needs kasan.vmalloc=on: VMAP_STACK depends on !KASAN || KASAN_HW_TAGS || KASAN_VMALLOC");
   }
+  if (r.slabMaxOrder !== -1 && r.slabAllocator !== "slab") {
+    throw new ConfigError("slab_max_order needs shadowfence.slab=slab: it is mm/slab.c's parameter (SLUB's is slub_max_order, which the engine does not take)");
+  }
   return { ...(r as Omit<ResolvedOptions, "cmdline" | "unknown">), cmdline, unknown } as ResolvedOptions;
 }
 
@@ -324,5 +336,7 @@ export function configSlots(o: ResolvedOptions): Array<[number, bigint]> {
     [abi.CFG_INIT_ON_FREE, b(o.initOnFree)],
     [abi.CFG_VMAP_STACK, b(o.vmapStack)],
     [abi.CFG_STACK_DEPOT_MAX, BigInt(o.stackDepotMaxPools)],
+    [abi.CFG_SLAB_ALLOCATOR, BigInt(o.slabAllocator === "slab" ? abi.SLAB_ALLOCATOR_SLAB : abi.SLAB_ALLOCATOR_SLUB)],
+    [abi.CFG_SLAB_MAX_ORDER, BigInt(o.slabMaxOrder)],
   ];
 }

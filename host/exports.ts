@@ -72,6 +72,9 @@ export interface CoreExports {
   kmem_cache_of(va: bigint): number;
   cache_va(id: number): bigint;
   slab_corruptions(): number;
+  /** SLAB (shadowfence.slab=slab): a cache's SL_* field (abi.ts); 0 under SLUB. */
+  slab_info(id: number, field: number): number;
+  slab_reap_next(): bigint;
   kmem_cache_alloc(id: number, gfp: number): bigint;
   kmem_cache_free(id: number, va: bigint): number;
   kmem_cache_destroy(id: number): number;

@@ -21,6 +21,14 @@ export interface CreateOptions {
   module?: WebAssembly.Module;
 }
 
+/** An AssemblyScript string of the core's static data (UTF-16, byte length in the word before it). */
+function coreString(memory: WebAssembly.Memory, ptr: number): string {
+  if (ptr < 4 || ptr >= abi.PHYS_BASE) return "?";
+  const bytes = new DataView(memory.buffer).getUint32(ptr - 4, true);
+  if (bytes > 1024) return "?";
+  return String.fromCharCode(...new Uint16Array(memory.buffer.slice(ptr, ptr + (bytes & ~1))));
+}
+
 const moduleCache = new Map<CoreBuild, Promise<WebAssembly.Module>>();
 export function compileCore(build: CoreBuild = "release"): Promise<WebAssembly.Module> {
   if (build !== "release" && build !== "debug" && build !== "plain") return Promise.reject(new TypeError(`compileCore: build must be "release", "debug" or "plain", got ${JSON.stringify(build)}`));
@@ -45,9 +53,12 @@ export interface CoreImports {
 export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, imports: CoreImports): { memory: WebAssembly.Memory; exports: CoreExports } {
   if (options.ram > MAX_RAM_MB) throw new ConfigError(`invalid value ${options.ram} for ram: expected an integer from 16 to ${MAX_RAM_MB}`);
   const pages = Math.ceil((abi.PHYS_BASE + options.ram * 1048576) / abi.WASM_PAGE);
+  let memory: WebAssembly.Memory | undefined;       // set once instantiated
   const env = {
+    // a failed check of the debug build (SF_CHECKS): its message and source line
     abort: (msg: number, file: number, line: number, col: number) => {
-      throw new Error(`shadowfence core aborted at ${line}:${col}`);
+      const str = (p: number) => (memory ? coreString(memory, p) : "?");
+      throw new Error(`shadowfence core aborted: ${str(msg)} (${str(file)}:${line}:${col})`);
     },
     ...imports,
   };
@@ -58,7 +69,7 @@ export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, impo
     if (!(e instanceof RangeError)) throw e;
     throw new ConfigError(`ram=${options.ram}: this host could not provide ${pages * abi.WASM_PAGE} bytes of wasm memory (${e.message})`);
   }
-  const memory = core.memory;
+  memory = core.memory;
   const exports = core.instance.exports as unknown as CoreExports;
   for (const [slot, v] of configSlots(options)) exports.config_set(slot, v);
   const rc = exports.boot();
@@ -68,5 +79,5 @@ export function bootCore(options: ResolvedOptions, mod: WebAssembly.Module, impo
     throw new ConfigError(`ram=${options.ram}: too little memory for the kernel's tables and pools (out of memory in ${stage})`);
   }
   if (rc !== abi.BOOT_OK) throw new ConfigError(`boot failed (${rc})`);
-  return { memory, exports };
+  return { memory: core.memory, exports };
 }

@@ -26,6 +26,14 @@ export interface SlabInfo {
   objSize: number;
   objPerSlab: number;
   pagesPerSlab: number;
+  /** SLAB's tunables (0 under SLUB): the per-CPU array limit, its batchcount, the shared factor. */
+  limit: number;
+  batchcount: number;
+  sharedFactor: number;
+  /** Slabs in use, all slabs, objects in the node's shared array (SLAB's slabdata; SLUB: slabs, slabs, 0). */
+  activeSlabs: number;
+  numSlabs: number;
+  sharedAvail: number;
 }
 
 export interface KmemCache {
@@ -42,6 +50,7 @@ const KMALLOC_NAMES = ["kmalloc-8", "kmalloc-16", "kmalloc-32", "kmalloc-64", "k
 export interface SlabEngine {
   readonly exports: CoreExports;
   readonly memory: WebAssembly.Memory;
+  readonly options: { readonly slabAllocator: "slub" | "slab" };
   kernelCall<T>(capture: boolean, fn: () => T): T;
 }
 
@@ -100,10 +109,31 @@ export class Slab {
   slabinfo(): SlabInfo[] {
     const x = this.e.exports;
     const out: SlabInfo[] = [];
+    const slab = this.e.options.slabAllocator === "slab";
     for (let id = 0; id < x.cache_count(); id++) {
       if (x.cache_state(id) !== 1) continue;
       const objPerSlab = x.cache_info(id, abi.KC_OBJECTS);
+      const slabs = x.cache_info(id, abi.KC_NR_SLABS);
+      if (slab) {
+        // get_slabinfo() of mm/slab.c: objects in the array caches count as active
+        out.push({
+          name: this.cacheName(id),
+          activeObjs: x.slab_info(id, abi.SL_ACTIVE_OBJS),
+          numObjs: slabs * objPerSlab,
+          objSize: x.cache_info(id, abi.KC_SIZE),
+          objPerSlab,
+          pagesPerSlab: 1 << x.cache_info(id, abi.KC_ORDER),
+          limit: x.slab_info(id, abi.SL_LIMIT),
+          batchcount: x.slab_info(id, abi.SL_BATCHCOUNT),
+          sharedFactor: x.slab_info(id, abi.SL_SHARED),
+          activeSlabs: slabs - x.slab_info(id, abi.SL_FREE_SLABS),
+          numSlabs: slabs,
+          sharedAvail: x.slab_info(id, abi.SL_SHARED_AVAIL),
+        });
+        continue;
+      }
       out.push({
+        limit: 0, batchcount: 0, sharedFactor: 0, activeSlabs: slabs, numSlabs: slabs, sharedAvail: 0,
         name: this.cacheName(id),
         activeObjs: x.cache_info(id, abi.KC_LIVE),
         numObjs: x.cache_info(id, abi.KC_NR_SLABS) * objPerSlab,
@@ -114,15 +144,13 @@ export class Slab {
     }
     return out;
   }
-  /** /proc/slabinfo as text (version 2.1 columns, the tunables and slabdata columns SLUB prints as 0). */
+  /** /proc/slabinfo as text (version 2.1 columns; SLUB prints the tunables as 0 and its slab count twice, SLAB its own). */
   slabinfoText(): string {
     const head = "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>";
-    const rows = this.slabinfo().reverse().map((s) => {
-      const slabs = s.objPerSlab ? s.numObjs / s.objPerSlab : 0;
-      return `${s.name.padEnd(17)} ${String(s.activeObjs).padStart(6)} ${String(s.numObjs).padStart(6)} ${String(s.objSize).padStart(6)} ` +
-        `${String(s.objPerSlab).padStart(4)} ${String(s.pagesPerSlab).padStart(4)} : tunables    0    0    0 : slabdata ` +
-        `${String(slabs).padStart(6)} ${String(slabs).padStart(6)}      0`;
-    });
+    const n = (v: number, w: number) => String(v).padStart(w);
+    const rows = this.slabinfo().reverse().map((s) =>
+      `${s.name.padEnd(17)} ${n(s.activeObjs, 6)} ${n(s.numObjs, 6)} ${n(s.objSize, 6)} ${n(s.objPerSlab, 4)} ${n(s.pagesPerSlab, 4)}` +
+      ` : tunables ${n(s.limit, 4)} ${n(s.batchcount, 4)} ${n(s.sharedFactor, 4)} : slabdata ${n(s.activeSlabs, 6)} ${n(s.numSlabs, 6)} ${n(s.sharedAvail, 6)}`);
     return ["slabinfo - version: 2.1", head, ...rows].join("\n") + "\n";
   }
   kmem_cache_create(name: string, size: number, opts: { align?: number; flags?: number | string; ctor?: (addr: bigint) => void } = {}): KmemCache {

@@ -1,11 +1,9 @@
 // KASAN's allocator hooks (mm/kasan/common.c): what happens to the shadow and
 // the per-object metadata when slabs, objects and pages are allocated and freed.
 //
-// Per-object metadata (generic mode), inside the slot:
-//   alloc meta (16 bytes at alloc_meta_offset): pid u32, stack u32, aux_stack[2] u32
-//   free meta  (16 bytes at free_meta_offset; 0 = inside the freed object):
-//              quarantine link u64 (VA), pid u32, stack u32
-// The first shadow byte of a freed object is KASAN_SLAB_FREE_META while the
+// Per-object metadata (generic mode), inside the slot: KasanAllocMeta at the
+// cache's alloc_meta_offset, KasanFreeMeta at its free_meta_offset (0 = inside
+// the freed object). The first shadow byte of a freed object is KASAN_SLAB_FREE_META while the
 // free meta is valid.
 import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
          FR_KASAN_SAVE_STACK, FR_KASAN_SAVE_TRACK, FR___KASAN_KMALLOC, FR___KASAN_SLAB_ALLOC,
@@ -29,6 +27,7 @@ import { kasanReportInvalidFree } from "./report";
 import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
+import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
@@ -53,9 +52,13 @@ const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]
 // @ts-ignore: decorator
 @inline export const TRACK_MEMPOOL: u32 = 8;
 
-// The free path the current free takes (set by the caller of slabFree).
-export let freePath: u32 = TRACK_KFREE;
-export function setFreePath(p: u32): void { freePath = p; }
+// The track of a free reached through `call` (CALL_*): which API frames its stack shows.
+function freeTrack(call: u32): u32 {
+  if (call == CALL_KMEM_CACHE_FREE || call == CALL_KMEM_CACHE_FREE_BULK) return TRACK_CACHE_FREE;
+  if (call == CALL_RCU_FREE) return TRACK_RCU_FREE;
+  if (call == CALL_MEMPOOL_FREE) return TRACK_MEMPOOL;
+  return TRACK_KFREE;
+}
 
 function pushFrames(p: usize, path: u32): usize {
   store<u32>(p, FR_KASAN_SAVE_STACK); p += 4;
@@ -104,6 +107,25 @@ export function kasanSaveStack(path: u32): u32 {
 export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 8); }
 
 // ── metadata ────────────────────────────────────────────────────────────────
+// struct kasan_alloc_meta
+// @ts-ignore: decorator
+@unmanaged export class KasanAllocMeta {
+  pid: u32;
+  stack: u32;       // depot handle of the alloc track
+  auxStack0: u32;   // the last two kasan_record_aux_stack() stacks, newest first
+  auxStack1: u32;
+}
+// struct kasan_free_meta
+// @ts-ignore: decorator
+@unmanaged export class KasanFreeMeta {
+  qlink: u64;       // the quarantine's link: VA of the next queued object, 0 = end
+  pid: u32;
+  stack: u32;       // depot handle of the free track
+}
+// slub.ts reserves KASAN_ALLOC_META_SIZE / KASAN_FREE_META_SIZE (16) for each
+if (offsetof<KasanAllocMeta>() != 16 || offsetof<KasanFreeMeta>() != 16) ERROR("KASAN's per-object metadata is 16 bytes each");
+
+// Linear address of an object's metadata, 0 when its cache has none.
 // @ts-ignore: decorator
 @inline export function allocMetaLin(c: usize, objLin: usize): usize {
   const off = kc(c, KC_ALLOC_META);
@@ -119,24 +141,27 @@ export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 
 export function kasanInitObject(c: usize, objLin: usize): void {
   if (kasanMode != KASAN_GENERIC) return;
   const m = allocMetaLin(c, objLin);
-  if (m != 0) memory.fill(m, 0, 16);
+  if (m != 0) memory.fill(m, 0, offsetof<KasanAllocMeta>());
 }
 
 function saveAllocInfo(c: usize, va: u64, path: u32): void {
-  const m = allocMetaLin(c, dmLin(untag(va)));
-  if (m == 0) return;
-  store<u32>(m, currentPid);
-  store<u32>(m, kasanSaveStack(path), 4);
-  store<u64>(m, 0, 8);          // aux stacks belong to the previous life
+  const lin = allocMetaLin(c, dmLin(untag(va)));
+  if (lin == 0) return;
+  const m = changetype<KasanAllocMeta>(lin);
+  m.pid = currentPid;
+  m.stack = kasanSaveStack(path);
+  m.auxStack0 = 0;              // aux stacks belong to the previous life
+  m.auxStack1 = 0;
 }
 
 // kasan_save_free_info: keep the free track, then mark free meta valid.
 function saveFreeInfo(c: usize, va: u64, path: u32): void {
   const obj = untag(va);
-  const m = freeMetaLin(c, dmLin(obj));
-  if (m == 0) return;
-  store<u32>(m, currentPid, 8);
-  store<u32>(m, kasanSaveStack(path), 12);
+  const lin = freeMetaLin(c, dmLin(obj));
+  if (lin == 0) return;
+  const m = changetype<KasanFreeMeta>(lin);
+  m.pid = currentPid;
+  m.stack = kasanSaveStack(path);
   shadowSetByte(obj, KASAN_SLAB_FREE_META);
 }
 
@@ -146,10 +171,11 @@ export function kasan_record_aux_stack(va: u64): void {
   const obj = objectOf(untag(va));
   if (obj == 0) return;
   const c = cacheOfObject(obj);
-  const m = allocMetaLin(c, dmLin(obj));
-  if (m == 0) return;
-  store<u32>(m, load<u32>(m, 8), 12);
-  store<u32>(m, kasanSaveStack(TRACK_AUX), 8);
+  const lin = allocMetaLin(c, dmLin(obj));
+  if (lin == 0) return;
+  const m = changetype<KasanAllocMeta>(lin);
+  m.auxStack1 = m.auxStack0;
+  m.auxStack0 = kasanSaveStack(TRACK_AUX);
 }
 
 // ── slabs and objects ───────────────────────────────────────────────────────
@@ -224,10 +250,11 @@ export function kasanKreallocLarge(va: u64, newSize: u64): void {
 }
 
 // check_slab_allocation(): report an invalid or double free; true = refuse it.
-export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
+export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
-  const path = freePath == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : freePath == TRACK_MEMPOOL ? PATH_MEMPOOL : PATH_KFREE;
+  const track = freeTrack(call);
+  const path = track == TRACK_CACHE_FREE ? PATH_KMEM_CACHE_FREE : track == TRACK_MEMPOOL ? PATH_MEMPOOL : PATH_KFREE;
   if (nearestObj(c, slabPfn, obj) != obj) {
     kasanReportInvalidFree(va, BUG_INVALID_FREE, path);
     return true;
@@ -241,16 +268,16 @@ export function kasanSlabPreFree(c: usize, slabPfn: u32, va: u64): bool {
 
 // __kasan_slab_free: poison, keep the free track, quarantine. True when the
 // object went into the quarantine (the slab must not reuse it yet).
-export function kasanSlabFree(c: usize, va: u64): bool {
+export function kasanSlabFree(c: usize, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
   if (kasanMode == KASAN_GENERIC) {
     kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
-    saveFreeInfo(c, va, freePath);
+    saveFreeInfo(c, va, freeTrack(call));
     return quarantinePut(c, obj);
   }
   kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
-  stackRingRecord(va, kc(c, KC_ID), true, freePath);
+  stackRingRecord(va, kc(c, KC_ID), true, freeTrack(call));
   return false;
 }
 
@@ -344,9 +371,7 @@ export function kasan_mempool_poison_object(va: u64): bool {
   }
   if (isKfenceAddress(obj)) return true;
   const c = cacheLin(slabCacheId(slab));
-  const saved = freePath;
-  freePath = TRACK_MEMPOOL;
-  const bad = kasanSlabPreFree(c, slab, va);
+  const bad = kasanSlabPreFree(c, slab, va, CALL_MEMPOOL_FREE);
   if (!bad) {
     if (kasanMode == KASAN_GENERIC) {
       kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
@@ -356,7 +381,6 @@ export function kasan_mempool_poison_object(va: u64): bool {
       stackRingRecord(va, kc(c, KC_ID), true, TRACK_MEMPOOL);
     }
   }
-  freePath = saved;
   return !bad;
 }
 

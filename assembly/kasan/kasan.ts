@@ -4,13 +4,13 @@
 import { HOT_KASAN_MODE } from "../statics";
 import * as abi from "../../abi/abi";
 
-// Engine-side mode: 0 off, generic, software tags.
+// The mode (abi.ts's KASAN_MODE_*, short names for the core).
 // @ts-ignore: decorator
-@inline export const KASAN_OFF: i32 = 0;
+@inline export const KASAN_OFF: i32 = abi.KASAN_MODE_OFF;
 // @ts-ignore: decorator
-@inline export const KASAN_GENERIC: i32 = 1;
+@inline export const KASAN_GENERIC: i32 = abi.KASAN_MODE_GENERIC;
 // @ts-ignore: decorator
-@inline export const KASAN_SW_TAGS: i32 = 2;
+@inline export const KASAN_SW_TAGS: i32 = abi.KASAN_MODE_SW_TAGS;
 export let kasanMode: i32 = KASAN_OFF;
 export let kasanVmalloc: bool = false;
 export let multiShot: bool = false;

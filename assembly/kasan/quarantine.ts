@@ -12,7 +12,7 @@
 // the total to N bytes instead (0 disables the quarantine).
 //
 // Queued objects are linked through the quarantine link of their free meta
-// (the VA of the next object). Links live in freed memory a buggy write may
+// (KasanFreeMeta.qlink: the VA of the next object). Links live in freed memory a buggy write may
 // hit, so each one is validated; a broken chain is cut there (the rest leaks).
 import { STAT_QUARANTINE_BYTES, STAT_QUARANTINE_OBJECTS, STAT_QUARANTINE_LIMIT,
          CFG_KASAN_QUARANTINE, CFG_NR_CPUS, PAGE_SHIFT } from "../../abi/abi";
@@ -22,7 +22,7 @@ import { currentCpu } from "../task";
 import { nrFrames, NO_PFN } from "../mm/phys";
 import { kc, KC_SIZE, KC_ID, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
-import { freeMetaLin } from "./common";
+import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
 import { QUARANTINE_TABLE } from "../statics";
@@ -34,16 +34,27 @@ import { QUARANTINE_TABLE } from "../statics";
 // @ts-ignore: decorator
 @inline const QUARANTINE_PERCPU_SIZE: u64 = 1 << 20;
 
-// qlist: head VA u64, the tail's link (linear address) u64, bytes u64, count u64.
-// Like the kernel's qlist_head->tail (a qlist_node inside the object), the tail
-// link is kept, not re-derived from the object's struct page.
+// struct qlist_head. Like the kernel's qlist_head->tail (a qlist_node inside
+// the object), the tail link is kept, not re-derived from the object's struct page.
 // @ts-ignore: decorator
-@inline const QL_SIZE: usize = 32;
+@unmanaged class QList {
+  head: u64;        // VA of the first queued object, 0 = empty
+  tailLink: u64;    // linear address of the last object's free meta (its link)
+  bytes: u64;
+  count: u64;
+}
+// @ts-ignore: decorator
+@inline const QL_SIZE: usize = offsetof<QList>();
 // @ts-ignore: decorator
 @inline const GLOBAL_Q: usize = QUARANTINE_TABLE;
 // @ts-ignore: decorator
-@inline const PERCPU_Q: usize = QUARANTINE_TABLE + <usize>QUARANTINE_BATCHES * 32;
-const TMP_Q: usize = memory.data(32, 8);
+@inline const PERCPU_Q: usize = QUARANTINE_TABLE + <usize>QUARANTINE_BATCHES * QL_SIZE;
+const TMP_Q: QList = changetype<QList>(memory.data(32, 8));
+if (offsetof<QList>() != 32) ERROR("the quarantine table holds 32-byte qlists");
+// @ts-ignore: decorator
+@inline function globalQ(i: u32): QList { return changetype<QList>(GLOBAL_Q + <usize>i * QL_SIZE); }
+// @ts-ignore: decorator
+@inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + <usize>cpu * QL_SIZE); }
 
 let qHead: u32 = 0;
 let qTail: u32 = 0;
@@ -56,40 +67,50 @@ let qCorruptions: u32 = 0;
 export let nrCpus: u32 = 1;
 
 // @ts-ignore: decorator
-@inline function qlHead(q: usize): u64 { return load<u64>(q); }
+@inline function qlClear(q: QList): void { memory.fill(changetype<usize>(q), 0, QL_SIZE); }
 // @ts-ignore: decorator
-@inline function qlBytes(q: usize): u64 { return load<u64>(q, 16); }
-// @ts-ignore: decorator
-@inline function qlCount(q: usize): u64 { return load<u64>(q, 24); }
-// @ts-ignore: decorator
-@inline function qlClear(q: usize): void { memory.fill(q, 0, QL_SIZE); }
+@inline function qlCopy(to: QList, from: QList): void { memory.copy(changetype<usize>(to), changetype<usize>(from), QL_SIZE); }
 
-// link field of a queued object (its free meta's first u64); the caller knows
-// obj is in a slab (just freed, or checked by validQueued)
+// The free meta holding a queued object's link; the caller knows obj is in a
+// slab (just freed, or checked by validQueued)
 // @ts-ignore: decorator
-@inline function linkLin(obj: u64): usize { return freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)); }
+@inline function queuedMeta(obj: u64): KasanFreeMeta {
+  return changetype<KasanFreeMeta>(freeMetaLin(cacheLin(slabCacheId(virtToSlab(obj))), dmLin(obj)));
+}
 
-function qlPut(q: usize, obj: u64, link: usize, size: u64): void {
-  store<u64>(link, 0);
-  if (qlHead(q) == 0) store<u64>(q, obj);
-  else store<u64>(<usize>load<u64>(q, 8), obj);
-  store<u64>(q, link, 8);
-  store<u64>(q, qlBytes(q) + size, 16);
-  store<u64>(q, qlCount(q) + 1, 24);
+// Debug build: a qlist's header agrees with itself (they live in engine
+// statics; the links they lead to are checked where they are followed).
+function qlCheck(q: QList): void {
+  assert((q.head == 0) == (q.count == 0) && (q.count == 0) == (q.bytes == 0) && (q.head == 0) == (q.tailLink == 0),
+         "quarantine: qlist head, tail, count and bytes disagree");
+}
+
+function qlPut(q: QList, obj: u64, link: usize, size: u64): void {
+  if (isDefined(SF_CHECKS)) {
+    qlCheck(q);
+    assert(link != 0 && size != 0, "quarantine: queued object without its free meta link");
+  }
+  changetype<KasanFreeMeta>(link).qlink = 0;
+  if (q.head == 0) q.head = obj;
+  else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
+  q.tailLink = link;
+  q.bytes += size;
+  q.count += 1;
 }
 
 // Move all of `from` to the end of `to`.
-function qlMoveAll(from: usize, to: usize): void {
-  if (qlHead(from) == 0) return;
-  if (qlHead(to) == 0) {
-    memory.copy(to, from, QL_SIZE);
+function qlMoveAll(from: QList, to: QList): void {
+  if (from.head == 0) return;
+  if (to.head == 0) {
+    qlCopy(to, from);
   } else {
-    store<u64>(<usize>load<u64>(to, 8), qlHead(from));
-    store<u64>(to, load<u64>(from, 8), 8);
-    store<u64>(to, qlBytes(to) + qlBytes(from), 16);
-    store<u64>(to, qlCount(to) + qlCount(from), 24);
+    changetype<KasanFreeMeta>(<usize>to.tailLink).qlink = from.head;
+    to.tailLink = from.tailLink;
+    to.bytes += from.bytes;
+    to.count += from.count;
   }
   qlClear(from);
+  if (isDefined(SF_CHECKS)) qlCheck(to);
 }
 
 // Is va a queued object: a slab object start whose free meta is valid?
@@ -103,13 +124,14 @@ function validQueued(va: u64): bool {
 
 // qlist_free_all: give every object back to its slab; with onlyCache >= 0,
 // keep the others (moved to `keep`).
-function qlFreeAll(q: usize, onlyCache: i32, keep: usize): void {
-  let obj = qlHead(q);
-  let n = qlCount(q);
+function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
+  if (isDefined(SF_CHECKS)) assert(onlyCache < 0 || changetype<usize>(keep) != 0, "quarantine: nowhere to keep other caches' objects");
+  let obj = q.head;
+  let n = q.count;
   qlClear(q);
   while (obj != 0 && n > 0) {
     if (!validQueued(obj)) { qCorruptions++; break; }
-    const next = load<u64>(linkLin(obj));   // validQueued: in a slab, so never 0
+    const next = queuedMeta(obj).qlink;   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {
@@ -158,10 +180,10 @@ export function quarantineInit(): void {
 function publish(): void {
   let bytes = qSize, objects: u64 = 0;
   for (let i: u32 = 0; i < nrCpus; i++) {
-    const q = PERCPU_Q + <usize>i * QL_SIZE;
-    bytes += qlBytes(q); objects += qlCount(q);
+    const q = percpuQ(i);
+    bytes += q.bytes; objects += q.count;
   }
-  for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) objects += qlCount(GLOBAL_Q + <usize>i * QL_SIZE);
+  for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) objects += globalQ(i).count;
   statSet(STAT_QUARANTINE_BYTES, bytes);
   statSet(STAT_QUARANTINE_OBJECTS, objects);
 }
@@ -171,14 +193,14 @@ export function quarantinePut(c: usize, obj: u64): bool {
   const link = freeMetaLin(c, dmLin(obj));
   if (qDisabled || link == 0) return false;
   const cpu = currentCpu < nrCpus ? currentCpu : 0;
-  const q = PERCPU_Q + <usize>cpu * QL_SIZE;
+  const q = percpuQ(cpu);
   qlPut(q, obj, link, kc(c, KC_SIZE));
-  if (qlBytes(q) > qPercpuLimit) {
-    const bytes = qlBytes(q);
-    const tail = GLOBAL_Q + <usize>qTail * QL_SIZE;
+  if (q.bytes > qPercpuLimit) {
+    const bytes = q.bytes;
+    const tail = globalQ(qTail);
     qlMoveAll(q, tail);
     qSize += bytes;
-    if (qlBytes(tail) >= qBatchSize) {
+    if (tail.bytes >= qBatchSize) {
       let newTail = qTail + 1;
       if (newTail == QUARANTINE_BATCHES) newTail = 0;
       if (newTail != qHead) qTail = newTail;
@@ -192,48 +214,48 @@ export function quarantineReduce(): void {
   if (qSize <= qMaxSize) return;
   updateLimits();
   if (qSize > qMaxSize) {
-    const head = GLOBAL_Q + <usize>qHead * QL_SIZE;
-    memory.copy(TMP_Q, head, QL_SIZE);
+    const head = globalQ(qHead);
+    qlCopy(TMP_Q, head);
     qlClear(head);
-    qSize -= qlBytes(TMP_Q);
+    qSize -= TMP_Q.bytes;
     qHead++;
     if (qHead == QUARANTINE_BATCHES) qHead = 0;
-    qlFreeAll(TMP_Q, -1, 0);
+    qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
 }
 
 // kasan_quarantine_remove_cache: flush every object of a cache being destroyed.
 export function quarantineRemoveCache(id: u32): void {
   for (let i: u32 = 0; i < nrCpus; i++) {
-    const q = PERCPU_Q + <usize>i * QL_SIZE;
-    memory.copy(TMP_Q, q, QL_SIZE);
+    const q = percpuQ(i);
+    qlCopy(TMP_Q, q);
     qlClear(q);
     qlFreeAll(TMP_Q, <i32>id, q);
   }
   for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) {
-    const q = GLOBAL_Q + <usize>i * QL_SIZE;
-    if (qlHead(q) == 0) continue;
-    const before = qlBytes(q);
-    memory.copy(TMP_Q, q, QL_SIZE);
+    const q = globalQ(i);
+    if (q.head == 0) continue;
+    const before = q.bytes;
+    qlCopy(TMP_Q, q);
     qlClear(q);
     qlFreeAll(TMP_Q, <i32>id, q);
-    qSize -= before - qlBytes(q);
+    qSize -= before - q.bytes;
   }
 }
 
 // Free everything (tests: drain to check accounting).
 export function kasan_quarantine_drain(): void {
   for (let i: u32 = 0; i < nrCpus; i++) {
-    const q = PERCPU_Q + <usize>i * QL_SIZE;
-    memory.copy(TMP_Q, q, QL_SIZE);
+    const q = percpuQ(i);
+    qlCopy(TMP_Q, q);
     qlClear(q);
-    qlFreeAll(TMP_Q, -1, 0);
+    qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
   for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) {
-    const q = GLOBAL_Q + <usize>i * QL_SIZE;
-    memory.copy(TMP_Q, q, QL_SIZE);
+    const q = globalQ(i);
+    qlCopy(TMP_Q, q);
     qlClear(q);
-    qlFreeAll(TMP_Q, -1, 0);
+    qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
   qSize = 0; qHead = 0; qTail = 0;
 }

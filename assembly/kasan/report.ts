@@ -24,12 +24,12 @@ import { shadowByte } from "./shadow";
 import { addrHasMetadata, genericFirstBad } from "./generic";
 import { getTag, tagsFirstBad, stackRingFind, stackRingEntry } from "./sw_tags";
 import { untag, PAGE_OFFSET, TASK_SIZE, dmLin } from "../mm/layout";
-import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin } from "../mm/phys";
+import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount } from "../mm/phys";
 import { kernelImagePfn } from "../mm/kimage";
 import { fillPageInfo } from "../mm/page_info";
 import { translateLin } from "../mm/access";
 import { virtToSlab, slabCacheId, cacheLin, nearestObj, kc, KC_OBJECT_SIZE, KC_SIZE, KC_ID } from "../mm/slub";
-import { allocMetaLin, freeMetaLin } from "./common";
+import { allocMetaLin, freeMetaLin, KasanAllocMeta, KasanFreeMeta } from "./common";
 import { enginePanic } from "../mm/fault";
 import { vmallocDescribe } from "../mm/vmalloc";
 import { taskStackOf, taskStackWord } from "../task_stack";
@@ -181,18 +181,20 @@ function fillReport(rec: usize, addr: u64, size: u64, write: bool, freeBug: i32,
   if (obj != 0) {
     if (kasanMode == KASAN_GENERIC) {
       const objLin = dmLin(obj);
-      const am = allocMetaLin(cacheC, objLin);
-      if (am != 0) {
-        store<u32>(rec + R_ALLOC_PID, load<u32>(am));
-        store<u32>(rec + R_ALLOC_STACK, load<u32>(am, 4));
-        store<u32>(rec + R_AUX0, load<u32>(am, 8));
-        store<u32>(rec + R_AUX1, load<u32>(am, 12));
+      const amLin = allocMetaLin(cacheC, objLin);
+      if (amLin != 0) {
+        const am = changetype<KasanAllocMeta>(amLin);
+        store<u32>(rec + R_ALLOC_PID, am.pid);
+        store<u32>(rec + R_ALLOC_STACK, am.stack);
+        store<u32>(rec + R_AUX0, am.auxStack0);
+        store<u32>(rec + R_AUX1, am.auxStack1);
       }
       if (shadowByte(obj) == <i32>KASAN_SLAB_FREE_META) {
-        const fm = freeMetaLin(cacheC, objLin);
-        if (fm != 0) {
-          store<u32>(rec + R_FREE_PID, load<u32>(fm, 8));
-          store<u32>(rec + R_FREE_STACK, load<u32>(fm, 12));
+        const fmLin = freeMetaLin(cacheC, objLin);
+        if (fmLin != 0) {
+          const fm = changetype<KasanFreeMeta>(fmLin);
+          store<u32>(rec + R_FREE_PID, fm.pid);
+          store<u32>(rec + R_FREE_STACK, fm.stack);
         }
       }
     } else if (tags) {
@@ -224,7 +226,7 @@ function tagsBugType(obj: u64, tag: u8): i32 {
   if (obj == 0) return BUG_INVALID_ACCESS;
   const pos = stackRingFind(obj, tag, -1);
   if (pos == 0) return BUG_INVALID_ACCESS;
-  return (load<u32>(stackRingEntry(pos), 12) & 1) != 0 ? BUG_SLAB_UAF : BUG_SLAB_OOB;
+  return (stackRingEntry(pos).isFree & 1) != 0 ? BUG_SLAB_UAF : BUG_SLAB_OOB;
 }
 // The report's Allocated/Freed stacks in tag modes: the newest ring entries
 // for the object with the access's tag.
@@ -233,15 +235,15 @@ function tagsTracks(rec: usize, obj: u64, tag: u8): void {
   const al = stackRingFind(obj, tag, 0);
   if (f != 0) {
     const e = stackRingEntry(f);
-    store<u32>(rec + R_FREE_PID, load<u32>(e, 16));
-    store<u32>(rec + R_FREE_CPU, load<u32>(e, 20));
-    store<u32>(rec + R_FREE_STACK, load<u32>(e, 24));
+    store<u32>(rec + R_FREE_PID, e.pid);
+    store<u32>(rec + R_FREE_CPU, e.cpu);
+    store<u32>(rec + R_FREE_STACK, e.stack);
   }
   if (al != 0) {
     const e = stackRingEntry(al);
-    store<u32>(rec + R_ALLOC_PID, load<u32>(e, 16));
-    store<u32>(rec + R_ALLOC_CPU, load<u32>(e, 20));
-    store<u32>(rec + R_ALLOC_STACK, load<u32>(e, 24));
+    store<u32>(rec + R_ALLOC_PID, e.pid);
+    store<u32>(rec + R_ALLOC_CPU, e.cpu);
+    store<u32>(rec + R_ALLOC_STACK, e.stack);
   }
 }
 

@@ -2,21 +2,21 @@
 // out by their compiler (or the host) and poisoned here, as the compiler's
 // __asan_set_shadow_* and register/unregister calls do.
 import { kasanPoison, kasanUnpoison, shadowByte } from "./shadow";
-import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_ALLOCA_LEFT, KASAN_ALLOCA_RIGHT,
          KASAN_ALLOCA_REDZONE_SIZE } from "./kasan";
 import { getTag, kasanRandomTag } from "./sw_tags";
 
 // Poison [va, va + size) with a shadow code (size rounded up to the granule).
 export function kasan_poison_range(va: u64, size: u64, value: u32): void {
   if (kasanMode == KASAN_OFF) return;
-  const g: u64 = kasanMode == 1 ? 8 : 16;
+  const g: u64 = kasanMode == KASAN_GENERIC ? 8 : 16;
   kasanPoison(va & ~(g - 1), (size + (va & (g - 1)) + g - 1) & ~(g - 1), <u8>value);
 }
 export function kasan_unpoison_range(va: u64, size: u64): void {
   kasanUnpoison(va, size, getTag(va));
 }
 // The shadow byte (or memory tag) of va; -1 when the shadow is not mapped.
-export function kasan_shadow_byte(va: u64): i32 { return shadowByte(va | (kasanMode == 2 ? 0xff00000000000000 : 0)); }
+export function kasan_shadow_byte(va: u64): i32 { return shadowByte(va | (kasanMode == KASAN_SW_TAGS ? 0xff00000000000000 : 0)); }
 
 // __asan_alloca_poison (generic): a 32-byte left redzone, the object (its last
 // granule partial), a right redzone up to 32-byte alignment plus 32 more.

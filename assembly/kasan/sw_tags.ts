@@ -26,9 +26,21 @@ export function assignTag(c: usize, va: u64): u8 {
 }
 
 // ── stack ring (mm/kasan/tags.c) ─────────────────────────────────────────────
-// entry: ptr u64 (tagged), cache id u32, flags u32 (bit0 free), pid u32, cpu u32, stack u32, pad
+// struct kasan_stack_ring_entry
 // @ts-ignore: decorator
-@inline const RING_ENTRY: usize = 32;
+@unmanaged export class StackRingEntry {
+  ptr: u64;         // the object's (tagged) pointer
+  cacheId: u32;
+  isFree: u32;      // 1: a free, 0: an allocation
+  pid: u32;
+  cpu: u32;
+  stack: u32;       // depot handle
+  _pad: u32;
+}
+// @ts-ignore: decorator
+@inline const RING_ENTRY: usize = offsetof<StackRingEntry>();
+// @ts-ignore: decorator
+@inline function ringAt(pos: u64): StackRingEntry { return changetype<StackRingEntry>(ringLin + <usize>(pos % ringSize) * RING_ENTRY); }
 export let ringLin: usize = 0;
 export let ringSize: u32 = 0;
 let ringPos: u64 = 0;
@@ -39,14 +51,14 @@ export function stackRingInit(lin: usize, entries: u32): void {
 }
 export function stackRingRecord(va: u64, cacheId: u32, isFree: bool, path: u32): void {
   if (ringSize == 0) return;
-  const e = ringLin + <usize>(ringPos % ringSize) * RING_ENTRY;
+  const e = ringAt(ringPos);
   ringPos++;
-  store<u64>(e, va);
-  store<u32>(e, cacheId, 8);
-  store<u32>(e, isFree ? 1 : 0, 12);
-  store<u32>(e, currentPid, 16);
-  store<u32>(e, currentCpu, 20);
-  store<u32>(e, kasanSaveStack(path), 24);
+  e.ptr = va;
+  e.cacheId = cacheId;
+  e.isFree = isFree ? 1 : 0;
+  e.pid = currentPid;
+  e.cpu = currentCpu;
+  e.stack = kasanSaveStack(path);
 }
 
 // Search the ring backwards for the newest entry for this object with this
@@ -57,17 +69,17 @@ export function stackRingFind(objUntagged: u64, tag: u8, wantFree: i32): u64 {
   const n: u64 = ringPos < <u64>ringSize ? ringPos : <u64>ringSize;
   for (let i: u64 = 1; i <= n; i++) {
     const pos = ringPos - i;
-    const e = ringLin + <usize>(pos % ringSize) * RING_ENTRY;
-    const p = load<u64>(e);
+    const e = ringAt(pos);
+    const p = e.ptr;
     if ((p | 0xff00000000000000) != objUntagged) continue;
     if (<u8>(p >> 56) != tag) continue;
-    const isFree = <i32>(load<u32>(e, 12) & 1);
+    const isFree = <i32>(e.isFree & 1);
     if (wantFree >= 0 && isFree != wantFree) continue;
     return pos + 1;
   }
   return 0;
 }
-export function stackRingEntry(pos1: u64): usize { return ringLin + <usize>((pos1 - 1) % ringSize) * RING_ENTRY; }
+export function stackRingEntry(pos1: u64): StackRingEntry { return ringAt(pos1 - 1); }
 
 // kasan_check_range for tag modes: every granule's tag must equal the pointer's.
 // CHECK_NO_SHADOW when a granule's shadow page is not mapped (vmalloc space

@@ -7,7 +7,7 @@
 // Without kasan.vmalloc the vmalloc shadow stays the read-only early shadow
 // page that kasan_init() maps everywhere, and every hook here is a no-op.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, USE_SHADOW, STAT_VMALLOC_SHADOW_PAGES,
-         STAT_VMALLOC_SHADOW_FREED, STAT_VMALLOC_SHADOW_PEAK } from "../../abi/abi";
+         STAT_VMALLOC_SHADOW_FREED, STAT_VMALLOC_SHADOW_PEAK, ENOMEM } from "../../abi/abi";
 import { kasanMode, kasanVmalloc, kasanGranuleSize, KASAN_SW_TAGS, KASAN_VMALLOC_INVALID,
          KASAN_TAG_INVALID } from "./kasan";
 import { granuleUp } from "./shadow";
@@ -150,10 +150,10 @@ export function kasanPopulateVmalloc(addr: u64, size: u64, keep: u64): i32 {
   const invalid = vmallocInvalid();
   for (let s = s0; s < s1; s += PAGE_SIZE) {
     const p = shadowPte(s, true);
-    if (p == 0) { undoPopulate(s0, s, gen); return -12; }
+    if (p == 0) { undoPopulate(s0, s, gen); return -ENOMEM; }
     if ((load<u64>(p) & PTE_PRESENT) != 0) continue;      // shared with a neighbour
     const pfn = allocPagesPfn(0, USE_SHADOW);
-    if (pfn == NO_PFN) { undoPopulate(s0, s, gen); return -12; }
+    if (pfn == NO_PFN) { undoPopulate(s0, s, gen); return -ENOMEM; }
     const lin = pageLinOf(pfn);
     // F8 everywhere but [k0, k1), which the caller's unpoison overwrites
     const a = k0 > s ? k0 : s;

@@ -39,7 +39,7 @@ import { ENOMEM, EINVAL, KFENCE_SET_UNCHANGED, KFENCE_SET_REENABLED, KFENCE_SET_
 import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
 import { cfg } from "../config";
 import { PAGE_OFFSET, physToLin, dmLin } from "../mm/layout";
-import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pageLin } from "../mm/phys";
+import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pfnToPage } from "../mm/phys";
 import { allocPagesPfn, freePagesPfn } from "../mm/page_alloc";
 import { ptSplit, ptSetProt, ptePtr, PTE_LOOKUP, PAGE_KERNEL, PMD_SIZE } from "../mm/pgtable";
 import { flush_tlb_one, flush_tlb_kernel_range } from "../mm/tlb";
@@ -53,7 +53,8 @@ import { checkedLoad } from "../mm/access";
 import { randomBelow } from "../random";
 import { callCtor } from "../host";
 import { rcuDeferSlabFree } from "../rcu";
-import { freePath, TRACK_CACHE_FREE } from "../kasan/common";
+import { CALL_ALLOC_KREALLOC, CALL_ALLOC_BULK, CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK,
+         CALL_KREALLOC_FREE, CALL_KFREE_SENSITIVE, CALL_KFREE, CALL_RCU_FREE } from "../call_path";
 import { kasanUnpoison } from "../kasan/shadow";
 import { enginePanic, warnRecord } from "../mm/fault";
 
@@ -101,17 +102,6 @@ let allocTickNs: u64 = 0;
 let wallPollCountdown: i32 = 0;
 export let skipThresh: u64 = 0;
 export let checkOnPanic: bool = false;
-// How the current allocation/free reached the allocator (frames of its stacks).
-let via: u32 = 0;
-// @ts-ignore: decorator
-@inline export const VIA_NONE: u32 = 0;
-// @ts-ignore: decorator
-@inline export const VIA_KREALLOC: u32 = 1;
-// @ts-ignore: decorator
-@inline export const VIA_BULK: u32 = 2;
-// @ts-ignore: decorator
-@inline export const VIA_KFREE_SENSITIVE: u32 = 3;
-export function kfenceVia(v: u32): void { via = v; }
 
 // @ts-ignore: decorator
 @inline function meta(i: u32): usize { return metaLin + <usize>i * KF_META_SIZE; }
@@ -230,7 +220,7 @@ function poolSetup(pfn: u32, mpfn: u32): bool {
     const slab = i >= 2 && (i & 1) == 0;
     pgSetFlags(p, (pgFlags(p) & PG_RESERVED) | PG_KFENCE | (slab ? PG_SLAB : 0));
     pgSetCache(p, 0);
-    store<u16>(pageLin(p), 1, 30);            // slab->objects = 1
+    pfnToPage(p).objects = 1;
   }
   metaLin = physToLin(<u64>mpfn << PAGE_SHIFT);
   coveredOrder = coveredOrderFor(nObjects);
@@ -320,18 +310,20 @@ function withCurrent(): u32 {
 // @ts-ignore: decorator
 @inline const STACK_PANIC: u32 = 4;         // the panic notifier
 
-function freeApiFrames(): void {
-  if (via == VIA_BULK) { push(FR_KMEM_CACHE_FREE_BULK); return; }
-  push(freePath == TRACK_CACHE_FREE ? FR_KMEM_CACHE_FREE : FR_KFREE);
-  if (via == VIA_KREALLOC) push(FR_KREALLOC);
-  else if (via == VIA_KFREE_SENSITIVE) push(FR_KFREE_SENSITIVE);
+// The frames of the free API `call` (CALL_*) came through.
+function freeApiFrames(call: u32): void {
+  if (call == CALL_KMEM_CACHE_FREE_BULK) { push(FR_KMEM_CACHE_FREE_BULK); return; }
+  push(call == CALL_KMEM_CACHE_FREE ? FR_KMEM_CACHE_FREE : FR_KFREE);
+  if (call == CALL_KREALLOC_FREE) push(FR_KREALLOC);
+  else if (call == CALL_KFREE_SENSITIVE) push(FR_KFREE_SENSITIVE);
 }
 
-function saveStack(kind: u32): u32 {
+// call: the free API for STACK_FREE and STACK_RCU_QUEUE
+function saveStack(kind: u32, call: u32): u32 {
   frameN = 0;
   if (kind == STACK_RCU_QUEUE) {
     push(FR___KFENCE_FREE);
-    freeApiFrames();
+    freeApiFrames(call);
     return withCurrent();
   }
   if (kind == STACK_PANIC) {
@@ -346,15 +338,15 @@ function saveStack(kind: u32): u32 {
   }
   if (kind == STACK_SHUTDOWN) { push(FR_KFENCE_SHUTDOWN_CACHE); push(FR_KMEM_CACHE_DESTROY); return withCurrent(); }
   push(FR___KFENCE_FREE);
-  freeApiFrames();
+  freeApiFrames(call);
   return withCurrent();
 }
 
-function allocStack(c: usize): u32 {
+function allocStack(c: usize, call: u32): u32 {
   frameN = 0;
   push(FR___KFENCE_ALLOC);
-  if (via == VIA_KREALLOC) { push(FR___KMALLOC_NODE_TRACK_CALLER); push(FR_KREALLOC); }
-  else if (via == VIA_BULK) push(FR_KMEM_CACHE_ALLOC_BULK);
+  if (call == CALL_ALLOC_KREALLOC) { push(FR___KMALLOC_NODE_TRACK_CALLER); push(FR_KREALLOC); }
+  else if (call == CALL_ALLOC_BULK) push(FR_KMEM_CACHE_ALLOC_BULK);
   else push((kc(c, KC_FLAGS) & SLAB_KMALLOC) != 0 ? FR___KMALLOC_NOPROF : FR_KMEM_CACHE_ALLOC);
   return withCurrent();
 }
@@ -450,7 +442,8 @@ function wantInitOnFree(c: usize): bool {
 }
 
 // kfence_alloc() past the hot gate word + __kfence_alloc(): 0 = use the slab.
-export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32): u64 {
+// call: the allocation API (CALL_ALLOC*), for the allocation stack.
+export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32, call: u32): u64 {
   if (allocTickNs != 0 || clockWall || timerDeferred) {
     clockStep();
     if (gate > 0) return 0;
@@ -468,7 +461,7 @@ export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32): u64 {
   gate++;
   if (gate == 1) updateGate();
   if (gate > 1 || !enabled) return 0;
-  const stack = allocStack(c);
+  const stack = allocStack(c, call);
   // the coverage check after the gate: a covered allocation uses up the sample
   const hash = allocStackHash();
   if (shouldSkipCovered() && coveredContains(hash)) {
@@ -615,45 +608,45 @@ function checkCanary(i: u32, stack: u32): void {
 // kfree()/kmem_cache_free() of a pool address. Only object pages are slab
 // pages: anything else (guard pages, the first two pages) is not KFENCE's to
 // free and takes the allocator's non-slab path (false).
-export function kfenceFree(va: u64): bool {
+export function kfenceFree(va: u64, call: u32): bool {
   const page = (va - poolStart) >> PAGE_SHIFT;
   if (page < 2 || (page & 1) != 0) return false;
-  kfenceFreeObject(va, <u32>(page >> 1) - 1);
+  kfenceFreeObject(va, <u32>(page >> 1) - 1, call);
   return true;
 }
 
-// __kfence_free()
-function kfenceFreeObject(va: u64, i: u32): void {
+// __kfence_free(); call: the free API (CALL_*) for the free stack
+function kfenceFreeObject(va: u64, i: u32, call: u32): void {
   const m = meta(i);
   if (!sane(i)) return;
   if (load<u8>(m, KF_M_CACHE_NULL) == 0 && (kc(cacheLin(load<u32>(m, KF_M_CACHE)), KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0) {
     const s = mState(m);
     if (s == KFENCE_OBJECT_ALLOCATED && load<u64>(m, KF_M_ADDR) == va) {
-      updateState(m, KFENCE_OBJECT_RCU_FREEING, saveStack(STACK_RCU_QUEUE));
+      updateState(m, KFENCE_OBJECT_RCU_FREEING, saveStack(STACK_RCU_QUEUE, call));
       rcuDeferSlabFree(va);
       return;
     }
     if (s == KFENCE_OBJECT_RCU_FREEING) {
       // freed twice within a grace period
       statInc(STAT_KFENCE_BUGS);
-      reportError(va, false, <i32>i, KFENCE_ERROR_INVALID_FREE, saveStack(STACK_FREE));
+      reportError(va, false, <i32>i, KFENCE_ERROR_INVALID_FREE, saveStack(STACK_FREE, call));
       return;
     }
   }
-  guardedFree(va, i, false, STACK_FREE);
+  guardedFree(va, i, false, STACK_FREE, call);
 }
 
 // rcu_guarded_free(): the grace period of a SLAB_TYPESAFE_BY_RCU free ended.
 export function kfenceRcuFree(va: u64): void {
   const i = addrToMeta(va);
   if (i < 0) return;
-  guardedFree(load<u64>(meta(<u32>i), KF_M_ADDR), <u32>i, false, STACK_RCU);
+  guardedFree(load<u64>(meta(<u32>i), KF_M_ADDR), <u32>i, false, STACK_RCU, CALL_RCU_FREE);
 }
 
-function guardedFree(va: u64, i: u32, zombie: bool, kind: u32): void {
+function guardedFree(va: u64, i: u32, zombie: bool, kind: u32, call: u32): void {
   const m = meta(i);
   if (!sane(i)) return;
-  const stack = saveStack(kind);
+  const stack = saveStack(kind, call);
   if (!objAllocated(m) || load<u64>(m, KF_M_ADDR) != va) {
     // invalid or double free
     statInc(STAT_KFENCE_BUGS);
@@ -691,7 +684,7 @@ export function kfenceCacheDestroy(cacheId: u32): void {
   for (let i: u32 = 0; i < nObjects; i++) {
     const m = meta(i);
     if (load<u8>(m, KF_M_CACHE_NULL) != 0 || load<u32>(m, KF_M_CACHE) != cacheId || !objAllocated(m)) continue;
-    guardedFree(load<u64>(m, KF_M_ADDR), i, true, STACK_SHUTDOWN);
+    guardedFree(load<u64>(m, KF_M_ADDR), i, true, STACK_SHUTDOWN, CALL_KMEM_CACHE_FREE);
   }
   for (let i: u32 = 0; i < nObjects; i++) {
     const m = meta(i);
@@ -757,7 +750,7 @@ export function kfenceCheckOnPanic(): void {
   let stack: u32 = 0;
   for (let i: u32 = 0; i < nObjects; i++) {
     if (!objAllocated(meta(i)) || !metaSane(i)) continue;
-    if (stack == 0) stack = saveStack(STACK_PANIC);
+    if (stack == 0) stack = saveStack(STACK_PANIC, CALL_KFREE);
     checkCanary(i, stack);
   }
 }
@@ -766,8 +759,8 @@ export function kfenceCheckOnPanic(): void {
 // Writing kfence.sample_interval: 0 disables; non-zero re-enables (or sets the
 // pool up late from the page allocator). Returns what the kernel would print:
 // 0 nothing, 1 "re-enabled", 2 "initialized - ..." (late), 3 "disabled";
-// -22 refused (disabled by a warning, or too large for the buddy allocator),
-// -12 out of memory.
+// -EINVAL refused (disabled by a warning, or too large for the buddy allocator),
+// -ENOMEM out of memory.
 export function kfence_set_sample_interval(ms: u32): i32 {
   if (ms == 0) {
     intervalNs = 0;

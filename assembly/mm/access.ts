@@ -10,10 +10,10 @@ import { PAGE_SHIFT, PAGE_SIZE, PF_WRITE, PATH_ACCESS, PATH_CHECK_RANGE, PATH_ME
          PATH_MEMCPY, PATH_MEMMOVE, STAT_TLB_HITS } from "../../abi/abi";
 import { SCRATCH_SIZE, SCRATCH_LOAD16, SCRATCH_STORE16 } from "../../abi/abi";
 import { statInc } from "../stats";
-import { tlbEntry, tlbFill, TLB_FAULT } from "./tlb";
+import { tlbEntry, tlbFill, TLB_FAULT, TlbEntry } from "./tlb";
 import { ptWalk } from "./pgtable";
 import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
-import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_TAG_KERNEL } from "../kasan/kasan";
+import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_TAG_KERNEL } from "../kasan/kasan";
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
 import { tagsCheck } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
@@ -48,28 +48,28 @@ export type ModeOff = u8;
 export type ModeGeneric = u16;
 export type ModeTags = u32;
 // @ts-ignore: decorator
-@inline export function modeOf<M>(): i32 { return sizeof<M>() == 1 ? KASAN_OFF : sizeof<M>() == 2 ? KASAN_GENERIC : 2; }
+@inline export function modeOf<M>(): i32 { return sizeof<M>() == 1 ? KASAN_OFF : sizeof<M>() == 2 ? KASAN_GENERIC : KASAN_SW_TAGS; }
 
 // The TLB entry of va under mode M, and d = va - page base (a hit when d <= PAGE_SIZE - size).
 // @ts-ignore: decorator
 @inline function fastVa<M>(va: u64): u64 {
-  return modeOf<M>() == 2 ? (va | 0xff00000000000000) : va;
+  return modeOf<M>() == KASAN_SW_TAGS ? (va | 0xff00000000000000) : va;
 }
 
 // KASAN's verdict from one shadow byte: the common case only (a clean granule
 // for generic, an equal tag for sw_tags). Partial granules, crossings and
 // mismatches take the slow path, which applies the full rules.
 // @ts-ignore: decorator
-@inline function kasanFastOk<M>(e: usize, d: u32, va: u64, size: u32): bool {
+@inline function kasanFastOk<M>(e: TlbEntry, d: u32, va: u64, size: u32): bool {
   if (modeOf<M>() == KASAN_OFF) return true;
   if (modeOf<M>() == KASAN_GENERIC) {
-    const sh = <usize>load<u32>(e, 20) + (d >> 3);
+    const sh = <usize>e.shadowLin + (d >> 3);
     if (size == 16) return ((<u32>load<u16>(sh)) | (d & 7)) == 0;
     return (<u32>load<u8>(sh) | <u32>((d & 7) > 8 - size)) == 0;
   }
   const ptag = <u32>(va >> 56);
   if ((d & 15) > 16 - size) return false;
-  return ptag == KASAN_TAG_KERNEL || <u32>load<u8>(<usize>load<u32>(e, 20) + (d >> 4)) == ptag;
+  return ptag == KASAN_TAG_KERNEL || <u32>load<u8>(<usize>e.shadowLin + (d >> 4)) == ptag;
 }
 
 // countHits (a constant at every call site, so the optimizer drops the test)
@@ -81,10 +81,10 @@ export type ModeTags = u32;
 @inline export function checkedLoadM<T, M>(va: u64, countHits: bool = false): T {
   const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
-  const d = vu - load<u64>(e);
+  const d = vu - e.readBase;
   if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
     if (countHits) statInc(STAT_TLB_HITS);
-    return load<T>(<usize>load<u32>(e, 16) + <usize>d);
+    return load<T>(<usize>e.lin + <usize>d);
   }
   return loadSlow<T>(va);
 }
@@ -93,10 +93,10 @@ export type ModeTags = u32;
 @inline export function checkedStoreM<T, M>(va: u64, v: T, countHits: bool = false): void {
   const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
-  const d = vu - load<u64>(e, 8);
+  const d = vu - e.writeBase;
   if (d <= <u64>(PAGE_SIZE - sizeof<T>()) && kasanFastOk<M>(e, <u32>d, va, <u32>sizeof<T>())) {
     if (countHits) statInc(STAT_TLB_HITS);
-    store<T>(<usize>load<u32>(e, 16) + <usize>d, v);
+    store<T>(<usize>e.lin + <usize>d, v);
     return;
   }
   storeSlow<T>(va, v);
@@ -123,7 +123,7 @@ export type ModeTags = u32;
 @inline export function checkOnlyM<M>(va: u64, size: u32, write: bool): void {
   const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
-  const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+  const d = vu - (write ? e.writeBase : e.readBase);
   if (d <= <u64>(PAGE_SIZE - size) && kasanFastOk<M>(e, <u32>d, va, size)) return;
   accessPrepare(va, size, write, PATH_ACCESS, true);
 }
@@ -165,13 +165,13 @@ function translateForAccess(va: u64, write: bool, size: u32): usize {
   const vu = mmuVa(va);
   for (let attempt = 0; attempt < 2; attempt++) {
     const e = tlbEntry(vu);
-    const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
-    if (d < <u64>PAGE_SIZE) { statInc(STAT_TLB_HITS); return <usize>load<u32>(e, 16) + <usize>d; }
+    const d = vu - (write ? e.writeBase : e.readBase);
+    if (d < <u64>PAGE_SIZE) { statInc(STAT_TLB_HITS); return <usize>e.lin + <usize>d; }
     const r = tlbFill(vu, write);
     if (r == 0) {
       // the entry just filled; a page without shadow stays out of the TLB
-      const d2 = vu - (write ? load<u64>(e, 8) : load<u64>(e));
-      if (d2 < <u64>PAGE_SIZE) return <usize>load<u32>(e, 16) + <usize>d2;
+      const d2 = vu - (write ? e.writeBase : e.readBase);
+      if (d2 < <u64>PAGE_SIZE) return <usize>e.lin + <usize>d2;
       const pa = ptWalk(vu);
       if (pa != u64.MAX_VALUE) return physToLin(pa);
     }
@@ -358,9 +358,9 @@ export function mem_store8(va: u64, v: u64): void { checkedStore<u64>(va, v); }
 export function mem_load16(va: u64): void {
   const vu = va;
   const e = tlbEntry(vu);
-  const d = vu - load<u64>(e);
+  const d = vu - e.readBase;
   let lin: usize;
-  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>e.lin + <usize>d;
   else lin = accessPrepare(va, 16, false, PATH_ACCESS, false);
   if (lin == 0) { memory.fill(SCRATCH, 0, 16); return; }
   if (lin != SCRATCH) memory.copy(SCRATCH, lin, 16);
@@ -368,9 +368,9 @@ export function mem_load16(va: u64): void {
 export function mem_store16(va: u64): void {
   const vu = va;
   const e = tlbEntry(vu);
-  const d = vu - load<u64>(e, 8);
+  const d = vu - e.writeBase;
   let lin: usize;
-  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>load<u32>(e, 16) + <usize>d;
+  if (d <= <u64>(PAGE_SIZE - 16) && kasanModeHot() == KASAN_OFF) lin = <usize>e.lin + <usize>d;
   else lin = accessPrepare(va, 16, true, PATH_ACCESS, false);
   if (lin == 0) return;
   if (lin != SCRATCH) { memory.copy(lin, SCRATCH + SCRATCH_STORE16, 16); return; }
@@ -386,7 +386,7 @@ export function scratch_base(): usize { return SCRATCH; }
 @inline export function checkFastM<M>(va: u64, size: u32, write: bool): bool {
   const vu = fastVa<M>(va);
   const e = tlbEntry(vu);
-  const d = vu - (write ? load<u64>(e, 8) : load<u64>(e));
+  const d = vu - (write ? e.writeBase : e.readBase);
   return d <= <u64>(PAGE_SIZE - size) && kasanFastOk<M>(e, <u32>d, va, size);
 }
 

@@ -37,6 +37,7 @@ const FREE_AREA: usize = memory.data(<i32>(NR_ZONES * (MAX_PAGE_ORDER + 1) * 8),
 @inline function nrFreeAdd(zone: u32, order: u32, d: i32): void {
   const p = areaOf(zone, order) + 4;
   store<i32>(p, load<i32>(p) + d);
+  if (isDefined(SF_CHECKS)) assert(load<i32>(p) >= 0, "buddy: negative nr_free");
 }
 export function nr_free(order: u32): u32 {
   if (order > <u32>MAX_PAGE_ORDER) return 0;
@@ -44,6 +45,12 @@ export function nr_free(order: u32): u32 {
 }
 
 function listAdd(pfn: u32, order: u32): void {
+  // debug build: a free block is whole, naturally aligned, inside RAM, one zone
+  if (isDefined(SF_CHECKS)) {
+    assert(order <= <u32>MAX_PAGE_ORDER && (pfn & ((<u32>1 << order) - 1)) == 0 && pfn != 0 &&
+           pfn + (<u32>1 << order) <= nrFrames, "buddy: free block misaligned or outside RAM");
+    assert(zoneOf(pfn) == zoneOf(pfn + (<u32>1 << order) - 1), "buddy: free block spans two zones");
+  }
   const zone = zoneOf(pfn);
   pfnListAdd(areaOf(zone, order), pfn);
   pgSetFlags(pfn, PG_BUDDY);
@@ -76,6 +83,10 @@ function listDel(pfn: u32, order: u32): bool {
   pfnListDel(head, pfn);
   pgSetFlags(pfn, 0);
   nrFreeAdd(zone, order, -1);
+  if (isDefined(SF_CHECKS)) {
+    const h = load<u32>(head);
+    assert(h == NO_PFN || h < nrFrames, "buddy: free list head outside mem_map");
+  }
   return true;
 }
 

@@ -2,7 +2,8 @@
 // page behind an address, its flags, order, counts, and slab fields.
 import { R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF, R_PAGE_MAP, R_HEAD_PFN, R_CACHE,
          R_ARG1, R_ARG2, R_FLAGS, RF_PAGE, PG_SLAB, PG_TAIL } from "../../abi/abi";
-import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pageLin, nrFrames } from "./phys";
+import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pfnToPage, nrFrames, Page } from "./phys";
+import { slabIsSlab, slabPageInfo } from "./slab";
 
 export function fillPageInfo(rec: usize, pfn: u32): void {
   let head = pfn;
@@ -17,9 +18,11 @@ export function fillPageInfo(rec: usize, pfn: u32): void {
   store<i32>(rec + R_PAGE_MAP, pgMapcount(head));
   store<u8>(rec + R_FLAGS, load<u8>(rec + R_FLAGS) | <u8>RF_PAGE);
   if (pgFlags(head) & PG_SLAB) {
-    const pg = pageLin(head);
+    const pg = pfnToPage(head);
     store<u32>(rec + R_CACHE, pgCache(head));
-    store<u64>(rec + R_ARG1, load<u32>(pg, 32));       // freelist (linear)
-    store<u64>(rec + R_ARG2, load<u32>(pg, 28));       // inuse | objects << 16
+    store<u64>(rec + R_ARG1, pg.freelist);             // linear
+    // inuse | objects << 16, one load of the two adjacent u16s
+    store<u64>(rec + R_ARG2, load<u32>(changetype<usize>(pg), offsetof<Page>("inuse")));
+    if (slabIsSlab()) slabPageInfo(rec, head);
   }
 }

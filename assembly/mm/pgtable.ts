@@ -9,7 +9,7 @@
 // Tables that KASAN's early shadow shares (one PUD/PMD/PTE table each, reused
 // across the whole shadow region) are cloned before they are written to.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PTE_RW, PTE_HUGE, PG_TABLE, USE_PGTABLE, ARCH_ARM64,
-         STAT_PGTABLE_SPLITS } from "../../abi/abi";
+         STAT_PGTABLE_SPLITS, ENOMEM } from "../../abi/abi";
 import { physToLin, arch } from "./layout";
 import { memblockAlloc, memblockDone, NO_PFN, pgSetFlags, pgFlags, nrFrames } from "./phys";
 import { allocPagesPfn } from "./page_alloc";
@@ -257,7 +257,7 @@ export function applyToPageRange(start: u64, size: u64, fn: (pte: usize, va: u64
   const end = start + size;
   for (let va = start; va < end; va += PAGE_SIZE) {
     const p = ptePtr(va, create ? PTE_CREATE : PTE_LOOKUP);
-    if (p == 0) { if (create) return -12; continue; }   // -ENOMEM
+    if (p == 0) { if (create) return -ENOMEM; continue; }
     const r = fn(p, va, data);
     if (r != 0) return r;
   }

@@ -1,26 +1,39 @@
 // Physical memory: memblock (boot-time carving, top-down) and mem_map, the
-// struct page array that describes every frame.
-//
-// ╒══════════════════════ struct page (64 bytes) ══════════════════════╕
-// │ +0  flags u32   PG_* bits           +4  order u8   +5 use u8 (USE_*) │
-// │ +8  refcount i32                    +12 mapcount i32                  │
-// │ +16 next u32    +20 prev u32        list links (pfn or index)         │
-// │ +24 cache u32   slab cache id / head pfn of a compound tail           │
-// │ +28 inuse u16   +30 objects u16     slab counters                     │
-// │ +32 freelist u64  first free object (virtual), 0 = none               │
-// │ +40 private u64   vmalloc area / large kmalloc size / kfence index     │
-// │ +48 owner u32     pid that allocated the page                         │
-// │ +52 frozen u32    slab is the cache's current (cpu) slab              │
-// │ +56 kasan tag u8 (sw_tags: the page's tag; 0xff untagged)           │
-// └──────────────────────────────────────────────────────────────────────┘
+// struct page array that describes every frame (Page below, STRUCT_PAGE_SIZE
+// bytes each).
 import { PAGE_SHIFT, PAGE_SIZE, PG_RESERVED, PG_TAIL, MAX_PAGE_ORDER, USE_FREE, USE_MEMMAP, USE_RESERVED,
          STAT_FRAMES_TOTAL, STAT_USE_BASE } from "../../abi/abi";
-import { STRUCT_PAGE_SIZE as ABI_STRUCT_PAGE_SIZE } from "../../abi/abi";
+import { STRUCT_PAGE_SIZE as ABI_STRUCT_PAGE_SIZE, STRUCT_PAGE_SHIFT as ABI_STRUCT_PAGE_SHIFT } from "../../abi/abi";
 import { physToLin } from "./layout";
 import { statSet, statAdd } from "../stats";
 
 // @ts-ignore: decorator
 @inline export const STRUCT_PAGE_SIZE: u32 = ABI_STRUCT_PAGE_SIZE;
+
+// struct page: an unmanaged layout over mem_map (field reads are plain loads).
+// @ts-ignore: decorator
+@unmanaged export class Page {
+  flags: u32;       // PG_* bits
+  order: u8;        // buddy / compound order
+  use: u8;          // USE_* (frame accounting)
+  refcount: i32;
+  mapcount: i32;
+  next: u32;        // list links: pfns (buddy free lists, a cache's slab lists)
+  prev: u32;
+  cache: u32;       // slab: cache id; compound tail: head pfn
+  inuse: u16;       // slab: objects in use
+  objects: u16;     // slab: objects per slab
+  freelist: u32;    // slab: linear address of the first free object, 0 = none
+  _unused36: u32;
+  priv: u64;        // page->private: a large kmalloc's size, a KASAN_VMALLOC shadow page's mark
+  owner: u32;       // pid that allocated the page
+  slabList: u32;    // slab: which of its cache's lists holds it (SLAB_LIST_*)
+  tag: u8;          // sw_tags: the page's KASAN tag (0xff untagged)
+}
+if (offsetof<Page>() > STRUCT_PAGE_SIZE || 1 << ABI_STRUCT_PAGE_SHIFT != STRUCT_PAGE_SIZE) ERROR("struct page must fit STRUCT_PAGE_SIZE");
+if (offsetof<Page>("order") != 4 || offsetof<Page>("refcount") != 8 || offsetof<Page>("next") != 16 ||
+    offsetof<Page>("cache") != 24 || offsetof<Page>("inuse") != 28 || offsetof<Page>("freelist") != 32 ||
+    offsetof<Page>("priv") != 40 || offsetof<Page>("slabList") != 52) ERROR("struct page fields moved");
 // @ts-ignore: decorator
 @inline export const NO_PFN: u32 = 0xffffffff;
 
@@ -31,13 +44,15 @@ export let memblockTop: u32 = 0;              // frames [memblockTop, nrFrames) 
 export let memblockDone: bool = false;
 
 // @ts-ignore: decorator
-@inline export function pageLin(pfn: u32): usize { return memMapLin + (<usize>pfn << 6); }
+@inline export function pageLin(pfn: u32): usize { return memMapLin + (<usize>pfn << ABI_STRUCT_PAGE_SHIFT); }
 // @ts-ignore: decorator
-@inline export function pgFlags(pfn: u32): u32 { return load<u32>(pageLin(pfn)); }
+@inline export function pfnToPage(pfn: u32): Page { return changetype<Page>(pageLin(pfn)); }
 // @ts-ignore: decorator
-@inline export function pgSetFlags(pfn: u32, f: u32): void { store<u32>(pageLin(pfn), f); }
+@inline export function pgFlags(pfn: u32): u32 { return pfnToPage(pfn).flags; }
 // @ts-ignore: decorator
-@inline export function pgOrder(pfn: u32): u32 { return load<u8>(pageLin(pfn), 4); }
+@inline export function pgSetFlags(pfn: u32, f: u32): void { pfnToPage(pfn).flags = f; }
+// @ts-ignore: decorator
+@inline export function pgOrder(pfn: u32): u32 { return pfnToPage(pfn).order; }
 // Head and order of a compound page as struct page says, never outside RAM nor
 // past MAX_PAGE_ORDER: those fields are metadata a buggy write can reach.
 export function pgHead(pfn: u32): u32 {
@@ -53,25 +68,25 @@ export function pgOrderSafe(pfn: u32): u32 {
   return o;
 }
 // @ts-ignore: decorator
-@inline export function pgSetOrder(pfn: u32, o: u32): void { store<u8>(pageLin(pfn), <u8>o, 4); }
+@inline export function pgSetOrder(pfn: u32, o: u32): void { pfnToPage(pfn).order = <u8>o; }
 // @ts-ignore: decorator
-@inline export function pgUse(pfn: u32): i32 { return load<u8>(pageLin(pfn), 5); }
+@inline export function pgUse(pfn: u32): i32 { return pfnToPage(pfn).use; }
 // @ts-ignore: decorator
-@inline export function pgRef(pfn: u32): i32 { return load<i32>(pageLin(pfn), 8); }
+@inline export function pgRef(pfn: u32): i32 { return pfnToPage(pfn).refcount; }
 // @ts-ignore: decorator
-@inline export function pgSetRef(pfn: u32, r: i32): void { store<i32>(pageLin(pfn), r, 8); }
+@inline export function pgSetRef(pfn: u32, r: i32): void { pfnToPage(pfn).refcount = r; }
 // @ts-ignore: decorator
-@inline export function pgMapcount(pfn: u32): i32 { return load<i32>(pageLin(pfn), 12); }
+@inline export function pgMapcount(pfn: u32): i32 { return pfnToPage(pfn).mapcount; }
 // @ts-ignore: decorator
-@inline export function pgSetMapcount(pfn: u32, m: i32): void { store<i32>(pageLin(pfn), m, 12); }
+@inline export function pgSetMapcount(pfn: u32, m: i32): void { pfnToPage(pfn).mapcount = m; }
 // @ts-ignore: decorator
-@inline export function pgNext(pfn: u32): u32 { return load<u32>(pageLin(pfn), 16); }
+@inline export function pgNext(pfn: u32): u32 { return pfnToPage(pfn).next; }
 // @ts-ignore: decorator
-@inline export function pgSetNext(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 16); }
+@inline export function pgSetNext(pfn: u32, v: u32): void { pfnToPage(pfn).next = v; }
 // @ts-ignore: decorator
-@inline export function pgPrev(pfn: u32): u32 { return load<u32>(pageLin(pfn), 20); }
+@inline export function pgPrev(pfn: u32): u32 { return pfnToPage(pfn).prev; }
 // @ts-ignore: decorator
-@inline export function pgSetPrev(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 20); }
+@inline export function pgSetPrev(pfn: u32, v: u32): void { pfnToPage(pfn).prev = v; }
 // Lists of pages threaded through next/prev (the kernel's page->lru with
 // list_add/list_del): head is the linear address of the u32 first pfn.
 // @ts-ignore: decorator
@@ -89,31 +104,31 @@ export function pgOrderSafe(pfn: u32): u32 {
   if (next != NO_PFN) pgSetPrev(next, prev);
 }
 // @ts-ignore: decorator
-@inline export function pgCache(pfn: u32): u32 { return load<u32>(pageLin(pfn), 24); }
+@inline export function pgCache(pfn: u32): u32 { return pfnToPage(pfn).cache; }
 // @ts-ignore: decorator
-@inline export function pgSetCache(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 24); }
+@inline export function pgSetCache(pfn: u32, v: u32): void { pfnToPage(pfn).cache = v; }
 // @ts-ignore: decorator
-@inline export function pgPrivate(pfn: u32): u64 { return load<u64>(pageLin(pfn), 40); }
+@inline export function pgPrivate(pfn: u32): u64 { return pfnToPage(pfn).priv; }
 // @ts-ignore: decorator
-@inline export function pgSetPrivate(pfn: u32, v: u64): void { store<u64>(pageLin(pfn), v, 40); }
+@inline export function pgSetPrivate(pfn: u32, v: u64): void { pfnToPage(pfn).priv = v; }
 // @ts-ignore: decorator
-@inline export function pgOwner(pfn: u32): u32 { return load<u32>(pageLin(pfn), 48); }
+@inline export function pgOwner(pfn: u32): u32 { return pfnToPage(pfn).owner; }
 // @ts-ignore: decorator
-@inline export function pgSetOwner(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 48); }
+@inline export function pgSetOwner(pfn: u32, v: u32): void { pfnToPage(pfn).owner = v; }
 
 // @ts-ignore: decorator
-@inline export function pgTag(pfn: u32): u8 { return load<u8>(pageLin(pfn), 56); }
+@inline export function pgTag(pfn: u32): u8 { return pfnToPage(pfn).tag; }
 // @ts-ignore: decorator
-@inline export function pgSetTag(pfn: u32, t: u8): void { store<u8>(pageLin(pfn), t, 56); }
+@inline export function pgSetTag(pfn: u32, t: u8): void { pfnToPage(pfn).tag = t; }
 
 // Frame accounting: every frame has exactly one use; stats count frames per use.
 export function pgSetUse(pfn: u32, use: i32): void {
-  const p = pageLin(pfn);
-  const old = <i32>load<u8>(p, 5);
+  const p = pfnToPage(pfn);
+  const old = <i32>p.use;
   if (old == use) return;
   statAdd(STAT_USE_BASE + old, -1);
   statAdd(STAT_USE_BASE + use, 1);
-  store<u8>(p, <u8>use, 5);
+  p.use = <u8>use;
 }
 export function setUseRange(pfn: u32, n: u32, use: i32): void {
   for (let i: u32 = 0; i < n; i++) pgSetUse(pfn + i, use);

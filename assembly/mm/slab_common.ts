@@ -5,22 +5,23 @@
 // the kernel reports them.
 import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_RCU,
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
-         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY } from "../../abi/abi";
-import { slabAlloc, slabFree, kfree, kmalloc, cacheLin, cacheState, cacheVa, kc, virtToSlab,
+         R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY, EINVAL } from "../../abi/abi";
+import { slabAlloc, slabFree, kfreeFrom, kmallocFrom, cacheLin, cacheState, cacheVa, kc, virtToSlab,
          slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, KC_FLAGS,
-         KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, cache_count } from "./slub";
+         KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, KC_LIVE, cache_count } from "./slub";
 import { NO_PFN } from "./phys";
 import { dmLin, untag } from "./layout";
 import { kasanMode, KASAN_OFF } from "../kasan/kasan";
-import { kasanByteAccessible, kasanKrealloc, kasanKreallocLarge, setFreePath, TRACK_KFREE, TRACK_CACHE_FREE } from "../kasan/common";
+import { kasanByteAccessible, kasanKrealloc, kasanKreallocLarge } from "../kasan/common";
 import { kasanUnpoison } from "../kasan/shadow";
 import { kasanReport } from "../kasan/report";
 import { getTag } from "../kasan/sw_tags";
 import { quarantineRemoveCache } from "../kasan/quarantine";
 import { warnRecord } from "./fault";
 import { rcu_barrier } from "../rcu";
-import { isKfenceAddress, kfenceKsize, kfenceFree, kfenceVia, kfenceTouchFreed, VIA_NONE, VIA_KREALLOC, VIA_BULK,
-         VIA_KFREE_SENSITIVE } from "../kfence/core";
+import { isKfenceAddress, kfenceKsize, kfenceFree, kfenceTouchFreed } from "../kfence/core";
+import { CALL_ALLOC, CALL_ALLOC_BULK, CALL_ALLOC_KREALLOC, CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK,
+         CALL_KREALLOC_FREE, CALL_KFREE_SENSITIVE } from "../call_path";
 import { quarantineRemoveCache as kasanCacheShrink } from "../kasan/quarantine";
 import { cacheShrink } from "./slub";
 import { cfg } from "../config";
@@ -37,20 +38,22 @@ export function kasanCheckByte(va: u64): bool {
 // using it is the simulated kernel's bug, and KASAN sees it).
 export function cacheIdValid(id: u32): bool { return id < cache_count() && id != 0; }
 
-export function kmem_cache_alloc(id: u32, gfp: u32): u64 {
+export function kmem_cache_alloc(id: u32, gfp: u32): u64 { return kmemCacheAllocFrom(id, gfp, CALL_ALLOC); }
+function kmemCacheAllocFrom(id: u32, gfp: u32, call: u32): u64 {
   if (!cacheIdValid(id) || cacheState(id) == CACHE_BROKEN) return 0;   // broken: oopsed once already
   if (cacheState(id) != CACHE_ACTIVE) {
     // reading the freed descriptor is a use-after-free the kernel would report
     if (kasanCheckByte(cacheVa(id))) kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_ALLOC);
     return 0;
   }
-  return slabAlloc(id, gfp, 0);
+  return slabAlloc(id, gfp, 0, call);
 }
 
 // Returns 0 when freed, 1 when refused (reported), -1 for a pointer outside any slab.
 // KFENCE object pages are slab pages (their cache set by KFENCE), so the
 // cache check applies to them too; KFENCE then frees them.
-export function kmem_cache_free(id: u32, va: u64): i32 {
+export function kmem_cache_free(id: u32, va: u64): i32 { return kmemCacheFreeFrom(id, va, CALL_KMEM_CACHE_FREE); }
+function kmemCacheFreeFrom(id: u32, va: u64, call: u32): i32 {
   if (va == 0) return 0;
   const slab = virtToSlab(untag(va));
   if (slab == NO_PFN) {
@@ -63,11 +66,9 @@ export function kmem_cache_free(id: u32, va: u64): i32 {
     const rec = warnRecord(WARN_WRONG_CACHE, va, id);
     store<u32>(rec + R_CACHE, actual);
   }
-  setFreePath(TRACK_CACHE_FREE);
   let ok = true;
-  if (isKfenceAddress(va)) kfenceFree(va);
-  else ok = slabFree(actual, slab, va);
-  setFreePath(TRACK_KFREE);
+  if (isKfenceAddress(va)) kfenceFree(va, call);
+  else ok = slabFree(actual, slab, va, call);
   return ok ? 0 : 1;
 }
 
@@ -91,7 +92,7 @@ export function kmem_cache_destroy(id: u32): i32 {
   if (!cacheShutdown(c)) {
     const rec = warnRecord(WARN_CACHE_DESTROY_BUSY, cacheVa(id), id);
     store<u32>(rec + R_CACHE, id);
-    store<u64>(rec + R_ARG2, kc(c, 56));    // live objects
+    store<u64>(rec + R_ARG2, kc(c, KC_LIVE));    // live objects
     return 1;
   }
   markCacheDestroyed(id);
@@ -104,9 +105,7 @@ export function kmem_cache_destroy(id: u32): i32 {
 // 0 (after freeing what it got) when memory runs out.
 export function kmem_cache_alloc_bulk(id: u32, gfp: u32, n: u32, outLin: usize): u32 {
   for (let i: u32 = 0; i < n; i++) {
-    kfenceVia(VIA_BULK);
-    const va = kmem_cache_alloc(id, gfp);
-    kfenceVia(VIA_NONE);
+    const va = kmemCacheAllocFrom(id, gfp, CALL_ALLOC_BULK);
     if (va == 0) {
       for (let j: u32 = 0; j < i; j++) kmem_cache_free(id, load<u64>(outLin + (<usize>j << 3)));
       return 0;
@@ -116,15 +115,13 @@ export function kmem_cache_alloc_bulk(id: u32, gfp: u32, n: u32, outLin: usize):
   return n;
 }
 export function kmem_cache_free_bulk(id: u32, n: u32, inLin: usize): void {
-  kfenceVia(VIA_BULK);
-  for (let i: u32 = 0; i < n; i++) kmem_cache_free(id, load<u64>(inLin + (<usize>i << 3)));
-  kfenceVia(VIA_NONE);
+  for (let i: u32 = 0; i < n; i++) kmemCacheFreeFrom(id, load<u64>(inLin + (<usize>i << 3)), CALL_KMEM_CACHE_FREE_BULK);
 }
 
 // kmem_cache_shrink(): KASAN gives back the cache's quarantined objects, then
 // empty slabs go back to the page allocator. KFENCE objects are not in slabs.
 export function kmem_cache_shrink(id: u32): i32 {
-  if (!cacheIdValid(id) || cacheState(id) != CACHE_ACTIVE) return -22;
+  if (!cacheIdValid(id) || cacheState(id) != CACHE_ACTIVE) return -EINVAL;
   kasanCacheShrink(id);
   cacheShrink(cacheLin(id));
   return 0;
@@ -141,9 +138,7 @@ export function ksize(va: u64): u64 {
 // new object, the old contents copied, the old one freed.
 export function krealloc(va: u64, newSize: u64, gfp: u32): u64 {
   if (newSize == 0) {
-    kfenceVia(VIA_KREALLOC);
-    kfree(va);
-    kfenceVia(VIA_NONE);
+    kfreeFrom(va, CALL_KREALLOC_FREE);
     return ZERO_SIZE_PTR;
   }
   let ks: u64 = 0;
@@ -158,13 +153,11 @@ export function krealloc(va: u64, newSize: u64, gfp: u32): u64 {
     if (slab == NO_PFN && !isKfenceAddress(va)) kasanKreallocLarge(va, newSize);
     return va;
   }
-  kfenceVia(VIA_KREALLOC);
-  const nw = kmalloc(newSize, gfp);
+  const nw = kmallocFrom(newSize, gfp, CALL_ALLOC_KREALLOC);
   if (nw != 0 && va > <u64>ZERO_SIZE_PTR) {
     memory.copy(dmLin(untag(nw)), dmLin(untag(va)), <usize>ks);
   }
-  if (nw != 0 && untag(nw) != untag(va)) kfree(va);
-  kfenceVia(VIA_NONE);
+  if (nw != 0 && untag(nw) != untag(va)) kfreeFrom(va, CALL_KREALLOC_FREE);
   return nw;
 }
 
@@ -175,10 +168,7 @@ export function kfree_sensitive(va: u64): i32 {
     kasanUnpoison(va, ks, getTag(va));
     memory.fill(dmLin(untag(va)), 0, <usize>ks);
   }
-  kfenceVia(VIA_KFREE_SENSITIVE);
-  const rc = kfree(va);
-  kfenceVia(VIA_NONE);
-  return rc;
+  return kfreeFrom(va, CALL_KFREE_SENSITIVE);
 }
 
 export function kmalloc_max_cache_size(): u32 { return KMALLOC_MAX_CACHE_SIZE; }

@@ -17,9 +17,9 @@
 //
 // Slot layout with generic KASAN (kasan_cache_create):
 //   [object (object_size) | free ptr if RCU/ctor | alloc meta | free meta? | redzone]
-// struct page of a slab head: flags PG_SLAB, cache id (+24), inuse (+28 u16),
-// objects (+30 u16), freelist (+32 u32 linear address, 0 = empty),
-// list state (+52: SLAB_LIST_*), list links next/prev (+16/+20).
+// struct page of a slab head (Page in phys.ts): flags PG_SLAB, cache, inuse,
+// objects, freelist (linear address, 0 = empty), slabList (SLAB_LIST_*) and
+// the list links next/prev.
 import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_LARGE_KMALLOC,
          PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
@@ -27,8 +27,8 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
-         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT } from "../../abi/abi";
-import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
+         SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT, ENOMEM, EINVAL } from "../../abi/abi";
+import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
 import { warnRecord } from "./fault";
@@ -45,11 +45,56 @@ import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listD
 import { rcuDeferSlabFree } from "../rcu";
 import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { kimage_global_alloc, kimageLin } from "./kimage";
+import { CALL_ALLOC, CALL_KFREE } from "../call_path";
+import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
+         slabShrinkSlab, slabReleaseCache, slabObjectIsLive, slabCheckSlab, slabFreeSlotMapSlab, slabStartLinSlab,
+         slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
 
+// The descriptor's layout by name. The host reads its fields by the KC_*
+// offsets of abi.ts, which stay the one source of truth: the class must match
+// them (checked when the core compiles). kc()/kcSet() take a KC_* offset
+// because a change is written through to the same offset of the copy in RAM.
+// @ts-ignore: decorator
+@unmanaged export class KmemCache {
+  objectSize: u32;
+  size: u32;          // slot size
+  align: u32;
+  flags: u32;
+  order: u32;
+  objects: u32;       // objects per slab
+  offset: u32;        // free pointer offset
+  ctor: u32;          // host constructor id, 0 = none
+  cpuSlab: u32;       // pfn, NO_PFN = none
+  partial: u32;       // first slab of the partial list (pfn)
+  nrPartial: u32;
+  full: u32;          // first slab of the full list (pfn)
+  allocMeta: u32;     // KASAN alloc meta offset, 0 = none
+  freeMeta: u32;      // KASAN free meta offset, KASAN_NO_FREE_META = none, 0 = in the object
+  live: u32;          // engine counter: allocated objects (KFENCE ones excluded)
+  refcount: i32;      // engine counter
+  id: u32;
+  nrSlabs: u32;
+  minPartial: u32;
+  inuse: u32;         // s->inuse: object_size rounded to a word
+  recip: u32;         // ceil(2^32 / size), for slot checks
+  kfenceLive: u32;    // engine counter: KFENCE objects of this cache still allocated
+}
+if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("size") != KC_SIZE ||
+    offsetof<KmemCache>("align") != KC_ALIGN || offsetof<KmemCache>("flags") != KC_FLAGS ||
+    offsetof<KmemCache>("order") != KC_ORDER || offsetof<KmemCache>("objects") != KC_OBJECTS ||
+    offsetof<KmemCache>("offset") != KC_OFFSET || offsetof<KmemCache>("ctor") != KC_CTOR ||
+    offsetof<KmemCache>("cpuSlab") != KC_CPU_SLAB || offsetof<KmemCache>("partial") != KC_PARTIAL ||
+    offsetof<KmemCache>("nrPartial") != KC_NR_PARTIAL || offsetof<KmemCache>("full") != KC_FULL ||
+    offsetof<KmemCache>("allocMeta") != KC_ALLOC_META || offsetof<KmemCache>("freeMeta") != KC_FREE_META ||
+    offsetof<KmemCache>("live") != KC_LIVE || offsetof<KmemCache>("refcount") != KC_REFCOUNT ||
+    offsetof<KmemCache>("id") != KC_ID || offsetof<KmemCache>("nrSlabs") != KC_NR_SLABS ||
+    offsetof<KmemCache>("minPartial") != KC_MIN_PARTIAL || offsetof<KmemCache>("inuse") != KC_INUSE ||
+    offsetof<KmemCache>("recip") != KC_RECIP || offsetof<KmemCache>("kfenceLive") != KC_KFENCE_LIVE ||
+    offsetof<KmemCache>() != KC_FIELDS_END) ERROR("KmemCache does not match abi.ts's KC_* offsets");
 
 // @ts-ignore: decorator
 @inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
@@ -106,7 +151,7 @@ let slabCorruptions: u32 = 0;
 @inline export function kc(c: usize, field: u32): u32 { return load<u32>(c + field); }
 // A field change, written through to the descriptor in RAM.
 // @ts-ignore: decorator
-@inline function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
+@inline export function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
 // Counters the fast paths keep in the engine's copy only (not compared).
 // @ts-ignore: decorator
 @inline function kcCount(c: usize, field: u32, d: i32): void { store<u32>(c + field, load<u32>(c + field) + d); }
@@ -220,6 +265,7 @@ function calculateAlignment(flags: u32, align: u32, size: u32): u32 {
 
 // Fill a descriptor: calculate_sizes() of mm/slub.c. Returns false if no order fits.
 function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor: u32): bool {
+  if (slabIsSlab()) return slabCalculateSizes(c, objectSize, align, flags, ctor);
   kcSet(c, KC_OBJECT_SIZE, objectSize);
   let size = (objectSize + 7) & ~7;
   kcSet(c, KC_INUSE, size);
@@ -263,25 +309,26 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
 
 // ── slab lists ───────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
-@inline function slabInuse(pfn: u32): u32 { return load<u16>(pageLin(pfn), 28); }
+@inline function slabInuse(pfn: u32): u32 { return pfnToPage(pfn).inuse; }
 // @ts-ignore: decorator
-@inline function slabSetInuse(pfn: u32, v: u32): void { store<u16>(pageLin(pfn), <u16>v, 28); }
+@inline function slabSetInuse(pfn: u32, v: u32): void { pfnToPage(pfn).inuse = <u16>v; }
 // @ts-ignore: decorator
-@inline function slabObjects(pfn: u32): u32 { return load<u16>(pageLin(pfn), 30); }
+@inline function slabObjects(pfn: u32): u32 { return pfnToPage(pfn).objects; }
 // @ts-ignore: decorator
-@inline function slabFreelist(pfn: u32): usize { return load<u32>(pageLin(pfn), 32); }
+@inline function slabFreelist(pfn: u32): usize { return pfnToPage(pfn).freelist; }
 // @ts-ignore: decorator
-@inline function slabSetFreelist(pfn: u32, lin: usize): void { store<u32>(pageLin(pfn), <u32>lin, 32); }
+@inline function slabSetFreelist(pfn: u32, lin: usize): void { pfnToPage(pfn).freelist = <u32>lin; }
 // @ts-ignore: decorator
-@inline function slabList(pfn: u32): u32 { return load<u32>(pageLin(pfn), 52); }
+@inline function slabList(pfn: u32): u32 { return pfnToPage(pfn).slabList; }
 // @ts-ignore: decorator
-@inline function slabSetList(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
+@inline function slabSetList(pfn: u32, v: u32): void { pfnToPage(pfn).slabList = v; }
 
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   pfnListAdd(c + field, pfn);
   kcSet(c, field, kc(c, field));     // the head, written through
   slabSetList(pfn, state);
   if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listDel(c: usize, pfn: u32): void {
   const state = slabList(pfn);
@@ -304,6 +351,7 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
     listCut(c, field);
   }
   slabSetList(pfn, SLAB_LIST_NONE);
+  if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
@@ -360,7 +408,9 @@ export function virtToSlab(va: u64): u32 {
 export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
 
 // nearest_obj(): the slot start at or below va, clamped to the last object.
-export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+// @ts-ignore: decorator
+@inline export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
+  if (slabIsSlab()) return slabNearestObjFn(c, slabPfn, va);
   const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
   const size = <u64>kc(c, KC_SIZE);
   let obj = va - (va - start) % size;
@@ -376,6 +426,18 @@ function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
   const size = kc(c, KC_SIZE);
   const q = <u32>((<u64>off * kc(c, KC_RECIP)) >> 32);
   return q < kc(c, KC_OBJECTS) && q * size == off;
+}
+
+// Debug build: a freelist head the allocator sets is the end of the chain or
+// a slot start of that slab (inside it, aligned to the object size).
+function checkFreelistHead(c: usize, pfn: u32, lin: usize): void {
+  assert(lin == 0 || validSlot(c, pfn, lin), "SLUB: freelist head is not a slot of its slab");
+}
+// Debug build: a cache's list heads and cpu slab are NO_PFN or frames of RAM.
+function checkCacheLists(c: usize): void {
+  const cpu = kc(c, KC_CPU_SLAB), partial = kc(c, KC_PARTIAL), full = kc(c, KC_FULL);
+  assert((cpu == NO_PFN || cpu < nrFrames) && (partial == NO_PFN || partial < nrFrames) &&
+         (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
 }
 
 // The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
@@ -402,7 +464,7 @@ function newSlab(c: usize, id: u32): u32 {
   pgSetCache(pfn, id);
   const objects = kc(c, KC_OBJECTS);
   slabSetInuse(pfn, 0);
-  store<u16>(pageLin(pfn), <u16>objects, 30);
+  pfnToPage(pfn).objects = <u16>objects;
   slabSetList(pfn, SLAB_LIST_NONE);
   kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
   const base = slabLin(pfn);
@@ -418,6 +480,7 @@ function newSlab(c: usize, id: u32): u32 {
       kasanPoisonNewObject(c, linToVa(obj));
     }
     setFreePointer(c, obj, i + 1 < objects ? obj + size : 0);
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, i + 1 < objects ? obj + size : 0);
   }
   slabSetFreelist(pfn, base);
   return pfn;
@@ -447,7 +510,7 @@ function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
   slabSetInuse(pfn, kc(c, KC_OBJECTS));
   slabCorruptions++;
 }
-export function slab_corruptions(): u32 { return slabCorruptions; }
+export function slab_corruptions(): u32 { return slabCorruptions + slab_corruptions_slab(); }
 
 // ── metadata the allocator follows, checked where it follows it ─────────────
 // The first descriptor field whose copy in RAM differs from the engine's, or -1
@@ -466,7 +529,7 @@ function cacheCorruptField(id: u32): i32 {
 // is followed no further: the kernel would load the corrupted word as a
 // pointer or size and crash on it, so the engine reports the fault that
 // dereference takes, and the cache hands out nothing more (CACHE_BROKEN).
-function cacheVerify(id: u32): bool {
+export function cacheVerify(id: u32): bool {
   if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
   const f = cacheCorruptField(id);
   if (f < 0) return true;
@@ -527,6 +590,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
       } else {
         const next = getFreePointer(c, pfn, obj);
         if (next != 1) {
+          if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
           slabSetFreelist(pfn, next);
           slabSetInuse(pfn, slabInuse(pfn) + 1);
           return obj;
@@ -566,6 +630,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
     if (obj == 0) continue;
     const next = getFreePointer(c, pfn, obj);
     if (next == 1) { isolateFreelist(c, pfn, obj); continue; }
+    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
     slabSetFreelist(pfn, next);
     slabSetInuse(pfn, slabInuse(pfn) + 1);
     return obj;
@@ -573,14 +638,15 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 }
 
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
-// kmem_cache_alloc). Returns the (possibly tagged) object address, 0 on failure.
-export function slabAlloc(id: u32, gfp: u32, orig: u32): u64 {
+// kmem_cache_alloc), call the API it came through (CALL_ALLOC*). Returns the
+// (possibly tagged) object address, 0 on failure.
+export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
   const c = cacheLin(id);
   if (kfenceGateOpen()) {
-    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp);
+    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp, call);
     if (k != 0) return k;
   }
-  const lin = slabGetObject(c, id);
+  const lin = slabIsSlab() ? slabCacheAllocFn(c, id, gfp) : slabGetObject(c, id);
   if (lin == 0) {
     // a cache isolated for a corrupted descriptor already oopsed: no allocation failure to warn about
     if (load<u8>(CACHE_STATE + id) == CACHE_ACTIVE) slabOutOfMemory(c, id, gfp);
@@ -602,7 +668,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
   const order = kc(c, KC_ORDER);
   const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
   if (page != 0) store<u32>(page + R_CACHE, id);
-  if ((gfp & GFP_NOWARN) != 0) return;
+  if ((gfp & GFP_NOWARN) != 0 || slabIsSlab()) return;     // (SLAB's slab_out_of_memory is not printed)
   const missed = ratelimit(RL_SLUB_OOM);
   if (missed < 0) return;
   const rec = warnRecord(WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, order);
@@ -614,6 +680,7 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
 
 // Return a slot to its slab (do_slab_free): the last step of a free.
 export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
+  if (slabIsSlab()) { slabCacheFreeFn(c, slabPfn, lin); return; }
   setFreePointer(c, lin, slabFreelist(slabPfn));
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
@@ -632,26 +699,29 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // slab_free after KFENCE: KASAN's invalid/double-free checks, then (for
 // SLAB_TYPESAFE_BY_RCU caches under KASAN, CONFIG_SLUB_RCU_DEBUG) a delay until
 // the next RCU grace period, then poisoning and the quarantine. va may be
-// tagged. Returns false when the free was refused (and reported).
-export function slabFree(id: u32, slabPfn: u32, va: u64): bool {
+// tagged, call the API the free came through (CALL_*). Returns false when the
+// free was refused (and reported).
+export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   const c = cacheLin(id);
-  if (kasanSlabPreFree(c, slabPfn, va)) return false;
-  if (naiveDoubleFree(c, slabPfn, untag(va))) return false;
-  kcCount(c, KC_LIVE, -1);
+  if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
+  // SLAB: no naive double-free check, and no SLUB_RCU_DEBUG (an RCU object is not poisoned)
+  if (!slabIsSlab() && naiveDoubleFree(c, slabPfn, untag(va))) return false;
+  if (kc(c, KC_LIVE) != 0) kcCount(c, KC_LIVE, -1);
   statInc(STAT_SLAB_FREES);
   if ((kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
-    rcuDeferSlabFree(va);
+    if (slabIsSlab()) slabFreeToSlab(c, slabPfn, dmLin(untag(va)));
+    else rcuDeferSlabFree(va);
     return true;
   }
-  slabFreeFinish(c, slabPfn, va);
+  slabFreeFinish(c, slabPfn, va, call);
   return true;
 }
 
 // The rest of slab_free_hook and do_slab_free (also the RCU callback's work).
-export function slabFreeFinish(c: usize, slabPfn: u32, va: u64): void {
+export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void {
   const lin = dmLin(untag(va));
   if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
-  if (!kasanSlabFree(c, va)) slabFreeToSlab(c, slabPfn, lin);
+  if (!kasanSlabFree(c, va, call)) slabFreeToSlab(c, slabPfn, lin);
 }
 
 // CONFIG_SLAB_FREELIST_HARDENED's "naive detection of double free": freeing the
@@ -686,11 +756,12 @@ const KMALLOC_SIZES: usize = memory.data<u32>([8, 16, 32, 64, 96, 128, 192, 256,
 export function kmalloc_cache_id(index: i32): u32 { return load<u32>(KMALLOC_IDS + (<usize>index << 2)); }
 
 // kmalloc(size, gfp): ZERO_SIZE_PTR for 0, slab caches up to 8 KiB, pages above.
-export function kmalloc(size: u64, gfp: u32): u64 {
+export function kmalloc(size: u64, gfp: u32): u64 { return kmallocFrom(size, gfp, CALL_ALLOC); }
+export function kmallocFrom(size: u64, gfp: u32, call: u32): u64 {
   if (size == 0) return ZERO_SIZE_PTR;
   if (size > <u64>KMALLOC_MAX_CACHE_SIZE) return kmallocLarge(size, gfp);
   const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
-  return slabAlloc(id, gfp, <u32>size);
+  return slabAlloc(id, gfp, <u32>size, call);
 }
 
 // ___kmalloc_large_node: a compound page allocation, poisoned past size.
@@ -728,14 +799,16 @@ export function kfreeLarge(pfn: u32): void {
 @inline export const KFREE_NOT_HEAP: i32 = 2;    // not a slab object nor a large kmalloc
 // @ts-ignore: decorator
 @inline export const KFREE_BAD_PAGE: i32 = 3;    // large kmalloc pointer that is not its start / already free
-export function kfree(va: u64): i32 {
+export function kfree(va: u64): i32 { return kfreeFrom(va, CALL_KFREE); }
+// kfree() reached through call (CALL_KFREE, or an API that ends in kfree)
+export function kfreeFrom(va: u64, call: u32): i32 {
   if (va <= <u64>ZERO_SIZE_PTR) return KFREE_OK;
-  if (isKfenceAddress(va) && kfenceFree(va)) return KFREE_OK;
+  if (isKfenceAddress(va) && kfenceFree(va, call)) return KFREE_OK;
   const untagged = untag(va);
   const slab = virtToSlab(untagged);
   if (slab != NO_PFN) {
     const id = pgCache(slab);
-    return slabFree(id, slab, va) ? KFREE_OK : KFREE_REFUSED;
+    return slabFree(id, slab, va, call) ? KFREE_OK : KFREE_REFUSED;
   }
   return kfreeNonSlab(va, untagged);
 }
@@ -772,17 +845,17 @@ function registerCache(id: u32): void {
   memory.copy(cacheRamLin(id), c, KC_FIELDS_END);
 }
 
-// kmem_cache_create(). Returns the cache id, or -22 (EINVAL) / -12 (ENOMEM).
+// kmem_cache_create(). Returns the cache id, or -EINVAL / -ENOMEM.
 export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor: u32): i32 {
-  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -22;
-  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0);
-  if (va == 0) return -12;
+  if (objectSize == 0 || objectSize > KMALLOC_MAX_SIZE || (align & (align - 1)) != 0 || align > KMALLOC_MAX_SIZE) return -EINVAL;
+  const va = slabAlloc(0, GFP_KERNEL | GFP_ZERO, 0, CALL_ALLOC);
+  if (va == 0) return -ENOMEM;
   const id = reserveCache(dmLin(va));
-  if (id < 0) { kfree(va); return -12; }
+  if (id < 0) { kfree(va); return -ENOMEM; }
   const a = calculateAlignment(flags, align, objectSize);
   if (!calculateSizes(cacheLin(id), objectSize, a, flags, ctor)) {
     kfree(va);
-    return -22;
+    return slabIsSlab() && slabCreateNoMem() ? -ENOMEM : -EINVAL;
   }
   registerCache(<u32>id);
   store<u8>(CACHE_TAG + id, <u8>(va >> 56));
@@ -792,6 +865,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
 // Boot: the kmem_cache cache, then kmalloc-8 ... kmalloc-8k.
 export function slabInit(): bool {
   nextCacheId = 0;
+  slabBootInit();
   kmemCacheBootVa = kimage_global_alloc(KMEM_CACHE_OBJ_SIZE, 0);
   if (kmemCacheBootVa == 0) return false;
   const ram0 = kimageLin(kmemCacheBootVa);
@@ -802,12 +876,16 @@ export function slabInit(): bool {
   registerCache(0);
   for (let i: i32 = 0; i < NR_KMALLOC_CACHES; i++) {
     const size = load<u32>(KMALLOC_SIZES + (<usize>i << 2));
+    if (size < kmallocMinSize()) continue;     // SLAB: kmalloc-32 serves them (size_index), filled below
     // kmalloc caches are naturally aligned to the largest power of two dividing the size
     const align = 1 << ctz(size);
     const id = kmem_cache_create(size, align, SLAB_KMALLOC, 0);
     if (id < 0) return false;
     store<u32>(KMALLOC_IDS + (<usize>i << 2), <u32>id);
   }
+  let first = 0;
+  while (load<u32>(KMALLOC_SIZES + (<usize>first << 2)) < kmallocMinSize()) first++;
+  for (let i = 0; i < first; i++) store<u32>(KMALLOC_IDS + (<usize>i << 2), load<u32>(KMALLOC_IDS + (<usize>first << 2)));
   return true;
 }
 
@@ -818,7 +896,7 @@ export function ksizeOf(va: u64): u64 {
   if (slab != NO_PFN) {
     const c = cacheLin(pgCache(slab));
     const f = kc(c, KC_FLAGS);
-    if (f & SLAB_KASAN) return kc(c, KC_OBJECT_SIZE);
+    if ((f & SLAB_KASAN) != 0 || slabIsSlab()) return kc(c, KC_OBJECT_SIZE);
     if (f & SLAB_TYPESAFE_BY_RCU) return kc(c, KC_INUSE);
     return kc(c, KC_SIZE);
   }
@@ -845,6 +923,7 @@ export function forEachSlab(c: usize, fn: (c: usize, pfn: u32) => void): void {
 
 // __kmem_cache_shutdown: free every empty slab; false if objects remain.
 export function cacheShutdown(c: usize): bool {
+  if (slabIsSlab()) return slabShrinkSlab(c);
   if (kc(c, KC_LIVE) != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
@@ -864,6 +943,7 @@ export function cacheShutdown(c: usize): bool {
 
 // __kmem_cache_shrink: empty slabs (the cpu slab included) go back to the buddy.
 export function cacheShrink(c: usize): void {
+  if (slabIsSlab()) { slabShrinkSlab(c); return; }
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   const cpu = kc(c, KC_CPU_SLAB);
   if (cpu != NO_PFN && slabInuse(cpu) == 0) {
@@ -881,6 +961,7 @@ export function cacheShrink(c: usize): void {
 
 export function markCacheDestroyed(id: u32): void {
   store<u8>(CACHE_STATE + id, CACHE_DESTROYED);
+  if (slabIsSlab()) slabReleaseCache(id);
   kfenceCacheDestroy(id);
 }
 
@@ -908,6 +989,7 @@ export function isLiveObjectStart(va: u64): bool {
   const slab = virtToSlab(va);
   if (slab == NO_PFN) return largeKmallocHead(va);
   const c = cacheLin(slabCacheId(slab));
+  if (slabIsSlab()) return slabObjectIsLive(c, slab, va);
   return nearestObj(c, slab, va) == va && !slabObjectIsFree(c, slab, va);
 }
 // Is the object at va on its slab's freelist? The walk stops at a corrupt link.
@@ -948,6 +1030,7 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32): bool {
   return true;
 }
 export function slabCheck(): bool {
+  if (slabIsSlab()) return slabCheckSlab();
   for (let id: u32 = 0; id < nextCacheId; id++) {
     if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) continue;
     const c = cacheLin(id);
@@ -968,6 +1051,7 @@ export function slabCheck(): bool {
 // ── kmemleak's object walk ───────────────────────────────────────────────────
 // Mark the free slots of a slab (its freelist) in map, one bit per slot.
 export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
+  if (slabIsSlab()) { slabFreeSlotMapSlab(c, pfn, map); return; }
   const n = slabObjects(pfn);
   memory.fill(map, 0, <usize>((n + 7) >> 3));
   const start = slabLin(pfn);
@@ -980,4 +1064,4 @@ export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
   }
 }
 export function slabObjectCount(pfn: u32): u32 { return slabObjects(pfn); }
-export function slabStartLin(pfn: u32): usize { return slabLin(pfn); }
+export function slabStartLin(pfn: u32): usize { return slabIsSlab() ? slabStartLinSlab(pfn) : slabLin(pfn); }

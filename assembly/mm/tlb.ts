@@ -2,21 +2,14 @@
 // page-table walk on a miss and emptied by the flush calls (flush_tlb_one,
 // flush_tlb_kernel_range). Checked accesses hit it first.
 //
-// ╒═══════════════ TLB entry (32 bytes) ══════════════════╕
-// │ +0  readBase  u64  page VA if readable, else a marker │
-// │ +8  writeBase u64  page VA if writable, else a marker │
-// │ +16 lin       u32  engine linear address of the frame │
-// │ +20 shadowLin u32  linear address of the page's first │
-// │                    KASAN shadow byte (KASAN on)       │
-// │ +24 leaf      u64  the PTE/PMD it was filled from     │
-// └───────────────────────────────────────────────────────┘
-// A hit is one subtraction and one unsigned compare: va - base <= 4096 - size
+// A TLB entry is a TlbEntry (32 bytes, below). A hit is one subtraction and one unsigned compare: va - base <= 4096 - size
 // (which also rules out an access crossing into the next page). Permissions
 // are separate comparators, as in QEMU's softmmu, so a hit tests no flag bits.
 // The marker of slot i is the base of page i+1: a VA in that page indexes slot
 // i+1, so a marker can never match.
 import { PAGE_SHIFT, PAGE_SIZE, PTE_RW, STAT_TLB_FLUSHES, STAT_TLB_FLUSH_ALL, STAT_TLB_MISSES,
-         PF_PROT, PF_WRITE, PF_RSVD } from "../../abi/abi";
+         PF_PROT, PF_WRITE, PF_RSVD, PHYS_BASE } from "../../abi/abi";
+import { nrFrames } from "./phys";
 import { ptWalk, walkLeaf, walkLeafShift, walkRsvd } from "./pgtable";
 import { physToLin, kasanMemToShadow, kasanShadowToMem, KASAN_SHADOW_START, KASAN_SHADOW_END,
          KASAN_SHADOW_SCALE_SHIFT } from "./layout";
@@ -39,21 +32,35 @@ import { kasanMode, KASAN_OFF } from "../kasan/kasan";
 // @ts-ignore: decorator
 @inline export const TLB_BASE: usize = TLB_TABLE;
 
+// One TLB slot (an unmanaged layout over the TLB table: field reads are plain
+// loads at fixed offsets).
 // @ts-ignore: decorator
-@inline export function tlbEntry(va: u64): usize {
-  return TLB_BASE + ((<usize>(va >>> PAGE_SHIFT) & TLB_MASK) << TLB_ENTRY_SHIFT);
+@unmanaged export class TlbEntry {
+  readBase: u64;    // page VA if readable, else the slot's marker
+  writeBase: u64;   // page VA if writable, else the slot's marker
+  lin: u32;         // engine linear address of the frame
+  shadowLin: u32;   // linear address of the page's first KASAN shadow byte (KASAN on)
+  leaf: u64;        // the PTE/PMD it was filled from
 }
+if (offsetof<TlbEntry>() != 1 << TLB_ENTRY_SHIFT) ERROR("TlbEntry must be 1 << TLB_ENTRY_SHIFT bytes");
+
+// @ts-ignore: decorator
+@inline export function tlbEntry(va: u64): TlbEntry {
+  return changetype<TlbEntry>(TLB_BASE + ((<usize>(va >>> PAGE_SHIFT) & TLB_MASK) << TLB_ENTRY_SHIFT));
+}
+// @ts-ignore: decorator
+@inline function tlbSlot(slot: u32): TlbEntry { return changetype<TlbEntry>(TLB_BASE + (<usize>slot << TLB_ENTRY_SHIFT)); }
 // @ts-ignore: decorator
 @inline function marker(slot: u32): u64 { return <u64>((slot + 1) & TLB_MASK) << PAGE_SHIFT; }
 
 function invalidateSlot(slot: u32): void {
-  const e = TLB_BASE + (<usize>slot << TLB_ENTRY_SHIFT);
+  const e = tlbSlot(slot);
   const m = marker(slot);
-  store<u64>(e, m);
-  store<u64>(e, m, 8);
-  store<u32>(e, 0, 16);
-  store<u32>(e, 0, 20);
-  store<u64>(e, 0, 24);
+  e.readBase = m;
+  e.writeBase = m;
+  e.lin = 0;
+  e.shadowLin = 0;
+  e.leaf = 0;
 }
 
 export function flush_tlb_all(): void {
@@ -64,8 +71,8 @@ export function flush_tlb_all(): void {
 // @ts-ignore: decorator
 @inline function flushPage(pageVa: u64): void {
   const slot = <u32>(pageVa >>> PAGE_SHIFT) & TLB_MASK;
-  const e = TLB_BASE + (<usize>slot << TLB_ENTRY_SHIFT);
-  if (load<u64>(e) == pageVa || load<u64>(e, 8) == pageVa) invalidateSlot(slot);
+  const e = tlbSlot(slot);
+  if (e.readBase == pageVa || e.writeBase == pageVa) invalidateSlot(slot);
 }
 
 export function flush_tlb_one(va: u64): void {
@@ -114,12 +121,23 @@ export function tlbFill(va: u64, write: bool): u32 {
     shadowLin = <u32>physToLin(spa);
   }
   const e = tlbEntry(va);
-  store<u64>(e, pageVa);
-  store<u64>(e, writable ? pageVa : marker(<u32>(pageVa >>> PAGE_SHIFT) & TLB_MASK), 8);
-  store<u32>(e, <u32>physToLin(pa & ~<u64>(PAGE_SIZE - 1)), 16);
-  store<u32>(e, shadowLin, 20);
-  store<u64>(e, leaf, 24);
+  e.readBase = pageVa;
+  e.writeBase = writable ? pageVa : marker(<u32>(pageVa >>> PAGE_SHIFT) & TLB_MASK);
+  e.lin = <u32>physToLin(pa & ~<u64>(PAGE_SIZE - 1));
+  e.shadowLin = shadowLin;
+  e.leaf = leaf;
+  if (isDefined(SF_CHECKS)) checkFill(e, va, writable);
   return 0;
+}
+
+// Debug build: a filled entry names a whole frame of RAM (and, KASAN on, the
+// frame's shadow), for the page of va, with the permissions of its leaf.
+function checkFill(e: TlbEntry, va: u64, writable: bool): void {
+  const ramEnd = <usize>PHYS_BASE + (<usize>nrFrames << PAGE_SHIFT);
+  assert(e.readBase == (va & ~<u64>(PAGE_SIZE - 1)) && tlbEntry(e.readBase) == e, "TLB fill: entry not for the page's slot");
+  assert((e.writeBase == e.readBase) == writable, "TLB fill: write base disagrees with the leaf");
+  assert((e.lin & (PAGE_SIZE - 1)) == 0 && <usize>e.lin >= <usize>PHYS_BASE && <usize>e.lin < ramEnd, "TLB fill: frame outside RAM");
+  assert(kasanMode == KASAN_OFF || (<usize>e.shadowLin >= <usize>PHYS_BASE && <usize>e.shadowLin < ramEnd), "TLB fill: shadow outside RAM");
 }
 
 // Debug/test invariant: every valid entry agrees with a fresh walk. Returns the
@@ -127,17 +145,17 @@ export function tlbFill(va: u64, write: bool): u32 {
 export function tlb_check_coherent(): i32 {
   let stale = 0;
   for (let i: u32 = 0; i < TLB_ENTRIES; i++) {
-    const e = TLB_BASE + (<usize>i << TLB_ENTRY_SHIFT);
-    const rb = load<u64>(e);
+    const e = tlbSlot(i);
+    const rb = e.readBase;
     if (rb == marker(i)) continue;
     const pa = ptWalk(rb);
     if (pa == u64.MAX_VALUE) { stale++; continue; }
-    if (<u32>physToLin(pa) != load<u32>(e, 16)) { stale++; continue; }
-    const wb = load<u64>(e, 8);
+    if (<u32>physToLin(pa) != e.lin) { stale++; continue; }
+    const wb = e.writeBase;
     if (wb == rb && (walkLeaf & PTE_RW) == 0) { stale++; continue; }
     if (kasanMode != KASAN_OFF) {
       const spa = ptWalk(kasanMemToShadow(rb));
-      if (spa == u64.MAX_VALUE || <u32>physToLin(spa) != load<u32>(e, 20)) stale++;
+      if (spa == u64.MAX_VALUE || <u32>physToLin(spa) != e.shadowLin) stale++;
     }
   }
   return stale;

@@ -36,17 +36,24 @@ import { granuleUp } from "../kasan/shadow";
 import { VMALLOC_TABLE } from "../statics";
 
 // ── vmap area records ────────────────────────────────────────────────────────
-// 64-byte records in 16 KiB chunks of frames, named by a u32 index (0 = none).
-// ╒════════════════════ vmap area record (64 bytes) ═════════════════════╕
-// │ +0  start u64   +8 end u64 (va_end: the guard page included)         │
-// │ +16 left u32    +20 right u32        treap links                     │
-// │ +24 flags u32   +28 caller u32       VA_*/VM_*, depot handle         │
-// │ +32 max u64     largest free range in the subtree (free tree)        │
-// │ +40 addr u64    vm->addr as returned (tagged under sw_tags)          │
-// │ +48 next u32    purge list / vmap block list / free records          │
-// │ +52 nrPages u32 pages vmalloc allocated for the area                 │
-// │ +56 vbFree u32  +60 vbDirty u32      vmap block page counts          │
-// └──────────────────────────────────────────────────────────────────────┘
+// 64-byte records (VmapArea) in 16 KiB chunks of frames, named by a u32 index
+// (0 = none).
+// @ts-ignore: decorator
+@unmanaged class VmapArea {
+  start: u64;
+  end: u64;         // va_end: the guard page included
+  left: u32;        // treap links
+  right: u32;
+  flags: u32;       // VA_* / VM_*
+  caller: u32;      // depot handle of the allocating stack
+  max: u64;         // largest free range in the subtree (free tree)
+  addr: u64;        // vm->addr as returned (tagged under sw_tags)
+  next: u32;        // purge list / vmap block list / free records
+  nrPages: u32;     // pages vmalloc allocated for the area
+  vbFree: u32;      // vmap block page counts
+  vbDirty: u32;
+}
+if (offsetof<VmapArea>() != 64) ERROR("vmap area records are 64 bytes (rec() shifts by 6)");
 // @ts-ignore: decorator
 @inline const CHUNK_RECS: u32 = 256;
 // @ts-ignore: decorator
@@ -87,53 +94,55 @@ let recChunks: u32 = 0;
   return <usize>load<u32>(VMALLOC_TABLE + (<usize>(i >> 8) << 2)) + (<usize>(i & 255) << 6);
 }
 // @ts-ignore: decorator
-@inline export function START(i: u32): u64 { return load<u64>(rec(i)); }
+@inline function area(i: u32): VmapArea { return changetype<VmapArea>(rec(i)); }
 // @ts-ignore: decorator
-@inline export function END(i: u32): u64 { return load<u64>(rec(i), 8); }
+@inline export function START(i: u32): u64 { return area(i).start; }
 // @ts-ignore: decorator
-@inline function LEFT(i: u32): u32 { return load<u32>(rec(i), 16); }
+@inline export function END(i: u32): u64 { return area(i).end; }
 // @ts-ignore: decorator
-@inline function RIGHT(i: u32): u32 { return load<u32>(rec(i), 20); }
+@inline function LEFT(i: u32): u32 { return area(i).left; }
 // @ts-ignore: decorator
-@inline export function FLAGS(i: u32): u32 { return load<u32>(rec(i), 24); }
+@inline function RIGHT(i: u32): u32 { return area(i).right; }
 // @ts-ignore: decorator
-@inline function CALLER(i: u32): u32 { return load<u32>(rec(i), 28); }
+@inline export function FLAGS(i: u32): u32 { return area(i).flags; }
 // @ts-ignore: decorator
-@inline function MAX(i: u32): u64 { return load<u64>(rec(i), 32); }
+@inline function CALLER(i: u32): u32 { return area(i).caller; }
 // @ts-ignore: decorator
-@inline export function ADDR(i: u32): u64 { return load<u64>(rec(i), 40); }
+@inline function MAX(i: u32): u64 { return area(i).max; }
 // @ts-ignore: decorator
-@inline function NEXT(i: u32): u32 { return load<u32>(rec(i), 48); }
+@inline export function ADDR(i: u32): u64 { return area(i).addr; }
 // @ts-ignore: decorator
-@inline function NRPAGES(i: u32): u32 { return load<u32>(rec(i), 52); }
+@inline function NEXT(i: u32): u32 { return area(i).next; }
 // @ts-ignore: decorator
-@inline function VBFREE(i: u32): u32 { return load<u32>(rec(i), 56); }
+@inline function NRPAGES(i: u32): u32 { return area(i).nrPages; }
 // @ts-ignore: decorator
-@inline function VBDIRTY(i: u32): u32 { return load<u32>(rec(i), 60); }
+@inline function VBFREE(i: u32): u32 { return area(i).vbFree; }
 // @ts-ignore: decorator
-@inline function setSTART(i: u32, v: u64): void { store<u64>(rec(i), v); }
+@inline function VBDIRTY(i: u32): u32 { return area(i).vbDirty; }
 // @ts-ignore: decorator
-@inline function setEND(i: u32, v: u64): void { store<u64>(rec(i), v, 8); }
+@inline function setSTART(i: u32, v: u64): void { area(i).start = v; }
 // @ts-ignore: decorator
-@inline function setLEFT(i: u32, v: u32): void { store<u32>(rec(i), v, 16); }
+@inline function setEND(i: u32, v: u64): void { area(i).end = v; }
 // @ts-ignore: decorator
-@inline function setRIGHT(i: u32, v: u32): void { store<u32>(rec(i), v, 20); }
+@inline function setLEFT(i: u32, v: u32): void { area(i).left = v; }
 // @ts-ignore: decorator
-@inline export function setFLAGS(i: u32, v: u32): void { store<u32>(rec(i), v, 24); }
+@inline function setRIGHT(i: u32, v: u32): void { area(i).right = v; }
 // @ts-ignore: decorator
-@inline function setCALLER(i: u32, v: u32): void { store<u32>(rec(i), v, 28); }
+@inline export function setFLAGS(i: u32, v: u32): void { area(i).flags = v; }
 // @ts-ignore: decorator
-@inline function setMAX(i: u32, v: u64): void { store<u64>(rec(i), v, 32); }
+@inline function setCALLER(i: u32, v: u32): void { area(i).caller = v; }
 // @ts-ignore: decorator
-@inline export function setADDR(i: u32, v: u64): void { store<u64>(rec(i), v, 40); }
+@inline function setMAX(i: u32, v: u64): void { area(i).max = v; }
 // @ts-ignore: decorator
-@inline function setNEXT(i: u32, v: u32): void { store<u32>(rec(i), v, 48); }
+@inline export function setADDR(i: u32, v: u64): void { area(i).addr = v; }
 // @ts-ignore: decorator
-@inline function setNRPAGES(i: u32, v: u32): void { store<u32>(rec(i), v, 52); }
+@inline function setNEXT(i: u32, v: u32): void { area(i).next = v; }
 // @ts-ignore: decorator
-@inline function setVBFREE(i: u32, v: u32): void { store<u32>(rec(i), v, 56); }
+@inline function setNRPAGES(i: u32, v: u32): void { area(i).nrPages = v; }
 // @ts-ignore: decorator
-@inline function setVBDIRTY(i: u32, v: u32): void { store<u32>(rec(i), v, 60); }
+@inline function setVBFREE(i: u32, v: u32): void { area(i).vbFree = v; }
+// @ts-ignore: decorator
+@inline function setVBDIRTY(i: u32, v: u32): void { area(i).vbDirty = v; }
 
 // Engine metadata frames (vmap area records, percpu chunk maps) are mapped
 // read-only in the direct map while they hold metadata, writable again before

@@ -37,6 +37,7 @@ export function oracleFacts(engine: Engine, exec: TapeExecutor): OracleFacts {
     nrCpus: o.nrCpus,
     quarantine: o.kasanQuarantine,
     kmallocSlot: Array.from({ length: abi.NR_KMALLOC_CACHES }, (_, i) => slot(e.kmalloc_cache_id(i))),
+    kmallocObj: Array.from({ length: abi.NR_KMALLOC_CACHES }, (_, i) => e.cache_info(e.kmalloc_cache_id(i), abi.KC_OBJECT_SIZE)),
     cacheSlot: exec.cacheIds.map(slot),
   };
 }

@@ -38,6 +38,8 @@ export interface OracleFacts {
   quarantine: number;
   /** Slot size (object + metadata + redzone) of kmalloc-8 ... kmalloc-8k, from the engine's caches. */
   kmallocSlot: number[];
+  /** Object size of the cache kmalloc index i uses (kmalloc-8 ... under SLUB; SLAB starts at kmalloc-32). */
+  kmallocObj?: number[];
   /** Slot size of each tape cache. */
   cacheSlot: number[];
 }
@@ -214,6 +216,10 @@ export class Oracle {
     if (c === K_CACHE) return this.f.cacheSlot[this.cache[slot]] ?? this.objSize[slot];
     const i = kmallocIndex(this.objSize[slot]);
     return i >= 0 ? this.f.kmallocSlot[i] : this.objSize[slot];
+  }
+  private kmallocObjSize(size: number): number {
+    const i = kmallocIndex(size);
+    return this.f.kmallocObj?.[i] ?? KMALLOC_SIZES[i];
   }
 
   /** Is the freed slab object whose granule value is v certainly still quarantined? */
@@ -444,7 +450,7 @@ export class Oracle {
           const order = Math.ceil(Math.log2(Math.ceil(o.size / PAGE)));
           bad = homeLo !== k ? "large kmalloc is not at its pages' start" : this.allocate(s, K_LARGE, k, o.size, PAGE << order, homeLo, homeHi, 0);
         } else {
-          bad = this.allocate(s, K_SLAB, k, o.size, KMALLOC_SIZES[kmallocIndex(o.size)], homeLo, homeHi, 0);
+          bad = this.allocate(s, K_SLAB, k, o.size, this.kmallocObjSize(o.size), homeLo, homeHi, 0);
         }
         if (bad) return this.disagree(op, o, "a valid placement", status, got, bad);
         this.certain++;
@@ -568,7 +574,7 @@ export class Oracle {
     const homeHi = this.sp.key(log.getUint32(e + abi.FZL_HOME_HI, true), log.getUint32(e + abi.FZL_HOME_HI + 4, true));
     const was = { kind: this.kind[s], addr: old, obj: ks, size: this.size[s], slot: this.slotSizeOf(s) };
     const large = o.size > 8192;
-    const obj = large ? PAGE << Math.ceil(Math.log2(Math.ceil(o.size / PAGE))) : KMALLOC_SIZES[kmallocIndex(o.size)];
+    const obj = large ? PAGE << Math.ceil(Math.log2(Math.ceil(o.size / PAGE))) : this.kmallocObjSize(o.size);
     const bad = this.allocate(s, large ? K_LARGE : K_SLAB, k, o.size, obj, homeLo, homeHi, 0);
     if (bad) return this.disagree(op, o, "a valid placement", status, got, bad);
     this.freeObject(was.kind, was.addr, was.obj, was.size, was.slot);

@@ -14,7 +14,9 @@ export function config(e: Engine, name: string): boolean {
     case "CONFIG_KASAN_VMALLOC": return o.kasanVmalloc;
     case "CONFIG_CC_IS_CLANG": return true;              // globals get left redzones from the previous global
     case "CONFIG_AMD_MEM_ENCRYPT": return false;
-    case "CONFIG_SLUB_RCU_DEBUG": return true;
+    case "CONFIG_SLUB": return o.slabAllocator !== "slab";
+    case "CONFIG_SLAB": return o.slabAllocator === "slab";
+    case "CONFIG_SLUB_RCU_DEBUG": return o.slabAllocator !== "slab";   // depends on SLUB_DEBUG
   }
   throw new Error(`unknown config ${name}`);
 }

@@ -24,4 +24,6 @@ export interface FormatContext {
   codeFrame(pc: bigint): Frame | undefined;
   pageOffset: bigint;
   vmemmapStart: bigint;
+  /** shadowfence.slab=slab: slab pages are dumped as a 6.1 SLAB kernel dumps them. */
+  slabAllocator?: "slub" | "slab";
 }

@@ -8,7 +8,7 @@ import type { OopsContext } from "./oops.js";
 
 /** What the format context reads of the engine (the Engine provides it). */
 export interface ContextEngine {
-  readonly options: Pick<ResolvedOptions, "arch" | "kasan" | "kasanMode">;
+  readonly options: Pick<ResolvedOptions, "arch" | "kasan" | "kasanMode" | "slabAllocator">;
   readonly layout: Layout;
   readonly exports: { cache_va(id: number): bigint };
   stackFrames(handle: number): Frame[];
@@ -21,7 +21,7 @@ export interface ContextEngine {
 
 /** `symbolize`: %pS of an image or module address; `codeFrame`: the frame of a registered code address. */
 export function engineContext(e: ContextEngine, symbolize: (a: bigint) => Frame | undefined, codeFrame: (pc: bigint) => Frame | undefined): OopsContext {
-  const { arch, kasan, kasanMode } = e.options, l = e.layout;
+  const { arch, kasan, kasanMode, slabAllocator } = e.options, l = e.layout;
   return {
     arch, kasan, tags: kasan && kasanMode === "sw_tags",
     stackFrames: (h) => e.stackFrames(h),
@@ -33,6 +33,7 @@ export function engineContext(e: ContextEngine, symbolize: (a: bigint) => Frame 
     peek: (va, n) => e.peek(va, n),
     pointer: (va) => e.hashPointer(va),
     codeFrame,
+    slabAllocator,
     pageOffset: l.pageOffset, vmemmapStart: l.vmemmapStart, kasanShadowOffset: l.kasanShadowOffset,
     kasanShadowStart: l.kasanShadowStart, kasanShadowEnd: l.kasanShadowEnd, taskSize: l.taskSize,
   };

@@ -41,7 +41,35 @@ function flagsOf(r: RawRecord, ctx: FormatContext): [bigint, string] {
   return [flagsWord, [compound ? "head" : "", reserved ? "reserved" : "", `zone=${zone}`].filter(Boolean).join("|")];
 }
 
+// PG_slab and PG_head of 6.1's enum pageflags, in %pGp's name order
+const PG61_SLAB_BIT = 9n;
+const PG61_HEAD_BIT = 16n;
+
+/**
+ * A SLAB slab page as 6.1's __dump_page() prints it: the struct page pointer,
+ * the compound head line, PG_slab among the flags, and struct slab's words
+ * (flags, slab_list, slab_cache, freelist, s_mem, active | refcount, memcg_data).
+ */
+function dumpSlabPage61(r: RawRecord, ctx: FormatContext): string[] {
+  const compound = (r.pageFlags & abi.PG_HEAD) !== 0;
+  const zone = zoneOf(r.headPfn, ctx.arch);
+  const flagsWord = (zone << 62n) | (1n << PG61_SLAB_BIT) | (compound ? 1n << PG61_HEAD_BIT : 0n);
+  const names = ["slab", compound ? "head" : "", `zone=${zone}`].filter(Boolean).join("|");
+  const page = ctx.vmemmapStart + r.pfn * BigInt(abi.STRUCT_PAGE_SIZE);
+  const head = ctx.vmemmapStart + r.headPfn * BigInt(abi.STRUCT_PAGE_SIZE);
+  const lines = [`page:${ctx.pointer(page)} refcount:${r.pageRef} mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${r.pfn.toString(16)}`];
+  if (compound) lines.push(`head:${ctx.pointer(head)} order:${r.pageOrder} compound_mapcount:0 compound_pincount:0`);
+  lines.push(`flags: 0x${flagsWord.toString(16)}(${names})`);
+  const active = BigInt(Number(r.arg2) & 0xffff);
+  const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (r.arg1 - BigInt(abi.PHYS_BASE));
+  const w = [flagsWord, r.slabListNext, r.slabListPrev, ctx.cacheVa(r.cache), freelist, r.slabSMem,
+    active | (BigInt(r.pageRef >>> 0) << 32n), 0n];
+  lines.push(`raw: ${w.slice(0, 4).map(px).join(" ")}`, `raw: ${w.slice(4, 8).map(px).join(" ")}`);
+  return lines;
+}
+
 export function dumpPage(r: RawRecord, ctx: FormatContext): string[] {
+  if (ctx.slabAllocator === "slab" && (r.pageFlags & abi.PG_SLAB) !== 0) return dumpSlabPage61(r, ctx);
   const head = r.headPfn;
   const compound = (r.pageFlags & abi.PG_HEAD) !== 0;
   const reserved = (r.pageFlags & abi.PG_RESERVED) !== 0;

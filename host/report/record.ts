@@ -61,6 +61,10 @@ export interface RawRecord {
   arg1: bigint;
   arg2: bigint;
   taint: number;
+  /** SLAB's struct slab words (a SLAB slab page): slab_list.next, .prev, s_mem. */
+  slabListNext: bigint;
+  slabListPrev: bigint;
+  slabSMem: bigint;
 }
 
 export function readRecord(mem: ArrayBuffer, at: number): RawRecord {
@@ -128,5 +132,8 @@ export function readRecord(mem: ArrayBuffer, at: number): RawRecord {
     arg1: u64(abi.R_ARG1),
     arg2: u64(abi.R_ARG2),
     taint: u32(abi.R_TAINT),
+    slabListNext: u64(abi.R_SLAB_LIST_NEXT),
+    slabListPrev: u64(abi.R_SLAB_LIST_PREV),
+    slabSMem: u64(abi.R_SLAB_S_MEM),
   };
 }

@@ -45,8 +45,8 @@ describe("SMP audit of the core's mutable globals", () => {
       return m ? m[1] : name;
     };
     const boot = [...audited()].filter(([, c]) => c === "B").map(([k]) => alias(k));
-    const saved = [...body("smp_boot_state_save").matchAll(/store<\w+>\(BOOT_STATE \+ \d+, (\w+)/g)].map((m) => m[1]);
-    const loaded = [...body("smp_secondary_start").matchAll(/^ {2}(\w+) = load</gm)].map((m) => m[1]);
+    const saved = [...body("smp_boot_state_save").matchAll(/store<\w+>\(BOOT_STATE \+ \d+, (?:changetype<\w+>\()?(\w+)/g)].map((m) => m[1]);
+    const loaded = [...body("smp_secondary_start").matchAll(/^ {2}(\w+) = .*\bload</gm)].map((m) => m[1]);
     expect(saved.sort()).toEqual([...boot].sort());
     expect(loaded.sort()).toEqual([...boot].sort());
   });
