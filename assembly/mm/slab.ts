@@ -22,7 +22,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, STAT
          SLAB_ALLOCATOR_SLAB, PHYS_BASE, ALLOC_SITE_SLAB, R_CACHE, R_SLAB_LIST_NEXT, R_SLAB_LIST_PREV, R_SLAB_S_MEM,
          LIST_DEL_NEXT, SLAB_ERR_NOT_SLAB, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_FREELIST_CLEARED,
          KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB,
-         KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_KFENCE_LIVE, KC_NR_SLABS,
+         KC_PARTIAL, KC_NR_PARTIAL, KC_FIELDS_END, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_KFENCE_LIVE, KC_NR_SLABS,
          KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_REFCOUNT, KC_ID,
          SL_LIMIT, SL_BATCHCOUNT, SL_SHARED, SL_FREE_OBJECTS, SL_FREE_LIMIT, SL_COLOUR, SL_COLOUR_OFF, SL_COLOUR_NEXT,
          SL_FREE_SLABS, SL_MGMT, SL_FREELIST_CACHE, SL_FREELIST_SIZE, SL_TOTAL_SLABS, SL_ACTIVE_OBJS, SL_SHARED_AVAIL,
@@ -445,8 +445,12 @@ function setHead(c: usize, id: u32, state: u32, pfn: u32): void {
 // The kernel prints list heads as addresses in kmem_cache_node; here the
 // node's heads live in the descriptor (partial, full) and just past its
 // fields (free).
+// The list heads as 6.1 prints them: struct kmem_cache_node (list_lock, then the
+// slabs_partial, slabs_full and slabs_free list_heads at +8, +24, +40), placed
+// just past the descriptor's fields, so every head is 8-byte aligned as in the kernel.
 function headVa(id: u32, state: u32): u64 {
-  return cacheVa(id) + <u64>(state == SL_LIST_PARTIAL ? KC_PARTIAL : state == SL_LIST_FULL ? KC_FULL : 128);
+  const node = cacheVa(id) + <u64>((KC_FIELDS_END + 7) & ~7);
+  return node + <u64>(state == SL_LIST_PARTIAL ? 8 : state == SL_LIST_FULL ? 24 : 40);
 }
 function listAdd(c: usize, id: u32, pfn: u32, state: u32, tail: bool): void {
   const first = load<u32>(headAddr(c, id, state));

@@ -335,6 +335,12 @@ function listDel(c: usize, pfn: u32): void {
   if (state != SLAB_LIST_PARTIAL && state != SLAB_LIST_FULL) { slabSetList(pfn, SLAB_LIST_NONE); return; }
   listDelFrom(c, state == SLAB_LIST_PARTIAL ? KC_PARTIAL : KC_FULL, pfn);
 }
+// The list head as the kernel prints it: 6.12's struct kmem_cache_node
+// (list_lock, nr_partial, then partial at +16; nr_slabs, total_objects, then
+// full at +48), placed just past the descriptor's fields, 8-byte aligned.
+function nodeListVa(c: usize, field: u32): u64 {
+  return linToVa(ramOf(c)) + <u64>((KC_FIELDS_END + 7) & ~7) + <u64>(field == KC_PARTIAL ? 16 : 48);
+}
 // list_del(&slab->slab_list) from the list at field, with CONFIG_DEBUG_LIST's
 // checks: the links live in struct page, which a buggy write can reach. A link
 // out of mem_map is a wild pointer (the fault on it); a link that does not
@@ -342,7 +348,7 @@ function listDel(c: usize, pfn: u32): void {
 // head (its slabs leak) so it is never followed again.
 function listDelFrom(c: usize, field: u32, pfn: u32): void {
   const head = c + field;
-  const ok = pfnListDelValid(head, pfn, linToVa(ramOf(c)) + field);
+  const ok = pfnListDelValid(head, pfn, nodeListVa(c, field));
   if (ok) {
     pfnListDel(head, pfn);
     kcSet(c, field, kc(c, field));
