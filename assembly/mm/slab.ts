@@ -39,7 +39,7 @@ import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
 import { guestFramesMark, GUEST_FRAME_HEAP, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
 import { currentCpu, clockNs } from "../task";
-import { cacheLin, kc, kcSet, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id, slabAlloc,
+import { optimalRedzone, cacheLin, kc, kcSet, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id, slabAlloc,
          CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
 import { kmem_cache_free } from "./slab_common";
 import { CALL_ALLOC } from "../call_path";
@@ -293,15 +293,6 @@ function kasanCacheCreate61(c: usize, size: u32, flags: u32, hasCtor: bool): u32
   if (optimal > KMALLOC_MAX_SIZE) optimal = KMALLOC_MAX_SIZE;
   if (size < optimal) size = optimal;
   return size;
-}
-function optimalRedzone(objectSize: u32): u32 {
-  return objectSize <= 64 - 16 ? 16 :
-         objectSize <= 128 - 32 ? 32 :
-         objectSize <= 512 - 64 ? 64 :
-         objectSize <= 4096 - 128 ? 128 :
-         objectSize <= (1 << 14) - 256 ? 256 :
-         objectSize <= (1 << 15) - 512 ? 512 :
-         objectSize <= (1 << 16) - 1024 ? 1024 : 2048;
 }
 
 // __kmem_cache_create() + setup_cpu_cache()/enable_cpucache(): the engine copy

@@ -206,7 +206,7 @@ function calculateOrder(size: u32): i32 {
 }
 
 // ASan's adaptive redzone (optimal_redzone in mm/kasan/generic.c)
-function optimalRedzone(objectSize: u32): u32 {
+export function optimalRedzone(objectSize: u32): u32 {
   return objectSize <= 64 - 16 ? 16 :
          objectSize <= 128 - 32 ? 32 :
          objectSize <= 512 - 64 ? 64 :
