@@ -4,8 +4,7 @@
 // allocation track. The host builds the scan's table from it (host/kmemleak.ts).
 import { PAGE_SIZE, PG_LARGE_KMALLOC, KF_META_SIZE, KF_M_ADDR, KF_M_SIZE, KF_M_STATE,
          KF_M_ALLOC_TRACK, KF_T_PID, KF_T_STACK, KFENCE_OBJECT_ALLOCATED } from "../abi/abi";
-import { cacheLin, cacheState, CACHE_ACTIVE, cache_count, kc, KC_CPU_SLAB, KC_PARTIAL, KC_FULL, KC_SIZE,
-         KC_OBJECT_SIZE, slabFreeSlotMap, slabObjectCount, slabStartLin } from "./mm/slub";
+import { cacheLin, cacheState, CACHE_ACTIVE, cache_count, kmemCache, slabFreeSlotMap, slabObjectCount, slabStartLin } from "./mm/slub";
 import { NO_PFN, pgNext, pgFlags, pgOrder, pgOwner, nrFrames } from "./mm/phys";
 import { kasanMode, KASAN_GENERIC, KASAN_SLAB_FREE, KASAN_SLAB_FREE_META } from "./kasan/kasan";
 import { allocMetaLin, KasanAllocMeta } from "./kasan/common";
@@ -61,9 +60,9 @@ function nextSlab(): bool {
     // the kmem_cache descriptors (cache 0) hang off slab_caches, a root: never leaks
     if (cacheState(cacheId) != CACHE_ACTIVE || cacheId == 0) { cacheId++; list = 0; pfn = NO_PFN; continue; }
     if (pfn != NO_PFN && list != 0) pfn = pgNext(pfn);
-    else if (pfn != NO_PFN) { list = 1; pfn = kc(c, KC_PARTIAL); }
-    else if (list == 0) { pfn = kc(c, KC_CPU_SLAB); if (pfn == NO_PFN) { list = 1; pfn = kc(c, KC_PARTIAL); } }
-    while (pfn == NO_PFN && list < 2) { list++; pfn = kc(c, list == 1 ? KC_PARTIAL : KC_FULL); }
+    else if (pfn != NO_PFN) { list = 1; pfn = kmemCache(c).partial; }
+    else if (list == 0) { pfn = kmemCache(c).cpuSlab; if (pfn == NO_PFN) { list = 1; pfn = kmemCache(c).partial; } }
+    while (pfn == NO_PFN && list < 2) { list++; pfn = list == 1 ? kmemCache(c).partial : kmemCache(c).full; }
     if (pfn == NO_PFN) { cacheId++; list = 0; continue; }
     slabFreeSlotMap(c, pfn, FREE_MAP);
     slot = 0;
@@ -81,10 +80,10 @@ export function kmemleak_walk_next(): usize {
     while (slot < n) {
       const i = slot++;
       if (load<u8>(FREE_MAP + (i >> 3)) & (1 << (i & 7))) continue;
-      const lin = slabStartLin(pfn) + <usize>i * kc(c, KC_SIZE);
+      const lin = slabStartLin(pfn) + <usize>i * kmemCache(c).size;
       if (freedByKasan(lin)) continue;            // in the quarantine
       curLin = lin;
-      curSize = requestedSize(lin, kc(c, KC_OBJECT_SIZE));
+      curSize = requestedSize(lin, kmemCache(c).objectSize);
       const m = kasanMode == KASAN_GENERIC ? allocMetaLin(c, lin) : 0;
       curPid = m != 0 ? changetype<KasanAllocMeta>(m).pid : 0;
       curStack = m != 0 ? changetype<KasanAllocMeta>(m).stack : 0;

@@ -17,8 +17,7 @@ import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE,
          KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
          KASAN_TAG_KERNEL } from "./kasan";
 import { kasanPoison, kasanUnpoison, shadowByte, shadowSetByte, granuleUp } from "./shadow";
-import { kc, KC_OBJECT_SIZE, KC_FLAGS, KC_ALLOC_META, KC_FREE_META, KASAN_NO_FREE_META,
-         nearestObj, cacheLin, KC_ID, virtToSlab, slabCacheId } from "../mm/slub";
+import { kmemCache, KASAN_NO_FREE_META, nearestObj, cacheLin, virtToSlab, slabCacheId } from "../mm/slub";
 import { dmLin, untag, KASAN_MEM_START, PAGE_OFFSET } from "../mm/layout";
 import { currentPid } from "../task";
 import { currentStack, depot_save, depot_fetch, DEPOT_MAX_FRAMES } from "../stackdepot";
@@ -128,12 +127,12 @@ if (offsetof<KasanAllocMeta>() != 16 || offsetof<KasanFreeMeta>() != 16) ERROR("
 // Linear address of an object's metadata, 0 when its cache has none.
 // @ts-ignore: decorator
 @inline export function allocMetaLin(c: usize, objLin: usize): usize {
-  const off = kc(c, KC_ALLOC_META);
+  const off = kmemCache(c).allocMeta;
   return off == 0 ? 0 : objLin + off;
 }
 // @ts-ignore: decorator
 @inline export function freeMetaLin(c: usize, objLin: usize): usize {
-  const off = kc(c, KC_FREE_META);
+  const off = kmemCache(c).freeMeta;
   return off == KASAN_NO_FREE_META ? 0 : objLin + off;
 }
 
@@ -184,11 +183,11 @@ export function kasanPoisonSlab(va: u64, size: u64): void {
   kasanPoison(va, size, kasanMode == KASAN_GENERIC ? KASAN_SLAB_REDZONE : KASAN_TAG_INVALID);
 }
 export function kasanUnpoisonNewObject(c: usize, va: u64): void {
-  kasanUnpoison(va, kc(c, KC_OBJECT_SIZE), KASAN_TAG_KERNEL);
+  kasanUnpoison(va, kmemCache(c).objectSize, KASAN_TAG_KERNEL);
 }
 export function kasanPoisonNewObject(c: usize, va: u64): void {
   if (kasanMode == KASAN_OFF) return;
-  kasanPoison(va, granuleUp(kc(c, KC_OBJECT_SIZE)), kasanMode == KASAN_GENERIC ? KASAN_SLAB_REDZONE : KASAN_TAG_INVALID);
+  kasanPoison(va, granuleUp(kmemCache(c).objectSize), kasanMode == KASAN_GENERIC ? KASAN_SLAB_REDZONE : KASAN_TAG_INVALID);
 }
 
 // __kasan_slab_alloc: reduce the quarantine (blocking allocations only),
@@ -199,10 +198,10 @@ export function kasanSlabAlloc(c: usize, id: u32, va: u64, gfp: u32): u64 {
   if ((gfp & GFP_DIRECT_RECLAIM) != 0) quarantineReduce();
   let tagged = va;
   if (kasanMode == KASAN_SW_TAGS) tagged = setTag(va, assignTag(c, va));
-  kasanUnpoison(tagged, kc(c, KC_OBJECT_SIZE), getTag(tagged));
-  if ((kc(c, KC_FLAGS) & SLAB_KMALLOC) == 0) {
+  kasanUnpoison(tagged, kmemCache(c).objectSize, getTag(tagged));
+  if ((kmemCache(c).flags & SLAB_KMALLOC) == 0) {
     if (kasanMode == KASAN_GENERIC) saveAllocInfo(c, tagged, TRACK_CACHE_ALLOC);
-    else stackRingRecord(tagged, kc(c, KC_ID), false, TRACK_CACHE_ALLOC);
+    else stackRingRecord(tagged, kmemCache(c).id, false, TRACK_CACHE_ALLOC);
   }
   return tagged;
 }
@@ -214,19 +213,19 @@ export function kasanKmalloc(c: usize, va: u64, size: u32): u64 {
 export function kasanKmallocPath(c: usize, va: u64, size: u32, path: u32): u64 {
   if (kasanMode == KASAN_OFF || isKfenceAddress(va)) return va;
   const obj = untag(va);
-  const objectSize = kc(c, KC_OBJECT_SIZE);
+  const objectSize = kmemCache(c).objectSize;
   if (kasanMode == KASAN_GENERIC) {
     if (size & 7) shadowSetByte(obj + (<u64>size & ~7), <u8>(size & 7));
     const rzStart = granuleUp(obj + size);
     const rzEnd = granuleUp(obj + objectSize);
     if (rzEnd > rzStart) kasanPoison(rzStart, rzEnd - rzStart, KASAN_SLAB_REDZONE);
-    if (kc(c, KC_FLAGS) & SLAB_KMALLOC) saveAllocInfo(c, va, path);
+    if (kmemCache(c).flags & SLAB_KMALLOC) saveAllocInfo(c, va, path);
   } else {
     // tag modes: granules past the requested size get the invalid tag
     const rzStart = granuleUp(obj + size);
     const rzEnd = granuleUp(obj + objectSize);
     if (rzEnd > rzStart) kasanPoison(rzStart, rzEnd - rzStart, KASAN_TAG_INVALID);
-    if (kc(c, KC_FLAGS) & SLAB_KMALLOC) stackRingRecord(va, kc(c, KC_ID), false, path);
+    if (kmemCache(c).flags & SLAB_KMALLOC) stackRingRecord(va, kmemCache(c).id, false, path);
   }
   return va;
 }
@@ -272,12 +271,12 @@ export function kasanSlabFree(c: usize, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
   if (kasanMode == KASAN_GENERIC) {
-    kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
+    kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_SLAB_FREE);
     saveFreeInfo(c, va, freeTrack(call));
     return quarantinePut(c, obj);
   }
-  kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
-  stackRingRecord(va, kc(c, KC_ID), true, freeTrack(call));
+  kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_TAG_INVALID);
+  stackRingRecord(va, kmemCache(c).id, true, freeTrack(call));
   return false;
 }
 
@@ -374,11 +373,11 @@ export function kasan_mempool_poison_object(va: u64): bool {
   const bad = kasanSlabPreFree(c, slab, va, CALL_MEMPOOL_FREE);
   if (!bad) {
     if (kasanMode == KASAN_GENERIC) {
-      kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_SLAB_FREE);
+      kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_SLAB_FREE);
       saveFreeInfo(c, va, TRACK_MEMPOOL);
     } else {
-      kasanPoison(obj, granuleUp(kc(c, KC_OBJECT_SIZE)), KASAN_TAG_INVALID);
-      stackRingRecord(va, kc(c, KC_ID), true, TRACK_MEMPOOL);
+      kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_TAG_INVALID);
+      stackRingRecord(va, kmemCache(c).id, true, TRACK_MEMPOOL);
     }
   }
   return !bad;
@@ -399,10 +398,10 @@ export function kasan_mempool_unpoison_object(va: u64, size: u64): void {
   }
   if (isKfenceAddress(obj)) return;
   const c = cacheLin(slabCacheId(slab));
-  kasanUnpoison(va, kc(c, KC_OBJECT_SIZE), getTag(va));
-  if ((kc(c, KC_FLAGS) & SLAB_KMALLOC) == 0) {
+  kasanUnpoison(va, kmemCache(c).objectSize, getTag(va));
+  if ((kmemCache(c).flags & SLAB_KMALLOC) == 0) {
     if (kasanMode == KASAN_GENERIC) saveAllocInfo(c, va, TRACK_CACHE_ALLOC);
-    else stackRingRecord(va, kc(c, KC_ID), false, TRACK_CACHE_ALLOC);
+    else stackRingRecord(va, kmemCache(c).id, false, TRACK_CACHE_ALLOC);
   } else {
     kasanKmallocPath(c, va, <u32>size, TRACK_KMALLOC);
   }

@@ -20,7 +20,7 @@ import { cfg } from "../config";
 import { statSet } from "../stats";
 import { currentCpu } from "../task";
 import { nrFrames, NO_PFN } from "../mm/phys";
-import { kc, KC_SIZE, KC_ID, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
+import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
@@ -134,10 +134,10 @@ function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
     const next = queuedMeta(obj).qlink;   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
-    if (onlyCache < 0 || kc(c, KC_ID) == <u32>onlyCache) {
+    if (onlyCache < 0 || kmemCache(c).id == <u32>onlyCache) {
       slabFreeToSlab(c, slab, dmLin(obj));
     } else {
-      qlPut(keep, obj, freeMetaLin(c, dmLin(obj)), kc(c, KC_SIZE));
+      qlPut(keep, obj, freeMetaLin(c, dmLin(obj)), kmemCache(c).size);
     }
     obj = next;
     n--;
@@ -194,7 +194,7 @@ export function quarantinePut(c: usize, obj: u64): bool {
   if (qDisabled || link == 0) return false;
   const cpu = currentCpu < nrCpus ? currentCpu : 0;
   const q = percpuQ(cpu);
-  qlPut(q, obj, link, kc(c, KC_SIZE));
+  qlPut(q, obj, link, kmemCache(c).size);
   if (q.bytes > qPercpuLimit) {
     const bytes = q.bytes;
     const tail = globalQ(qTail);

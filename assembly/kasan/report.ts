@@ -28,7 +28,7 @@ import { nrFrames, NO_PFN, pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount }
 import { kernelImagePfn } from "../mm/kimage";
 import { fillPageInfo } from "../mm/page_info";
 import { translateLin } from "../mm/access";
-import { virtToSlab, slabCacheId, cacheLin, nearestObj, kc, KC_OBJECT_SIZE, KC_SIZE, KC_ID } from "../mm/slub";
+import { virtToSlab, slabCacheId, cacheLin, nearestObj, kmemCache } from "../mm/slub";
 import { allocMetaLin, freeMetaLin, KasanAllocMeta, KasanFreeMeta } from "./common";
 import { enginePanic } from "../mm/fault";
 import { vmallocDescribe } from "../mm/vmalloc";
@@ -157,15 +157,15 @@ function fillReport(rec: usize, addr: u64, size: u64, write: bool, freeBug: i32,
   if (slab != NO_PFN) {
     cacheC = cacheLin(slabCacheId(slab));
     obj = nearestObj(cacheC, slab, a);
-    const objectSize = kc(cacheC, KC_OBJECT_SIZE);
+    const objectSize = kmemCache(cacheC).objectSize;
     let region = allocSize(obj, objectSize);
     if (region == 0) region = objectSize;
     flags |= RF_OBJECT;
     store<u64>(rec + R_OBJECT, obj);
-    store<u32>(rec + R_CACHE, kc(cacheC, KC_ID));
+    store<u32>(rec + R_CACHE, kmemCache(cacheC).id);
     store<u32>(rec + R_OBJSIZE, objectSize);
     store<u32>(rec + R_REGION, region);
-    store<u32>(rec + R_SLOT, kc(cacheC, KC_SIZE));
+    store<u32>(rec + R_SLOT, kmemCache(cacheC).size);
   }
 
   // bug type

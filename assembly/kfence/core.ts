@@ -43,7 +43,7 @@ import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pfnToPage } fro
 import { allocPagesPfn, freePagesPfn } from "../mm/page_alloc";
 import { ptSplit, ptSetProt, ptePtr, PTE_LOOKUP, PAGE_KERNEL, PMD_SIZE } from "../mm/pgtable";
 import { flush_tlb_one, flush_tlb_kernel_range } from "../mm/tlb";
-import { cacheLin, kc, cache_count, KC_FLAGS, KC_ALIGN, KC_CTOR, KC_KFENCE_LIVE } from "../mm/slub";
+import { cacheLin, kmemCache, cache_count } from "../mm/slub";
 import { statInc, statAdd, statGet } from "../stats";
 import { reportBegin } from "../report";
 import { currentPid, currentCpu, clockNs, clockNow, clockAddRaw, clockWall, clockSyncWall, addTaint,
@@ -347,7 +347,7 @@ function allocStack(c: usize, call: u32): u32 {
   push(FR___KFENCE_ALLOC);
   if (call == CALL_ALLOC_KREALLOC) { push(FR___KMALLOC_NODE_TRACK_CALLER); push(FR_KREALLOC); }
   else if (call == CALL_ALLOC_BULK) push(FR_KMEM_CACHE_ALLOC_BULK);
-  else push((kc(c, KC_FLAGS) & SLAB_KMALLOC) != 0 ? FR___KMALLOC_NOPROF : FR_KMEM_CACHE_ALLOC);
+  else push((kmemCache(c).flags & SLAB_KMALLOC) != 0 ? FR___KMALLOC_NOPROF : FR_KMEM_CACHE_ALLOC);
   return withCurrent();
 }
 
@@ -430,15 +430,15 @@ export function kfence_wall_poll(): void {
 // slab_want_init_on_alloc() / slab_want_init_on_free()
 function wantInitOnAlloc(gfp: u32, c: usize): bool {
   if (cfg(CFG_INIT_ON_ALLOC) != 0) {
-    if (kc(c, KC_CTOR) != 0) return false;
-    if ((kc(c, KC_FLAGS) & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)) != 0) return (gfp & GFP_ZERO) != 0;
+    if (kmemCache(c).ctor != 0) return false;
+    if ((kmemCache(c).flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)) != 0) return (gfp & GFP_ZERO) != 0;
     return true;
   }
   return (gfp & GFP_ZERO) != 0;
 }
 function wantInitOnFree(c: usize): bool {
   if (cfg(CFG_INIT_ON_FREE) == 0) return false;
-  return kc(c, KC_CTOR) == 0 && (kc(c, KC_FLAGS) & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)) == 0;
+  return kmemCache(c).ctor == 0 && (kmemCache(c).flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON)) == 0;
 }
 
 // kfence_alloc() past the hot gate word + __kfence_alloc(): 0 = use the slab.
@@ -449,7 +449,7 @@ export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32, call: u32): u64 {
     if (gate > 0) return 0;
   }
   const c = cacheLin(cacheId);
-  const flags = kc(c, KC_FLAGS);
+  const flags = kmemCache(c).flags;
   // size and zone checks come before the gate, so they do not use up a sample
   if (size > <u32>PAGE_SIZE || (gfp & GFP_ZONEMASK) != 0 ||
       (flags & (SLAB_CACHE_DMA | SLAB_CACHE_DMA32)) != 0) {
@@ -508,7 +508,7 @@ function guardedAlloc(cacheId: u32, c: usize, size: u32, gfp: u32, stack: u32, h
   if (mState(m) == KFENCE_OBJECT_FREED) unprotect(addr);
   if (right) {
     addr += <u64>PAGE_SIZE - size;
-    addr &= ~(<u64>kc(c, KC_ALIGN) - 1);
+    addr &= ~(<u64>kmemCache(c).align - 1);
   }
   store<u64>(m, addr, KF_M_ADDR);
   updateState(m, KFENCE_OBJECT_ALLOCATED, stack);
@@ -520,11 +520,11 @@ function guardedAlloc(cacheId: u32, c: usize, size: u32, gfp: u32, stack: u32, h
   pgSetCache(<u32>((addr - PAGE_OFFSET) >> PAGE_SHIFT), cacheId);   // slab->slab_cache
   setCanary(m);
   if (wantInitOnAlloc(gfp, c)) memory.fill(dmLin(addr), 0, size);
-  const ctor = kc(c, KC_CTOR);
+  const ctor = kmemCache(c).ctor;
   if (ctor != 0) callCtor(ctor, addr);
   statInc(STAT_KFENCE_ALLOCATED);
   statInc(STAT_KFENCE_ALLOCS);
-  store<u32>(c + KC_KFENCE_LIVE, kc(c, KC_KFENCE_LIVE) + 1);
+  kmemCache(c).kfenceLive++;
   return addr;
 }
 
@@ -619,7 +619,7 @@ export function kfenceFree(va: u64, call: u32): bool {
 function kfenceFreeObject(va: u64, i: u32, call: u32): void {
   const m = meta(i);
   if (!sane(i)) return;
-  if (load<u8>(m, KF_M_CACHE_NULL) == 0 && (kc(cacheLin(load<u32>(m, KF_M_CACHE)), KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0) {
+  if (load<u8>(m, KF_M_CACHE_NULL) == 0 && (kmemCache(cacheLin(load<u32>(m, KF_M_CACHE))).flags & SLAB_TYPESAFE_BY_RCU) != 0) {
     const s = mState(m);
     if (s == KFENCE_OBJECT_ALLOCATED && load<u64>(m, KF_M_ADDR) == va) {
       updateState(m, KFENCE_OBJECT_RCU_FREEING, saveStack(STACK_RCU_QUEUE, call));
@@ -667,7 +667,7 @@ function guardedFree(va: u64, i: u32, zombie: bool, kind: u32, call: u32): void 
   checkCanary(i, stack);
   if (!zombie && init) memory.fill(dmLin(va), 0, load<u32>(m, KF_M_SIZE));
   protect(va);
-  store<u32>(c + KC_KFENCE_LIVE, kc(c, KC_KFENCE_LIVE) - 1);
+  kmemCache(c).kfenceLive--;
   if (!zombie) {
     freelistAddTail(i);
     statAdd(STAT_KFENCE_ALLOCATED, -1);

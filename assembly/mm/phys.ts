@@ -21,11 +21,12 @@ import { statSet, statAdd } from "../stats";
   next: u32;        // list links: pfns (buddy free lists, a cache's slab lists)
   prev: u32;
   cache: u32;       // slab: cache id; compound tail: head pfn
-  inuse: u16;       // slab: objects in use
-  objects: u16;     // slab: objects per slab
+  inuse: u16;       // slab: objects in use (SLAB's active)
+  objects: u16;     // slab: objects per slab (SLAB's num)
   freelist: u32;    // slab: linear address of the first free object, 0 = none
   _unused36: u32;
-  priv: u64;        // page->private: a large kmalloc's size, a KASAN_VMALLOC shadow page's mark
+  priv: u64;        // page->private: a large kmalloc's size, a KASAN_VMALLOC shadow page's mark;
+                    // a SLAB slab's s_mem (SlabPage in slab.ts) in its low half
   owner: u32;       // pid that allocated the page
   slabList: u32;    // slab: which of its cache's lists holds it (SLAB_LIST_*)
   tag: u8;          // sw_tags: the page's KASAN tag (0xff untagged)

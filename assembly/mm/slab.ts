@@ -1,8 +1,8 @@
 // SLAB, the allocator of Linux 6.1's mm/slab.c, chosen at boot with
 // shadowfence.slab=slab (the kernel's Kconfig SLAB/SLUB choice).
 //
-// It shares slub.ts's caches: ids, descriptors (the KC_* fields, written
-// through to struct kmem_cache in RAM), the kmalloc table, kmem_cache_create's
+// It shares slub.ts's caches: ids, descriptors (KmemCache, with its copy in
+// RAM as struct kmem_cache), the kmalloc table, kmem_cache_create's
 // flags and alignment, the KASAN and KFENCE hooks. What SLAB adds lives here:
 //   - per-CPU array_caches (avail, limit, batchcount, touched, entry[]) and the
 //     node's shared array, in engine memory (SLAB_AC_POOL) that no simulated
@@ -13,21 +13,18 @@
 //     char: PAGE_SIZE >> 8 <= SLAB_OBJ_MIN_SIZE), on the slab's end, off the
 //     slab in a kmalloc object (OFF_SLAB), or in a free object (OBJFREELIST);
 //   - cache_reap() every 2 s of engine time.
-// struct page of a SLAB slab: cache id (+24), active (+28 u16), num (+30 u16),
-// freelist (+32 linear address, 0 = NULL), s_mem offset from the slab (+40),
-// list state (+52: SL_LIST_*), links next/prev (+16/+20, pfns).
-import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, STAT_SLAB_ALLOCS, STAT_SLAB_FREES,
-         GFP_ZERO, GFP_COMP, SLAB_TYPESAFE_BY_RCU, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE,
-         CFG_NR_CPUS, CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, CFG_RAM_MB, CFG_SLAB_MAX_ORDER, CFG_SLAB_ALLOCATOR,
+// struct page of a SLAB slab: SlabPage below, 6.1's struct slab over the
+// head's struct page.
+import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, PG_TAIL, USE_SLAB, STAT_SLAB_ALLOCS, STAT_SLAB_FREES,
+         GFP_ZERO, GFP_COMP, SLAB_TYPESAFE_BY_RCU, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, CFG_NR_CPUS,
+         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, CFG_RAM_MB, CFG_SLAB_MAX_ORDER, CFG_SLAB_ALLOCATOR,
          SLAB_ALLOCATOR_SLAB, PHYS_BASE, ALLOC_SITE_SLAB, R_CACHE, R_SLAB_LIST_NEXT, R_SLAB_LIST_PREV, R_SLAB_S_MEM,
          LIST_DEL_NEXT, SLAB_ERR_NOT_SLAB, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_FREELIST_CLEARED,
-         KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB,
-         KC_PARTIAL, KC_NR_PARTIAL, KC_FIELDS_END, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_KFENCE_LIVE, KC_NR_SLABS,
-         KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_REFCOUNT, KC_ID,
-         SL_LIMIT, SL_BATCHCOUNT, SL_SHARED, SL_FREE_OBJECTS, SL_FREE_LIMIT, SL_COLOUR, SL_COLOUR_OFF, SL_COLOUR_NEXT,
-         SL_FREE_SLABS, SL_MGMT, SL_FREELIST_CACHE, SL_FREELIST_SIZE, SL_TOTAL_SLABS, SL_ACTIVE_OBJS, SL_SHARED_AVAIL,
-         SL_CPU_AVAIL, NR_KMALLOC_CACHES, SLAB_MGMT_ON_SLAB, SLAB_MGMT_OFF_SLAB, SLAB_MGMT_OBJFREELIST, MAX_CACHES } from "../../abi/abi";
-import { NO_PFN, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pgSetNext, pgSetPrev, nrFrames } from "./phys";
+         KC_PARTIAL, KC_FULL, KC_FIELDS_END, SL_LIMIT, SL_BATCHCOUNT, SL_SHARED, SL_FREE_OBJECTS, SL_FREE_LIMIT,
+         SL_COLOUR, SL_COLOUR_OFF, SL_COLOUR_NEXT, SL_FREE_SLABS, SL_MGMT, SL_FREELIST_CACHE, SL_FREELIST_SIZE,
+         SL_TOTAL_SLABS, SL_ACTIVE_OBJS, SL_SHARED_AVAIL, SL_CPU_AVAIL, NR_KMALLOC_CACHES, SLAB_MGMT_ON_SLAB,
+         SLAB_MGMT_OFF_SLAB, SLAB_MGMT_OBJFREELIST, MAX_CACHES } from "../../abi/abi";
+import { NO_PFN, Page, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pgSetNext, pgSetPrev, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn } from "./page_alloc";
 import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
@@ -39,8 +36,8 @@ import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
 import { guestFramesMark, GUEST_FRAME_HEAP, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
 import { currentCpu, clockNs } from "../task";
-import { cacheLin, kc, kcSet, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id, slabAlloc,
-         CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
+import { optimalRedzone, cacheLin, kmemCache, kmemCacheRam, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id,
+         slabAlloc, CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
 import { kmem_cache_free } from "./slab_common";
 import { CALL_ALLOC } from "../call_path";
 
@@ -142,22 +139,51 @@ let slabCorruptions: u32 = 0;
 @inline function slabLin(pfn: u32): usize { return physToLin(<u64>pfn << PAGE_SHIFT); }
 // @ts-ignore: decorator
 @inline function linToVa(lin: usize): u64 { return PAGE_OFFSET + <u64>(lin - <usize>PHYS_BASE); }
+// 6.1's struct slab for SLAB, a view of the head's struct page (as the
+// kernel's struct slab overlays struct page): the fields SLUB keeps in Page
+// (cache, freelist, list links and state) at the same offsets, and SLAB's own
+// members active and s_mem (kept as the colour offset from the slab's start)
+// where Page has inuse and the low half of priv.
 // @ts-ignore: decorator
-@inline function active(pfn: u32): u32 { return load<u16>(pageLin(pfn), 28); }
+@unmanaged class SlabPage {
+  flags: u32;
+  _order: u32;
+  _refcount: i32;
+  _mapcount: i32;
+  next: u32;          // slab_list links (pfns)
+  prev: u32;
+  slabCache: u32;     // cache id
+  active: u16;        // objects handed out
+  num: u16;           // objects in this slab
+  freelist: u32;      // linear address of the index array, 0 = NULL
+  _unused36: u32;
+  sMem: u32;          // s_mem - the slab's start: its colour offset
+  _privHigh: u32;
+  _owner: u32;
+  listState: u32;     // SL_LIST_*
+}
+if (offsetof<SlabPage>("next") != offsetof<Page>("next") || offsetof<SlabPage>("slabCache") != offsetof<Page>("cache") ||
+    offsetof<SlabPage>("active") != offsetof<Page>("inuse") || offsetof<SlabPage>("num") != offsetof<Page>("objects") ||
+    offsetof<SlabPage>("freelist") != offsetof<Page>("freelist") || offsetof<SlabPage>("sMem") != offsetof<Page>("priv") ||
+    offsetof<SlabPage>("listState") != offsetof<Page>("slabList")) ERROR("SlabPage does not overlay struct page");
 // @ts-ignore: decorator
-@inline function setActive(pfn: u32, v: u32): void { store<u16>(pageLin(pfn), <u16>v, 28); }
+@inline function slabPage(pfn: u32): SlabPage { return changetype<SlabPage>(pageLin(pfn)); }
 // @ts-ignore: decorator
-@inline function freelistOf(pfn: u32): usize { return load<u32>(pageLin(pfn), 32); }
+@inline function active(pfn: u32): u32 { return slabPage(pfn).active; }
 // @ts-ignore: decorator
-@inline function setFreelist(pfn: u32, lin: usize): void { store<u32>(pageLin(pfn), <u32>lin, 32); }
+@inline function setActive(pfn: u32, v: u32): void { slabPage(pfn).active = <u16>v; }
 // @ts-ignore: decorator
-@inline function colourOffOf(pfn: u32): u32 { return load<u32>(pageLin(pfn), 40); }
+@inline function freelistOf(pfn: u32): usize { return slabPage(pfn).freelist; }
 // @ts-ignore: decorator
-@inline function listState(pfn: u32): u32 { return load<u32>(pageLin(pfn), 52); }
+@inline function setFreelist(pfn: u32, lin: usize): void { slabPage(pfn).freelist = <u32>lin; }
 // @ts-ignore: decorator
-@inline function setListState(pfn: u32, v: u32): void { store<u32>(pageLin(pfn), v, 52); }
+@inline function colourOffOf(pfn: u32): u32 { return slabPage(pfn).sMem; }
 // @ts-ignore: decorator
-@inline function slabOfCache(pfn: u32, id: u32): bool { return pfn < nrFrames && (pgFlags(pfn) & (PG_SLAB | 8)) == PG_SLAB && pgCache(pfn) == id; }
+@inline function listState(pfn: u32): u32 { return slabPage(pfn).listState; }
+// @ts-ignore: decorator
+@inline function setListState(pfn: u32, v: u32): void { slabPage(pfn).listState = v; }
+// @ts-ignore: decorator
+@inline function slabOfCache(pfn: u32, id: u32): bool { return pfn < nrFrames && (pgFlags(pfn) & (PG_SLAB | PG_TAIL)) == PG_SLAB && pgCache(pfn) == id; }
 
 export function slab_corruptions_slab(): u32 { return slabCorruptions; }
 
@@ -250,13 +276,13 @@ function calculateSlabOrder(c: usize, size: u32, flags: u32, mgmt: u32, origSize
       } else {
         const fc = freelistCacheFor(freelistSize);
         if (fc == 0) continue;                             // that kmalloc cache does not exist yet
-        fcSize = kc(cacheLin(fc), KC_SIZE);
+        fcSize = kmemCache(cacheLin(fc)).size;
         if (exGet(fc, SL_MGMT) == SLAB_MGMT_OFF_SLAB) continue;   // no looping in cache_grow_begin()
       }
       if (fcSize > origSize / 2) continue;                 // not worth it
     }
-    store<u32>(c + KC_OBJECTS, num);
-    store<u32>(c + KC_ORDER, order);
+    kmemCache(c).objects = num;
+    kmemCache(c).order = order;
     leftOver = remainder;
     // (SLAB_RECLAIM_ACCOUNT caches stop here; kmem_cache_create does not take that flag)
     if (order >= slabMaxOrder) break;
@@ -269,7 +295,7 @@ function calculateSlabOrder(c: usize, size: u32, flags: u32, mgmt: u32, origSize
 function freelistCacheFor(size: u32): u32 {
   for (let i: i32 = 0; i < NR_KMALLOC_CACHES; i++) {
     const id = kmalloc_cache_id(i);
-    if (id != 0 && kc(cacheLin(id), KC_OBJECT_SIZE) >= size) return id;
+    if (id != 0 && kmemCache(cacheLin(id)).objectSize >= size) return id;
   }
   return 0;
 }
@@ -277,31 +303,22 @@ function freelistCacheFor(size: u32): u32 {
 // kasan_cache_create() as 6.1 had it: alloc meta past the object, free meta
 // in the object unless RCU, a constructor or a small object keeps it out.
 function kasanCacheCreate61(c: usize, size: u32, flags: u32, hasCtor: bool): u32 {
-  const objectSize = load<u32>(c + KC_OBJECT_SIZE);
+  const objectSize = kmemCache(c).objectSize;
   let okSize = size;
-  store<u32>(c + KC_ALLOC_META, size);
+  kmemCache(c).allocMeta = size;
   size += 16;                                        // sizeof(struct kasan_alloc_meta)
-  if (size > KMALLOC_MAX_SIZE) { store<u32>(c + KC_ALLOC_META, 0); size = okSize; }
-  store<u32>(c + KC_FREE_META, 0);
+  if (size > KMALLOC_MAX_SIZE) { kmemCache(c).allocMeta = 0; size = okSize; }
+  kmemCache(c).freeMeta = 0;
   if ((flags & SLAB_TYPESAFE_BY_RCU) != 0 || hasCtor || objectSize < 16) {
     okSize = size;
-    store<u32>(c + KC_FREE_META, size);
+    kmemCache(c).freeMeta = size;
     size += 16;                                      // sizeof(struct kasan_free_meta)
-    if (size > KMALLOC_MAX_SIZE) { store<u32>(c + KC_FREE_META, KASAN_NO_FREE_META); size = okSize; }
+    if (size > KMALLOC_MAX_SIZE) { kmemCache(c).freeMeta = KASAN_NO_FREE_META; size = okSize; }
   }
   let optimal = objectSize + optimalRedzone(objectSize);
   if (optimal > KMALLOC_MAX_SIZE) optimal = KMALLOC_MAX_SIZE;
   if (size < optimal) size = optimal;
   return size;
-}
-function optimalRedzone(objectSize: u32): u32 {
-  return objectSize <= 64 - 16 ? 16 :
-         objectSize <= 128 - 32 ? 32 :
-         objectSize <= 512 - 64 ? 64 :
-         objectSize <= 4096 - 128 ? 128 :
-         objectSize <= (1 << 14) - 256 ? 256 :
-         objectSize <= (1 << 15) - 512 ? 512 :
-         objectSize <= (1 << 16) - 1024 ? 1024 : 2048;
 }
 
 // __kmem_cache_create() + setup_cpu_cache()/enable_cpucache(): the engine copy
@@ -311,17 +328,17 @@ function optimalRedzone(objectSize: u32): u32 {
 export function slabCalculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor: u32): bool {
   const id = idOf(c);
   memory.fill(ext(id), 0, 128);
-  store<u32>(c + KC_OBJECT_SIZE, objectSize);
-  store<u32>(c + KC_INUSE, objectSize);
-  store<u32>(c + KC_OFFSET, 0);
+  kmemCache(c).objectSize = objectSize;
+  kmemCache(c).inuse = objectSize;
+  kmemCache(c).offset = 0;
   let size = (objectSize + BYTES_PER_WORD - 1) & ~(BYTES_PER_WORD - 1);
   let ralign: u32 = BYTES_PER_WORD;
   if (ralign < align) ralign = align;
   align = ralign;
   let colourOff = CACHE_LINE_SIZE;
   if (colourOff < align) colourOff = align;
-  store<u32>(c + KC_ALLOC_META, 0);
-  store<u32>(c + KC_FREE_META, KASAN_NO_FREE_META);
+  kmemCache(c).allocMeta = 0;
+  kmemCache(c).freeMeta = KASAN_NO_FREE_META;
   if (kasanMode != KASAN_OFF) {
     flags |= SLAB_KASAN | SLAB_NO_MERGE;
     if (kasanMode == KASAN_GENERIC) size = kasanCacheCreate61(c, size, flags, ctor != 0);
@@ -334,41 +351,41 @@ export function slabCalculateSizes(c: usize, objectSize: u32, align: u32, flags:
   let mgmt: u32 = SLAB_MGMT_ON_SLAB;
   let colour: u32 = 0;
   let found = false;
-  store<u32>(c + KC_OBJECTS, 0);
+  kmemCache(c).objects = 0;
   if (!wantInitOnFree && ctor == 0 && (flags & SLAB_TYPESAFE_BY_RCU) == 0) {
     const left = calculateSlabOrder(c, size, flags, SLAB_MGMT_OBJFREELIST, objectSize);
-    const num = load<u32>(c + KC_OBJECTS);
+    const num = kmemCache(c).objects;
     if (num != 0 && num <= objectSize) { mgmt = SLAB_MGMT_OBJFREELIST; colour = left / colourOff; found = true; }
   }
   if (!found) {
     // (SLAB_NOLEAKTRACE caches stay on-slab; the engine has none)
-    store<u32>(c + KC_OBJECTS, 0);
+    kmemCache(c).objects = 0;
     const left = calculateSlabOrder(c, size, flags, SLAB_MGMT_OFF_SLAB, objectSize);
-    const num = load<u32>(c + KC_OBJECTS);
+    const num = kmemCache(c).objects;
     if (num != 0 && left < num) { mgmt = SLAB_MGMT_OFF_SLAB; colour = left / colourOff; found = true; }
   }
   if (!found) {
-    store<u32>(c + KC_OBJECTS, 0);
+    kmemCache(c).objects = 0;
     const left = calculateSlabOrder(c, size, flags, SLAB_MGMT_ON_SLAB, objectSize);
-    if (load<u32>(c + KC_OBJECTS) == 0) return false;        // -E2BIG
+    if (kmemCache(c).objects == 0) return false;        // -E2BIG
     mgmt = SLAB_MGMT_ON_SLAB;
     colour = left / colourOff;
   }
-  const num = load<u32>(c + KC_OBJECTS);
-  store<u32>(c + KC_SIZE, size);
-  store<u32>(c + KC_ALIGN, align);
-  store<u32>(c + KC_FLAGS, flags);
-  store<u32>(c + KC_CTOR, ctor);
-  store<u32>(c + KC_CPU_SLAB, NO_PFN);
-  store<u32>(c + KC_PARTIAL, NO_PFN);
-  store<u32>(c + KC_FULL, NO_PFN);
-  store<u32>(c + KC_NR_PARTIAL, 0);
-  store<u32>(c + KC_LIVE, 0);
-  store<u32>(c + KC_KFENCE_LIVE, 0);
-  store<u32>(c + KC_NR_SLABS, 0);
-  store<u32>(c + KC_REFCOUNT, 1);
-  store<u32>(c + KC_MIN_PARTIAL, 0);
-  store<u32>(c + KC_RECIP, <u32>((<u64>0x100000000 + size - 1) / size));
+  const num = kmemCache(c).objects;
+  kmemCache(c).size = size;
+  kmemCache(c).align = align;
+  kmemCache(c).flags = flags;
+  kmemCache(c).ctor = ctor;
+  kmemCache(c).cpuSlab = NO_PFN;
+  kmemCache(c).partial = NO_PFN;
+  kmemCache(c).full = NO_PFN;
+  kmemCache(c).nrPartial = 0;
+  kmemCache(c).live = 0;
+  kmemCache(c).kfenceLive = 0;
+  kmemCache(c).nrSlabs = 0;
+  kmemCache(c).refcount = 1;
+  kmemCache(c).minPartial = 0;
+  kmemCache(c).recip = <u32>((<u64>0x100000000 + size - 1) / size);
   exSet(id, SL_COLOUR, colour);
   exSet(id, SL_COLOUR_OFF, colourOff);
   exSet(id, SL_COLOUR_NEXT, 0);
@@ -440,7 +457,8 @@ export function slabReleaseCache(id: u32): void {
 }
 function setHead(c: usize, id: u32, state: u32, pfn: u32): void {
   if (state == SL_LIST_FREE) exSet(id, EX_FREE_HEAD, pfn);
-  else kcSet(c, state == SL_LIST_PARTIAL ? KC_PARTIAL : KC_FULL, pfn);
+  else if (state == SL_LIST_PARTIAL) kmemCacheRam(c).partial = kmemCache(c).partial = pfn;
+  else kmemCacheRam(c).full = kmemCache(c).full = pfn;
 }
 // The kernel prints list heads as addresses in kmem_cache_node; here the
 // node's heads live in the descriptor (partial, full) and just past its
@@ -495,7 +513,7 @@ function listDel(c: usize, id: u32, pfn: u32): bool {
 // it for good, and the node's counters forget their free objects.
 function listCut(c: usize, id: u32, state: u32): void {
   let p = load<u32>(headAddr(c, id, state));
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   for (let n: u32 = 0; n <= nrFrames && slabOfCache(p, id) && listState(p) == state; n++) {
     setListState(p, SL_LIST_NONE);
     const a = active(p);
@@ -514,24 +532,24 @@ function listCut(c: usize, id: u32, state: u32): void {
 // @ts-ignore: decorator
 @inline function sMem(pfn: u32): usize { return slabLin(pfn) + colourOffOf(pfn); }
 // @ts-ignore: decorator
-@inline function indexToObj(c: usize, pfn: u32, idx: u32): usize { return sMem(pfn) + <usize>idx * kc(c, KC_SIZE); }
+@inline function indexToObj(c: usize, pfn: u32, idx: u32): usize { return sMem(pfn) + <usize>idx * kmemCache(c).size; }
 
 // The slab's index array, or 0 when struct page's freelist is unusable (a
 // buggy write reached it): on-slab it is the slab's last num bytes, off-slab
 // an object in RAM, OBJFREELIST a free object of the slab itself.
 function freelistArray(c: usize, id: u32, pfn: u32): usize {
   const fl = freelistOf(pfn);
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const mgmt = exGet(id, SL_MGMT);
   if (mgmt == SLAB_MGMT_ON_SLAB) {
-    const want = slabLin(pfn) + (<usize>PAGE_SIZE << kc(c, KC_ORDER)) - num;
+    const want = slabLin(pfn) + (<usize>PAGE_SIZE << kmemCache(c).order) - num;
     return fl == want ? fl : 0;
   }
   const ramEnd = <usize>PHYS_BASE + (<usize>nrFrames << PAGE_SHIFT);
   if (fl < <usize>PHYS_BASE || fl + num > ramEnd) return 0;
   if (mgmt == SLAB_MGMT_OBJFREELIST) {
     const s = sMem(pfn);
-    if (fl < s || (fl - s) % kc(c, KC_SIZE) != 0 || (fl - s) / kc(c, KC_SIZE) >= num) return 0;
+    if (fl < s || (fl - s) % kmemCache(c).size != 0 || (fl - s) / kmemCache(c).size >= num) return 0;
   } else {
     // OFF_SLAB: an object of the freelist's kmalloc cache (or KFENCE's, which sampled it)
     const va = linToVa(fl);
@@ -546,7 +564,7 @@ function freelistArray(c: usize, id: u32, pfn: u32): usize {
 // engine reports it with slab_err's text and takes the slab out of use.
 function slabIsolate(c: usize, id: u32, pfn: u32): void {
   slabErr(pfn, id, SLAB_ERR_FREEPOINTER, 0, 0, SLAB_FIX_FREELIST_CLEARED);
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const a = active(pfn);
   const fo = exGet(id, SL_FREE_OBJECTS), free = a < num ? num - a : 0;
   // (a slab taken by get_first_slab() has left free_slabs already)
@@ -566,7 +584,7 @@ function colourValid(c: usize, id: u32, pfn: u32): bool {
 // The slab's index array, checked once per use (0: the slab was isolated).
 function slabFreelistChecked(c: usize, id: u32, pfn: u32): usize {
   const fl = freelistArray(c, id, pfn);
-  if (fl == 0 || active(pfn) >= kc(c, KC_OBJECTS) || !colourValid(c, id, pfn)) { slabIsolate(c, id, pfn); return 0; }
+  if (fl == 0 || active(pfn) >= kmemCache(c).objects || !colourValid(c, id, pfn)) { slabIsolate(c, id, pfn); return 0; }
   return fl;
 }
 // slab_put_obj(): the object's index goes back at slab->active - 1. False
@@ -574,13 +592,13 @@ function slabFreelistChecked(c: usize, id: u32, pfn: u32): usize {
 // array caches let through with KASAN off; or corrupt metadata).
 function slabPutObj(c: usize, id: u32, pfn: u32, lin: usize): bool {
   const a = active(pfn);
-  const size = kc(c, KC_SIZE), num = kc(c, KC_OBJECTS);
+  const size = kmemCache(c).size, num = kmemCache(c).objects;
   if (a == 0 || a > num || !colourValid(c, id, pfn)) return false;
   const s = sMem(pfn);
-  if (lin < s || lin - s >= (<usize>PAGE_SIZE << kc(c, KC_ORDER))) return false;
+  if (lin < s || lin - s >= (<usize>PAGE_SIZE << kmemCache(c).order)) return false;
   // obj_to_index(): reciprocal_divide() (KC_RECIP rounds up: one step back when it overshoots)
   const off = <u32>(lin - s);
-  let idx = <u32>((<u64>off * kc(c, KC_RECIP)) >> 32);
+  let idx = <u32>((<u64>off * kmemCache(c).recip) >> 32);
   if (idx * size > off) idx--;
   if (idx >= num) return false;
   const mgmt = exGet(id, SL_MGMT);
@@ -595,7 +613,7 @@ function slabPutObj(c: usize, id: u32, pfn: u32, lin: usize): bool {
 // fixup_slab_list(): a slab that gave objects moves to full or partial.
 function fixupSlabList(c: usize, id: u32, pfn: u32): void {
   if (listState(pfn) != SL_LIST_NONE && !listDel(c, id, pfn)) return;
-  if (active(pfn) == kc(c, KC_OBJECTS)) {
+  if (active(pfn) == kmemCache(c).objects) {
     listAdd(c, id, pfn, SL_LIST_FULL, false);
     if (exGet(id, SL_MGMT) == SLAB_MGMT_OBJFREELIST) setFreelist(pfn, 0);
   } else listAdd(c, id, pfn, SL_LIST_PARTIAL, false);
@@ -604,13 +622,13 @@ function fixupSlabList(c: usize, id: u32, pfn: u32): void {
 // ── growing and destroying slabs ─────────────────────────────────────────────
 // cache_grow_begin(): pages, colour, management, objects. NO_PFN on failure.
 function cacheGrowBegin(c: usize, id: u32, gfp: u32): u32 {
-  const order = kc(c, KC_ORDER);
+  const order = kmemCache(c).order;
   const pfn = allocPagesPfn(order, USE_SLAB);
   if (pfn == NO_PFN) return NO_PFN;
-  if (kc(c, KC_FLAGS) & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
+  if (kmemCache(c).flags & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
   pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
   pgSetCache(pfn, id);
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   // the colour of this slab, and the next one's
   const colour = exGet(id, SL_COLOUR);
   let next = exGet(id, SL_COLOUR_NEXT) + 1;
@@ -620,9 +638,9 @@ function cacheGrowBegin(c: usize, id: u32, gfp: u32): u32 {
   const base = slabLin(pfn);
   kasanPoisonSlab(linToVa(base), <u64>PAGE_SIZE << order);
   // alloc_slabmgmt()
-  store<u32>(pageLin(pfn), offset, 40);
+  slabPage(pfn).sMem = offset;
   setActive(pfn, 0);
-  store<u16>(pageLin(pfn), <u16>num, 30);
+  slabPage(pfn).num = <u16>num;
   setListState(pfn, SL_LIST_NONE);
   const mgmt = exGet(id, SL_MGMT);
   let freelist: usize = 0;
@@ -641,11 +659,11 @@ function cacheGrowBegin(c: usize, id: u32, gfp: u32): u32 {
     freelist = base + (<usize>PAGE_SIZE << order) - num;
   }
   setFreelist(pfn, freelist);
-  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
+  kmemCacheRam(c).nrSlabs = kmemCache(c).nrSlabs = kmemCache(c).nrSlabs + 1;
   // cache_init_objs()
   if (mgmt == SLAB_MGMT_OBJFREELIST) setFreelist(pfn, indexToObj(c, pfn, num - 1));
   const fl = freelistOf(pfn);
-  const ctor = kc(c, KC_CTOR);
+  const ctor = kmemCache(c).ctor;
   for (let i: u32 = 0; i < num; i++) {
     const obj = indexToObj(c, pfn, i);
     kasanInitObject(c, obj);
@@ -664,16 +682,16 @@ function cacheGrowEnd(c: usize, id: u32, pfn: u32): void {
     listAdd(c, id, pfn, SL_LIST_FREE, true);
     exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) + 1);
   } else fixupSlabList(c, id, pfn);
-  exSet(id, SL_FREE_OBJECTS, exGet(id, SL_FREE_OBJECTS) + kc(c, KC_OBJECTS) - active(pfn));
+  exSet(id, SL_FREE_OBJECTS, exGet(id, SL_FREE_OBJECTS) + kmemCache(c).objects - active(pfn));
 }
 // slab_destroy(): pages back to the buddy allocator, an OFF_SLAB freelist to its cache.
 function slabDestroy(c: usize, id: u32, pfn: u32): void {
-  const order = kc(c, KC_ORDER);
+  const order = kmemCache(c).order;
   const freelist = freelistOf(pfn);
   pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
   pgSetCache(pfn, 0);
-  store<u32>(pageLin(pfn), 0, 40);
-  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) - 1);
+  slabPage(pfn).sMem = 0;
+  kmemCacheRam(c).nrSlabs = kmemCache(c).nrSlabs = kmemCache(c).nrSlabs - 1;
   guestFramesMark(pfn, 1 << order, 0);
   freePagesPfn(pfn, order);
   if (exGet(id, SL_MGMT) == SLAB_MGMT_OFF_SLAB && freelist != 0) kmem_cache_free(exGet(id, SL_FREELIST_CACHE), linToVa(freelist));
@@ -685,7 +703,7 @@ function takeFreeSlab(c: usize, id: u32): u32 {
   if (pfn == NO_PFN) return NO_PFN;
   if (!slabOfCache(pfn, id) || listState(pfn) != SL_LIST_FREE) { listCut(c, id, SL_LIST_FREE); return NO_PFN; }
   if (!listDel(c, id, pfn)) return NO_PFN;
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const fo = exGet(id, SL_FREE_OBJECTS);
   exSet(id, SL_FREE_OBJECTS, fo > num ? fo - num : 0);
   if (exGet(id, SL_FREE_SLABS) > 0) exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) - 1);
@@ -716,7 +734,7 @@ function freeBlock(c: usize, id: u32, entries: usize, n: u32): void {
       listAdd(c, id, head, SL_LIST_FREE, false);
       exSet(id, SL_FREE_SLABS, exGet(id, SL_FREE_SLABS) + 1);
     } else {
-      listAdd(c, id, head, active(head) >= kc(c, KC_OBJECTS) ? SL_LIST_FULL : SL_LIST_PARTIAL, true);
+      listAdd(c, id, head, active(head) >= kmemCache(c).objects ? SL_LIST_FULL : SL_LIST_PARTIAL, true);
     }
   }
   while (exGet(id, SL_FREE_OBJECTS) > exGet(id, SL_FREE_LIMIT)) {
@@ -743,10 +761,10 @@ function transferObjects(to: usize, from: usize, max: u32): u32 {
 }
 // alloc_block(): up to batchcount objects of one slab into ac.
 function allocBlock(c: usize, id: u32, ac: usize, pfn: u32, batch: i32): i32 {
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const fl = slabFreelistChecked(c, id, pfn);
   if (fl == 0) return batch;
-  const s = sMem(pfn), size = kc(c, KC_SIZE);
+  const s = sMem(pfn), size = kmemCache(c).size;
   let a = active(pfn);
   let avail = load<u32>(ac + AC_AVAIL);
   // slab_get_obj() each: the object at the next index
@@ -769,7 +787,7 @@ function allocBlock(c: usize, id: u32, ac: usize, pfn: u32, batch: i32): i32 {
 // get_first_slab(): partial first, else a free slab.
 function firstSlab(c: usize, id: u32): u32 {
   for (let tries: u32 = 0; tries < 2; tries++) {
-    let pfn = kc(c, KC_PARTIAL);
+    let pfn = kmemCache(c).partial;
     let state = SL_LIST_PARTIAL;
     if (pfn == NO_PFN) {
       store<u32>(ext(id) + EX_FREE_TOUCHED, 1);
@@ -920,7 +938,7 @@ export function slabShrinkSlab(c: usize): bool {
   const id = idOf(c);
   drainCpuCaches(c, id);
   drainFreelist(c, id, 0xffffffff);
-  return kc(c, KC_PARTIAL) == NO_PFN && kc(c, KC_FULL) == NO_PFN;
+  return kmemCache(c).partial == NO_PFN && kmemCache(c).full == NO_PFN;
 }
 
 // cache_reap(): every REAPTIMEOUT_AC of engine time, each CPU drains a fifth
@@ -950,7 +968,7 @@ function cacheReap(now: u64): void {
     drainArray(c, id, sharedAc(id));
     if (exGet(id, EX_FREE_TOUCHED) != 0) exSet(id, EX_FREE_TOUCHED, 0);
     else {
-      const num = kc(c, KC_OBJECTS);
+      const num = kmemCache(c).objects;
       drainFreelist(c, id, (exGet(id, SL_FREE_LIMIT) + 5 * num - 1) / (5 * num));
     }
   }
@@ -961,20 +979,20 @@ export function slab_reap_next(): u64 { return nextReapNs; }
 // nearest_obj(): from s_mem in steps of size, clamped to the last object
 // (u64 arithmetic as the kernel's unsigned long, also below s_mem).
 export function slabNearestObj(c: usize, slabPfn: u32, va: u64): u64 {
-  const slabBytes = <u32>PAGE_SIZE << kc(c, KC_ORDER);
+  const slabBytes = <u32>PAGE_SIZE << kmemCache(c).order;
   const sm = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT) + <u64>(colourOffOf(slabPfn) & (slabBytes - 1));
-  const size = kc(c, KC_SIZE);
+  const size = kmemCache(c).size;
   const d = va - sm;
   let obj: u64;
   if (d < <u64>slabBytes) {
     // in the slab: reciprocal_divide(), as obj_to_index() does
-    let q = <u32>((d * kc(c, KC_RECIP)) >> 32);
+    let q = <u32>((d * kmemCache(c).recip) >> 32);
     if (<u64>q * size > d) q--;
     obj = sm + <u64>q * size;
   } else {
     obj = va - d % <u64>size;          // below s_mem: the unsigned wrap 6.1 computes
   }
-  const last = sm + <u64>(kc(c, KC_OBJECTS) - 1) * size;
+  const last = sm + <u64>(kmemCache(c).objects - 1) * size;
   return obj > last ? last : obj;
 }
 export function slabStartLinSlab(pfn: u32): usize {
@@ -986,7 +1004,7 @@ export function slabStartLinSlab(pfn: u32): usize {
 // Mark the slots of a slab that are free to the allocator: not handed out by
 // the slab (freelist entries past active) or sitting in an array cache.
 export function slabFreeSlotMapSlab(c: usize, pfn: u32, map: usize): void {
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const id = idOf(c);
   memory.fill(map, 0, <usize>((num + 7) >> 3));
   const a = active(pfn);
@@ -997,7 +1015,7 @@ export function slabFreeSlotMapSlab(c: usize, pfn: u32, map: usize): void {
       if (idx < num) store<u8>(map + (idx >> 3), <u8>(<u32>load<u8>(map + (idx >> 3)) | (<u32>1 << (idx & 7))));
     }
   }
-  const s = sMem(pfn), size = kc(c, KC_SIZE);
+  const s = sMem(pfn), size = kmemCache(c).size;
   const block = <usize>exGet(id, EX_AC_BLOCK);
   if (block == 0) return;
   const arrays = nrCpus + (sharedAc(id) != 0 ? 1 : 0);
@@ -1017,10 +1035,10 @@ export function slabFreeSlotMapSlab(c: usize, pfn: u32, map: usize): void {
 // (Frees KASAN is not there to judge: guests and fuzz tapes with kasan=off.)
 export function slabObjectIsLive(c: usize, slabPfn: u32, va: u64): bool {
   if (slabNearestObj(c, slabPfn, va) != va) return false;
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   const map = SLAB_LIVE_MAP;
   slabFreeSlotMapSlab(c, slabPfn, map);
-  const idx = <u32>((dmLin(va) - sMem(slabPfn)) / kc(c, KC_SIZE));
+  const idx = <u32>((dmLin(va) - sMem(slabPfn)) / kmemCache(c).size);
   return idx < num && (load<u8>(map + (idx >> 3)) & (1 << (idx & 7))) == 0;
 }
 const SLAB_LIVE_MAP: usize = memory.data(32, 8);     // 255 bits
@@ -1040,8 +1058,8 @@ export function slabPageInfo(rec: usize, head: u32): void {
 export function slab_info(id: u32, field: u32): u32 {
   if (!slabIsSlab() || id >= cache_count()) return 0;
   const c = cacheLin(id);
-  if (field == SL_TOTAL_SLABS) return kc(c, KC_NR_SLABS);
-  if (field == SL_ACTIVE_OBJS) return kc(c, KC_NR_SLABS) * kc(c, KC_OBJECTS) - exGet(id, SL_FREE_OBJECTS);
+  if (field == SL_TOTAL_SLABS) return kmemCache(c).nrSlabs;
+  if (field == SL_ACTIVE_OBJS) return kmemCache(c).nrSlabs * kmemCache(c).objects - exGet(id, SL_FREE_OBJECTS);
   if (field == SL_SHARED_AVAIL) { const sh = sharedAc(id); return sh == 0 || exGet(id, EX_AC_BLOCK) == 0 ? 0 : load<u32>(sh + AC_AVAIL); }
   if (field >= <u32>SL_CPU_AVAIL) {
     const cpu = field - <u32>SL_CPU_AVAIL;
@@ -1058,7 +1076,7 @@ function listCheck(c: usize, id: u32, state: u32, countOut: usize): bool {
   let pfn = load<u32>(headAddr(c, id, state));
   let prev = NO_PFN;
   let n: u32 = 0, free: u32 = 0;
-  const num = kc(c, KC_OBJECTS);
+  const num = kmemCache(c).objects;
   while (pfn != NO_PFN) {
     if (!slabOfCache(pfn, id) || listState(pfn) != state || pgPrev(pfn) != prev || n > nrFrames) return false;
     const a = active(pfn);

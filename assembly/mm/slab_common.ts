@@ -6,9 +6,8 @@
 import { GFP_ZERO, PATH_CHECK_BYTE, ZERO_SIZE_PTR, PAGE_SHIFT, SLAB_TYPESAFE_BY_RCU,
          WARN_CACHE_DESTROY_BUSY, WARN_WRONG_CACHE, WARN_CACHE_NOT_SLAB, CFG_INIT_ON_ALLOC,
          R_CACHE, R_ARG2, KMALLOC_MAX_CACHE_SIZE, FR_KMEM_CACHE_ALLOC, FR_KMEM_CACHE_DESTROY, EINVAL } from "../../abi/abi";
-import { slabAlloc, slabFree, kfreeFrom, kmallocFrom, cacheLin, cacheState, cacheVa, kc, virtToSlab,
-         slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, KC_FLAGS,
-         KC_OBJECT_SIZE, KC_REFCOUNT, KC_ID, KC_KFENCE_LIVE, KC_LIVE, cache_count } from "./slub";
+import { slabAlloc, slabFree, kfreeFrom, kmallocFrom, cacheLin, cacheState, cacheVa, kmemCache, virtToSlab,
+         slabCacheId, ksizeOf, cacheShutdown, markCacheDestroyed, CACHE_ACTIVE, CACHE_BROKEN, cache_count } from "./slub";
 import { NO_PFN } from "./phys";
 import { dmLin, untag } from "./layout";
 import { kasanMode, KASAN_OFF } from "../kasan/kasan";
@@ -84,15 +83,15 @@ export function kmem_cache_destroy(id: u32): i32 {
     kfenceTouchFreed(cacheVa(id), FR_KMEM_CACHE_DESTROY);
     return 2;
   }
-  if (kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) rcu_barrier();
-  const ref = load<i32>(c + KC_REFCOUNT) - 1;
-  store<i32>(c + KC_REFCOUNT, ref);
+  if (kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) rcu_barrier();
+  const ref = kmemCache(c).refcount - 1;
+  kmemCache(c).refcount = ref;
   if (ref > 0) return 0;
   quarantineRemoveCache(id);
   if (!cacheShutdown(c)) {
     const rec = warnRecord(WARN_CACHE_DESTROY_BUSY, cacheVa(id), id);
     store<u32>(rec + R_CACHE, id);
-    store<u64>(rec + R_ARG2, kc(c, KC_LIVE));    // live objects
+    store<u64>(rec + R_ARG2, kmemCache(c).live);    // live objects
     return 1;
   }
   markCacheDestroyed(id);

@@ -56,8 +56,7 @@ export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_O
 
 // The descriptor's layout by name. The host reads its fields by the KC_*
 // offsets of abi.ts, which stay the one source of truth: the class must match
-// them (checked when the core compiles). kc()/kcSet() take a KC_* offset
-// because a change is written through to the same offset of the copy in RAM.
+// them (checked when the core compiles).
 // @ts-ignore: decorator
 @unmanaged export class KmemCache {
   objectSize: u32;
@@ -139,7 +138,7 @@ let nextCacheId: u32 = 0;
 const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
 let slabCorruptions: u32 = 0;
 
-// The engine's copy of cache id's descriptor; kc() reads it.
+// The engine's copy of cache id's descriptor.
 // @ts-ignore: decorator
 @inline export function cacheLin(id: u32): usize { return CACHE_PRIV + (<usize>id << 7); }
 // The descriptor in simulated RAM (a kmem_cache object).
@@ -147,14 +146,22 @@ let slabCorruptions: u32 = 0;
 @inline function cacheRamLin(id: u32): usize { return load<u32>(CACHE_LIN + (<usize>id << 2)); }
 // @ts-ignore: decorator
 @inline function ramOf(c: usize): usize { return cacheRamLin(<u32>((c - CACHE_PRIV) >> 7)); }
+// The engine's copy at c by name: read it, and write the counters only the
+// engine keeps (live, refcount, kfenceLive: not compared).
 // @ts-ignore: decorator
-@inline export function kc(c: usize, field: u32): u32 { return load<u32>(c + field); }
-// A field change, written through to the descriptor in RAM.
+@inline export function kmemCache(c: usize): KmemCache { return changetype<KmemCache>(c); }
+// The copy in RAM of the descriptor whose engine copy is at c. Every other
+// field change is written through to it:
+//   kmemCacheRam(c).size = kmemCache(c).size = v;
 // @ts-ignore: decorator
-@inline export function kcSet(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
-// Counters the fast paths keep in the engine's copy only (not compared).
+@inline export function kmemCacheRam(c: usize): KmemCache { return changetype<KmemCache>(ramOf(c)); }
+// A field chosen at run time by its KC_* offset: the host's cache_info, and
+// the slab list heads (KC_PARTIAL, KC_FULL) that the list code addresses as
+// &s->partial (a change to one is written through).
 // @ts-ignore: decorator
-@inline function kcCount(c: usize, field: u32, d: i32): void { store<u32>(c + field, load<u32>(c + field) + d); }
+@inline function kcAt(c: usize, field: u32): u32 { return load<u32>(c + field); }
+// @ts-ignore: decorator
+@inline function kcSetAt(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
 export function cacheState(id: u32): u8 { return id < nextCacheId ? load<u8>(CACHE_STATE + id) : CACHE_UNUSED; }
 export function cache_count(): u32 { return nextCacheId; }
 export function cache_va(id: u32): u64 { return id < nextCacheId ? cacheVa(id) : 0; }
@@ -206,7 +213,7 @@ function calculateOrder(size: u32): i32 {
 }
 
 // ASan's adaptive redzone (optimal_redzone in mm/kasan/generic.c)
-function optimalRedzone(objectSize: u32): u32 {
+export function optimalRedzone(objectSize: u32): u32 {
   return objectSize <= 64 - 16 ? 16 :
          objectSize <= 128 - 32 ? 32 :
          objectSize <= 512 - 64 ? 64 :
@@ -224,25 +231,25 @@ function optimalRedzone(objectSize: u32): u32 {
 // kasan_cache_create(): place KASAN's metadata and grow the slot to the optimal redzone.
 function kasanCacheCreate(c: usize, size: u32, flags: u32, hasCtor: bool): u32 {
   let okSize = size;
-  kcSet(c, KC_ALLOC_META, size);
+  kmemCacheRam(c).allocMeta = kmemCache(c).allocMeta = size;
   size += KASAN_ALLOC_META_SIZE;
-  if (size > KMALLOC_MAX_SIZE) { kcSet(c, KC_ALLOC_META, 0); size = okSize; }
+  if (size > KMALLOC_MAX_SIZE) { kmemCacheRam(c).allocMeta = kmemCache(c).allocMeta = 0; size = okSize; }
   okSize = size;
-  const origAllocMeta = kc(c, KC_ALLOC_META);
-  const objectSize = kc(c, KC_OBJECT_SIZE);
-  kcSet(c, KC_FREE_META, 0);
+  const origAllocMeta = kmemCache(c).allocMeta;
+  const objectSize = kmemCache(c).objectSize;
+  kmemCacheRam(c).freeMeta = kmemCache(c).freeMeta = 0;
   if ((flags & SLAB_TYPESAFE_BY_RCU) != 0 || hasCtor) {
-    kcSet(c, KC_FREE_META, size);
+    kmemCacheRam(c).freeMeta = kmemCache(c).freeMeta = size;
     size += KASAN_FREE_META_SIZE;
   } else if (objectSize < KASAN_FREE_META_SIZE) {
     // free meta starts in the object and spills into the redzone; alloc meta moves up
     const rem = KASAN_FREE_META_SIZE - objectSize;
     size += rem;
-    if (kc(c, KC_ALLOC_META) != 0) kcSet(c, KC_ALLOC_META, kc(c, KC_ALLOC_META) + rem);
+    if (kmemCache(c).allocMeta != 0) kmemCacheRam(c).allocMeta = kmemCache(c).allocMeta = kmemCache(c).allocMeta + rem;
   }
   if (size > KMALLOC_MAX_SIZE) {
-    kcSet(c, KC_FREE_META, KASAN_NO_FREE_META);
-    kcSet(c, KC_ALLOC_META, origAllocMeta);
+    kmemCacheRam(c).freeMeta = kmemCache(c).freeMeta = KASAN_NO_FREE_META;
+    kmemCacheRam(c).allocMeta = kmemCache(c).allocMeta = origAllocMeta;
     size = okSize;
   }
   let optimal = objectSize + optimalRedzone(objectSize);
@@ -266,17 +273,17 @@ function calculateAlignment(flags: u32, align: u32, size: u32): u32 {
 // Fill a descriptor: calculate_sizes() of mm/slub.c. Returns false if no order fits.
 function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor: u32): bool {
   if (slabIsSlab()) return slabCalculateSizes(c, objectSize, align, flags, ctor);
-  kcSet(c, KC_OBJECT_SIZE, objectSize);
+  kmemCacheRam(c).objectSize = kmemCache(c).objectSize = objectSize;
   let size = (objectSize + 7) & ~7;
-  kcSet(c, KC_INUSE, size);
+  kmemCacheRam(c).inuse = kmemCache(c).inuse = size;
   if ((flags & SLAB_TYPESAFE_BY_RCU) != 0 || ctor != 0) {
-    kcSet(c, KC_OFFSET, size);
+    kmemCacheRam(c).offset = kmemCache(c).offset = size;
     size += 8;
   } else {
-    kcSet(c, KC_OFFSET, (objectSize / 2) & ~7);
+    kmemCacheRam(c).offset = kmemCache(c).offset = (objectSize / 2) & ~7;
   }
-  kcSet(c, KC_ALLOC_META, 0);
-  kcSet(c, KC_FREE_META, KASAN_NO_FREE_META);
+  kmemCacheRam(c).allocMeta = kmemCache(c).allocMeta = 0;
+  kmemCacheRam(c).freeMeta = kmemCache(c).freeMeta = KASAN_NO_FREE_META;
   if (kasanMode == KASAN_GENERIC) {
     size = kasanCacheCreate(c, size, flags, ctor != 0);
     flags |= SLAB_KASAN | SLAB_NO_MERGE;
@@ -284,26 +291,26 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
   size = (size + align - 1) & ~(align - 1);
   const order = calculateOrder(size);
   if (order < 0) return false;
-  kcSet(c, KC_SIZE, size);
-  kcSet(c, KC_ALIGN, align);
-  kcSet(c, KC_FLAGS, flags);
-  kcSet(c, KC_ORDER, <u32>order);
-  kcSet(c, KC_OBJECTS, orderObjects(<u32>order, size));
-  kcSet(c, KC_CTOR, ctor);
-  kcSet(c, KC_CPU_SLAB, NO_PFN);
-  kcSet(c, KC_PARTIAL, NO_PFN);
-  kcSet(c, KC_FULL, NO_PFN);
-  kcSet(c, KC_NR_PARTIAL, 0);
-  kcSet(c, KC_LIVE, 0);
-  kcSet(c, KC_KFENCE_LIVE, 0);
-  kcSet(c, KC_NR_SLABS, 0);
-  kcSet(c, KC_REFCOUNT, 1);
+  kmemCacheRam(c).size = kmemCache(c).size = size;
+  kmemCacheRam(c).align = kmemCache(c).align = align;
+  kmemCacheRam(c).flags = kmemCache(c).flags = flags;
+  kmemCacheRam(c).order = kmemCache(c).order = <u32>order;
+  kmemCacheRam(c).objects = kmemCache(c).objects = orderObjects(<u32>order, size);
+  kmemCacheRam(c).ctor = kmemCache(c).ctor = ctor;
+  kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
+  kmemCacheRam(c).partial = kmemCache(c).partial = NO_PFN;
+  kmemCacheRam(c).full = kmemCache(c).full = NO_PFN;
+  kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = 0;
+  kmemCacheRam(c).live = kmemCache(c).live = 0;
+  kmemCacheRam(c).kfenceLive = kmemCache(c).kfenceLive = 0;
+  kmemCacheRam(c).nrSlabs = kmemCache(c).nrSlabs = 0;
+  kmemCacheRam(c).refcount = kmemCache(c).refcount = 1;
   // set_min_partial(): ilog2(size) / 2, clamped to [5, 10]
   let minPartial = (31 - clz(size)) / 2;
   if (minPartial < 5) minPartial = 5;
   if (minPartial > 10) minPartial = 10;
-  kcSet(c, KC_MIN_PARTIAL, minPartial);
-  kcSet(c, KC_RECIP, <u32>((<u64>0x100000000 + size - 1) / size));
+  kmemCacheRam(c).minPartial = kmemCache(c).minPartial = minPartial;
+  kmemCacheRam(c).recip = kmemCache(c).recip = <u32>((<u64>0x100000000 + size - 1) / size);
   return true;
 }
 
@@ -325,9 +332,9 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
 
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   pfnListAdd(c + field, pfn);
-  kcSet(c, field, kc(c, field));     // the head, written through
+  kcSetAt(c, field, kcAt(c, field));     // the head, written through
   slabSetList(pfn, state);
-  if (state == SLAB_LIST_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) + 1);
+  if (state == SLAB_LIST_PARTIAL) kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = kmemCache(c).nrPartial + 1;
   if (isDefined(SF_CHECKS)) checkCacheLists(c);
 }
 function listDel(c: usize, pfn: u32): void {
@@ -351,8 +358,8 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
   const ok = pfnListDelValid(head, pfn, nodeListVa(c, field));
   if (ok) {
     pfnListDel(head, pfn);
-    kcSet(c, field, kc(c, field));
-    if (field == KC_PARTIAL) kcSet(c, KC_NR_PARTIAL, kc(c, KC_NR_PARTIAL) - 1);
+    kcSetAt(c, field, kcAt(c, field));
+    if (field == KC_PARTIAL) kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = kmemCache(c).nrPartial - 1;
   } else {
     listCut(c, field);
   }
@@ -362,23 +369,23 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
   // into them later does not take them for members of the list and report again
-  const id = kc(c, KC_ID), state = field == KC_PARTIAL ? SLAB_LIST_PARTIAL : SLAB_LIST_FULL;
-  let p = kc(c, field);
+  const id = kmemCache(c).id, state = field == KC_PARTIAL ? SLAB_LIST_PARTIAL : SLAB_LIST_FULL;
+  let p = kcAt(c, field);
   for (let n: u32 = 0; p < nrFrames && n <= nrFrames && slabOfCache(p, id) && slabList(p) == state; n++) {
     slabSetList(p, SLAB_LIST_NONE);
     p = pgNext(p);
   }
-  kcSet(c, field, NO_PFN);
-  if (field == KC_PARTIAL) kcSet(c, KC_NR_PARTIAL, 0);
+  kcSetAt(c, field, NO_PFN);
+  if (field == KC_PARTIAL) kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = 0;
   slabCorruptions++;
 }
 // Walk a list with the same checks before anything iterates it (destroy,
 // shrink, the quarantine's cache removal); a bad list is cut. At most
 // nrFrames slabs can exist, so a longer walk is a cycle.
 function listVerify(c: usize, field: u32, state: u32): void {
-  const id = kc(c, KC_ID);
+  const id = kmemCache(c).id;
   let prev = NO_PFN;
-  let pfn = kc(c, field);
+  let pfn = kcAt(c, field);
   for (let n: u32 = 0; pfn != NO_PFN; n++) {
     if (pfn >= nrFrames) { wildPageDeref(pfn); listCut(c, field); return; }
     if (n > nrFrames || pgPrev(pfn) != prev) {
@@ -418,9 +425,9 @@ export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
 @inline export function nearestObj(c: usize, slabPfn: u32, va: u64): u64 {
   if (slabIsSlab()) return slabNearestObjFn(c, slabPfn, va);
   const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
-  const size = <u64>kc(c, KC_SIZE);
+  const size = <u64>kmemCache(c).size;
   let obj = va - (va - start) % size;
-  const last = start + <u64>(kc(c, KC_OBJECTS) - 1) * size;
+  const last = start + <u64>(kmemCache(c).objects - 1) * size;
   return obj > last ? last : obj;
 }
 
@@ -429,9 +436,9 @@ function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
   const start = slabLin(slabPfn);
   if (lin < start) return false;
   const off = <u32>(lin - start);
-  const size = kc(c, KC_SIZE);
-  const q = <u32>((<u64>off * kc(c, KC_RECIP)) >> 32);
-  return q < kc(c, KC_OBJECTS) && q * size == off;
+  const size = kmemCache(c).size;
+  const q = <u32>((<u64>off * kmemCache(c).recip) >> 32);
+  return q < kmemCache(c).objects && q * size == off;
 }
 
 // Debug build: a freelist head the allocator sets is the end of the chain or
@@ -441,14 +448,14 @@ function checkFreelistHead(c: usize, pfn: u32, lin: usize): void {
 }
 // Debug build: a cache's list heads and cpu slab are NO_PFN or frames of RAM.
 function checkCacheLists(c: usize): void {
-  const cpu = kc(c, KC_CPU_SLAB), partial = kc(c, KC_PARTIAL), full = kc(c, KC_FULL);
+  const cpu = kmemCache(c).cpuSlab, partial = kmemCache(c).partial, full = kmemCache(c).full;
   assert((cpu == NO_PFN || cpu < nrFrames) && (partial == NO_PFN || partial < nrFrames) &&
          (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
 }
 
 // The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
 function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
-  const v = load<u64>(objLin + kc(c, KC_OFFSET));
+  const v = load<u64>(objLin + kmemCache(c).offset);
   if (v == 0) return 0;
   const lin = physToLin(v - PAGE_OFFSET);
   if (v - PAGE_OFFSET >= (<u64>nrFrames << PAGE_SHIFT) || !validSlot(c, slabPfn, lin)) return 1;
@@ -456,27 +463,27 @@ function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
 }
 // @ts-ignore: decorator
 @inline function setFreePointer(c: usize, objLin: usize, nextLin: usize): void {
-  store<u64>(objLin + kc(c, KC_OFFSET), nextLin == 0 ? 0 : linToVa(nextLin));
+  store<u64>(objLin + kmemCache(c).offset, nextLin == 0 ? 0 : linToVa(nextLin));
 }
 
 // ── slab creation and teardown ───────────────────────────────────────────────
 function newSlab(c: usize, id: u32): u32 {
-  const order = kc(c, KC_ORDER);
+  const order = kmemCache(c).order;
   const pfn = allocPagesPfn(order, USE_SLAB);
   if (pfn == NO_PFN) return NO_PFN;
   // guests may touch kmalloc objects only (never the kmem_cache descriptors)
-  if (kc(c, KC_FLAGS) & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
+  if (kmemCache(c).flags & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
   pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
   pgSetCache(pfn, id);
-  const objects = kc(c, KC_OBJECTS);
+  const objects = kmemCache(c).objects;
   slabSetInuse(pfn, 0);
   pfnToPage(pfn).objects = <u16>objects;
   slabSetList(pfn, SLAB_LIST_NONE);
-  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) + 1);
+  kmemCacheRam(c).nrSlabs = kmemCache(c).nrSlabs = kmemCache(c).nrSlabs + 1;
   const base = slabLin(pfn);
-  const size = kc(c, KC_SIZE);
+  const size = kmemCache(c).size;
   kasanPoisonSlab(linToVa(base), <u64>PAGE_SIZE << order);
-  const ctor = kc(c, KC_CTOR);
+  const ctor = kmemCache(c).ctor;
   for (let i: u32 = 0; i < objects; i++) {
     const obj = base + <usize>i * size;
     kasanInitObject(c, obj);
@@ -493,10 +500,10 @@ function newSlab(c: usize, id: u32): u32 {
 }
 
 function discardSlab(c: usize, pfn: u32): void {
-  const order = kc(c, KC_ORDER);
+  const order = kmemCache(c).order;
   pgSetFlags(pfn, order > 0 ? PG_HEAD : 0);
   pgSetCache(pfn, 0);
-  kcSet(c, KC_NR_SLABS, kc(c, KC_NR_SLABS) - 1);
+  kmemCacheRam(c).nrSlabs = kmemCache(c).nrSlabs = kmemCache(c).nrSlabs - 1;
   guestFramesMark(pfn, 1 << order, 0);
   freePagesPfn(pfn, order);
 }
@@ -506,14 +513,14 @@ function discardSlab(c: usize, pfn: u32): void {
 // checks do ("Freechain corrupt", "Isolate corrupted freechain").
 function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
   // print_trailer's "Padding" starts past the free pointer and KASAN's metadata
-  let infoEnd = kc(c, KC_INUSE) + (kc(c, KC_OFFSET) >= kc(c, KC_INUSE) ? 8 : 0);
-  if (kc(c, KC_ALLOC_META) != 0) infoEnd += 16;
-  const fm = kc(c, KC_FREE_META);
+  let infoEnd = kmemCache(c).inuse + (kmemCache(c).offset >= kmemCache(c).inuse ? 8 : 0);
+  if (kmemCache(c).allocMeta != 0) infoEnd += 16;
+  const fm = kmemCache(c).freeMeta;
   if (fm != 0 && fm != KASAN_NO_FREE_META) infoEnd += 16;
-  slubFreechainCorrupt(linToVa(objLin), load<u64>(objLin + kc(c, KC_OFFSET)), kc(c, KC_ID), kc(c, KC_OBJECT_SIZE), pfn,
-                       infoEnd, kc(c, KC_SIZE));
+  slubFreechainCorrupt(linToVa(objLin), load<u64>(objLin + kmemCache(c).offset), kmemCache(c).id, kmemCache(c).objectSize, pfn,
+                       infoEnd, kmemCache(c).size);
   slabSetFreelist(pfn, 0);
-  slabSetInuse(pfn, kc(c, KC_OBJECTS));
+  slabSetInuse(pfn, kmemCache(c).objects);
   slabCorruptions++;
 }
 export function slab_corruptions(): u32 { return slabCorruptions + slab_corruptions_slab(); }
@@ -529,7 +536,7 @@ function cacheCorruptField(id: u32): i32 {
     if (f == KC_LIVE) continue;
     if (load<u64>(c + f) != load<u64>(ram + f)) return <i32>(load<u32>(c + f) != load<u32>(ram + f) ? f : f + 4);
   }
-  return load<u32>(c + KC_RECIP) != load<u32>(ram + KC_RECIP) ? <i32>KC_RECIP : -1;
+  return kmemCache(c).recip != kmemCache(ram).recip ? <i32>KC_RECIP : -1;
 }
 // May the allocator take objects from cache id? A descriptor corrupted in RAM
 // is followed no further: the kernel would load the corrupted word as a
@@ -555,7 +562,7 @@ function checkSlab(c: usize, id: u32, pfn: u32): bool {
     slabCorruptions++;
     return false;
   }
-  const objects = slabObjects(pfn), max = kc(c, KC_OBJECTS), inuse = slabInuse(pfn);
+  const objects = slabObjects(pfn), max = kmemCache(c).objects, inuse = slabInuse(pfn);
   if (objects > max || inuse > objects) {
     if (objects > max) slabErr(pfn, id, SLAB_ERR_OBJECTS, objects, max, SLAB_FIX_MARK_USED);
     else slabErr(pfn, id, SLAB_ERR_INUSE, inuse, objects, SLAB_FIX_MARK_USED);
@@ -573,7 +580,7 @@ function checkSlab(c: usize, id: u32, pfn: u32): bool {
 function freelistCleared(c: usize, id: u32, pfn: u32): void {
   slabErr(pfn, id, SLAB_ERR_FREEPOINTER, 0, 0, SLAB_FIX_FREELIST_CLEARED);
   slabSetFreelist(pfn, 0);
-  slabSetInuse(pfn, kc(c, KC_OBJECTS));
+  slabSetInuse(pfn, kmemCache(c).objects);
   slabCorruptions++;
 }
 
@@ -581,7 +588,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
 // Take a free slot (linear address) or 0 when out of memory.
 // @ts-ignore: decorator
 @inline function slabGetObject(c: usize, id: u32): usize {
-  const pfn = kc(c, KC_CPU_SLAB);
+  const pfn = kmemCache(c).cpuSlab;
   // a cpu slab whose struct page no longer says it is this cache's slab takes
   // the slow path (one cache line the fast path reads anyway; the descriptor
   // in RAM is compared on the slow path only: its line costs 8% of a pair)
@@ -591,7 +598,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
       // the head (struct page, a buggy write can reach it) must lie in the slab:
       // one compare here; a misaligned head is caught by the free pointer check
       // below (its "next" is no slot) and checkSlab() checks heads exactly
-      if (<u32>(obj - slabLin(pfn)) >= (<u32>PAGE_SIZE << kc(c, KC_ORDER))) {
+      if (<u32>(obj - slabLin(pfn)) >= (<u32>PAGE_SIZE << kmemCache(c).order)) {
         freelistCleared(c, id, pfn);
       } else {
         const next = getFreePointer(c, pfn, obj);
@@ -612,7 +619,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
   if (!cacheVerify(id)) return 0;
   for (;;) {
     // retire the exhausted cpu slab to the full list
-    const cur = kc(c, KC_CPU_SLAB);
+    const cur = kmemCache(c).cpuSlab;
     if (cur != NO_PFN) {
       if (!slabOfCache(cur, id)) {
         // check_slab() on the cpu slab: dropped (it leaks), never put on a list
@@ -620,9 +627,9 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
         slabCorruptions++;
       } else if (slabFreelist(cur) == 0) listAdd(c, KC_FULL, cur, SLAB_LIST_FULL);
       else listAdd(c, KC_PARTIAL, cur, SLAB_LIST_PARTIAL);
-      kcSet(c, KC_CPU_SLAB, NO_PFN);
+      kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
     }
-    let pfn = kc(c, KC_PARTIAL);
+    let pfn = kmemCache(c).partial;
     if (pfn != NO_PFN) {
       listDelFrom(c, KC_PARTIAL, pfn);
       if (!checkSlab(c, id, pfn)) continue;
@@ -631,7 +638,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
       if (pfn == NO_PFN) return 0;
     }
     slabSetList(pfn, SLAB_LIST_CPU);
-    kcSet(c, KC_CPU_SLAB, pfn);
+    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = pfn;
     const obj = slabFreelist(pfn);
     if (obj == 0) continue;
     const next = getFreePointer(c, pfn, obj);
@@ -649,7 +656,7 @@ function slabGetObjectSlow(c: usize, id: u32): usize {
 export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
   const c = cacheLin(id);
   if (kfenceGateOpen()) {
-    const k = kfenceAlloc(id, orig != 0 ? orig : kc(c, KC_OBJECT_SIZE), gfp, call);
+    const k = kfenceAlloc(id, orig != 0 ? orig : kmemCache(c).objectSize, gfp, call);
     if (k != 0) return k;
   }
   const lin = slabIsSlab() ? slabCacheAllocFn(c, id, gfp) : slabGetObject(c, id);
@@ -659,9 +666,9 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
     return 0;
   }
   statInc(STAT_SLAB_ALLOCS);
-  kcCount(c, KC_LIVE, 1);
+  kmemCache(c).live++;
   let va = linToVa(lin);
-  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
+  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, kmemCache(c).objectSize);
   va = kasanSlabAlloc(c, id, va, gfp);
   if (orig != 0) va = kasanKmalloc(c, va, orig);
   return va;
@@ -671,7 +678,7 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
 // slab_out_of_memory()'s "SLUB: Unable to allocate memory" lines (the host
 // reads the cache's counts from the record's cache id).
 function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
-  const order = kc(c, KC_ORDER);
+  const order = kmemCache(c).order;
   const page = warnAlloc(order, gfp | (order > 0 ? GFP_COMP : 0), ALLOC_SITE_SLAB);
   if (page != 0) store<u32>(page + R_CACHE, id);
   if ((gfp & GFP_NOWARN) != 0 || slabIsSlab()) return;     // (SLAB's slab_out_of_memory is not printed)
@@ -696,7 +703,7 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
     listDel(c, slabPfn);
     listAdd(c, KC_PARTIAL, slabPfn, SLAB_LIST_PARTIAL);
   }
-  if (inuse == 0 && slabList(slabPfn) == SLAB_LIST_PARTIAL && kc(c, KC_NR_PARTIAL) > kc(c, KC_MIN_PARTIAL)) {
+  if (inuse == 0 && slabList(slabPfn) == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial > kmemCache(c).minPartial) {
     listDel(c, slabPfn);
     discardSlab(c, slabPfn);
   }
@@ -712,9 +719,9 @@ export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
   // SLAB: no naive double-free check, and no SLUB_RCU_DEBUG (an RCU object is not poisoned)
   if (!slabIsSlab() && naiveDoubleFree(c, slabPfn, untag(va))) return false;
-  if (kc(c, KC_LIVE) != 0) kcCount(c, KC_LIVE, -1);
+  if (kmemCache(c).live != 0) kmemCache(c).live--;
   statInc(STAT_SLAB_FREES);
-  if ((kc(c, KC_FLAGS) & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
+  if ((kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
     if (slabIsSlab()) slabFreeToSlab(c, slabPfn, dmLin(untag(va)));
     else rcuDeferSlabFree(va);
     return true;
@@ -726,7 +733,7 @@ export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
 // The rest of slab_free_hook and do_slab_free (also the RCU callback's work).
 export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void {
   const lin = dmLin(untag(va));
-  if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kc(c, KC_OBJECT_SIZE));
+  if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kmemCache(c).objectSize);
   if (!kasanSlabFree(c, va, call)) slabFreeToSlab(c, slabPfn, lin);
 }
 
@@ -736,7 +743,7 @@ export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void
 function naiveDoubleFree(c: usize, slabPfn: u32, va: u64): bool {
   const lin = dmLin(va);
   if (slabFreelist(slabPfn) != lin && slabInuse(slabPfn) != 0) return false;
-  slubBug(va, kc(c, KC_ID));
+  slubBug(va, kmemCache(c).id);
   return true;
 }
 
@@ -847,7 +854,7 @@ function registerCache(id: u32): void {
   nextCacheId = id + 1;
   store<u8>(CACHE_STATE + id, CACHE_ACTIVE);
   const c = cacheLin(id);
-  kcSet(c, KC_ID, id);
+  kmemCacheRam(c).id = kmemCache(c).id = id;
   memory.copy(cacheRamLin(id), c, KC_FIELDS_END);
 }
 
@@ -901,10 +908,10 @@ export function ksizeOf(va: u64): u64 {
   const slab = virtToSlab(untagged);
   if (slab != NO_PFN) {
     const c = cacheLin(pgCache(slab));
-    const f = kc(c, KC_FLAGS);
-    if ((f & SLAB_KASAN) != 0 || slabIsSlab()) return kc(c, KC_OBJECT_SIZE);
-    if (f & SLAB_TYPESAFE_BY_RCU) return kc(c, KC_INUSE);
-    return kc(c, KC_SIZE);
+    const f = kmemCache(c).flags;
+    if ((f & SLAB_KASAN) != 0 || slabIsSlab()) return kmemCache(c).objectSize;
+    if (f & SLAB_TYPESAFE_BY_RCU) return kmemCache(c).inuse;
+    return kmemCache(c).size;
   }
   const off = untagged - PAGE_OFFSET;
   if (off >= (<u64>nrFrames << PAGE_SHIFT)) return 0;
@@ -919,45 +926,45 @@ export function ksizeOf(va: u64): u64 {
 export function forEachSlab(c: usize, fn: (c: usize, pfn: u32) => void): void {
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
-  const cpu = kc(c, KC_CPU_SLAB);
+  const cpu = kmemCache(c).cpuSlab;
   if (cpu != NO_PFN) fn(c, cpu);
-  let p = kc(c, KC_PARTIAL);
+  let p = kmemCache(c).partial;
   while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
-  p = kc(c, KC_FULL);
+  p = kmemCache(c).full;
   while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
 }
 
 // __kmem_cache_shutdown: free every empty slab; false if objects remain.
 export function cacheShutdown(c: usize): bool {
   if (slabIsSlab()) return slabShrinkSlab(c);
-  if (kc(c, KC_LIVE) != 0) return false;
+  if (kmemCache(c).live != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
-  const cpu = kc(c, KC_CPU_SLAB);
+  const cpu = kmemCache(c).cpuSlab;
   if (cpu != NO_PFN) {
-    kcSet(c, KC_CPU_SLAB, NO_PFN);
+    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
     if (slabInuse(cpu) == 0) discardSlab(c, cpu); else return false;
   }
-  let p = kc(c, KC_PARTIAL);
+  let p = kmemCache(c).partial;
   while (p != NO_PFN) {
     const n = pgNext(p);
     if (slabInuse(p) == 0) { listDel(c, p); discardSlab(c, p); }
     p = n;
   }
-  return kc(c, KC_PARTIAL) == NO_PFN && kc(c, KC_FULL) == NO_PFN;
+  return kmemCache(c).partial == NO_PFN && kmemCache(c).full == NO_PFN;
 }
 
 // __kmem_cache_shrink: empty slabs (the cpu slab included) go back to the buddy.
 export function cacheShrink(c: usize): void {
   if (slabIsSlab()) { slabShrinkSlab(c); return; }
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
-  const cpu = kc(c, KC_CPU_SLAB);
+  const cpu = kmemCache(c).cpuSlab;
   if (cpu != NO_PFN && slabInuse(cpu) == 0) {
-    kcSet(c, KC_CPU_SLAB, NO_PFN);
+    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
     slabSetList(cpu, SLAB_LIST_NONE);
     discardSlab(c, cpu);
   }
-  let p = kc(c, KC_PARTIAL);
+  let p = kmemCache(c).partial;
   while (p != NO_PFN) {
     const n = pgNext(p);
     if (slabInuse(p) == 0) { listDel(c, p); discardSlab(c, p); }
@@ -982,9 +989,9 @@ export function kmem_cache_of(va: u64): i32 {
 export function cache_state(id: u32): u32 { return cacheState(id); }
 export function cache_info(id: u32, field: u32): u32 {
   if (id >= nextCacheId) return 0;
-  return kc(cacheLin(id), field);
+  return kcAt(cacheLin(id), field);
 }
-export function slabsFreeListHead(c: usize): u32 { return kc(c, KC_PARTIAL); }
+export function slabsFreeListHead(c: usize): u32 { return kmemCache(c).partial; }
 export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
 export function slabObjectsOf(pfn: u32): u32 { return slabObjects(pfn); }
 
@@ -1003,7 +1010,7 @@ function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
   const lin = dmLin(va);
   let p = slabFreelist(slabPfn);
   if (p != 0 && !validSlot(c, slabPfn, p)) return false;
-  for (let n: u32 = 0; p > 1 && n <= kc(c, KC_OBJECTS); n++) {
+  for (let n: u32 = 0; p > 1 && n <= kmemCache(c).objects; n++) {
     if (p == lin) return true;
     p = getFreePointer(c, slabPfn, p);
   }
@@ -1027,7 +1034,7 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32): bool {
   while (pfn != NO_PFN) {
     if (pfn >= nrFrames || n > nrFrames) return false;
     if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) return false;
-    if (pgPrev(pfn) != prev || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kc(c, KC_OBJECTS)) return false;
+    if (pgPrev(pfn) != prev || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kmemCache(c).objects) return false;
     if (state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) return false;
     prev = pfn;
     pfn = pgNext(pfn);
@@ -1043,13 +1050,13 @@ export function slabCheck(): bool {
     // a descriptor corrupted in RAM and not yet met by the allocator (a broken
     // cache, already reported and isolated, is skipped above)
     if (cacheCorruptField(id) >= 0) return false;
-    const size = kc(c, KC_SIZE), order = kc(c, KC_ORDER);
-    if (kc(c, KC_ID) != id || size == 0 || kc(c, KC_OBJECT_SIZE) > size || order > <u32>MAX_PAGE_ORDER) return false;
-    if (kc(c, KC_OBJECTS) == 0 || <u64>kc(c, KC_OBJECTS) * size > (<u64>PAGE_SIZE << order)) return false;
-    const cpu = kc(c, KC_CPU_SLAB);
+    const size = kmemCache(c).size, order = kmemCache(c).order;
+    if (kmemCache(c).id != id || size == 0 || kmemCache(c).objectSize > size || order > <u32>MAX_PAGE_ORDER) return false;
+    if (kmemCache(c).objects == 0 || <u64>kmemCache(c).objects * size > (<u64>PAGE_SIZE << order)) return false;
+    const cpu = kmemCache(c).cpuSlab;
     if (cpu != NO_PFN && (cpu >= nrFrames || (pgFlags(cpu) & PG_SLAB) == 0 || pgCache(cpu) != id ||
         slabList(cpu) != SLAB_LIST_CPU || slabInuse(cpu) > slabObjects(cpu))) return false;
-    if (!slabListCheck(c, id, kc(c, KC_PARTIAL), SLAB_LIST_PARTIAL) || !slabListCheck(c, id, kc(c, KC_FULL), SLAB_LIST_FULL)) return false;
+    if (!slabListCheck(c, id, kmemCache(c).partial, SLAB_LIST_PARTIAL) || !slabListCheck(c, id, kmemCache(c).full, SLAB_LIST_FULL)) return false;
   }
   return true;
 }
@@ -1061,7 +1068,7 @@ export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
   const n = slabObjects(pfn);
   memory.fill(map, 0, <usize>((n + 7) >> 3));
   const start = slabLin(pfn);
-  const size = kc(c, KC_SIZE);
+  const size = kmemCache(c).size;
   let p = slabFreelist(pfn);
   for (let k: u32 = 0; p > 1 && k <= n; k++) {
     const i = <u32>(p - start) / size;

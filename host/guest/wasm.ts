@@ -406,27 +406,3 @@ export function callSites(m: WasmModule, func: number): Array<{ callee: number; 
   return out;
 }
 
-/** The data section with every active segment's i32.const offset moved by delta. */
-function relocateDataSection(m: WasmModule, r: Reader, delta: number): Uint8Array {
-  const w = new Writer();
-  const n = r.u32();
-  w.u32(n);
-  for (let i = 0; i < n; i++) {
-    const flags = r.u32();
-    w.u32(flags);
-    if (flags === 2) w.u32(r.u32());
-    if (flags === 0 || flags === 2) {
-      if (r.byte() !== I32_CONST) throw new WasmFormatError("a data segment at a computed address cannot be relocated");
-      const at = r.s() >>> 0;
-      if (r.byte() !== END) throw new WasmFormatError("a data segment at a computed address cannot be relocated");
-      if (at + delta > 0xffffffff) throw new WasmFormatError("a data segment lies past 4 GiB once relocated");
-      w.byte(I32_CONST); w.s32((at + delta) | 0); w.byte(END);
-    } else if (flags !== 1) {
-      throw new WasmFormatError(`unknown data segment kind ${flags}`);
-    }
-    const start = r.pos;
-    r.bytes(r.u32());
-    w.bytes(m.bytes.subarray(start, r.pos));
-  }
-  return w.result();
-}
