@@ -5,19 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { runSuite } from "../../host/kunit/runner.js";
 import { kasanSuite } from "../../host/kunit/kasan_test.js";
-
-const GENERIC_SKIPS: Record<string, string> = {
-  page_alloc_oob_right: "Test requires CONFIG_KASAN_GENERIC=n",
-  kmalloc_uaf3: "Test requires CONFIG_KASAN_GENERIC=n",
-  kasan_bitops_tags: "Test requires CONFIG_KASAN_GENERIC=n",
-  vmalloc_helpers_tags: "Test requires CONFIG_KASAN_GENERIC=n",
-  vmap_tags: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  vm_map_ram_tags: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  vmalloc_percpu: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  match_all_not_assigned: "Test requires CONFIG_KASAN_GENERIC=n",
-  match_all_ptr_tag: "Test requires CONFIG_KASAN_GENERIC=n",
-  match_all_mem_tag: "Test requires CONFIG_KASAN_GENERIC=n",
-};
+import { GENERIC_SKIPS } from "./skips.js";
 
 describe.each(["release", "debug"] as const)("KASAN KUnit suite, generic mode (%s build)", (build) => {
   const { ktap, results } = runSuite(kasanSuite, {}, undefined, { build });

@@ -5,6 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { runSuite } from "../../host/kunit/runner.js";
 import { kasanSuite } from "../../host/kunit/kasan_test.js";
+import { GENERIC_SKIPS as SLUB_GENERIC_SKIPS } from "../kasan/skips.js";
 import { kfenceSuite } from "../../host/kunit/kfence_test.js";
 import { checkStream } from "../../host/fuzz/check.js";
 import { fuzz } from "../../host/fuzz/runner.js";
@@ -21,16 +22,7 @@ const SLUB_ONLY = ["kmalloc_large_oob_right", "kmalloc_large_uaf", "kmalloc_larg
 const GENERIC_SKIPS: Record<string, string> = {
   ...Object.fromEntries(SLUB_ONLY.map((n) => [n, "Test requires CONFIG_SLUB=y"])),
   kmem_cache_rcu_uaf: "Test requires CONFIG_SLUB_RCU_DEBUG=y",
-  page_alloc_oob_right: "Test requires CONFIG_KASAN_GENERIC=n",
-  kmalloc_uaf3: "Test requires CONFIG_KASAN_GENERIC=n",
-  kasan_bitops_tags: "Test requires CONFIG_KASAN_GENERIC=n",
-  vmalloc_helpers_tags: "Test requires CONFIG_KASAN_GENERIC=n",
-  vmap_tags: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  vm_map_ram_tags: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  vmalloc_percpu: "Test requires CONFIG_KASAN_SW_TAGS=y",
-  match_all_not_assigned: "Test requires CONFIG_KASAN_GENERIC=n",
-  match_all_ptr_tag: "Test requires CONFIG_KASAN_GENERIC=n",
-  match_all_mem_tag: "Test requires CONFIG_KASAN_GENERIC=n",
+  ...SLUB_GENERIC_SKIPS,
 };
 
 describe("KASAN KUnit suite under SLAB, generic mode", () => {
