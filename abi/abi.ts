@@ -616,6 +616,11 @@ export const SCRATCH_LOAD16 = 0;
 export const SCRATCH_STORE16 = 32;
 export const SCRATCH_SIZE = 64;
 
+// ── WASI preview1 errno values a guest sees (the core's posix_memalign and the host's WASI) ──
+export const WASI_ERRNO_FAULT = 21;
+export const WASI_ERRNO_INVAL = 28;
+export const WASI_ERRNO_NOMEM = 48;
+
 // ── Return codes of core calls (negative errno, as the kernel's) ────────────
 export const ENOMEM = 12;
 export const EBUSY = 16;

@@ -28,7 +28,7 @@ import { ring_head } from "./report";
 import { statGet, statInc } from "./stats";
 import { guestVa, guestActive, guestBase, inNullPage, guest_kmalloc_aligned, guestClearSite, inImage, firstForbidden, guestReportsSince, guestStop, guestCheckAlive,
          guestGlobalsRecord, stackLo, stackHi, ignoredShadowWriteInc } from "./guest";
-import { GUEST_STOP_OOPS, GUEST_STOP_PANIC } from "../abi/abi";
+import { GUEST_STOP_OOPS, GUEST_STOP_PANIC, WASI_ERRNO_INVAL, WASI_ERRNO_NOMEM } from "../abi/abi";
 
 // The guest's inline shadow formula (clang for wasm32): shadow = (addr >> 3) + 0x20000000.
 // @ts-ignore: decorator
@@ -298,9 +298,9 @@ export function guest_range(p: u32, n: u32): void {
 // EINVAL/ENOMEM, and *out stored as the guest's own store (checked).
 // @ts-ignore: decorator
 @inline function posixMemalign<M>(out: u32, align: u32, n: u32): i32 {
-  if (align < 4 || (align & (align - 1)) != 0) return 28;        // EINVAL
+  if (align < 4 || (align & (align - 1)) != 0) return WASI_ERRNO_INVAL;
   const p = guest_kmalloc_aligned(align, n);
-  if (p == 0) return 48;                                         // ENOMEM
+  if (p == 0) return WASI_ERRNO_NOMEM;
   const lin = <u64>out + <u64>guestBase;
   if (lin + 4 > <u64>u32.MAX_VALUE + 1) unreachable();
   guestClearSite();            // a report's stack starts at posix_memalign's caller

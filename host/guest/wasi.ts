@@ -3,11 +3,12 @@
 // implementation (node:wasi included) that checks every pointer a syscall
 // writes through, as copy_to_user() checks user pointers: a guest cannot make
 // a syscall write into the engine's tables.
+import * as abi from "../../abi/abi.js";
 
 export const ERRNO_SUCCESS = 0;
 export const ERRNO_BADF = 8;
-export const ERRNO_FAULT = 21;
-export const ERRNO_INVAL = 28;
+export const ERRNO_FAULT = abi.WASI_ERRNO_FAULT;
+export const ERRNO_INVAL = abi.WASI_ERRNO_INVAL;
 export const ERRNO_NOSYS = 52;
 export const ERRNO_SPIPE = 70;
 
