@@ -15,7 +15,7 @@
 //   - cache_reap() every 2 s of engine time.
 // struct page of a SLAB slab: SlabPage below, 6.1's struct slab over the
 // head's struct page.
-import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, PG_TAIL, USE_SLAB, STAT_SLAB_ALLOCS, STAT_SLAB_FREES,
+import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, PG_TAIL, STAT_SLAB_ALLOCS, STAT_SLAB_FREES,
          GFP_ZERO, GFP_COMP, SLAB_TYPESAFE_BY_RCU, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, CFG_NR_CPUS,
          CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, CFG_RAM_MB, CFG_SLAB_MAX_ORDER, CFG_SLAB_ALLOCATOR,
          SLAB_ALLOCATOR_SLAB, PHYS_BASE, ALLOC_SITE_SLAB, R_CACHE, R_SLAB_LIST_NEXT, R_SLAB_LIST_PREV, R_SLAB_S_MEM,
@@ -25,7 +25,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, PG_TAIL, USE_S
          SL_TOTAL_SLABS, SL_ACTIVE_OBJS, SL_SHARED_AVAIL, SL_CPU_AVAIL, NR_KMALLOC_CACHES, SLAB_MGMT_ON_SLAB,
          SLAB_MGMT_OFF_SLAB, SLAB_MGMT_OBJFREELIST, MAX_CACHES } from "../../abi/abi";
 import { NO_PFN, Page, pageLin, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pgSetNext, pgSetPrev, nrFrames } from "./phys";
-import { allocPagesPfn, freePagesPfn } from "./page_alloc";
+import { freePagesPfn } from "./page_alloc";
 import { PAGE_OFFSET, physToLin, dmLin, untag } from "./layout";
 import { statInc } from "../stats";
 import { cfg } from "../config";
@@ -34,9 +34,9 @@ import { kasanPoisonSlab, kasanInitObject, kasanPoisonNewObject, kasanUnpoisonNe
 import { isKfenceAddress } from "../kfence/core";
 import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
-import { guestFramesMark, GUEST_FRAME_HEAP, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
+import { guestFramesMark, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
 import { currentCpu, clockNs } from "../task";
-import { optimalRedzone, cacheLin, kmemCache, kmemCacheRam, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id,
+import { optimalRedzone, allocSlabPages, cacheLin, kmemCache, kmemCacheRam, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id,
          slabAlloc, CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
 import { kmem_cache_free } from "./slab_common";
 import { CALL_ALLOC } from "../call_path";
@@ -623,11 +623,8 @@ function fixupSlabList(c: usize, id: u32, pfn: u32): void {
 // cache_grow_begin(): pages, colour, management, objects. NO_PFN on failure.
 function cacheGrowBegin(c: usize, id: u32, gfp: u32): u32 {
   const order = kmemCache(c).order;
-  const pfn = allocPagesPfn(order, USE_SLAB);
+  const pfn = allocSlabPages(c, id);
   if (pfn == NO_PFN) return NO_PFN;
-  if (kmemCache(c).flags & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
-  pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
-  pgSetCache(pfn, id);
   const num = kmemCache(c).objects;
   // the colour of this slab, and the next one's
   const colour = exGet(id, SL_COLOUR);

@@ -467,7 +467,9 @@ function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
 }
 
 // ── slab creation and teardown ───────────────────────────────────────────────
-function newSlab(c: usize, id: u32): u32 {
+// The pages of a new slab of cache id, marked as its slab (SLUB's allocate_slab
+// and SLAB's cache_grow_begin both start here). NO_PFN when out of memory.
+export function allocSlabPages(c: usize, id: u32): u32 {
   const order = kmemCache(c).order;
   const pfn = allocPagesPfn(order, USE_SLAB);
   if (pfn == NO_PFN) return NO_PFN;
@@ -475,6 +477,12 @@ function newSlab(c: usize, id: u32): u32 {
   if (kmemCache(c).flags & SLAB_KMALLOC) guestFramesMark(pfn, 1 << order, GUEST_FRAME_HEAP);
   pgSetFlags(pfn, PG_SLAB | (order > 0 ? PG_HEAD : 0));
   pgSetCache(pfn, id);
+  return pfn;
+}
+function newSlab(c: usize, id: u32): u32 {
+  const order = kmemCache(c).order;
+  const pfn = allocSlabPages(c, id);
+  if (pfn == NO_PFN) return NO_PFN;
   const objects = kmemCache(c).objects;
   slabSetInuse(pfn, 0);
   pfnToPage(pfn).objects = <u16>objects;
