@@ -3,20 +3,10 @@
 // would is past 4 GiB once moved: the access traps), its NULL page below the
 // data is refused with the kernel's report, and WASI translates its pointers.
 import { describe, it, expect } from "vitest";
-import binaryen from "binaryen";   // assembles the hand-written modules
+import { wat } from "./wat.js";
 import fc from "fast-check";
 import * as abi from "../../abi/abi.js";
 import { boot } from "../helpers.js";
-
-function wat(text: string): Uint8Array {
-  binaryen.setDebugInfo(true);
-  const m = binaryen.parseText(text);
-  m.setFeatures(binaryen.Features.All);
-  const b = m.emitBinary();
-  m.dispose();
-  binaryen.setDebugInfo(false);
-  return b;
-}
 
 /** A plain link's shape: its own memory, data at wasm-ld's default 1024, the stack above it. */
 function plain(body: string): Uint8Array {

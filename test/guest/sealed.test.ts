@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import binaryen from "binaryen";   // assembles the hand-written modules
+import { wat } from "./wat.js";
 import fc from "fast-check";
 import * as abi from "../../abi/abi.js";
 import { boot } from "../helpers.js";
@@ -22,17 +22,6 @@ import type { Engine } from "../../host/engine.js";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const BASE = 0x1400000;            // GUEST_LINK_BASE: where the hand-written guests put their data
 const hex = (n: number) => "0x" + n.toString(16);
-
-/** A module from text, with every feature the rewriter handles (SIMD, bulk memory, atomics). */
-function wat(text: string, names = true): Uint8Array {
-  binaryen.setDebugInfo(names);
-  const m = binaryen.parseText(text);
-  m.setFeatures(binaryen.Features.All);
-  const b = m.emitBinary();
-  m.dispose();
-  binaryen.setDebugInfo(false);
-  return b;
-}
 
 /** A minimal WASI command: $main runs `body`, then exits with 0 (or what the body passes to $exit). */
 function guest(body: string, extra = "", names = true): Uint8Array {
