@@ -17,7 +17,6 @@ export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem
          mem_store8, mem_store16, mem_memset, mem_memcpy, mem_memmove,
          kasan_check_range, scratch_base, mem_copy_out, mem_copy_in,
          translate_lin } from "./mm/access";
-export { host_buf } from "./statics";
 export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set, zone_nr_free, zone_present, zone_reserved } from "./mm/page_alloc";
 export { warn_callback } from "./mm/fault";
 
@@ -55,7 +54,7 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 
 // SMP: the lock torture test's loop and probes (assembly/locks.ts)
 export { smp_lock_torture, smp_torture_count, smp_lock_state } from "./locks";
-export { smp_boot_state_save, smp_secondary_start, smp_probe_shadow, smp_processor_id } from "./smp";
+export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, smp_probe_shadow, smp_processor_id, host_buf, kernel_enter, kernel_leave } from "./smp";
 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";

@@ -34,6 +34,8 @@ import { HOT_TABLE } from "./statics";
 // @ts-ignore: decorator
 @inline export const PCPU_LOCK: i32 = 10;             // pcpu_lock (percpu allocator)
 // @ts-ignore: decorator
+@inline export const KERNEL_LOCK: i32 = 11;           // the kernel lock (smp.ts): one CPU in the kernel at a time
+// @ts-ignore: decorator
 @inline export const NR_LOCKS: i32 = 16;              // lines reserved (0x400 bytes)
 // A word for the lock torture test, on a line of its own after the locks.
 // @ts-ignore: decorator
@@ -62,6 +64,35 @@ export function spin_trylock(lock: i32): bool {
 export function spin_is_locked(lock: i32): bool {
   const a = lockAddr(lock);
   return atomic.load<u32>(a) != atomic.load<u32>(a, 4);
+}
+
+// A sleeping lock for the kernel lock (smp.ts): a CPU thread can be preempted
+// while it holds it, and with more CPU threads than host cores a spinning
+// waiter would burn the holder's time slice. Three states (0 free, 1 held,
+// 2 held with sleepers); after a short spin the waiter sleeps on the word
+// (atomic.wait, bounded so a lost wake-up costs a millisecond, not a hang),
+// unless `mayWait` is false (a browser's main thread may not wait): it spins.
+// @ts-ignore: decorator
+@inline const MUTEX_SPINS: i32 = 200;
+// @ts-ignore: decorator
+@inline const MUTEX_WAIT_NS: i64 = 1_000_000;
+
+export function sleepingLock(lock: i32, mayWait: bool): void {
+  const a = lockAddr(lock);
+  let c = atomic.cmpxchg<u32>(a, 0, 1);
+  if (c == 0) return;
+  for (let i = 0; i < MUTEX_SPINS; i++) {
+    if (atomic.load<u32>(a) == 0 && (c = atomic.cmpxchg<u32>(a, 0, 1)) == 0) return;
+  }
+  if (c != 2) c = atomic.xchg<u32>(a, 2);
+  while (c != 0) {
+    if (mayWait) atomic.wait<i32>(a, 2, MUTEX_WAIT_NS);
+    c = atomic.xchg<u32>(a, 2);
+  }
+}
+export function sleepingUnlock(lock: i32): void {
+  const a = lockAddr(lock);
+  if (atomic.xchg<u32>(a, 0) == 2) atomic.notify(a, 1);
 }
 
 // ── tests: CPUs on threads hammer one lock (test/smp/locks.test.ts) ──

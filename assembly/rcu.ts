@@ -13,7 +13,7 @@ import { isKfenceAddress, kfenceRcuFree } from "./kfence/core";
 @inline const RCU_PENDING_MAX: u32 = 16384;
 // @ts-ignore: decorator
 @inline const PENDING: usize = RCU_TABLE;
-let pending: u32 = 0;
+export let pending: u32 = 0;
 
 export function rcuDeferSlabFree(va: u64): void {
   if (pending == RCU_PENDING_MAX) rcu_barrier();

@@ -10,9 +10,9 @@ import { clockNow, currentPid, currentCpu, taint } from "./task";
 // @ts-ignore: decorator
 @inline export const RING_BASE: usize = RING_TABLE;
 const LOST_RECORD: usize = memory.data(REC_SIZE, 8);
-let ringHead: u32 = 0;     // records written
-let ringTail: u32 = 0;     // records the host has consumed
-let seq: u32 = 0;
+export let ringHead: u32 = 0;     // records written
+export let ringTail: u32 = 0;     // records the host has consumed
+export let seq: u32 = 0;
 
 export function reportBegin(kind: i32): usize {
   let rec: usize;

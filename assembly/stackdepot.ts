@@ -28,8 +28,8 @@ import { MISC_TABLE } from "./statics";
 
 export let tableLin: usize = 0;
 export let maxPools: u32 = 0;
-let nrPools: u32 = 0;
-let poolOffset: u32 = POOL_SIZE;   // in the newest pool; POOL_SIZE = needs a new pool
+export let nrPools: u32 = 0;
+export let poolOffset: u32 = POOL_SIZE;   // in the newest pool; POOL_SIZE = needs a new pool
 
 // The stack of whatever runs now: set by the host before a host-driven call,
 // or by a guest/workload runner. 0 = unknown.

@@ -69,7 +69,6 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 @inline export const HOST_BUF: usize = MISC_TABLE + 0x9000;
 // @ts-ignore: decorator
 @inline export const HOST_BUF_SIZE: usize = ABI_HOST_BUF_SIZE;
-export function host_buf(): usize { return HOST_BUF; }
 
 export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE; }
 export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE); }
@@ -103,3 +102,10 @@ export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END 
 @inline export const SLAB_AC_POOL: usize = SLAB_EXT + 0x80000;               // 8 MiB
 // @ts-ignore: decorator
 @inline export const SLAB_END: usize = SLAB_AC_POOL + 0x800000;
+
+// ── SMP: CPUs 1..7's host transfer buffers (CPU 0's is HOST_BUF): the host
+// fills one before a call on that CPU while another CPU may be in the kernel.
+// @ts-ignore: decorator
+@inline export const PERCPU_HOST_BUF: usize = SLAB_END;                        // 7 x HOST_BUF_SIZE
+// @ts-ignore: decorator
+@inline export const PERCPU_END: usize = PERCPU_HOST_BUF + 7 * HOST_BUF_SIZE;

@@ -27,8 +27,8 @@ export function get_taint(): u32 { return taint; }
 // kfence.clock=wall: the clock follows the host's wall clock (plus whatever
 // tick() added), read on slow paths only; the virtual clock moves only when told.
 export let clockWall: bool = false;
-let wallBase: u64 = 0;
-let wallOffset: u64 = 0;
+export let wallBase: u64 = 0;
+export let wallOffset: u64 = 0;
 export function clockInit(wall: bool): void {
   clockWall = wall;
   clockNs = 0;

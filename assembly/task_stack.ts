@@ -27,7 +27,7 @@ import { TASK_TABLE } from "./statics";
 @inline const SLOT_FREED: u8 = 2;
 export let vmapStack: bool = false;
 export function setVmapStack(on: bool): void { vmapStack = on; }
-let liveTasks: u32 = 0;
+export let liveTasks: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function slotAt(i: u32): usize { return TASKS + <usize>(i & (MAX_TASKS - 1)) * SLOT_BYTES; }

@@ -56,14 +56,14 @@ if (offsetof<QList>() != 32) ERROR("the quarantine table holds 32-byte qlists");
 // @ts-ignore: decorator
 @inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + <usize>cpu * QL_SIZE); }
 
-let qHead: u32 = 0;
-let qTail: u32 = 0;
-let qSize: u64 = 0;          // bytes in the global ring
-let qMaxSize: u64 = 0;
-let qBatchSize: u64 = 0;
-let qPercpuLimit: u64 = QUARANTINE_PERCPU_SIZE;
-let qDisabled: bool = false;
-let qCorruptions: u32 = 0;
+export let qHead: u32 = 0;
+export let qTail: u32 = 0;
+export let qSize: u64 = 0;          // bytes in the global ring
+export let qMaxSize: u64 = 0;
+export let qBatchSize: u64 = 0;
+export let qPercpuLimit: u64 = QUARANTINE_PERCPU_SIZE;
+export let qDisabled: bool = false;
+export let qCorruptions: u32 = 0;
 export let nrCpus: u32 = 1;
 
 // @ts-ignore: decorator

@@ -40,7 +40,7 @@ export let kasanDisableDepth: i32 = 0;
 export function kasan_disable_current(): void { kasanDisableDepth++; }
 export function kasan_enable_current(): void { if (kasanDisableDepth > 0) kasanDisableDepth--; }
 
-let reported: bool = false;
+export let reported: bool = false;
 export function kasanResetReported(): void { reported = false; }
 
 // report_enabled(): multi-shot, or the first report.

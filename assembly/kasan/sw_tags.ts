@@ -43,7 +43,7 @@ export function assignTag(c: usize, va: u64): u8 {
 @inline function ringAt(pos: u64): StackRingEntry { return changetype<StackRingEntry>(ringLin + <usize>(pos % ringSize) * RING_ENTRY); }
 export let ringLin: usize = 0;
 export let ringSize: u32 = 0;
-let ringPos: u64 = 0;
+export let ringPos: u64 = 0;
 
 export function stackRingInit(lin: usize, entries: u32): void {
   ringLin = lin; ringSize = entries; ringPos = 0;

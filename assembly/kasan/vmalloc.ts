@@ -26,7 +26,7 @@ import { PG_RESERVED } from "../../abi/abi";
 @inline const SHADOW_MARK: u64 = 0x5641534e00000000;     // "VASN"
 // @ts-ignore: decorator
 @inline const SHADOW_MARK_MASK: u64 = 0xffffffff00000000;
-let populateGen: u32 = 0;
+export let populateGen: u32 = 0;
 
 // KASAN_MEMORY_PER_SHADOW_PAGE
 // @ts-ignore: decorator

@@ -81,25 +81,25 @@ import { enginePanic, warnRecord } from "../mm/fault";
 // @ts-ignore: decorator
 @inline const WALL_POLL_EVERY: i32 = 64;          // allocations between wall-clock reads
 
-let poolStart: u64 = 0;
-let poolSize: u64 = 0;
+export let poolStart: u64 = 0;
+export let poolSize: u64 = 0;
 export let nObjects: u32 = 0;
-let metaLin: usize = 0;
-let coveredLin: usize = 0;
-let coveredOrder: u32 = 0;
+export let metaLin: usize = 0;
+export let coveredLin: usize = 0;
+export let coveredOrder: u32 = 0;
 export let hashSeed: u32 = 0;
 export let initFailed: i32 = KFENCE_INIT_OK;          // KFENCE_INIT_*: the boot message for the host
 
-let enabled: bool = false;
-let disabledByWarn: bool = false;
-let gate: i32 = 1;                // kfence_allocation_gate: > 0 closed
-let burst: i32 = 0;
-let intervalNs: u64 = 0;
-let nextSampleNs: u64 = u64.MAX_VALUE;
+export let enabled: bool = false;
+export let disabledByWarn: bool = false;
+export let gate: i32 = 1;                // kfence_allocation_gate: > 0 closed
+export let burst: i32 = 0;
+export let intervalNs: u64 = 0;
+export let nextSampleNs: u64 = u64.MAX_VALUE;
 export let deferrable: bool = false;
-let timerDeferred: bool = false;  // a deferrable timer expired while idle: runs at the next allocation
-let allocTickNs: u64 = 0;
-let wallPollCountdown: i32 = 0;
+export let timerDeferred: bool = false;  // a deferrable timer expired while idle: runs at the next allocation
+export let allocTickNs: u64 = 0;
+export let wallPollCountdown: i32 = 0;
 export let skipThresh: u64 = 0;
 export let checkOnPanic: bool = false;
 
@@ -263,8 +263,8 @@ function unprotect(va: u64): bool {
 }
 
 // ── freelist (FIFO: freed objects go to the tail, least recently freed first) ─
-let freeHead: u32 = 0;     // index + 1, 0 = empty
-let freeTail: u32 = 0;
+export let freeHead: u32 = 0;     // index + 1, 0 = empty
+export let freeTail: u32 = 0;
 function freelistPop(): i32 {
   if (freeHead == 0) return -1;
   const i = freeHead - 1;

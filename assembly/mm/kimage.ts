@@ -19,8 +19,8 @@ export let imagePfn: u32 = NO_PFN;
 export let modulePfn: u32 = NO_PFN;
 export let imageDataVa: u64 = 0;
 export let moduleVa: u64 = 0;
-let imageUsed: u32 = 0;
-let moduleUsed: u32 = 0;
+export let imageUsed: u32 = 0;
+export let moduleUsed: u32 = 0;
 
 function mapRegion(va: u64, pfn: u32, bytes: u32): bool {
   for (let off: u32 = 0; off < bytes; off += PAGE_SIZE) {

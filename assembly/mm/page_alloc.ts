@@ -142,9 +142,9 @@ function mergeAndAdd(pfn: u32, order: u32): void {
 }
 
 // ── fault injection: the kernel's fail_page_alloc (lib/fault-inject.c) ──────
-let failCount: u64 = 0;
-let failSpace: i64 = 0;
-let failTimes: i64 = 0;
+export let failCount: u64 = 0;
+export let failSpace: i64 = 0;
+export let failTimes: i64 = 0;
 export function failInit(): void {
   failCount = 0;
   failSpace = cfg(CFG_FAIL_SPACE);
@@ -299,7 +299,7 @@ export function warnAlloc(order: u32, gfp: u32, site: u32): usize {
 }
 
 // __alloc_pages(): WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp), then NULL.
-let orderWarned = false;
+export let orderWarned = false;
 export function warnAllocOrder(order: u32, gfp: u32, site: u32): void {
   if (orderWarned || (gfp & GFP_NOWARN) != 0) return;
   orderWarned = true;

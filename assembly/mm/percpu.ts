@@ -53,7 +53,7 @@ import { statAdd } from "../stats";
 // @ts-ignore: decorator
 @inline const META_ORDER: u32 = 2;
 
-let chunks: usize = 0;                  // list of chunk metadata
+export let chunks: usize = 0;                  // list of chunk metadata
 export let nrCpus: u32 = 0;
 
 function cpus(): u32 {

@@ -121,11 +121,11 @@ function slabNearestObjNone(c: usize, slabPfn: u32, va: u64): u64 { return va; }
 // @ts-ignore: decorator
 @inline const POOL_SIZES_MAX: u32 = 16;
 const POOL_SIZES: usize = memory.data(POOL_SIZES_MAX * 8, 8);
-let poolTop: usize = 0;
+export let poolTop: usize = 0;
 export let nrCpus: u32 = 1;
 export let slabMaxOrder: u32 = 1;
-let nextReapNs: u64 = 0;
-let slabCorruptions: u32 = 0;
+export let nextReapNs: u64 = 0;
+export let slabCorruptions: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function ext(id: u32): usize { return SLAB_EXT + (<usize>id << 7); }
@@ -240,7 +240,7 @@ function poolFree(b: usize, bytes: u32): void {
   }
 }
 // kmem_cache_create's -ENOMEM: the last cache found the pool full
-let slabPoolFull = false;
+export let slabPoolFull = false;
 export function slabCreateNoMem(): bool { const f = slabPoolFull; slabPoolFull = false; return f; }
 
 // ── geometry: __kmem_cache_create() of mm/slab.c ────────────────────────────

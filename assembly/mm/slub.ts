@@ -133,10 +133,10 @@ if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("
 @inline export const CACHE_BROKEN: u8 = 3;
 // the kmem_cache cache's own descriptor (kmem_cache_boot) lives in the image's .data
 export let kmemCacheBootVa: u64 = 0;
-let nextCacheId: u32 = 0;
+export let nextCacheId: u32 = 0;
 // kmalloc_caches[index] -> cache id; index 0 = kmalloc-8 ... 12 = kmalloc-8k
 const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
-let slabCorruptions: u32 = 0;
+export let slabCorruptions: u32 = 0;
 
 // The engine's copy of cache id's descriptor.
 // @ts-ignore: decorator

@@ -2,13 +2,14 @@
 // runs inside the kernel) for bench/vmalloc.ts: the same loops, sizes and
 // alignments, the same instrumented accesses to the memory they get.
 import { PAGE_SIZE, GFP_KERNEL, GFP_ZERO, CFG_NR_CPUS } from "../../abi/abi";
-import { vmallocNodeRange, vfreeAddr } from "./vmalloc";
-import { allocPercpu, freePercpu } from "./percpu";
+import { vmallocNodeRange, vfreeAddr as vfreeAddrLocked } from "./vmalloc";
+import { allocPercpu as allocPercpuLocked, freePercpu as freePercpuLocked } from "./percpu";
 import { VMALLOC_START, VMALLOC_END } from "./layout";
-import { checkedStore, checkedLoad } from "./access";
+import { checkedStore as checkedStoreLocked, checkedLoad as checkedLoadLocked } from "./access";
 import { threadSize } from "../task_stack";
 import { currentStack } from "../stackdepot";
 import { cfg } from "../config";
+import { kernelEnter, kernelLeave } from "../smp";
 
 // The module's own generator (get_random_*), seeded per run so that every
 // configuration does exactly the same work.
@@ -22,14 +23,21 @@ function rnd(): u32 {
 // get_random_u32_inclusive(lo, hi)
 function inclusive(lo: u32, hi: u32): u32 { return lo + <u32>((<u64>rnd() * <u64>(hi - lo + 1)) >> 32); }
 
-// @ts-ignore: decorator
-@inline function vm(size: u64): u64 {
-  return vmallocNodeRange(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, currentStack, 0);
+// Each call the module makes into the kernel enters it on its own (on SMP the
+// kernel lock is taken per call, so CPUs running the tests interleave).
+function vmNode(size: u64, align: u64, gfp: u32): u64 {
+  const d = kernelEnter();
+  const p = vmallocNodeRange(size, align, VMALLOC_START, VMALLOC_END, gfp, currentStack, 0);
+  kernelLeave(d);
+  return p;
 }
 // @ts-ignore: decorator
-@inline function vmNode(size: u64, align: u64, gfp: u32): u64 {
-  return vmallocNodeRange(size, align, VMALLOC_START, VMALLOC_END, gfp, currentStack, 0);
-}
+@inline function vm(size: u64): u64 { return vmNode(size, 1, GFP_KERNEL); }
+function vfreeAddr(p: u64): void { const d = kernelEnter(); vfreeAddrLocked(p); kernelLeave(d); }
+function allocPercpu(size: u32, align: u32): u64 { const d = kernelEnter(); const p = allocPercpuLocked(size, align); kernelLeave(d); return p; }
+function freePercpu(p: u64): void { const d = kernelEnter(); freePercpuLocked(p); kernelLeave(d); }
+function checkedStore<T>(va: u64, v: T): void { const d = kernelEnter(); checkedStoreLocked<T>(va, v); kernelLeave(d); }
+function checkedLoad<T>(va: u64): T { const d = kernelEnter(); const v = checkedLoadLocked<T>(va); kernelLeave(d); return v; }
 
 function fix_size_alloc_test(loops: u32, nrPages: u32): i32 {
   for (let i: u32 = 0; i < loops; i++) {

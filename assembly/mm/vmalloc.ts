@@ -84,9 +84,9 @@ if (offsetof<VmapArea>() != 64) ERROR("vmap area records are 64 bytes (rec() shi
 // @ts-ignore: decorator
 @inline export const VM_EARLY: u32 = 0x800;         // reserved at boot (arm64 kernel image)
 
-let recCount: u32 = 0;          // indices handed out so far (chunk-wise)
-let recFreeHead: u32 = 0;
-let recChunks: u32 = 0;
+export let recCount: u32 = 0;          // indices handed out so far (chunk-wise)
+export let recFreeHead: u32 = 0;
+export let recChunks: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function rec(i: u32): usize {
@@ -277,8 +277,8 @@ function findGE(t: u32, key: u64): u32 {
   return best;
 }
 
-let freeRoot: u32 = 0;
-let busyRoot: u32 = 0;
+export let freeRoot: u32 = 0;
+export let busyRoot: u32 = 0;
 
 // ── finding free space (find_vmap_lowest_match) ─────────────────────────────
 let fitAddr: u64 = 0;
@@ -395,9 +395,9 @@ function mergeFree(va: u32): void {
 }
 
 // ── lazy freeing ─────────────────────────────────────────────────────────────
-let lazyHead: u32 = 0;
-let lazyTail: u32 = 0;
-let lazyNr: u64 = 0;
+export let lazyHead: u32 = 0;
+export let lazyTail: u32 = 0;
+export let lazyNr: u64 = 0;
 export let lazyMax: u64 = 0;
 
 // lazy_max_pages(): fls(num_online_cpus()) * 32 MiB of address space
@@ -666,7 +666,7 @@ export function vunmapAddr(p: u64): i32 {
 // @ts-ignore: decorator
 @inline const MAX_CPUS: u32 = 64;
 const VB_CUR: usize = memory.data(MAX_CPUS * 4, 4);   // per CPU: the block being filled
-let vbList: u32 = 0;                                     // every live block
+export let vbList: u32 = 0;                                     // every live block
 
 // @ts-ignore: decorator
 @inline function getOrder(pages: u32): u32 { return pages <= 1 ? 0 : 32 - clz<u32>(pages - 1); }
