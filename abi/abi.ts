@@ -681,3 +681,13 @@ export const SL_CPU_AVAIL = 2000;            // + cpu: that CPU's array_cache av
 export const SLAB_MGMT_ON_SLAB = 0;          // index array at the end of the slab
 export const SLAB_MGMT_OFF_SLAB = 1;         // CFLGS_OFF_SLAB: in an object of a kmalloc cache
 export const SLAB_MGMT_OBJFREELIST = 2;      // CFLGS_OBJFREELIST_SLAB: in a free object of the slab
+
+// lib/test_vmalloc.c's tests: the ids test_vmalloc_run takes (test_case_array order; names in host/smp/cpu_set.ts)
+export const TEST_VMALLOC_FIX_SIZE = 0;
+export const TEST_VMALLOC_FULL_FIT = 1;
+export const TEST_VMALLOC_LONG_BUSY_LIST = 2;
+export const TEST_VMALLOC_RANDOM_SIZE = 3;
+export const TEST_VMALLOC_FIX_ALIGN = 4;
+export const TEST_VMALLOC_RANDOM_SIZE_ALIGN = 5;
+export const TEST_VMALLOC_ALIGN_SHIFT = 6;
+export const TEST_VMALLOC_PCPU = 7;

@@ -108,4 +108,10 @@ export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END 
 // @ts-ignore: decorator
 @inline export const PERCPU_HOST_BUF: usize = SLAB_END;                        // 7 x HOST_BUF_SIZE
 // @ts-ignore: decorator
-@inline export const PERCPU_END: usize = PERCPU_HOST_BUF + 7 * HOST_BUF_SIZE;
+@inline export const PERCPU_CHURN: usize = PERCPU_HOST_BUF + 7 * HOST_BUF_SIZE;   // 8 x CHURN_AREA_SIZE (smp_churn.ts)
+// @ts-ignore: decorator
+@inline export const CHURN_SLOTS: u32 = 64;
+// @ts-ignore: decorator
+@inline export const CHURN_AREA_SIZE: usize = 4096;
+// @ts-ignore: decorator
+@inline export const PERCPU_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;

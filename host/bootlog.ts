@@ -19,7 +19,7 @@ const NO_HASH_POINTERS_NOTICE = [
  * boot (KFENCE), after KASAN's.
  */
 export function bootLines(o: ResolvedOptions, frames: { framesTotal: number; framesFree: number }, logBufLen: number,
-                          hooks: ReadonlyArray<() => string[]>): string[] {
+                          hooks: ReadonlyArray<() => string[]>, cpus: number): string[] {
   const out: string[] = [];
   out.push(`Linux version ${KERNEL_RELEASE} (shadowfence@wasm) (AssemblyScript 0.28) #1 SMP PREEMPT_DYNAMIC`);
   // x86's setup_arch() echoes "Command line:"; arm64 has only start_kernel()'s line
@@ -35,8 +35,10 @@ export function bootLines(o: ResolvedOptions, frames: { framesTotal: number; fra
     else out.push(`kasan: KernelAddressSanitizer initialized${o.arch === "arm64" ? " (generic)" : ""}`);
   }
   for (const hook of hooks) out.push(...hook());
-  // smp_init(): CPU 0 alone is online until CPUs run as threads (docs/smp.md); nr_cpus= sizes per-CPU data
-  out.push("smp: Bringing up secondary CPUs ...", "smp: Brought up 1 node, 1 CPU");
+  // smp_init(): nr_cpus CPUs, each a thread once it is used (docs/smp.md); one where memory cannot be shared
+  out.push("smp: Bringing up secondary CPUs ...");
+  if (cpus > 1 && o.arch !== "arm64") out.push("x86: Booting SMP configuration:", `.... node  #0, CPUs:      ${Array.from({ length: cpus - 1 }, (_, i) => `#${i + 1}`).join(" ")}`);
+  out.push(`smp: Brought up 1 node, ${cpus} CPU${cpus === 1 ? "" : "s"}`);
   if (o.unknown.length) out.push(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`);
   return out;
 }

@@ -88,7 +88,7 @@ export const PARAMS: readonly Param[] = [
   { name: "mem", key: "ram", kind: "memsize", min: 16, max: MAX_RAM_MB, def: 128, alias: true,
     help: "RAM as the kernel's mem=nn[KMG] (rounded down to MiB)" },
   { name: "arch", key: "arch", kind: "enum", values: ["x86_64", "arm64"], def: "x86_64", help: "simulated architecture" },
-  { name: "nr_cpus", key: "nrCpus", kind: "int", min: 1, max: 64, def: 2, help: "number of CPUs" },
+  { name: "nr_cpus", key: "nrCpus", kind: "int", min: 1, max: 8, def: 2, help: "number of CPUs (each a thread once used: engine.cpu(n), onCpus)" },
   { name: "kasan", key: "kasan", kind: "onoff", def: true, help: "KASAN on or off" },
   { name: "kasan.mode", key: "kasanMode", kind: "enum", values: ["generic", "sw_tags"], def: "generic",
     help: "KASAN flavour (CONFIG_KASAN_GENERIC / CONFIG_KASAN_SW_TAGS in the kernel)" },

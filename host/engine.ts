@@ -6,7 +6,8 @@
 // The core's raw exports are called directly (README: "Loader and bindings").
 import { resolveOptions, logBufLen, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
-import { loadCoreBytesSync, coreBuildShared, readSource, wallNs } from "./platform.js";
+import { loadCoreBytesSync, coreBuildShared, readSource, wallNs, startCpuThreads, startCpuThreadsSync } from "./platform.js";
+import { CpuSet, type CpuJobSpec, type CpuJobResult } from "./smp/cpu_set.js";
 import { noteCoreModule } from "./core_memory.js";
 import { compileCore, bootCore, type CreateOptions } from "./instance.js";
 import { FrameTable, formatFrame, type Frame } from "./stackdepot.js";
@@ -53,7 +54,6 @@ const MAX_TICK_MS = 365 * 24 * 3600 * 1000;
 
 export class Engine {
   readonly options: ResolvedOptions;
-  readonly exports: CoreExports;
   readonly memory: WebAssembly.Memory;
   /** The virtual layout the core chose at boot. */
   readonly layout: Layout;
@@ -85,6 +85,8 @@ export class Engine {
   private panicMessage: string | undefined;
   private u8: Uint8Array;
   private readonly wallClock: boolean;
+  /** The CPUs: which one runs the calls now, their threads (host/smp/cpu_set.ts). */
+  private readonly smp: CpuSet;
 
   /** Boot an engine (Node and browsers). */
   static async create(opts: EngineOptions = {}, create: CreateOptions = {}): Promise<Engine> {
@@ -103,26 +105,46 @@ export class Engine {
     this.log = new PrintkRing(logBufLen(options), (ns) => (options.printkTime ? printkTime(ns) : ""));
     this.frames = new FrameTable(readSource, options.arch === "arm64");
     this.tracer = new StackTracer(this.frames, options.arch === "arm64", this);
-    const core = bootCore(options, mod, {
-      sf_ctor: (ctor, va) => this.callbacks.runCtor(this.slab.ctors.get(ctor), va),
+    const imports = {
+      sf_ctor: (ctor: number, va: bigint) => this.callbacks.runCtor(this.slab.ctors.get(ctor), va),
       sf_wall_ns: () => wallNs(),
       sf_guest_reports: () => this.drain(),
-    });
+    };
+    const core = bootCore(options, mod, imports);
     this.memory = core.memory;
-    this.exports = core.exports;
+    this.smp = new CpuSet(this, mod, core.exports, imports, { start: startCpuThreads, startSync: startCpuThreadsSync });
     this.wallClock = options.kfenceClock === "wall";
     this.u8 = new Uint8Array(this.memory.buffer);
-    this.statsReader = new Stats({ exports: this.exports, memory: this.memory, options, reports: this.pipeline, log: this.log });
+    const self = this;
+    this.statsReader = new Stats({ get exports() { return self.exports; }, memory: this.memory, options, reports: this.pipeline, log: this.log });
     registerCoreKinds((kind, fn) => this.pipeline.register(kind, fn), {
-      exports: this.exports, cacheName: (id) => this.cacheName(id), memInfo: (gfp) => this.statsReader.memInfo(gfp),
+      get exports() { return self.exports; }, cacheName: (id) => this.cacheName(id), memInfo: (gfp) => this.statsReader.memInfo(gfp),
       callbackWarn: (r, ctx, frames) => this.callbacks.formatWarn(r, ctx, frames), panicked: (line) => { this.panicMessage = line; },
     });
     this.layout = readLayout(this.exports);
     this.slab.nameBootCaches();
     this.kfence = new Kfence(this);
     // the boot lines (host/bootlog.ts), at timestamp 0
-    for (const line of bootLines(options, this.stats(), this.log.size, this.bootHooks)) this.printk(line, 0n);
+    for (const line of bootLines(options, this.stats(), this.log.size, this.bootHooks, this.smp.maxCpus)) this.printk(line, 0n);
   }
+
+  /** The core's exports of the CPU that runs the engine's calls now (CPU 0 unless inside cpu(n)). */
+  get exports(): CoreExports { return this.smp.exports; }
+
+  // ── CPUs (host/smp/cpu_set.ts) ─────────────────────────────────────────────
+  /**
+   * CPU n (0..nr_cpus-1): the engine's kernel methods, run on that CPU's
+   * thread (Node: its thread starts on first use). engine.cpu(0) is the engine.
+   */
+  cpu(n: number): Engine { this.notBusy(); return this.smp.cpu(this, n); }
+  /** Start CPUs 1..nr_cpus-1 on their threads (needed first in browsers; Node starts them on demand). */
+  smpInit(): Promise<void> { return this.smp.init(); }
+  /** Run in-kernel work on several CPUs at the same time and wait for all of it (host/smp/cpu_set.ts). */
+  onCpus(jobs: CpuJobSpec[]): Promise<CpuJobResult[]> { this.notBusy(); return this.smp.onCpus(jobs); }
+  /** Stop CPUs 1..N-1's threads (CPU 0 goes on alone). */
+  stopCpus(): Promise<void> { return this.smp.stop(); }
+  /** The CPU the engine's calls run on now. */
+  get thisCpu(): number { return this.smp.active; }
 
   // ── plumbing for subsystems ────────────────────────────────────────────────
   /** Append a line to the kernel log. */
@@ -139,23 +161,28 @@ export class Engine {
    */
   kernelCall<T>(capture: boolean, fn: () => T): T {
     this.enter();
-    this.exports.set_current_stack(capture ? this.stackHandle(this.tracer.capture()) : 0);
-    // kfence.clock=wall: the sampling timer sees the wall clock at each call
-    if (this.wallClock) this.exports.kfence_wall_poll();
-    const result = fn();
-    this.drain();
-    return result;
+    // on SMP the whole call, the report drain included, holds the kernel lock
+    return this.smp.locked(() => {
+      this.exports.set_current_stack(capture ? this.stackHandle(this.tracer.capture()) : 0);
+      // kfence.clock=wall: the sampling timer sees the wall clock at each call
+      if (this.wallClock) this.exports.kfence_wall_poll();
+      const result = fn();
+      this.drain();
+      return result;
+    });
   }
   /** Run fn as a kernel call with an explicit current stack (the guest runner). */
   callWithStack<T>(handle: number, fn: () => T): T {
     this.enter();
-    this.exports.set_current_stack(handle);
-    try {
-      return fn();
-    } finally {
-      this.exports.set_current_stack(0);
-      this.drain();
-    }
+    return this.smp.locked(() => {
+      this.exports.set_current_stack(handle);
+      try {
+        return fn();
+      } finally {
+        this.exports.set_current_stack(0);
+        this.drain();
+      }
+    });
   }
   private enter(): void {
     this.notBusy();
@@ -208,7 +235,8 @@ export class Engine {
   private notBusy(): void { if (this.pipeline.busy) throw engineBusy(new Error().stack); }
 
   // ── tasks, clock ─────────────────────────────────────────────────────────
-  task(pid: number): TaskInfo { return this.tasks.task(pid); }
+  /** The task with `pid` (pid 0: CPU `cpu`'s idle task, swapper/cpu). */
+  task(pid: number, cpu = 0): TaskInfo { return this.tasks.task(pid, cpu); }
   /** Make (pid, comm) the current task on `cpu`; later calls run as it. */
   setTask(t: { pid: number; comm?: string; cpu?: number }): void { this.notBusy(); this.tasks.setTask(t); }
   get current(): TaskInfo & { cpu: number } { return this.tasks.current; }
@@ -356,7 +384,7 @@ export class Engine {
    * its checked accesses and its heap go through KASAN and KFENCE, and its
    * bugs come out as kernel reports with its own function names.
    */
-  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult { return runGuest(this, bytes, options); }
+  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult { this.smp.onCpu0("runGuest"); return runGuest(this, bytes, options); }
 
   // ── vmalloc, KASAN_VMALLOC, percpu, VMAP_STACK (host/vmalloc.ts) ─────────
   /** vmalloc(size): a vmalloc-space address (tagged under sw_tags with kasan.vmalloc=on), 0n on failure. */

@@ -154,6 +154,14 @@ export interface CoreExports {
   smp_secondary_start(cpu: number): number;
   smp_probe_shadow(va: bigint): number;
   smp_processor_id(): number;
+  /** CPU 0 as CPU threads start: kernel code takes the kernel lock from now on. */
+  smp_start(): void;
+  smp_set_may_wait(on: number): void;
+  /** Take the kernel lock (a no-op before CPU threads start); returns the depth to give kernel_leave. */
+  kernel_enter(): number;
+  kernel_leave(depth: number): void;
+  /** The SMP churn job (assembly/smp_churn.ts): bugs planted, -1 (an object changed under its CPU), -3 (panic). */
+  smp_churn_run(seed: number, ops: number, oobEvery: number): number;
   // ── vmalloc, KASAN_VMALLOC, percpu ──
   vmalloc(size: bigint): bigint;
   vzalloc(size: bigint): bigint;

@@ -3,6 +3,8 @@
 // this file for host/web/platform.ts.
 import { readFileSync, existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { CpuThreads } from "./smp/cpus.js";
+import type { CpuRunner } from "./smp/types.js";
 
 export type CoreBuild = "release" | "debug" | "plain";
 
@@ -45,4 +47,12 @@ export function readSource(file: string): string | undefined {
 
 export function wallNs(): number {
   return Number(process.hrtime.bigint());
+}
+
+/** CPU threads (issue 14): worker threads over the engine's shared memory (host/smp/cpus.ts). */
+export async function startCpuThreads(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu0: WebAssembly.Exports, nrCpus: number): Promise<CpuRunner> {
+  return CpuThreads.start(mod, memory, cpu0, nrCpus);
+}
+export function startCpuThreadsSync(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu0: WebAssembly.Exports, nrCpus: number): CpuRunner {
+  return CpuThreads.startSync(mod, memory, cpu0, nrCpus);
 }

@@ -292,7 +292,7 @@ function functionEnd(src: string, start: number): number {
 }
 
 /** The engine files whose frames are not part of a captured stack. */
-const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|vmalloc|slab|pages|callbacks|memaccess|tasks|stackdepot|cli|mempool|lib|stack_frame|stacktrace|report[\\/](pipeline|kinds)|kunit[\\/]runner|guest[\\/]runner|fuzz[\\/][a-z_]+|web[\\/]playground[\\/][a-z_]+)\.[jt]s$/;
+const ENGINE_FILE = /[\\/](host|dist[\\/]host)[\\/](engine|vmalloc|slab|pages|callbacks|memaccess|tasks|stackdepot|cli|mempool|lib|stack_frame|stacktrace|report[\\/](pipeline|kinds)|smp[\\/]cpu_set|kunit[\\/]runner|guest[\\/]runner|fuzz[\\/][a-z_]+|web[\\/]playground[\\/][a-z_]+)\.[jt]s$/;
 const NOISE_FILE = /^node:|[\\/]node_modules[\\/]/;
 
 /**

@@ -14,14 +14,16 @@ const MAX_TASK_NAMES = 4 * abi.MAX_TASKS;
 /** What the tasks use of the engine (the Engine provides it). */
 export interface TasksEngine {
   readonly exports: CoreExports;
+  /** The CPU the engine's calls run on now (engine.cpu(n)). */
+  readonly thisCpu: number;
   readonly options: { readonly nrCpus: number };
   kernelCall<T>(capture: boolean, fn: () => T): T;
 }
 
 export class Tasks {
   private readonly known = new Map<number, TaskInfo>();
-  private currentPid = 1;
-  private currentCpu = 0;
+  // per CPU the calls run on: the current task, and the CPU its reports name (CPU 0 may stand for another CPU, as before threads)
+  private readonly currents: Array<{ pid: number; cpu: number }> = [{ pid: 1, cpu: 0 }];
   private nextTaskPid = 2;
 
   constructor(private readonly e: TasksEngine) {
@@ -29,27 +31,37 @@ export class Tasks {
     this.known.set(1, { pid: 1, comm: "swapper/0" });
   }
 
-  task(pid: number): TaskInfo {
+  /** The task with `pid`; pid 0 is CPU `cpu`'s idle task, swapper/cpu. */
+  task(pid: number, cpu = 0): TaskInfo {
+    if (pid === 0) return { pid, comm: `swapper/${cpu}` };
     return this.known.get(pid) ?? { pid, comm: `task-${pid}` };
+  }
+
+  private get cur(): { pid: number; cpu: number } {
+    const n = this.e.thisCpu;
+    return (this.currents[n] ??= { pid: 0, cpu: n });
   }
 
   setTask(t: { pid: number; comm?: string; cpu?: number }): void {
     if (typeof t !== "object" || t === null) throw new TypeError("setTask: expected { pid, comm?, cpu? }");
     const pid = numArg("setTask", "pid", t.pid, 0, MAX_PID);
-    const cpu = numArg("setTask", "cpu", t.cpu ?? this.currentCpu, 0, this.e.options.nrCpus - 1);
+    const here = this.e.thisCpu;
+    const cpu = numArg("setTask", "cpu", t.cpu ?? this.cur.cpu, 0, this.e.options.nrCpus - 1);
+    if (here !== 0 && cpu !== here) throw new RangeError(`setTask on CPU ${here}: the task runs on CPU ${here}, not ${cpu}`);
     const comm = t.comm === undefined ? undefined : sanitizeComm("setTask", t.comm);
     const prev = this.known.get(pid);
     if (!prev && this.known.size >= MAX_TASK_NAMES) {
       throw new RangeError(`setTask(pid ${pid}): the engine knows ${this.known.size} tasks, its limit (exitTask() some first)`);
     }
     this.known.set(pid, { pid, comm: comm ?? prev?.comm ?? `task-${pid}` });
-    this.currentPid = pid;
-    this.currentCpu = cpu;
+    this.cur.pid = pid;
+    this.cur.cpu = cpu;
     this.e.exports.set_current(pid, cpu);
   }
 
   get current(): TaskInfo & { cpu: number } {
-    return { ...this.task(this.currentPid), cpu: this.currentCpu };
+    const c = this.cur;
+    return { ...this.task(c.pid, c.cpu), cpu: c.cpu };
   }
 
   createTask(comm: string): { pid: number; comm: string; stack: bigint; stackSize: number } {
@@ -81,6 +93,6 @@ export class Tasks {
     if (hasStack) this.e.kernelCall(false, () => x.task_stack_free(p));
     this.known.delete(p);
     // the CPU goes back to the boot task, as schedule() would pick another
-    if (this.currentPid === p) this.setTask({ pid: 1, cpu: this.currentCpu });
+    if (this.cur.pid === p) this.setTask({ pid: this.e.thisCpu === 0 ? 1 : 0, cpu: this.cur.cpu });
   }
 }

@@ -1,7 +1,9 @@
 // lib/test_vmalloc.c's test cases, run inside the engine (as the kernel module
 // runs inside the kernel) for bench/vmalloc.ts: the same loops, sizes and
 // alignments, the same instrumented accesses to the memory they get.
-import { PAGE_SIZE, GFP_KERNEL, GFP_ZERO, CFG_NR_CPUS } from "../../abi/abi";
+import { PAGE_SIZE, GFP_KERNEL, GFP_ZERO, CFG_NR_CPUS, TEST_VMALLOC_FIX_SIZE, TEST_VMALLOC_FULL_FIT, TEST_VMALLOC_LONG_BUSY_LIST,
+         TEST_VMALLOC_RANDOM_SIZE, TEST_VMALLOC_FIX_ALIGN, TEST_VMALLOC_RANDOM_SIZE_ALIGN, TEST_VMALLOC_ALIGN_SHIFT,
+         TEST_VMALLOC_PCPU } from "../../abi/abi";
 import { vmallocNodeRange, vfreeAddr as vfreeAddrLocked } from "./vmalloc";
 import { allocPercpu as allocPercpuLocked, freePercpu as freePercpuLocked } from "./percpu";
 import { VMALLOC_START, VMALLOC_END } from "./layout";
@@ -158,14 +160,14 @@ function pcpu_alloc_test(): i32 {
 export function test_vmalloc_run(id: i32, loops: u32, nrPages: u32, seed: u32): i32 {
   rs = <u64>seed * 0x9e3779b97f4a7c15 + 1;
   switch (id) {
-    case 0: return fix_size_alloc_test(loops, nrPages);
-    case 1: return full_fit_alloc_test(loops);
-    case 2: return long_busy_list_alloc_test(loops);
-    case 3: return random_size_alloc_test(loops);
-    case 4: return fix_align_alloc_test(loops);
-    case 5: return random_size_align_alloc_test(loops);
-    case 6: return align_shift_alloc_test();
-    case 7: return pcpu_alloc_test();
+    case TEST_VMALLOC_FIX_SIZE: return fix_size_alloc_test(loops, nrPages);
+    case TEST_VMALLOC_FULL_FIT: return full_fit_alloc_test(loops);
+    case TEST_VMALLOC_LONG_BUSY_LIST: return long_busy_list_alloc_test(loops);
+    case TEST_VMALLOC_RANDOM_SIZE: return random_size_alloc_test(loops);
+    case TEST_VMALLOC_FIX_ALIGN: return fix_align_alloc_test(loops);
+    case TEST_VMALLOC_RANDOM_SIZE_ALIGN: return random_size_align_alloc_test(loops);
+    case TEST_VMALLOC_ALIGN_SHIFT: return align_shift_alloc_test();
+    case TEST_VMALLOC_PCPU: return pcpu_alloc_test();
   }
   return -1;
 }

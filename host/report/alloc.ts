@@ -114,7 +114,7 @@ function suppressed(func: string, r: RawRecord): string[] {
 
 /** warn_alloc(gfp, NULL, "page allocation failure: order:%u", order) and show_mem(). */
 export function formatAllocFailure(r: RawRecord, ctx: FormatContext, frames: Frame[], mem: MemInfo, site: AllocSite): string[] {
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const order = Number(r.arg1), gfp = Number(r.arg2);
   const first = `${task.comm}: page allocation failure: order:${order}, mode:${hashX(gfp)}(${gfpNames(gfp)}), ` +
     "nodemask=(null),cpuset=/,mems_allowed=0";

@@ -11,7 +11,7 @@ export interface FormatContext {
   cacheName(id: number): string;
   /** Virtual address of a cache's struct kmem_cache (page dump raw lines). */
   cacheVa(id: number): bigint;
-  task(pid: number): TaskInfo;
+  task(pid: number, cpu?: number): TaskInfo;
   /** %pS of a kernel-image or module address (globals), if known. */
   symbolize(addr: bigint): Frame | undefined;
   /** A NUL-terminated string in simulated memory. */

@@ -13,7 +13,7 @@ export interface ContextEngine {
   readonly exports: { cache_va(id: number): bigint };
   stackFrames(handle: number): Frame[];
   cacheName(id: number): string;
-  task(pid: number): TaskInfo;
+  task(pid: number, cpu?: number): TaskInfo;
   readCString(va: bigint): string | undefined;
   peek(va: bigint, n: number): Uint8Array | undefined;
   hashPointer(va: bigint): string;
@@ -27,7 +27,7 @@ export function engineContext(e: ContextEngine, symbolize: (a: bigint) => Frame 
     stackFrames: (h) => e.stackFrames(h),
     cacheName: (id) => e.cacheName(id),
     cacheVa: (id) => BigInt.asUintN(64, e.exports.cache_va(id)),
-    task: (pid) => e.task(pid),
+    task: (pid, cpu) => e.task(pid, cpu),
     symbolize,
     readCString: (va) => e.readCString(va),
     peek: (va, n) => e.peek(va, n),

@@ -46,7 +46,7 @@ export interface KasanDetails {
 
 export function formatKasan(r: RawRecord, ctx: FormatContext, accessFrames: Frame[]): { lines: string[]; details: KasanDetails } {
   const bugType = BUG_NAMES[r.bug] ?? "unknown-crash";
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const isFree = r.kind === abi.REP_KASAN_FREE;
   const isWrite = (r.flags & abi.RF_WRITE) !== 0;
   const caller = accessFrames[0];

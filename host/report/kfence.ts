@@ -188,7 +188,7 @@ export function formatKfence(r: RawRecord, ctx: FormatContext, accessFrames: Fra
     lines.push("", ...objectLines(obj, r.timeNs, ctx.pointer));
   }
   lines.push("");
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const fault = type === abi.KFENCE_ERROR_OOB || type === abi.KFENCE_ERROR_UAF || type === abi.KFENCE_ERROR_INVALID;
   if (noHashPointers && fault) {
     // show_regs(): the info lines, the faulting instruction, the trace (no register file here)

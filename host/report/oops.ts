@@ -115,14 +115,14 @@ function arm64WalkLine(r: RawRecord): string {
 }
 
 export function formatOops(r: RawRecord, ctx: OopsContext, frames: Frame[]): string[] {
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const body = ctx.arch === "arm64" ? arm64PageFault(r, ctx, frames, task) : x86PageFault(r, ctx, frames, task);
   return [...body, SKIPPED_NOTE];
 }
 
 // general protection fault on a non-canonical address (x86), with KASAN's hook line
 export function formatGpf(r: RawRecord, ctx: OopsContext, frames: Frame[]): string[] {
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   if (ctx.arch === "arm64") {
     const asPf = { ...r, errcode: r.errcode, pgwalkLevels: 0 };
     return [...arm64PageFault(asPf, ctx, frames, task), SKIPPED_NOTE];
@@ -162,7 +162,7 @@ const WARN_SITES: Record<number, { file: string; fn: Frame }> = {
 
 /** __warn(): the WARN() text, TAINT_WARN added to the taint it prints. */
 export function warnBlock(r: RawRecord, ctx: FormatContext, frames: Frame[], message: string[], site: { file: string; fn: Frame }): string[] {
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const fn = ctx.arch === "arm64" ? alignArm64(site.fn) : site.fn;
   return [
     "------------[ cut here ]------------",
@@ -271,7 +271,7 @@ function slabErr(r: RawRecord, ctx: FormatContext, frames: Frame[], task: TaskIn
 
 export function formatWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): { lines: string[]; type: string } {
   const id = Number(r.arg0);
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   switch (id) {
     case abi.WARN_CACHE_DESTROY_BUSY: {
       const name = ctx.cacheName(r.cache);
@@ -372,7 +372,7 @@ export function formatPanic(r: RawRecord, ctx: FormatContext, frames: Frame[]): 
   if (reason === abi.PANIC_KASAN_FAULT) msg = Number(r.arg1) === abi.KASAN_FAULT_PANIC_ON_WRITE ? "kasan.fault=panic_on_write set ..." : "kasan.fault=panic set ...";
   else if (reason === abi.PANIC_ON_WARN) msg = `${Number(r.arg1) === abi.PANIC_ORIGIN_KFENCE ? "KFENCE" : "KASAN"}: panic_on_warn set ...`;
   else msg = "Fatal exception";
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   return [
     `Kernel panic - not syncing: ${msg}`,
     ...cpuLines(r.cpu, task, r.taint, ctx.arch),

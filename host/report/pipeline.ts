@@ -19,7 +19,7 @@ export interface PipelineEngine {
   readonly options: { maxReports: number };
   readonly guestHooks: { onReport?: (r: Report) => void };
   formatContext(): OopsContext;
-  task(pid: number): TaskInfo;
+  task(pid: number, cpu?: number): TaskInfo;
   printk(text: string, ns?: bigint): void;
 }
 

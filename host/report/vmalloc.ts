@@ -70,7 +70,7 @@ export function gfpNames(gfp: number): string {
 
 export function formatVmallocWarn(r: RawRecord, ctx: FormatContext, frames: Frame[]): Formatted {
   const id = Number(r.arg0);
-  const task = ctx.task(r.pid);
+  const task = ctx.task(r.pid, r.cpu);
   const w = WARNS[id];
   if (w) {
     const lines = warnBlock(r, ctx, frames, [`${w.what} (${px(r.addr)})`], w);

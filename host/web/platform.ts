@@ -33,3 +33,13 @@ export function readSource(_file: string): string | undefined {
 export function wallNs(): number {
   return Math.round(performance.now() * 1e6);
 }
+
+// CPU threads in a browser are Web Workers; until the bundle ships them the
+// engine runs one CPU (CpuSet refuses before calling these on plain memory).
+import type { CpuRunner } from "../smp/types.js";
+export async function startCpuThreads(_mod: WebAssembly.Module, _memory: WebAssembly.Memory, _cpu0: WebAssembly.Exports, _nrCpus: number): Promise<CpuRunner> {
+  throw new Error("this engine runs one CPU: the browser bundle has no CPU threads");
+}
+export function startCpuThreadsSync(_mod: WebAssembly.Module, _memory: WebAssembly.Memory, _cpu0: WebAssembly.Exports, _nrCpus: number): CpuRunner {
+  throw new Error("this engine runs one CPU: a browser's main thread cannot wait for CPU threads to start; await engine.smpInit() first");
+}
