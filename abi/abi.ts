@@ -587,7 +587,7 @@ export const KC_ORDER = 16;
 export const KC_OBJECTS = 20;                // objects per slab
 export const KC_OFFSET = 24;                 // free pointer offset
 export const KC_CTOR = 28;                   // host constructor id, 0 = none
-export const KC_CPU_SLAB = 32;
+export const KC_CPU_PARTIAL_SLABS = 32;       // s->cpu_partial_slabs (set_cpu_partial)
 export const KC_PARTIAL = 36;
 export const KC_NR_PARTIAL = 40;
 export const KC_FULL = 44;
