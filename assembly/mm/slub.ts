@@ -52,6 +52,7 @@ import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCache
          slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
+import { KCC_FREELIST, KCC_SLAB, KCC_PARTIAL, KCC_PARTIAL_SLABS, KCC_SIZE } from "../../abi/abi";
 import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_PARTIAL_SLABS, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
 export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_PARTIAL_SLABS, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
 
@@ -107,6 +108,9 @@ if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("
   partial: u32;       // c->partial: first slab of the per-CPU partial list (pfn), linked through next
   partialSlabs: u32;  // slabs on it (the kernel keeps the count in the first slab's slab->slabs)
 }
+if (offsetof<KmemCacheCpu>("freelist") != KCC_FREELIST || offsetof<KmemCacheCpu>("slab") != KCC_SLAB ||
+    offsetof<KmemCacheCpu>("partial") != KCC_PARTIAL || offsetof<KmemCacheCpu>("partialSlabs") != KCC_PARTIAL_SLABS ||
+    offsetof<KmemCacheCpu>() != KCC_SIZE) ERROR("KmemCacheCpu does not match abi.ts's KCC_* offsets");
 // The table holds 64 CPUs (nr_cpus= accepts 1..64).
 // @ts-ignore: decorator
 @inline const SLUB_MAX_CPUS: u32 = 64;
@@ -1199,6 +1203,11 @@ export function cache_state(id: u32): u32 { return cacheState(id); }
 export function cache_info(id: u32, field: u32): u32 {
   if (id >= nextCacheId) return 0;
   return kcAt(cacheLin(id), field);
+}
+// A CPU's kmem_cache_cpu field (KCC_*) of cache id (SLUB; 0 otherwise).
+export function slub_cpu_info(id: u32, cpu: u32, field: u32): u32 {
+  if (id >= nextCacheId || cpu >= SLUB_MAX_CPUS || field > <u32>KCC_PARTIAL_SLABS || (field & 3) != 0 || slabIsSlab()) return 0;
+  return load<u32>(kccLin(cacheLin(id), cpu) + field);
 }
 export function slabsFreeListHead(c: usize): u32 { return kmemCache(c).partial; }
 export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
