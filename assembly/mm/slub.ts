@@ -1,8 +1,10 @@
 // A SLUB-style slab allocator (mm/slub.c, mm/slab_common.c).
 //
 // A cache hands out fixed-size slots carved from slabs (2^order pages from the
-// buddy allocator, mapped in the direct map). Each cache has one current
-// ("cpu") slab, a list of partial slabs and a list of full ones. Free slots are
+// buddy allocator, mapped in the direct map). Each CPU has its own cpu slab
+// with a lockless freelist and a partial list (struct kmem_cache_cpu, below);
+// the node has a list of partial slabs, and the engine a list of full ones
+// (the kernel keeps that only with slub_debug) for its walks. Free slots are
 // chained through a pointer stored in the free object at s->offset, as SLUB
 // does; every pointer taken off a chain is validated, so a use-after-free
 // write that scribbles on it is isolated instead of corrupting the allocator.
@@ -673,7 +675,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
 // ___slab_alloc(): refill the CPU's freelist from its cpu slab's remote frees
 // (get_freelist), else make another slab the cpu slab: the CPU's partial list
 // first, then the node's partial list (get_partial_node, which also moves up
-// to cpu_partial_slabs / 2 more slabs to the CPU's list), then a new slab.
+// to cpu_partial_slabs / 2 + 1 more slabs to the CPU's list), then a new slab.
 function slabGetObjectSlow(c: usize, id: u32, cpu: u32, k: usize): usize {
   if (!cacheVerify(id)) return 0;
   for (;;) {
