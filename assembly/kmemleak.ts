@@ -23,13 +23,14 @@ let cacheId: u32 = 0;
 let list: u32 = 0;          // slabWalkFirst's list: the node's partial and full lists, each CPU's cpu slab and partial list
 let pfn: u32 = NO_PFN;
 let slot: u32 = 0;
+let listSteps: u32 = 0;     // slabs walked on this list: a list longer than mem_map is a cycle a buggy write made
 let curLin: usize = 0;
 let curSize: u32 = 0;
 let curPid: u32 = 0;
 let curStack: u32 = 0;
 
 export function kmemleak_walk_start(): void {
-  phase = 0; cacheId = 0; list = 0; pfn = NO_PFN; slot = 0;
+  phase = 0; cacheId = 0; list = 0; pfn = NO_PFN; slot = 0; listSteps = 0;
 }
 
 function freedByKasan(lin: usize): bool {
@@ -61,9 +62,9 @@ function nextSlab(): bool {
     // the kmem_cache descriptors (cache 0) hang off slab_caches, a root: never leaks
     if (cacheState(cacheId) != CACHE_ACTIVE || cacheId == 0) { cacheId++; list = 0; pfn = NO_PFN; continue; }
     const lists = slabWalkLists();
-    if (pfn != NO_PFN) pfn = slabWalkNext(c, list, pfn);
-    else if (list == 0) pfn = slabWalkFirst(c, 0);
-    while (pfn == NO_PFN && list + 1 < lists) { list++; pfn = slabWalkFirst(c, list); }
+    if (pfn != NO_PFN) pfn = ++listSteps > nrFrames ? NO_PFN : slabWalkNext(c, list, pfn);
+    else if (list == 0) { pfn = slabWalkFirst(c, 0); listSteps = 0; }
+    while (pfn == NO_PFN && list + 1 < lists) { list++; pfn = slabWalkFirst(c, list); listSteps = 0; }
     if (pfn == NO_PFN) { cacheId++; list = 0; continue; }
     slabFreeSlotMap(c, pfn, FREE_MAP);
     slot = 0;

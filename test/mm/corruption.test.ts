@@ -168,6 +168,24 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("a slab list turned into a cycle: kmemleak's walk ends, selfCheck names the slab lists", () => {
+    const e = boot({ cmdline: "kfence.sample_interval=0 mem=32M" }, build);
+    const cache = e.kmem_cache_create("cycle_test", 512);
+    const perSlab = e.slabinfo().find((s) => s.name === "cycle_test")!.objPerSlab;
+    const objs = Array.from({ length: 3 * perSlab }, () => e.kmem_cache_alloc(cache));
+    e.kmem_cache_free(cache, objs[0]);
+    e.kmem_cache_free(cache, objs[perSlab]);
+    e.quarantineDrain();
+    e.kmem_cache_shrink(cache);                  // both slabs on the node's partial list
+    const s2 = (objs[perSlab] - PAGE_OFFSET) >> 12n;
+    const frames = BigInt(e.stats().framesTotal);
+    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
+    e.store(memMap + s2 * 64n + 16n, 4, Number(s2));   // slab 2's next link: itself
+    const leaks = e.kmemleakScan();
+    expect(leaks.length).toBeGreaterThan(0);
+    expect(e.selfCheck()).toContain("a slab cache or slab list is inconsistent");
+  });
+
   it("a PTE scribbled to a frame outside RAM: the access faults as a reserved-bit violation, nothing is read", () => {
     const e = boot({}, build);
     const v = e.vmalloc(4096);
