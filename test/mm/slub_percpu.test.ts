@@ -9,6 +9,8 @@ import { describe, it, expect } from "vitest";
 import * as abi from "../../abi/abi.js";
 import { boot, BUILDS, lines } from "../helpers.js";
 import type { Engine } from "../../host/engine.js";
+import { OpWriter, type TapeHeader } from "../../host/fuzz/tape.js";
+import { replay } from "../../host/fuzz/exec.js";
 
 const PAGE_OFFSET = 0xffff888000000000n;
 const NO_PFN = 0xffffffff;
@@ -204,6 +206,28 @@ describe.each(BUILDS)("SLUB per-CPU slabs (%s build)", (build) => {
     expect(words[2]).toBe(counters(2, false));
     expect(BigInt("0x" + words[1])).toBe(p[0]);      // the CPU's freelist spliced in front: p[0] was freed last
     expect(e.selfCheck()).toEqual([]);
+  });
+
+  it("kasan=off tapes: a second free from another CPU is refused whether the first went to a CPU's freelist or the slab's", () => {
+    const h: TapeHeader = { slots: 2, cmdline: "", profile: "test", seed: 0, unit: 0, caches: [], tasks: [],
+      sites: [{ name: "alloc_site", offset: 1, size: 16 }, { name: "free_site", offset: 2, size: 16 }, { name: "again_site", offset: 3, size: 16 }] };
+    for (const firstOn of [0, 1]) {
+      const e = boot({ cmdline: "kasan=off kfence.sample_interval=0 nr_cpus=2" }, build);
+      const w = new OpWriter();
+      w.sized(abi.FZ_KMALLOC, 0, 0, 64);
+      w.sized(abi.FZ_KMALLOC, 0, 1, 64);
+      w.task(0, firstOn);                 // CPU 0: onto its own lockless freelist; CPU 1: onto the slab's
+      w.free(abi.FZ_KFREE, 1, 0);
+      w.task(0, 1 - firstOn);
+      w.free(abi.FZ_KFREE, 2, 0, true);
+      const r = replay({ header: h, body: w.bytes().slice(), ops: w.ops }, { engine: e, format: () => false });
+      expect(r.findings.map((f) => f.op), `first free on CPU ${firstOn}`).toEqual([5]);
+      // the allocator is intact: the next two objects are the freed one and a fresh one, not the same twice
+      onCpu(e, 0);
+      const a = e.kmalloc(64), b = e.kmalloc(64);
+      expect(a).not.toBe(b);
+      expect(e.selfCheck()).toEqual([]);
+    }
   });
 
   for (const nrCpus of [2, 3, 4]) {
