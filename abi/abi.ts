@@ -587,7 +587,7 @@ export const KC_ORDER = 16;
 export const KC_OBJECTS = 20;                // objects per slab
 export const KC_OFFSET = 24;                 // free pointer offset
 export const KC_CTOR = 28;                   // host constructor id, 0 = none
-export const KC_CPU_SLAB = 32;
+export const KC_CPU_PARTIAL_SLABS = 32;       // s->cpu_partial_slabs (set_cpu_partial)
 export const KC_PARTIAL = 36;
 export const KC_NR_PARTIAL = 40;
 export const KC_FULL = 44;
@@ -602,6 +602,12 @@ export const KC_INUSE = 76;                  // s->inuse: object_size rounded to
 export const KC_RECIP = 80;                  // ceil(2^32 / size), for slot checks
 export const KC_KFENCE_LIVE = 84;            // KFENCE objects of this cache still allocated
 export const KC_FIELDS_END = 88;             // the descriptor fields mirrored in RAM
+// struct kmem_cache_cpu, one per CPU and cache (SLUB; read by slub_cpu_info(id, cpu, KCC_*))
+export const KCC_FREELIST = 0;               // c->freelist: linear address, 0 = empty
+export const KCC_SLAB = 4;                   // c->slab: pfn, 0xffffffff = none
+export const KCC_PARTIAL = 8;                // c->partial: first slab of the CPU's partial list (pfn)
+export const KCC_PARTIAL_SLABS = 12;         // slabs on that list
+export const KCC_SIZE = 16;
 
 // ── Transfer buffers ────────────────────────────────────────────────────────
 // host_buf(): [0, 4096) u32 frame ids / pfns / object arrays; [4096, +16384) bytes

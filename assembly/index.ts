@@ -27,7 +27,7 @@ export { flush_tlb_all, flush_tlb_one, tlb_check_coherent, tlb_base } from "./mm
 
 // slab
 export { kmalloc, kfree, kmem_cache_create, kmalloc_cache_id, cache_info, cache_count, cache_va, cache_state, kmem_cache_of,
-         slab_corruptions } from "./mm/slub";
+         slab_corruptions, slub_cpu_info } from "./mm/slub";
 export { slab_info, slab_reap_next } from "./mm/slab";
 export { kmem_cache_alloc, kmem_cache_free, kmem_cache_destroy, kmem_cache_alloc_bulk, kmem_cache_free_bulk,
          ksize, krealloc, kfree_sensitive, kmem_cache_shrink } from "./mm/slab_common";

@@ -4,8 +4,9 @@
 // allocation track. The host builds the scan's table from it (host/kmemleak.ts).
 import { PAGE_SIZE, PG_LARGE_KMALLOC, KF_META_SIZE, KF_M_ADDR, KF_M_SIZE, KF_M_STATE,
          KF_M_ALLOC_TRACK, KF_T_PID, KF_T_STACK, KFENCE_OBJECT_ALLOCATED } from "../abi/abi";
-import { cacheLin, cacheState, CACHE_ACTIVE, cache_count, kmemCache, slabFreeSlotMap, slabObjectCount, slabStartLin } from "./mm/slub";
-import { NO_PFN, pgNext, pgFlags, pgOrder, pgOwner, nrFrames } from "./mm/phys";
+import { cacheLin, cacheState, CACHE_ACTIVE, cache_count, kmemCache, slabFreeSlotMap, slabObjectCount, slabStartLin,
+         slabWalkLists, slabWalkFirst, slabWalkNext } from "./mm/slub";
+import { NO_PFN, pgFlags, pgOrder, pgOwner, nrFrames } from "./mm/phys";
 import { kasanMode, KASAN_GENERIC, KASAN_SLAB_FREE, KASAN_SLAB_FREE_META } from "./kasan/kasan";
 import { allocMetaLin, KasanAllocMeta } from "./kasan/common";
 import { shadowByte } from "./kasan/shadow";
@@ -19,16 +20,17 @@ const FREE_MAP: usize = memory.data(4096, 8);      // one bit per slot of the sl
 // iterator state: phase 0 slabs, 1 large kmallocs, 2 KFENCE, 3 done
 let phase: u32 = 0;
 let cacheId: u32 = 0;
-let list: u32 = 0;          // 0 cpu slab, 1 partial, 2 full
+let list: u32 = 0;          // slabWalkFirst's list: the node's partial and full lists, each CPU's cpu slab and partial list
 let pfn: u32 = NO_PFN;
 let slot: u32 = 0;
+let listSteps: u32 = 0;     // slabs walked on this list: a list longer than mem_map is a cycle a buggy write made
 let curLin: usize = 0;
 let curSize: u32 = 0;
 let curPid: u32 = 0;
 let curStack: u32 = 0;
 
 export function kmemleak_walk_start(): void {
-  phase = 0; cacheId = 0; list = 0; pfn = NO_PFN; slot = 0;
+  phase = 0; cacheId = 0; list = 0; pfn = NO_PFN; slot = 0; listSteps = 0;
 }
 
 function freedByKasan(lin: usize): bool {
@@ -59,10 +61,10 @@ function nextSlab(): bool {
     const c = cacheLin(cacheId);
     // the kmem_cache descriptors (cache 0) hang off slab_caches, a root: never leaks
     if (cacheState(cacheId) != CACHE_ACTIVE || cacheId == 0) { cacheId++; list = 0; pfn = NO_PFN; continue; }
-    if (pfn != NO_PFN && list != 0) pfn = pgNext(pfn);
-    else if (pfn != NO_PFN) { list = 1; pfn = kmemCache(c).partial; }
-    else if (list == 0) { pfn = kmemCache(c).cpuSlab; if (pfn == NO_PFN) { list = 1; pfn = kmemCache(c).partial; } }
-    while (pfn == NO_PFN && list < 2) { list++; pfn = list == 1 ? kmemCache(c).partial : kmemCache(c).full; }
+    const lists = slabWalkLists();
+    if (pfn != NO_PFN) pfn = ++listSteps > nrFrames ? NO_PFN : slabWalkNext(c, list, pfn);
+    else if (list == 0) { pfn = slabWalkFirst(c, 0); listSteps = 0; }
+    while (pfn == NO_PFN && list + 1 < lists) { list++; pfn = slabWalkFirst(c, list); listSteps = 0; }
     if (pfn == NO_PFN) { cacheId++; list = 0; continue; }
     slabFreeSlotMap(c, pfn, FREE_MAP);
     slot = 0;

@@ -70,7 +70,7 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const HOST_BUF_SIZE: usize = ABI_HOST_BUF_SIZE;
 
-export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE; }
+export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE && SLUB_CPU_TABLE_END <= SLAB_END; }
 export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE); }
 
 // ── fuzz (fuzz/tape.ts): past STATICS_END, so boot does not clear them; fuzz_begin()
@@ -102,6 +102,13 @@ export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END 
 @inline export const SLAB_AC_POOL: usize = SLAB_EXT + 0x80000;               // 8 MiB
 // @ts-ignore: decorator
 @inline export const SLAB_END: usize = SLAB_AC_POOL + 0x800000;
+// ── SLUB (mm/slub.ts): struct kmem_cache_cpu of every CPU and cache (16 bytes
+// each, [cpu][cache], 64 CPUs x 4096 caches). SLUB and SLAB never run in the
+// same boot, so it takes SLAB's area; each cache fills its rows when created.
+// @ts-ignore: decorator
+@inline export const SLUB_CPU_TABLE: usize = SLAB_EXT;
+// @ts-ignore: decorator
+@inline export const SLUB_CPU_TABLE_END: usize = SLUB_CPU_TABLE + 64 * 4096 * 16;
 
 // ── SMP: CPUs 1..7's host transfer buffers (CPU 0's is HOST_BUF): the host
 // fills one before a call on that CPU while another CPU may be in the kernel.

@@ -1,6 +1,8 @@
 // The current task and CPU (set by the host or a workload), the taint mask and
 // the engine clock (ns since boot; virtual unless kfence.clock=wall).
 import { wallNs } from "./host";
+import { cfg } from "./config";
+import { CFG_NR_CPUS } from "../abi/abi";
 import { kfenceClockMoved } from "./kfence/core";
 import { slabClockMoved } from "./mm/slab";
 
@@ -19,7 +21,9 @@ export let taint: u32 = 0;
 // @ts-ignore: decorator
 @inline export const TAINT_TEST: u32 = 18;
 
-export function set_current(pid: u32, cpu: u32): void { currentPid = pid; currentCpu = cpu; }
+// a CPU past nr_cpus (the host checks; a raw call may not) is CPU 0: per-CPU
+// tables (SLUB's kmem_cache_cpu, the quarantine's queues) hold nr_cpus
+export function set_current(pid: u32, cpu: u32): void { currentPid = pid; currentCpu = cpu < <u32>cfg(CFG_NR_CPUS) ? cpu : 0; }
 export function addTaint(bit: u32): void { taint |= 1 << bit; }
 export function set_taint(mask: u32): void { taint = mask; }
 export function get_taint(): u32 { return taint; }

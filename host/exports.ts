@@ -67,6 +67,7 @@ export interface CoreExports {
   kmem_cache_create(size: number, align: number, flags: number, ctor: number): number;
   kmalloc_cache_id(index: number): number;
   cache_info(id: number, field: number): number;
+  slub_cpu_info(id: number, cpu: number, field: number): number;
   cache_count(): number;
   cache_state(id: number): number;
   kmem_cache_of(va: bigint): number;

@@ -4,6 +4,7 @@ import { R_PFN, R_PAGE_FLAGS, R_PAGE_USE, R_PAGE_ORDER, R_PAGE_REF, R_PAGE_MAP, 
          R_ARG1, R_ARG2, R_FLAGS, RF_PAGE, PG_SLAB, PG_TAIL } from "../../abi/abi";
 import { pgFlags, pgCache, pgUse, pgOrder, pgRef, pgMapcount, pfnToPage, nrFrames, Page } from "./phys";
 import { slabIsSlab, slabPageInfo } from "./slab";
+import { slabFrozen } from "./slub";
 
 export function fillPageInfo(rec: usize, pfn: u32): void {
   let head = pfn;
@@ -21,8 +22,9 @@ export function fillPageInfo(rec: usize, pfn: u32): void {
     const pg = pfnToPage(head);
     store<u32>(rec + R_CACHE, pgCache(head));
     store<u64>(rec + R_ARG1, pg.freelist);             // linear
-    // inuse | objects << 16, one load of the two adjacent u16s
-    store<u64>(rec + R_ARG2, load<u32>(changetype<usize>(pg), offsetof<Page>("inuse")));
+    // inuse | objects << 16, one load of the two adjacent u16s; bit 32: frozen (a CPU's cpu slab)
+    store<u64>(rec + R_ARG2, <u64>load<u32>(changetype<usize>(pg), offsetof<Page>("inuse")) |
+                             (slabFrozen(head) ? <u64>1 << 32 : 0));
     if (slabIsSlab()) slabPageInfo(rec, head);
   }
 }

@@ -376,7 +376,7 @@ export function slabCalculateSizes(c: usize, objectSize: u32, align: u32, flags:
   kmemCache(c).align = align;
   kmemCache(c).flags = flags;
   kmemCache(c).ctor = ctor;
-  kmemCache(c).cpuSlab = NO_PFN;
+  kmemCache(c).cpuPartialSlabs = 0;
   kmemCache(c).partial = NO_PFN;
   kmemCache(c).full = NO_PFN;
   kmemCache(c).nrPartial = 0;

@@ -1,8 +1,10 @@
 // A SLUB-style slab allocator (mm/slub.c, mm/slab_common.c).
 //
 // A cache hands out fixed-size slots carved from slabs (2^order pages from the
-// buddy allocator, mapped in the direct map). Each cache has one current
-// ("cpu") slab, a list of partial slabs and a list of full ones. Free slots are
+// buddy allocator, mapped in the direct map). Each CPU has its own cpu slab
+// with a lockless freelist and a partial list (struct kmem_cache_cpu, below);
+// the node has a list of partial slabs, and the engine a list of full ones
+// (the kernel keeps that only with slub_debug) for its walks. Free slots are
 // chained through a pointer stored in the free object at s->offset, as SLUB
 // does; every pointer taken off a chain is validated, so a use-after-free
 // write that scribbles on it is isolated instead of corrupting the allocator.
@@ -28,7 +30,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
          SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT, ENOMEM, EINVAL } from "../../abi/abi";
-import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pfnListAdd, pfnListDel,
+import { NO_PFN, pfnToPage, pgFlags, pgSetFlags, pgCache, pgSetCache, pgNext, pgPrev, pgSetNext, pgSetPrev, pfnListAdd, pfnListDel,
          pgOrder, pgOrderSafe, pgHead, pgSetPrivate, nrFrames } from "./phys";
 import { allocPagesPfn, freePagesPfn, warnAlloc, warnAllocOrder, ratelimit, RL_SLUB_OOM } from "./page_alloc";
 import { warnRecord } from "./fault";
@@ -43,7 +45,8 @@ import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDe
 import { callCtor } from "../host";
 import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
-import { CACHE_TABLE, CACHE_PRIV, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
+import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
+import { currentCpu } from "../task";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 import { CALL_ALLOC, CALL_KFREE } from "../call_path";
 import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
@@ -51,8 +54,9 @@ import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCache
          slab_corruptions_slab, slabCreateNoMem } from "./slab";
 
 // ── struct kmem_cache fields: abi/abi.ts (the host reads them through cache_info) ──
-import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
-export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_SLAB, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
+import { KCC_FREELIST, KCC_SLAB, KCC_PARTIAL, KCC_PARTIAL_SLABS, KCC_SIZE } from "../../abi/abi";
+import { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_PARTIAL_SLABS, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE, KC_FIELDS_END, STRUCT_PAGE_SHIFT } from "../../abi/abi";
+export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_OFFSET, KC_CTOR, KC_CPU_PARTIAL_SLABS, KC_PARTIAL, KC_NR_PARTIAL, KC_FULL, KC_ALLOC_META, KC_FREE_META, KC_LIVE, KC_REFCOUNT, KC_ID, KC_NR_SLABS, KC_MIN_PARTIAL, KC_INUSE, KC_RECIP, KC_KFENCE_LIVE } from "../../abi/abi";
 
 // The descriptor's layout by name. The host reads its fields by the KC_*
 // offsets of abi.ts, which stay the one source of truth: the class must match
@@ -67,7 +71,7 @@ export { KC_OBJECT_SIZE, KC_SIZE, KC_ALIGN, KC_FLAGS, KC_ORDER, KC_OBJECTS, KC_O
   objects: u32;       // objects per slab
   offset: u32;        // free pointer offset
   ctor: u32;          // host constructor id, 0 = none
-  cpuSlab: u32;       // pfn, NO_PFN = none
+  cpuPartialSlabs: u32; // s->cpu_partial_slabs: the per-CPU partial list's limit
   partial: u32;       // first slab of the partial list (pfn)
   nrPartial: u32;
   full: u32;          // first slab of the full list (pfn)
@@ -86,7 +90,7 @@ if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("
     offsetof<KmemCache>("align") != KC_ALIGN || offsetof<KmemCache>("flags") != KC_FLAGS ||
     offsetof<KmemCache>("order") != KC_ORDER || offsetof<KmemCache>("objects") != KC_OBJECTS ||
     offsetof<KmemCache>("offset") != KC_OFFSET || offsetof<KmemCache>("ctor") != KC_CTOR ||
-    offsetof<KmemCache>("cpuSlab") != KC_CPU_SLAB || offsetof<KmemCache>("partial") != KC_PARTIAL ||
+    offsetof<KmemCache>("cpuPartialSlabs") != KC_CPU_PARTIAL_SLABS || offsetof<KmemCache>("partial") != KC_PARTIAL ||
     offsetof<KmemCache>("nrPartial") != KC_NR_PARTIAL || offsetof<KmemCache>("full") != KC_FULL ||
     offsetof<KmemCache>("allocMeta") != KC_ALLOC_META || offsetof<KmemCache>("freeMeta") != KC_FREE_META ||
     offsetof<KmemCache>("live") != KC_LIVE || offsetof<KmemCache>("refcount") != KC_REFCOUNT ||
@@ -94,6 +98,35 @@ if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("
     offsetof<KmemCache>("minPartial") != KC_MIN_PARTIAL || offsetof<KmemCache>("inuse") != KC_INUSE ||
     offsetof<KmemCache>("recip") != KC_RECIP || offsetof<KmemCache>("kfenceLive") != KC_KFENCE_LIVE ||
     offsetof<KmemCache>() != KC_FIELDS_END) ERROR("KmemCache does not match abi.ts's KC_* offsets");
+
+// struct kmem_cache_cpu: what a CPU owns of a cache (s->cpu_slab, per CPU).
+// The lockless freelist lives here, not in the slab: while a slab is a CPU's
+// cpu slab ("frozen") its struct page freelist holds only the objects other
+// CPUs freed into it. Engine memory (SLUB_CPU_TABLE), outside simulated RAM.
+// @ts-ignore: decorator
+@unmanaged export class KmemCacheCpu {
+  freelist: u32;      // c->freelist: linear address of the next object, 0 = empty
+  slab: u32;          // c->slab: pfn of the cpu slab, NO_PFN = none
+  partial: u32;       // c->partial: first slab of the per-CPU partial list (pfn), linked through next
+  partialSlabs: u32;  // slabs on it (the kernel keeps the count in the first slab's slab->slabs)
+}
+if (offsetof<KmemCacheCpu>("freelist") != KCC_FREELIST || offsetof<KmemCacheCpu>("slab") != KCC_SLAB ||
+    offsetof<KmemCacheCpu>("partial") != KCC_PARTIAL || offsetof<KmemCacheCpu>("partialSlabs") != KCC_PARTIAL_SLABS ||
+    offsetof<KmemCacheCpu>() != KCC_SIZE) ERROR("KmemCacheCpu does not match abi.ts's KCC_* offsets");
+// The table holds 64 CPUs (nr_cpus= accepts 1..64).
+// @ts-ignore: decorator
+@inline const SLUB_MAX_CPUS: u32 = 64;
+// @ts-ignore: decorator
+@inline function kccLin(c: usize, cpu: u32): usize {
+  return SLUB_CPU_TABLE + ((<usize>cpu * <usize>MAX_CACHES + ((c - CACHE_PRIV) >> 7)) << 4);
+}
+// @ts-ignore: decorator
+@inline function kcc(k: usize): KmemCacheCpu { return changetype<KmemCacheCpu>(k); }
+// CPUs whose kmem_cache_cpu can hold anything (set_current keeps currentCpu below it)
+function slubNrCpus(): u32 {
+  const n = <u32>cfg(CFG_NR_CPUS);
+  return n < 1 ? 1 : n > SLUB_MAX_CPUS ? SLUB_MAX_CPUS : n;
+}
 
 // @ts-ignore: decorator
 @inline export const KASAN_NO_FREE_META: u32 = 0xffffffff;
@@ -105,6 +138,12 @@ if (offsetof<KmemCache>("objectSize") != KC_OBJECT_SIZE || offsetof<KmemCache>("
 @inline const SLAB_LIST_PARTIAL: u32 = 2;
 // @ts-ignore: decorator
 @inline const SLAB_LIST_FULL: u32 = 3;
+// on a CPU's partial list (not frozen, as in 6.8+); CPU and CPU_PARTIAL carry
+// the CPU in bits 8..15 of the state
+// @ts-ignore: decorator
+@inline const SLAB_LIST_CPU_PARTIAL: u32 = 4;
+// @ts-ignore: decorator
+@inline function slabOnCpu(state: u32, cpu: u32): u32 { return state | (cpu << 8); }
 // @ts-ignore: decorator
 @inline const KMALLOC_MAX_SIZE: u32 = 1 << (10 + 12);   // 1 << (MAX_PAGE_ORDER + PAGE_SHIFT)
 // @ts-ignore: decorator
@@ -297,7 +336,14 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
   kmemCacheRam(c).order = kmemCache(c).order = <u32>order;
   kmemCacheRam(c).objects = kmemCache(c).objects = orderObjects(<u32>order, size);
   kmemCacheRam(c).ctor = kmemCache(c).ctor = ctor;
-  kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
+  kmemCacheRam(c).cpuPartialSlabs = kmemCache(c).cpuPartialSlabs = cpuPartialSlabs(size, orderObjects(<u32>order, size));
+  for (let cpu: u32 = 0; cpu < SLUB_MAX_CPUS; cpu++) {
+    const k = kccLin(c, cpu);
+    kcc(k).freelist = 0;
+    kcc(k).slab = NO_PFN;
+    kcc(k).partial = NO_PFN;
+    kcc(k).partialSlabs = 0;
+  }
   kmemCacheRam(c).partial = kmemCache(c).partial = NO_PFN;
   kmemCacheRam(c).full = kmemCache(c).full = NO_PFN;
   kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = 0;
@@ -312,6 +358,13 @@ function calculateSizes(c: usize, objectSize: u32, align: u32, flags: u32, ctor:
   kmemCacheRam(c).minPartial = kmemCache(c).minPartial = minPartial;
   kmemCacheRam(c).recip = kmemCache(c).recip = <u32>((<u64>0x100000000 + size - 1) / size);
   return true;
+}
+
+// set_cpu_partial(): the objects a CPU's partial list may hold by slot size,
+// as slabs assumed half full (slub_set_cpu_partial)
+function cpuPartialSlabs(size: u32, objects: u32): u32 {
+  const nrObjects: u32 = size >= <u32>PAGE_SIZE ? 6 : size >= 1024 ? 24 : size >= 256 ? 52 : 120;
+  return (nrObjects * 2 + objects - 1) / objects;
 }
 
 // ── slab lists ───────────────────────────────────────────────────────────────
@@ -353,7 +406,7 @@ function nodeListVa(c: usize, field: u32): u64 {
 // out of mem_map is a wild pointer (the fault on it); a link that does not
 // point back is "list_del corruption". Either way the list is cut off at its
 // head (its slabs leak) so it is never followed again.
-function listDelFrom(c: usize, field: u32, pfn: u32): void {
+function listDelFrom(c: usize, field: u32, pfn: u32): bool {
   const head = c + field;
   const ok = pfnListDelValid(head, pfn, nodeListVa(c, field));
   if (ok) {
@@ -365,6 +418,7 @@ function listDelFrom(c: usize, field: u32, pfn: u32): void {
   }
   slabSetList(pfn, SLAB_LIST_NONE);
   if (isDefined(SF_CHECKS)) checkCacheLists(c);
+  return ok;
 }
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
@@ -446,11 +500,10 @@ function validSlot(c: usize, slabPfn: u32, lin: usize): bool {
 function checkFreelistHead(c: usize, pfn: u32, lin: usize): void {
   assert(lin == 0 || validSlot(c, pfn, lin), "SLUB: freelist head is not a slot of its slab");
 }
-// Debug build: a cache's list heads and cpu slab are NO_PFN or frames of RAM.
+// Debug build: a cache's list heads are NO_PFN or frames of RAM.
 function checkCacheLists(c: usize): void {
-  const cpu = kmemCache(c).cpuSlab, partial = kmemCache(c).partial, full = kmemCache(c).full;
-  assert((cpu == NO_PFN || cpu < nrFrames) && (partial == NO_PFN || partial < nrFrames) &&
-         (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
+  const partial = kmemCache(c).partial, full = kmemCache(c).full;
+  assert((partial == NO_PFN || partial < nrFrames) && (full == NO_PFN || full < nrFrames), "SLUB: slab list head outside mem_map");
 }
 
 // The free pointer of a free object, validated; 0 = end of chain, 1 = corrupt.
@@ -519,7 +572,7 @@ function discardSlab(c: usize, pfn: u32): void {
 // The free pointer of objLin (on pfn's freelist) is corrupt: report it and
 // isolate the freelist (the remaining free objects leak), as SLUB's debug
 // checks do ("Freechain corrupt", "Isolate corrupted freechain").
-function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
+function reportFreechain(c: usize, pfn: u32, objLin: usize): void {
   // print_trailer's "Padding" starts past the free pointer and KASAN's metadata
   let infoEnd = kmemCache(c).inuse + (kmemCache(c).offset >= kmemCache(c).inuse ? 8 : 0);
   if (kmemCache(c).allocMeta != 0) infoEnd += 16;
@@ -527,8 +580,12 @@ function isolateFreelist(c: usize, pfn: u32, objLin: usize): void {
   if (fm != 0 && fm != KASAN_NO_FREE_META) infoEnd += 16;
   slubFreechainCorrupt(linToVa(objLin), load<u64>(objLin + kmemCache(c).offset), kmemCache(c).id, kmemCache(c).objectSize, pfn,
                        infoEnd, kmemCache(c).size);
-  slabSetFreelist(pfn, 0);
-  slabSetInuse(pfn, kmemCache(c).objects);
+}
+// The same on a CPU's lockless freelist (the cpu slab is pfn): the CPU's
+// remaining free objects leak.
+function isolateCpuFreelist(c: usize, pfn: u32, objLin: usize, k: usize): void {
+  reportFreechain(c, pfn, objLin);
+  kcc(k).freelist = 0;
   slabCorruptions++;
 }
 export function slab_corruptions(): u32 { return slabCorruptions + slab_corruptions_slab(); }
@@ -593,69 +650,220 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
 }
 
 // ── allocation ───────────────────────────────────────────────────────────────
-// Take a free slot (linear address) or 0 when out of memory.
+// Take a free slot (linear address) or 0 when out of memory: the current
+// CPU's lockless freelist (slab_alloc_node's fast path), else ___slab_alloc.
+// The freelist head is engine memory; the free pointer it leads to is in RAM,
+// where a buggy write can reach it, so it is checked before it is followed.
 // @ts-ignore: decorator
 @inline function slabGetObject(c: usize, id: u32): usize {
-  const pfn = kmemCache(c).cpuSlab;
+  const k = kccLin(c, currentCpu);
+  const obj = <usize>kcc(k).freelist;
+  const slab = kcc(k).slab;
   // a cpu slab whose struct page no longer says it is this cache's slab takes
-  // the slow path (one cache line the fast path reads anyway; the descriptor
-  // in RAM is compared on the slow path only: its line costs 8% of a pair)
-  if (pfn != NO_PFN && slabOfCache(pfn, id)) {
-    const obj = slabFreelist(pfn);
-    if (obj != 0) {
-      // the head (struct page, a buggy write can reach it) must lie in the slab:
-      // one compare here; a misaligned head is caught by the free pointer check
-      // below (its "next" is no slot) and checkSlab() checks heads exactly
-      if (<u32>(obj - slabLin(pfn)) >= (<u32>PAGE_SIZE << kmemCache(c).order)) {
-        freelistCleared(c, id, pfn);
-      } else {
-        const next = getFreePointer(c, pfn, obj);
-        if (next != 1) {
-          if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
-          slabSetFreelist(pfn, next);
-          slabSetInuse(pfn, slabInuse(pfn) + 1);
-          return obj;
-        }
-        isolateFreelist(c, pfn, obj);
-      }
+  // the slow path, which drops it (the kernel would go on handing out objects
+  // that kfree cannot give back)
+  if (obj != 0 && slabOfCache(slab, id)) {
+    const next = getFreePointer(c, slab, obj);
+    if (next != 1) {
+      kcc(k).freelist = <u32>next;
+      return obj;
     }
   }
-  return slabGetObjectSlow(c, id);
+  return slabGetObjectSlow(c, id, currentCpu, k);
 }
 
-function slabGetObjectSlow(c: usize, id: u32): usize {
+// ___slab_alloc(): refill the CPU's freelist from its cpu slab's remote frees
+// (get_freelist), else make another slab the cpu slab: the CPU's partial list
+// first, then the node's partial list (get_partial_node, which also moves up
+// to cpu_partial_slabs / 2 + 1 more slabs to the CPU's list), then a new slab.
+function slabGetObjectSlow(c: usize, id: u32, cpu: u32, k: usize): usize {
   if (!cacheVerify(id)) return 0;
   for (;;) {
-    // retire the exhausted cpu slab to the full list
-    const cur = kmemCache(c).cpuSlab;
-    if (cur != NO_PFN) {
-      if (!slabOfCache(cur, id)) {
-        // check_slab() on the cpu slab: dropped (it leaks), never put on a list
-        slabErr(cur, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
+    const slab = kcc(k).slab;
+    if (slab != NO_PFN) {
+      if (!slabOfCache(slab, id)) {
+        // check_slab() on the cpu slab: dropped with the CPU's free objects (they leak), never put on a list
+        slabErr(slab, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
         slabCorruptions++;
-      } else if (slabFreelist(cur) == 0) listAdd(c, KC_FULL, cur, SLAB_LIST_FULL);
-      else listAdd(c, KC_PARTIAL, cur, SLAB_LIST_PARTIAL);
-      kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
+        kcc(k).slab = NO_PFN;
+        kcc(k).freelist = 0;
+        continue;
+      }
+      const obj = <usize>kcc(k).freelist;
+      if (obj != 0) {
+        // load_freelist
+        const next = getFreePointer(c, slab, obj);
+        if (next != 1) {
+          if (isDefined(SF_CHECKS)) checkFreelistHead(c, slab, next);
+          kcc(k).freelist = <u32>next;
+          return obj;
+        }
+        isolateCpuFreelist(c, slab, obj, k);
+        continue;
+      }
+      // get_freelist(): take what other CPUs freed; none left unfreezes it (full)
+      const remote = slabFreelist(slab);
+      const cleared = remote != 0 && !validSlot(c, slab, remote);
+      if (cleared) freelistCleared(c, id, slab);
+      slabSetFreelist(slab, 0);
+      slabSetInuse(slab, kmemCache(c).objects);
+      if (remote != 0 && !cleared) { kcc(k).freelist = <u32>remote; continue; }
+      kcc(k).slab = NO_PFN;
+      // a slab the fix marked all used stays off the lists
+      if (cleared) slabSetList(slab, SLAB_LIST_NONE);
+      else listAdd(c, KC_FULL, slab, SLAB_LIST_FULL);
     }
-    let pfn = kmemCache(c).partial;
+    // new_slab: the CPU's partial list
+    let pfn = cpuPartialPop(c, id, cpu, k);
+    if (pfn != NO_PFN) {
+      if (checkSlab(c, id, pfn)) freezeSlab(c, pfn, cpu, k);
+      continue;
+    }
+    // get_partial(): the node's partial list
+    pfn = kmemCache(c).partial;
     if (pfn != NO_PFN) {
       listDelFrom(c, KC_PARTIAL, pfn);
       if (!checkSlab(c, id, pfn)) continue;
-    } else {
-      pfn = newSlab(c, id);
-      if (pfn == NO_PFN) return 0;
+      fillCpuPartial(c, cpu);
+      freezeSlab(c, pfn, cpu, k);
+      continue;
     }
-    slabSetList(pfn, SLAB_LIST_CPU);
-    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = pfn;
-    const obj = slabFreelist(pfn);
-    if (obj == 0) continue;
-    const next = getFreePointer(c, pfn, obj);
-    if (next == 1) { isolateFreelist(c, pfn, obj); continue; }
-    if (isDefined(SF_CHECKS)) checkFreelistHead(c, pfn, next);
-    slabSetFreelist(pfn, next);
-    slabSetInuse(pfn, slabInuse(pfn) + 1);
-    return obj;
+    pfn = newSlab(c, id);
+    if (pfn == NO_PFN) return 0;
+    freezeSlab(c, pfn, cpu, k);
   }
+  return 0;   // (not reached: the loop returns)
+}
+
+// get_partial_node() past the slab it takes: up to cpu_partial_slabs / 2 + 1
+// more from the node's partial list to the CPU's (put_cpu_partial, no drain).
+function fillCpuPartial(c: usize, cpu: u32): void {
+  const limit = kmemCache(c).cpuPartialSlabs;
+  if (limit == 0) return;
+  for (let n: u32 = 0; n <= limit / 2; n++) {
+    const more = kmemCache(c).partial;
+    if (more == NO_PFN || !listDelFrom(c, KC_PARTIAL, more)) return;
+    putCpuPartial(c, more, cpu, false);
+  }
+}
+
+// freeze_slab(): the slab becomes the CPU's cpu slab; its freelist moves to
+// the CPU and its objects count as in use until the CPU gives them back.
+function freezeSlab(c: usize, pfn: u32, cpu: u32, k: usize): void {
+  const freelist = slabFreelist(pfn);
+  slabSetFreelist(pfn, 0);
+  slabSetInuse(pfn, kmemCache(c).objects);
+  slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
+  kcc(k).slab = pfn;
+  kcc(k).freelist = <u32>freelist;
+}
+
+// The CPU's partial list is linked through struct page's next (slab->next),
+// which a buggy write can reach: a link that does not lead to a slab of this
+// cache on this CPU's list cuts the list there (its slabs leak), reported as
+// check_slab() does.
+function cpuPartialValid(c: usize, id: u32, pfn: u32, cpu: u32): bool {
+  if (pfn < nrFrames && slabOfCache(pfn, id) && slabList(pfn) == slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu)) return true;
+  if (pfn >= nrFrames) wildPageDeref(pfn);
+  else slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
+  slabCorruptions++;
+  return false;
+}
+function cpuPartialPop(c: usize, id: u32, cpu: u32, k: usize): u32 {
+  const pfn = kcc(k).partial;
+  if (pfn == NO_PFN) return NO_PFN;
+  if (!cpuPartialValid(c, id, pfn, cpu)) { kcc(k).partial = NO_PFN; kcc(k).partialSlabs = 0; return NO_PFN; }
+  kcc(k).partial = pgNext(pfn);
+  kcc(k).partialSlabs = kcc(k).partialSlabs - 1;
+  slabSetList(pfn, SLAB_LIST_NONE);
+  return pfn;
+}
+// put_cpu_partial(): push a slab on the current CPU's partial list; with
+// drain, a list already at s->cpu_partial_slabs first goes to the node.
+function putCpuPartial(c: usize, pfn: u32, cpu: u32, drain: bool): void {
+  const k = kccLin(c, cpu);
+  let slabs: u32 = 0;
+  if (kcc(k).partial != NO_PFN) {
+    if (drain && kcc(k).partialSlabs >= kmemCache(c).cpuPartialSlabs) putPartials(c, cpu, k);
+    else slabs = kcc(k).partialSlabs;
+  }
+  pgSetNext(pfn, kcc(k).partial);
+  pgSetPrev(pfn, NO_PFN);
+  kcc(k).partial = pfn;
+  kcc(k).partialSlabs = slabs + 1;
+  slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu));
+}
+// __put_partials(): the CPU's partial list to the node's partial list, empty
+// slabs beyond s->min_partial to the page allocator.
+function putPartials(c: usize, cpu: u32, k: usize): void {
+  const id = kmemCache(c).id;
+  let pfn = kcc(k).partial;
+  kcc(k).partial = NO_PFN;
+  kcc(k).partialSlabs = 0;
+  for (let n: u32 = 0; pfn != NO_PFN && n <= nrFrames; n++) {
+    if (!cpuPartialValid(c, id, pfn, cpu)) return;
+    const next = pgNext(pfn);
+    if (slabInuse(pfn) == 0 && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
+      slabSetList(pfn, SLAB_LIST_NONE);
+      discardSlab(c, pfn);
+    } else {
+      listAdd(c, KC_PARTIAL, pfn, SLAB_LIST_PARTIAL);
+    }
+    pfn = next;
+  }
+}
+
+// deactivate_slab(): give a cpu slab back. The CPU's freelist is counted and
+// spliced in front of the slab's own (the remote frees), then the slab goes
+// where its state says: the page allocator (empty, and the node has
+// s->min_partial partial slabs), the node's partial list, or the full list.
+function deactivateSlab(c: usize, id: u32, pfn: u32, freelist: usize): void {
+  if (!checkSlab(c, id, pfn)) {
+    // metadata a buggy write reached (reported): it leaks, with the CPU's objects
+    if (slabOfCache(pfn, id)) slabSetList(pfn, SLAB_LIST_NONE);
+    return;
+  }
+  const objects = kmemCache(c).objects;
+  let tail: usize = 0;
+  let delta: u32 = 0;
+  let p = freelist;
+  while (p != 0) {
+    const next = getFreePointer(c, pfn, p);
+    // a bad link, or more links than objects (a cycle): the rest is isolated
+    if (next == 1 || delta >= objects) { reportFreechain(c, pfn, p); slabCorruptions++; break; }
+    tail = p;
+    delta++;
+    p = next;
+  }
+  let inuse = slabInuse(pfn);
+  if (tail != 0) {
+    setFreePointer(c, tail, slabFreelist(pfn));
+    slabSetFreelist(pfn, freelist);
+    inuse = inuse > delta ? inuse - delta : 0;
+    slabSetInuse(pfn, inuse);
+  }
+  slabSetList(pfn, SLAB_LIST_NONE);
+  if (inuse == 0 && kmemCache(c).nrPartial >= kmemCache(c).minPartial) discardSlab(c, pfn);
+  else if (slabFreelist(pfn) != 0) listAdd(c, KC_PARTIAL, pfn, SLAB_LIST_PARTIAL);
+  else listAdd(c, KC_FULL, pfn, SLAB_LIST_FULL);
+}
+
+// __flush_cpu_slab(): a CPU's cpu slab and partial list back to the node.
+function flushCpuSlab(c: usize, cpu: u32): void {
+  const k = kccLin(c, cpu);
+  const slab = kcc(k).slab, freelist = <usize>kcc(k).freelist;
+  kcc(k).slab = NO_PFN;
+  kcc(k).freelist = 0;
+  if (slab != NO_PFN) deactivateSlab(c, kmemCache(c).id, slab, freelist);
+  putPartials(c, cpu, k);
+}
+// flush_all(): every CPU's (kmem_cache_shrink, kmem_cache_destroy). The kernel
+// runs each CPU's flush on that CPU through a workqueue; here the caller does
+// all of them.
+export function flushAll(c: usize): void {
+  if (slabIsSlab()) return;
+  const n = slubNrCpus();
+  for (let cpu: u32 = 0; cpu < n; cpu++) flushCpuSlab(c, cpu);
 }
 
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
@@ -699,19 +907,36 @@ function slabOutOfMemory(c: usize, id: u32, gfp: u32): void {
   store<u64>(rec + R_FIRST_BAD, <u64>missed);
 }
 
-// Return a slot to its slab (do_slab_free): the last step of a free.
+// Return a slot (do_slab_free): the last step of a free. The fast path is
+// the current CPU's own cpu slab (its lockless freelist); any other slab,
+// another CPU's cpu slab included, takes __slab_free.
 export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
   if (slabIsSlab()) { slabCacheFreeFn(c, slabPfn, lin); return; }
-  setFreePointer(c, lin, slabFreelist(slabPfn));
+  const k = kccLin(c, currentCpu);
+  if (kcc(k).slab == slabPfn) {
+    setFreePointer(c, lin, kcc(k).freelist);
+    kcc(k).freelist = <u32>lin;
+    return;
+  }
+  slabFreeSlow(c, slabPfn, lin);
+}
+
+// __slab_free(): onto the slab's own freelist. A frozen slab (another CPU's
+// cpu slab) needs nothing more; a full slab goes to this CPU's partial list
+// (put_cpu_partial, draining it when full); an empty slab on the node's
+// partial list goes to the page allocator once the node keeps
+// s->min_partial; an empty slab on a CPU's partial list stays there.
+function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
+  const prior = slabFreelist(slabPfn);
+  setFreePointer(c, lin, prior);
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
   slabSetInuse(slabPfn, inuse);
   const state = slabList(slabPfn);
   if (state == SLAB_LIST_FULL) {
     listDel(c, slabPfn);
-    listAdd(c, KC_PARTIAL, slabPfn, SLAB_LIST_PARTIAL);
-  }
-  if (inuse == 0 && slabList(slabPfn) == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial > kmemCache(c).minPartial) {
+    putCpuPartial(c, slabPfn, currentCpu, true);
+  } else if (inuse == 0 && state == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
     listDel(c, slabPfn);
     discardSlab(c, slabPfn);
   }
@@ -750,7 +975,10 @@ export function slabFreeFinish(c: usize, slabPfn: u32, va: u64, call: u32): void
 // in use. The kernel BUG()s; we refuse the free and report it.
 function naiveDoubleFree(c: usize, slabPfn: u32, va: u64): bool {
   const lin = dmLin(va);
-  if (slabFreelist(slabPfn) != lin && slabInuse(slabPfn) != 0) return false;
+  // the freelist the object would join: the CPU's own for its cpu slab
+  const k = kccLin(c, currentCpu);
+  const head = kcc(k).slab == slabPfn ? <usize>kcc(k).freelist : slabFreelist(slabPfn);
+  if (head != lin && slabInuse(slabPfn) != 0) return false;
   slubBug(va, kmemCache(c).id);
   return true;
 }
@@ -929,30 +1157,13 @@ export function ksizeOf(va: u64): u64 {
   return <u64>PAGE_SIZE << pgOrderSafe(pfn);
 }
 
-// Iterate the slabs of a cache (cpu, partial, full) calling fn(pfn); used by
-// destroy and the quarantine's remove-cache. fn may not modify the lists.
-export function forEachSlab(c: usize, fn: (c: usize, pfn: u32) => void): void {
-  listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
-  listVerify(c, KC_FULL, SLAB_LIST_FULL);
-  const cpu = kmemCache(c).cpuSlab;
-  if (cpu != NO_PFN) fn(c, cpu);
-  let p = kmemCache(c).partial;
-  while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
-  p = kmemCache(c).full;
-  while (p != NO_PFN) { const n = pgNext(p); fn(c, p); p = n; }
-}
-
-// __kmem_cache_shutdown: free every empty slab; false if objects remain.
+// __kmem_cache_shutdown: flush every CPU, free every empty slab; false if objects remain.
 export function cacheShutdown(c: usize): bool {
   if (slabIsSlab()) return slabShrinkSlab(c);
+  flushAll(c);
   if (kmemCache(c).live != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
-  const cpu = kmemCache(c).cpuSlab;
-  if (cpu != NO_PFN) {
-    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
-    if (slabInuse(cpu) == 0) discardSlab(c, cpu); else return false;
-  }
   let p = kmemCache(c).partial;
   while (p != NO_PFN) {
     const n = pgNext(p);
@@ -962,16 +1173,12 @@ export function cacheShutdown(c: usize): bool {
   return kmemCache(c).partial == NO_PFN && kmemCache(c).full == NO_PFN;
 }
 
-// __kmem_cache_shrink: empty slabs (the cpu slab included) go back to the buddy.
+// __kmem_cache_shrink: flush every CPU, then every empty slab on the node's
+// partial list goes back to the buddy.
 export function cacheShrink(c: usize): void {
   if (slabIsSlab()) { slabShrinkSlab(c); return; }
+  flushAll(c);
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
-  const cpu = kmemCache(c).cpuSlab;
-  if (cpu != NO_PFN && slabInuse(cpu) == 0) {
-    kmemCacheRam(c).cpuSlab = kmemCache(c).cpuSlab = NO_PFN;
-    slabSetList(cpu, SLAB_LIST_NONE);
-    discardSlab(c, cpu);
-  }
   let p = kmemCache(c).partial;
   while (p != NO_PFN) {
     const n = pgNext(p);
@@ -999,6 +1206,11 @@ export function cache_info(id: u32, field: u32): u32 {
   if (id >= nextCacheId) return 0;
   return kcAt(cacheLin(id), field);
 }
+// A CPU's kmem_cache_cpu field (KCC_*) of cache id (SLUB; 0 otherwise).
+export function slub_cpu_info(id: u32, cpu: u32, field: u32): u32 {
+  if (id >= nextCacheId || cpu >= SLUB_MAX_CPUS || field > <u32>KCC_PARTIAL_SLABS || (field & 3) != 0 || slabIsSlab()) return 0;
+  return load<u32>(kccLin(cacheLin(id), cpu) + field);
+}
 export function slabsFreeListHead(c: usize): u32 { return kmemCache(c).partial; }
 export function slabInuseOf(pfn: u32): u32 { return slabInuse(pfn); }
 export function slabObjectsOf(pfn: u32): u32 { return slabObjects(pfn); }
@@ -1014,9 +1226,15 @@ export function isLiveObjectStart(va: u64): bool {
   return nearestObj(c, slab, va) == va && !slabObjectIsFree(c, slab, va);
 }
 // Is the object at va on its slab's freelist? The walk stops at a corrupt link.
+// A cpu slab's free objects are also on its CPU's freelist.
 function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
   const lin = dmLin(va);
-  let p = slabFreelist(slabPfn);
+  if (onFreelist(c, slabPfn, slabFreelist(slabPfn), lin)) return true;
+  const cpu = frozenOn(slabPfn);
+  return cpu >= 0 && onFreelist(c, slabPfn, kcc(kccLin(c, <u32>cpu)).freelist, lin);
+}
+function onFreelist(c: usize, slabPfn: u32, head: usize, lin: usize): bool {
+  let p = head;
   if (p != 0 && !validSlot(c, slabPfn, p)) return false;
   for (let n: u32 = 0; p > 1 && n <= kmemCache(c).objects; n++) {
     if (p == lin) return true;
@@ -1024,6 +1242,15 @@ function slabObjectIsFree(c: usize, slabPfn: u32, va: u64): bool {
   }
   return false;
 }
+// The CPU whose cpu slab pfn is (SLUB), or -1.
+function frozenOn(pfn: u32): i32 {
+  const state = slabList(pfn);
+  if ((state & 0xff) != SLAB_LIST_CPU || (state >> 8) >= slubNrCpus()) return -1;
+  const k = kccLin(cacheLin(pgCache(pfn)), state >> 8);
+  return kcc(k).slab == pfn ? <i32>(state >> 8) : -1;
+}
+// Is pfn a CPU's cpu slab (struct slab's frozen bit)? For the page dump.
+export function slabFrozen(pfn: u32): bool { return !slabIsSlab() && pgCache(pfn) < nextCacheId && frozenOn(pfn) >= 0; }
 // Is va the start of a live large kmalloc?
 function largeKmallocHead(va: u64): bool {
   const off = va - PAGE_OFFSET;
@@ -1035,20 +1262,23 @@ function largeKmallocHead(va: u64): bool {
 // and its slabs are its own, on the list their state says, with in-use counts
 // that fit. Freelists are not followed past a bad link: the allocator
 // isolates those itself when it meets them.
-function slabListCheck(c: usize, id: u32, head: u32, state: u32): bool {
+// count: the list's expected length (a CPU's partial list), or -1. A CPU's
+// partial list is singly linked (slab->next): its prev links are not kept.
+function slabListCheck(c: usize, id: u32, head: u32, state: u32, count: i32 = -1): bool {
   let pfn = head;
   let prev = NO_PFN;
   let n: u32 = 0;
+  const linked = (state & 0xff) != SLAB_LIST_CPU_PARTIAL;
   while (pfn != NO_PFN) {
     if (pfn >= nrFrames || n > nrFrames) return false;
     if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) return false;
-    if (pgPrev(pfn) != prev || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kmemCache(c).objects) return false;
+    if ((linked && pgPrev(pfn) != prev) || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kmemCache(c).objects) return false;
     if (state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) return false;
     prev = pfn;
     pfn = pgNext(pfn);
     n++;
   }
-  return true;
+  return count < 0 || <u32>count == n;
 }
 export function slabCheck(): bool {
   if (slabIsSlab()) return slabCheckSlab();
@@ -1061,10 +1291,31 @@ export function slabCheck(): bool {
     const size = kmemCache(c).size, order = kmemCache(c).order;
     if (kmemCache(c).id != id || size == 0 || kmemCache(c).objectSize > size || order > <u32>MAX_PAGE_ORDER) return false;
     if (kmemCache(c).objects == 0 || <u64>kmemCache(c).objects * size > (<u64>PAGE_SIZE << order)) return false;
-    const cpu = kmemCache(c).cpuSlab;
-    if (cpu != NO_PFN && (cpu >= nrFrames || (pgFlags(cpu) & PG_SLAB) == 0 || pgCache(cpu) != id ||
-        slabList(cpu) != SLAB_LIST_CPU || slabInuse(cpu) > slabObjects(cpu))) return false;
     if (!slabListCheck(c, id, kmemCache(c).partial, SLAB_LIST_PARTIAL) || !slabListCheck(c, id, kmemCache(c).full, SLAB_LIST_FULL)) return false;
+    if (!cpuSlabsCheck(c, id)) return false;
+  }
+  return true;
+}
+// Every CPU's kmem_cache_cpu: a cpu slab of this cache frozen on that CPU
+// (with a freelist of its own slots), a partial list of this cache's slabs
+// on that CPU whose length is the count kept, nothing on a CPU past nr_cpus.
+function cpuSlabsCheck(c: usize, id: u32): bool {
+  const n = slubNrCpus();
+  for (let cpu: u32 = 0; cpu < SLUB_MAX_CPUS; cpu++) {
+    const k = kccLin(c, cpu);
+    const slab = kcc(k).slab, freelist = <usize>kcc(k).freelist;
+    if (cpu >= n) {
+      if (slab != NO_PFN || freelist != 0 || kcc(k).partial != NO_PFN) return false;
+      continue;
+    }
+    if (slab == NO_PFN) {
+      if (freelist != 0) return false;
+    } else {
+      if (slab >= nrFrames || !slabOfCache(slab, id) || slabList(slab) != slabOnCpu(SLAB_LIST_CPU, cpu) ||
+          slabInuse(slab) > slabObjects(slab)) return false;
+      if (freelist != 0 && !validSlot(c, slab, freelist)) return false;
+    }
+    if (!slabListCheck(c, id, kcc(k).partial, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu), kcc(k).partialSlabs)) return false;
   }
   return true;
 }
@@ -1073,16 +1324,39 @@ export function slabCheck(): bool {
 // Mark the free slots of a slab (its freelist) in map, one bit per slot.
 export function slabFreeSlotMap(c: usize, pfn: u32, map: usize): void {
   if (slabIsSlab()) { slabFreeSlotMapSlab(c, pfn, map); return; }
+  memory.fill(map, 0, <usize>((slabObjects(pfn) + 7) >> 3));
+  markFreelist(c, pfn, slabFreelist(pfn), map);
+  const cpu = frozenOn(pfn);
+  if (cpu >= 0) markFreelist(c, pfn, kcc(kccLin(c, <u32>cpu)).freelist, map);
+}
+function markFreelist(c: usize, pfn: u32, head: usize, map: usize): void {
   const n = slabObjects(pfn);
-  memory.fill(map, 0, <usize>((n + 7) >> 3));
   const start = slabLin(pfn);
   const size = kmemCache(c).size;
-  let p = slabFreelist(pfn);
+  let p = head;
+  if (p != 0 && !validSlot(c, pfn, p)) return;
   for (let k: u32 = 0; p > 1 && k <= n; k++) {
     const i = <u32>(p - start) / size;
     store<u8>(map + (i >> 3), <u8>(<u32>load<u8>(map + (i >> 3)) | (<u32>1 << (i & 7))));
     p = getFreePointer(c, pfn, p);
   }
+}
+
+// The lists a walk over a cache's slabs visits (kmemleak): the node's partial
+// and full lists, then each CPU's cpu slab and partial list (SLUB only).
+export function slabWalkLists(): u32 { return slabIsSlab() ? 2 : 2 + (slubNrCpus() << 1); }
+export function slabWalkFirst(c: usize, list: u32): u32 {
+  if (list == 0) return kmemCache(c).partial;
+  if (list == 1) return kmemCache(c).full;
+  const k = kccLin(c, (list - 2) >> 1);
+  return (list & 1) == 0 ? kcc(k).slab : kcc(k).partial;
+}
+// The slab after pfn on list, NO_PFN at the end or at a link that does not
+// lead to a slab of the cache (a corrupted one is not followed).
+export function slabWalkNext(c: usize, list: u32, pfn: u32): u32 {
+  if (list >= 2 && (list & 1) == 0) return NO_PFN;     // a cpu slab is a list of one
+  const next = pgNext(pfn);
+  return next < nrFrames && slabOfCache(next, kmemCache(c).id) ? next : NO_PFN;
 }
 export function slabObjectCount(pfn: u32): u32 { return slabObjects(pfn); }
 export function slabStartLin(pfn: u32): usize { return slabIsSlab() ? slabStartLinSlab(pfn) : slabLin(pfn); }

@@ -89,7 +89,8 @@ export function dumpPage(r: RawRecord, ctx: FormatContext): string[] {
     const inuse = BigInt(Number(r.arg2) & 0xffff);
     const objects = BigInt((Number(r.arg2) >>> 16) & 0x7fff);
     const freelist = r.arg1 === 0n ? 0n : ctx.pageOffset + (r.arg1 - BigInt(abi.PHYS_BASE));
-    w = [flagsWord, ctx.cacheVa(r.cache), LIST_POISON2, 0n, freelist, inuse | (objects << 16n) | (1n << 31n), refWord, 0n];
+    const frozen = (r.arg2 >> 32n) & 1n;      // a CPU's cpu slab
+    w = [flagsWord, ctx.cacheVa(r.cache), LIST_POISON2, 0n, freelist, inuse | (objects << 16n) | (frozen << 31n), refWord, 0n];
   } else if (reserved) {
     w = [flagsWord, structPage + 8n, structPage + 8n, 0n, 0n, 0n, refWord, 0n];
   } else {

@@ -136,17 +136,19 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
 
   it("a slab list link that does not point back: CONFIG_DEBUG_LIST's list_del corruption, the list cut off", () => {
     const e = boot({ cmdline: "kasan=off" }, build);
-    const perSlab = e.slabinfo().find((s) => s.name === "kmalloc-512")!.objPerSlab;
-    const objs = Array.from({ length: 3 * perSlab }, () => e.kmalloc(512));
+    const cache = e.kmem_cache_create("list_test", 512);
+    const perSlab = e.slabinfo().find((s) => s.name === "list_test")!.objPerSlab;
+    const objs = Array.from({ length: 3 * perSlab }, () => e.kmem_cache_alloc(cache));
     const slabOf = (p: bigint) => (p - PAGE_OFFSET) >> 12n;
     const [s1, s2] = [slabOf(objs[0]), slabOf(objs[perSlab])];
     expect(s1).not.toBe(s2);
-    e.kfree(objs[0]);                         // slab 1: full -> partial
-    e.kfree(objs[perSlab]);                   // slab 2: full -> partial, now the list's head
+    e.kmem_cache_free(cache, objs[0]);          // slab 1: full -> this CPU's partial list
+    e.kmem_cache_free(cache, objs[perSlab]);    // slab 2 likewise
+    e.kmem_cache_shrink(cache);                  // flush_all: both to the node's partial list, slab 1 at its head
     const frames = BigInt(e.stats().framesTotal);
     const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
-    e.store(memMap + s1 * 64n + 20n, 4, 5);  // slab 1's prev link: pfn 5 instead of slab 2
-    function refill() { for (let i = 0; i < 2; i++) e.kmalloc(512); }
+    e.store(memMap + s2 * 64n + 20n, 4, 5);  // slab 2's prev link: pfn 5 instead of slab 1
+    function refill() { for (let i = 0; i < 2; i++) e.kmem_cache_alloc(cache); }
     refill();
     const [r, ...rest] = e.takeReports();
     expect(rest).toEqual([]);
@@ -155,15 +157,33 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     const l = lines(r);
     expect(l.slice(0, 3)).toEqual([
       "------------[ cut here ]------------",
-      `list_del corruption. next->prev should be ${lru(s2)}, but was ${lru(5n)}. (next=${lru(s1)})`,
+      `list_del corruption. next->prev should be ${lru(s1)}, but was ${lru(5n)}. (next=${lru(s2)})`,
       "WARNING: CPU: 0 PID: 1 at lib/list_debug.c:65 __list_del_entry_valid_or_report+0x13b/0x1a0",
     ]);
     expect(l.some((x) => x.startsWith(" refill+"))).toBe(true);
-    // the partial list is cut: freeing into slab 1 again reports nothing, and the allocator goes on
-    e.kfree(objs[1]);
-    expect(e.kmalloc(512)).not.toBe(0n);
+    // the partial list is cut: freeing into slab 2 again reports nothing, and the allocator goes on
+    e.kmem_cache_free(cache, objs[perSlab + 1]);
+    expect(e.kmem_cache_alloc(cache)).not.toBe(0n);
     expect(e.takeReports()).toEqual([]);
     expect(e.selfCheck()).toEqual([]);
+  });
+
+  it("a slab list turned into a cycle: kmemleak's walk ends, selfCheck names the slab lists", () => {
+    const e = boot({ cmdline: "kfence.sample_interval=0 mem=32M" }, build);
+    const cache = e.kmem_cache_create("cycle_test", 512);
+    const perSlab = e.slabinfo().find((s) => s.name === "cycle_test")!.objPerSlab;
+    const objs = Array.from({ length: 3 * perSlab }, () => e.kmem_cache_alloc(cache));
+    e.kmem_cache_free(cache, objs[0]);
+    e.kmem_cache_free(cache, objs[perSlab]);
+    e.quarantineDrain();
+    e.kmem_cache_shrink(cache);                  // both slabs on the node's partial list
+    const s2 = (objs[perSlab] - PAGE_OFFSET) >> 12n;
+    const frames = BigInt(e.stats().framesTotal);
+    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
+    e.store(memMap + s2 * 64n + 16n, 4, Number(s2));   // slab 2's next link: itself
+    const leaks = e.kmemleakScan();
+    expect(leaks.length).toBeGreaterThan(0);
+    expect(e.selfCheck()).toContain("a slab cache or slab list is inconsistent");
   });
 
   it("a PTE scribbled to a frame outside RAM: the access faults as a reserved-bit violation, nothing is read", () => {
