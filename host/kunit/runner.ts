@@ -138,16 +138,23 @@ const KUNIT_FRAMES = [
   { name: "ret_from_fork_asm", offset: 0x19, size: 0x30 },
 ];
 
-/** Run a suite; extra options are merged over the suite's own. */
+/**
+ * Run a suite; extra options are merged over the suite's own. `run.reports`:
+ * print each case's reports in the KTAP output; `run.cpu`: run the cases on
+ * that CPU (its thread; engine.cpu(n)).
+ */
 export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: string[], create: CreateOptions = {},
-                         print: { reports?: boolean } = {}): { ktap: string; results: CaseResult[]; ok: boolean } {
+                         run: { reports?: boolean; cpu?: number } = {}): { ktap: string; results: CaseResult[]; ok: boolean } {
   const cases = only ? suite.cases.filter((c) => only.includes(c.name)) : suite.cases;
   const out: string[] = ["KTAP version 1", "1..1", "    KTAP version 1", `    # Subtest: ${suite.name}`,
     `    # module: ${suite.module}`, `    1..${cases.length}`];
   const results: CaseResult[] = [];
   const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
+  const booted: Engine[] = [];
   const boot = (i: number): Engine => {
-    const engine = Engine.createSync(opts, create);
+    const machine = Engine.createSync(opts, create);
+    booted.push(machine);
+    const engine = machine.cpu(run.cpu ?? 0);
     engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
     engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
     engine.stackSuffix = KUNIT_FRAMES;
@@ -163,6 +170,7 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
       // what the suite printed (console lines), then KUnit's kunit_err() line
       out.push(...first.dmesg().slice(booted).split("\n").filter(Boolean));
       out.push(`    # ${suite.name}:     # failed to initialize (${err})`, `not ok 1 ${suite.name}`);
+      for (const m of booted.splice(0)) void m.stopCpus();
       return { ktap: out.join("\n") + "\n", results, ok: false };
     }
   }
@@ -191,7 +199,9 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
     if (status !== "skip" && t.failures.length) status = "not ok";
     // the console as a real run shows it: a case's reports inside its subtest, in order with
     // its kunit_info() lines, before its verdict
-    const reports = print.reports ? [...t.seen].sort((a, b) => a.seq - b.seq) : [];
+    // a case's machine is done: its CPU threads end (terminate() starts at once)
+    for (const m of booted.splice(0)) void m.stopCpus();
+    const reports = run.reports ? [...t.seen].sort((a, b) => a.seq - b.seq) : [];
     let next = 0;
     t.log.forEach((l, k) => {
       for (; next < reports.length && reports[next].seq <= t.logAfterSeq[k]; next++) out.push(...reports[next].text.split("\n"));

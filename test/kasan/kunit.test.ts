@@ -31,3 +31,22 @@ describe.each(["release", "debug"] as const)("KASAN KUnit suite, generic mode (%
     expect(r.status).toBe("ok");
   });
 });
+
+// The same suite with every case on CPU 1's thread (engine.cpu(1)): the same
+// verdicts, and every report names CPU 1.
+describe("KASAN KUnit suite, generic mode, on CPU 1 (release build)", () => {
+  const { results } = runSuite(kasanSuite, { cmdline: "nr_cpus=2" }, undefined, {}, { cpu: 1 });
+  const onCpu0 = runSuite(kasanSuite, { cmdline: "nr_cpus=2" }).results;
+
+  it("every case has CPU 0's verdict", () => {
+    expect(results.map((r) => [r.name, r.status])).toEqual(onCpu0.map((r) => [r.name, r.status]));
+    expect(results.filter((r) => r.status === "ok").length).toBeGreaterThan(40);
+  });
+
+  it("every report of a case names CPU 1 and the case's task", () => {
+    const reports = results.flatMap((r) => r.reports).map((r) => r.text);
+    expect(reports.length).toBeGreaterThan(40);
+    // (an RCU callback runs in CPU 1's ksoftirqd)
+    for (const text of reports) expect(text).toMatch(/^CPU: 1 UID: 0 PID: \d+ Comm: (kunit_try_catch|ksoftirqd\/1) /m);
+  });
+});

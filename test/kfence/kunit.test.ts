@@ -96,3 +96,26 @@ describe.each(BUILDS)("KUnit kfence suite (%s build)", (build) => {
     }
   });
 });
+
+// The suite on CPU 1's thread (engine.cpu(1)): the same verdicts and reports,
+// KFENCE's "on cpu 1" and the CPU line naming it (the memcache ctor runs back
+// on the calling thread through the core's sf_ctor).
+describe("KUnit kfence suite on CPU 1", () => {
+  const { results } = runSuite(kfenceSuite, {}, undefined, {}, { cpu: 1 });
+  const onCpu0 = runSuite(kfenceSuite).results;
+
+  it("every case has CPU 0's verdict and the same reports", () => {
+    expect(results.map((r) => [r.name, r.status, r.failures])).toEqual(onCpu0.map((r) => [r.name, r.status, r.failures]));
+    expect(results.map(seen)).toEqual(onCpu0.map(seen));
+  });
+
+  it("the reports say CPU 1", () => {
+    const texts = results.flatMap((r) => r.reports).filter((r) => r.kind === "kfence").map((r) => r.text);
+    expect(texts.length).toBeGreaterThan(20);
+    for (const t of texts) expect(t).toMatch(/^CPU: 1 UID: 0 PID: \d+ Comm: (kunit_try_catch|ksoftirqd\/1) /m);
+    // every object track (test_invalid_access has no object) was made on CPU 1
+    const tracks = texts.flatMap((t) => t.match(/^(allocated|freed) by task \d+ on cpu \d+ at /gm) ?? []);
+    expect(tracks.length).toBeGreaterThan(20);
+    for (const l of tracks) expect(l).toMatch(/ on cpu 1 at $/);
+  });
+});
