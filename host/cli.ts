@@ -4,7 +4,7 @@ import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
 import { createEngine, ConfigError, EnginePanicError, EngineBusyError } from "./index.js";
 import { GuestError } from "./guest/runner.js";
-import { DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
+import { DEMO_CASES, SMP_DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 import { runSuite } from "./kunit/runner.js";
 import { KUNIT_SUITES } from "./kunit/suites.js";
 import { BENCH_SUITES } from "../bench/suites.js";
@@ -88,7 +88,7 @@ program
     engine.stackSuffix = INITCALL_FRAMES;
     if (!opts.json) process.stdout.write(engine.dmesg() + "\n");
     const out: unknown[] = [];
-    for (const c of DEMO_CASES) {
+    for (const c of [...DEMO_CASES, ...(engine.nrCpus > 1 ? SMP_DEMO_CASES : [])]) {
       engine.takeReports();
       if (!opts.json) process.stdout.write(`### ${c.name}: ${c.describe}\n\n`);
       c.run(engine);

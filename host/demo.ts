@@ -79,6 +79,20 @@ function kfence_memory_corruption(e: Engine): void {
   e.kfree(p);
 }
 
+// A work item queued on CPU 1 frees an object that CPU 0 goes on reading: the
+// report is CPU 0's, the free track is CPU 1's kworker, and the object holds the
+// work struct, so KASAN also names where the work was queued.
+function release_on_other_cpu(cpu1: Engine, p: bigint): void {
+  cpu1.kfree(p);
+}
+function use_after_free_across_cpus(e: Engine): void {
+  const p = e.kmalloc(96);
+  const cpu1 = e.cpu(1);
+  cpu1.queue_work(p, () => release_on_other_cpu(cpu1, p));
+  cpu1.flush_workqueue();
+  e.load(p + 16n, 4);
+}
+
 /** Below the demo's functions, pid 1 runs initcalls, as early kernel code does. */
 export const INITCALL_FRAMES = [
   { name: "do_one_initcall", offset: 0x236, size: 0x820 },
@@ -101,4 +115,9 @@ export const DEMO_CASES: DemoCase[] = [
   { name: "kfence-use-after-free", describe: "a sampled object read after kfree: its page is protected", run: kfence_use_after_free_read },
   { name: "kfence-memory-corruption", describe: "a byte written past a sampled 73-byte object, found in the canary on kfree",
     run: kfence_memory_corruption },
+];
+
+/** Cases that need a second CPU (engine.nrCpus > 1: Node, or a cross-origin isolated page). */
+export const SMP_DEMO_CASES: DemoCase[] = [
+  { name: "slab-use-after-free-across-cpus", describe: "a work item on CPU 1 frees an object CPU 0 then reads (engine.cpu(1))", run: use_after_free_across_cpus },
 ];

@@ -145,6 +145,8 @@ export class Engine {
   stopCpus(): Promise<void> { return this.smp.stop(); }
   /** The CPU the engine's calls run on now. */
   get thisCpu(): number { return this.smp.active; }
+  /** The CPUs this engine runs: nr_cpus on shared memory, 1 on the plain core (what dmesg says it brought up). */
+  get nrCpus(): number { return this.smp.maxCpus; }
 
   // ── plumbing for subsystems ────────────────────────────────────────────────
   /** Append a line to the kernel log. */

@@ -33,8 +33,16 @@ describe("shadowfence command", () => {
       "BUG: KFENCE: out-of-bounds read in kfence_out_of_bounds_read+0x?/0x?",
       "BUG: KFENCE: use-after-free read in kfence_use_after_free_read+0x?/0x?",
       "BUG: KFENCE: memory corruption in kfence_memory_corruption+0x?/0x?",
+      "BUG: KASAN: slab-use-after-free in use_after_free_across_cpus+0x?/0x?",
     ]);
     expect(r.stdout).not.toContain("(no report");
+    // the last case runs on two CPUs: CPU 0 reads what CPU 1's kworker freed
+    const across = r.stdout.slice(r.stdout.indexOf("BUG: KASAN: slab-use-after-free in use_after_free_across_cpus"));
+    expect(across).toMatch(/^CPU: 0 UID: 0 PID: 1 Comm: swapper\/0 /m);
+    expect(across).toMatch(/^Freed by task 41:\n(?: \S+\n)*? kfree\+0x[0-9a-f]+\/0x[0-9a-f]+\n release_on_other_cpu\+0x[0-9a-f]+\/0x[0-9a-f]+\n process_one_work\+/m);
+    expect(across).toMatch(/^Last potentially related work creation:\n/m);
+    const single = cli("demo", "--cmdline", "nr_cpus=1");
+    expect(titles(single.stdout).at(-1)).toBe("BUG: KFENCE: memory corruption in kfence_memory_corruption+0x?/0x?");
   });
 
   it("demo on arm64 with sw_tags: tag-based reports, and says what tags cannot see", () => {

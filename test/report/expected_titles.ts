@@ -18,6 +18,7 @@ export const EXPECTED_DEMO_TITLES: Record<"x86_64" | "arm64", string[]> = {
     "KFENCE: out-of-bounds read in kfence_out_of_bounds_read",
     "KFENCE: use-after-free read in kfence_use_after_free_read",
     "KFENCE: memory corruption in kfence_memory_corruption",
+    "KASAN: slab-use-after-free Read in use_after_free_across_cpus",
   ],
   arm64: [
     "KASAN: slab-use-after-free Read in use_after_free_read",
@@ -29,6 +30,7 @@ export const EXPECTED_DEMO_TITLES: Record<"x86_64" | "arm64", string[]> = {
     "KFENCE: out-of-bounds read in kfence_out_of_bounds_read",
     "KFENCE: use-after-free read in kfence_use_after_free_read",
     "KFENCE: memory corruption in kfence_memory_corruption",
+    "KASAN: slab-use-after-free Read in use_after_free_across_cpus",
   ],
 };
 
