@@ -150,10 +150,10 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
     `    # module: ${suite.module}`, `    1..${cases.length}`];
   const results: CaseResult[] = [];
   const opts: EngineOptions = { ...suite.options, ...extra, cmdline: [suite.options.cmdline, extra.cmdline].filter(Boolean).join(" ") };
-  const booted: Engine[] = [];
+  const machines: Engine[] = [];
   const boot = (i: number): Engine => {
     const machine = Engine.createSync(opts, create);
-    booted.push(machine);
+    machines.push(machine);
     const engine = machine.cpu(run.cpu ?? 0);
     engine.exports.set_taint(engine.exports.get_taint() | TAINT_TEST);
     engine.setTask({ pid: 100 + i, comm: "kunit_try_catch" });
@@ -170,7 +170,7 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
       // what the suite printed (console lines), then KUnit's kunit_err() line
       out.push(...first.dmesg().slice(booted).split("\n").filter(Boolean));
       out.push(`    # ${suite.name}:     # failed to initialize (${err})`, `not ok 1 ${suite.name}`);
-      for (const m of booted.splice(0)) void m.stopCpus();
+      for (const m of machines.splice(0)) void m.stopCpus();
       return { ktap: out.join("\n") + "\n", results, ok: false };
     }
   }
@@ -200,7 +200,7 @@ export function runSuite(suite: KunitSuite, extra: EngineOptions = {}, only?: st
     // the console as a real run shows it: a case's reports inside its subtest, in order with
     // its kunit_info() lines, before its verdict
     // a case's machine is done: its CPU threads end (terminate() starts at once)
-    for (const m of booted.splice(0)) void m.stopCpus();
+    for (const m of machines.splice(0)) void m.stopCpus();
     const reports = run.reports ? [...t.seen].sort((a, b) => a.seq - b.seq) : [];
     let next = 0;
     t.log.forEach((l, k) => {

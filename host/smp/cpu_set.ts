@@ -7,7 +7,7 @@
 // kernel lock (assembly/smp.ts).
 import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
-import type { CpuJob, CpuRunner } from "./types.js";
+import { runsUnbracketed, type CpuJob, type CpuRunner } from "./types.js";
 import type { Frame } from "../stackdepot.js";
 
 /** lib/test_vmalloc.c's tests by name: the ids test_vmalloc_run takes. */
@@ -71,7 +71,6 @@ function isShared(memory: WebAssembly.Memory): boolean {
 
 // Called from wasm guests (hooks, heap shims) inside a guest's run, which holds the lock already.
 const GUEST_CALLED = ["__asan_", "guest_"];
-const SELF_BRACKETED = ["smp_", "kernel_", "test_vmalloc_run", "smp_churn_run"];
 
 export class CpuSet {
   /** The CPU the engine's calls run on now. */
@@ -148,7 +147,7 @@ export class CpuSet {
     });
     const locked0: Record<string, unknown> = {};
     for (const [name, v] of Object.entries(this.raw0)) {
-      if (typeof v !== "function" || GUEST_CALLED.some((p) => name.startsWith(p)) || SELF_BRACKETED.some((p) => name.startsWith(p))) {
+      if (typeof v !== "function" || GUEST_CALLED.some((p) => name.startsWith(p)) || runsUnbracketed(name)) {
         locked0[name] = v;
         continue;
       }

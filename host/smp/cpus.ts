@@ -20,16 +20,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "
 /** nr_cpus for CPU threads: 1..8 (issue 14). */
 export const MAX_CPU_THREADS = 8;
 
-/** Loops that enter and leave the kernel per step (so CPUs running them interleave); called without the bracket. */
-export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run"];
-/** Exports that are not kernel code: the lock and thread primitives. */
-export const UNLOCKED_PREFIXES: readonly string[] = ["smp_", "kernel_"];
-/** Whether an export is called without the kernel lock bracket. */
-export function runsUnbracketed(fn: string): boolean {
-  return SELF_LOCKING_EXPORTS.includes(fn) || UNLOCKED_PREFIXES.some((p) => fn.startsWith(p));
-}
-
-import type { CpuArg as Arg, CpuJob, HostImport, CpuRunner } from "./types.js";
+import { SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed, type CpuArg as Arg, type CpuJob, type HostImport, type CpuRunner } from "./types.js";
 export type { CpuJob, HostImport } from "./types.js";
 
 // ctl words, per CPU thread: [0] messages to the worker, [1] messages to the

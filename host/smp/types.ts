@@ -12,3 +12,12 @@ export interface CpuRunner {
   all(jobs: CpuJob[]): Promise<Array<CpuArg | undefined>>;
   stop(): Promise<void>;
 }
+
+/** Loops that enter and leave the kernel per step (so CPUs running them interleave): called without the kernel lock bracket. */
+export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run"];
+/** Exports that are not kernel code: the lock and thread primitives. */
+export const UNLOCKED_PREFIXES: readonly string[] = ["smp_", "kernel_"];
+/** Whether a CPU runs an export without bracketing it by kernel_enter/kernel_leave. */
+export function runsUnbracketed(fn: string): boolean {
+  return SELF_LOCKING_EXPORTS.includes(fn) || UNLOCKED_PREFIXES.some((p) => fn.startsWith(p));
+}
