@@ -8,14 +8,18 @@ export function randomSeed(seed: u64): void {
   for (let i = 0; i < 4; i++) randomU64();
 }
 
-// xorshift64*
-export function randomU64(): u64 {
-  let x = state;
+// xorshift64*: the step, for generators of their own (test modules keep theirs
+// apart from the engine's, so their work does not move the engine's choices)
+// @ts-ignore: decorator
+@inline export function xorshiftStep(x: u64): u64 {
   x ^= x >> 12;
   x ^= x << 25;
   x ^= x >> 27;
-  state = x;
-  return x * 0x2545f4914f6cdd1d;
+  return x;
+}
+export function randomU64(): u64 {
+  state = xorshiftStep(state);
+  return state * 0x2545f4914f6cdd1d;
 }
 
 // uniform in [0, n)

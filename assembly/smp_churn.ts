@@ -14,6 +14,7 @@ import { checkedStore, checkedLoad } from "./mm/access";
 import { PAGE_OFFSET, untag } from "./mm/layout";
 import { currentStack } from "./stackdepot";
 import { enginePanicked } from "./mm/fault";
+import { xorshiftStep } from "./random";
 import { kernelEnter, kernelLeave, thisCpu } from "./smp";
 import { PERCPU_CHURN, CHURN_SLOTS, CHURN_AREA_SIZE } from "./statics";
 
@@ -33,10 +34,8 @@ import { PERCPU_CHURN, CHURN_SLOTS, CHURN_AREA_SIZE } from "./statics";
 
 let churnRs: u64 = 1;
 function rnd(): u32 {
-  let x = churnRs;
-  x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-  churnRs = x;
-  return <u32>((x * 0x2545f4914f6cdd1d) >> 32);
+  churnRs = xorshiftStep(churnRs);
+  return <u32>((churnRs * 0x2545f4914f6cdd1d) >> 32);
 }
 
 // @ts-ignore: decorator

@@ -11,16 +11,15 @@ import { checkedStore as checkedStoreLocked, checkedLoad as checkedLoadLocked } 
 import { threadSize } from "../task_stack";
 import { currentStack } from "../stackdepot";
 import { cfg } from "../config";
+import { xorshiftStep } from "../random";
 import { kernelEnter, kernelLeave } from "../smp";
 
 // The module's own generator (get_random_*), seeded per run so that every
 // configuration does exactly the same work.
 let rs: u64 = 1;
 function rnd(): u32 {
-  let x = rs;
-  x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-  rs = x;
-  return <u32>((x * 0x2545f4914f6cdd1d) >> 32);
+  rs = xorshiftStep(rs);
+  return <u32>((rs * 0x2545f4914f6cdd1d) >> 32);
 }
 // get_random_u32_inclusive(lo, hi)
 function inclusive(lo: u32, hi: u32): u32 { return lo + <u32>((<u64>rnd() * <u64>(hi - lo + 1)) >> 32); }
