@@ -45,6 +45,16 @@ describe("kunit vmalloc", () => {
     ]);
   });
 
+  it("software tags (arm64) on CPU 1's thread: every case passes, its reports name CPU 1", () => {
+    const { ktap, results } = runSuite(vmallocSuite, { cmdline: "arch=arm64 kasan.mode=sw_tags" }, undefined, {}, { cpu: 1 });
+    expect(ktap.split("\n").slice(11, 13)).toEqual(["# kasan: pass:5 fail:0 skip:0 total:5", "# Totals: pass:5 fail:0 skip:0 total:5"]);
+    const texts = results.flatMap((r) => r.reports).filter((r) => r.kind === "kasan").map((r) => r.text);
+    const onCpu0 = runSuite(vmallocSuite, { cmdline: "arch=arm64 kasan.mode=sw_tags" }).results.flatMap((r) => r.reports).filter((r) => r.kind === "kasan");
+    expect(texts.length).toBe(onCpu0.length);
+    expect(texts.length).toBeGreaterThan(0);
+    for (const t of texts) expect(t).toMatch(/^CPU: 1 UID: 0 PID: \d+ Comm: kunit_try_catch /m);
+  });
+
   it("kasan.vmalloc=off: the cases that need it skip as without CONFIG_KASAN_VMALLOC", () => {
     const { ktap } = runSuite(vmallocSuite, { cmdline: "kasan.vmalloc=off" }, ["vmalloc_oob"]);
     expect(ktap.split("\n")).toContain("    ok 1 vmalloc_oob # SKIP Test requires CONFIG_KASAN_VMALLOC=y");
