@@ -164,27 +164,30 @@ export class Engine {
   kernelCall<T>(capture: boolean, fn: () => T): T {
     this.enter();
     // on SMP the whole call, the report drain included, holds the kernel lock
-    return this.smp.locked(() => {
+    const lock = this.smp.lock();
+    try {
       this.exports.set_current_stack(capture ? this.stackHandle(this.tracer.capture()) : 0);
       // kfence.clock=wall: the sampling timer sees the wall clock at each call
       if (this.wallClock) this.exports.kfence_wall_poll();
       const result = fn();
       this.drain();
       return result;
-    });
+    } finally {
+      this.smp.unlock(lock);
+    }
   }
   /** Run fn as a kernel call with an explicit current stack (the guest runner). */
   callWithStack<T>(handle: number, fn: () => T): T {
     this.enter();
-    return this.smp.locked(() => {
+    const lock = this.smp.lock();
+    try {
       this.exports.set_current_stack(handle);
-      try {
-        return fn();
-      } finally {
-        this.exports.set_current_stack(0);
-        this.drain();
-      }
-    });
+      return fn();
+    } finally {
+      this.exports.set_current_stack(0);
+      this.drain();
+      this.smp.unlock(lock);
+    }
   }
   private enter(): void {
     this.notBusy();

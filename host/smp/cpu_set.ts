@@ -91,17 +91,9 @@ export class CpuSet {
   /** The CPUs this engine can run: nr_cpus on shared memory, one on ordinary memory. */
   get maxCpus(): number { return isShared(this.engine.memory) ? this.engine.options.nrCpus : 1; }
 
-  /** fn under the kernel lock of the current CPU (nothing to take until CPU threads run). */
-  locked<T>(fn: () => T): T {
-    if (!this.threads) return fn();
-    const x = this.cur;
-    const depth = x.kernel_enter();
-    try {
-      return fn();
-    } finally {
-      x.kernel_leave(depth);
-    }
-  }
+  /** Take the current CPU's kernel lock (nothing to take until CPU threads run: -1); give the result to unlock. */
+  lock(): number { return this.threads ? this.cur.kernel_enter() : -1; }
+  unlock(depth: number): void { if (depth >= 0) this.cur.kernel_leave(depth); }
 
   /** Refuse `method` on CPUs other than 0. */
   onCpu0(method: string): void {
