@@ -218,6 +218,26 @@ describe("browser bundle: CPUs", () => {
     await page.close();
   }, 120_000);
 
+  it("cross-origin isolated, but the CPU worker script does not load: smpInit rejects in one line, CPU 0 goes on", async () => {
+    const page = await browser.newPage();
+    await page.route("**/cpu_worker.js", (route) => route.fulfill({ status: 404, body: "" }));
+    await page.goto(`http://127.0.0.1:${isolatedPort}/`);
+    const r: { init: string; jobs: string; leaked: string; selfCheck: string[] } = await page.evaluate(`(async () => {
+      const sf = await import("/shadowfence.js");
+      const e = await sf.createEngine({ cmdline: "kasan=on nr_cpus=2 kfence.sample_interval=0" });
+      const rej = async (p) => { try { await p; return "no error"; } catch (x) { return x.constructor.name + ": " + x.message; } };
+      const init = await rej(e.smpInit());
+      const jobs = await rej(e.onCpus([{ cpu: 0, churn: { seed: 1, ops: 100 } }, { cpu: 1, churn: { seed: 2, ops: 100 } }]));
+      const p = e.kmalloc(16); e.kfree(p); e.load(p, 1);
+      return { init, jobs, leaked: e.takeReports().map((x) => x.text.split("\\n")[1]).join("|"), selfCheck: e.selfCheck() };
+    })()`);
+    expect(r.init).toMatch(/^Error: CPU 1: its worker \(http:\/\/127\.0\.0\.1:\d+\/host\/web\/cpu_worker\.js\) did not start$/);
+    expect(r.jobs).toBe(r.init);
+    expect(r.leaked).toMatch(/^BUG: KASAN: slab-use-after-free in /);
+    expect(r.selfCheck).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it("not isolated: the plain core, one CPU in dmesg; jobs on CPU 1 and engine.cpu(1) are one-line errors, CPU 0 runs", async () => {
     const page = await browser.newPage();
     const cores: string[] = [];
