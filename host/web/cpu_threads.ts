@@ -37,6 +37,7 @@ interface Pending { resolve: (v: Arg | undefined) => void; reject: (e: Error) =>
 export class WebCpuThreads implements CpuRunner {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  private readonly inflight = new Set<Promise<unknown>>();
   private readonly busy: number[] = [];
   private readonly gate = new Int32Array(new SharedArrayBuffer(8));
   private readonly exportNames: Set<string>;
@@ -173,16 +174,23 @@ export class WebCpuThreads implements CpuRunner {
   private post(job: CpuJob, args: Arg[], gen: number): Promise<Arg | undefined> {
     const id = this.nextId++;
     this.busy[job.cpu - 1]++;
-    return new Promise((resolve, reject) => {
+    const p = new Promise<Arg | undefined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.workers[job.cpu - 1].postMessage({ t: "job", id, fn: job.fn, args, gen, stack: job.stack } satisfies ToCpu);
     });
+    const settled = p.then(() => undefined, () => undefined).finally(() => this.inflight.delete(settled));
+    this.inflight.add(settled);
+    return p;
   }
 
-  /** End the workers. */
+  /**
+   * End the workers, once the jobs they run have ended: a worker terminated
+   * inside a job could leave the kernel lock taken, and CPU 0 would spin on it.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    while (this.inflight.size > 0) await Promise.all(this.inflight);
     this.failAll("the CPU threads were stopped");
     for (const w of this.workers) w?.terminate();
   }
