@@ -19,7 +19,7 @@ export function atomicsWaitAllowed(): boolean {
 }
 
 /** Why engine.cpu(n) cannot work here, in one line, with what does. */
-export function SYNC_UNAVAILABLE(): string {
+export function syncUnavailableReason(): string {
   const why = atomicsWaitAllowed()
     ? "the browser bundle's CPU threads run jobs only, not synchronous calls"
     : "a browser's main thread cannot block while another CPU runs a call";
@@ -44,7 +44,7 @@ export class WebCpuThreads implements CpuRunner {
   private nextId = 1;
   private generation = 0;
   private stopped = false;
-  readonly syncUnavailable = SYNC_UNAVAILABLE();
+  readonly syncUnavailable = syncUnavailableReason();
   /** Unused: jobs run without the host (a job that reaches a host callback fails in its worker). */
   hostImport: HostImport = () => undefined;
 

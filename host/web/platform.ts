@@ -3,7 +3,7 @@
 // shared-memory one (several CPUs: Web Workers over one memory) for pages that
 // are cross-origin isolated, the plain one (one CPU) for the others.
 import { sharedMemoryAvailable } from "../core_memory.js";
-import { WebCpuThreads, SYNC_UNAVAILABLE } from "./cpu_threads.js";
+import { WebCpuThreads, syncUnavailableReason } from "./cpu_threads.js";
 import type { CpuRunner } from "../smp/types.js";
 
 export type CoreBuild = "release" | "debug" | "plain";
@@ -67,5 +67,5 @@ export async function startCpuThreads(mod: WebAssembly.Module, memory: WebAssemb
   return WebCpuThreads.start(mod, memory, cpu0, nrCpus, cpuWorkerUrl);
 }
 export function startCpuThreadsSync(_mod: WebAssembly.Module, _memory: WebAssembly.Memory, _cpu0: WebAssembly.Exports, _nrCpus: number): CpuRunner {
-  throw new Error(SYNC_UNAVAILABLE());
+  throw new Error(syncUnavailableReason());
 }
