@@ -1,6 +1,8 @@
 // The browser bundle: the compiled host (dist/host) with the Node platform
-// module swapped for the browser one, and core.wasm emitted next to it (the
-// plain build: no shared memory, so it runs where pages are not cross-origin isolated).
+// module swapped for the browser one, and two cores emitted next to it:
+// core.wasm (the plain build: no shared memory, so it runs where pages are not
+// cross-origin isolated) and core.smp.wasm (the release build on shared memory,
+// for isolated pages: CPU threads as Web Workers, whose script is emitted too).
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -11,19 +13,22 @@ const webPlatform = path.join(root, "dist/host/web/platform.js");
 const nodePlatform = path.join(root, "dist/host/platform.js");
 
 function shadowfenceWeb() {
-  let ref;
+  // virtual module -> the reference of the file whose URL it exports
+  const refs = {};
   return {
     name: "shadowfence-web",
     buildStart() {
-      ref = this.emitFile({ type: "asset", fileName: "core.wasm", source: readFileSync(path.join(root, "build/core.plain.wasm")) });
+      refs["shadowfence:core-url"] = this.emitFile({ type: "asset", fileName: "core.wasm", source: readFileSync(path.join(root, "build/core.plain.wasm")) });
+      refs["shadowfence:core-smp-url"] = this.emitFile({ type: "asset", fileName: "core.smp.wasm", source: readFileSync(path.join(root, "build/core.wasm")) });
+      refs["shadowfence:cpu-worker-url"] = this.emitFile({ type: "chunk", id: path.join(root, "dist/host/web/cpu_worker.js") });
     },
     resolveId(source, importer) {
-      if (source === "shadowfence:core-url") return "\0shadowfence:core-url";
+      if (Object.hasOwn(refs, source)) return `\0${source}`;
       if (importer && path.resolve(path.dirname(importer), source) === nodePlatform) return webPlatform;
       return null;
     },
     load(id) {
-      if (id === "\0shadowfence:core-url") return `export default import.meta.ROLLUP_FILE_URL_${ref};`;
+      if (id.startsWith("\0") && Object.hasOwn(refs, id.slice(1))) return `export default import.meta.ROLLUP_FILE_URL_${refs[id.slice(1)]};`;
       return null;
     },
   };

@@ -124,6 +124,7 @@ export class CpuSet {
   }
 
   private initSync(): void {
+    if (this.threads?.syncUnavailable) throw new Error(this.threads.syncUnavailable);
     if (this.threads) return;
     if (this.starting) throw new Error("the CPUs are starting: await engine.smpInit() first");
     this.checkThreadable();
@@ -154,8 +155,8 @@ export class CpuSet {
       const x: Record<string, unknown> = {};
       for (const [name, v] of Object.entries(this.raw0)) x[name] = typeof v === "function" ? (...a: Arg[]) => t.callSync(n, name, a) : v;
       this.remote[n] = x as unknown as CoreExports;
-      // the CPU's idle task until setTask says otherwise
-      this.withCpu(n, () => this.remote[n].set_current(0, n));
+      // the CPU's idle task until setTask says otherwise (a runner without sync calls starts it so)
+      if (!t.syncUnavailable) this.withCpu(n, () => this.remote[n].set_current(0, n));
     }
     const wasCpu0 = this.cur === this.raw0;
     this.raw0Locked = locked0 as unknown as CoreExports;
@@ -225,14 +226,16 @@ export class CpuSet {
     if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("onCpus: a non-empty array of jobs, one per CPU");
     const calls = jobs.map((j, i) => this.jobCall(j, i));
     if (new Set(calls.map((c) => c.cpu)).size !== calls.length) throw new RangeError("onCpus: one job per CPU");
-    if (this.engine.options.nrCpus > 1) await this.init();
+    // CPU threads only for jobs on other CPUs: CPU 0 alone runs here, also on ordinary memory (one CPU)
+    if (calls.some((c) => c.cpu !== 0)) await this.init();
     // each CPU's current stack while its job runs: what its reports' tracks show
     const stacks = calls.map((c) => this.engine.stackHandle(JOB_FRAMES[c.fn]));
     let rcs: Array<Arg | undefined>;
     if (!this.threads) {
       rcs = [this.engine.callWithStack(stacks[0], () => (this.raw0 as unknown as Record<string, (...a: Arg[]) => Arg>)[calls[0].fn](...calls[0].args!))];
     } else {
-      calls.forEach((c, i) => this.withCpu(c.cpu, () => this.cur.set_current_stack(stacks[i])));
+      if (this.threads.syncUnavailable) calls.forEach((c, i) => { c.stack = stacks[i]; });   // set with the job
+      else calls.forEach((c, i) => this.withCpu(c.cpu, () => this.cur.set_current_stack(stacks[i])));
       try {
         rcs = await this.threads.all(calls);
       } finally {

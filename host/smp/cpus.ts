@@ -17,17 +17,17 @@
 //   reaches a host callback fails with a one-line error.
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
-/** nr_cpus for CPU threads: 1..8 (issue 14). */
-export const MAX_CPU_THREADS = 8;
+import { MAX_CPU_THREADS, CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
+export { MAX_CPU_THREADS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
 
-import { SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed, type CpuArg as Arg, type CpuJob, type HostImport, type CpuRunner } from "./types.js";
+import type { CpuArg as Arg, CpuJob, HostImport, CpuRunner } from "./types.js";
 export type { CpuJob, HostImport } from "./types.js";
 
 // ctl words, per CPU thread: [0] messages to the worker, [1] messages to the
 // calling thread, [2] 1 = ready, -1 = failed to start
 const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { mod, memory, cpu, barrier, ctl: ctlBuf, port, selfLocking, unlockedPrefixes } = workerData;
+const { mod, memory, cpu, barrier, ctl: ctlBuf, port, selfLocking, unlockedPrefixes, hostImports } = workerData;
 const ctl = new Int32Array(ctlBuf);
 const unbracketed = (fn) => selfLocking.includes(fn) || unlockedPrefixes.some((p) => fn.startsWith(p));
 let inJob = false;
@@ -45,7 +45,7 @@ function hostImport(name, args) {
     if (m.t === "call") serve(m);
   }
 }
-const known = new Set(["sf_wall_ns", "sf_ctor", "sf_guest_reports", "abort"]);
+const known = new Set(hostImports);
 const env = {
   memory,
   abort: (msg, file, line, col) => { throw new Error("shadowfence core aborted on CPU " + cpu + " at line " + line + ":" + col); },
@@ -170,7 +170,7 @@ export class CpuThreads implements CpuRunner {
     const ctl = new Int32Array(new SharedArrayBuffer(12));
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES },
+      workerData: { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES, hostImports: CPU_HOST_IMPORTS },
       transferList: [channel.port2],
     });
     const c: Cpu = { worker: w, port: channel.port1, ctl, jobs: 0 };

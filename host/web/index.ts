@@ -1,8 +1,11 @@
-// Browser entry of the bundle: point the loader at the emitted core.wasm,
-// then the same API as in Node.
+// Browser entry of the bundle: point the loader at the emitted cores and the
+// CPU worker, then the same API as in Node.
 import coreUrl from "shadowfence:core-url";
-import { setCoreUrl } from "./platform.js";
+import coreSmpUrl from "shadowfence:core-smp-url";
+import cpuWorkerUrl from "shadowfence:cpu-worker-url";
+import { setCoreUrl, setCpuWorkerUrl } from "./platform.js";
 
-setCoreUrl(coreUrl);
+setCoreUrl(coreUrl, coreSmpUrl);
+setCpuWorkerUrl(cpuWorkerUrl);
 
 export * from "../index.js";

@@ -13,12 +13,16 @@ const WEB = path.join(root, "dist/web");
 
 let server: Server;
 let port = 0;
+// the same files with COOP/COEP on every response: the page is cross-origin isolated
+let isolatedServer: Server;
+let isolatedPort = 0;
 let browser: Browser;
+const ISOLATION = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
 
-beforeAll(async () => {
-  if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
-  server = createServer((req, res) => {
+function serveWeb(headers: Record<string, string>): Server {
+  return createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     if (url === "/") {
       res.writeHead(200, { "content-type": "text/html" });
       res.end("<!doctype html><title>shadowfence</title><p>ok</p>");
@@ -37,14 +41,24 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": type });
     res.end(readFileSync(file));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  port = (server.address() as { port: number }).port;
+}
+async function listen(s: Server): Promise<number> {
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()));
+  return (s.address() as { port: number }).port;
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(WEB, "shadowfence.js"))) throw new Error("dist/web is missing: run `npm run build` first");
+  server = serveWeb({});
+  port = await listen(server);
+  isolatedServer = serveWeb(ISOLATION);
+  isolatedPort = await listen(isolatedServer);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  for (const s of [server, isolatedServer]) await new Promise<void>((resolve) => (s ? s.close(() => resolve()) : resolve()));
 });
 
 describe("browser bundle", () => {
@@ -127,4 +141,120 @@ describe("browser bundle", () => {
     ]);
     await page.close();
   });
+});
+
+// nr_cpus=2 in a page: CPU 1 is a Web Worker over the engine's shared memory where the page is
+// cross-origin isolated; elsewhere the plain core runs one CPU.
+describe("browser bundle: CPUs", () => {
+  const SMP_RUN = `(async () => {
+    const sf = await import("/shadowfence.js");
+    const e = await sf.createEngine({ cmdline: "kasan=on kasan_multi_shot nr_cpus=2 kfence.sample_interval=0" });
+    const err = (f) => { try { f(); return "no error"; } catch (x) { return x.constructor.name + ": " + x.message; } };
+    const rej = async (p) => { try { await p; return "no error"; } catch (x) { return x.constructor.name + ": " + x.message; } };
+    const out = { isolated: crossOriginIsolated, shared: typeof SharedArrayBuffer === "function" && e.memory.buffer instanceof SharedArrayBuffer,
+      smp: e.dmesg().split("\\n").filter((l) => /smp: |CPUs: /.test(l)) };
+    out.cpuBefore = err(() => e.cpu(1));
+    if (out.shared) {
+      await e.smpInit();
+      out.cpuAfter = err(() => e.cpu(1));
+      out.churn = await e.onCpus([{ cpu: 0, churn: { seed: 11, ops: 20000 } }, { cpu: 1, churn: { seed: 12, ops: 20000 } }]);
+      out.churnReports = e.takeReports().length;
+      out.planted = await e.onCpus([{ cpu: 0, churn: { seed: 3, ops: 4000, oobEvery: 200 } }, { cpu: 1, churn: { seed: 4, ops: 4000, oobEvery: 200 } }]);
+    } else {
+      out.onCpu1 = await rej(e.onCpus([{ cpu: 0, churn: { seed: 3, ops: 10 } }, { cpu: 1, churn: { seed: 4, ops: 10 } }]));
+      out.planted = await e.onCpus([{ cpu: 0, churn: { seed: 3, ops: 4000, oobEvery: 200 } }]);
+    }
+    out.texts = e.takeReports().map((r) => r.text);
+    out.lost = e.stats().reports.lost;
+    out.selfCheck = e.selfCheck();
+    await e.stopCpus();
+    return out;
+  })()`;
+  type SmpRun = { isolated: boolean; shared: boolean; smp: string[]; cpuBefore: string; cpuAfter?: string; onCpu1?: string;
+    churn?: Array<{ cpu: number; rc: number }>; churnReports?: number; planted: Array<{ cpu: number; rc: number }>; texts: string[]; lost: number; selfCheck: string[] };
+
+  /** A planted churn report: slab-out-of-bounds one byte past a kmalloc object, read by `task` on `cpu`. */
+  function expectPlanted(text: string, cpu: number, task: RegExp): void {
+    const l = text.split("\n");
+    expect(l[1]).toBe("BUG: KASAN: slab-out-of-bounds in smp_churn_thread+0xd6/0x3c0");
+    const at = /^Read of size 1 at addr ([0-9a-f]{16}) by task (\S+)$/.exec(l[2]);
+    expect(at, l[2]).not.toBeNull();
+    expect(at![2]).toMatch(task);
+    expect(l.find((x) => x.startsWith("CPU: "))).toMatch(new RegExp(`^CPU: ${cpu} UID: 0 `));
+    expect(text).toContain(" kasan_report+0xde/0x110\n smp_churn_thread+0xd6/0x3c0\n kthread+0x289/0x360\n");
+    // the read is the first byte after the object
+    const region = /allocated \d+-byte region \[([0-9a-f]{16}), ([0-9a-f]{16})\)/.exec(text);
+    expect(region).not.toBeNull();
+    expect(region![2]).toBe(at![1]);
+    expect(text).toContain("The buggy address is located 0 bytes to the right of");
+  }
+
+  it("cross-origin isolated: the shared core, two CPUs in dmesg, churn on CPUs 0 and 1 at once, planted reports from both", async () => {
+    const page = await browser.newPage();
+    const cores: string[] = [];
+    page.on("request", (r) => { if (r.url().endsWith(".wasm")) cores.push(new URL(r.url()).pathname); });
+    await page.goto(`http://127.0.0.1:${isolatedPort}/`);
+    const r: SmpRun = await page.evaluate(SMP_RUN);
+    expect(r.isolated).toBe(true);
+    expect(cores).toEqual(["/core.smp.wasm"]);
+    expect(r.shared).toBe(true);
+    expect(r.smp).toEqual(["smp: Bringing up secondary CPUs ...", ".... node  #0, CPUs:      #1", "smp: Brought up 1 node, 2 CPUs"].map((l) => expect.stringMatching(new RegExp(`^\\[ *\\d+\\.\\d{6}\\] ${l.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`))));
+    // engine.cpu(n) would block the page's thread: one line that says what works
+    const cpuError = "Error: engine.cpu(n): a browser's main thread cannot block while another CPU runs a call; run work on several CPUs with await engine.onCpus([...])";
+    expect(r.cpuBefore).toBe(cpuError);
+    expect(r.cpuAfter).toBe(cpuError);
+    expect(r.churn).toEqual([{ cpu: 0, rc: 0 }, { cpu: 1, rc: 0 }]);
+    expect(r.churnReports).toBe(0);
+    // every planted out-of-bounds read comes out once, each from its CPU (CPU 1 runs its idle task, swapper/1)
+    expect(r.planted).toEqual([{ cpu: 0, rc: 20 }, { cpu: 1, rc: 20 }]);
+    expect(r.texts).toHaveLength(40);
+    const byCpu = (n: number) => r.texts.filter((t) => new RegExp(`^CPU: ${n} `, "m").test(t));
+    expect(byCpu(0)).toHaveLength(20);
+    expect(byCpu(1)).toHaveLength(20);
+    for (const t of byCpu(0)) expectPlanted(t, 0, /^swapper\/0\/\d+$/);
+    for (const t of byCpu(1)) expectPlanted(t, 1, /^swapper\/1\/0$/);
+    expect(r.lost).toBe(0);
+    expect(r.selfCheck).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it("cross-origin isolated, but the CPU worker script does not load: smpInit rejects in one line, CPU 0 goes on", async () => {
+    const page = await browser.newPage();
+    await page.route("**/cpu_worker.js", (route) => route.fulfill({ status: 404, body: "" }));
+    await page.goto(`http://127.0.0.1:${isolatedPort}/`);
+    const r: { init: string; jobs: string; leaked: string; selfCheck: string[] } = await page.evaluate(`(async () => {
+      const sf = await import("/shadowfence.js");
+      const e = await sf.createEngine({ cmdline: "kasan=on nr_cpus=2 kfence.sample_interval=0" });
+      const rej = async (p) => { try { await p; return "no error"; } catch (x) { return x.constructor.name + ": " + x.message; } };
+      const init = await rej(e.smpInit());
+      const jobs = await rej(e.onCpus([{ cpu: 0, churn: { seed: 1, ops: 100 } }, { cpu: 1, churn: { seed: 2, ops: 100 } }]));
+      const p = e.kmalloc(16); e.kfree(p); e.load(p, 1);
+      return { init, jobs, leaked: e.takeReports().map((x) => x.text.split("\\n")[1]).join("|"), selfCheck: e.selfCheck() };
+    })()`);
+    expect(r.init).toMatch(/^Error: CPU 1: its worker \(http:\/\/127\.0\.0\.1:\d+\/host\/web\/cpu_worker\.js\) did not start$/);
+    expect(r.jobs).toBe(r.init);
+    expect(r.leaked).toMatch(/^BUG: KASAN: slab-use-after-free in /);
+    expect(r.selfCheck).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it("not isolated: the plain core, one CPU in dmesg; jobs on CPU 1 and engine.cpu(1) are one-line errors, CPU 0 runs", async () => {
+    const page = await browser.newPage();
+    const cores: string[] = [];
+    page.on("request", (r) => { if (r.url().endsWith(".wasm")) cores.push(new URL(r.url()).pathname); });
+    await page.goto(`http://127.0.0.1:${port}/`);
+    const r: SmpRun = await page.evaluate(SMP_RUN);
+    expect(r.isolated).toBe(false);
+    expect(cores).toEqual(["/core.wasm"]);
+    expect(r.shared).toBe(false);
+    expect(r.smp.map((l) => l.replace(/^\[ *\d+\.\d{6}\] /, ""))).toEqual(["smp: Bringing up secondary CPUs ...", "smp: Brought up 1 node, 1 CPU"]);
+    const oneCpu = "Error: this engine runs one CPU: CPU threads need shared memory (SharedArrayBuffer; in a browser, a cross-origin isolated page)";
+    expect(r.cpuBefore).toBe(oneCpu);
+    expect(r.onCpu1).toBe(oneCpu);
+    expect(r.planted).toEqual([{ cpu: 0, rc: 20 }]);
+    expect(r.texts).toHaveLength(20);
+    for (const t of r.texts) expectPlanted(t, 0, /^swapper\/0\/\d+$/);
+    expect(r.selfCheck).toEqual([]);
+    await page.close();
+  }, 120_000);
 });
