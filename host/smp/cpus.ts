@@ -93,7 +93,7 @@ Atomics.store(ctl, 2, 1); Atomics.notify(ctl, 2);
 parentPort.postMessage({ ready: true });
 `;
 
-interface Pending { resolve: (v: Arg | undefined) => void; reject: (e: Error) => void }
+interface Pending { resolve: (v: Arg | undefined) => void; reject: (e: Error) => void; done: Promise<unknown> }
 interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array; jobs: number }
 type SyncMessage = { t: "ret"; value: Arg | undefined } | { t: "err"; error: string } | { t: "import"; name: string; args: Arg[] } | { t: "startErr"; error: string };
 
@@ -227,10 +227,11 @@ export class CpuThreads implements CpuRunner {
   private post(cpu: number, fn: string, args: Arg[], gen: number): Promise<Arg | undefined> {
     const id = this.nextId++;
     if (this.cpus[cpu - 1].jobs++ === 0) this.cpus[cpu - 1].worker.ref();   // a job keeps the process alive until it ends
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.cpus[cpu - 1].worker.postMessage({ id, fn, args, gen });
-    });
+    let settle!: Pending;
+    const done = new Promise<Arg | undefined>((resolve, reject) => { settle = { resolve, reject, done: Promise.resolve() }; });
+    this.pending.set(id, { ...settle, done: done.catch(() => undefined) });
+    this.cpus[cpu - 1].worker.postMessage({ id, fn, args, gen });
+    return done;
   }
 
   /**
@@ -306,9 +307,14 @@ export class CpuThreads implements CpuRunner {
   }
 
   /** End the worker threads. */
+  /**
+   * End the worker threads: new calls are refused at once, running jobs end
+   * first (a thread terminated inside a job could leave the kernel lock taken).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending.values()].map((p) => p.done));
     this.failAll("the CPU threads were stopped");
     await Promise.all(this.cpus.map((c) => c.worker.terminate()));
   }

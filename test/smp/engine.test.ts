@@ -93,6 +93,20 @@ describe("engine.cpu(n)", () => {
     expect(() => c1.kmalloc(8)).toThrow(EnginePanicError);
   });
 
+  it("stopCpus lets a running job end, then refuses CPU 1; CPU 0 goes on", async () => {
+    const e = boot(KASAN);
+    e.cpu(1).kmalloc(8);                            // CPU 1's thread runs
+    const job = e.onCpus([{ cpu: 1, churn: { seed: 5, ops: 200_000 } }]);
+    await new Promise((r) => setTimeout(r, 0));     // the job is posted
+    const stopped = e.stopCpus();
+    expect(await job).toEqual([{ cpu: 1, rc: 0 }]);
+    await stopped;
+    expect(() => e.cpu(1).kmalloc(8)).toThrow("the CPU threads were stopped");
+    const p = e.kmalloc(8);
+    e.kfree(p);
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("bad input names the accepted range", async () => {
     const e = boot(KASAN);
     expect(() => e.cpu(2)).toThrow("cpu(): CPU 2 does not exist: this machine has CPUs 0-1 (nr_cpus=2)");
