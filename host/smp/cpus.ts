@@ -17,10 +17,9 @@
 //   reaches a host callback fails with a one-line error.
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
-import { MAX_CPU_THREADS, CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
+import { CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, type CpuArg as Arg, type CpuJob } from "./types.js";
+import { CpuGang, checkCpuThreads } from "./gang.js";
 export { MAX_CPU_THREADS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
-
-import type { CpuArg as Arg, CpuJob, HostImport, CpuRunner } from "./types.js";
 export type { CpuJob, HostImport } from "./types.js";
 
 // ctl words, per CPU thread: [0] messages to the worker, [1] messages to the
@@ -93,41 +92,21 @@ Atomics.store(ctl, 2, 1); Atomics.notify(ctl, 2);
 parentPort.postMessage({ ready: true });
 `;
 
-interface Pending { resolve: (v: Arg | undefined) => void; reject: (e: Error) => void; done: Promise<unknown> }
-interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array; jobs: number }
+interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array }
 type SyncMessage = { t: "ret"; value: Arg | undefined } | { t: "err"; error: string } | { t: "import"; name: string; args: Arg[] } | { t: "startErr"; error: string };
 
 const START_TIMEOUT_MS = 60_000;
+const PLAIN = "the plain build";
 
-function checkCount(nrCpus: number): void {
-  if (typeof nrCpus !== "number" || !Number.isInteger(nrCpus) || nrCpus < 1 || nrCpus > MAX_CPU_THREADS) {
-    throw new RangeError(`invalid value ${String(nrCpus)} for nr_cpus: expected an integer from 1 to ${MAX_CPU_THREADS}`);
-  }
-}
-function checkShared(memory: WebAssembly.Memory): void {
-  if (typeof SharedArrayBuffer !== "function" || !(memory.buffer instanceof SharedArrayBuffer)) {
-    throw new Error("CPU threads need the shared-memory core; this engine runs on ordinary memory (the plain build): one CPU");
-  }
-}
-
-export class CpuThreads implements CpuRunner {
+export class CpuThreads extends CpuGang {
   private readonly cpus: Cpu[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private readonly gate = new Int32Array(new SharedArrayBuffer(8));
-  private readonly exportNames: Set<string>;
-  private nextId = 1;
-  private generation = 0;
-  private stopped = false;
-  /** The host functions the core calls on another CPU while this thread waits for it (set by the engine). */
-  hostImport: HostImport = (cpu, name) => { throw new Error(`CPU ${cpu} called the host's ${name}, which nothing serves`); };
 
   /**
    * Start `nrCpus` CPUs over `memory` (the engine's, shared): `cpu0` is the
    * calling thread's instance, the others are worker threads made ready here.
    */
   static async start(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu0: WebAssembly.Exports, nrCpus: number): Promise<CpuThreads> {
-    checkCount(nrCpus);
-    checkShared(memory);
+    checkCpuThreads(memory, nrCpus, PLAIN);
     const t = new CpuThreads(mod, cpu0);
     (cpu0.smp_start as () => void)();
     try {
@@ -141,8 +120,7 @@ export class CpuThreads implements CpuRunner {
 
   /** start(), blocking this thread until every CPU is up (Node). */
   static startSync(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu0: WebAssembly.Exports, nrCpus: number): CpuThreads {
-    checkCount(nrCpus);
-    checkShared(memory);
+    checkCpuThreads(memory, nrCpus, PLAIN);
     const t = new CpuThreads(mod, cpu0);
     (cpu0.smp_start as () => void)();
     for (let cpu = 1; cpu < nrCpus; cpu++) {
@@ -159,8 +137,8 @@ export class CpuThreads implements CpuRunner {
     return t;
   }
 
-  private constructor(mod: WebAssembly.Module, private readonly cpu0: WebAssembly.Exports) {
-    this.exportNames = new Set(WebAssembly.Module.exports(mod).filter((e) => e.kind === "function").map((e) => e.name));
+  private constructor(mod: WebAssembly.Module, cpu0: WebAssembly.Exports) {
+    super(mod, cpu0);
   }
 
   get nrCpus(): number { return this.cpus.length + 1; }
@@ -173,65 +151,33 @@ export class CpuThreads implements CpuRunner {
       workerData: { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES, hostImports: CPU_HOST_IMPORTS },
       transferList: [channel.port2],
     });
-    const c: Cpu = { worker: w, port: channel.port1, ctl, jobs: 0 };
+    const c: Cpu = { worker: w, port: channel.port1, ctl };
     channel.port1.on("message", () => {});    // never delivered (replies are taken synchronously); a listener makes unref stick
     channel.port1.unref();
     this.cpus[cpu - 1] = c;
-    // a job's host callbacks are refused in the worker; anything else on the port arrives while a sync call waits
     return new Promise((ready, fail) => {
       w.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
         // once up, an idle CPU does not keep the process alive (unref after the listeners: adding one re-refs)
         if (m.ready) { w.unref(); ready(); return; }
-        const p = this.pending.get(m.id!);
-        if (!p) return;
-        this.pending.delete(m.id!);
-        if (--c.jobs === 0) w.unref();
-        if (m.ok) p.resolve(m.value);
-        else p.reject(new Error(`CPU ${cpu}: ${m.error}`));
+        this.finish(m.id!, m.ok === true, m.value, m.error);
       });
       w.on("error", (e) => { fail(new Error(`CPU ${cpu}: ${e.message}`)); this.failAll(`CPU ${cpu}: ${e.message}`); });
       w.on("exit", () => { if (!this.stopped) this.failAll(`CPU ${cpu}: its thread exited`); });
     });
   }
 
-  private failAll(why: string): void {
-    for (const [id, p] of this.pending) { this.pending.delete(id); p.reject(new Error(why)); }
-    for (const c of this.cpus) if (c) c.jobs = 0;
+  /** A job keeps the process alive until it ends. */
+  protected busyChanged(cpu: number, busy: boolean): void {
+    if (busy) this.cpus[cpu - 1].worker.ref();
+    else this.cpus[cpu - 1].worker.unref();
   }
 
-  /** A job's arguments, checked; `alone`: the CPU must have no job queued (sync calls, gangs). */
-  private check(job: CpuJob, alone: boolean): Arg[] {
-    if (this.stopped) throw new Error("the CPU threads were stopped");
-    if (typeof job.cpu !== "number" || !Number.isInteger(job.cpu) || job.cpu < 0 || job.cpu >= this.nrCpus) {
-      throw new RangeError(`CPU ${String(job.cpu)} does not exist: this machine has CPUs 0-${this.nrCpus - 1}`);
-    }
-    if (typeof job.fn !== "string" || !this.exportNames.has(job.fn)) throw new TypeError(`the core has no function ${JSON.stringify(job.fn)} to run on CPU ${job.cpu}`);
-    const args = job.args ?? [];
-    if (!Array.isArray(args) || args.some((a) => typeof a !== "number" && typeof a !== "bigint")) {
-      throw new TypeError(`${job.fn} on CPU ${job.cpu}: arguments must be numbers or bigints`);
-    }
-    if (alone && job.cpu !== 0 && this.cpus[job.cpu - 1].jobs > 0) throw new Error(`CPU ${job.cpu} is busy running a job`);
-    return args;
+  protected send(id: number, job: CpuJob, args: Arg[], gen: number): void {
+    this.cpus[job.cpu - 1].worker.postMessage({ id, fn: job.fn, args, gen });
   }
 
-  /** CPU 0's export, bracketed by the kernel lock unless it locks itself. */
-  private runOnCpu0(fn: string, args: Arg[]): Arg | undefined {
-    const x = this.cpu0 as Record<string, (...a: Arg[]) => Arg | undefined>;
-    if (runsUnbracketed(fn)) {
-      try { return x[fn](...args); } finally { (x.kernel_leave as (d: number) => void)(0); }
-    }
-    const d = (x.kernel_enter as () => number)();
-    try { return x[fn](...args); } finally { (x.kernel_leave as (d: number) => void)(d); }
-  }
-
-  private post(cpu: number, fn: string, args: Arg[], gen: number): Promise<Arg | undefined> {
-    const id = this.nextId++;
-    if (this.cpus[cpu - 1].jobs++ === 0) this.cpus[cpu - 1].worker.ref();   // a job keeps the process alive until it ends
-    let settle!: Pending;
-    const done = new Promise<Arg | undefined>((resolve, reject) => { settle = { resolve, reject, done: Promise.resolve() }; });
-    this.pending.set(id, { ...settle, done: done.catch(() => undefined) });
-    this.cpus[cpu - 1].worker.postMessage({ id, fn, args, gen });
-    return done;
+  protected async terminate(): Promise<void> {
+    await Promise.all(this.cpus.map((c) => c.worker.terminate()));
   }
 
   /**
@@ -265,57 +211,5 @@ export class CpuThreads implements CpuRunner {
         Atomics.notify(c.ctl, 0);
       }
     }
-  }
-
-  /** Run one export on one CPU as a job (CPU 0: now, on this thread). */
-  async run(job: CpuJob): Promise<Arg | undefined> {
-    const args = this.check(job, false);
-    if (job.cpu === 0) return this.runOnCpu0(job.fn, args);
-    return this.post(job.cpu, job.fn, args, 0);
-  }
-
-  /**
-   * Run jobs on their CPUs at the same time (one job per CPU) and wait for
-   * all: the workers spin at a barrier until every one has arrived, then all
-   * start; CPU 0's job runs on this thread once they are released.
-   */
-  async all(jobs: CpuJob[]): Promise<Array<Arg | undefined>> {
-    if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("all(): a non-empty array of { cpu, fn, args } jobs");
-    const cpus = new Set(jobs.map((j) => j?.cpu));
-    if (cpus.size !== jobs.length) throw new RangeError("all(): one job per CPU");
-    const argsOf = jobs.map((j) => this.check(j, true));
-    const gen = ++this.generation;
-    Atomics.store(this.gate, 1, 0);
-    const results: Array<Promise<Arg | undefined>> = jobs.map((j, i) => (j.cpu === 0 ? Promise.resolve(undefined) : this.post(j.cpu, j.fn, argsOf[i], gen)));
-    const remote = jobs.filter((j) => j.cpu !== 0).length;
-    let failed = false;
-    for (const r of results) r.catch(() => { failed = true; });
-    // wait (without blocking this thread's event loop) until every worker is at the barrier
-    while (Atomics.load(this.gate, 1) < remote) {
-      if (this.stopped || failed) {
-        Atomics.store(this.gate, 0, gen);          // release the ones waiting
-        return Promise.all(results);               // rejects with the failure
-      }
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    Atomics.store(this.gate, 0, gen);
-    const i0 = jobs.findIndex((j) => j.cpu === 0);
-    if (i0 >= 0) {
-      try { results[i0] = Promise.resolve(this.runOnCpu0(jobs[i0].fn, argsOf[i0])); } catch (e) { results[i0] = Promise.reject(e); }
-    }
-    return Promise.all(results);
-  }
-
-  /** End the worker threads. */
-  /**
-   * End the worker threads: new calls are refused at once, running jobs end
-   * first (a thread terminated inside a job could leave the kernel lock taken).
-   */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending.values()].map((p) => p.done));
-    this.failAll("the CPU threads were stopped");
-    await Promise.all(this.cpus.map((c) => c.worker.terminate()));
   }
 }
