@@ -114,7 +114,7 @@ export class Engine {
     this.u8 = new Uint8Array(this.memory.buffer);
     this.statsReader = new Stats({ exports: this.exports, memory: this.memory, options, reports: this.pipeline, log: this.log });
     registerCoreKinds((kind, fn) => this.pipeline.register(kind, fn), {
-      exports: this.exports, cacheName: (id) => this.cacheName(id), memInfo: (gfp) => this.statsReader.memInfo(gfp),
+      exports: this.exports, cacheName: (id) => this.cacheName(id), memInfo: (gfp, cpu) => this.statsReader.memInfo(gfp, cpu),
       callbackWarn: (r, ctx, frames) => this.callbacks.formatWarn(r, ctx, frames), panicked: (line) => { this.panicMessage = line; },
     });
     this.layout = readLayout(this.exports);
