@@ -258,8 +258,11 @@ export function freePagesPfn(pfn: u32, order: u32): void {
 // order up to PAGE_ALLOC_COSTLY_ORDER: the engine has one migratetype.
 // @ts-ignore: decorator
 @inline const PAGE_ALLOC_COSTLY_ORDER: u32 = 3;
+// nr_cpus= accepts up to 64
 // @ts-ignore: decorator
-@inline const PCP_MAX_CPUS: u32 = 8;
+@inline const PCP_MAX_CPUS: u32 = 64;
+// @ts-ignore: decorator
+@inline function pcpCpus(): u32 { const n = <u32>cfg(CFG_NR_CPUS); return n == 0 ? 1 : n > PCP_MAX_CPUS ? PCP_MAX_CPUS : n; }
 // CONFIG_PCP_BATCH_SCALE_MAX
 // @ts-ignore: decorator
 @inline const PCP_BATCH_SCALE_MAX: i32 = 5;
@@ -383,16 +386,14 @@ function lowWmark(managed: u32, totalManaged: u32): u32 {
 // low watermark split over the CPUs), high_max (managed / 8 split likewise);
 // high starts at high_min. managed[z]: frames memblock_free_all gave zone z.
 function pcpInit(managed0: u32, managed1: u32): void {
-  let cpus = <u32>cfg(CFG_NR_CPUS);
-  if (cpus == 0) cpus = 1;
-  if (cpus > PCP_MAX_CPUS) cpus = PCP_MAX_CPUS;
+  const cpus = pcpCpus();
   const total = managed0 + managed1;
   for (let z: u32 = 0; z < NR_ZONES; z++) {
     const managed = z == 0 ? managed0 : managed1;
     const batch = zoneBatchsize(managed);
     const hmin = zoneHighsize(lowWmark(managed, total), batch, cpus);
     const hmax = zoneHighsize(managed / MIN_PERCPU_PAGELIST_HIGH_FRACTION, batch, cpus);
-    for (let cpu: u32 = 0; cpu < PCP_MAX_CPUS; cpu++) {
+    for (let cpu: u32 = 0; cpu < cpus; cpu++) {
       const pcp = pcpOf(cpu, z);
       pcpSet(pcp, PCP_BATCH, batch);
       pcpSet(pcp, PCP_HIGH_MIN, hmin);
@@ -543,7 +544,8 @@ function rmqueuePcplist(zone: u32, order: u32): u32 {
 // drain_all_pages(NULL): every CPU's lists back to the buddy. Pages drained.
 export function drain_all_pages(): i32 {
   let n: i32 = 0;
-  for (let cpu: u32 = 0; cpu < PCP_MAX_CPUS; cpu++) for (let z: u32 = 0; z < NR_ZONES; z++) {
+  const cpus = pcpCpus();
+  for (let cpu: u32 = 0; cpu < cpus; cpu++) for (let z: u32 = 0; z < NR_ZONES; z++) {
     const pcp = pcpOf(cpu, z);
     const c = pcpGet(pcp, PCP_COUNT);
     if (c == 0) continue;
@@ -561,10 +563,11 @@ export function zone_pcp(cpu: i32, zone: u32, field: u32): i32 {
   if (zone >= NR_ZONES) return 0;
   if (cpu < 0) {
     let n: i32 = 0;
-    for (let c: u32 = 0; c < PCP_MAX_CPUS; c++) n += pcpGet(pcpOf(c, zone), PCP_COUNT);
+    const cpus = pcpCpus();
+    for (let c: u32 = 0; c < cpus; c++) n += pcpGet(pcpOf(c, zone), PCP_COUNT);
     return field == 0 ? n : 0;
   }
-  if (<u32>cpu >= PCP_MAX_CPUS) return 0;
+  if (<u32>cpu >= pcpCpus()) return 0;
   const pcp = pcpOf(<u32>cpu, zone);
   switch (field) {
     case 0: return pcpGet(pcp, PCP_COUNT);
@@ -581,7 +584,8 @@ export function zone_pcp(cpu: i32, zone: u32, field: u32): i32 {
 // whole and aligned, in its zone, and the counts right. Frames on them, or -1.
 function pcpCheck(): i64 {
   let frames: i64 = 0;
-  for (let cpu: u32 = 0; cpu < PCP_MAX_CPUS; cpu++) for (let z: u32 = 0; z < NR_ZONES; z++) {
+  const cpus = pcpCpus();
+  for (let cpu: u32 = 0; cpu < cpus; cpu++) for (let z: u32 = 0; z < NR_ZONES; z++) {
     const pcp = pcpOf(cpu, z);
     let pages: i64 = 0;
     for (let o: u32 = 0; o <= PAGE_ALLOC_COSTLY_ORDER; o++) {
