@@ -325,24 +325,27 @@ function pcpListAdd(list: usize, pfn: u32, tail: bool): void {
 // list_del with CONFIG_DEBUG_LIST's checks, as the buddy's listDel: the links
 // live in struct page. A bad link is reported and the list cut off (its pages
 // leak, as a corrupted buddy list's do); false then.
-function pcpListDel(pcp: usize, list: usize, pfn: u32, order: u32): bool {
-  let ok = pfnListDelValid(list, pfn, 0);
-  if (ok && pgNext(pfn) == NO_PFN && load<u32>(list, 4) != pfn) {
-    listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), lruVa(load<u32>(list, 4)), 0);   // head->prev is not pfn
-    ok = false;
-  }
-  if (!ok) {
-    const pages = <i32>(load<u32>(list, 8) << order);
-    pcpSet(pcp, PCP_COUNT, pcpGet(pcp, PCP_COUNT) - pages);
-    statAdd(STAT_FRAMES_FREE, -(<i64>pages));
-    store<u32>(list, NO_PFN); store<u32>(list, NO_PFN, 4); store<u32>(list, 0, 8);
+// @ts-ignore: decorator
+@inline function pcpListDel(pcp: usize, list: usize, pfn: u32, order: u32): bool {
+  const next = pgNext(pfn), prev = pgPrev(pfn);
+  if ((next == NO_PFN ? load<u32>(list, 4) != pfn : next >= nrFrames || pgPrev(next) != pfn) ||
+      (prev == NO_PFN ? load<u32>(list) != pfn : prev >= nrFrames || pgNext(prev) != pfn)) {
+    pcpListCut(pcp, list, pfn, order);
     return false;
   }
-  const next = pgNext(pfn), prev = pgPrev(pfn);
   if (prev != NO_PFN) pgSetNext(prev, next); else store<u32>(list, next);
   if (next != NO_PFN) pgSetPrev(next, prev); else store<u32>(list, prev, 4);
   store<u32>(list, load<u32>(list, 8) - 1, 8);
   return true;
+}
+// The bad link reported (pfnListDelValid's texts; a last entry that is not
+// the list's tail: head->prev is not pfn), the list is cut off.
+function pcpListCut(pcp: usize, list: usize, pfn: u32, order: u32): void {
+  if (pfnListDelValid(list, pfn, 0)) listDelCorruption(LIST_DEL_NEXT, lruVa(pfn), lruVa(load<u32>(list, 4)), 0);
+  const pages = <i32>(load<u32>(list, 8) << order);
+  pcpSet(pcp, PCP_COUNT, pcpGet(pcp, PCP_COUNT) - pages);
+  statAdd(STAT_FRAMES_FREE, -(<i64>pages));
+  store<u32>(list, NO_PFN); store<u32>(list, NO_PFN, 4); store<u32>(list, 0, 8);
 }
 
 // buddyInit: boot pagesets (BOOT_PAGESET_HIGH 0, BOOT_PAGESET_BATCH 1) until
