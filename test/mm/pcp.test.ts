@@ -5,7 +5,7 @@
 // an allocation fails. Pages on the lists are free pages: framesFree counts them,
 // the buddy's nr_free does not (the kernel's NR_FREE_PAGES vs free_pcp).
 import { describe, it, expect } from "vitest";
-import { boot, BUILDS } from "../helpers.js";
+import { boot, BUILDS, lines } from "../helpers.js";
 import type { Engine } from "../../host/engine.js";
 import * as abi from "../../abi/abi.js";
 
@@ -218,5 +218,27 @@ describe.each(BUILDS)("per-CPU page lists (%s build)", (build) => {
     const zoneLine = l.find((x) => x.startsWith("Node 0 DMA32 free:"))!;
     expect(zoneLine).toContain(`free:${buddyFree(e) * 4}kB `);
     expect(zoneLine).toContain(` free_pcp:${onList * 4}kB local_pcp:${onList * 4}kB `);
+  });
+
+  it("a list link that does not point back: list_del corruption, the list cut off, the allocator goes on", () => {
+    const e = boot({ cmdline: "kasan=off" }, build);
+    const [a, b, c] = [e.alloc_pages(0), e.alloc_pages(0), e.alloc_pages(0)];
+    e.exports.drain_all_pages();
+    for (const p of [a, b, c]) e.__free_pages(p, 0);            // list: c, b, a
+    expect(pcp(e, 0, COUNT)).toBe(3);
+    const frames = BigInt(e.stats().framesTotal);
+    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
+    e.store(memMap + BigInt(pfnOf(b)) * 64n + 20n, 4, 5);        // b's prev link: pfn 5 instead of c
+    expect(e.selfCheck()).toEqual(["buddy or per-CPU page lists are inconsistent"]);
+    const free = e.stats().framesFree;
+    const got = e.alloc_pages(0);
+    expect([0n, a, b, c]).not.toContain(got);                      // refilled from the buddy
+    const [r, ...rest] = e.takeReports();
+    expect(rest).toEqual([]);
+    expect(r.type).toBe("list-del-corruption");
+    const lru = (pfn: number) => (0xffffea0000000000n + BigInt(pfn) * 64n + 8n).toString(16).padStart(16, "0");
+    expect(lines(r)[1]).toBe(`list_del corruption. next->prev should be ${lru(pfnOf(c))}, but was ${lru(5)}. (next=${lru(pfnOf(b))})`);
+    expect(e.stats().framesFree).toBe(free - 3 - 1);               // the cut list's pages leak
+    expect(e.selfCheck()).toEqual([]);
   });
 });
