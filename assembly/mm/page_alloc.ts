@@ -552,9 +552,8 @@ export function drain_all_pages(): i32 {
     const pcp = pcpOf(cpu, z);
     const c = pcpGet(pcp, PCP_COUNT);
     if (c == 0) continue;
-    n += c;
     freePcppagesBulk(pcp, c, 0);
-    if (pcpGet(pcp, PCP_COUNT) != 0) pcpSet(pcp, PCP_COUNT, 0);   // lists cut off as corrupt
+    n += c - pcpGet(pcp, PCP_COUNT);
   }
   return n;
 }
