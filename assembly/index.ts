@@ -17,7 +17,8 @@ export { mem_load1, mem_load2, mem_load4, mem_load8, mem_load16, mem_store1, mem
          mem_store8, mem_store16, mem_memset, mem_memcpy, mem_memmove,
          kasan_check_range, scratch_base, mem_copy_out, mem_copy_in,
          translate_lin } from "./mm/access";
-export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set, zone_nr_free, zone_present, zone_reserved } from "./mm/page_alloc";
+export { alloc_pages, __free_pages, nr_free, fail_page_alloc_set, zone_nr_free, zone_present, zone_reserved,
+         zone_pcp, drain_all_pages } from "./mm/page_alloc";
 export { warn_callback } from "./mm/fault";
 
 // page tables and TLB (also the model tests' hooks)

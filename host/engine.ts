@@ -118,7 +118,7 @@ export class Engine {
     const self = this;
     this.statsReader = new Stats({ get exports() { return self.exports; }, memory: this.memory, options, reports: this.pipeline, log: this.log });
     registerCoreKinds((kind, fn) => this.pipeline.register(kind, fn), {
-      get exports() { return self.exports; }, cacheName: (id) => this.cacheName(id), memInfo: (gfp) => this.statsReader.memInfo(gfp),
+      get exports() { return self.exports; }, cacheName: (id) => this.cacheName(id), memInfo: (gfp, cpu) => this.statsReader.memInfo(gfp, cpu),
       callbackWarn: (r, ctx, frames) => this.callbacks.formatWarn(r, ctx, frames), panicked: (line) => { this.panicMessage = line; },
     });
     this.layout = readLayout(this.exports);

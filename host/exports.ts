@@ -45,6 +45,10 @@ export interface CoreExports {
   __free_pages(va: bigint, order: number): number;
   nr_free(order: number): number;
   zone_nr_free(zone: number, order: number): number;
+  /** A CPU's per-CPU page list of a zone: field 0 count, 1 high, 2 batch, 3 high_min, 4 high_max, 5 + order blocks; cpu -1 sums the count. */
+  zone_pcp(cpu: number, zone: number, field: number): number;
+  /** drain_all_pages(NULL): every CPU's pcp lists back to the buddy; the pages drained. */
+  drain_all_pages(): number;
   zone_present(zone: number): number;
   zone_reserved(zone: number): number;
 

@@ -3,7 +3,7 @@ import * as abi from "../abi/abi.js";
 
 const SELF_CHECK_NAMES: ReadonlyArray<readonly [number, string]> = [
   [abi.SELF_CHECK_TLB, "TLB entries disagree with the page tables"],
-  [abi.SELF_CHECK_BUDDY, "buddy free lists are inconsistent"],
+  [abi.SELF_CHECK_BUDDY, "buddy or per-CPU page lists are inconsistent"],
   [abi.SELF_CHECK_FRAMES, "frame accounting disagrees with struct pages"],
   [abi.SELF_CHECK_SLAB, "a slab cache or slab list is inconsistent"],
   [abi.SELF_CHECK_DIRECT_MAP, "the direct map no longer maps every frame to itself"],

@@ -94,8 +94,8 @@ export class Stats {
     };
   }
 
-  /** show_mem()'s inputs, read now (the host formats a failure right after the call that failed). */
-  memInfo(gfp: number): MemInfo {
+  /** show_mem()'s inputs, read now (the host formats a failure right after the call that failed); cpu: whose pcp is local_pcp. */
+  memInfo(gfp: number, cpu = 0): MemInfo {
     const x = this.src.exports, arm = this.src.options.arch === "arm64";
     const names = arm ? ["", "DMA"] : ["DMA", "DMA32"];
     const zones: MemInfo["zones"] = [];
@@ -104,8 +104,10 @@ export class Stats {
     for (let z = 0; z <= lastZone; z++) {
       const present = x.zone_present(z);
       if (!present) continue;
+      // free: the buddy's (NR_FREE_PAGES); pages on pcp lists are free_pcp, local_pcp this CPU's
       zones.push({ name: names[z], present, reserved: x.zone_reserved(z),
-        nrFree: Array.from({ length: abi.MAX_PAGE_ORDER + 1 }, (_, o) => x.zone_nr_free(z, o)) });
+        nrFree: Array.from({ length: abi.MAX_PAGE_ORDER + 1 }, (_, o) => x.zone_nr_free(z, o)),
+        freePcp: x.zone_pcp(-1, z, 0), localPcp: x.zone_pcp(cpu, z, 0) });
     }
     const s = this.read();
     return { zones, slabPages: s.framesByUse.slab, pageTablePages: s.framesByUse.pagetables,

@@ -41,7 +41,8 @@ describe("debug-build checks", () => {
 // (page_alloc.ts's FREE_AREA: head pfn and nr_free, u32 each, zone-major) are
 // engine statics no simulated access reaches, so the test writes the engine's
 // memory itself. It finds the table by the values zone_nr_free() reports,
-// zeroes the nr_free of the list the next order-0 allocation takes from, and
+// zeroes the nr_free of the list the next order-4 allocation takes from (past
+// PAGE_ALLOC_COSTLY_ORDER, so straight from the buddy, one block), and
 // allocates: the debug build's check stops the core with its message and
 // source line; the release build has no check and hands the page out.
 // two zones (DMA, DMA32; arm64 has one), orders 0..MAX_PAGE_ORDER; an empty list's head is NO_PFN
@@ -66,9 +67,10 @@ function freeAreaAddr(e: Engine): number {
   return found[0];
 }
 
-/** Byte address of the nr_free the next alloc_pages(0) decrements (allocPagesPfn's search order). */
+/** Byte address of the nr_free the next alloc_pages(4) decrements (allocPagesPfn's search order). */
+const ORDER = 4;
 function nextNrFree(e: Engine, table: number): number {
-  for (let z = ZONES - 1; z >= 0; z--) for (let o = 0; o < ORDERS; o++) {
+  for (let z = ZONES - 1; z >= 0; z--) for (let o = ORDER; o < ORDERS; o++) {
     if (e.exports.zone_nr_free(z, o) !== 0) return table + (z * ORDERS + o) * 8 + 4;
   }
   throw new Error("no free page");
@@ -81,7 +83,7 @@ describe("a debug-build check firing on corrupted engine state", () => {
     new DataView(e.memory.buffer).setUint32(at, 0, true);
     const line = srcLine("assembly/mm/page_alloc.ts", '"buddy: negative nr_free"');
     expect(line).toBeGreaterThan(0);
-    expect(() => e.alloc_pages(0)).toThrow(
+    expect(() => e.alloc_pages(ORDER)).toThrow(
       new RegExp(`^shadowfence core aborted: buddy: negative nr_free \\(assembly/mm/page_alloc\\.ts:${line}:\\d+\\)$`));
   });
 
@@ -89,7 +91,7 @@ describe("a debug-build check firing on corrupted engine state", () => {
     const e = boot({ kasan: false, ram: 32 }, "release");
     const at = nextNrFree(e, freeAreaAddr(e));
     new DataView(e.memory.buffer).setUint32(at, 0, true);
-    expect(e.alloc_pages(0)).not.toBe(0n);
+    expect(e.alloc_pages(ORDER)).not.toBe(0n);
     expect(e.takeReports()).toEqual([]);
     expect(new DataView(e.memory.buffer).getUint32(at, true)).toBe(NO_PFN);   // -1: the count wrapped
     expect(e.selfCheck().length).toBeGreaterThan(0);

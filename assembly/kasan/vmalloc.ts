@@ -257,7 +257,11 @@ export function kasanUnpoisonVmalloc(addr: u64, size: u64, keepTag: bool): u64 {
   const rounded = (size + g - 1) & ~(g - 1);
   const s0 = kasanMemToShadow(a);
   vshadowFill(s0, kasanMemToShadow(a + rounded) - s0, kasanMode == KASAN_SW_TAGS ? getTag(tagged) : 0);
-  if (kasanMode != KASAN_SW_TAGS && (size & 7) != 0) vshadowFill(kasanMemToShadow(a + rounded - g), 1, <u8>(size & 7));
+  if (kasanMode != KASAN_SW_TAGS && (size & 7) != 0) {
+    const sva = kasanMemToShadow(a + rounded - g);              // the partial last granule: one byte
+    const lin = shadowPageLin(sva & ~<u64>(PAGE_SIZE - 1));
+    if (lin != 0) store<u8>(lin + <usize>(sva & (PAGE_SIZE - 1)), <u8>(size & 7));
+  }
   return tagged;
 }
 

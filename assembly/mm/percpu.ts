@@ -13,7 +13,6 @@ import { ptePtr, ptMapPage, PTE_LOOKUP, PTE_PFN_MASK, PAGE_KERNEL } from "./pgta
 import { flushTlbPages } from "./tlb";
 import { physToLin, untag } from "./layout";
 import { cfg } from "../config";
-import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { takePte, pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
          notePagesPeak, directMapReadOnly } from "./vmalloc";
 import { statAdd } from "../stats";
@@ -134,7 +133,6 @@ function chunkDestroy(m: usize): void {
   for (let v = start; v < end; v += PAGE_SIZE) {
     const pfn = takePte(v);
     if (pfn == NO_PFN || pgUse(pfn) != USE_VMALLOC) continue;   // never free a frame it does not own
-    kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
     statAdd(STAT_PCPU_PAGES, -1);
   }
@@ -155,9 +153,7 @@ function populate(m: usize, p0: u32, p1: u32): bool {
       const va = base + <u64>c * PCPU_UNIT_SIZE + (<u64>pg << PAGE_SHIFT);
       const pfn = allocPagesPfn(0, USE_VMALLOC);
       if (pfn == NO_PFN) { unpopulatePage(m, pg, c); return false; }
-      kasanAllocPages(pfn, 0);
       if (!ptMapPage(va, <u64>pfn << PAGE_SHIFT, PAGE_KERNEL)) {
-        kasanFreePages(pfn, 0);
         freePagesPfn(pfn, 0);
         unpopulatePage(m, pg, c);
         return false;
@@ -178,7 +174,6 @@ function unpopulatePage(m: usize, pg: u32, units: u32): void {
     if (pfn == NO_PFN) continue;
     flushTlbPages(va, va + PAGE_SIZE);
     if (pgUse(pfn) != USE_VMALLOC) continue;
-    kasanFreePages(pfn, 0);
     freePagesPfn(pfn, 0);
   }
 }

@@ -29,7 +29,6 @@ import { statAdd, statGet, statInc, statSet } from "../stats";
 import { reportBegin } from "../report";
 import { currentStack, depot_save } from "../stackdepot";
 import { clockNs } from "../task";
-import { kasanAllocPages, kasanFreePages } from "../kasan/common";
 import { kasanPopulateVmalloc, kasanReleaseVmalloc, kasanReleaseFlush, kasanUnpoisonVmalloc,
          kasanPoisonVmalloc } from "../kasan/vmalloc";
 import { granuleUp } from "../kasan/shadow";
@@ -532,8 +531,7 @@ function unmapRange(start: u64, end: u64, freePages: bool): u32 {
     if (freePages) {
       if (pgUse(pfn) != USE_VMALLOC) continue;
       if (zero) memory.fill(physToLin(<u64>pfn << PAGE_SHIFT), 0, PAGE_SIZE);
-      kasanFreePages(pfn, 0);
-      freePagesPfn(pfn, 0);
+      freePagesPfn(pfn, 0);             // free_pages_prepare poisons it
       freed++;
     } else {
       const m = pgMapcount(pfn);
@@ -577,11 +575,9 @@ export function vmallocNodeRange(size: u64, align: u64, vstart: u64, vend: u64, 
       removeVmArea(va);
       return 0;
     }
-    kasanAllocPages(pfn, 0);
-    const pa = <u64>pfn << PAGE_SHIFT;
+    const pa = <u64>pfn << PAGE_SHIFT;            // post_alloc_hook unpoisoned (and tagged) it
     if (zero) memory.fill(physToLin(pa), 0, PAGE_SIZE);
     if (!ptMapPage(addr + (<u64>i << PAGE_SHIFT), pa, PAGE_KERNEL)) {
-      kasanFreePages(pfn, 0);
       freePagesPfn(pfn, 0);
       warnAlloc(VMF_MAP, size, gfp);
       setNRPAGES(va, i);

@@ -15,7 +15,7 @@ const F = (name: string, offset: number, size: number): Frame => ({ name, offset
 /** What show_mem() prints, as far as the engine models it (one node, no page cache, no swap). */
 export interface MemInfo {
   /** Zones in index order with present pages: name, present and reserved frames, free blocks per order. */
-  zones: Array<{ name: string; present: number; reserved: number; nrFree: number[] }>;
+  zones: Array<{ name: string; present: number; reserved: number; nrFree: number[]; freePcp: number; localPcp: number }>;
   slabPages: number;
   pageTablePages: number;
   kernelStackKb: number;
@@ -58,7 +58,7 @@ export function memInfoLines(m: MemInfo): string[] {
     ` mapped:0 shmem:0 pagetables:${m.pageTablePages}`,
     " sec_pagetables:0 bounce:0",
     " kernel_misc_reclaimable:0",
-    ` free:${free} free_pcp:0 free_cma:0`,
+    ` free:${free} free_pcp:${m.zones.reduce((n, z) => n + z.freePcp, 0)} free_cma:0`,
     "Node 0 active_anon:0kB inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB isolated(anon):0kB " +
       "isolated(file):0kB mapped:0kB dirty:0kB writeback:0kB shmem:0kB writeback_tmp:0kB " +
       `kernel_stack:${m.kernelStackKb}kB pagetables:${K(m.pageTablePages)}kB sec_pagetables:0kB all_unreclaimable? no`,
@@ -70,8 +70,8 @@ export function memInfoLines(m: MemInfo): string[] {
     const w = watermarks(managed, managedAll);
     lines.push(`Node 0 ${z.name} free:${K(zfree)}kB boost:0kB min:${K(w.min)}kB low:${K(w.low)}kB high:${K(w.high)}kB ` +
       "reserved_highatomic:0KB active_anon:0kB inactive_anon:0kB active_file:0kB inactive_file:0kB unevictable:0kB " +
-      `writepending:0kB present:${K(z.present)}kB managed:${K(managed)}kB mlocked:0kB bounce:0kB free_pcp:0kB ` +
-      "local_pcp:0kB free_cma:0kB");
+      `writepending:0kB present:${K(z.present)}kB managed:${K(managed)}kB mlocked:0kB bounce:0kB free_pcp:${K(z.freePcp)}kB ` +
+      `local_pcp:${K(z.localPcp)}kB free_cma:0kB`);
     // lowmem_reserve[] of the zones above this one: none are reserved for, in this model
     lines.push("lowmem_reserve[]:" + " 0".repeat(zoneCount + 2));
     void i;

@@ -17,7 +17,7 @@ export interface CoreKindSources {
   readonly exports: CoreExports;
   cacheName(id: number): string;
   /** show_mem()'s inputs for an allocation failure with this gfp mask. */
-  memInfo(gfp: number): MemInfo;
+  memInfo(gfp: number, cpu: number): MemInfo;
   /** The lines of a WARN_CALLBACK record (a host callback that threw: callbacks.ts). */
   callbackWarn(r: RawRecord, ctx: OopsContext, frames: Frame[]): string[];
   /** The engine panicked: every later call is refused with this line. */
@@ -53,7 +53,7 @@ export function registerCoreKinds(register: (kind: number, fn: RecordFormatter) 
   register(abi.REP_VMALLOC_WARN, (r, ctx, frames) => {
     const f = formatVmallocWarn(r, ctx, frames());
     // warn_alloc() ends with show_mem(), as for the page allocator's failures
-    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(src.memInfo(Number(r.arg2)))].join("\n") } : f;
+    return f.type === "warn_alloc" ? { ...f, text: [f.text, ...memInfoLines(src.memInfo(Number(r.arg2), r.cpu))].join("\n") } : f;
   });
   register(abi.REP_PANIC, (r, ctx, frames) => {
     const lines = formatPanic(r, ctx, frames());
@@ -75,7 +75,7 @@ function hostWarn(src: CoreKindSources, r: RawRecord, ctx: OopsContext, frames: 
         name: src.cacheName(c), objectSize: x.cache_info(c, abi.KC_OBJECT_SIZE), size: x.cache_info(c, abi.KC_SIZE), order: x.cache_info(c, abi.KC_ORDER),
         nrSlabs: x.cache_info(c, abi.KC_NR_SLABS), objects: x.cache_info(c, abi.KC_OBJECTS), live: x.cache_info(c, abi.KC_LIVE) }) };
     }
-    return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), src.memInfo(Number(r.arg2)), site) };
+    return { type: "page-allocation-failure", lines: formatAllocFailure(r, ctx, frames(), src.memInfo(Number(r.arg2), r.cpu), site) };
   }
   if (id === abi.WARN_CALLBACK) return { type: "callback-failed", lines: src.callbackWarn(r, ctx, frames()) };
   return undefined;

@@ -46,7 +46,9 @@ describe("fuzz runner", () => {
     expect(s.bugs.length).toBeGreaterThan(5);
     for (const b of s.bugs) {
       expect(b.reproducer?.reproduced, b.signature).toBe(true);
-      expect(b.reproducer!.ops, b.signature).toBeLessThanOrEqual(8);
+      // an underflow off a slab's first object reads the slab page before it: the shortest
+      // reproducer sets up that neighbour (9 ops for one of these bugs since pcp lists)
+      expect(b.reproducer!.ops, b.signature).toBeLessThanOrEqual(9);
       expect(b.reproducer!.ops).toBeLessThan(b.reproducer!.prefixOps);
       const file = b.reproducer!.file!;
       expect(path.basename(file)).toBe(`bug-${String(b.id).padStart(3, "0")}.tape`);
