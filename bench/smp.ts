@@ -80,8 +80,8 @@ export async function lockTable(): Promise<Table> {
  * the job on an nr_cpus=1 engine (no CPU threads, so no kernel lock): slab
  * kmalloc(64)+kfree pairs, and the churn job (kmalloc/krealloc/kfree/
  * vmalloc/vfree/vmap with the objects written and read), which stands in for
- * fuzz throughput until `fuzz --cpus` runs units on several CPUs. Interleaved,
- * best of 5.
+ * fuzz throughput here (`fuzz --cpus` has its own 1-and-2-CPU table in bench
+ * fuzz). Interleaved, best of 5.
  */
 export async function cpusTable(): Promise<Table> {
   const PAIRS = 400_000, CHURN_OPS = 60_000, REPS = 5;
@@ -126,7 +126,7 @@ export async function cpusTable(): Promise<Table> {
     notes: [
       "target (issue 14): 2 CPUs >= 1.7x one CPU; not met while all kernel code runs under one kernel lock (docs/smp.md):",
       "  the CPUs take turns per kernel call, and each hand-over moves the machine state and the lock's line between cores",
-      "churn stands in for fuzz throughput (fuzz --cpus is not there yet); nr_cpus=1: no CPU threads, so no lock taken",
+      "churn stands in for fuzz throughput (bench fuzz times fuzz --cpus); nr_cpus=1: no CPU threads, so no lock taken",
     ],
   };
 }
