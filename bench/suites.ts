@@ -4,6 +4,20 @@ import type { Table } from "./common.js";
 export interface BenchOptions {
   /** test_loop_count for suites that loop (vmalloc); each suite has its own default. */
   loops?: number;
+  /** CPUs of one engine running the work at once (the suites in CPUS_SUITES); 1 by default. */
+  cpus?: number;
+}
+/** The suites that take --cpus: vmalloc's "Sequential, N cpus" table. */
+export const CPUS_SUITES: readonly string[] = ["vmalloc"];
+/** --cpus n: 1..8 (nr_cpus's range), and only for CPUS_SUITES. */
+export function checkCpusOption(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1 || n > 8) throw new RangeError(`--cpus must be an integer from 1 to 8, got ${v}`);
+  return n;
+}
+export function checkCpusSuites(names: string[], cpus: number | undefined): void {
+  const other = names.find((n) => !CPUS_SUITES.includes(n));
+  if (cpus !== undefined && other !== undefined) throw new RangeError(`--cpus applies to ${CPUS_SUITES.join(", ")} only, not ${other}`);
 }
 
 export const BENCH_SUITES: Record<string, () => Promise<{ run(opts?: BenchOptions): Promise<Table[]> }>> = {

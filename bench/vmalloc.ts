@@ -11,7 +11,7 @@
 import { Engine } from "../host/engine.js";
 import { fmt, ratio, nowNs, type Table } from "./common.js";
 
-const TESTS = [
+export const TESTS = [
   { name: "fix_size_alloc_test", loops: true },
   { name: "full_fit_alloc_test", loops: true },
   { name: "long_busy_list_alloc_test", loops: true },
@@ -22,20 +22,20 @@ const TESTS = [
   { name: "pcpu_alloc_test", loops: false },            // 35000 percpu allocations
 ];
 
-const CONFIGS = [
+export const CONFIGS = [
   { name: "baseline", cmdline: "kasan=off" },
   { name: "KASAN", cmdline: "kasan=on kasan.vmalloc=off" },
   { name: "KASAN+vmalloc", cmdline: "kasan=on kasan.vmalloc=on" },
 ];
 // full_fit_alloc_test keeps 2 x 32 MiB x fls(nr_cpus) of 1-page areas live
-const COMMON = "ram=512 nr_cpus=2 kfence.sample_interval=0";
+export const COMMON = "ram=512 nr_cpus=2 kfence.sample_interval=0";
 
 export const DEFAULT_LOOPS = 400000;
-const REPEAT = 3;
+export const REPEAT = 3;
 
 interface Sample { ms: number; rc: number; peakShadow: number; peakPages: number }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
@@ -50,8 +50,9 @@ function runOne(e: Engine, id: number, loops: number, seed: number): Sample {
   return { ms, rc, peakShadow: s.vmalloc.shadowPagesPeak, peakPages: s.vmalloc.pagesPeak };
 }
 
-export async function run(opts: { loops?: number } = {}): Promise<Table[]> {
+export async function run(opts: { loops?: number; cpus?: number } = {}): Promise<Table[]> {
   const loops = opts.loops ?? (Number(process.env.SF_VMALLOC_LOOPS) || DEFAULT_LOOPS);
+  if ((opts.cpus ?? 1) > 1) return [await (await import("./vmalloc_smp.js")).runOnCpus(loops, opts.cpus!)];
   const engines = CONFIGS.map((c) => Engine.createSync({ cmdline: `${COMMON} ${c.cmdline}` }));
   // warm the JIT up on every path first
   for (const e of engines) for (let id = 0; id < TESTS.length; id++) runOne(e, id, Math.max(1, Math.floor(loops / 50)), 99);

@@ -7,7 +7,7 @@ import { GuestError } from "./guest/runner.js";
 import { DEMO_CASES, SMP_DEMO_CASES, INITCALL_FRAMES } from "./demo.js";
 import { runSuite } from "./kunit/runner.js";
 import { KUNIT_SUITES } from "./kunit/suites.js";
-import { BENCH_SUITES } from "../bench/suites.js";
+import { BENCH_SUITES, checkCpusOption, checkCpusSuites } from "../bench/suites.js";
 import { runCommand, ccCommand } from "./guest/cli.js";
 import { fuzzCommand, replayCommand } from "./fuzz/cli.js";
 import { TapeError } from "./fuzz/tape.js";
@@ -151,11 +151,13 @@ program
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`--loops must be a positive integer, got ${v}`);
     return n;
   })
-  .action(async (name: string, opts: { loops?: number }) => {
+  .option("--cpus <n>", "CPUs of one engine running the work at once (vmalloc: the \"Sequential, N cpus\" table)", checkCpusOption)
+  .action(async (name: string, opts: { loops?: number; cpus?: number }) => {
     const load = BENCH_SUITES[name];
     if (!load) throw new RangeError(`unknown benchmark ${JSON.stringify(name)}: expected one of ${Object.keys(BENCH_SUITES).join(", ")}`);
+    checkCpusSuites([name], opts.cpus);
     const { printTable } = await import("../bench/common.js");
-    for (const t of await (await load()).run({ loops: opts.loops })) printTable(t);
+    for (const t of await (await load()).run({ loops: opts.loops, cpus: opts.cpus })) printTable(t);
   });
 // ── guests ──
 program.enablePositionalOptions();

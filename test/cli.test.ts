@@ -115,5 +115,20 @@ describe("shadowfence command", () => {
     const unknown = run("nope");
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/^unknown suite "nope": expected one of tlb, kasan/);
+    const cpus = run("kasan", "--cpus", "2");
+    expect(cpus.status).toBe(2);
+    expect(cpus.stderr).toBe("--cpus applies to vmalloc only, not kasan\n");
   });
+
+  it("shadowfence bench vmalloc --cpus 2: every test on both CPUs at once, the Sequential, 2 cpus table", () => {
+    const r = cli("bench", "vmalloc", "--cpus", "2", "--loops", "20");
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("vmalloc: lib/test_vmalloc.c, Sequential, 2 cpus (every test on all CPUs at once), ms per test (median of 3), ram=512 nr_cpus=2 ");
+    expect(r.stdout).toMatch(/^test +loops +baseline ms +KASAN ms +x baseline +KASAN\+vmalloc ms +x baseline +x KASAN +shadow pages\/MiB$/m);
+    expect(r.stdout).toMatch(/^fix_size_alloc_test +20 /m);
+    // both CPUs' runs of every repeat are counted, as the module's summary counts each thread's
+    expect(r.stdout).toContain("Summary: random_size_alloc_test passed: 6 failed: 0 repeat: 3 loops: 20 threads: 2");
+    expect(r.stdout).toContain("Summary: align_shift_alloc_test passed: 0 failed: 6 repeat: 3 loops: - threads: 2 (expected to fail, as in the kernel)");
+    expect(r.stdout).toContain("Summary: pcpu_alloc_test passed: 6 failed: 0 repeat: 3 loops: - threads: 2");
+  }, 120_000);
 });

@@ -26,6 +26,7 @@ const KTHREAD_FRAMES: Frame[] = [
 const JOB_FRAMES: Record<string, Frame[]> = {
   test_vmalloc_run: [{ name: "test_func", offset: 0x10a, size: 0x2b0, module: "test_vmalloc" }, ...KTHREAD_FRAMES],
   smp_churn_run: [{ name: "smp_churn_thread", offset: 0xd6, size: 0x3c0 }, ...KTHREAD_FRAMES],
+  kmalloc_kfree_run: [{ name: "kmalloc_kfree_thread", offset: 0x4e, size: 0x120 }, ...KTHREAD_FRAMES],
 };
 
 type Arg = number | bigint;
@@ -49,10 +50,13 @@ export type CpuJobSpec =
    * objects written and read, on CPU-private slots; every `oobEvery`-th step
    * (when given) a planted slab-out-of-bounds read.
    */
-  | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } };
+  | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } }
+  /** `pairs` kmalloc(size) + kfree, entering the kernel per pair (bench/smp.ts's throughput on 1 and 2 CPUs). */
+  | { cpu: number; kmalloc_kfree: { size: number; pairs: number } };
 /**
  * rc: test_vmalloc: 0 passed, -1 failed; churn: the bugs planted, -1 when an
- * object changed under its CPU, -3 when the machine panicked.
+ * object changed under its CPU, -3 when the machine panicked; kmalloc_kfree:
+ * the allocations that failed.
  */
 export interface CpuJobResult { cpu: number; rc: number }
 
@@ -203,7 +207,7 @@ export class CpuSet {
   private jobCall(j: CpuJobSpec, i: number): CpuJob {
     if (typeof j !== "object" || j === null) throw new TypeError(`onCpus: job ${i} is not an object`);
     const cpu = this.checkCpu(`onCpus: job ${i}`, (j as { cpu: unknown }).cpu);
-    const int = (what: string, v: unknown, def: number, lo: number, hi: number): number => {
+    const int = (what: string, v: unknown, def: number | undefined, lo: number, hi: number): number => {
       const x = v === undefined ? def : v;
       if (typeof x !== "number" || !Number.isInteger(x) || x < lo || x > hi) throw new RangeError(`onCpus: job ${i} (CPU ${cpu}): ${what} must be an integer from ${lo} to ${hi}, got ${String(x)}`);
       return x;
@@ -218,7 +222,11 @@ export class CpuSet {
       const c = j.churn;
       return { cpu, fn: "smp_churn_run", args: [int("seed", c.seed, 1, 0, 2 ** 32 - 1), int("ops", c.ops, 1000, 1, 1e8), int("oobEvery", c.oobEvery, 0, 0, 1e8)] };
     }
-    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } } or { cpu, churn: { seed, ops, oobEvery? } }`);
+    if ("kmalloc_kfree" in j && typeof j.kmalloc_kfree === "object" && j.kmalloc_kfree !== null) {
+      const k = j.kmalloc_kfree;
+      return { cpu, fn: "kmalloc_kfree_run", args: [int("pairs", k.pairs, undefined, 1, 1e9), int("size", k.size, undefined, 1, abi.KMALLOC_MAX_CACHE_SIZE)] };
+    }
+    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } } or { cpu, kmalloc_kfree: { size, pairs } }`);
   }
 
   /** Run the jobs on their CPUs at the same time; the reports they raise are published when all are done. */

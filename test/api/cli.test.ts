@@ -20,6 +20,9 @@ describe("shadowfence command: errors", () => {
       [["kunit"], "shadowfence: missing required argument 'suite'"],
       [["demo", "--cmdline", "kasan.fault=sometimes"], expect.stringMatching(/^shadowfence: invalid value "sometimes" for kasan\.fault: /)],
       [["bench", "tlb", "--loops", "-3"], "shadowfence: --loops must be a positive integer, got -3"],
+      [["bench", "vmalloc", "--cpus", "9"], "shadowfence: --cpus must be an integer from 1 to 8, got 9"],
+      [["bench", "vmalloc", "--cpus", "2x"], "shadowfence: --cpus must be an integer from 1 to 8, got 2x"],
+      [["bench", "tlb", "--cpus", "2"], "shadowfence: --cpus applies to vmalloc only, not tlb"],
     ] as Array<[string[], unknown]>) {
       const r = cli(...args);
       expect(r.status, args.join(" ")).toBe(2);
