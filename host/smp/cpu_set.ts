@@ -9,6 +9,7 @@ import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
 import type { CpuJob, CpuRunner } from "./types.js";
 import type { Frame } from "../stackdepot.js";
+import type { RawRecord } from "../report/record.js";
 
 /** lib/test_vmalloc.c's tests by name: the ids test_vmalloc_run takes. */
 export const TEST_VMALLOC_CASES: Record<string, number> = {
@@ -26,6 +27,7 @@ const KTHREAD_FRAMES: Frame[] = [
 const JOB_FRAMES: Record<string, Frame[]> = {
   test_vmalloc_run: [{ name: "test_func", offset: 0x10a, size: 0x2b0, module: "test_vmalloc" }, ...KTHREAD_FRAMES],
   smp_churn_run: [{ name: "smp_churn_thread", offset: 0xd6, size: 0x3c0 }, ...KTHREAD_FRAMES],
+  fuzz_run: [{ name: "fuzz_tape_run", offset: 0x1c4, size: 0x9a0 }, ...KTHREAD_FRAMES],
 };
 
 type Arg = number | bigint;
@@ -49,7 +51,9 @@ export type CpuJobSpec =
    * objects written and read, on CPU-private slots; every `oobEvery`-th step
    * (when given) a planted slab-out-of-bounds read.
    */
-  | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } };
+  | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } }
+  /** Tape ops already in the CPU's part of the tape buffer (host/fuzz/smp.ts): fuzz_run's arguments. */
+  | { cpu: number; fuzz: { start: number; len: number; op: number; logBase: number; log: boolean } };
 /**
  * rc: test_vmalloc: 0 passed, -1 failed; churn: the bugs planted, -1 when an
  * object changed under its CPU, -3 when the machine panicked.
@@ -61,6 +65,7 @@ export interface CpuSetEngine {
   readonly options: { readonly nrCpus: number };
   readonly memory: WebAssembly.Memory;
   kernelCall<T>(capture: boolean, fn: () => T): T;
+  drainRecords(keep: (r: RawRecord, at: number) => boolean): void;
   stackHandle(frames: Frame[]): number;
   callWithStack<T>(handle: number, fn: () => T): T;
 }
@@ -71,7 +76,7 @@ function isShared(memory: WebAssembly.Memory): boolean {
 
 // Called from wasm guests (hooks, heap shims) inside a guest's run, which holds the lock already.
 const GUEST_CALLED = ["__asan_", "guest_"];
-const SELF_BRACKETED = ["smp_", "kernel_", "test_vmalloc_run", "smp_churn_run"];
+const SELF_BRACKETED = ["smp_", "kernel_", "test_vmalloc_run", "smp_churn_run", "fuzz_run"];
 
 export class CpuSet {
   /** The CPU the engine's calls run on now. */
@@ -226,11 +231,19 @@ export class CpuSet {
       const c = j.churn;
       return { cpu, fn: "smp_churn_run", args: [int("seed", c.seed, 1, 0, 2 ** 32 - 1), int("ops", c.ops, 1000, 1, 1e8), int("oobEvery", c.oobEvery, 0, 0, 1e8)] };
     }
+    if ("fuzz" in j && typeof j.fuzz === "object" && j.fuzz !== null) {
+      const f = j.fuzz;
+      return { cpu, fn: "fuzz_run", args: [int("start", f.start, 0, 0, abi.FZ_BUF_SIZE), int("len", f.len, 0, 0, abi.FZ_BUF_SIZE),
+        int("op", f.op, 0, 0, 2 ** 32 - 1), int("logBase", f.logBase, 0, 0, 2 ** 32 - 1), f.log === true ? 1 : 0] };
+    }
     throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } } or { cpu, churn: { seed, ops, oobEvery? } }`);
   }
 
-  /** Run the jobs on their CPUs at the same time; the reports they raise are published when all are done. */
-  async onCpus(jobs: CpuJobSpec[]): Promise<CpuJobResult[]> {
+  /**
+   * Run the jobs on their CPUs at the same time; the reports they raise are
+   * published when all are done (`keep`: drained raw, as drainRecords does).
+   */
+  async onCpus(jobs: CpuJobSpec[], keep?: (r: RawRecord, at: number) => boolean): Promise<CpuJobResult[]> {
     if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("onCpus: a non-empty array of jobs, one per CPU");
     const calls = jobs.map((j, i) => this.jobCall(j, i));
     if (new Set(calls.map((c) => c.cpu)).size !== calls.length) throw new RangeError("onCpus: one job per CPU");
@@ -245,7 +258,8 @@ export class CpuSet {
       try {
         rcs = await this.threads.all(calls);
       } finally {
-        this.engine.kernelCall(false, () => undefined);   // publish what the jobs reported
+        if (keep) this.locked(() => this.engine.drainRecords(keep));
+        else this.engine.kernelCall(false, () => undefined);   // publish what the jobs reported
       }
     }
     return calls.map((c, i) => ({ cpu: c.cpu, rc: Number(rcs[i]) }));

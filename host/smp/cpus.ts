@@ -21,7 +21,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "
 export const MAX_CPU_THREADS = 8;
 
 /** Loops that enter and leave the kernel per step (so CPUs running them interleave); called without the bracket. */
-export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run"];
+export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run", "fuzz_run"];
 /** Exports that are not kernel code: the lock and thread primitives. */
 export const UNLOCKED_PREFIXES: readonly string[] = ["smp_", "kernel_"];
 /** Whether an export is called without the kernel lock bracket. */
@@ -190,7 +190,8 @@ export class CpuThreads implements CpuRunner {
     return new Promise((ready, fail) => {
       w.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
         // once up, an idle CPU does not keep the process alive (unref after the listeners: adding one re-refs)
-        if (m.ready) { w.unref(); ready(); return; }
+        // (startSync's CPUs see this message later, maybe with a job already posted: that job keeps it referenced)
+        if (m.ready) { if (c.jobs === 0) w.unref(); ready(); return; }
         const p = this.pending.get(m.id!);
         if (!p) return;
         this.pending.delete(m.id!);
