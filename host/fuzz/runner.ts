@@ -290,7 +290,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   // several CPUs: KFENCE's sampling would pick allocations by the interleaving (same seed, other bugs), so it is off unless asked for
   const userCmdline = opts.cmdline ?? "";
   const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
-  if (cpus > 1 && !/(^|\s)kfence\.sample_interval=/.test(userCmdline)) opts = { ...opts, cmdline: `${userCmdline} kfence.sample_interval=0`.trim() };
+  if (cpus > 1 && !opts.check && !/(^|\s)kfence\.sample_interval=/.test(userCmdline)) opts = { ...opts, cmdline: `${userCmdline} kfence.sample_interval=0`.trim() };
   const segmentOps = opts.segmentOps ?? undefined;
   if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`segment size must be 1..${abi.FZ_LOG_OPS} ops, got ${segmentOps}`);
   // CPU threads spin on the kernel lock: workers x CPUs threads should not outnumber the cores

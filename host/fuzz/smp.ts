@@ -59,6 +59,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
 
   const bugs = new Map<string, BugRecord>();
   const bySeq = new Map<number, BugRecord>();
+  const firstSeq = new Map<BugRecord, number>();
   const byOp = new Map<number, Finding[]>();
   let reports = 0, shown = 0, allocWarnings = 0;
   const onFinding = (f: Finding): boolean => {
@@ -67,11 +68,21 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
     if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
     if (isAllocWarning(f)) { allocWarnings++; return false; }
     const b = bugs.get(f.signature);
-    if (b) { b.count++; return false; }
+    if (b) {
+      b.count++;
+      // a segment's reports come in the order the CPUs ran their ops: the first occurrence is the earliest op, whose text is kept
+      if (f.op < 0 || f.op >= b.firstOp) return false;
+      b.firstOp = f.op;
+      bySeq.delete(firstSeq.get(b)!);
+      bySeq.set(f.raw.seq, b);
+      firstSeq.set(b, f.raw.seq);
+      return true;
+    }
     const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
       title: "", count: 1, firstOp: f.op, text: "" };
     bugs.set(f.signature, nb);
     bySeq.set(f.raw.seq, nb);
+    firstSeq.set(nb, f.raw.seq);
     return true;
   };
 
