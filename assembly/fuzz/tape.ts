@@ -354,13 +354,14 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
 // running tapes at once interleave op by op, and everything an op does (its
 // reports, its stamps, its log entry and sequence number) happens under the
 // kernel lock, so the records an op finds new in the ring are its own.
-function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
+// S is u16 with CPU threads running, u8 without: the one-CPU loop is compiled without the SMP code.
+function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
   let p = FUZZ_BUF + <usize>start;
   const end = FUZZ_BUF + <usize>len;
   const nCpus = <u32>cfg(CFG_NR_CPUS);
   const slots = nSlots();
-  const smp = smpActive;
-  const STATS = statsOf(thisCpu);
+  const smp = sizeof<S>() == 2;
+  const STATS = smp ? statsOf(thisCpu) : statsOf(0);
   const LOADED = STATS + (<usize>FZC_COUNT << 3);
   let sum = load<u64>(STATS + (<usize>FZC_CHECKSUM << 3));
   let ops: u64 = 0;
@@ -543,9 +544,14 @@ export function fuzz_set_task(t: u32, pid: u32): void {
 export function fuzz_run(start: u32, len: u32, op: u32, logBase: u32, flags: u32): i32 {
   if (len > <u32>FZ_BUF_SIZE || start > len) return FZR_BAD_OP;
   const log = (flags & 1) != 0;
-  if (kasanMode == KASAN_OFF) return runM<ModeOff>(start, len, op, logBase, log);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric>(start, len, op, logBase, log);
-  return runM<ModeTags>(start, len, op, logBase, log);
+  if (smpActive) {
+    if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log);
+    if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log);
+    return runM<ModeTags, u16>(start, len, op, logBase, log);
+  }
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log);
+  return runM<ModeTags, u8>(start, len, op, logBase, log);
 }
 export function fuzz_pos(): u32 { return resumePos; }
 export function fuzz_next_op(): u32 { return resumeOp; }
