@@ -395,7 +395,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         for (;;) {
           if (i >= s.bugs.length) return undefined;
           const b = s.bugs[i++];
-          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
+          // (the stream made for --cpus N, replayed on one CPU: docs/fuzz.md)
+          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false, ...(cpus > 1 ? { cpus } : {}) };
           const m: MinimiseJob = { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
             deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes };
           // once even a reference and its text would not fit, shrinking is wasted work

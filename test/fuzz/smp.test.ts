@@ -6,6 +6,8 @@
 // ring's pauses lose nothing; bad --cpus values are one-line errors.
 import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../abi/abi.js";
@@ -13,7 +15,8 @@ import { fuzz, summaryJson, parseCpus } from "../../host/fuzz/runner.js";
 import { runUnitSmp, cpuOfOp } from "../../host/fuzz/smp.js";
 import { generatorOptions, type UnitJob } from "../../host/fuzz/unit.js";
 import { generateTape } from "../../host/fuzz/generator.js";
-import { readOp, emptyOp, opOffsets } from "../../host/fuzz/tape.js";
+import { readOp, emptyOp, opOffsets, decodeTape } from "../../host/fuzz/tape.js";
+import { replay } from "../../host/fuzz/exec.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 // every class whose detection does not depend on where an object landed: an underflow from a slab's first
@@ -109,6 +112,18 @@ describe("fuzz --cpus", () => {
     expect(r.reportsLost).toBe(0);
     expect(r.reports).toBe(r.planted["double-free"]);
   }, 120_000);
+
+  it("writes reproducers that replay on one CPU to the bug's signature (the stream the CPUs ran)", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "sf-fuzz-cpus-"));
+    const s = await fuzz({ ops: 100_000, seed: 3, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 64, out,
+      plant: { uaf: 3e-5, "double-free": 3e-5 }, progress: false, handleSignals: false });
+    expect(s.bugs.length).toBeGreaterThan(3);
+    for (const b of s.bugs) {
+      expect(b.reproducer?.reproduced).toBe(true);
+      const r = replay(decodeTape(readFileSync(b.reproducer!.file!), b.reproducer!.file!));
+      expect(r.findings.map((f) => f.signature)).toContain(b.signature);
+    }
+  }, 180_000);
 
   it("refuses bad --cpus values with one line naming the range", async () => {
     expect(() => parseCpus(0, 2)).toThrow(/^--cpus must be an integer from 1 to 2, got "0"$/);
