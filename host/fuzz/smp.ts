@@ -35,6 +35,9 @@ export function cpuOfOp(code: number, slot: number, k: number, cpus: number): nu
 export async function runUnitSmp(job: UnitJob, progress?: Progress): Promise<UnitResult> {
   const t0 = Date.now();
   const cpus = job.cpus ?? 1;
+  const seg = job.segmentOps ?? SEGMENT_OPS;
+  if (!Number.isInteger(seg) || seg < 1 || seg > abi.FZ_LOG_OPS) throw new RangeError(`segment size must be 1..${abi.FZ_LOG_OPS} ops, got ${seg}`);
+  if (!Number.isInteger(cpus) || cpus < 2 || cpus > abi.FZ_MAX_CPUS) throw new RangeError(`a unit on several CPUs needs 2..${abi.FZ_MAX_CPUS} CPUs, got ${cpus}`);
   const engine = Engine.createSync({ cmdline: job.cmdline });
   try {
     if (cpus < 2 || cpus > engine.options.nrCpus) throw new RangeError(`--cpus ${cpus}: the engine has nr_cpus=${engine.options.nrCpus}`);
@@ -50,7 +53,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   // CPU n runs as task n (the tape's sf-fuzz/n); starting it starts the CPU threads
   for (let c = 1; c < cpus; c++) engine.cpu(c).setTask({ pid: TASK_PID_BASE + c, cpu: c });
   const oracle = job.check ? new Oracle(gen.header, oracleFacts(engine, x)) : undefined;
-  const segOps = Math.min(job.segmentOps ?? SEGMENT_OPS, abi.FZ_LOG_OPS);
+  const segOps = job.segmentOps ?? SEGMENT_OPS;
   // each CPU's part of the tape buffer
   const region = Math.floor(abi.FZ_BUF_SIZE / cpus);
   const buf = engine.exports.fuzz_buf();
@@ -109,6 +112,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
       if (progress && Atomics.load(progress.stop, 0) !== 0) break;
       if (job.deadline !== undefined && Date.now() >= job.deadline) break;
       const { ops: n, bytes } = gen.fillBuffer(Math.min(segOps, job.ops - op), region);
+      if (n === 0) throw new TapeError(`op ${op}: the generator wrote no op`);
       const body = gen.bufferView(bytes).slice();
       segStart = op;
       // hand each op to its slot's CPU, in stream order

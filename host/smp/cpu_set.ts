@@ -236,7 +236,7 @@ export class CpuSet {
       return { cpu, fn: "fuzz_run", args: [int("start", f.start, 0, 0, abi.FZ_BUF_SIZE), int("len", f.len, 0, 0, abi.FZ_BUF_SIZE),
         int("op", f.op, 0, 0, 2 ** 32 - 1), int("logBase", f.logBase, 0, 0, 2 ** 32 - 1), f.log === true ? 1 : 0] };
     }
-    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } } or { cpu, churn: { seed, ops, oobEvery? } }`);
+    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } } or { cpu, fuzz: { start, len, op, logBase, log } }`);
   }
 
   /**
