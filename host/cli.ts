@@ -190,6 +190,7 @@ program
   .option("--ops <n>", "run exactly this many ops (deterministic: same seed, same bugs, any number of workers)")
   .option("--workers <n>", "worker threads, one engine each (default: all cores, divided by --cpus)")
   .option("--cpus <n>", "CPUs each unit runs on at once, their threads interleaving op by op (1..nr_cpus, at most 8; default 1)")
+  .option("--segment-ops <n>", "with --cpus: ops between two barriers, where slots change CPU (1..16384, default 8192)")
   .option("--seed <n>", "seed of the workload", "1")
   .addOption(new Option("--profile <p>", "operation mix").choices(["slab-churn", "vmalloc-heavy", "mixed"]).default("mixed"))
   .addOption(cmdlineOption())

@@ -292,7 +292,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
   if (cpus > 1 && !opts.check && !/(^|\s)kfence\.sample_interval=/.test(userCmdline)) opts = { ...opts, cmdline: `${userCmdline} kfence.sample_interval=0`.trim() };
   const segmentOps = opts.segmentOps ?? undefined;
-  if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`segment size must be 1..${abi.FZ_LOG_OPS} ops, got ${segmentOps}`);
+  if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`--segment-ops must be an integer from 1 to ${abi.FZ_LOG_OPS}, got ${segmentOps}`);
   // CPU threads spin on the kernel lock: workers x CPUs threads should not outnumber the cores
   const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const workers = opts.workers ?? Math.max(1, Math.floor(cores / cpus));

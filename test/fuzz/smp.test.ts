@@ -140,5 +140,12 @@ describe("fuzz --cpus", () => {
       expect(cli.stderr.trimEnd().split("\n")).toHaveLength(1);
       expect(cli.stderr).toMatch(new RegExp(`^shadowfence: --cpus must be an integer from 1 to 2.*, got "${v}"\\n$`));
     }
+    for (const [args, msg] of [[["--segment-ops", "64"], "shadowfence: --segment-ops is for units on several CPUs: give --cpus 2 or more\n"],
+      [["--cpus", "2", "--segment-ops", "0"], "shadowfence: --segment-ops must be an integer from 1 to 16384, got 0\n"],
+      [["--cpus", "2", "--segment-ops", "16385"], "shadowfence: --segment-ops must be an integer from 1 to 16384, got 16385\n"]] as const) {
+      const cli = spawnSync(process.execPath, [path.join(root, "dist/host/cli.js"), "fuzz", ...args, "--ops", "10", "--no-progress"], { encoding: "utf8" });
+      expect(cli.status).toBe(2);
+      expect(cli.stderr).toBe(msg);
+    }
   }, 60_000);
 });
