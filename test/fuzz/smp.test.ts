@@ -113,6 +113,18 @@ describe("fuzz --cpus", () => {
     expect(r.reports).toBe(r.planted["double-free"]);
   }, 120_000);
 
+  it("runs on 4 CPUs (nr_cpus=4): every planted bug reported once, the same on a second run", async () => {
+    const job: UnitJob = { unit: 0, ops: 100_000, seed: 13, profile: "mixed", cmdline: `nr_cpus=4 ${CMD}`, plant: { uaf: 2e-4, "double-free": 2e-4, "invalid-free": 2e-4 },
+      plantWrites: true, check: false, cpus: 4, segmentOps: 512 };
+    const a = await runUnitSmp(job);
+    const b = await runUnitSmp(job);
+    expect(a.reportsLost).toBe(0);
+    expect(a.reports).toBe(a.planted.uaf + a.planted["double-free"] + a.planted["invalid-free"]);
+    const bugs = (r: typeof a) => r.bugs.map((x) => `${x.signature} ${x.count} ${x.firstOp}`).sort();
+    expect(bugs(b)).toEqual(bugs(a));
+    expect(a.bugs.length).toBeGreaterThan(8);
+  }, 120_000);
+
   it("writes reproducers that replay on one CPU to the bug's signature (the stream the CPUs ran)", async () => {
     const out = mkdtempSync(path.join(tmpdir(), "sf-fuzz-cpus-"));
     const s = await fuzz({ ops: 100_000, seed: 3, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 64, out,
