@@ -20,7 +20,8 @@ import { replay } from "../../host/fuzz/exec.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 // every class whose detection does not depend on where an object landed: an underflow from a slab's first
-// object reads the page before the slab, which holds whatever the interleaving put there (docs/fuzz.md)
+// object reads the page before the slab, which holds whatever the interleaving put there; planted accesses
+// only read (what a planted write corrupts, and so what it causes later, depends on its neighbour) (docs/fuzz.md)
 const PLANT = { oob: 5e-5, uaf: 5e-5, "double-free": 5e-5, "invalid-free": 5e-5 };
 const CMD = "ram=256 kfence.sample_interval=0 kasan_multi_shot";
 
@@ -34,7 +35,7 @@ function comparable(s: Awaited<ReturnType<typeof fuzz>>) {
 
 describe("fuzz --cpus", () => {
   it("finds the same bugs with the same seed on 2 CPUs, whatever the interleaving", async () => {
-    const opts = { ops: 600_000, unitOps: 300_000, seed: 41, profile: "mixed" as const, plant: PLANT, cpus: 2, workers: 1,
+    const opts = { ops: 600_000, unitOps: 300_000, seed: 41, profile: "mixed" as const, plant: PLANT, plantWrites: false, cpus: 2, workers: 1,
       cmdline: "ram=256", minimise: false, progress: false, handleSignals: false };
     const a = await fuzz(opts);
     const b = await fuzz(opts);
@@ -42,7 +43,7 @@ describe("fuzz --cpus", () => {
     expect(a.ops).toBe(600_000);
     expect(a.cmdline).toContain("kfence.sample_interval=0");
     expect(a.reportsLost).toBe(0);
-    expect(a.bugs.length).toBeGreaterThan(10);
+    expect(a.bugs.length).toBeGreaterThan(8);
     expect(comparable(b)).toEqual(comparable(a));
     // every planted class was planted and found
     for (const t of ["KASAN: slab-out-of-bounds", "KASAN: slab-use-after-free", "KASAN: double-free", "KASAN: invalid-free"]) {
@@ -115,7 +116,7 @@ describe("fuzz --cpus", () => {
 
   it("runs on 4 CPUs (nr_cpus=4): every planted bug reported once, the same on a second run", async () => {
     const job: UnitJob = { unit: 0, ops: 100_000, seed: 13, profile: "mixed", cmdline: `nr_cpus=4 ${CMD}`, plant: { uaf: 2e-4, "double-free": 2e-4, "invalid-free": 2e-4 },
-      plantWrites: true, check: false, cpus: 4, segmentOps: 512 };
+      plantWrites: false, check: false, cpus: 4, segmentOps: 512 };
     const a = await runUnitSmp(job);
     const b = await runUnitSmp(job);
     expect(a.reportsLost).toBe(0);
