@@ -123,7 +123,7 @@ describe("fuzz --cpus", () => {
     expect(a.reports).toBe(a.planted.uaf + a.planted["double-free"] + a.planted["invalid-free"]);
     const bugs = (r: typeof a) => r.bugs.map((x) => `${x.signature} ${x.count} ${x.firstOp}`).sort();
     expect(bugs(b)).toEqual(bugs(a));
-    expect(a.bugs.length).toBeGreaterThan(8);
+    expect(a.bugs.length).toBeGreaterThan(4);
   }, 120_000);
 
   it("writes reproducers that replay on one CPU to the bug's signature (the stream the CPUs ran)", async () => {
