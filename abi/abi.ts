@@ -508,6 +508,7 @@ export const FZ_LOG_OPS = 16384;             // ops per chunk when the per-op lo
 export const FZ_LOG_SIZE = 32;               // bytes per log entry
 // per-op log entry (check mode): status u32, pad, address u64, home lo u64, home hi u64
 export const FZL_STATUS = 0;                 // u32
+export const FZL_SEQ = 4;                    // u32: order of the op among every CPU's ops (the kernel lock's order)
 export const FZL_ADDR = 8;                   // u64
 export const FZL_HOME_LO = 16;               // u64
 export const FZL_HOME_HI = 24;               // u64
@@ -530,8 +531,12 @@ export const FZR_BAD_FIELD = -2;             // slot, cache or size out of range
 // counters at fuzz_stats() (u64 each): ops run, then FZS_* counts from FZC_STATUS
 export const FZC_OPS = 0;
 export const FZC_CHECKSUM = 1;               // of every loaded value: same tape, same checksum
+export const FZC_RESUME_POS = 2;             // where the CPU's last fuzz_run stopped: byte, op (fuzz_pos, fuzz_next_op)
+export const FZC_RESUME_OP = 3;
 export const FZC_STATUS = 8;
 export const FZC_COUNT = 16;
+export const FZ_STATS_STRIDE = 256;          // the counters are per CPU: CPU n's at fuzz_stats() of CPU 0 + n * this
+export const FZ_MAX_CPUS = 8;                // fuzz --cpus: at most this many CPUs run tapes at once
 // report record fields the interpreter stamps
 export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised by a tape op)
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1

@@ -140,7 +140,7 @@ export class Engine {
   /** Start CPUs 1..nr_cpus-1 on their threads (needed first in browsers; Node starts them on demand). */
   smpInit(): Promise<void> { return this.smp.init(); }
   /** Run in-kernel work on several CPUs at the same time and wait for all of it (host/smp/cpu_set.ts). */
-  onCpus(jobs: CpuJobSpec[]): Promise<CpuJobResult[]> { this.notBusy(); return this.smp.onCpus(jobs); }
+  onCpus(jobs: CpuJobSpec[], keep?: (r: RawRecord, at: number) => boolean): Promise<CpuJobResult[]> { this.notBusy(); return this.smp.onCpus(jobs, keep); }
   /** Stop CPUs 1..N-1's threads (CPU 0 goes on alone). */
   stopCpus(): Promise<void> { return this.smp.stop(); }
   /** The CPU the engine's calls run on now. */

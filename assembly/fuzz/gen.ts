@@ -44,6 +44,8 @@ import { FUZZ_GEN } from "../statics";
 // @ts-ignore: decorator
 @inline const C_TARGET_RECIP: usize = 136;  // 2^20 / C_TARGET, so steering needs no division    // 1: planted accesses only read (buggy sites 0, 2, ...)
 // @ts-ignore: decorator
+@inline const C_CPUS: usize = 140;         // fuzz --cpus N (0 or 1: one CPU): no task ops, memcpy within one CPU's slots
+// @ts-ignore: decorator
 @inline const C_GROUPS: usize = 64;        // 10 x (u16 base, u16 count), G_* order
 // @ts-ignore: decorator
 @inline const C_PLANTED: usize = 112;      // 5 x (u16 buggy-site base, u16 victim-alloc-site base)
@@ -382,6 +384,9 @@ function normal(p: usize): usize {
   }
   if (cat == CAT_MEMCPY) {
     const t = load<u32>(LIVE + (<usize>below(nLive) << 2));
+    // on N CPUs slot s runs on CPU (s + segment) mod N: both slots of a memcpy must be on one CPU
+    const cpus = cfg32(C_CPUS);
+    if (cpus > 1 && t % cpus != s % cpus) return access(p, s, size, false, r);
     const tSize = sSize(t);
     const dOff = below(size), sOff = below(tSize);
     const len = 1 + below(min<u32>(256, min<u32>(size - dOff, tSize - sOff)));
@@ -392,7 +397,8 @@ function normal(p: usize): usize {
     store<u32>(p, len, 15);
     return p + 19;
   }
-  // CAT_TASK
+  // CAT_TASK (on N CPUs each CPU runs its own task: a read instead)
+  if (cfg32(C_CPUS) > 1) return access(p, s, size, false, r);
   store<u8>(p, FZ_TASK);
   store<u8>(p, <u8>below(4), 1);
   store<u8>(p, <u8>below(2), 2);

@@ -31,7 +31,7 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
          FZS_DONE, FZS_EMPTY, FZS_REACH, FZS_UNSAFE, FZS_DANGLING, FZS_KIND, FZS_ALLOC_FAILED, FZS_REFUSED,
          FZR_DONE, FZR_PAUSED, FZR_PANIC, FZR_BAD_OP, FZR_BAD_FIELD, FZC_OPS, FZC_CHECKSUM, FZC_STATUS,
          FZC_COUNT, R_FUZZ_OP, R_FUZZ_SLOT, R_FUZZ_SITE, R_FUZZ_ALLOC_SITE, RING_RECORDS, REC_SIZE,
-         PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
+         FZC_RESUME_POS, FZC_RESUME_OP, FZ_STATS_STRIDE, FZ_MAX_CPUS, FZL_SEQ, PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
          PG_TAIL, CFG_NR_CPUS, WARN_KFREE_NOT_HEAP, STAT_REPORTS, R_ADDR } from "../../abi/abi";
 import { FZ_LEN_SIZED, FZ_LEN_CACHE_ALLOC, FZ_LEN_SLOT, FZ_LEN_MEMSET, FZ_LEN_MEMCPY, FZ_LEN_TICK, FZ_LEN_TASK,
          SCRATCH_STORE16 } from "../../abi/abi";
@@ -51,6 +51,7 @@ import { isKfenceAddress } from "../kfence/core";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
+import { kernelEnter, kernelLeave, smpActive, thisCpu } from "../smp";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -67,13 +68,19 @@ import { statGet } from "../stats";
 @inline const KIND_VMALLOC: u8 = 3;
 
 // FUZZ_MISC: cache ids (FZ_MAX_CACHES x u32) and their object sizes, task pids
-// (FZ_MAX_TASKS x u32), counters
+// (FZ_MAX_TASKS x u32), counters (per CPU: FZ_STATS_STRIDE bytes each, CPU 0's
+// first), the op sequence of the per-op log (fuzz --cpus)
 // @ts-ignore: decorator
 @inline const CACHES: usize = FUZZ_MISC;
 // @ts-ignore: decorator
 @inline const TASKS: usize = FUZZ_MISC + 128;
 // @ts-ignore: decorator
 @inline const STATS: usize = FUZZ_MISC + 512;
+// @ts-ignore: decorator
+@inline const OP_SEQ: usize = FUZZ_MISC + 512 + FZ_MAX_CPUS * FZ_STATS_STRIDE;
+// this CPU's counters (CPUs running tapes at once each keep their own)
+// @ts-ignore: decorator
+@inline function statsOf(cpu: u32): usize { return STATS + <usize>cpu * <usize>FZ_STATS_STRIDE; }
 
 // bytes of each op, by opcode; 0 = no such op (lengths from abi/abi.ts)
 // @ts-ignore: decorator
@@ -85,7 +92,11 @@ const OP_LEN: usize = memory.data<u8>([0, SIZED, SIZED, <u8>FZ_LEN_CACHE_ALLOC, 
                                        <u8>FZ_LEN_MEMSET, <u8>FZ_LEN_MEMCPY, <u8>FZ_LEN_TICK, <u8>FZ_LEN_TASK,
                                        0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
-let nSlots: u32 = 0;
+// the tape's slot count, in memory: every CPU running the tape reads it
+// @ts-ignore: decorator
+@inline const NSLOTS: usize = OP_SEQ + 8;
+// @ts-ignore: decorator
+@inline function nSlots(): u32 { return load<u32>(NSLOTS); }
 let resumePos: u32 = 0;
 let resumeOp: u32 = 0;
 
@@ -211,7 +222,7 @@ function reach(s: usize, a: u64, n: u64): u32 {
 // pointer): the object the engine freed is the one whose pointer it was
 // (kfree frees slab and large-kmalloc objects, vfree vmalloc areas).
 function aliasFreed(va: u64, vm: bool): void {
-  for (let i: u32 = 0; i < nSlots; i++) {
+  for (let i: u32 = 0; i < nSlots(); i++) {
     const s = slotAt(i);
     if (sState(s) == SLOT_LIVE && sPtr(s) == va && (sKind(s) == KIND_VMALLOC) == vm) setState(s, SLOT_FREED);
   }
@@ -240,7 +251,7 @@ function stamp(h0: u32, op: u32, slot: u32, site: u32, src: u32, srcLo: u64, src
     store<u32>(rec + R_FUZZ_OP, op + 1);
     store<u32>(rec + R_FUZZ_SLOT, sl + 1);
     store<u32>(rec + R_FUZZ_SITE, site);
-    store<u32>(rec + R_FUZZ_ALLOC_SITE, sl < nSlots ? sAllocSite(slotAt(sl)) : 0);
+    store<u32>(rec + R_FUZZ_ALLOC_SITE, sl < nSlots() ? sAllocSite(slotAt(sl)) : 0);
   }
 }
 
@@ -304,11 +315,11 @@ function memcpyOp(d: usize, dOff: i32, sr: usize, sOff: i32, len: u32): u32 {
   return FZS_DONE;
 }
 
-function load16Op(s: usize, off: i32): u32 {
+function load16Op(s: usize, off: i32, loaded: usize): u32 {
   const r = accessStatus(s, off, 16);
   if (r != FZS_DONE) return r;
   mem_load16(sPtr(s) + <u64><i64>off);
-  store<u64>(LOADED, load<u64>(SCRATCH) ^ load<u64>(SCRATCH, 8));
+  store<u64>(loaded, load<u64>(SCRATCH) ^ load<u64>(SCRATCH, 8));
   return FZS_DONE;
 }
 function store16Op(s: usize, off: i32, op: u32): u32 {
@@ -320,15 +331,13 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
   return FZS_DONE;
 }
 
-// The value a load op read goes here (memory, not a global: see statics.ts); the
-// loop adds it to the checksum.
+// The value a load op read goes to `loaded`, after the CPU's counters (memory,
+// not a global: see statics.ts); the loop adds it to the checksum.
 // @ts-ignore: decorator
-@inline const LOADED: usize = STATS + (<usize>FZC_COUNT << 3);
-// @ts-ignore: decorator
-@inline function loadOp<T, M>(s: usize, off: i32): u32 {
+@inline function loadOp<T, M>(s: usize, off: i32, loaded: usize): u32 {
   const r = accessStatus(s, off, sizeof<T>());
   if (r != FZS_DONE) return r;
-  store<u64>(LOADED, <u64>checkedLoadM<T, M>(sPtr(s) + <u64><i64>off));
+  store<u64>(loaded, <u64>checkedLoadM<T, M>(sPtr(s) + <u64><i64>off));
   return FZS_DONE;
 }
 // @ts-ignore: decorator
@@ -341,23 +350,44 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
 
 // Run ops from byte `start` to `len` of FUZZ_BUF; `op` is the index of the first.
 // The kernel's mode is a type parameter, as in mm/access.ts.
-function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
+// With CPU threads running (fuzz --cpus), each op is one kernel entry: CPUs
+// running tapes at once interleave op by op, and everything an op does (its
+// reports, its stamps, its log entry and sequence number) happens under the
+// kernel lock, so the records an op finds new in the ring are its own.
+// S is u16 with CPU threads running, u8 without: the one-CPU loop is compiled without the SMP code.
+function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
   let p = FUZZ_BUF + <usize>start;
   const end = FUZZ_BUF + <usize>len;
   const nCpus = <u32>cfg(CFG_NR_CPUS);
-  const slots = nSlots;
+  const slots = nSlots();
+  const smp = sizeof<S>() == 2;
+  const STATS = smp ? statsOf(thisCpu) : statsOf(0);
+  const LOADED = STATS + (<usize>FZC_COUNT << 3);
   let sum = load<u64>(STATS + (<usize>FZC_CHECKSUM << 3));
   let ops: u64 = 0;
   let rc = FZR_DONE;
   // reports are noticed through the counter in memory (one load), not the ring's globals
   let reports = statGet(STAT_REPORTS);
   let head = ring_head();
-  if (ringPending() >= <u32>RING_RECORDS - 16) rc = FZR_PAUSED;
-  else if (enginePanicked) rc = FZR_PANIC;
+  // (with CPU threads, these globals are current only under the kernel lock: checked per op below)
+  if (!smp && ringPending() >= <u32>RING_RECORDS - 16) rc = FZR_PAUSED;
+  else if (!smp && enginePanicked) rc = FZR_PANIC;
   while (rc == FZR_DONE && p < end) {
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
+    let depth: i32 = 0;
+    if (smp) {
+      depth = kernelEnter();
+      // another CPU's ops may have filled the ring or panicked the machine since
+      if (ringPending() >= <u32>RING_RECORDS - 16 || enginePanicked) {
+        rc = enginePanicked ? FZR_PANIC : FZR_PAUSED;
+        kernelLeave(depth);
+        break;
+      }
+      reports = statGet(STAT_REPORTS);
+      head = ring_head();
+    }
     let site: u32 = 0, slot: u32 = 0xffffffff;
     let s: usize = 0;
     let src: u32 = 0xffffffff, srcLo: u64 = 0, srcLen: u64 = 0;
@@ -411,11 +441,11 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
         break;
       }
       case FZ_VFREE: addr = sPtr(s); status = vfreeOp(s); break;
-      case FZ_LOAD1: status = loadOp<u8, M>(s, load<i32>(p, 5)); break;
-      case FZ_LOAD2: status = loadOp<u16, M>(s, load<i32>(p, 5)); break;
-      case FZ_LOAD4: status = loadOp<u32, M>(s, load<i32>(p, 5)); break;
-      case FZ_LOAD8: status = loadOp<u64, M>(s, load<i32>(p, 5)); break;
-      case FZ_LOAD16: status = load16Op(s, load<i32>(p, 5)); break;
+      case FZ_LOAD1: status = loadOp<u8, M>(s, load<i32>(p, 5), LOADED); break;
+      case FZ_LOAD2: status = loadOp<u16, M>(s, load<i32>(p, 5), LOADED); break;
+      case FZ_LOAD4: status = loadOp<u32, M>(s, load<i32>(p, 5), LOADED); break;
+      case FZ_LOAD8: status = loadOp<u64, M>(s, load<i32>(p, 5), LOADED); break;
+      case FZ_LOAD16: status = load16Op(s, load<i32>(p, 5), LOADED); break;
       case FZ_STORE1: status = storeOp<u8, M>(s, load<i32>(p, 5), op); break;
       case FZ_STORE2: status = storeOp<u16, M>(s, load<i32>(p, 5), op); break;
       case FZ_STORE4: status = storeOp<u32, M>(s, load<i32>(p, 5), op); break;
@@ -442,12 +472,13 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
         if (t >= <u32>FZ_MAX_TASKS) { rc = FZR_BAD_FIELD; break; }
         let pid = load<u32>(TASKS + (<usize>t << 2));
         if (pid == 0) pid = 1;
-        set_current(pid, <u32>load<u8>(p, 2) % (nCpus == 0 ? 1 : nCpus));
+        // with CPU threads each CPU runs its own ops: a task op changes the task, not the CPU
+        set_current(pid, smp ? thisCpu : <u32>load<u8>(p, 2) % (nCpus == 0 ? 1 : nCpus));
         break;
       }
       default: rc = FZR_BAD_OP;
     }
-    if (rc != FZR_DONE) break;
+    if (rc != FZR_DONE) { if (smp) kernelLeave(depth); break; }
     sum += load<u64>(LOADED);
     if (statGet(STAT_REPORTS) != reports) {
       reports = statGet(STAT_REPORTS);
@@ -468,7 +499,9 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
       store<u64>(e + FZL_ADDR, addr);
       store<u64>(e + FZL_HOME_LO, s != 0 ? sHomeLo(s) : 0);
       store<u64>(e + FZL_HOME_HI, s != 0 ? sHomeLo(s) + <u64>sHomeSize(s) : 0);
+      store<u32>(e + FZL_SEQ, atomic.add<u32>(OP_SEQ, 1));
     }
+    if (smp) kernelLeave(depth);
     p += n;
     op++;
     ops++;
@@ -476,6 +509,8 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
   set_current_stack(0);
   resumePos = <u32>(p - FUZZ_BUF);
   resumeOp = op;
+  store<u64>(STATS + (<usize>FZC_RESUME_POS << 3), resumePos);
+  store<u64>(STATS + (<usize>FZC_RESUME_OP << 3), resumeOp);
   store<u64>(STATS + (<usize>FZC_OPS << 3), load<u64>(STATS + (<usize>FZC_OPS << 3)) + ops);
   store<u64>(STATS + (<usize>FZC_CHECKSUM << 3), sum);
   return rc;
@@ -486,10 +521,10 @@ function runM<M>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
 // (the host fills them next). 0, or -1 when nslots is too large.
 export function fuzz_begin(slots: u32): i32 {
   if (slots > <u32>FZ_MAX_SLOTS || FUZZ_END > <usize>PHYS_BASE) return -1;
-  nSlots = slots;
   memory.fill(FUZZ_SLOTS, 0, <usize>FZ_MAX_SLOTS << 5);
   memory.fill(FUZZ_SITES, 0, 65536 << 2);
   memory.fill(FUZZ_MISC, 0, 0x1000);
+  store<u32>(NSLOTS, slots);
   resumePos = 0;
   resumeOp = 0;
   return 0;
@@ -509,16 +544,22 @@ export function fuzz_set_task(t: u32, pid: u32): void {
 export function fuzz_run(start: u32, len: u32, op: u32, logBase: u32, flags: u32): i32 {
   if (len > <u32>FZ_BUF_SIZE || start > len) return FZR_BAD_OP;
   const log = (flags & 1) != 0;
-  if (kasanMode == KASAN_OFF) return runM<ModeOff>(start, len, op, logBase, log);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric>(start, len, op, logBase, log);
-  return runM<ModeTags>(start, len, op, logBase, log);
+  if (smpActive) {
+    if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log);
+    if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log);
+    return runM<ModeTags, u16>(start, len, op, logBase, log);
+  }
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log);
+  return runM<ModeTags, u8>(start, len, op, logBase, log);
 }
 export function fuzz_pos(): u32 { return resumePos; }
 export function fuzz_next_op(): u32 { return resumeOp; }
 export function fuzz_buf(): usize { return FUZZ_BUF; }
 export function fuzz_log(): usize { return FUZZ_LOG; }
 export function fuzz_sites(): usize { return FUZZ_SITES; }
-export function fuzz_stats(): usize { return STATS; }
+/** This CPU's counters (CPU n's: CPU 0's + n * FZ_STATS_STRIDE). */
+export function fuzz_stats(): usize { return statsOf(thisCpu); }
 // The tape is over: back to the boot task with no stack.
 export function fuzz_end(): void {
   set_current_stack(0);

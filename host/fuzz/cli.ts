@@ -11,7 +11,7 @@ import { isReference, decodeReference, referenceTape, replayReference } from "./
 export interface FuzzCliOptions {
   seconds?: string; ops?: string; workers?: string; seed?: string; profile: string; cmdline: string;
   out?: string; plant?: string; check?: boolean; study?: string; minimise: boolean; unitOps?: string; json?: boolean;
-  progress?: boolean; maxOutput?: string; maxReproducer?: string; unitTimeout?: string;
+  progress?: boolean; maxOutput?: string; maxReproducer?: string; unitTimeout?: string; cpus?: string; segmentOps?: string;
 }
 
 /** A byte size as memparse() reads it: a number and an optional K, M or G suffix. */
@@ -39,7 +39,9 @@ function seconds1000(v: string): number {
 export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
   if (!(PROFILES as readonly string[]).includes(o.profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(o.profile)}`);
   const profile = o.profile as Profile;
+  if (o.segmentOps !== undefined && (o.cpus === undefined || o.cpus.trim() === "1")) throw new RangeError("--segment-ops is for units on several CPUs: give --cpus 2 or more");
   if (o.study !== undefined) {
+    if (o.cpus !== undefined) throw new RangeError("--study runs each unit on one CPU: leave out --cpus");
     if (o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
     const rows = await kfenceStudy({ ops: int(o.ops, "--ops", 1), seed: int(o.seed, "--seed"), workers: int(o.workers, "--workers", 1),
       profile: o.profile === "mixed" ? "slab-churn" : profile, cmdline: o.cmdline });
@@ -49,7 +51,8 @@ export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
   const ops = int(o.ops, "--ops", 1), seconds = o.seconds !== undefined ? Number(o.seconds) : undefined;
   if (seconds !== undefined && !(seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${JSON.stringify(o.seconds)}`);
   const s = await fuzz({
-    ops, seconds: ops === undefined && seconds === undefined ? 10 : seconds, workers: int(o.workers, "--workers", 1),
+    ops, seconds: ops === undefined && seconds === undefined ? 10 : seconds, workers: int(o.workers, "--workers", 1), cpus: o.cpus,
+    segmentOps: int(o.segmentOps, "--segment-ops", 0),
     seed: int(o.seed, "--seed"), profile, cmdline: o.cmdline, out: o.out ?? "fuzz-out",
     plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check, minimise: o.minimise,
     unitOps: int(o.unitOps, "--unit-ops", 1), progress: o.progress === false ? false : undefined,

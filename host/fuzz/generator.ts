@@ -48,6 +48,12 @@ export interface GeneratorOptions {
    * reads only, since the oracle models allocations, not corruption.
    */
   plantWrites?: boolean;
+  /**
+   * The stream runs on this many CPUs (fuzz --cpus, 1..8; default 1). Above 1
+   * it has no task ops (each CPU runs its own task) and a memcpy's two slots
+   * are always on one CPU (slot s runs on CPU (s + segment) mod N).
+   */
+  cpus?: number;
 }
 
 export const PLANT_SITES = 4;
@@ -96,6 +102,10 @@ const SITE_GROUPS: Array<[string, number]> = [
   ["cache_alloc", 4], ["cache_free", 4], ["vmalloc", 8], ["vfree", 8],
 ];
 const TASKS = ["sf-fuzz/0", "sf-fuzz/1", "sf-fuzz/2", "sf-fuzz/3"];
+/** The tape's tasks: on N CPUs, CPU n runs task n (sf-fuzz/n). */
+function fuzzTasks(cpus: number): string[] {
+  return Array.from({ length: Math.max(TASKS.length, cpus) }, (_, i) => `sf-fuzz/${i}`);
+}
 
 function hash32(s: string): number {
   let h = 0x811c9dc5;
@@ -142,12 +152,12 @@ function buildSites(profile: Profile): { sites: TapeSite[]; map: SiteMap } {
 }
 
 /** The tape header a profile's streams share (sites, caches, tasks). */
-export function profileHeader(profile: Profile, seed: number, unit: number, cmdline: string): { header: TapeHeader; map: SiteMap } {
+export function profileHeader(profile: Profile, seed: number, unit: number, cmdline: string, cpus = 1): { header: TapeHeader; map: SiteMap } {
   const mix = MIXES[profile];
   if (!mix) throw new RangeError(`unknown profile ${JSON.stringify(profile)}: expected ${PROFILES.join(", ")}`);
   const { sites, map } = buildSites(profile);
   return {
-    header: { slots: mix.slots, cmdline, profile, seed, unit, caches: mix.caches.map((c) => ({ ...c })), tasks: [...TASKS], sites },
+    header: { slots: mix.slots, cmdline, profile, seed, unit, caches: mix.caches.map((c) => ({ ...c })), tasks: fuzzTasks(cpus), sites },
     map,
   };
 }
@@ -165,7 +175,7 @@ function splitmix32(a: number): () => number {
 // configuration block offsets (assembly/fuzz/gen.ts C_*)
 const C_SLOTS = 0, C_TARGET = 4, C_NCACHES = 8, C_TICK_EVERY = 12, C_TICK_US = 16, C_MAX_UAF = 20, C_MAX_OOB = 24,
   C_PLANT_TOTAL = 28, C_PLANT_CUM = 32, C_VM_VICTIM = 52, C_SEED = 56, C_READS_ONLY = 60, C_GROUPS = 64, C_PLANTED = 112,
-  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
+  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CPUS = 140, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
   C_LARGE_SIZES = 16640, C_END = 17664;
 
 /** Fill a 4096-entry table with category i in proportion to weights[i]. */
@@ -219,7 +229,9 @@ export class Generator {
     const unit = opts.unit ?? 0;
     if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
     if (!Number.isInteger(unit) || unit < 0 || unit > 0xffffffff) throw new RangeError(`unit must be 0..2^32-1, got ${unit}`);
-    const { header, map } = profileHeader(profile, opts.seed, unit, opts.cmdline ?? "");
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > abi.FZ_MAX_CPUS) throw new RangeError(`cpus must be 1..${abi.FZ_MAX_CPUS}, got ${cpus}`);
+    const { header, map } = profileHeader(profile, opts.seed, unit, opts.cmdline ?? "", cpus);
     this.header = header;
     this.sites = map;
     this.options = opts;
@@ -262,6 +274,7 @@ export class Generator {
     dv.setUint32(C_VM_VICTIM, Math.round(m.vmVictims * (P32 - 1)), true);
     dv.setUint32(C_SEED, next(), true);
     dv.setUint32(C_READS_ONLY, opts.plantWrites === false ? 1 : 0, true);
+    dv.setUint32(C_CPUS, opts.cpus ?? 1, true);
     SITE_GROUPS.forEach(([g], i) => {
       const [b, n] = this.sites.group[g];
       dv.setUint16(C_GROUPS + i * 4, b, true);

@@ -3,6 +3,7 @@
 // is regenerated op for op. The runner writes one instead of a tape that did
 // not shrink under --max-reproducer or would overrun --max-output; `shadowfence
 // replay` accepts either form.
+import * as abi from "../../abi/abi.js";
 import { Engine } from "../engine.js";
 import { Generator, generateTape, PROFILES, BUG_CLASSES, type GeneratorOptions, type Profile, type PlantRates } from "./generator.js";
 import { TapeExecutor, runChunks, type Finding, type ReplayResult } from "./exec.js";
@@ -23,6 +24,8 @@ export interface TapeReference {
   plant: PlantRates;
   plantWrites: boolean;
   tick?: { every: number; us: number };
+  /** The stream was made for this many CPUs (fuzz --cpus, above 1; replayed on one: the ops are the same). */
+  cpus?: number;
   /** Ops 0 .. ops-1 of the unit's stream. */
   ops: number;
 }
@@ -33,7 +36,8 @@ const MAX_OPS = 0xffffffff;
 export function makeReference(g: GeneratorOptions & { plantWrites: boolean }, ops: number, signature: string): TapeReference {
   return {
     format: REFERENCE_FORMAT, version: 1, signature, seed: g.seed, unit: g.unit ?? 0, profile: g.profile ?? "mixed",
-    cmdline: g.cmdline ?? "", plant: g.plant ?? {}, plantWrites: g.plantWrites, ...(g.tick ? { tick: g.tick } : {}), ops,
+    cmdline: g.cmdline ?? "", plant: g.plant ?? {}, plantWrites: g.plantWrites, ...(g.tick ? { tick: g.tick } : {}),
+    ...(g.cpus && g.cpus > 1 ? { cpus: g.cpus } : {}), ops,
   };
 }
 
@@ -89,12 +93,17 @@ export function decodeReference(file: Uint8Array, what = "reference"): TapeRefer
     if (typeof t !== "object" || t === null || !ok(t.every) || !ok(t.us)) bad("tick", "{ every, us }: integers from 1 to 2^32-1");
     tick = { every: t.every as number, us: t.us as number };
   }
+  let cpus: number | undefined;
+  if (o.cpus !== undefined) {
+    if (typeof o.cpus !== "number" || !Number.isInteger(o.cpus) || o.cpus < 2 || o.cpus > abi.FZ_MAX_CPUS) bad("cpus", `an integer from 2 to ${abi.FZ_MAX_CPUS}`);
+    cpus = o.cpus as number;
+  }
   return { format: REFERENCE_FORMAT, version: 1, signature: o.signature as string, seed, unit, profile: o.profile as Profile,
-    cmdline: o.cmdline as string, plant, plantWrites: o.plantWrites as boolean, ...(tick ? { tick } : {}), ops };
+    cmdline: o.cmdline as string, plant, plantWrites: o.plantWrites as boolean, ...(tick ? { tick } : {}), ...(cpus ? { cpus } : {}), ops };
 }
 
 function generatorOf(r: TapeReference): GeneratorOptions {
-  return { seed: r.seed, unit: r.unit, profile: r.profile, plant: r.plant, cmdline: r.cmdline, plantWrites: r.plantWrites, tick: r.tick };
+  return { seed: r.seed, unit: r.unit, profile: r.profile, plant: r.plant, cmdline: r.cmdline, plantWrites: r.plantWrites, tick: r.tick, cpus: r.cpus };
 }
 
 /** The tape a reference stands for, in memory (for --ops and --check; replay streams instead). */

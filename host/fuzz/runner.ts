@@ -22,6 +22,13 @@ export interface FuzzOptions {
   /** ... after this many seconds. */
   seconds?: number;
   workers?: number;
+  /**
+   * CPUs each unit runs on at once (1..nr_cpus of the command line, at most 8;
+   * default 1): host/fuzz/smp.ts. A string is parsed (the CLI's argument).
+   */
+  cpus?: number | string;
+  /** Ops between two barriers with several CPUs (default 8192; with --check at most 16384). */
+  segmentOps?: number;
   seed?: number;
   profile?: Profile;
   cmdline?: string;
@@ -69,6 +76,8 @@ export interface FuzzSummary {
   seed: number;
   cmdline: string;
   workers: number;
+  /** CPUs each unit ran on (fuzz --cpus). */
+  cpus: number;
   unitOps: number;
   ops: number;
   units: number;
@@ -206,9 +215,9 @@ export class Pool {
 }
 
 /** A fresh summary for merging units into. */
-export function newSummary(f: Pick<FuzzSummary, "profile" | "seed" | "cmdline" | "workers" | "unitOps" | "checked">,
+export function newSummary(f: Pick<FuzzSummary, "profile" | "seed" | "cmdline" | "workers" | "unitOps" | "checked"> & { cpus?: number },
   budget: { maxBytes: number; maxReproducerBytes: number } = { maxBytes: DEFAULT_MAX_OUTPUT, maxReproducerBytes: DEFAULT_MAX_REPRODUCER }): FuzzSummary {
-  return { ...f, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(), bugs: [],
+  return { cpus: 1, ...f, ops: 0, units: 0, reports: 0, reportsLost: 0, allocFailures: 0, allocWarnings: 0, planted: emptyPlanted(), bugs: [],
     panics: [], disagreements: [], interrupted: false, timedOut: [],
     output: { bytes: 0, summaryBytes: 0, ...budget, tapes: 0, references: 0, notWritten: 0 },
     timing: { seconds: 0, opsPerSecond: 0, opsPerSecondPerWorker: 0, minimiseSeconds: 0 }, texts: {} };
@@ -261,9 +270,32 @@ function emptyPlanted(): Record<BugClass, number> {
   return Object.fromEntries(BUG_CLASSES.map((c) => [c, 0])) as Record<BugClass, number>;
 }
 
+/**
+ * fuzz --cpus: 1..nr_cpus (of the command line), at most FZ_MAX_CPUS; a
+ * one-line error naming the range otherwise.
+ */
+export function parseCpus(v: number | string | undefined, nrCpus: number): number {
+  if (v === undefined) return 1;
+  const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  const max = Math.min(nrCpus, abi.FZ_MAX_CPUS);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    const why = Number.isInteger(n) && n > max && n <= abi.FZ_MAX_CPUS ? ` (the command line has nr_cpus=${nrCpus}; add nr_cpus=${n} to --cmdline for more)` : "";
+    throw new RangeError(`--cpus must be an integer from 1 to ${max}${why}, got ${JSON.stringify(String(v))}`);
+  }
+  return n;
+}
+
 /** Run a fuzzing campaign. */
 export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
-  const workers = opts.workers ?? Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  // several CPUs: KFENCE's sampling would pick allocations by the interleaving (same seed, other bugs), so it is off unless asked for
+  const userCmdline = opts.cmdline ?? "";
+  const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
+  if (cpus > 1 && !opts.check && !/(^|\s)kfence\.sample_interval=/.test(userCmdline)) opts = { ...opts, cmdline: `${userCmdline} kfence.sample_interval=0`.trim() };
+  const segmentOps = opts.segmentOps ?? undefined;
+  if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`--segment-ops must be an integer from 1 to ${abi.FZ_LOG_OPS}, got ${segmentOps}`);
+  // CPU threads spin on the kernel lock: workers x CPUs threads should not outnumber the cores
+  const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+  const workers = opts.workers ?? Math.max(1, Math.floor(cores / cpus));
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw new RangeError(`--workers must be 1..256, got ${workers}`);
   if (opts.ops === undefined && opts.seconds === undefined) throw new RangeError("fuzz: give --ops or --seconds");
   if (opts.ops !== undefined && (!Number.isInteger(opts.ops) || opts.ops < 1)) throw new RangeError(`--ops must be a positive integer, got ${opts.ops}`);
@@ -300,7 +332,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   if (opts.handleSignals !== false) process.on("SIGINT", onSigint);
   const bugs: BugMerge = new Map();
   const bar = opts.progress ?? process.stderr.isTTY === true ? await progressBar(pool, workers, opts.ops, opts.seconds, () => bugs.size) : undefined;
-  const s = newSummary({ profile, seed, cmdline, workers, unitOps, checked: !!opts.check }, { maxBytes, maxReproducerBytes });
+  const s = newSummary({ profile, seed, cmdline, workers, cpus, unitOps, checked: !!opts.check }, { maxBytes, maxReproducerBytes });
   const t0 = Date.now();
   try {
     await pool.start();
@@ -309,7 +341,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       if (nextUnit >= units || Atomics.load(pool.stop, 0) !== 0 || (deadline !== undefined && Date.now() >= deadline)) return undefined;
       const unit = nextUnit++;
       const ops = opts.ops !== undefined ? Math.min(unitOps, opts.ops - unit * unitOps) : unitOps;
-      return { type: "unit", job: { unit, ops, seed, profile, cmdline, plant, plantWrites, check: !!opts.check, deadline } };
+      return { type: "unit", job: { unit, ops, seed, profile, cmdline, plant, plantWrites, check: !!opts.check, deadline,
+        ...(cpus > 1 ? { cpus, ...(segmentOps ? { segmentOps } : {}) } : {}) } };
     }, (res, job) => {
       if (res === TIMED_OUT) {
         s.timedOut.push({ unit: (job.job as UnitJob).unit, seconds: unitLimit / 1000 });
@@ -362,7 +395,8 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         for (;;) {
           if (i >= s.bugs.length) return undefined;
           const b = s.bugs[i++];
-          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false };
+          // (the stream made for --cpus N, replayed on one CPU: docs/fuzz.md)
+          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false, ...(cpus > 1 ? { cpus } : {}) };
           const m: MinimiseJob = { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
             deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes };
           // once even a reference and its text would not fit, shrinking is wasted work
@@ -473,7 +507,7 @@ async function progressBar(pool: Pool, workers: number, ops: number | undefined,
 export function summaryText(s: FuzzSummary): string {
   const L: string[] = [];
   const t = s.timing;
-  L.push(`shadowfence fuzz: profile ${s.profile}, seed ${s.seed}, ${s.workers} worker(s), ${s.units} unit(s) of up to ${s.unitOps} ops${s.interrupted ? " (interrupted)" : ""}`);
+  L.push(`shadowfence fuzz: profile ${s.profile}, seed ${s.seed}, ${s.workers} worker(s)${s.cpus > 1 ? ` of ${s.cpus} CPUs each` : ""}, ${s.units} unit(s) of up to ${s.unitOps} ops${s.interrupted ? " (interrupted)" : ""}`);
   L.push(`command line: ${s.cmdline}`);
   L.push(`ops: ${s.ops} in ${t.seconds.toFixed(2)} s: ${(t.opsPerSecond / 1e6).toFixed(2)} M ops/s, ${(t.opsPerSecondPerWorker / 1e6).toFixed(2)} M ops/s per worker`);
   L.push(`reports: ${s.reports}, lost to a full report ring: ${s.reportsLost}; unique bugs: ${s.bugs.length}`);

@@ -26,6 +26,10 @@ export interface UnitJob {
   tick?: { every: number; us: number };
   /** Stop by this time (Date.now() ms); the unit then reports the ops it ran. */
   deadline?: number;
+  /** CPUs the unit runs on at once (fuzz --cpus; default 1): host/fuzz/smp.ts. */
+  cpus?: number;
+  /** Ops between two barriers on several CPUs (default smp.ts SEGMENT_OPS). */
+  segmentOps?: number;
 }
 
 /** What identifies a bug and how often it was seen (a unit's record and the run's summary share it). */
@@ -71,7 +75,7 @@ export const CHUNK_OPS = 1 << 15;
 
 export function generatorOptions(job: UnitJob): GeneratorOptions {
   return { seed: job.seed, unit: job.unit, profile: job.profile, plant: job.plant, cmdline: job.cmdline,
-    plantWrites: job.plantWrites, tick: job.tick };
+    plantWrites: job.plantWrites, tick: job.tick, ...(job.cpus && job.cpus > 1 ? { cpus: job.cpus } : {}) };
 }
 
 /**

@@ -4,6 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { runUnit, runMinimise, type UnitJob, type MinimiseJob } from "./unit.js";
 import { runStudyUnit, type StudyJob } from "./study.js";
+import { runUnitSmp } from "./smp.js";
 
 interface Data { counters: SharedArrayBuffer; stop: SharedArrayBuffer; index: number }
 const data = workerData as Data;
@@ -11,12 +12,12 @@ const progress = { counters: new Float64Array(data.counters), stop: new Int32Arr
 
 type Msg = { type: "unit"; job: UnitJob } | { type: "minimise"; job: MinimiseJob } | { type: "study"; job: StudyJob } | { type: "exit" };
 
-parentPort!.on("message", (m: Msg) => {
+parentPort!.on("message", async (m: Msg) => {
   try {
     if (m.type === "exit") { parentPort!.close(); return; }
     if (m.type === "unit") {
       progress.counters[data.index * 4 + 2] = 1;
-      const r = runUnit(m.job, progress);
+      const r = (m.job.cpus ?? 1) > 1 ? await runUnitSmp(m.job, progress) : runUnit(m.job, progress);
       progress.counters[data.index * 4 + 2] = 0;
       parentPort!.postMessage({ type: "unit", result: r });
     } else if (m.type === "minimise") {

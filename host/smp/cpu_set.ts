@@ -9,6 +9,7 @@ import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
 import { runsUnbracketed, type CpuJob, type CpuRunner } from "./types.js";
 import type { Frame } from "../stackdepot.js";
+import type { RawRecord } from "../report/record.js";
 
 /** lib/test_vmalloc.c's tests by name: the ids test_vmalloc_run takes. */
 export const TEST_VMALLOC_CASES: Record<string, number> = {
@@ -27,6 +28,7 @@ const JOB_FRAMES: Record<string, Frame[]> = {
   test_vmalloc_run: [{ name: "test_func", offset: 0x10a, size: 0x2b0, module: "test_vmalloc" }, ...KTHREAD_FRAMES],
   smp_churn_run: [{ name: "smp_churn_thread", offset: 0xd6, size: 0x3c0 }, ...KTHREAD_FRAMES],
   kmalloc_kfree_run: [{ name: "kmalloc_kfree_thread", offset: 0x4e, size: 0x120 }, ...KTHREAD_FRAMES],
+  fuzz_run: [{ name: "fuzz_tape_run", offset: 0x1c4, size: 0x9a0 }, ...KTHREAD_FRAMES],
 };
 
 type Arg = number | bigint;
@@ -52,7 +54,9 @@ export type CpuJobSpec =
    */
   | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } }
   /** `pairs` kmalloc(size) + kfree, entering the kernel per pair (bench/smp.ts's throughput on 1 and 2 CPUs). */
-  | { cpu: number; kmalloc_kfree: { size: number; pairs: number } };
+  | { cpu: number; kmalloc_kfree: { size: number; pairs: number } }
+  /** Tape ops already in the CPU's part of the tape buffer (host/fuzz/smp.ts): fuzz_run's arguments. */
+  | { cpu: number; fuzz: { start: number; len: number; op: number; logBase: number; log: boolean } };
 /**
  * rc: test_vmalloc: 0 passed, -1 failed; churn: the bugs planted, -1 when an
  * object changed under its CPU, -3 when the machine panicked; kmalloc_kfree:
@@ -65,6 +69,7 @@ export interface CpuSetEngine {
   readonly options: { readonly nrCpus: number };
   readonly memory: WebAssembly.Memory;
   kernelCall<T>(capture: boolean, fn: () => T): T;
+  drainRecords(keep: (r: RawRecord, at: number) => boolean): void;
   stackHandle(frames: Frame[]): number;
   callWithStack<T>(handle: number, fn: () => T): T;
 }
@@ -226,11 +231,19 @@ export class CpuSet {
       const k = j.kmalloc_kfree;
       return { cpu, fn: "kmalloc_kfree_run", args: [int("pairs", k.pairs, undefined, 1, 1e9), int("size", k.size, undefined, 1, abi.KMALLOC_MAX_CACHE_SIZE)] };
     }
-    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } } or { cpu, kmalloc_kfree: { size, pairs } }`);
+    if ("fuzz" in j && typeof j.fuzz === "object" && j.fuzz !== null) {
+      const f = j.fuzz;
+      return { cpu, fn: "fuzz_run", args: [int("start", f.start, 0, 0, abi.FZ_BUF_SIZE), int("len", f.len, 0, 0, abi.FZ_BUF_SIZE),
+        int("op", f.op, 0, 0, 2 ** 32 - 1), int("logBase", f.logBase, 0, 0, 2 ** 32 - 1), f.log === true ? 1 : 0] };
+    }
+    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } }, { cpu, kmalloc_kfree: { size, pairs } } or { cpu, fuzz: { start, len, op, logBase, log } }`);
   }
 
-  /** Run the jobs on their CPUs at the same time; the reports they raise are published when all are done. */
-  async onCpus(jobs: CpuJobSpec[]): Promise<CpuJobResult[]> {
+  /**
+   * Run the jobs on their CPUs at the same time; the reports they raise are
+   * published when all are done (`keep`: drained raw, as drainRecords does).
+   */
+  async onCpus(jobs: CpuJobSpec[], keep?: (r: RawRecord, at: number) => boolean): Promise<CpuJobResult[]> {
     if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("onCpus: a non-empty array of jobs, one per CPU");
     const calls = jobs.map((j, i) => this.jobCall(j, i));
     if (new Set(calls.map((c) => c.cpu)).size !== calls.length) throw new RangeError("onCpus: one job per CPU");
@@ -247,7 +260,11 @@ export class CpuSet {
       try {
         rcs = await this.threads.all(calls);
       } finally {
-        this.engine.kernelCall(false, () => undefined);   // publish what the jobs reported
+        if (keep) {
+          const lock = this.lock();
+          try { this.engine.drainRecords(keep); } finally { this.unlock(lock); }
+        }
+        else this.engine.kernelCall(false, () => undefined);   // publish what the jobs reported
       }
     }
     return calls.map((c, i) => ({ cpu: c.cpu, rc: Number(rcs[i]) }));

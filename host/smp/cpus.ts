@@ -158,7 +158,8 @@ export class CpuThreads extends CpuGang {
     return new Promise((ready, fail) => {
       w.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
         // once up, an idle CPU does not keep the process alive (unref after the listeners: adding one re-refs)
-        if (m.ready) { w.unref(); ready(); return; }
+        // (startSync's CPUs see this message later, maybe with a job already posted: that job keeps it referenced)
+        if (m.ready) { if (this.jobsOn(cpu) === 0) w.unref(); ready(); return; }
         this.finish(m.id!, m.ok === true, m.value, m.error);
       });
       w.on("error", (e) => { fail(new Error(`CPU ${cpu}: ${e.message}`)); this.failAll(`CPU ${cpu}: ${e.message}`); });

@@ -1,0 +1,164 @@
+// fuzz --cpus: units whose CPUs run their ops at the same time on their own
+// threads (host/fuzz/smp.ts). The same seed gives the same bugs however the
+// CPUs interleave; a slot handed to another CPU at a barrier makes planted
+// use-after-frees and double frees cross CPUs, reported with the other CPU's
+// task in the free track; the oracle agrees with every verdict; the report
+// ring's pauses lose nothing; bad --cpus values are one-line errors.
+import { describe, it, expect } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as abi from "../../abi/abi.js";
+import { fuzz, summaryJson, parseCpus } from "../../host/fuzz/runner.js";
+import { runUnitSmp, cpuOfOp } from "../../host/fuzz/smp.js";
+import { generatorOptions, type UnitJob } from "../../host/fuzz/unit.js";
+import { generateTape } from "../../host/fuzz/generator.js";
+import { readOp, emptyOp, opOffsets, decodeTape } from "../../host/fuzz/tape.js";
+import { replay } from "../../host/fuzz/exec.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+// every class whose detection does not depend on where an object landed: an underflow from a slab's first
+// object reads the page before the slab, which holds whatever the interleaving put there; planted accesses
+// only read (what a planted write corrupts, and so what it causes later, depends on its neighbour) (docs/fuzz.md)
+const PLANT = { oob: 5e-5, uaf: 5e-5, "double-free": 5e-5, "invalid-free": 5e-5 };
+const CMD = "ram=256 kfence.sample_interval=0 kasan_multi_shot";
+
+// what must not depend on the interleaving: everything but the timing and the titles' addresses (where an object
+// landed: a page fault's title names the faulting address)
+function comparable(s: Awaited<ReturnType<typeof fuzz>>) {
+  const { timing, workers, bugs, ...rest } = summaryJson(s) as Record<string, unknown> & { timing: unknown; workers: number; bugs: Array<{ title: string }> };
+  void timing; void workers;
+  return { ...rest, bugs: bugs.map((b) => ({ ...b, title: b.title.replace(/\b[0-9a-f]{16}\b/g, "ADDR") })) };
+}
+
+describe("fuzz --cpus", () => {
+  it("finds the same bugs with the same seed on 2 CPUs, whatever the interleaving", async () => {
+    const opts = { ops: 600_000, unitOps: 300_000, seed: 41, profile: "mixed" as const, plant: PLANT, plantWrites: false, cpus: 2, workers: 1,
+      cmdline: "ram=256", minimise: false, progress: false, handleSignals: false };
+    const a = await fuzz(opts);
+    const b = await fuzz(opts);
+    expect(a.cpus).toBe(2);
+    expect(a.ops).toBe(600_000);
+    expect(a.cmdline).toContain("kfence.sample_interval=0");
+    expect(a.reportsLost).toBe(0);
+    expect(a.bugs.length).toBeGreaterThan(8);
+    expect(comparable(b)).toEqual(comparable(a));
+    // every planted class was planted and found
+    for (const t of ["KASAN: slab-out-of-bounds", "KASAN: slab-use-after-free", "KASAN: double-free", "KASAN: invalid-free"]) {
+      expect(a.bugs.some((x) => x.type.startsWith(t))).toBe(true);
+    }
+    const c = await fuzz({ ...opts, seed: 42 });
+    expect(comparable(c)).not.toEqual(comparable(a));
+  }, 240_000);
+
+  it("hands slots to the other CPU at barriers: cross-CPU use-after-free and double free, with the freeing task's stack", async () => {
+    const job: UnitJob = { unit: 0, ops: 20_000, seed: 5, profile: "slab-churn", cmdline: CMD, plant: { uaf: 2e-3, "double-free": 2e-3 },
+      plantWrites: true, check: false, cpus: 2, segmentOps: 64 };
+    const r = await runUnitSmp(job);
+    expect(r.ops).toBe(20_000);
+    expect(r.reportsLost).toBe(0);
+    // each planted bug is one report
+    expect(r.reports).toBe(r.planted.uaf + r.planted["double-free"]);
+    // the stream, to see which CPU ran each op: slot s is CPU (s + segment) mod 2's
+    const tape = generateTape(generatorOptions(job), job.ops);
+    const offs = opOffsets(tape.body);
+    const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
+    const ops = offs.slice(0, -1).map((p) => { const o = emptyOp(); readOp(tape.body, dv, p, o); return o; });
+    const cpuOf = (i: number) => cpuOfOp(ops[i].code, ops[i].slot, Math.floor(i / 64), 2);
+    const site = (i: number) => tape.header.sites[ops[i].site].name;
+    let crossUaf = 0, crossDouble = 0;
+    for (const b of r.bugs) {
+      const use = b.firstOp;
+      expect(ops[use].planted).toBe(true);
+      // the free before it, on the same slot
+      let free = use - 1;
+      while (free >= 0 && !(ops[free].slot === ops[use].slot && (ops[free].code === abi.FZ_KFREE || ops[free].code === abi.FZ_VFREE))) free--;
+      expect(free).toBeGreaterThanOrEqual(0);
+      const cu = cpuOf(use), cf = cpuOf(free);
+      const lines = b.text.split("\n");
+      const uaf = b.type.startsWith("KASAN: slab-use-after-free");
+      expect(lines[1]).toMatch(new RegExp(`^BUG: KASAN: ${uaf ? "slab-use-after-free" : "double-free"} in ${site(use)}\\+0x[0-9a-f]+/0x[0-9a-f]+$`));
+      expect(lines[2]).toMatch(new RegExp(`^(Read|Write|Free) of (size \\d+ at )?addr [0-9a-f]{16} by task sf-fuzz/${cu}/${1000 + cu}$`));
+      expect(lines.some((l) => l.startsWith(`CPU: ${cu} UID: 0 PID: ${1000 + cu} Comm: sf-fuzz/${cu} `))).toBe(true);
+      // the free track: the task that freed it, on its CPU, at the free op's site
+      const at = lines.indexOf(`Freed by task ${1000 + cf}:`);
+      expect(at).toBeGreaterThan(0);
+      const track = lines.slice(at + 1, at + 12).map((l) => l.trim().split("+")[0]);
+      expect(track.slice(track.indexOf("kfree"), track.indexOf("kfree") + 4)).toEqual(["kfree", site(free), "fuzz_tape_run", "kthread"]);
+      if (cu !== cf) { if (uaf) crossUaf++; else crossDouble++; }
+    }
+    expect(crossUaf).toBeGreaterThan(0);
+    expect(crossDouble).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("the oracle agrees with every verdict on 2 CPUs: nothing planted, then planted reads and frees", async () => {
+    const base = { seed: 7, workers: 1, cpus: 2, check: true, cmdline: "ram=256", minimise: false, progress: false, handleSignals: false };
+    const clean = await fuzz({ ...base, ops: 300_000, profile: "mixed", plant: {} });
+    expect(clean.disagreements).toEqual([]);
+    expect(clean.reports).toBe(0);
+    expect(clean.bugs).toEqual([]);
+    const planted = await fuzz({ ...base, ops: 200_000, profile: "slab-churn", plant: { uaf: 1e-4, "double-free": 1e-4, oob: 1e-4, underflow: 1e-4, "invalid-free": 1e-4 }, segmentOps: 256 });
+    expect(planted.disagreements).toEqual([]);
+    expect(planted.bugs.length).toBeGreaterThan(5);
+    expect(planted.reportsLost).toBe(0);
+  }, 240_000);
+
+  it("pauses CPUs on a nearly full report ring and loses nothing (thousands of reports per segment)", async () => {
+    const job: UnitJob = { unit: 0, ops: 40_000, seed: 9, profile: "slab-churn", cmdline: CMD, plant: { "double-free": 0.05 },
+      plantWrites: true, check: false, cpus: 2, segmentOps: 16384 };
+    const r = await runUnitSmp(job);
+    expect(r.planted["double-free"]).toBeGreaterThan(8 * abi.RING_RECORDS);
+    expect(r.reportsLost).toBe(0);
+    expect(r.reports).toBe(r.planted["double-free"]);
+  }, 120_000);
+
+  it("runs on 4 CPUs (nr_cpus=4): every planted bug reported once, the same on a second run", async () => {
+    const job: UnitJob = { unit: 0, ops: 100_000, seed: 13, profile: "mixed", cmdline: `nr_cpus=4 ${CMD}`, plant: { uaf: 2e-4, "double-free": 2e-4, "invalid-free": 2e-4 },
+      plantWrites: false, check: false, cpus: 4, segmentOps: 512 };
+    const a = await runUnitSmp(job);
+    const b = await runUnitSmp(job);
+    expect(a.reportsLost).toBe(0);
+    expect(a.reports).toBe(a.planted.uaf + a.planted["double-free"] + a.planted["invalid-free"]);
+    const bugs = (r: typeof a) => r.bugs.map((x) => `${x.signature} ${x.count} ${x.firstOp}`).sort();
+    expect(bugs(b)).toEqual(bugs(a));
+    expect(a.bugs.length).toBeGreaterThan(4);
+  }, 120_000);
+
+  it("writes reproducers that replay on one CPU to the bug's signature (the stream the CPUs ran)", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "sf-fuzz-cpus-"));
+    const s = await fuzz({ ops: 100_000, seed: 3, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 64, out,
+      plant: { uaf: 3e-5, "double-free": 3e-5 }, progress: false, handleSignals: false });
+    expect(s.bugs.length).toBeGreaterThan(3);
+    for (const b of s.bugs) {
+      expect(b.reproducer?.reproduced).toBe(true);
+      const r = replay(decodeTape(readFileSync(b.reproducer!.file!), b.reproducer!.file!));
+      expect(r.findings.map((f) => f.signature)).toContain(b.signature);
+    }
+  }, 180_000);
+
+  it("refuses bad --cpus values with one line naming the range", async () => {
+    expect(() => parseCpus(0, 2)).toThrow(/^--cpus must be an integer from 1 to 2, got "0"$/);
+    expect(() => parseCpus("9", 8)).toThrow(/^--cpus must be an integer from 1 to 8, got "9"$/);
+    expect(() => parseCpus("x", 2)).toThrow(/^--cpus must be an integer from 1 to 2, got "x"$/);
+    expect(() => parseCpus("3", 2)).toThrow("--cpus must be an integer from 1 to 2 (the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more), got \"3\"");
+    expect(parseCpus("4", 4)).toBe(4);
+    expect(parseCpus(undefined, 2)).toBe(1);
+    await expect(fuzz({ ops: 10, cpus: 3, progress: false, handleSignals: false })).rejects.toThrow(/^--cpus must be an integer from 1 to 2 \(the command line has nr_cpus=2/);
+    for (const v of ["0", "9", "x", "3"]) {
+      const cli = spawnSync(process.execPath, [path.join(root, "dist/host/cli.js"), "fuzz", "--cpus", v, "--ops", "10", "--no-progress"], { encoding: "utf8" });
+      expect(cli.status).toBe(2);
+      expect(cli.stdout).toBe("");
+      expect(cli.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(cli.stderr).toMatch(new RegExp(`^shadowfence: --cpus must be an integer from 1 to 2.*, got "${v}"\\n$`));
+    }
+    for (const [args, msg] of [[["--segment-ops", "64"], "shadowfence: --segment-ops is for units on several CPUs: give --cpus 2 or more\n"],
+      [["--cpus", "2", "--segment-ops", "0"], "shadowfence: --segment-ops must be an integer from 1 to 16384, got 0\n"],
+      [["--cpus", "2", "--segment-ops", "16385"], "shadowfence: --segment-ops must be an integer from 1 to 16384, got 16385\n"]] as const) {
+      const cli = spawnSync(process.execPath, [path.join(root, "dist/host/cli.js"), "fuzz", ...args, "--ops", "10", "--no-progress"], { encoding: "utf8" });
+      expect(cli.status).toBe(2);
+      expect(cli.stderr).toBe(msg);
+    }
+  }, 60_000);
+});
