@@ -148,6 +148,7 @@ export class CpuThreads extends CpuGang {
     const ctl = new Int32Array(new SharedArrayBuffer(12));
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
+      execArgv: [],           // not the host's flags: --input-type=module would not load this CommonJS source
       workerData: { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES, hostImports: CPU_HOST_IMPORTS },
       transferList: [channel.port2],
     });
@@ -178,7 +179,8 @@ export class CpuThreads extends CpuGang {
   }
 
   protected async terminate(): Promise<void> {
-    await Promise.all(this.cpus.map((c) => c.worker.terminate()));
+    // referenced while they end, so that a caller awaiting stop() sees it resolve
+    await Promise.all(this.cpus.map((c) => { c.worker.ref(); return c.worker.terminate(); }));
   }
 
   /**
