@@ -50,6 +50,25 @@ function runOne(e: Engine, id: number, loops: number, seed: number): Sample {
   return { ms, rc, peakShadow: s.vmalloc.shadowPagesPeak, peakPages: s.vmalloc.pagesPeak };
 }
 
+/**
+ * One test's table row from its samples per configuration (baseline, KASAN,
+ * KASAN+vmalloc): median times and ratios, and KASAN+vmalloc's peak shadow
+ * pages per MiB of vmalloc'd memory; adds the medians to `totals`.
+ */
+export function testRow(t: { name: string; loops: boolean }, loops: number, samples: Array<Array<{ ms: number; peakShadow: number; peakPages: number }>>,
+                        totals: number[]): { row: Array<string | number>; shadow: number; pages: number } {
+  const ms = samples.map((ss) => median(ss.map((s) => s.ms)));
+  ms.forEach((m, c) => (totals[c] += m));
+  const vm = samples[2];
+  const shadow = Math.max(...vm.map((s) => s.peakShadow));
+  const pages = Math.max(...vm.map((s) => s.peakPages));
+  return {
+    shadow, pages,
+    row: [t.name, t.loops ? loops : "-", fmt(ms[0], 1), fmt(ms[1], 1), ratio(ms[1] / ms[0]), fmt(ms[2], 1), ratio(ms[2] / ms[0]),
+      ratio(ms[2] / ms[1]), pages ? fmt(shadow / (pages / 256), 1) : "-"],
+  };
+}
+
 export async function run(opts: { loops?: number; cpus?: number } = {}): Promise<Table[]> {
   const loops = opts.loops ?? (Number(process.env.SF_VMALLOC_LOOPS) || DEFAULT_LOOPS);
   if ((opts.cpus ?? 1) > 1) return [await (await import("./vmalloc_smp.js")).runOnCpus(loops, opts.cpus!)];
@@ -67,17 +86,10 @@ export async function run(opts: { loops?: number; cpus?: number } = {}): Promise
   let peakShadow = 0, peakPages = 0;
   const notes: string[] = [];
   TESTS.forEach((t, id) => {
-    const ms = samples[id].map((ss) => median(ss.map((s) => s.ms)));
-    ms.forEach((m, c) => (totals[c] += m));
-    const vm = samples[id][2];
-    const shadow = Math.max(...vm.map((s) => s.peakShadow));
-    const pages = Math.max(...vm.map((s) => s.peakPages));
-    peakShadow = Math.max(peakShadow, shadow);
-    peakPages = Math.max(peakPages, pages);
-    rows.push([
-      t.name, t.loops ? loops : "-", fmt(ms[0], 1), fmt(ms[1], 1), ratio(ms[1] / ms[0]), fmt(ms[2], 1), ratio(ms[2] / ms[0]),
-      ratio(ms[2] / ms[1]), pages ? fmt(shadow / (pages / 256), 1) : "-",
-    ]);
+    const r = testRow(t, loops, samples[id], totals);
+    peakShadow = Math.max(peakShadow, r.shadow);
+    peakPages = Math.max(peakPages, r.pages);
+    rows.push(r.row);
     const failed = samples[id].map((ss) => ss.filter((s) => s.rc !== 0).length);
     notes.push(`Summary: ${t.name} passed: ${REPEAT - failed[2]} failed: ${failed[2]} repeat: ${REPEAT} loops: ${t.loops ? loops : "-"}` +
       (t.name === "align_shift_alloc_test" ? " (expected to fail, as in the kernel)" : ""));

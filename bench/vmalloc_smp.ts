@@ -10,7 +10,7 @@
 import os from "node:os";
 import { Engine } from "../host/engine.js";
 import { fmt, ratio, nowNs, type Table } from "./common.js";
-import { TESTS, CONFIGS, COMMON, REPEAT, median } from "./vmalloc.js";
+import { TESTS, CONFIGS, COMMON, REPEAT, testRow } from "./vmalloc.js";
 
 interface Sample { ms: number; rcs: number[]; peakShadow: number; peakPages: number }
 
@@ -42,17 +42,11 @@ export async function runOnCpus(loops: number, cpus: number): Promise<Table> {
     let peakShadow = 0, peakPages = 0;
     const notes: string[] = [];
     TESTS.forEach((t, id) => {
-      const ms = samples[id].map((ss) => median(ss.map((s) => s.ms)));
-      ms.forEach((m, c) => (totals[c] += m));
+      const r = testRow(t, loops, samples[id], totals);
+      peakShadow = Math.max(peakShadow, r.shadow);
+      peakPages = Math.max(peakPages, r.pages);
+      rows.push(r.row);
       const vm = samples[id][2];
-      const shadow = Math.max(...vm.map((s) => s.peakShadow));
-      const pages = Math.max(...vm.map((s) => s.peakPages));
-      peakShadow = Math.max(peakShadow, shadow);
-      peakPages = Math.max(peakPages, pages);
-      rows.push([
-        t.name, t.loops ? loops : "-", fmt(ms[0], 1), fmt(ms[1], 1), ratio(ms[1] / ms[0]), fmt(ms[2], 1), ratio(ms[2] / ms[0]),
-        ratio(ms[2] / ms[1]), pages ? fmt(shadow / (pages / 256), 1) : "-",
-      ]);
       // the kernel's summary counts each thread's run of a test
       const runs = REPEAT * cpus;
       const failed = vm.reduce((n, s) => n + s.rcs.filter((rc) => rc !== 0).length, 0);
