@@ -89,6 +89,8 @@ export interface FuzzSummary {
   allocWarnings: number;
   planted: Record<BugClass, number>;
   bugs: BugSummary[];
+  /** Only in the written summary files: bugs left out of their list to keep the output budget. */
+  bugsNotListed?: number;
   panics: Array<{ unit: number; op: number; title: string }>;
   disagreements: Array<{ unit: number; op: number; what: string; expected: string; got: string; file?: string }>;
   checked: boolean;
@@ -543,6 +545,7 @@ export function summaryText(s: FuzzSummary): string {
       L.push(`       ${b.signature}`);
     }
   }
+  if (s.bugsNotListed) L.push(`  ... ${s.bugsNotListed} more unique bug(s) not listed: the summary would pass the ${s.output.maxBytes}-byte output budget (--max-output)`);
   if (s.output.bytes) L.push(`\nreproducers and texts: ${s.output.bytes} bytes of the ${s.output.maxBytes}-byte output budget (--max-output)`);
   if (t.minimiseSeconds && s.bugs.some((b) => b.reproducer?.shrunk)) L.push(`\nreproducers shrunk in ${t.minimiseSeconds.toFixed(1)} s`);
   return L.join("\n") + "\n";
@@ -554,12 +557,32 @@ export function summaryJson(s: FuzzSummary): object {
   return rest;
 }
 
-/** Write summary.txt and summary.json (always, whatever the budget); their bytes. */
-export function writeSummary(s: FuzzSummary, out: string): number {
+/**
+ * Write summary.txt and summary.json within `room` bytes (by default what the
+ * output budget has left): when every bug's line does not fit, the files list
+ * the first ones and say how many they leave out (bugsNotListed). The header
+ * is always written. Returns their bytes.
+ */
+export function writeSummary(s: FuzzSummary, out: string, room = s.output.maxBytes - s.output.bytes): number {
   mkdirSync(out, { recursive: true });
-  const text = summaryText(s), json = JSON.stringify(summaryJson(s), null, 2) + "\n";
-  writeFileSync(path.join(out, "summary.txt"), text);
-  writeFileSync(path.join(out, "summary.json"), json);
-  return Buffer.byteLength(text) + Buffer.byteLength(json);
+  const files = (listed: number) => {
+    const cut: FuzzSummary = listed < s.bugs.length ? { ...s, bugs: s.bugs.slice(0, listed), bugsNotListed: s.bugs.length - listed } : s;
+    const text = summaryText(cut), json = JSON.stringify(summaryJson(cut), null, 2) + "\n";
+    return { text, json, bytes: Buffer.byteLength(text) + Buffer.byteLength(json) };
+  };
+  let f = files(s.bugs.length);
+  if (f.bytes > room) {
+    // the most bugs whose listing fits (the bytes grow with the number listed)
+    let lo = 0, hi = s.bugs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (files(mid).bytes <= room) lo = mid;
+      else hi = mid - 1;
+    }
+    f = files(lo);
+  }
+  writeFileSync(path.join(out, "summary.txt"), f.text);
+  writeFileSync(path.join(out, "summary.json"), f.json);
+  return f.bytes;
 }
 

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { fuzz, summaryText } from "../../host/fuzz/runner.js";
+import { fuzz, summaryText, writeSummary } from "../../host/fuzz/runner.js";
 import { decodeReference, replayReference } from "../../host/fuzz/reference.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,6 +63,17 @@ describe("fuzz output budget", () => {
     expect(text).toContain(`reproducers: ${o.tapes} as tapes, ${o.references} by reference (over 16384 bytes, or past the output budget), ${o.notWritten} not written`);
     const byRef = s.bugs.find((b) => b.reproducer!.stored === "reference")!;
     expect(text).toContain(`${path.basename(byRef.reproducer!.file!)} (by reference: unit ${byRef.first.unit}, ops 0..${byRef.first.op}; unshrunk, a ${byRef.reproducer!.tapeBytes}-byte tape)`);
+    // a summary that would pass what the budget has left lists the first bugs and says how many it leaves out
+    const small = mkdtempSync(path.join(tmpdir(), "sf-budget-"));
+    const room = 6000 + 300 * 5;
+    expect(writeSummary(s, small, room)).toBe(folderBytes(small));
+    expect(folderBytes(small)).toBeLessThanOrEqual(room);
+    const cut = JSON.parse(readFileSync(path.join(small, "summary.json"), "utf8")) as { bugs: unknown[]; bugsNotListed: number };
+    expect(cut.bugs.length).toBeGreaterThan(0);
+    expect(cut.bugs.length).toBeLessThan(s.bugs.length);
+    expect(cut.bugsNotListed).toBe(s.bugs.length - cut.bugs.length);
+    expect(readFileSync(path.join(small, "summary.txt"), "utf8")).toContain(`... ${cut.bugsNotListed} more unique bug(s) not listed: the summary would pass the 262144-byte output budget (--max-output)`);
+    expect(s.bugs.length, "the run's own summary keeps every bug").toBeGreaterThan(cut.bugs.length);
     // a tiny budget: reproducers stop being written, the summary still is, and says so
     const tiny = mkdtempSync(path.join(tmpdir(), "sf-budget-"));
     const t = await fuzz({ ops: 500_000, unitOps: 500_000, workers: 1, seed: 1, profile: "slab-churn", plant: HEAVY, minimise: false,
