@@ -30,6 +30,7 @@ const WARN_TYPES: Record<number, string> = {
   [abi.WARN_SLUB_FREECHAIN]: "corrupted freechain", [abi.WARN_KFENCE]: "KFENCE internal",
   [abi.WARN_BAD_PAGE_FREE]: "bad page state", [abi.WARN_ALLOC_FAILED]: "page allocation failure",
   [abi.WARN_ALLOC_ORDER]: "allocation order too large", [abi.WARN_CALLBACK]: "callback failed",
+  [abi.WARN_SLAB_ERR]: "slab_err", [abi.WARN_LIST_DEL]: "list_del corruption",
 };
 const VMW_TYPES: Record<number, string> = {
   [abi.VMW_VFREE_NONEXISTENT]: "vfree of nonexistent vm area", [abi.VMW_VFREE_BAD_ADDR]: "vfree of bad address",
