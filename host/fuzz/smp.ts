@@ -22,7 +22,7 @@ import { Oracle } from "./oracle.js";
 import { oracleFacts } from "./check.js";
 import { encodeTape, OP_LEN, TASK_PID_BASE, TapeError } from "./tape.js";
 import { generateTape } from "./generator.js";
-import { generatorOptions, isAllocWarning, type UnitJob, type UnitResult, type BugRecord, type Progress } from "./unit.js";
+import { generatorOptions, UnitFindings, panicAt, type UnitJob, type UnitResult, type Progress } from "./unit.js";
 import type { RawRecord } from "../report/record.js";
 
 /** Ops per segment (between two barriers) by default; --check: at most FZ_LOG_OPS. */
@@ -60,34 +60,8 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   const stats0 = engine.exports.fuzz_stats();
   const logAt = engine.exports.fuzz_log();
 
-  const bugs = new Map<string, BugRecord>();
-  const bySeq = new Map<number, BugRecord>();
-  const firstSeq = new Map<BugRecord, number>();
-  const byOp = new Map<number, Finding[]>();
-  let reports = 0, shown = 0, allocWarnings = 0;
-  const onFinding = (f: Finding): boolean => {
-    if (f.raw.kind === abi.REP_PANIC) return false;
-    reports++;
-    if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
-    if (isAllocWarning(f)) { allocWarnings++; return false; }
-    const b = bugs.get(f.signature);
-    if (b) {
-      b.count++;
-      // a segment's reports come in the order the CPUs ran their ops: the first occurrence is the earliest op, whose text is kept
-      if (f.op < 0 || f.op >= b.firstOp) return false;
-      b.firstOp = f.op;
-      bySeq.delete(firstSeq.get(b)!);
-      bySeq.set(f.raw.seq, b);
-      firstSeq.set(b, f.raw.seq);
-      return true;
-    }
-    const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
-      title: "", count: 1, firstOp: f.op, text: "" };
-    bugs.set(f.signature, nb);
-    bySeq.set(f.raw.seq, nb);
-    firstSeq.set(nb, f.raw.seq);
-    return true;
-  };
+  const found = new UnitFindings(!!oracle);
+  const { onFinding, byOp } = found;
 
   // the ops of the segment each CPU runs: stream index by CPU and local index
   const idx = Array.from({ length: cpus }, () => new Int32Array(segOps));
@@ -106,7 +80,6 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   let op = 0;
   let panicked: UnitResult["panicked"];
   let disagreement: UnitResult["disagreement"];
-  const slot = progress ? progress.index * 4 : 0;
   try {
     for (let k = 0; op < job.ops; k++) {
       if (progress && Atomics.load(progress.stop, 0) !== 0) break;
@@ -156,16 +129,12 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
           else if (rc !== abi.FZR_PAUSED) throw new TapeError(`CPU ${c}: op ${segStart + idx[c][(next[c] & 0xffffff)] } (byte ${pos[c]}): the interpreter refused it`);
         }
       }
-      for (const rep of engine.takeReports()) {
-        const b = bySeq.get(rep.seq);
-        if (b) { b.title = rep.title; b.text = rep.text; }
-      }
+      found.takeTexts(engine);
       let ran = 0;
       for (let c = 0; c < cpus; c++) ran += (next[c] - ((c << 24) >>> 0)) >>> 0;
       if (stopped) {
         op += ran;
-        const p = engine.reports().find((rep) => rep.kind === "panic");
-        panicked = { op, title: p?.title ?? "panic" };
+        panicked = panicAt(engine, op);
         break;
       }
       if (ran !== n) throw new TapeError(`segment at op ${segStart} ran ${ran} ops, expected ${n}`);
@@ -178,11 +147,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
         }
       }
       op += n;
-      if (progress) {
-        progress.counters[slot] += n;
-        progress.counters[slot + 1] += reports - shown;
-        shown = reports;
-      }
+      found.progressed(progress, n);
     }
   } catch (err) {
     if (!(err instanceof EnginePanicError)) throw err;
@@ -200,7 +165,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   const reportsLost = engine.stats().reports.lost;
   x.finish();
   return {
-    unit: job.unit, ops: op, reports, reportsLost, allocWarnings, bugs: [...bugs.values()], planted: gen.planted(),
+    unit: job.unit, ops: op, reports: found.reports, reportsLost, allocWarnings: found.allocWarnings, bugs: [...found.bugs.values()], planted: gen.planted(),
     status, checksum: checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
   };
 }

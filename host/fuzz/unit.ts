@@ -88,35 +88,88 @@ export function isAllocWarning(f: Finding): boolean {
     (f.raw.kind === abi.REP_WARN && id === abi.WARN_ALLOC_FAILED);
 }
 
+/**
+ * What a unit's reports add up to, on one CPU or several: its unique bugs
+ * (the first occurrence of each signature, by op), the reports per op for
+ * the oracle, the counts, and the progress the runner shows.
+ */
+export class UnitFindings {
+  readonly bugs = new Map<string, BugRecord>();
+  readonly byOp = new Map<number, Finding[]>();
+  reports = 0;
+  allocWarnings = 0;
+  // the report (by seq) whose published text each bug keeps
+  private readonly bySeq = new Map<number, BugRecord>();
+  private readonly firstSeq = new Map<BugRecord, number>();
+  private shown = 0;
+
+  constructor(private readonly byOpForOracle: boolean) {}
+
+  /** A finding as the ring is drained: true when its text is wanted (a bug's earliest occurrence so far). */
+  readonly onFinding = (f: Finding): boolean => {
+    // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
+    if (f.raw.kind === abi.REP_PANIC) return false;
+    this.reports++;
+    if (this.byOpForOracle) { const l = this.byOp.get(f.op); if (l) l.push(f); else this.byOp.set(f.op, [f]); }
+    if (isAllocWarning(f)) { this.allocWarnings++; return false; }
+    const b = this.bugs.get(f.signature);
+    if (b) {
+      b.count++;
+      // several CPUs' reports come in the order they ran their ops: the earliest op's text is kept
+      if (f.op < 0 || f.op >= b.firstOp) return false;
+      b.firstOp = f.op;
+      this.bySeq.delete(this.firstSeq.get(b)!);
+      this.keepText(b, f.raw.seq);
+      return true;
+    }
+    const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
+      title: "", count: 1, firstOp: f.op, text: "" };
+    this.bugs.set(f.signature, nb);
+    this.keepText(nb, f.raw.seq);
+    return true;
+  };
+
+  private keepText(b: BugRecord, seq: number): void {
+    this.bySeq.set(seq, b);
+    this.firstSeq.set(b, seq);
+  }
+
+  /** The texts of the reports the engine published since: the bugs' first occurrences. */
+  takeTexts(engine: Engine): void {
+    for (const rep of engine.takeReports()) {
+      const b = this.bySeq.get(rep.seq);
+      if (b) { b.title = rep.title; b.text = rep.text; }
+    }
+  }
+
+  /** n more ops done: the worker's progress counters. */
+  progressed(progress: Progress | undefined, n: number): void {
+    if (!progress) return;
+    const slot = progress.index * 4;
+    progress.counters[slot] += n;
+    progress.counters[slot + 1] += this.reports - this.shown;
+    this.shown = this.reports;
+  }
+}
+
+/** The unit panicked at `op`: the panic the engine reported. */
+export function panicAt(engine: Engine, op: number): { op: number; title: string } {
+  const p = engine.reports().find((rep) => rep.kind === "panic");
+  return { op, title: p?.title ?? "panic" };
+}
+
 export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const t0 = Date.now();
   const engine = Engine.createSync({ cmdline: job.cmdline });
   const gen = new Generator(generatorOptions(job), engine);
   const x = new TapeExecutor(engine, gen.header);
   const oracle = job.check ? new Oracle(gen.header, oracleFacts(engine, x)) : undefined;
-  const bugs = new Map<string, BugRecord>();
-  const bySeq = new Map<number, BugRecord>();
-  const byOp = new Map<number, Finding[]>();
-  let reports = 0, shown = 0, allocWarnings = 0;
-  const onFinding = (f: Finding): boolean => {
-    // a panic is the consequence of the report before it (kasan.fault=panic, panic_on_warn): listed as such, not as a bug
-    if (f.raw.kind === abi.REP_PANIC) return false;
-    reports++;
-    if (oracle) { const l = byOp.get(f.op); if (l) l.push(f); else byOp.set(f.op, [f]); }
-    if (isAllocWarning(f)) { allocWarnings++; return false; }
-    const b = bugs.get(f.signature);
-    if (b) { b.count++; return false; }
-    const nb: BugRecord = { signature: f.signature, type: f.type, accessSite: f.accessSite, allocSite: f.allocSite,
-      title: "", count: 1, firstOp: f.op, text: "" };
-    bugs.set(f.signature, nb);
-    bySeq.set(f.raw.seq, nb);
-    return true;
-  };
+  const found = new UnitFindings(!!oracle);
+  const { onFinding, byOp } = found;
   let op = 0;
   let panicked: UnitResult["panicked"];
   let disagreement: UnitResult["disagreement"];
   const chunk = oracle ? abi.FZ_LOG_OPS : CHUNK_OPS;
-  const slot = progress ? progress.index * 4 : 0;
   try {
     while (op < job.ops) {
       if (progress && Atomics.load(progress.stop, 0) !== 0) break;
@@ -125,14 +178,10 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
       const body = oracle ? gen.bufferView(bytes).slice() : undefined;
       byOp.clear();
       const r = x.runBuffer(bytes, n, op, { onFinding, log: !!oracle });
-      for (const rep of engine.takeReports()) {
-        const b = bySeq.get(rep.seq);
-        if (b) { b.title = rep.title; b.text = rep.text; }
-      }
+      found.takeTexts(engine);
       if (r.panicked) {
         op += r.ops;
-        const p = engine.reports().find((rep) => rep.kind === "panic");
-        panicked = { op, title: p?.title ?? "panic" };
+        panicked = panicAt(engine, op);
         break;
       }
       if (oracle && body) {
@@ -144,11 +193,7 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
         }
       }
       op += n;
-      if (progress) {
-        progress.counters[slot] += n;
-        progress.counters[slot + 1] += reports - shown;
-        shown = reports;
-      }
+      found.progressed(progress, n);
     }
   } catch (err) {
     if (!(err instanceof EnginePanicError)) throw err;
@@ -157,7 +202,7 @@ export function runUnit(job: UnitJob, progress?: Progress): UnitResult {
   const c = x.counters();
   x.finish();
   return {
-    unit: job.unit, ops: op, reports, reportsLost: c.reportsLost, allocWarnings, bugs: [...bugs.values()], planted: gen.planted(),
+    unit: job.unit, ops: op, reports: found.reports, reportsLost: c.reportsLost, allocWarnings: found.allocWarnings, bugs: [...found.bugs.values()], planted: gen.planted(),
     status: c.status, checksum: c.checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
   };
 }
