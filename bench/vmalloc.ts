@@ -50,23 +50,34 @@ function runOne(e: Engine, id: number, loops: number, seed: number): Sample {
   return { ms, rc, peakShadow: s.vmalloc.shadowPagesPeak, peakPages: s.vmalloc.pagesPeak };
 }
 
+export const COLUMNS = ["test", "loops", "baseline ms", "KASAN ms", "x baseline", "KASAN+vmalloc ms", "x baseline", "x KASAN",
+  "shadow pages/MiB"];
 /**
- * One test's table row from its samples per configuration (baseline, KASAN,
- * KASAN+vmalloc): median times and ratios, and KASAN+vmalloc's peak shadow
- * pages per MiB of vmalloc'd memory; adds the medians to `totals`.
+ * The table's rows from the samples (per test, per configuration: baseline,
+ * KASAN, KASAN+vmalloc), with the total, and a summary line per test:
+ * median times and ratios, KASAN+vmalloc's peak shadow pages per MiB.
  */
-export function testRow(t: { name: string; loops: boolean }, loops: number, samples: Array<Array<{ ms: number; peakShadow: number; peakPages: number }>>,
-                        totals: number[]): { row: Array<string | number>; shadow: number; pages: number } {
-  const ms = samples.map((ss) => median(ss.map((s) => s.ms)));
-  ms.forEach((m, c) => (totals[c] += m));
-  const vm = samples[2];
-  const shadow = Math.max(...vm.map((s) => s.peakShadow));
-  const pages = Math.max(...vm.map((s) => s.peakPages));
-  return {
-    shadow, pages,
-    row: [t.name, t.loops ? loops : "-", fmt(ms[0], 1), fmt(ms[1], 1), ratio(ms[1] / ms[0]), fmt(ms[2], 1), ratio(ms[2] / ms[0]),
-      ratio(ms[2] / ms[1]), pages ? fmt(shadow / (pages / 256), 1) : "-"],
-  };
+export function tableRows(loops: number, samples: Array<Array<Array<{ ms: number; peakShadow: number; peakPages: number }>>>,
+                          summary: (id: number) => string): { rows: Array<Array<string | number>>; notes: string[] } {
+  const rows: Array<Array<string | number>> = [];
+  const totals = [0, 0, 0];
+  let peakShadow = 0, peakPages = 0;
+  const notes: string[] = [];
+  TESTS.forEach((t, id) => {
+    const ms = samples[id].map((ss) => median(ss.map((s) => s.ms)));
+    ms.forEach((m, c) => (totals[c] += m));
+    const vm = samples[id][2];
+    const shadow = Math.max(...vm.map((s) => s.peakShadow));
+    const pages = Math.max(...vm.map((s) => s.peakPages));
+    peakShadow = Math.max(peakShadow, shadow);
+    peakPages = Math.max(peakPages, pages);
+    rows.push([t.name, t.loops ? loops : "-", fmt(ms[0], 1), fmt(ms[1], 1), ratio(ms[1] / ms[0]), fmt(ms[2], 1), ratio(ms[2] / ms[0]),
+      ratio(ms[2] / ms[1]), pages ? fmt(shadow / (pages / 256), 1) : "-"]);
+    notes.push(summary(id) + (t.name === "align_shift_alloc_test" ? " (expected to fail, as in the kernel)" : ""));
+  });
+  rows.push(["Total", "", fmt(totals[0], 1), fmt(totals[1], 1), ratio(totals[1] / totals[0]), fmt(totals[2], 1),
+    ratio(totals[2] / totals[0]), ratio(totals[2] / totals[1]), peakPages ? fmt(peakShadow / (peakPages / 256), 1) : "-"]);
+  return { rows, notes };
 }
 
 export async function run(opts: { loops?: number; cpus?: number } = {}): Promise<Table[]> {
@@ -81,25 +92,14 @@ export async function run(opts: { loops?: number; cpus?: number } = {}): Promise
       engines.forEach((e, c) => samples[id][c].push(runOne(e, id, loops, rep + 1)));
     }
   }
-  const rows: Array<Array<string | number>> = [];
-  const totals = [0, 0, 0];
-  let peakShadow = 0, peakPages = 0;
-  const notes: string[] = [];
-  TESTS.forEach((t, id) => {
-    const r = testRow(t, loops, samples[id], totals);
-    peakShadow = Math.max(peakShadow, r.shadow);
-    peakPages = Math.max(peakPages, r.pages);
-    rows.push(r.row);
-    const failed = samples[id].map((ss) => ss.filter((s) => s.rc !== 0).length);
-    notes.push(`Summary: ${t.name} passed: ${REPEAT - failed[2]} failed: ${failed[2]} repeat: ${REPEAT} loops: ${t.loops ? loops : "-"}` +
-      (t.name === "align_shift_alloc_test" ? " (expected to fail, as in the kernel)" : ""));
+  const { rows, notes } = tableRows(loops, samples, (id) => {
+    const failed = samples[id][2].filter((s) => s.rc !== 0).length;
+    const t = TESTS[id];
+    return `Summary: ${t.name} passed: ${REPEAT - failed} failed: ${failed} repeat: ${REPEAT} loops: ${t.loops ? loops : "-"}`;
   });
-  rows.push(["Total", "", fmt(totals[0], 1), fmt(totals[1], 1), ratio(totals[1] / totals[0]), fmt(totals[2], 1),
-    ratio(totals[2] / totals[0]), ratio(totals[2] / totals[1]), peakPages ? fmt(peakShadow / (peakPages / 256), 1) : "-"]);
   return [{
     title: `vmalloc: lib/test_vmalloc.c, ms per test (median of ${REPEAT}), ${COMMON}`,
-    columns: ["test", "loops", "baseline ms", "KASAN ms", "x baseline", "KASAN+vmalloc ms", "x baseline", "x KASAN",
-      "shadow pages/MiB"],
+    columns: COLUMNS,
     rows,
     notes: [
       "shadow pages/MiB: peak KASAN_VMALLOC shadow pages per MiB of peak vmalloc'd (and percpu) memory",

@@ -10,7 +10,7 @@
 import os from "node:os";
 import { Engine } from "../host/engine.js";
 import { fmt, ratio, nowNs, type Table } from "./common.js";
-import { TESTS, CONFIGS, COMMON, REPEAT, testRow } from "./vmalloc.js";
+import { TESTS, CONFIGS, COMMON, REPEAT, COLUMNS, tableRows } from "./vmalloc.js";
 
 interface Sample { ms: number; rcs: number[]; peakShadow: number; peakPages: number }
 
@@ -37,29 +37,16 @@ export async function runOnCpus(loops: number, cpus: number): Promise<Table> {
         for (let c = 0; c < engines.length; c++) samples[id][c].push(await runOne(engines[c], TESTS[id].name, cpus, loops, rep + 1));
       }
     }
-    const rows: Array<Array<string | number>> = [];
-    const totals = [0, 0, 0];
-    let peakShadow = 0, peakPages = 0;
-    const notes: string[] = [];
-    TESTS.forEach((t, id) => {
-      const r = testRow(t, loops, samples[id], totals);
-      peakShadow = Math.max(peakShadow, r.shadow);
-      peakPages = Math.max(peakPages, r.pages);
-      rows.push(r.row);
-      const vm = samples[id][2];
+    const { rows, notes } = tableRows(loops, samples, (id) => {
       // the kernel's summary counts each thread's run of a test
-      const runs = REPEAT * cpus;
-      const failed = vm.reduce((n, s) => n + s.rcs.filter((rc) => rc !== 0).length, 0);
-      notes.push(`Summary: ${t.name} passed: ${runs - failed} failed: ${failed} repeat: ${REPEAT} loops: ${t.loops ? loops : "-"} threads: ${cpus}` +
-        (t.name === "align_shift_alloc_test" ? " (expected to fail, as in the kernel)" : ""));
+      const runs = REPEAT * cpus, t = TESTS[id];
+      const failed = samples[id][2].reduce((n, s) => n + s.rcs.filter((rc) => rc !== 0).length, 0);
+      return `Summary: ${t.name} passed: ${runs - failed} failed: ${failed} repeat: ${REPEAT} loops: ${t.loops ? loops : "-"} threads: ${cpus}`;
     });
-    rows.push(["Total", "", fmt(totals[0], 1), fmt(totals[1], 1), ratio(totals[1] / totals[0]), fmt(totals[2], 1),
-      ratio(totals[2] / totals[0]), ratio(totals[2] / totals[1]), peakPages ? fmt(peakShadow / (peakPages / 256), 1) : "-"]);
     const hostCores = os.availableParallelism();
     return {
       title: `vmalloc: lib/test_vmalloc.c, Sequential, ${cpus} cpus (every test on all CPUs at once), ms per test (median of ${REPEAT}), ${common}`,
-      columns: ["test", "loops", "baseline ms", "KASAN ms", "x baseline", "KASAN+vmalloc ms", "x baseline", "x KASAN",
-        "shadow pages/MiB"],
+      columns: COLUMNS,
       rows,
       notes: [
         `ms: from the ${cpus} CPUs' common start until the last is done; every CPU runs the test's loops (${cpus}x the one-CPU table's work)`,
