@@ -37,7 +37,7 @@ export function bootLines(o: ResolvedOptions, frames: { framesTotal: number; fra
   for (const hook of hooks) out.push(...hook());
   // smp_init(): nr_cpus CPUs, each a thread once it is used (docs/smp.md); one where memory cannot be shared
   out.push("smp: Bringing up secondary CPUs ...");
-  if (cpus > 1 && o.arch !== "arm64") out.push("x86: Booting SMP configuration:", `.... node  #0, CPUs:      ${Array.from({ length: cpus - 1 }, (_, i) => `#${i + 1}`).join(" ")}`);
+  if (cpus > 1 && o.arch !== "arm64") out.push("smpboot: x86: Booting SMP configuration:", `.... node  #0, CPUs:      ${Array.from({ length: cpus - 1 }, (_, i) => `#${i + 1}`).join(" ")}`);
   out.push(`smp: Brought up 1 node, ${cpus} CPU${cpus === 1 ? "" : "s"}`);
   if (o.unknown.length) out.push(`Unknown kernel command line parameters "${o.unknown.join(" ")}", will be passed to user space.`);
   return out;

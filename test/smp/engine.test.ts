@@ -124,7 +124,7 @@ describe("engine.cpu(n)", () => {
     const plain = await Engine.create({ cmdline: KASAN }, { module: await compileCore("plain") });
     expect(() => plain.cpu(1)).toThrow("this engine runs one CPU: CPU threads need shared memory");
     expect(plain.dmesg()).toContain("smp: Brought up 1 node, 1 CPU\n");
-    expect(e.dmesg()).toMatch(/x86: Booting SMP configuration:\n.*\.\.\.\. node {2}#0, CPUs: {6}#1\n.*smp: Brought up 1 node, 2 CPUs\n/);
+    expect(e.dmesg()).toMatch(/smpboot: x86: Booting SMP configuration:\n.*\.\.\.\. node {2}#0, CPUs: {6}#1\n.*smp: Brought up 1 node, 2 CPUs\n/);
     await expect(e.onCpus([{ cpu: 0, churn: { seed: 1, ops: 10 } }, { cpu: 0, churn: { seed: 2, ops: 10 } }])).rejects.toThrow("onCpus: one job per CPU");
     await expect(e.onCpus([{ cpu: 3, churn: { seed: 1, ops: 10 } }])).rejects.toThrow("onCpus: job 0: CPU 3 does not exist");
     await expect(e.onCpus([{ cpu: 1, test_vmalloc: { test: "no_such_test" } }])).rejects.toThrow(/no test_vmalloc test "no_such_test"; the tests: fix_size_alloc_test, /);

@@ -43,7 +43,7 @@ describe("shared-memory core", () => {
     const shared = lines("release");
     const at = shared.indexOf("smp: Bringing up secondary CPUs ...");
     expect(at).toBeGreaterThan(0);
-    expect(shared.slice(at + 1, at + 4)).toEqual(["x86: Booting SMP configuration:", ".... node  #0, CPUs:      #1 #2 #3", "smp: Brought up 1 node, 4 CPUs"]);
+    expect(shared.slice(at + 1, at + 4)).toEqual(["smpboot: x86: Booting SMP configuration:", ".... node  #0, CPUs:      #1 #2 #3", "smp: Brought up 1 node, 4 CPUs"]);
     const plain = lines("plain");
     const p = plain.indexOf("smp: Bringing up secondary CPUs ...");
     expect(plain[p + 1]).toBe("smp: Brought up 1 node, 1 CPU");
