@@ -56,7 +56,7 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 // SMP: the lock torture test's loop and probes (assembly/locks.ts)
 export { smp_lock_torture, smp_torture_count, smp_lock_state } from "./locks";
 export { smp_churn_run } from "./smp_churn";
-export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, smp_probe_shadow, smp_processor_id, host_buf, kernel_enter, kernel_leave } from "./smp";
+export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, smp_probe_shadow, smp_processor_id, host_buf, kernel_enter, kernel_leave, smp_fast_done } from "./smp";
 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";

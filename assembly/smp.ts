@@ -9,7 +9,9 @@
 //   holder loads it if another CPU held the lock last. The hot paths keep
 //   reading globals and constants; with one CPU nothing is taken or copied.
 import { currentCpu } from "./task";
-import { HOST_BUF, HOST_BUF_SIZE, PERCPU_HOST_BUF } from "./statics";
+import { HOST_BUF, HOST_BUF_SIZE, PERCPU_HOST_BUF, PERCPU_FAST } from "./statics";
+import { statAdd } from "./stats";
+import { STAT_SLAB_ALLOCS, STAT_SLAB_FREES } from "../abi/abi";
 import { untag, kasanMemToShadow } from "./mm/layout";
 import { kasanMode } from "./kasan/kasan";
 import { dmShadowStart, dmShadowEnd, dmShadowLin } from "./kasan/shadow";
@@ -80,13 +82,100 @@ export function kernelLeave(depth: i32): void {
   if (!smpActive || kernelDepth <= depth) return;
   kernelDepth = depth;
   if (depth == 0) {
+    if (stopping) { stopping = false; atomic.store<u32>(FAST_STOP, 0); }
     machineStateSave();
     atomic.store<u32>(STATE_OWNER, thisCpu + 1);
     sleepingUnlock(KERNEL_LOCK);
   }
 }
-export function kernel_enter(): i32 { return kernelEnter(); }
-export function kernel_leave(depth: i32): void { kernelLeave(depth); }
+// The host's brackets around a call it makes on a CPU: the call may read or
+// change any CPU's per-CPU state (selfCheck, slabinfo, a cache's destruction,
+// the counters), so the other CPUs also leave their lockless paths.
+export function kernel_enter(): i32 {
+  const depth = kernelEnter();
+  if (depth == 0) stopOthers();
+  return depth;
+}
+export function kernel_leave(depth: i32): void {
+  // (also the host's clean-up after a trap, which may have left this CPU's mark)
+  if (depth == 0 && smpActive) atomic.store<u32>(fastLine(thisCpu), 0);
+  kernelLeave(depth);
+}
+
+// ── the lockless per-CPU paths ──────────────────────────────────────────────
+// SLUB's cpu_slab and KASAN's per-CPU quarantine queue are used without the
+// kernel lock (mm/slub_smp.ts), as the kernel uses them without a shared lock.
+// A CPU marks itself while it is on such a path; a kernel-lock holder that
+// must touch other CPUs' per-CPU state (flush_all, the quarantine's walks,
+// the host's calls) raises the stop word and waits for every mark to clear,
+// which a path never waiting on anything does quickly: it plays the part of
+// the kernel's IPIs and local locks. Both sides use seq-cst atomics (each
+// stores its own word, then loads the other's), so one of them always sees
+// the other.
+// @ts-ignore: decorator
+@inline const FAST_STOP: usize = PERCPU_FAST;
+// @ts-ignore: decorator
+@inline function fastLine(cpu: u32): usize { return PERCPU_FAST + 64 + (<usize>cpu << 6); }
+// per CPU line: +0 on a lockless path (u32); +8 slab allocations, +16 slab
+// frees not yet added to the counters (u64); +24, +32 lockless allocations
+// and frees since boot (u64, the tests' evidence that the path runs)
+// @ts-ignore: decorator
+@inline export const FAST_ALLOCS: usize = 8;
+// @ts-ignore: decorator
+@inline export const FAST_FREES: usize = 16;
+// @ts-ignore: decorator
+@inline const FAST_DONE_ALLOCS: usize = 24;
+// this CPU raised the stop word (it holds the kernel lock)
+let stopping: bool = false;
+
+/** Enter a lockless per-CPU path: false (nothing to do locklessly) with one CPU, or while a kernel-lock holder needs the per-CPU state. */
+// @ts-ignore: decorator
+@inline export function fastBegin(): bool {
+  if (!smpActive) return false;
+  const line = fastLine(thisCpu);
+  atomic.store<u32>(line, 1);
+  if (atomic.load<u32>(FAST_STOP) == 0) return true;
+  atomic.store<u32>(line, 0);
+  return false;
+}
+/** Leave it. */
+// @ts-ignore: decorator
+@inline export function fastEnd(): void { atomic.store<u32>(fastLine(thisCpu), 0); }
+/** On a lockless path: count a slab allocation or free (FAST_ALLOCS / FAST_FREES), for the shared counters and the path's own tally. */
+// @ts-ignore: decorator
+@inline export function fastCount(which: usize): void {
+  const line = fastLine(thisCpu);
+  store<u64>(line + which, load<u64>(line + which) + 1);
+  store<u64>(line + which + 16, load<u64>(line + which + 16) + 1);
+}
+
+/**
+ * Under the kernel lock: wait until no other CPU is on a lockless path and
+ * keep them off until the lock is released. Adds their counts to the shared
+ * counters. Nothing to do with one CPU.
+ */
+export function stopOthers(): void {
+  if (!smpActive || stopping) return;
+  stopping = true;
+  atomic.store<u32>(FAST_STOP, 1);
+  for (let cpu: u32 = 0; cpu < SMP_MAX_CPUS; cpu++) {
+    if (cpu != thisCpu) while (atomic.load<u32>(fastLine(cpu)) != 0) {}
+  }
+  fastFoldCounts();
+}
+/** Add every CPU's lockless counts to the shared counters (the host reads those; call with the others stopped, or with one CPU). */
+export function fastFoldCounts(): void {
+  for (let cpu: u32 = 0; cpu < SMP_MAX_CPUS; cpu++) {
+    const line = fastLine(cpu);
+    const allocs = load<u64>(line + FAST_ALLOCS), frees = load<u64>(line + FAST_FREES);
+    if (allocs != 0) { statAdd(STAT_SLAB_ALLOCS, <i64>allocs); store<u64>(line + FAST_ALLOCS, 0); }
+    if (frees != 0) { statAdd(STAT_SLAB_FREES, <i64>frees); store<u64>(line + FAST_FREES, 0); }
+  }
+}
+/** How many allocations (which 0) or frees (1) CPU `cpu` made on its lockless path. */
+export function smp_fast_done(cpu: u32, which: u32): u64 {
+  return cpu < SMP_MAX_CPUS && which < 2 ? load<u64>(fastLine(cpu) + FAST_DONE_ALLOCS + (<usize>which << 3)) : 0;
+}
 
 /**
  * The KASAN shadow byte of a direct-map address, read from the boot state

@@ -13,7 +13,7 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const RCU_TABLE: usize = RING_TABLE + 0x10000;              // 16384 x 8
 // @ts-ignore: decorator
-@inline export const QUARANTINE_TABLE: usize = RCU_TABLE + 0x20000;        // 1024 x 32 + 64 x 32
+@inline export const QUARANTINE_TABLE: usize = RCU_TABLE + 0x20000;        // 1024 x 32 + 64 x 64 (a line per CPU)
 // @ts-ignore: decorator
 @inline export const TASK_TABLE: usize = QUARANTINE_TABLE + 0x10000;       // 1024 x 32
 // @ts-ignore: decorator
@@ -70,8 +70,11 @@ import { PHYS_BASE, HOST_BUF_SIZE as ABI_HOST_BUF_SIZE } from "../abi/abi";
 // @ts-ignore: decorator
 @inline export const HOST_BUF_SIZE: usize = ABI_HOST_BUF_SIZE;
 
-export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE && SLUB_CPU_TABLE_END <= SLAB_END; }
-export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE); }
+export function staticsFit(): bool { return __heap_base <= STATICS_BASE && SLAB_END <= <usize>PHYS_BASE && SLUB_CPU_TABLE_END <= SLAB_END && MACHINE_STATE_END <= <usize>PHYS_BASE; }
+export function staticsClear(): void {
+  memory.fill(STATICS_BASE, 0, STATICS_END - STATICS_BASE);
+  memory.fill(PERCPU_FAST, 0, MACHINE_STATE_END - PERCPU_FAST);
+}
 
 // ── fuzz (fuzz/tape.ts): past STATICS_END, so boot does not clear them; fuzz_begin()
 // clears what a tape uses. Outside simulated RAM: no checked access can reach them.
@@ -121,4 +124,25 @@ export function staticsClear(): void { memory.fill(STATICS_BASE, 0, STATICS_END 
 // @ts-ignore: decorator
 @inline export const CHURN_AREA_SIZE: usize = 4096;
 // @ts-ignore: decorator
-@inline export const PERCPU_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;
+@inline export const PERCPU_CHURN_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;
+// ── SMP: the lockless per-CPU paths (smp.ts, mm/slub_smp.ts). A 64-byte line
+// for the stop word, one per CPU (its in-fast-path word and counters), one for
+// the quarantine's limits as those paths read them; then each CPU's change to
+// every cache's live count, and each CPU's cache of saved stacks.
+// @ts-ignore: decorator
+@inline export const PERCPU_FAST: usize = PERCPU_CHURN_END;                   // 0x400 of lines
+// @ts-ignore: decorator
+@inline export const FAST_QUARANTINE: usize = PERCPU_FAST + 0x400;            // 64
+// @ts-ignore: decorator
+@inline export const FAST_LIVE: usize = PERCPU_FAST + 0x1000;                 // 8 x 4096 x i32
+// @ts-ignore: decorator
+@inline export const FAST_SAVE_CACHE: usize = FAST_LIVE + 0x20000;           // 8 x 256 x 8 (kasan/common.ts)
+// @ts-ignore: decorator
+@inline export const PERCPU_END: usize = FAST_SAVE_CACHE + 0x4000;
+// ── The machine's mutable state that lived in wasm globals (one copy per CPU
+// instance), kept here instead so every CPU reads the one copy (docs/smp.md).
+// A 256-byte area per source file, each an @unmanaged class at its address.
+// @ts-ignore: decorator
+@inline export const MACHINE_STATE: usize = PERCPU_END;
+// @ts-ignore: decorator
+@inline export const MACHINE_STATE_END: usize = MACHINE_STATE + 0x2000;

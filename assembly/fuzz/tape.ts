@@ -36,22 +36,23 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
 import { FZ_LEN_SIZED, FZ_LEN_CACHE_ALLOC, FZ_LEN_SLOT, FZ_LEN_MEMSET, FZ_LEN_MEMCPY, FZ_LEN_TICK, FZ_LEN_TASK,
          SCRATCH_STORE16 } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_LOG, FUZZ_SLOTS, FUZZ_SITES, FUZZ_MISC, FUZZ_END, GUEST_FRAMES, GUEST_FRAME_HEAP } from "../statics";
-import { kmalloc, kfree, isLiveObjectStart } from "../mm/slub";
+import { kmalloc, kfree, isLiveObjectStart, kmallocFast, kfreeFast } from "../mm/slub";
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
 import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
-         mem_store16, SCRATCH } from "../mm/access";
-import { PAGE_OFFSET, untag } from "../mm/layout";
+         mem_store16, SCRATCH, modeOf } from "../mm/access";
+import { PAGE_OFFSET, untag, dmLin, kasanMemToShadow } from "../mm/layout";
+import { dmShadowLin, dmShadowStart } from "../kasan/shadow";
 import { nrFrames, pgUse, pgFlags, pgCache, pgOrder } from "../mm/phys";
 import { enginePanicked, warnRecord } from "../mm/fault";
 import { set_current_stack } from "../stackdepot";
 import { set_current, clock_advance } from "../task";
 import { ring_head, ringPending, RING_BASE } from "../report";
 import { isKfenceAddress } from "../kfence/core";
-import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
-import { kernelEnter, kernelLeave, smpActive, thisCpu } from "../smp";
+import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd } from "../smp";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -348,12 +349,48 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
   return FZS_DONE;
 }
 
+// A 1-, 2-, 4- or 8-byte load or store (not 16: those go through scratch).
+// @ts-ignore: decorator
+@inline function plainAccess(code: u32): bool {
+  return (code >= <u32>FZ_LOAD1 && code <= <u32>FZ_LOAD8) || (code >= <u32>FZ_STORE1 && code <= <u32>FZ_STORE8);
+}
+
+// The lockless path of a load or store of n bytes at offset off through slot
+// s: its linear address when it is inside the slot's live slab or large
+// kmalloc object (a direct-map page, always mapped) and, under generic KASAN,
+// its shadow byte says accessible the way the TLB hit's check would; else 0,
+// and the slow path checks it (and reports what it finds) under the lock.
+// @ts-ignore: decorator
+@inline function lockless<M>(s: usize, off: i32, n: u32): usize {
+  if (modeOf<M>() == KASAN_SW_TAGS || sState(s) != SLOT_LIVE || sKind(s) == KIND_VMALLOC) return 0;
+  if (off < 0 || <u64>off + <u64>n > <u64>sSize(s)) return 0;
+  const a = untag(sPtr(s)) + <u64><i64>off;
+  if (isKfenceAddress(a) || !heapPage(a) || !heapPage(a + n - 1)) return 0;
+  if (modeOf<M>() == KASAN_GENERIC) {
+    const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
+    if ((<u32>load<u8>(sh) | <u32>((<u32>a & 7) > 8 - n)) != 0) return 0;
+  }
+  return dmLin(a);
+}
+
+// The per-op log entry of the op at index i of the logged range (check mode).
+function logOp(i: u32, status: u32, addr: u64, s: usize, seq: u32): void {
+  if (i >= <u32>FZ_LOG_OPS) return;
+  const e = FUZZ_LOG + <usize>i * <usize>FZ_LOG_SIZE;
+  store<u32>(e + FZL_STATUS, status);
+  store<u64>(e + FZL_ADDR, addr);
+  store<u64>(e + FZL_HOME_LO, s != 0 ? sHomeLo(s) : 0);
+  store<u64>(e + FZL_HOME_HI, s != 0 ? sHomeLo(s) + <u64>sHomeSize(s) : 0);
+  store<u32>(e + FZL_SEQ, seq);
+}
+
 // Run ops from byte `start` to `len` of FUZZ_BUF; `op` is the index of the first.
 // The kernel's mode is a type parameter, as in mm/access.ts.
 // With CPU threads running (fuzz --cpus), each op is one kernel entry: CPUs
 // running tapes at once interleave op by op, and everything an op does (its
 // reports, its stamps, its log entry and sequence number) happens under the
-// kernel lock, so the records an op finds new in the ring are its own.
+// kernel lock, so the records an op finds new in the ring are its own; only
+// the kmalloc and kfree ops that finish on the lockless path take no lock.
 // S is u16 with CPU threads running, u8 without: the one-CPU loop is compiled without the SMP code.
 function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
   let p = FUZZ_BUF + <usize>start;
@@ -376,6 +413,51 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
+    // kmalloc, kfree of the slot's own object, and loads and stores inside a
+    // live slab object first try the CPU's lockless path (mm/slub_smp.ts for
+    // the first two; a direct-map access with a clean shadow for the rest).
+    // Nothing there reports, so such an op needs neither the kernel lock nor
+    // the ring checks. Its sequence number is taken as it starts: whatever
+    // another CPU does to the same memory is either ordered after it (that CPU
+    // stops this one first) or seen by it, and an op that sees something goes
+    // to the slow path, where it takes a new number.
+    if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_KFREE || plainAccess(code)) && fastBegin()) {
+      const fslot = <u32>load<u16>(p, 3);
+      let done = false;
+      if (fslot < slots) {
+        const seq = log ? atomic.add<u32>(OP_SEQ, 1) : 0;
+        const fsite = <u32>load<u16>(p, 1);
+        const fs = slotAt(fslot);
+        set_current_stack(load<u32>(FUZZ_SITES + (<usize>fsite << 2)));
+        if (code == FZ_KFREE) {
+          done = sState(fs) == SLOT_LIVE && sKind(fs) == KIND_KMALLOC && kfreeFast(sPtr(fs));
+          if (done) setState(fs, SLOT_FREED);
+        } else if (code == FZ_KMALLOC || code == FZ_KZALLOC) {
+          const size = load<u32>(p, 5);
+          const va = size == 0 || size > <u32>FZ_MAX_SIZE ? 0 : kmallocFast(size, code == FZ_KZALLOC ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);
+          done = va != 0;
+          if (done) slotAlloc(fs, va, size, KIND_KMALLOC, 0, fsite);
+        } else {
+          const lin = lockless<M>(fs, load<i32>(p, 5), 1 << ((code - FZ_LOAD1) % 5));
+          done = lin != 0;
+          if (done) {
+            switch (code) {
+              case FZ_LOAD1: sum += <u64>load<u8>(lin); break;
+              case FZ_LOAD2: sum += <u64>load<u16>(lin); break;
+              case FZ_LOAD4: sum += <u64>load<u32>(lin); break;
+              case FZ_LOAD8: sum += load<u64>(lin); break;
+              case FZ_STORE1: store<u8>(lin, <u8>storeValue(op)); break;
+              case FZ_STORE2: store<u16>(lin, <u16>storeValue(op)); break;
+              case FZ_STORE4: store<u32>(lin, <u32>storeValue(op)); break;
+              default: store<u64>(lin, storeValue(op));
+            }
+          }
+        }
+        if (done && log) logOp(op - logBase, FZS_DONE, sPtr(fs), fs, seq);
+      }
+      fastEnd();
+      if (done) { p += n; op++; ops++; continue; }
+    }
     let depth: i32 = 0;
     if (smp) {
       depth = kernelEnter();
@@ -492,15 +574,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
       const c = STATS + (<usize>(FZC_STATUS + status) << 3);
       store<u64>(c, load<u64>(c) + 1);
     }
-    if (log && op - logBase < <u32>FZ_LOG_OPS) {
-      const e = FUZZ_LOG + <usize>(op - logBase) * <usize>FZ_LOG_SIZE;
-      store<u32>(e + FZL_STATUS, status);
-      if (addr == 0 && s != 0) addr = sPtr(s);
-      store<u64>(e + FZL_ADDR, addr);
-      store<u64>(e + FZL_HOME_LO, s != 0 ? sHomeLo(s) : 0);
-      store<u64>(e + FZL_HOME_HI, s != 0 ? sHomeLo(s) + <u64>sHomeSize(s) : 0);
-      store<u32>(e + FZL_SEQ, atomic.add<u32>(OP_SEQ, 1));
-    }
+    if (log) logOp(op - logBase, status, addr == 0 && s != 0 ? sPtr(s) : addr, s, atomic.add<u32>(OP_SEQ, 1));
     if (smp) kernelLeave(depth);
     p += n;
     op++;

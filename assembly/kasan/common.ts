@@ -27,12 +27,21 @@ import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
 import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
+import { thisCpu } from "../smp";
+import { FAST_SAVE_CACHE } from "../statics";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
 // A small cache keyed by (path, current stack) avoids re-hashing in loops.
 const FRAME_BUF: usize = memory.data(4 * (DEPOT_MAX_FRAMES + 8), 8);
-const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]
+const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]; CPU 0's
+// Each CPU has its own (CPUs 1.. in FAST_SAVE_CACHE): a lockless path reads it
+// while another CPU fills its own under the kernel lock.
+// @ts-ignore: decorator
+@inline function saveCacheSlot(key: u32): usize {
+  const base = thisCpu == 0 ? SAVE_CACHE : FAST_SAVE_CACHE + (<usize>(thisCpu - 1) << 11);
+  return base + (<usize>((key * 0x9e3779b1) >> 24) << 3);
+}
 
 // @ts-ignore: decorator
 @inline export const TRACK_KMALLOC: u32 = 1;
@@ -90,7 +99,7 @@ function pushFrames(p: usize, path: u32): usize {
 export function kasanSaveStack(path: u32): u32 {
   const cur = currentStack;
   const key = (path << 24) ^ cur;
-  const slot = SAVE_CACHE + (<usize>((key * 0x9e3779b1) >> 24) << 3);
+  const slot = saveCacheSlot(key);
   if (load<u32>(slot) == key && load<u32>(slot, 4) != 0) return load<u32>(slot, 4);
   let p = pushFrames(FRAME_BUF, path);
   // an RCU callback runs on its own stack: the freeing task's stack is not part of it
@@ -104,6 +113,12 @@ export function kasanSaveStack(path: u32): u32 {
   return h;
 }
 export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 8); }
+/** Is the stack kasanSaveStack(path) would save in this CPU's cache (so saving it takes no depot lock)? */
+export function kasanStackCached(path: u32): bool {
+  const key = (path << 24) ^ currentStack;
+  const slot = saveCacheSlot(key);
+  return load<u32>(slot) == key && load<u32>(slot, 4) != 0;
+}
 
 // ── metadata ────────────────────────────────────────────────────────────────
 // struct kasan_alloc_meta
@@ -193,9 +208,11 @@ export function kasanPoisonNewObject(c: usize, va: u64): void {
 // __kasan_slab_alloc: reduce the quarantine (blocking allocations only),
 // tag the object (tag modes), unpoison it, and save the alloc track of
 // non-kmalloc allocations.
-export function kasanSlabAlloc(c: usize, id: u32, va: u64, gfp: u32): u64 {
+// (A lockless path passes reduce=false: it runs only while the quarantine is
+// within budget, and the reduction itself takes the kernel lock.)
+export function kasanSlabAlloc(c: usize, id: u32, va: u64, gfp: u32, reduce: bool): u64 {
   if (kasanMode == KASAN_OFF) return va;
-  if ((gfp & GFP_DIRECT_RECLAIM) != 0) quarantineReduce();
+  if (reduce && (gfp & GFP_DIRECT_RECLAIM) != 0) quarantineReduce();
   let tagged = va;
   if (kasanMode == KASAN_SW_TAGS) tagged = setTag(va, assignTag(c, va));
   kasanUnpoison(tagged, kmemCache(c).objectSize, getTag(tagged));
@@ -271,13 +288,18 @@ export function kasanSlabFree(c: usize, va: u64, call: u32): bool {
   if (kasanMode == KASAN_OFF) return false;
   const obj = untag(va);
   if (kasanMode == KASAN_GENERIC) {
-    kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_SLAB_FREE);
-    saveFreeInfo(c, va, freeTrack(call));
+    kasanSlabFreePoison(c, va, call);
     return quarantinePut(c, obj);
   }
   kasanPoison(obj, granuleUp(kmemCache(c).objectSize), KASAN_TAG_INVALID);
   stackRingRecord(va, kmemCache(c).id, true, freeTrack(call));
   return false;
+}
+
+// Generic mode's poisoning and free track of a freed object (before the quarantine).
+export function kasanSlabFreePoison(c: usize, va: u64, call: u32): void {
+  kasanPoison(untag(va), granuleUp(kmemCache(c).objectSize), KASAN_SLAB_FREE);
+  saveFreeInfo(c, va, freeTrack(call));
 }
 
 // kasan_byte_accessible()

@@ -25,7 +25,8 @@ import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
-import { QUARANTINE_TABLE } from "../statics";
+import { QUARANTINE_TABLE, FAST_QUARANTINE } from "../statics";
+import { stopOthers } from "../smp";
 
 // @ts-ignore: decorator
 @inline const QUARANTINE_BATCHES: u32 = 1024;
@@ -54,7 +55,7 @@ if (offsetof<QList>() != 32) ERROR("the quarantine table holds 32-byte qlists");
 // @ts-ignore: decorator
 @inline function globalQ(i: u32): QList { return changetype<QList>(GLOBAL_Q + <usize>i * QL_SIZE); }
 // @ts-ignore: decorator
-@inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + <usize>cpu * QL_SIZE); }
+@inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + (<usize>cpu << 6)); }
 
 export let qHead: u32 = 0;
 export let qTail: u32 = 0;
@@ -164,6 +165,7 @@ function updateLimits(): void {
     if (qBatchSize < QUARANTINE_PERCPU_SIZE) qBatchSize = QUARANTINE_PERCPU_SIZE;
   }
   statSet(STAT_QUARANTINE_LIMIT, qMaxSize);
+  mirror();
 }
 
 export function quarantineInit(): void {
@@ -171,7 +173,7 @@ export function quarantineInit(): void {
   if (nrCpus < 1) nrCpus = 1;
   if (nrCpus > MAX_CPUS) nrCpus = MAX_CPUS;
   memory.fill(GLOBAL_Q, 0, <usize>QUARANTINE_BATCHES * QL_SIZE);
-  memory.fill(PERCPU_Q, 0, <usize>MAX_CPUS * QL_SIZE);
+  memory.fill(PERCPU_Q, 0, <usize>MAX_CPUS << 6);
   qHead = 0; qTail = 0; qSize = 0; qCorruptions = 0;
   updateLimits();
   publish();
@@ -186,6 +188,33 @@ function publish(): void {
   for (let i: u32 = 0; i < QUARANTINE_BATCHES; i++) objects += globalQ(i).count;
   statSet(STAT_QUARANTINE_BYTES, bytes);
   statSet(STAT_QUARANTINE_OBJECTS, objects);
+}
+
+// What the lockless path (mm/slub_smp.ts) reads instead of the globals above,
+// which are current only on the kernel-lock holder: the per-CPU limit, whether
+// the quarantine is off, whether the global ring is over budget (a reduction
+// is due). Written under the kernel lock whenever those change.
+// @ts-ignore: decorator
+@inline const MIRROR_LIMIT: usize = FAST_QUARANTINE;        // u64
+// @ts-ignore: decorator
+@inline const MIRROR_DISABLED: usize = FAST_QUARANTINE + 8; // u32
+// @ts-ignore: decorator
+@inline const MIRROR_OVER: usize = FAST_QUARANTINE + 12;    // u32
+function mirror(): void {
+  atomic.store<u64>(MIRROR_LIMIT, qPercpuLimit);
+  atomic.store<u32>(MIRROR_DISABLED, qDisabled ? 1 : 0);
+  atomic.store<u32>(MIRROR_OVER, qSize > qMaxSize ? 1 : 0);
+}
+/** Lockless path: the quarantine is on and within budget, and this CPU's queue takes `size` more bytes without moving to the global ring. */
+export function quarantineTakesLocal(cpu: u32, size: u64): bool {
+  if (atomic.load<u32>(MIRROR_DISABLED) != 0 || atomic.load<u32>(MIRROR_OVER) != 0) return false;
+  return percpuQ(cpu < nrCpus ? cpu : 0).bytes + size <= atomic.load<u64>(MIRROR_LIMIT);
+}
+/** Lockless path: no quarantine reduction is due (one would take the kernel lock). */
+export function quarantineWithinBudget(): bool { return atomic.load<u32>(MIRROR_OVER) == 0; }
+/** Lockless path, after quarantineTakesLocal: queue obj on this CPU's queue. */
+export function quarantinePutLocal(c: usize, cpu: u32, obj: u64): void {
+  qlPut(percpuQ(cpu < nrCpus ? cpu : 0), obj, freeMetaLin(c, dmLin(obj)), kmemCache(c).size);
 }
 
 // kasan_quarantine_put: true when the object is now queued.
@@ -205,6 +234,7 @@ export function quarantinePut(c: usize, obj: u64): bool {
       if (newTail == QUARANTINE_BATCHES) newTail = 0;
       if (newTail != qHead) qTail = newTail;
     }
+    mirror();
   }
   return true;
 }
@@ -222,10 +252,12 @@ export function quarantineReduce(): void {
     if (qHead == QUARANTINE_BATCHES) qHead = 0;
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
+  mirror();
 }
 
 // kasan_quarantine_remove_cache: flush every object of a cache being destroyed.
 export function quarantineRemoveCache(id: u32): void {
+  stopOthers();
   for (let i: u32 = 0; i < nrCpus; i++) {
     const q = percpuQ(i);
     qlCopy(TMP_Q, q);
@@ -241,10 +273,12 @@ export function quarantineRemoveCache(id: u32): void {
     qlFreeAll(TMP_Q, <i32>id, q);
     qSize -= before - q.bytes;
   }
+  mirror();
 }
 
 // Free everything (tests: drain to check accounting).
 export function kasan_quarantine_drain(): void {
+  stopOthers();
   for (let i: u32 = 0; i < nrCpus; i++) {
     const q = percpuQ(i);
     qlCopy(TMP_Q, q);
@@ -258,6 +292,7 @@ export function kasan_quarantine_drain(): void {
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
   qSize = 0; qHead = 0; qTail = 0;
+  mirror();
 }
 
 export function quarantine_stats(): void { publish(); }

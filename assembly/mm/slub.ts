@@ -26,7 +26,7 @@ import { PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PG_SLAB, PG_HEAD, USE_SLAB, USE_
          PG_LARGE_KMALLOC, STAT_SLAB_ALLOCS, STAT_SLAB_FREES, GFP_ZERO, SLAB_TYPESAFE_BY_RCU,
          SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_KASAN, SLAB_NO_MERGE, KMALLOC_MAX_CACHE_SIZE,
          ZERO_SIZE_PTR, MAX_CACHES, KMEM_CACHE_OBJ_SIZE, NR_KMALLOC_CACHES, CFG_NR_CPUS,
-         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
+         CFG_INIT_ON_ALLOC, CFG_INIT_ON_FREE, GFP_DIRECT_RECLAIM, PHYS_BASE, GFP_KERNEL, GFP_COMP, GFP_NOWARN, R_FLAGS, RF_OBJECT,
          R_CACHE, R_ARG2, R_FIRST_BAD, WARN_ALLOC_FAILED, ALLOC_SITE_SLAB, ALLOC_SITE_LARGE_KMALLOC,
          SLAB_ERR_NOT_SLAB, SLAB_ERR_OBJECTS, SLAB_ERR_INUSE, SLAB_ERR_FREEPOINTER, SLAB_FIX_NONE, SLAB_FIX_MARK_USED,
          SLAB_FIX_FREELIST_CLEARED, LIST_DEL_NEXT, ENOMEM, EINVAL } from "../../abi/abi";
@@ -40,13 +40,16 @@ import { cfg } from "../config";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
 import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab,
          kasanInitObject, kasanKmallocLarge, kasanKfreeLargeCheck, kasanPoisonNewObject,
-         kasanUnpoisonNewObject } from "../kasan/common";
+         kasanUnpoisonNewObject, kasanByteAccessible, kasanSlabFreePoison, kasanStackCached, freeMetaLin,
+         TRACK_KMALLOC, TRACK_KFREE } from "../kasan/common";
 import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
 import { callCtor } from "../host";
 import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
-import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
+import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, FAST_LIVE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
 import { currentCpu } from "../task";
+import { thisCpu, smpActive, stopOthers, fastCount, FAST_ALLOCS, FAST_FREES, SMP_MAX_CPUS } from "../smp";
+import { quarantineTakesLocal, quarantineWithinBudget, quarantinePutLocal } from "../kasan/quarantine";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 import { CALL_ALLOC, CALL_KFREE } from "../call_path";
 import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
@@ -862,8 +865,94 @@ function flushCpuSlab(c: usize, cpu: u32): void {
 // all of them.
 export function flushAll(c: usize): void {
   if (slabIsSlab()) return;
+  stopOthers();
   const n = slubNrCpus();
   for (let cpu: u32 = 0; cpu < n; cpu++) flushCpuSlab(c, cpu);
+}
+
+// ── the lockless per-CPU paths (SMP) ────────────────────────────────────────
+// With CPU threads running, kmalloc and kfree first try the current CPU's own
+// kmem_cache_cpu without the kernel lock (mm/slub_smp.ts, smp.ts's fastBegin):
+// the object at the head of the CPU's lockless freelist, and a free into the
+// CPU's cpu slab or (generic KASAN) onto its quarantine queue. Anything else,
+// anything that would report, and anything needing shared state (a new slab,
+// the depot, a quarantine move or reduction, KFENCE's gate, SLAB, tag modes)
+// returns "not done" before changing anything, and the caller takes the slow
+// path under the kernel lock. Their changes to a cache's live count are kept
+// per CPU (FAST_LIVE) and summed by cacheLive.
+// @ts-ignore: decorator
+@inline function liveDelta(id: u32): usize { return FAST_LIVE + ((<usize>thisCpu << 12) + <usize>id << 2); }
+/** The cache's live objects: its count plus every CPU's lockless changes (wrapping, as either may run ahead). */
+export function cacheLive(c: usize): u32 {
+  let n = kmemCache(c).live;
+  const id = <u32>((c - CACHE_PRIV) >> 7);
+  for (let cpu: u32 = 0; cpu < SMP_MAX_CPUS; cpu++) n += load<u32>(FAST_LIVE + ((<usize>cpu << 12) + <usize>id << 2));
+  return n;
+}
+
+/** kmalloc(size, GFP_KERNEL-like gfp) on the lockless path: the object, or 0 when the slow path must run (nothing changed). */
+export function kmallocFast(size: u64, gfp: u32): u64 {
+  if (size == 0 || size > <u64>KMALLOC_MAX_CACHE_SIZE || currentCpu != thisCpu) return 0;
+  if (kfenceGateOpen() || slabIsSlab() || kasanMode == KASAN_SW_TAGS) return 0;
+  const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
+  if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return 0;
+  if (kasanMode == KASAN_GENERIC) {
+    if ((gfp & GFP_DIRECT_RECLAIM) != 0 && !quarantineWithinBudget()) return 0;
+    if (!kasanStackCached(TRACK_KMALLOC)) return 0;
+  }
+  const c = cacheLin(id);
+  const k = kccLin(c, currentCpu);
+  const obj = <usize>kcc(k).freelist;
+  const slab = kcc(k).slab;
+  if (obj == 0 || !slabOfCache(slab, id)) return 0;
+  const next = getFreePointer(c, slab, obj);
+  if (next == 1) return 0;          // a corrupt free pointer: the slow path reports it
+  kcc(k).freelist = <u32>next;
+  fastCount(FAST_ALLOCS);
+  const d = liveDelta(id);
+  store<u32>(d, load<u32>(d) + 1);
+  let va = linToVa(obj);
+  if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(obj, 0, kmemCache(c).objectSize);
+  va = kasanSlabAlloc(c, id, va, gfp, false);
+  return kasanKmalloc(c, va, <u32>size);
+}
+
+/** kfree(va) on the lockless path: true when done, false when the slow path must run (nothing changed). */
+export function kfreeFast(va: u64): bool {
+  if (va <= <u64>ZERO_SIZE_PTR) return true;
+  if (currentCpu != thisCpu || slabIsSlab() || kasanMode == KASAN_SW_TAGS || isKfenceAddress(va)) return false;
+  const obj = untag(va);
+  const slab = virtToSlab(obj);
+  if (slab == NO_PFN) return false;
+  const id = pgCache(slab);
+  if (id >= nextCacheId || load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
+  const c = cacheLin(id);
+  if ((kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) != 0) return false;
+  const lin = dmLin(obj);
+  // what kasanSlabPreFree and naiveDoubleFree would report
+  if (kasanMode != KASAN_OFF && (nearestObj(c, slab, obj) != obj || !kasanByteAccessible(va))) return false;
+  const k = kccLin(c, currentCpu);
+  const own = kcc(k).slab == slab;
+  if ((own ? <usize>kcc(k).freelist : slabFreelist(slab)) == lin || slabInuse(slab) == 0) return false;
+  const queue = kasanMode == KASAN_GENERIC && freeMetaLin(c, lin) != 0;
+  if (queue) {
+    if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(TRACK_KFREE)) return false;
+  } else if (!own) {
+    return false;                   // __slab_free: another slab's freelist
+  }
+  fastCount(FAST_FREES);
+  const d = liveDelta(id);
+  store<u32>(d, load<u32>(d) - 1);
+  if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kmemCache(c).objectSize);
+  if (queue) {
+    kasanSlabFreePoison(c, va, CALL_KFREE);
+    quarantinePutLocal(c, currentCpu, obj);
+  } else {
+    if (kasanMode != KASAN_OFF) kasanSlabFree(c, va, CALL_KFREE);   // (poisons; no quarantine here)
+    setFreePointer(c, lin, kcc(k).freelist);
+    kcc(k).freelist = <u32>lin;
+  }
+  return true;
 }
 
 // slab_alloc_node + slab_post_alloc_hook. orig is the kmalloc size (0 for
@@ -885,7 +974,7 @@ export function slabAlloc(id: u32, gfp: u32, orig: u32, call: u32): u64 {
   kmemCache(c).live++;
   let va = linToVa(lin);
   if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(lin, 0, kmemCache(c).objectSize);
-  va = kasanSlabAlloc(c, id, va, gfp);
+  va = kasanSlabAlloc(c, id, va, gfp, true);
   if (orig != 0) va = kasanKmalloc(c, va, orig);
   return va;
 }
@@ -952,7 +1041,8 @@ export function slabFree(id: u32, slabPfn: u32, va: u64, call: u32): bool {
   if (kasanSlabPreFree(c, slabPfn, va, call)) return false;
   // SLAB: no naive double-free check, and no SLUB_RCU_DEBUG (an RCU object is not poisoned)
   if (!slabIsSlab() && naiveDoubleFree(c, slabPfn, untag(va))) return false;
-  if (kmemCache(c).live != 0) kmemCache(c).live--;
+  // (the count may be short here while a CPU's lockless allocations are not added in: see cacheLive)
+  if (kmemCache(c).live != 0 || smpActive) kmemCache(c).live--;
   statInc(STAT_SLAB_FREES);
   if ((kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) != 0 && kasanMode != KASAN_OFF) {
     if (slabIsSlab()) slabFreeToSlab(c, slabPfn, dmLin(untag(va)));
@@ -1161,7 +1251,7 @@ export function ksizeOf(va: u64): u64 {
 export function cacheShutdown(c: usize): bool {
   if (slabIsSlab()) return slabShrinkSlab(c);
   flushAll(c);
-  if (kmemCache(c).live != 0) return false;
+  if (cacheLive(c) != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
   listVerify(c, KC_FULL, SLAB_LIST_FULL);
   let p = kmemCache(c).partial;
@@ -1204,6 +1294,7 @@ export function kmem_cache_of(va: u64): i32 {
 export function cache_state(id: u32): u32 { return cacheState(id); }
 export function cache_info(id: u32, field: u32): u32 {
   if (id >= nextCacheId) return 0;
+  if (field == KC_LIVE) return cacheLive(cacheLin(id));
   return kcAt(cacheLin(id), field);
 }
 // A CPU's kmem_cache_cpu field (KCC_*) of cache id (SLUB; 0 otherwise).

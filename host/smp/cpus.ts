@@ -82,7 +82,7 @@ const gate = new Int32Array(barrier);
 parentPort.on("message", ({ id, fn, args, gen }) => {
   inJob = true; nesting++;
   try {
-    if (gen) { Atomics.add(gate, 1, 1); while (Atomics.load(gate, 0) < gen) {} }
+    if (gen) { Atomics.add(gate, 1, 1); Atomics.notify(gate, 1); while (Atomics.load(gate, 0) < gen) {} }
     parentPort.postMessage({ id, ok: true, value: invoke(fn, args) });
   } catch (e) {
     parentPort.postMessage({ id, ok: false, error: String((e && e.message) || e) });

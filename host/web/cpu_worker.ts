@@ -62,7 +62,7 @@ self.onmessage = (e: MessageEvent<ToCpu>) => {
   try {
     if (!x) throw new Error(`CPU ${cpu} did not start`);
     if (m.stack !== undefined) invoke("set_current_stack", [m.stack]);
-    if (m.gen) { Atomics.add(gate, 1, 1); while (Atomics.load(gate, 0) < m.gen) { /* spin: all CPUs start together */ } }
+    if (m.gen) { Atomics.add(gate, 1, 1); Atomics.notify(gate, 1); while (Atomics.load(gate, 0) < m.gen) { /* spin: all CPUs start together */ } }
     post({ t: "done", id: m.id, ok: true, value: invoke(m.fn, m.args) });
   } catch (err) {
     post({ t: "done", id: m.id, ok: false, error: message(err) });
