@@ -163,8 +163,10 @@ export interface CoreExports {
   /** CPU 0 as CPU threads start: kernel code takes the kernel lock from now on. */
   smp_start(): void;
   smp_set_may_wait(on: number): void;
-  /** Take the kernel lock (a no-op before CPU threads start); returns the depth to give kernel_leave. */
+  /** Take the kernel lock (a no-op before CPU threads start), keeping the other CPUs off their lockless paths; returns the depth to give kernel_leave. */
   kernel_enter(): number;
+  /** Allocations (which 0) or frees (1) CPU cpu made on SLUB's per-CPU path without the kernel lock, since boot. */
+  smp_fast_done(cpu: number, which: number): bigint;
   kernel_leave(depth: number): void;
   /** The SMP churn job (assembly/smp_churn.ts): bugs planted, -1 (an object changed under its CPU), -3 (panic). */
   smp_churn_run(seed: number, ops: number, oobEvery: number): number;

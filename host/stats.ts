@@ -3,6 +3,7 @@
 // show_mem()'s inputs for the allocation-failure reports.
 import * as abi from "../abi/abi.js";
 import type { CoreExports } from "./exports.js";
+import { MAX_CPU_THREADS } from "./smp/types.js";
 import type { MemInfo } from "./report/alloc.js";
 
 export interface EngineStats {
@@ -22,7 +23,8 @@ export interface EngineStats {
   /** The kernel log ring: its size, the bytes and records it holds, records dropped (oldest first). */
   printk: { logBufLen: number; bytes: number; records: number; dropped: number };
   pages: { allocs: number; frees: number; allocFailures: number };
-  slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number };
+  /** locklessAllocs/locklessFrees: those of allocs/frees that took SLUB's per-CPU path without the kernel lock (CPU threads running; docs/smp.md). */
+  slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number; locklessAllocs: number; locklessFrees: number };
   quarantine: { bytes: number; objects: number; limit: number };
   stackDepot: { stacks: number; dropped: number; pools: number };
   vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
@@ -58,6 +60,12 @@ export class Stats {
     this.dv = new DataView(src.memory.buffer);
   }
 
+  private lockless(which: number): number {
+    let n = 0;
+    for (let cpu = 0; cpu < MAX_CPU_THREADS; cpu++) n += Number(this.src.exports.smp_fast_done(cpu, which));
+    return n;
+  }
+
   read(): EngineStats {
     const base = this.src.exports.stats_base();
     const g = (i: number) => Number(this.dv.getBigUint64(base + i * 8, true));
@@ -76,7 +84,8 @@ export class Stats {
         retained: this.src.reports.retainedCount, dropped: this.src.reports.dropped },
       printk: { logBufLen: this.src.log.size, bytes: this.src.log.used, records: this.src.log.retained, dropped: this.src.log.dropped },
       pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
-      slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.src.exports.cache_count(), freelistCorruptions: this.src.exports.slab_corruptions() },
+      slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.src.exports.cache_count(), freelistCorruptions: this.src.exports.slab_corruptions(),
+        locklessAllocs: this.lockless(0), locklessFrees: this.lockless(1) },
       quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },
       stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.src.exports.depot_pools() },
       vmalloc: {

@@ -36,7 +36,7 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
 import { FZ_LEN_SIZED, FZ_LEN_CACHE_ALLOC, FZ_LEN_SLOT, FZ_LEN_MEMSET, FZ_LEN_MEMCPY, FZ_LEN_TICK, FZ_LEN_TASK,
          SCRATCH_STORE16 } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_LOG, FUZZ_SLOTS, FUZZ_SITES, FUZZ_MISC, FUZZ_END, GUEST_FRAMES, GUEST_FRAME_HEAP } from "../statics";
-import { kmalloc, kfree, isLiveObjectStart, kmallocFast, kfreeFast } from "../mm/slub";
+import { kmalloc, kfree, isLiveObjectStart, kmallocFast, kfreeFast, kmemCacheAllocFast, kmemCacheFreeFast } from "../mm/slub";
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
 import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
@@ -367,8 +367,14 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
   const a = untag(sPtr(s)) + <u64><i64>off;
   if (isKfenceAddress(a) || !heapPage(a) || !heapPage(a + n - 1)) return 0;
   if (modeOf<M>() == KASAN_GENERIC) {
+    // generic KASAN's rule for n <= 8 bytes: a granule's shadow is 0 (all 8
+    // accessible) or k in 1..7 (the first k); the access's last byte decides
+    // in its own granule, and a granule it runs past must be whole
+    const last = a + n - 1;
     const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
-    if ((<u32>load<u8>(sh) | <u32>((<u32>a & 7) > 8 - n)) != 0) return 0;
+    const s1 = <i32>load<i8>(sh + <usize>((last >> 3) - (a >> 3)));
+    if (s1 != 0 && (s1 < 0 || <i32>(last & 7) >= s1)) return 0;
+    if ((last >> 3) != (a >> 3) && load<u8>(sh) != 0) return 0;
   }
   return dmLin(a);
 }
@@ -413,15 +419,15 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
-    // kmalloc, kfree of the slot's own object, and loads and stores inside a
-    // live slab object first try the CPU's lockless path (mm/slub_smp.ts for
+    // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads and
+    // stores inside a live slab object first try the CPU's lockless path (mm/slub_smp.ts for
     // the first two; a direct-map access with a clean shadow for the rest).
     // Nothing there reports, so such an op needs neither the kernel lock nor
     // the ring checks. Its sequence number is taken as it starts: whatever
     // another CPU does to the same memory is either ordered after it (that CPU
     // stops this one first) or seen by it, and an op that sees something goes
     // to the slow path, where it takes a new number.
-    if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_KFREE || plainAccess(code)) && fastBegin()) {
+    if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_CACHE_ALLOC || code == FZ_KFREE || plainAccess(code)) && fastBegin()) {
       const fslot = <u32>load<u16>(p, 3);
       let done = false;
       if (fslot < slots) {
@@ -430,8 +436,21 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
         const fs = slotAt(fslot);
         set_current_stack(load<u32>(FUZZ_SITES + (<usize>fsite << 2)));
         if (code == FZ_KFREE) {
-          done = sState(fs) == SLOT_LIVE && sKind(fs) == KIND_KMALLOC && kfreeFast(sPtr(fs));
+          if (sState(fs) == SLOT_LIVE) {
+            const kind = sKind(fs);
+            if (kind == KIND_KMALLOC) done = kfreeFast(sPtr(fs));
+            else if (kind == KIND_CACHE) done = kmemCacheFreeFast(load<u32>(CACHES + (<usize>sCache(fs) << 2)), sPtr(fs));
+          }
           if (done) setState(fs, SLOT_FREED);
+        } else if (code == FZ_CACHE_ALLOC) {
+          const c = <u32>load<u8>(p, 5);
+          const id = c < <u32>FZ_MAX_CACHES ? load<u32>(CACHES + (<usize>c << 2)) : 0;
+          const va = id == 0 ? 0 : kmemCacheAllocFast(id, GFP_KERNEL);
+          done = va != 0;
+          if (done) {
+            slotAlloc(fs, va, 0, KIND_CACHE, <u8>c, fsite);
+            store<u32>(fs, load<u32>(CACHES + 64 + (<usize>c << 2)), 8);
+          }
         } else if (code == FZ_KMALLOC || code == FZ_KZALLOC) {
           const size = load<u32>(p, 5);
           const va = size == 0 || size > <u32>FZ_MAX_SIZE ? 0 : kmallocFast(size, code == FZ_KZALLOC ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);

@@ -61,7 +61,7 @@ const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]; C
 @inline export const TRACK_MEMPOOL: u32 = 8;
 
 // The track of a free reached through `call` (CALL_*): which API frames its stack shows.
-function freeTrack(call: u32): u32 {
+export function freeTrack(call: u32): u32 {
   if (call == CALL_KMEM_CACHE_FREE || call == CALL_KMEM_CACHE_FREE_BULK) return TRACK_CACHE_FREE;
   if (call == CALL_RCU_FREE) return TRACK_RCU_FREE;
   if (call == CALL_MEMPOOL_FREE) return TRACK_MEMPOOL;

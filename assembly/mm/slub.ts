@@ -41,7 +41,7 @@ import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kas
 import { kasanSlabAlloc, kasanKmalloc, kasanSlabPreFree, kasanSlabFree, kasanPoisonSlab,
          kasanInitObject, kasanKmallocLarge, kasanKfreeLargeCheck, kasanPoisonNewObject,
          kasanUnpoisonNewObject, kasanByteAccessible, kasanSlabFreePoison, kasanStackCached, freeMetaLin,
-         TRACK_KMALLOC, TRACK_KFREE } from "../kasan/common";
+         TRACK_KMALLOC, TRACK_CACHE_ALLOC, freeTrack } from "../kasan/common";
 import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDestroy } from "../kfence/core";
 import { callCtor } from "../host";
 import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
@@ -51,7 +51,7 @@ import { currentCpu } from "../task";
 import { thisCpu, smpActive, stopOthers, fastCount, FAST_ALLOCS, FAST_FREES, SMP_MAX_CPUS } from "../smp";
 import { quarantineTakesLocal, quarantineWithinBudget, quarantinePutLocal } from "../kasan/quarantine";
 import { kimage_global_alloc, kimageLin } from "./kimage";
-import { CALL_ALLOC, CALL_KFREE } from "../call_path";
+import { CALL_ALLOC, CALL_KFREE, CALL_KMEM_CACHE_FREE } from "../call_path";
 import { slabIsSlab, slabBootInit, kmallocMinSize, slabCalculateSizes, slabCacheAllocFn, slabCacheFreeFn, slabNearestObjFn,
          slabShrinkSlab, slabReleaseCache, slabObjectIsLive, slabCheckSlab, slabFreeSlotMapSlab, slabStartLinSlab,
          slab_corruptions_slab, slabCreateNoMem } from "./slab";
@@ -890,17 +890,26 @@ export function cacheLive(c: usize): u32 {
   return n;
 }
 
-/** kmalloc(size, GFP_KERNEL-like gfp) on the lockless path: the object, or 0 when the slow path must run (nothing changed). */
+/** kmalloc(size, gfp) on the lockless path: the object, or 0 when the slow path must run (nothing changed). */
 export function kmallocFast(size: u64, gfp: u32): u64 {
-  if (size == 0 || size > <u64>KMALLOC_MAX_CACHE_SIZE || currentCpu != thisCpu) return 0;
-  if (kfenceGateOpen() || slabIsSlab() || kasanMode == KASAN_SW_TAGS) return 0;
-  const id = load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2));
+  if (size == 0 || size > <u64>KMALLOC_MAX_CACHE_SIZE) return 0;
+  return slabAllocFast(load<u32>(KMALLOC_IDS + (<usize>kmallocIndex(<u32>size) << 2)), gfp, <u32>size);
+}
+/** kmem_cache_alloc(id, gfp) on the lockless path (0: take the slow path). */
+export function kmemCacheAllocFast(id: u32, gfp: u32): u64 {
+  return id < nextCacheId ? slabAllocFast(id, gfp, 0) : 0;
+}
+// slabAlloc's work from the CPU's lockless freelist; orig as in slabAlloc
+function slabAllocFast(id: u32, gfp: u32, orig: u32): u64 {
+  if (currentCpu != thisCpu || kfenceGateOpen() || slabIsSlab() || kasanMode == KASAN_SW_TAGS) return 0;
   if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return 0;
+  const c = cacheLin(id);
   if (kasanMode == KASAN_GENERIC) {
     if ((gfp & GFP_DIRECT_RECLAIM) != 0 && !quarantineWithinBudget()) return 0;
-    if (!kasanStackCached(TRACK_KMALLOC)) return 0;
+    // the alloc track's stack must be one this CPU saved before (saving a new one takes the depot's lock)
+    const track = (kmemCache(c).flags & SLAB_KMALLOC) == 0 ? TRACK_CACHE_ALLOC : orig != 0 ? TRACK_KMALLOC : 0;
+    if (track != 0 && !kasanStackCached(track)) return 0;
   }
-  const c = cacheLin(id);
   const k = kccLin(c, currentCpu);
   const obj = <usize>kcc(k).freelist;
   const slab = kcc(k).slab;
@@ -914,18 +923,27 @@ export function kmallocFast(size: u64, gfp: u32): u64 {
   let va = linToVa(obj);
   if ((gfp & GFP_ZERO) != 0 || cfg(CFG_INIT_ON_ALLOC) != 0) memory.fill(obj, 0, kmemCache(c).objectSize);
   va = kasanSlabAlloc(c, id, va, gfp, false);
-  return kasanKmalloc(c, va, <u32>size);
+  if (orig != 0) va = kasanKmalloc(c, va, orig);
+  return va;
 }
 
 /** kfree(va) on the lockless path: true when done, false when the slow path must run (nothing changed). */
 export function kfreeFast(va: u64): bool {
-  if (va <= <u64>ZERO_SIZE_PTR) return true;
+  return va <= <u64>ZERO_SIZE_PTR || slabFreeFast(va, 0xffffffff, CALL_KFREE);
+}
+/** kmem_cache_free(id, va) on the lockless path (false: take the slow path). */
+export function kmemCacheFreeFast(id: u32, va: u64): bool {
+  return va != 0 && slabFreeFast(va, id, CALL_KMEM_CACHE_FREE);
+}
+// slabFree's work into the CPU's cpu slab or quarantine queue; `expect`: the
+// cache the caller names (0xffffffff: any), call as in slabFree
+function slabFreeFast(va: u64, expect: u32, call: u32): bool {
   if (currentCpu != thisCpu || slabIsSlab() || kasanMode == KASAN_SW_TAGS || isKfenceAddress(va)) return false;
   const obj = untag(va);
   const slab = virtToSlab(obj);
   if (slab == NO_PFN) return false;
   const id = pgCache(slab);
-  if (id >= nextCacheId || load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
+  if ((expect != 0xffffffff && id != expect) || id >= nextCacheId || load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
   const c = cacheLin(id);
   if ((kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) != 0) return false;
   const lin = dmLin(obj);
@@ -936,7 +954,7 @@ export function kfreeFast(va: u64): bool {
   if ((own ? <usize>kcc(k).freelist : slabFreelist(slab)) == lin || slabInuse(slab) == 0) return false;
   const queue = kasanMode == KASAN_GENERIC && freeMetaLin(c, lin) != 0;
   if (queue) {
-    if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(TRACK_KFREE)) return false;
+    if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(freeTrack(call))) return false;
   } else if (!own) {
     return false;                   // __slab_free: another slab's freelist
   }
@@ -945,10 +963,10 @@ export function kfreeFast(va: u64): bool {
   store<u32>(d, load<u32>(d) - 1);
   if (cfg(CFG_INIT_ON_FREE) != 0) memory.fill(lin, 0, kmemCache(c).objectSize);
   if (queue) {
-    kasanSlabFreePoison(c, va, CALL_KFREE);
+    kasanSlabFreePoison(c, va, call);
     quarantinePutLocal(c, currentCpu, obj);
   } else {
-    if (kasanMode != KASAN_OFF) kasanSlabFree(c, va, CALL_KFREE);   // (poisons; no quarantine here)
+    if (kasanMode != KASAN_OFF) kasanSlabFree(c, va, call);   // (poisons; no free meta, so no quarantine)
     setFreePointer(c, lin, kcc(k).freelist);
     kcc(k).freelist = <u32>lin;
   }
