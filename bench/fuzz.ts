@@ -125,8 +125,9 @@ export async function cpus(): Promise<Table> {
     columns: ["configuration", "M ops/s, 1 CPU", "M ops/s, 2 CPUs", "2 CPUs / 1 CPU"],
     rows,
     notes: [
-      "target (issue 14): >= 1.7x on 2 cores; every op takes the one kernel lock, so the CPUs take turns instead of running at once,",
-      "and each turn moves the lock and the machine state it guards between cores; the 2-CPU unit also starts a CPU thread",
+      "target (issue 14): >= 1.7x on 2 cores. kmalloc, kmem_cache_alloc, kfree and in-object loads and stores take SLUB's",
+      "per-CPU path without the kernel lock where they can (docs/smp.md); the rest (frees into other slabs, krealloc, memset,",
+      "memcpy, 16-byte accesses, reports) take the one kernel lock in turns; the 2-CPU unit also starts a CPU thread",
     ],
   };
 }
