@@ -6,6 +6,7 @@ import { PAGE_SHIFT, PAGE_SIZE, USE_KERNEL } from "../../abi/abi";
 import { memblockAlloc, NO_PFN } from "./phys";
 import { ptMapPage, PAGE_KERNEL } from "./pgtable";
 import { KERNEL_TEXT, MODULES_VADDR, physToLin } from "./layout";
+import { MACHINE_STATE } from "../statics";
 
 // @ts-ignore: decorator
 @inline export const IMAGE_DATA_SIZE: u32 = 1 << 20;
@@ -19,8 +20,11 @@ export let imagePfn: u32 = NO_PFN;
 export let modulePfn: u32 = NO_PFN;
 export let imageDataVa: u64 = 0;
 export let moduleVa: u64 = 0;
-export let imageUsed: u32 = 0;
-export let moduleUsed: u32 = 0;
+// @ts-ignore: decorator
+@unmanaged class KimageState { imageUsed: u32; moduleUsed: u32; }
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const KIS = changetype<KimageState>(MACHINE_STATE + 0x1000);
+if (offsetof<KimageState>() > 0x100) ERROR("KimageState overflows its 0x100 bytes of MACHINE_STATE");
 
 function mapRegion(va: u64, pfn: u32, bytes: u32): bool {
   for (let off: u32 = 0; off < bytes; off += PAGE_SIZE) {
@@ -35,7 +39,7 @@ export function kimageInit(): bool {
   if (imagePfn == NO_PFN || modulePfn == NO_PFN) return false;
   imageDataVa = KERNEL_TEXT + IMAGE_DATA_OFFSET;
   moduleVa = MODULES_VADDR + 0x1000000;
-  imageUsed = 0; moduleUsed = 0;
+  KIS.imageUsed = 0; KIS.moduleUsed = 0;
   return mapRegion(imageDataVa, imagePfn, IMAGE_DATA_SIZE) && mapRegion(moduleVa, modulePfn, MODULE_AREA_SIZE);
 }
 
@@ -44,14 +48,14 @@ export function kimageInit(): bool {
 export function kimage_global_alloc(total: u32, inModule: i32): u64 {
   const size = (total + 31) & ~31;
   if (inModule != 0) {
-    if (moduleUsed + size > MODULE_AREA_SIZE) return 0;
-    const va = moduleVa + moduleUsed;
-    moduleUsed += size;
+    if (KIS.moduleUsed + size > MODULE_AREA_SIZE) return 0;
+    const va = moduleVa + KIS.moduleUsed;
+    KIS.moduleUsed += size;
     return va;
   }
-  if (imageUsed + size > IMAGE_DATA_SIZE) return 0;
-  const va = imageDataVa + imageUsed;
-  imageUsed += size;
+  if (KIS.imageUsed + size > IMAGE_DATA_SIZE) return 0;
+  const va = imageDataVa + KIS.imageUsed;
+  KIS.imageUsed += size;
   return va;
 }
 

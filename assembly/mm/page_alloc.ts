@@ -14,6 +14,7 @@ import { randomBelow } from "../random";
 import { currentPid, currentCpu } from "../task";
 import { arch } from "./layout";
 import { pfnListDelValid, listDelCorruption, lruVa } from "./fault";
+import { MACHINE_STATE } from "../statics";
 
 // Zones: on x86_64, ZONE_DMA is the first 16 MiB and everything else (RAM here
 // stays below 4 GiB) is ZONE_DMA32; arm64 has one zone here. Allocations prefer
@@ -147,23 +148,30 @@ function mergeAndAdd(pfn: u32, order: u32): void {
 }
 
 // ── fault injection: the kernel's fail_page_alloc (lib/fault-inject.c) ──────
-export let failCount: u64 = 0;
-export let failSpace: i64 = 0;
-export let failTimes: i64 = 0;
+// @ts-ignore: decorator
+@unmanaged class PageAllocState {
+  failCount: u64;
+  failSpace: i64;
+  failTimes: i64;
+  orderWarned: bool;      // warnAllocOrder's WARN_ON_ONCE
+}
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const PAS = changetype<PageAllocState>(MACHINE_STATE + 0x1100);
+if (offsetof<PageAllocState>() > 0x100) ERROR("PageAllocState overflows its 0x100 bytes of MACHINE_STATE");
 export function failInit(): void {
-  failCount = 0;
-  failSpace = cfg(CFG_FAIL_SPACE);
-  failTimes = cfg(CFG_FAIL_TIMES);
+  PAS.failCount = 0;
+  PAS.failSpace = cfg(CFG_FAIL_SPACE);
+  PAS.failTimes = cfg(CFG_FAIL_TIMES);
 }
 function shouldFail(order: u32): bool {
   const probability = cfg(CFG_FAIL_PROBABILITY);
-  if (probability <= 0 || failTimes == 0) return false;
+  if (probability <= 0 || PAS.failTimes == 0) return false;
   const size = <i64>(1 << (order + PAGE_SHIFT));
-  if (failSpace > size) { failSpace -= size; return false; }
+  if (PAS.failSpace > size) { PAS.failSpace -= size; return false; }
   const interval = cfg(CFG_FAIL_INTERVAL);
-  if (interval > 1) { failCount++; if (failCount % <u64>interval != 0) return false; }
+  if (interval > 1) { PAS.failCount++; if (PAS.failCount % <u64>interval != 0) return false; }
   if (probability <= <i64>randomBelow(100)) return false;
-  if (failTimes > 0) failTimes--;
+  if (PAS.failTimes > 0) PAS.failTimes--;
   return true;
 }
 
@@ -174,9 +182,9 @@ export function fail_page_alloc_set(interval: i32, probability: i32, space: i64,
   config_set(CFG_FAIL_PROBABILITY, probability);
   config_set(CFG_FAIL_SPACE, space);
   config_set(CFG_FAIL_TIMES, times);
-  failCount = 0;
-  failSpace = space;
-  failTimes = times;
+  PAS.failCount = 0;
+  PAS.failSpace = space;
+  PAS.failTimes = times;
 }
 
 // Allocate 2^order frames; NO_PFN when out of memory (never traps).
@@ -688,10 +696,9 @@ export function warnAlloc(order: u32, gfp: u32, site: u32): usize {
 }
 
 // __alloc_pages(): WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp), then NULL.
-export let orderWarned = false;
 export function warnAllocOrder(order: u32, gfp: u32, site: u32): void {
-  if (orderWarned || (gfp & GFP_NOWARN) != 0) return;
-  orderWarned = true;
+  if (PAS.orderWarned || (gfp & GFP_NOWARN) != 0) return;
+  PAS.orderWarned = true;
   const rec = warnRecord(WARN_ALLOC_ORDER, site, order);
   store<u64>(rec + R_ARG2, gfp);
 }

@@ -16,6 +16,7 @@ import { cfg } from "../config";
 import { takePte, pcpuGetVmArea, pcpuFreeVmArea, findVmapArea, FLAGS, START, ADDR, VM_PERCPU, areaAux, setAreaAux,
          notePagesPeak, directMapReadOnly } from "./vmalloc";
 import { statAdd } from "../stats";
+import { MACHINE_STATE } from "../statics";
 
 // @ts-ignore: decorator
 @inline export const PCPU_UNIT_PAGES: u32 = 32;
@@ -52,7 +53,11 @@ import { statAdd } from "../stats";
 // @ts-ignore: decorator
 @inline const META_ORDER: u32 = 2;
 
-export let chunks: usize = 0;                  // list of chunk metadata
+// @ts-ignore: decorator
+@unmanaged class PercpuState { chunks: usize; }   // chunks: list of chunk metadata
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const PCS = changetype<PercpuState>(MACHINE_STATE + 0x1200);
+if (offsetof<PercpuState>() > 0x100) ERROR("PercpuState overflows its 0x100 bytes of MACHINE_STATE");
 export let nrCpus: u32 = 0;
 
 function cpus(): u32 {
@@ -114,16 +119,16 @@ function chunkCreate(): usize {
   store<u32>(m + H_FREE, MAP_BITS);
   store<u32>(m + H_FAIL, MAP_BITS + 1);
   store<u64>(m + H_BASE, ADDR(va));
-  store<u32>(m + H_NEXT, <u32>chunks);
-  chunks = m;
+  store<u32>(m + H_NEXT, <u32>PCS.chunks);
+  PCS.chunks = m;
   return m;
 }
 
 // Unmap and free a chunk's pages, give back its area and metadata.
 function chunkDestroy(m: usize): void {
-  if (chunks == m) chunks = load<u32>(m + H_NEXT);
+  if (PCS.chunks == m) PCS.chunks = load<u32>(m + H_NEXT);
   else {
-    let p = chunks;
+    let p = PCS.chunks;
     while (p != 0 && <usize>load<u32>(p + H_NEXT) != m) p = load<u32>(p + H_NEXT);
     if (p != 0) store<u32>(p + H_NEXT, load<u32>(m + H_NEXT));
   }
@@ -219,7 +224,7 @@ export function allocPercpu(size: u32, align: u32): u64 {
   if (align < (1 << PCPU_MIN_ALLOC_SHIFT)) align = 1 << PCPU_MIN_ALLOC_SHIFT;
   const bits = (size + (1 << PCPU_MIN_ALLOC_SHIFT) - 1) >> PCPU_MIN_ALLOC_SHIFT;
   const alignBits = align >> PCPU_MIN_ALLOC_SHIFT;
-  let m = chunks;
+  let m = PCS.chunks;
   let off = MAP_BITS;
   while (m != 0) {
     off = chunkAlloc(m, bits, alignBits);
@@ -277,7 +282,7 @@ export function freePercpu(p: u64): i32 {
   // pcpu_balance_free: fully free chunks go, but one empty chunk stays
   if (load<u32>(m + H_NALLOC) == 0) {
     let empty = 0;
-    let c = chunks;
+    let c = PCS.chunks;
     while (c != 0) { if (load<u32>(c + H_NALLOC) == 0) empty++; c = load<u32>(c + H_NEXT); }
     if (empty > 1) chunkDestroy(m);
   }

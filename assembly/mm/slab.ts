@@ -34,7 +34,7 @@ import { kasanPoisonSlab, kasanInitObject, kasanPoisonNewObject, kasanUnpoisonNe
 import { isKfenceAddress } from "../kfence/core";
 import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
-import { guestFramesMark, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV } from "../statics";
+import { guestFramesMark, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV, MACHINE_STATE } from "../statics";
 import { currentCpu, clockNs } from "../task";
 import { optimalRedzone, allocSlabPages, cacheLin, kmemCache, kmemCacheRam, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id,
          slabAlloc, CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
@@ -121,11 +121,18 @@ function slabNearestObjNone(c: usize, slabPfn: u32, va: u64): u64 { return va; }
 // @ts-ignore: decorator
 @inline const POOL_SIZES_MAX: u32 = 16;
 const POOL_SIZES: usize = memory.data(POOL_SIZES_MAX * 8, 8);
-export let poolTop: usize = 0;
+// @ts-ignore: decorator
+@unmanaged class SlabState {
+  nextReapNs: u64;
+  poolTop: usize;
+  slabCorruptions: u32;
+  slabPoolFull: bool;     // kmem_cache_create's -ENOMEM: the last cache found the pool full
+}
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const SBS = changetype<SlabState>(MACHINE_STATE + 0x1400);
+if (offsetof<SlabState>() > 0x100) ERROR("SlabState overflows its 0x100 bytes of MACHINE_STATE");
 export let nrCpus: u32 = 1;
 export let slabMaxOrder: u32 = 1;
-export let nextReapNs: u64 = 0;
-export let slabCorruptions: u32 = 0;
 
 // @ts-ignore: decorator
 @inline function ext(id: u32): usize { return SLAB_EXT + (<usize>id << 7); }
@@ -185,7 +192,7 @@ if (offsetof<SlabPage>("next") != offsetof<Page>("next") || offsetof<SlabPage>("
 // @ts-ignore: decorator
 @inline function slabOfCache(pfn: u32, id: u32): bool { return pfn < nrFrames && (pgFlags(pfn) & (PG_SLAB | PG_TAIL)) == PG_SLAB && pgCache(pfn) == id; }
 
-export function slab_corruptions_slab(): u32 { return slabCorruptions; }
+export function slab_corruptions_slab(): u32 { return SBS.slabCorruptions; }
 
 // ── boot ─────────────────────────────────────────────────────────────────────
 // kmem_cache_init(): SLAB's state, before any cache is made. slab_max_order is
@@ -199,16 +206,16 @@ export function slabBootInit(): void {
   if (!isSlab) return;
   memory.fill(SLAB_EXT, 0, SLAB_AC_POOL - SLAB_EXT);
   memory.fill(POOL_SIZES, 0, POOL_SIZES_MAX * 8);
-  slabPoolFull = false;
-  poolTop = SLAB_AC_POOL;
+  SBS.slabPoolFull = false;
+  SBS.poolTop = SLAB_AC_POOL;
   nrCpus = <u32>cfg(CFG_NR_CPUS);
   if (nrCpus < 1) nrCpus = 1;
   const o = cfg(CFG_SLAB_MAX_ORDER);
   if (o >= 0) slabMaxOrder = o > <i64>(MAX_PAGE_ORDER) ? <u32>MAX_PAGE_ORDER : <u32>o;
   else slabMaxOrder = cfg(CFG_RAM_MB) > 32 ? 1 : 0;
   // start_cpu_timer(): the first reap about a second after boot
-  nextReapNs = clockNs + 1000000000;
-  slabCorruptions = 0;
+  SBS.nextReapNs = clockNs + 1000000000;
+  SBS.slabCorruptions = 0;
 }
 // kmalloc's smallest cache under SLAB is kmalloc-32 (KMALLOC_SHIFT_LOW = 5)
 export function kmallocMinSize(): u32 { return slabIsSlab() ? 32 : 8; }
@@ -223,9 +230,9 @@ function poolAlloc(bytes: u32): usize {
     store<u32>(e, load<u32>(b), 4);
     return b;
   }
-  if (poolTop + bytes > SLAB_END) { slabPoolFull = true; return 0; }
-  const b = poolTop;
-  poolTop += bytes;
+  if (SBS.poolTop + bytes > SLAB_END) { SBS.slabPoolFull = true; return 0; }
+  const b = SBS.poolTop;
+  SBS.poolTop += bytes;
   return b;
 }
 function poolFree(b: usize, bytes: u32): void {
@@ -239,9 +246,7 @@ function poolFree(b: usize, bytes: u32): void {
     return;
   }
 }
-// kmem_cache_create's -ENOMEM: the last cache found the pool full
-export let slabPoolFull = false;
-export function slabCreateNoMem(): bool { const f = slabPoolFull; slabPoolFull = false; return f; }
+export function slabCreateNoMem(): bool { const f = SBS.slabPoolFull; SBS.slabPoolFull = false; return f; }
 
 // ── geometry: __kmem_cache_create() of mm/slab.c ────────────────────────────
 // cache_estimate(): objects in a 2^order slab and what is left over.
@@ -525,7 +530,7 @@ function listCut(c: usize, id: u32, state: u32): void {
   }
   setHead(c, id, state, NO_PFN);
   exSet(id, EX_TAIL + state * 4, NO_PFN);
-  slabCorruptions++;
+  SBS.slabCorruptions++;
 }
 
 // ── objects, indexes, the freelist ───────────────────────────────────────────
@@ -572,7 +577,7 @@ function slabIsolate(c: usize, id: u32, pfn: u32): void {
   if (listState(pfn) != SL_LIST_NONE) listDel(c, id, pfn);
   setActive(pfn, num);
   setFreelist(pfn, 0);
-  slabCorruptions++;
+  SBS.slabCorruptions++;
 }
 function colourValid(c: usize, id: u32, pfn: u32): bool {
   // colour_off is a power of two (the cache line or a larger alignment)
@@ -718,13 +723,13 @@ function freeBlock(c: usize, id: u32, entries: usize, n: u32): void {
     if (!slabOfCache(head, id)) {
       // the page stopped being this cache's slab under the object (corrupted struct page)
       slabErr(head < nrFrames ? head : 0, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
-      slabCorruptions++;
+      SBS.slabCorruptions++;
       exSet(id, SL_FREE_OBJECTS, exGet(id, SL_FREE_OBJECTS) - 1);
       continue;
     }
     if (listState(head) != SL_LIST_NONE && !listDel(c, id, head)) { exSet(id, SL_FREE_OBJECTS, exGet(id, SL_FREE_OBJECTS) - 1); continue; }
     if (!slabPutObj(c, id, head, lin)) {
-      slabCorruptions++;
+      SBS.slabCorruptions++;
       exSet(id, SL_FREE_OBJECTS, exGet(id, SL_FREE_OBJECTS) - 1);
     }
     if (active(head) == 0) {
@@ -943,14 +948,14 @@ export function slabShrinkSlab(c: usize): bool {
 // shared array and, unless a free slab was recently used, some free slabs.
 // (The kernel runs one delayed work per CPU; here the CPUs reap together.)
 export function slabClockMoved(): void {
-  if (!slabIsSlab() || clockNs < nextReapNs) return;
+  if (!slabIsSlab() || clockNs < SBS.nextReapNs) return;
   let passes: u32 = 0;
-  while (clockNs >= nextReapNs && passes < REAP_PASSES_MAX) {
-    cacheReap(nextReapNs);
-    nextReapNs += REAPTIMEOUT_AC_NS;
+  while (clockNs >= SBS.nextReapNs && passes < REAP_PASSES_MAX) {
+    cacheReap(SBS.nextReapNs);
+    SBS.nextReapNs += REAPTIMEOUT_AC_NS;
     passes++;
   }
-  if (clockNs >= nextReapNs) nextReapNs = clockNs + REAPTIMEOUT_AC_NS;
+  if (clockNs >= SBS.nextReapNs) SBS.nextReapNs = clockNs + REAPTIMEOUT_AC_NS;
 }
 function cacheReap(now: u64): void {
   const n = cache_count();
@@ -970,7 +975,7 @@ function cacheReap(now: u64): void {
     }
   }
 }
-export function slab_reap_next(): u64 { return nextReapNs; }
+export function slab_reap_next(): u64 { return SBS.nextReapNs; }
 
 // ── objects as others see them ───────────────────────────────────────────────
 // nearest_obj(): from s_mem in steps of size, clamped to the last object
@@ -1100,7 +1105,7 @@ export function slabCheckSlab(): bool {
     store<u64>(CHECK_TMP, 0);
     if (!listCheck(c, id, SL_LIST_PARTIAL, CHECK_TMP) || !listCheck(c, id, SL_LIST_FULL, CHECK_TMP) ||
         !listCheck(c, id, SL_LIST_FREE, CHECK_TMP)) return false;
-    if (slabCorruptions == 0 && (load<u32>(CHECK_TMP) != exGet(id, SL_FREE_OBJECTS) || load<u32>(CHECK_TMP + 4) != exGet(id, SL_FREE_SLABS))) return false;
+    if (SBS.slabCorruptions == 0 && (load<u32>(CHECK_TMP) != exGet(id, SL_FREE_OBJECTS) || load<u32>(CHECK_TMP + 4) != exGet(id, SL_FREE_SLABS))) return false;
   }
   return true;
 }

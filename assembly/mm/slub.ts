@@ -46,7 +46,7 @@ import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDe
 import { callCtor } from "../host";
 import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
-import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, FAST_LIVE, guestFramesMark, GUEST_FRAME_HEAP } from "../statics";
+import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, FAST_LIVE, guestFramesMark, GUEST_FRAME_HEAP, MACHINE_STATE } from "../statics";
 import { currentCpu } from "../task";
 import { thisCpu, smpActive, stopOthers, fastCount, FAST_ALLOCS, FAST_FREES, SMP_MAX_CPUS } from "../smp";
 import { quarantineTakesLocal, quarantineWithinBudget, quarantinePutLocal } from "../kasan/quarantine";
@@ -175,10 +175,13 @@ function slubNrCpus(): u32 {
 @inline export const CACHE_BROKEN: u8 = 3;
 // the kmem_cache cache's own descriptor (kmem_cache_boot) lives in the image's .data
 export let kmemCacheBootVa: u64 = 0;
-export let nextCacheId: u32 = 0;
+// @ts-ignore: decorator
+@unmanaged class SlubState { nextCacheId: u32; slabCorruptions: u32; }
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const SUS = changetype<SlubState>(MACHINE_STATE + 0x1300);
+if (offsetof<SlubState>() > 0x100) ERROR("SlubState overflows its 0x100 bytes of MACHINE_STATE");
 // kmalloc_caches[index] -> cache id; index 0 = kmalloc-8 ... 12 = kmalloc-8k
 const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
-export let slabCorruptions: u32 = 0;
 
 // The engine's copy of cache id's descriptor.
 // @ts-ignore: decorator
@@ -204,9 +207,9 @@ export let slabCorruptions: u32 = 0;
 @inline function kcAt(c: usize, field: u32): u32 { return load<u32>(c + field); }
 // @ts-ignore: decorator
 @inline function kcSetAt(c: usize, field: u32, v: u32): void { store<u32>(c + field, v); store<u32>(ramOf(c) + field, v); }
-export function cacheState(id: u32): u8 { return id < nextCacheId ? load<u8>(CACHE_STATE + id) : CACHE_UNUSED; }
-export function cache_count(): u32 { return nextCacheId; }
-export function cache_va(id: u32): u64 { return id < nextCacheId ? cacheVa(id) : 0; }
+export function cacheState(id: u32): u8 { return id < SUS.nextCacheId ? load<u8>(CACHE_STATE + id) : CACHE_UNUSED; }
+export function cache_count(): u32 { return SUS.nextCacheId; }
+export function cache_va(id: u32): u64 { return id < SUS.nextCacheId ? cacheVa(id) : 0; }
 export function cacheVa(id: u32): u64 {
   if (id == 0) return kmemCacheBootVa;
   const va = PAGE_OFFSET + <u64>(cacheRamLin(id) - <usize>PHYS_BASE);
@@ -434,7 +437,7 @@ function listCut(c: usize, field: u32): void {
   }
   kcSetAt(c, field, NO_PFN);
   if (field == KC_PARTIAL) kmemCacheRam(c).nrPartial = kmemCache(c).nrPartial = 0;
-  slabCorruptions++;
+  SUS.slabCorruptions++;
 }
 // Walk a list with the same checks before anything iterates it (destroy,
 // shrink, the quarantine's cache removal); a bad list is cut. At most
@@ -472,7 +475,7 @@ export function virtToSlab(va: u64): u32 {
     pfn = pgCache(pfn);
     if (pfn >= nrFrames) return NO_PFN;     // struct page corrupted: not followed
   }
-  if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) >= nextCacheId) return NO_PFN;
+  if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) >= SUS.nextCacheId) return NO_PFN;
   return pfn;
 }
 export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
@@ -589,9 +592,9 @@ function reportFreechain(c: usize, pfn: u32, objLin: usize): void {
 function isolateCpuFreelist(c: usize, pfn: u32, objLin: usize, k: usize): void {
   reportFreechain(c, pfn, objLin);
   kcc(k).freelist = 0;
-  slabCorruptions++;
+  SUS.slabCorruptions++;
 }
-export function slab_corruptions(): u32 { return slabCorruptions + slab_corruptions_slab(); }
+export function slab_corruptions(): u32 { return SUS.slabCorruptions + slab_corruptions_slab(); }
 
 // ── metadata the allocator follows, checked where it follows it ─────────────
 // The first descriptor field whose copy in RAM differs from the engine's, or -1
@@ -615,7 +618,7 @@ export function cacheVerify(id: u32): bool {
   const f = cacheCorruptField(id);
   if (f < 0) return true;
   store<u8>(CACHE_STATE + id, CACHE_BROKEN);
-  slabCorruptions++;
+  SUS.slabCorruptions++;
   wildDeref(load<u64>(cacheRamLin(id) + (<u32>f & ~7)));
   return false;
 }
@@ -627,7 +630,7 @@ export function cacheVerify(id: u32): bool {
 function checkSlab(c: usize, id: u32, pfn: u32): bool {
   if (!slabOfCache(pfn, id)) {
     slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
-    slabCorruptions++;
+    SUS.slabCorruptions++;
     return false;
   }
   const objects = slabObjects(pfn), max = kmemCache(c).objects, inuse = slabInuse(pfn);
@@ -636,7 +639,7 @@ function checkSlab(c: usize, id: u32, pfn: u32): bool {
     else slabErr(pfn, id, SLAB_ERR_INUSE, inuse, objects, SLAB_FIX_MARK_USED);
     slabSetInuse(pfn, objects);
     slabSetFreelist(pfn, 0);
-    slabCorruptions++;
+    SUS.slabCorruptions++;
     return false;
   }
   const head = slabFreelist(pfn);
@@ -649,7 +652,7 @@ function freelistCleared(c: usize, id: u32, pfn: u32): void {
   slabErr(pfn, id, SLAB_ERR_FREEPOINTER, 0, 0, SLAB_FIX_FREELIST_CLEARED);
   slabSetFreelist(pfn, 0);
   slabSetInuse(pfn, kmemCache(c).objects);
-  slabCorruptions++;
+  SUS.slabCorruptions++;
 }
 
 // ── allocation ───────────────────────────────────────────────────────────────
@@ -687,7 +690,7 @@ function slabGetObjectSlow(c: usize, id: u32, cpu: u32, k: usize): usize {
       if (!slabOfCache(slab, id)) {
         // check_slab() on the cpu slab: dropped with the CPU's free objects (they leak), never put on a list
         slabErr(slab, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
-        slabCorruptions++;
+        SUS.slabCorruptions++;
         kcc(k).slab = NO_PFN;
         kcc(k).freelist = 0;
         continue;
@@ -769,7 +772,7 @@ function cpuPartialValid(c: usize, id: u32, pfn: u32, cpu: u32): bool {
   if (pfn < nrFrames && slabOfCache(pfn, id) && slabList(pfn) == slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu)) return true;
   if (pfn >= nrFrames) wildPageDeref(pfn);
   else slabErr(pfn, id, SLAB_ERR_NOT_SLAB, 0, 0, SLAB_FIX_NONE);
-  slabCorruptions++;
+  SUS.slabCorruptions++;
   return false;
 }
 function cpuPartialPop(c: usize, id: u32, cpu: u32, k: usize): u32 {
@@ -833,7 +836,7 @@ function deactivateSlab(c: usize, id: u32, pfn: u32, freelist: usize): void {
   while (p != 0) {
     const next = getFreePointer(c, pfn, p);
     // a bad link, or more links than objects (a cycle): the rest is isolated
-    if (next == 1 || delta >= objects) { reportFreechain(c, pfn, p); slabCorruptions++; break; }
+    if (next == 1 || delta >= objects) { reportFreechain(c, pfn, p); SUS.slabCorruptions++; break; }
     tail = p;
     delta++;
     p = next;
@@ -897,7 +900,7 @@ export function kmallocFast(size: u64, gfp: u32): u64 {
 }
 /** kmem_cache_alloc(id, gfp) on the lockless path (0: take the slow path). */
 export function kmemCacheAllocFast(id: u32, gfp: u32): u64 {
-  return id < nextCacheId ? slabAllocFast(id, gfp, 0) : 0;
+  return id < SUS.nextCacheId ? slabAllocFast(id, gfp, 0) : 0;
 }
 // slabAlloc's work from the CPU's lockless freelist; orig as in slabAlloc
 function slabAllocFast(id: u32, gfp: u32, orig: u32): u64 {
@@ -943,7 +946,7 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
   const slab = virtToSlab(obj);
   if (slab == NO_PFN) return false;
   const id = pgCache(slab);
-  if ((expect != 0xffffffff && id != expect) || id >= nextCacheId || load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
+  if ((expect != 0xffffffff && id != expect) || id >= SUS.nextCacheId || load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) return false;
   const c = cacheLin(id);
   if ((kmemCache(c).flags & SLAB_TYPESAFE_BY_RCU) != 0) return false;
   const lin = dmLin(obj);
@@ -1188,14 +1191,14 @@ function kfreeNonSlab(va: u64, untagged: u64): i32 {
 // ── caches ───────────────────────────────────────────────────────────────────
 // The next cache id for the descriptor at ram (linear); its engine copy starts zeroed.
 function reserveCache(ram: usize): i32 {
-  if (nextCacheId >= <u32>MAX_CACHES) return -1;
-  const id = nextCacheId;
+  if (SUS.nextCacheId >= <u32>MAX_CACHES) return -1;
+  const id = SUS.nextCacheId;
   store<u32>(CACHE_LIN + (<usize>id << 2), <u32>ram);
   memory.fill(cacheLin(id), 0, 128);
   return <i32>id;
 }
 function registerCache(id: u32): void {
-  nextCacheId = id + 1;
+  SUS.nextCacheId = id + 1;
   store<u8>(CACHE_STATE + id, CACHE_ACTIVE);
   const c = cacheLin(id);
   kmemCacheRam(c).id = kmemCache(c).id = id;
@@ -1221,7 +1224,7 @@ export function kmem_cache_create(objectSize: u32, align: u32, flags: u32, ctor:
 
 // Boot: the kmem_cache cache, then kmalloc-8 ... kmalloc-8k.
 export function slabInit(): bool {
-  nextCacheId = 0;
+  SUS.nextCacheId = 0;
   slabBootInit();
   kmemCacheBootVa = kimage_global_alloc(KMEM_CACHE_OBJ_SIZE, 0);
   if (kmemCacheBootVa == 0) return false;
@@ -1311,13 +1314,13 @@ export function kmem_cache_of(va: u64): i32 {
 // 0 unused, 1 active, 2 destroyed (the host's slabinfo skips the rest)
 export function cache_state(id: u32): u32 { return cacheState(id); }
 export function cache_info(id: u32, field: u32): u32 {
-  if (id >= nextCacheId) return 0;
+  if (id >= SUS.nextCacheId) return 0;
   if (field == KC_LIVE) return cacheLive(cacheLin(id));
   return kcAt(cacheLin(id), field);
 }
 // A CPU's kmem_cache_cpu field (KCC_*) of cache id (SLUB; 0 otherwise).
 export function slub_cpu_info(id: u32, cpu: u32, field: u32): u32 {
-  if (id >= nextCacheId || cpu >= SLUB_MAX_CPUS || field > <u32>KCC_PARTIAL_SLABS || (field & 3) != 0 || slabIsSlab()) return 0;
+  if (id >= SUS.nextCacheId || cpu >= SLUB_MAX_CPUS || field > <u32>KCC_PARTIAL_SLABS || (field & 3) != 0 || slabIsSlab()) return 0;
   return load<u32>(kccLin(cacheLin(id), cpu) + field);
 }
 export function slabsFreeListHead(c: usize): u32 { return kmemCache(c).partial; }
@@ -1359,7 +1362,7 @@ function frozenOn(pfn: u32): i32 {
   return kcc(k).slab == pfn ? <i32>(state >> 8) : -1;
 }
 // Is pfn a CPU's cpu slab (struct slab's frozen bit)? For the page dump.
-export function slabFrozen(pfn: u32): bool { return !slabIsSlab() && pgCache(pfn) < nextCacheId && frozenOn(pfn) >= 0; }
+export function slabFrozen(pfn: u32): bool { return !slabIsSlab() && pgCache(pfn) < SUS.nextCacheId && frozenOn(pfn) >= 0; }
 // Is va the start of a live large kmalloc?
 function largeKmallocHead(va: u64): bool {
   const off = va - PAGE_OFFSET;
@@ -1391,7 +1394,7 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32, count: i32 = -1
 }
 export function slabCheck(): bool {
   if (slabIsSlab()) return slabCheckSlab();
-  for (let id: u32 = 0; id < nextCacheId; id++) {
+  for (let id: u32 = 0; id < SUS.nextCacheId; id++) {
     if (load<u8>(CACHE_STATE + id) != CACHE_ACTIVE) continue;
     const c = cacheLin(id);
     // a descriptor corrupted in RAM and not yet met by the allocator (a broken

@@ -32,7 +32,7 @@ import { clockNs } from "../task";
 import { kasanPopulateVmalloc, kasanReleaseVmalloc, kasanReleaseFlush, kasanUnpoisonVmalloc,
          kasanPoisonVmalloc } from "../kasan/vmalloc";
 import { granuleUp } from "../kasan/shadow";
-import { VMALLOC_TABLE } from "../statics";
+import { VMALLOC_TABLE, MACHINE_STATE } from "../statics";
 
 // ── vmap area records ────────────────────────────────────────────────────────
 // 64-byte records (VmapArea) in 16 KiB chunks of frames, named by a u32 index
@@ -83,13 +83,25 @@ if (offsetof<VmapArea>() != 64) ERROR("vmap area records are 64 bytes (rec() shi
 // @ts-ignore: decorator
 @inline export const VM_EARLY: u32 = 0x800;         // reserved at boot (arm64 kernel image)
 
-export let recCount: u32 = 0;          // indices handed out so far (chunk-wise)
-export let recFreeHead: u32 = 0;
-export let recChunks: u32 = 0;
+// @ts-ignore: decorator
+@unmanaged class VmallocState {
+  lazyNr: u64;
+  recCount: u32;          // indices handed out so far (chunk-wise)
+  recFreeHead: u32;
+  recChunks: u32;
+  freeRoot: u32;
+  busyRoot: u32;
+  lazyHead: u32;
+  lazyTail: u32;
+  vbList: u32;            // every live block
+}
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+export const VMS = changetype<VmallocState>(MACHINE_STATE + 0x1500);
+if (offsetof<VmallocState>() > 0x100) ERROR("VmallocState overflows its 0x100 bytes of MACHINE_STATE");
 
 // @ts-ignore: decorator
 @inline function rec(i: u32): usize {
-  if (i >= recCount) i = 0;     // never index past the records made (a corrupted link)
+  if (i >= VMS.recCount) i = 0;     // never index past the records made (a corrupted link)
   return <usize>load<u32>(VMALLOC_TABLE + (<usize>(i >> 8) << 2)) + (<usize>(i & 255) << 6);
 }
 // @ts-ignore: decorator
@@ -156,32 +168,32 @@ export function directMapReadOnly(pfn: u32, n: u32, ro: bool): void {
 
 // A zeroed record, or 0 when no frame can be had for a new chunk.
 function recAlloc(): u32 {
-  let i = recFreeHead;
+  let i = VMS.recFreeHead;
   if (i != 0) {
-    recFreeHead = NEXT(i);
+    VMS.recFreeHead = NEXT(i);
   } else {
-    if (recCount == 0) recCount = 1;            // index 0 means "none"
-    if ((recCount & (CHUNK_RECS - 1)) == 0 || recChunks == 0) {
-      const chunk = recCount >> 8;
+    if (VMS.recCount == 0) VMS.recCount = 1;            // index 0 means "none"
+    if ((VMS.recCount & (CHUNK_RECS - 1)) == 0 || VMS.recChunks == 0) {
+      const chunk = VMS.recCount >> 8;
       if (chunk >= MAX_CHUNKS) return 0;
       const pfn = allocPagesPfn(CHUNK_ORDER, USE_METADATA);
       if (pfn == NO_PFN) return 0;
       store<u32>(VMALLOC_TABLE + (<usize>chunk << 2), <u32>physToLin(<u64>pfn << PAGE_SHIFT));
-      recChunks++;
+      VMS.recChunks++;
       // the records are the engine's, not kernel objects: read-only in the
       // direct map, so a stray write faults (a write to read-only kernel memory)
       // instead of corrupting the trees
       directMapReadOnly(pfn, 1 << CHUNK_ORDER, true);
     }
-    i = recCount++;
+    i = VMS.recCount++;
   }
   memory.fill(rec(i), 0, 64);
   return i;
 }
 function recFree(i: u32): void {
   setFLAGS(i, 0);
-  setNEXT(i, recFreeHead);
-  recFreeHead = i;
+  setNEXT(i, VMS.recFreeHead);
+  VMS.recFreeHead = i;
 }
 
 // ── treaps ───────────────────────────────────────────────────────────────────
@@ -276,9 +288,6 @@ function findGE(t: u32, key: u64): u32 {
   return best;
 }
 
-export let freeRoot: u32 = 0;
-export let busyRoot: u32 = 0;
-
 // ── finding free space (find_vmap_lowest_match) ─────────────────────────────
 let fitAddr: u64 = 0;
 let fitNode: u32 = 0;
@@ -339,19 +348,19 @@ function highestFit(t: u32, size: u64, length: u64, align: u64, vstart: u64, ven
 function carveFree(t: u32, addr: u64, size: u64, spare: u32): bool {
   const s = START(t), e = END(t), ae = addr + size;
   if (s == addr && e == ae) {
-    freeRoot = erase(freeRoot, s);
+    VMS.freeRoot = erase(VMS.freeRoot, s);
     recFree(t);
   } else if (s == addr) {
     setSTART(t, ae);
-    fixPath(freeRoot, ae);
+    fixPath(VMS.freeRoot, ae);
   } else if (e == ae) {
     setEND(t, addr);
-    fixPath(freeRoot, s);
+    fixPath(VMS.freeRoot, s);
   } else {
     setEND(t, addr);
-    fixPath(freeRoot, s);
+    fixPath(VMS.freeRoot, s);
     setSTART(spare, ae); setEND(spare, e); setFLAGS(spare, VA_FREE);
-    freeRoot = insert(freeRoot, spare);
+    VMS.freeRoot = insert(VMS.freeRoot, spare);
     return true;
   }
   return false;
@@ -363,40 +372,37 @@ let mergedStart: u64 = 0;
 let mergedEnd: u64 = 0;
 function mergeFree(va: u32): void {
   const s = START(va), e = END(va);
-  const pred = findLT(freeRoot, s);
-  const succ = findGE(freeRoot, e);
+  const pred = findLT(VMS.freeRoot, s);
+  const succ = findGE(VMS.freeRoot, e);
   const joinPred = pred != 0 && END(pred) == s;
   const joinSucc = succ != 0 && START(succ) == e;
   if (joinPred && joinSucc) {
     const newEnd = END(succ);
-    freeRoot = erase(freeRoot, START(succ));
+    VMS.freeRoot = erase(VMS.freeRoot, START(succ));
     recFree(succ);
     setEND(pred, newEnd);
-    fixPath(freeRoot, START(pred));
+    fixPath(VMS.freeRoot, START(pred));
     recFree(va);
     mergedStart = START(pred); mergedEnd = newEnd;
   } else if (joinPred) {
     setEND(pred, e);
-    fixPath(freeRoot, START(pred));
+    fixPath(VMS.freeRoot, START(pred));
     recFree(va);
     mergedStart = START(pred); mergedEnd = e;
   } else if (joinSucc) {
     setSTART(succ, s);
-    fixPath(freeRoot, s);
+    fixPath(VMS.freeRoot, s);
     recFree(va);
     mergedStart = s; mergedEnd = END(succ);
   } else {
     setFLAGS(va, VA_FREE);
     setNEXT(va, 0);
-    freeRoot = insert(freeRoot, va);
+    VMS.freeRoot = insert(VMS.freeRoot, va);
     mergedStart = s; mergedEnd = e;
   }
 }
 
 // ── lazy freeing ─────────────────────────────────────────────────────────────
-export let lazyHead: u32 = 0;
-export let lazyTail: u32 = 0;
-export let lazyNr: u64 = 0;
 export let lazyMax: u64 = 0;
 
 // lazy_max_pages(): fls(num_online_cpus()) * 32 MiB of address space
@@ -406,9 +412,9 @@ export function lazyMaxPages(): u64 { return lazyMax; }
 // and KASAN releases the shadow that is now wholly free, then flushes the TLB
 // for it once. (Data pages were unmapped and flushed when the areas were freed.)
 export function purgeVmapAreaLazy(): void {
-  let va = lazyHead;
+  let va = VMS.lazyHead;
   if (va == 0) return;
-  lazyHead = 0; lazyTail = 0;
+  VMS.lazyHead = 0; VMS.lazyTail = 0;
   let nr: u64 = 0;
   while (va != 0) {
     const next = NEXT(va);
@@ -419,29 +425,29 @@ export function purgeVmapAreaLazy(): void {
     va = next;
   }
   kasanReleaseFlush();
-  lazyNr -= nr;
-  statSet(STAT_VMALLOC_LAZY_PAGES, lazyNr);
+  VMS.lazyNr -= nr;
+  statSet(STAT_VMALLOC_LAZY_PAGES, VMS.lazyNr);
   statInc(STAT_VMALLOC_PURGES);
 }
 
 // free_vmap_area_noflush: the area leaves the busy tree; its address space
 // waits for a purge, which runs once more than lazy_max_pages are waiting.
 function freeVmapAreaLazy(va: u32): void {
-  busyRoot = erase(busyRoot, START(va));
+  VMS.busyRoot = erase(VMS.busyRoot, START(va));
   statAdd(STAT_VMALLOC_AREAS, -1);
   setFLAGS(va, VA_LAZY);
   setNEXT(va, 0);
-  if (lazyTail != 0) setNEXT(lazyTail, va); else lazyHead = va;
-  lazyTail = va;
-  lazyNr += (END(va) - START(va)) >> PAGE_SHIFT;
-  statSet(STAT_VMALLOC_LAZY_PAGES, lazyNr);
-  if (lazyNr > lazyMax) purgeVmapAreaLazy();
+  if (VMS.lazyTail != 0) setNEXT(VMS.lazyTail, va); else VMS.lazyHead = va;
+  VMS.lazyTail = va;
+  VMS.lazyNr += (END(va) - START(va)) >> PAGE_SHIFT;
+  statSet(STAT_VMALLOC_LAZY_PAGES, VMS.lazyNr);
+  if (VMS.lazyNr > lazyMax) purgeVmapAreaLazy();
 }
 
 // free_vmap_area: straight back to the free tree (an allocation that failed
 // before anything was mapped).
 function freeVmapAreaNow(va: u32): void {
-  busyRoot = erase(busyRoot, START(va));
+  VMS.busyRoot = erase(VMS.busyRoot, START(va));
   statAdd(STAT_VMALLOC_AREAS, -1);
   mergeFree(va);
 }
@@ -466,8 +472,8 @@ export function allocVmapArea(size: u64, align: u64, vstart: u64, vend: u64, gfp
     if (length < size) length = u64.MAX_VALUE;            // overflow: nothing is that long
   }
   while (true) {
-    const found = topDown ? highestFit(freeRoot, size, length, align, vstart, vend)
-                          : lowestFit(freeRoot, size, length, align, vstart, vend);
+    const found = topDown ? highestFit(VMS.freeRoot, size, length, align, vstart, vend)
+                          : lowestFit(VMS.freeRoot, size, length, align, vstart, vend);
     if (found) break;
     if (!purged) { purgeVmapAreaLazy(); purged = true; continue; }
     recFree(spare); recFree(va);
@@ -484,7 +490,7 @@ export function allocVmapArea(size: u64, align: u64, vstart: u64, vend: u64, gfp
   setFLAGS(va, flags | VA_BUSY);
   setCALLER(va, caller);
   setADDR(va, addr);
-  busyRoot = insert(busyRoot, va);
+  VMS.busyRoot = insert(VMS.busyRoot, va);
   statInc(STAT_VMALLOC_AREAS);
   if ((flags & VM_EARLY) == 0 && kasanPopulateVmalloc(addr, size, keep) != 0) {
     freeVmapAreaNow(va);
@@ -495,7 +501,7 @@ export function allocVmapArea(size: u64, align: u64, vstart: u64, vend: u64, gfp
 
 // The busy area containing va (untagged), 0 if none (find_vmap_area).
 export function findVmapArea(va: u64): u32 {
-  const t = findLE(busyRoot, va);
+  const t = findLE(VMS.busyRoot, va);
   return t != 0 && va < END(t) ? t : 0;
 }
 
@@ -662,7 +668,6 @@ export function vunmapAddr(p: u64): i32 {
 // @ts-ignore: decorator
 @inline const MAX_CPUS: u32 = 64;
 const VB_CUR: usize = memory.data(MAX_CPUS * 4, 4);   // per CPU: the block being filled
-export let vbList: u32 = 0;                                     // every live block
 
 // @ts-ignore: decorator
 @inline function getOrder(pages: u32): u32 { return pages <= 1 ? 0 : 32 - clz<u32>(pages - 1); }
@@ -677,8 +682,8 @@ function vbAlloc(pages: u32, cpu: u32): u64 {
     if (vb == 0) return 0;
     setVBFREE(vb, VMAP_BBMAP_BITS);
     setVBDIRTY(vb, 0);
-    setNEXT(vb, vbList);
-    vbList = vb;
+    setNEXT(vb, VMS.vbList);
+    VMS.vbList = vb;
     store<u32>(slot, vb);
   }
   const off = VMAP_BBMAP_BITS - VBFREE(vb);
@@ -687,9 +692,9 @@ function vbAlloc(pages: u32, cpu: u32): u64 {
 }
 
 function vbUnlink(vb: u32): void {
-  if (vbList == vb) { vbList = NEXT(vb); }
+  if (VMS.vbList == vb) { VMS.vbList = NEXT(vb); }
   else {
-    let p = vbList;
+    let p = VMS.vbList;
     while (p != 0 && NEXT(p) != vb) p = NEXT(p);
     if (p != 0) setNEXT(p, NEXT(vb));
   }
@@ -767,7 +772,7 @@ export function vmUnmapRam(p: u64, count: u32): i32 {
 // vm_unmap_aliases(): purge the fragmented vmap blocks (nothing live in them)
 // and every lazily freed area, with the TLB maintenance that goes with it.
 export function vmUnmapAliases(): void {
-  let vb = vbList;
+  let vb = VMS.vbList;
   while (vb != 0) {
     const next = NEXT(vb);
     if (VBFREE(vb) + VBDIRTY(vb) == VMAP_BBMAP_BITS && VBDIRTY(vb) != 0) vbRelease(vb);
@@ -859,7 +864,7 @@ export function vmallocInit(): bool {
   const all = recAlloc();
   if (all == 0) return false;
   setSTART(all, VMALLOC_START); setEND(all, VMALLOC_END); setFLAGS(all, VA_FREE);
-  freeRoot = insert(0, all);
+  VMS.freeRoot = insert(0, all);
   if (arch == ARCH_ARM64) {
     const end = alignUp(imageDataVa + IMAGE_DATA_SIZE, 2 << 20);
     const img = allocVmapArea(end - KIMAGE_VADDR, PAGE_SIZE, KIMAGE_VADDR, end, GFP_KERNEL, VM_EARLY | VM_NO_GUARD, 0, false, 0);
