@@ -13,19 +13,14 @@ import { nrCpus as mm_percpu_nrCpus, chunks as mm_percpu_chunks } from "./mm/per
 import { kmemCacheBootVa as mm_slub_kmemCacheBootVa, nextCacheId as mm_slub_nextCacheId, slabCorruptions as mm_slub_slabCorruptions } from "./mm/slub";
 import { nrCpus as mm_slab_nrCpus, slabMaxOrder as mm_slab_slabMaxOrder, slabCacheAllocFn as mm_slab_slabCacheAllocFn, slabCacheFreeFn as mm_slab_slabCacheFreeFn, slabNearestObjFn as mm_slab_slabNearestObjFn, poolTop as mm_slab_poolTop, slabPoolFull as mm_slab_slabPoolFull, nextReapNs as mm_slab_nextReapNs, slabCorruptions as mm_slab_slabCorruptions } from "./mm/slab";
 import { lazyMax as mm_vmalloc_lazyMax, recCount as mm_vmalloc_recCount, recFreeHead as mm_vmalloc_recFreeHead, recChunks as mm_vmalloc_recChunks, freeRoot as mm_vmalloc_freeRoot, busyRoot as mm_vmalloc_busyRoot, lazyHead as mm_vmalloc_lazyHead, lazyTail as mm_vmalloc_lazyTail, lazyNr as mm_vmalloc_lazyNr, vbList as mm_vmalloc_vbList } from "./mm/vmalloc";
-import { dieCounter as mm_fault_dieCounter, enginePanicked as mm_fault_enginePanicked } from "./mm/fault";
-import { kasanMode as kasan_kasan_kasanMode, kasanVmalloc as kasan_kasan_kasanVmalloc, faultMode as kasan_kasan_faultMode, kasanGranuleShift as kasan_kasan_kasanGranuleShift, kasanGranuleSize as kasan_kasan_kasanGranuleSize, multiShot as kasan_kasan_multiShot } from "./kasan/kasan";
+import { kasanMode as kasan_kasan_kasanMode, kasanVmalloc as kasan_kasan_kasanVmalloc, faultMode as kasan_kasan_faultMode, kasanGranuleShift as kasan_kasan_kasanGranuleShift, kasanGranuleSize as kasan_kasan_kasanGranuleSize } from "./kasan/kasan";
 import { dmShadowStart as kasan_shadow_dmShadowStart, dmShadowEnd as kasan_shadow_dmShadowEnd, dmShadowLin as kasan_shadow_dmShadowLin } from "./kasan/shadow";
-import { reported as kasan_report_reported } from "./kasan/report";
-import { nrCpus as kasan_quarantine_nrCpus, qHead as kasan_quarantine_qHead, qTail as kasan_quarantine_qTail, qSize as kasan_quarantine_qSize, qDisabled as kasan_quarantine_qDisabled, qCorruptions as kasan_quarantine_qCorruptions, qMaxSize as kasan_quarantine_qMaxSize, qBatchSize as kasan_quarantine_qBatchSize, qPercpuLimit as kasan_quarantine_qPercpuLimit } from "./kasan/quarantine";
-import { ringLin as kasan_sw_tags_ringLin, ringSize as kasan_sw_tags_ringSize, ringPos as kasan_sw_tags_ringPos } from "./kasan/sw_tags";
-import { populateGen as kasan_vmalloc_populateGen } from "./kasan/vmalloc";
-import { nObjects as kfence_core_nObjects, hashSeed as kfence_core_hashSeed, initFailed as kfence_core_initFailed, deferrable as kfence_core_deferrable, skipThresh as kfence_core_skipThresh, checkOnPanic as kfence_core_checkOnPanic, poolStart as kfence_core_poolStart, poolSize as kfence_core_poolSize, metaLin as kfence_core_metaLin, coveredLin as kfence_core_coveredLin, coveredOrder as kfence_core_coveredOrder, intervalNs as kfence_core_intervalNs, enabled as kfence_core_enabled, disabledByWarn as kfence_core_disabledByWarn, gate as kfence_core_gate, burst as kfence_core_burst, nextSampleNs as kfence_core_nextSampleNs, timerDeferred as kfence_core_timerDeferred, allocTickNs as kfence_core_allocTickNs, wallPollCountdown as kfence_core_wallPollCountdown, freeHead as kfence_core_freeHead, freeTail as kfence_core_freeTail } from "./kfence/core";
-import { tableLin as stackdepot_tableLin, maxPools as stackdepot_maxPools, nrPools as stackdepot_nrPools, poolOffset as stackdepot_poolOffset } from "./stackdepot";
-import { clockNs as task_clockNs, taint as task_taint, clockWall as task_clockWall, wallBase as task_wallBase, wallOffset as task_wallOffset } from "./task";
-import { vmapStack as task_stack_vmapStack, liveTasks as task_stack_liveTasks } from "./task_stack";
-import { pending as rcu_pending } from "./rcu";
-import { ringHead as report_ringHead, ringTail as report_ringTail, seq as report_seq } from "./report";
+import { nrCpus as kasan_quarantine_nrCpus } from "./kasan/quarantine";
+import { ringLin as kasan_sw_tags_ringLin, ringSize as kasan_sw_tags_ringSize } from "./kasan/sw_tags";
+import { nObjects as kfence_core_nObjects, hashSeed as kfence_core_hashSeed, initFailed as kfence_core_initFailed, deferrable as kfence_core_deferrable, skipThresh as kfence_core_skipThresh, checkOnPanic as kfence_core_checkOnPanic } from "./kfence/core";
+import { tableLin as stackdepot_tableLin, maxPools as stackdepot_maxPools } from "./stackdepot";
+import { clockWall as task_clockWall } from "./task";
+import { vmapStack as task_stack_vmapStack } from "./task_stack";
 
 // @ts-ignore: decorator
 @inline export const STATE: usize = HOT_TABLE + 0x200;
@@ -34,7 +29,7 @@ import { ringHead as report_ringHead, ringTail as report_ringTail, seq as report
 // @ts-ignore: decorator
 @inline export const STATE_OWNER: usize = STATE + 4;    // u32: CPU + 1 whose globals hold the newest machine state
 // @ts-ignore: decorator
-@inline export const STATE_END: usize = STATE + 992;
+@inline export const STATE_END: usize = STATE + 664;
 
 /** CPU 0 after boot: the boot-only globals to memory. */
 export function bootStateSave(): void {
@@ -76,27 +71,27 @@ export function bootStateSave(): void {
   store<u32>(STATE + 368, changetype<u32>(mm_slab_slabCacheFreeFn));
   store<u32>(STATE + 376, changetype<u32>(mm_slab_slabNearestObjFn));
   store<u64>(STATE + 416, mm_vmalloc_lazyMax);
-  store<i32>(STATE + 512, kasan_kasan_kasanMode);
-  store<u8>(STATE + 520, kasan_kasan_kasanVmalloc ? 1 : 0);
-  store<i32>(STATE + 528, kasan_kasan_faultMode);
-  store<u32>(STATE + 536, kasan_kasan_kasanGranuleShift);
-  store<u32>(STATE + 544, kasan_kasan_kasanGranuleSize);
-  store<u64>(STATE + 560, kasan_shadow_dmShadowStart);
-  store<u64>(STATE + 568, kasan_shadow_dmShadowEnd);
-  store<usize>(STATE + 576, kasan_shadow_dmShadowLin);
-  store<u32>(STATE + 592, kasan_quarantine_nrCpus);
-  store<usize>(STATE + 664, kasan_sw_tags_ringLin);
-  store<u32>(STATE + 672, kasan_sw_tags_ringSize);
-  store<u32>(STATE + 696, kfence_core_nObjects);
-  store<u32>(STATE + 704, kfence_core_hashSeed);
-  store<i32>(STATE + 712, kfence_core_initFailed);
-  store<u8>(STATE + 720, kfence_core_deferrable ? 1 : 0);
-  store<u64>(STATE + 728, kfence_core_skipThresh);
-  store<u8>(STATE + 736, kfence_core_checkOnPanic ? 1 : 0);
-  store<usize>(STATE + 872, stackdepot_tableLin);
-  store<u32>(STATE + 880, stackdepot_maxPools);
-  store<u8>(STATE + 920, task_clockWall ? 1 : 0);
-  store<u8>(STATE + 944, task_stack_vmapStack ? 1 : 0);
+  store<i32>(STATE + 496, kasan_kasan_kasanMode);
+  store<u8>(STATE + 504, kasan_kasan_kasanVmalloc ? 1 : 0);
+  store<i32>(STATE + 512, kasan_kasan_faultMode);
+  store<u32>(STATE + 520, kasan_kasan_kasanGranuleShift);
+  store<u32>(STATE + 528, kasan_kasan_kasanGranuleSize);
+  store<u64>(STATE + 536, kasan_shadow_dmShadowStart);
+  store<u64>(STATE + 544, kasan_shadow_dmShadowEnd);
+  store<usize>(STATE + 552, kasan_shadow_dmShadowLin);
+  store<u32>(STATE + 560, kasan_quarantine_nrCpus);
+  store<usize>(STATE + 568, kasan_sw_tags_ringLin);
+  store<u32>(STATE + 576, kasan_sw_tags_ringSize);
+  store<u32>(STATE + 584, kfence_core_nObjects);
+  store<u32>(STATE + 592, kfence_core_hashSeed);
+  store<i32>(STATE + 600, kfence_core_initFailed);
+  store<u8>(STATE + 608, kfence_core_deferrable ? 1 : 0);
+  store<u64>(STATE + 616, kfence_core_skipThresh);
+  store<u8>(STATE + 624, kfence_core_checkOnPanic ? 1 : 0);
+  store<usize>(STATE + 632, stackdepot_tableLin);
+  store<u32>(STATE + 640, stackdepot_maxPools);
+  store<u8>(STATE + 648, task_clockWall ? 1 : 0);
+  store<u8>(STATE + 656, task_stack_vmapStack ? 1 : 0);
 }
 
 /** A CPU starting: the boot-only globals from memory. */
@@ -139,27 +134,27 @@ export function bootStateLoad(): void {
   mm_slab_slabCacheFreeFn = changetype<(c: usize, slabPfn: u32, lin: usize) => void>(load<u32>(STATE + 368));
   mm_slab_slabNearestObjFn = changetype<(c: usize, slabPfn: u32, va: u64) => u64>(load<u32>(STATE + 376));
   mm_vmalloc_lazyMax = load<u64>(STATE + 416);
-  kasan_kasan_kasanMode = load<i32>(STATE + 512);
-  kasan_kasan_kasanVmalloc = load<u8>(STATE + 520) != 0;
-  kasan_kasan_faultMode = load<i32>(STATE + 528);
-  kasan_kasan_kasanGranuleShift = load<u32>(STATE + 536);
-  kasan_kasan_kasanGranuleSize = load<u32>(STATE + 544);
-  kasan_shadow_dmShadowStart = load<u64>(STATE + 560);
-  kasan_shadow_dmShadowEnd = load<u64>(STATE + 568);
-  kasan_shadow_dmShadowLin = load<usize>(STATE + 576);
-  kasan_quarantine_nrCpus = load<u32>(STATE + 592);
-  kasan_sw_tags_ringLin = load<usize>(STATE + 664);
-  kasan_sw_tags_ringSize = load<u32>(STATE + 672);
-  kfence_core_nObjects = load<u32>(STATE + 696);
-  kfence_core_hashSeed = load<u32>(STATE + 704);
-  kfence_core_initFailed = load<i32>(STATE + 712);
-  kfence_core_deferrable = load<u8>(STATE + 720) != 0;
-  kfence_core_skipThresh = load<u64>(STATE + 728);
-  kfence_core_checkOnPanic = load<u8>(STATE + 736) != 0;
-  stackdepot_tableLin = load<usize>(STATE + 872);
-  stackdepot_maxPools = load<u32>(STATE + 880);
-  task_clockWall = load<u8>(STATE + 920) != 0;
-  task_stack_vmapStack = load<u8>(STATE + 944) != 0;
+  kasan_kasan_kasanMode = load<i32>(STATE + 496);
+  kasan_kasan_kasanVmalloc = load<u8>(STATE + 504) != 0;
+  kasan_kasan_faultMode = load<i32>(STATE + 512);
+  kasan_kasan_kasanGranuleShift = load<u32>(STATE + 520);
+  kasan_kasan_kasanGranuleSize = load<u32>(STATE + 528);
+  kasan_shadow_dmShadowStart = load<u64>(STATE + 536);
+  kasan_shadow_dmShadowEnd = load<u64>(STATE + 544);
+  kasan_shadow_dmShadowLin = load<usize>(STATE + 552);
+  kasan_quarantine_nrCpus = load<u32>(STATE + 560);
+  kasan_sw_tags_ringLin = load<usize>(STATE + 568);
+  kasan_sw_tags_ringSize = load<u32>(STATE + 576);
+  kfence_core_nObjects = load<u32>(STATE + 584);
+  kfence_core_hashSeed = load<u32>(STATE + 592);
+  kfence_core_initFailed = load<i32>(STATE + 600);
+  kfence_core_deferrable = load<u8>(STATE + 608) != 0;
+  kfence_core_skipThresh = load<u64>(STATE + 616);
+  kfence_core_checkOnPanic = load<u8>(STATE + 624) != 0;
+  stackdepot_tableLin = load<usize>(STATE + 632);
+  stackdepot_maxPools = load<u32>(STATE + 640);
+  task_clockWall = load<u8>(STATE + 648) != 0;
+  task_stack_vmapStack = load<u8>(STATE + 656) != 0;
 }
 
 /** The kernel lock's holder, releasing it: the mutable machine globals to memory. */
@@ -186,47 +181,6 @@ export function machineStateSave(): void {
   store<u32>(STATE + 472, mm_vmalloc_lazyTail);
   store<u64>(STATE + 480, mm_vmalloc_lazyNr);
   store<u32>(STATE + 488, mm_vmalloc_vbList);
-  store<u32>(STATE + 496, mm_fault_dieCounter);
-  store<u8>(STATE + 504, mm_fault_enginePanicked ? 1 : 0);
-  store<u8>(STATE + 552, kasan_kasan_multiShot ? 1 : 0);
-  store<u8>(STATE + 584, kasan_report_reported ? 1 : 0);
-  store<u32>(STATE + 600, kasan_quarantine_qHead);
-  store<u32>(STATE + 608, kasan_quarantine_qTail);
-  store<u64>(STATE + 616, kasan_quarantine_qSize);
-  store<u8>(STATE + 624, kasan_quarantine_qDisabled ? 1 : 0);
-  store<u32>(STATE + 632, kasan_quarantine_qCorruptions);
-  store<u64>(STATE + 640, kasan_quarantine_qMaxSize);
-  store<u64>(STATE + 648, kasan_quarantine_qBatchSize);
-  store<u64>(STATE + 656, kasan_quarantine_qPercpuLimit);
-  store<u64>(STATE + 680, kasan_sw_tags_ringPos);
-  store<u32>(STATE + 688, kasan_vmalloc_populateGen);
-  store<u64>(STATE + 744, kfence_core_poolStart);
-  store<u64>(STATE + 752, kfence_core_poolSize);
-  store<usize>(STATE + 760, kfence_core_metaLin);
-  store<usize>(STATE + 768, kfence_core_coveredLin);
-  store<u32>(STATE + 776, kfence_core_coveredOrder);
-  store<u64>(STATE + 784, kfence_core_intervalNs);
-  store<u8>(STATE + 792, kfence_core_enabled ? 1 : 0);
-  store<u8>(STATE + 800, kfence_core_disabledByWarn ? 1 : 0);
-  store<i32>(STATE + 808, kfence_core_gate);
-  store<i32>(STATE + 816, kfence_core_burst);
-  store<u64>(STATE + 824, kfence_core_nextSampleNs);
-  store<u8>(STATE + 832, kfence_core_timerDeferred ? 1 : 0);
-  store<u64>(STATE + 840, kfence_core_allocTickNs);
-  store<i32>(STATE + 848, kfence_core_wallPollCountdown);
-  store<u32>(STATE + 856, kfence_core_freeHead);
-  store<u32>(STATE + 864, kfence_core_freeTail);
-  store<u32>(STATE + 888, stackdepot_nrPools);
-  store<u32>(STATE + 896, stackdepot_poolOffset);
-  store<u64>(STATE + 904, task_clockNs);
-  store<u32>(STATE + 912, task_taint);
-  store<u64>(STATE + 928, task_wallBase);
-  store<u64>(STATE + 936, task_wallOffset);
-  store<u32>(STATE + 952, task_stack_liveTasks);
-  store<u32>(STATE + 960, rcu_pending);
-  store<u32>(STATE + 968, report_ringHead);
-  store<u32>(STATE + 976, report_ringTail);
-  store<u32>(STATE + 984, report_seq);
 }
 
 /** The kernel lock's new holder, when another CPU held it last: the mutable machine globals from memory. */
@@ -253,45 +207,4 @@ export function machineStateLoad(): void {
   mm_vmalloc_lazyTail = load<u32>(STATE + 472);
   mm_vmalloc_lazyNr = load<u64>(STATE + 480);
   mm_vmalloc_vbList = load<u32>(STATE + 488);
-  mm_fault_dieCounter = load<u32>(STATE + 496);
-  mm_fault_enginePanicked = load<u8>(STATE + 504) != 0;
-  kasan_kasan_multiShot = load<u8>(STATE + 552) != 0;
-  kasan_report_reported = load<u8>(STATE + 584) != 0;
-  kasan_quarantine_qHead = load<u32>(STATE + 600);
-  kasan_quarantine_qTail = load<u32>(STATE + 608);
-  kasan_quarantine_qSize = load<u64>(STATE + 616);
-  kasan_quarantine_qDisabled = load<u8>(STATE + 624) != 0;
-  kasan_quarantine_qCorruptions = load<u32>(STATE + 632);
-  kasan_quarantine_qMaxSize = load<u64>(STATE + 640);
-  kasan_quarantine_qBatchSize = load<u64>(STATE + 648);
-  kasan_quarantine_qPercpuLimit = load<u64>(STATE + 656);
-  kasan_sw_tags_ringPos = load<u64>(STATE + 680);
-  kasan_vmalloc_populateGen = load<u32>(STATE + 688);
-  kfence_core_poolStart = load<u64>(STATE + 744);
-  kfence_core_poolSize = load<u64>(STATE + 752);
-  kfence_core_metaLin = load<usize>(STATE + 760);
-  kfence_core_coveredLin = load<usize>(STATE + 768);
-  kfence_core_coveredOrder = load<u32>(STATE + 776);
-  kfence_core_intervalNs = load<u64>(STATE + 784);
-  kfence_core_enabled = load<u8>(STATE + 792) != 0;
-  kfence_core_disabledByWarn = load<u8>(STATE + 800) != 0;
-  kfence_core_gate = load<i32>(STATE + 808);
-  kfence_core_burst = load<i32>(STATE + 816);
-  kfence_core_nextSampleNs = load<u64>(STATE + 824);
-  kfence_core_timerDeferred = load<u8>(STATE + 832) != 0;
-  kfence_core_allocTickNs = load<u64>(STATE + 840);
-  kfence_core_wallPollCountdown = load<i32>(STATE + 848);
-  kfence_core_freeHead = load<u32>(STATE + 856);
-  kfence_core_freeTail = load<u32>(STATE + 864);
-  stackdepot_nrPools = load<u32>(STATE + 888);
-  stackdepot_poolOffset = load<u32>(STATE + 896);
-  task_clockNs = load<u64>(STATE + 904);
-  task_taint = load<u32>(STATE + 912);
-  task_wallBase = load<u64>(STATE + 928);
-  task_wallOffset = load<u64>(STATE + 936);
-  task_stack_liveTasks = load<u32>(STATE + 952);
-  rcu_pending = load<u32>(STATE + 960);
-  report_ringHead = load<u32>(STATE + 968);
-  report_ringTail = load<u32>(STATE + 976);
-  report_seq = load<u32>(STATE + 984);
 }
