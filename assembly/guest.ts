@@ -40,7 +40,7 @@ import { isKfenceAddress } from "./kfence/core";
 import { currentStack, set_current_stack, depot_save, DEPOT_MAX_FRAMES } from "./stackdepot";
 import { RING_BASE, ring_head, ring_tail } from "./report";
 import { task_stack_set, task_stack_free } from "./task_stack";
-import { warnRecord, enginePanicked } from "./mm/fault";
+import { warnRecord, FS } from "./mm/fault";
 import { statGet } from "./stats";
 
 // @ts-ignore: decorator
@@ -191,7 +191,7 @@ export function guestStop(reason: i32): void {
 
 // A guest path that raised an oops or saw a panic cannot go on.
 export function guestCheckAlive(oopsesBefore: u64): void {
-  if (enginePanicked) guestStop(GUEST_STOP_PANIC);
+  if (FS.enginePanicked) guestStop(GUEST_STOP_PANIC);
   if (statGet(STAT_OOPSES) != oopsesBefore) guestStop(GUEST_STOP_OOPS);
 }
 
@@ -324,7 +324,7 @@ let heapOopses: u64 = 0;
 let heapHead: u32 = 0;
 // @ts-ignore: decorator
 @inline function heapEnter(): void {
-  if (enginePanicked) guestStop(GUEST_STOP_PANIC);
+  if (FS.enginePanicked) guestStop(GUEST_STOP_PANIC);
   heapOopses = statGet(STAT_OOPSES);
   heapHead = ring_head();
   set_current_stack(guestStack(false));

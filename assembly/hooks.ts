@@ -18,7 +18,7 @@ import { checkFastM, accessPrepare, translateRange, mem_memset, mem_memcpy, mem_
          ModeOff, ModeGeneric } from "./mm/access";
 import { kasanMemToShadow } from "./mm/layout";
 import { nrFrames } from "./mm/phys";
-import { pageFault, enginePanicked } from "./mm/fault";
+import { pageFault, FS } from "./mm/fault";
 import { kasanMode, KASAN_OFF, KASAN_GLOBAL_REDZONE,
          KASAN_ALLOCA_REDZONE_SIZE } from "./kasan/kasan";
 import { shadowFill, kasanUnpoison, kasanPoison } from "./kasan/shadow";
@@ -55,9 +55,9 @@ function refuse(addr: u32, size: u32, write: bool, bad: u64, head: u32, withSite
   // guest lacks the permission), elsewhere nothing is mapped there
   const mapped = bad >= <u64>PHYS_BASE + PAGE_SIZE && bad - <u64>PHYS_BASE < (<u64>nrFrames << PAGE_SHIFT);
   // (after a panic, kasan.fault=panic, nothing else happens)
-  if (!enginePanicked) pageFault(guestVa(<u32>bad), (mapped ? PF_PROT : 0) | (write ? PF_WRITE : 0), size);
+  if (!FS.enginePanicked) pageFault(guestVa(<u32>bad), (mapped ? PF_PROT : 0) | (write ? PF_WRITE : 0), size);
   guestReportsSince(head, withSite);
-  guestStop(enginePanicked ? GUEST_STOP_PANIC : GUEST_STOP_OOPS);
+  guestStop(FS.enginePanicked ? GUEST_STOP_PANIC : GUEST_STOP_OOPS);
 }
 
 export function hookSlow(addr: u32, size: u32, write: bool): void {

@@ -1,13 +1,14 @@
 // CPUs as threads (issue 14). Each CPU is its own instance of the core over
-// one shared memory, with its own wasm globals; machine state the core keeps in
-// globals therefore has to move between instances (docs/smp.md's audit lists
-// it; assembly/smp_state.ts, generated from that list, moves it):
-// - the boot-only state, once: CPU 0 publishes it, a CPU copies it as it starts;
-// - the state that changes after boot, under the kernel lock: one CPU runs
-//   kernel code at a time, as under Linux 2.0-2.6's big kernel lock. The
-//   holder saves that state to memory as it releases the lock, and the next
-//   holder loads it if another CPU held the lock last. The hot paths keep
-//   reading globals and constants; with one CPU nothing is taken or copied.
+// one shared memory, with its own wasm globals (docs/smp.md's audit classes
+// every one):
+// - machine state set at boot stays in globals, which the hot paths read:
+//   CPU 0 publishes it, a CPU copies it as it starts (assembly/smp_state.ts,
+//   generated from the audit);
+// - machine state that changes after boot lives in linear memory
+//   (statics.ts MACHINE_STATE), one copy for all CPUs, under the kernel lock:
+//   one CPU runs kernel code at a time, as under Linux 2.0-2.6's big kernel
+//   lock, except SLUB's lockless per-CPU paths (below). With one CPU nothing
+//   is taken.
 import { currentCpu } from "./task";
 import { HOST_BUF, HOST_BUF_SIZE, PERCPU_HOST_BUF, PERCPU_FAST } from "./statics";
 import { statAdd } from "./stats";
@@ -16,7 +17,7 @@ import { untag, kasanMemToShadow } from "./mm/layout";
 import { kasanMode } from "./kasan/kasan";
 import { dmShadowStart, dmShadowEnd, dmShadowLin } from "./kasan/shadow";
 import { KERNEL_LOCK, sleepingLock, sleepingUnlock } from "./locks";
-import { STATE_READY, STATE_OWNER, bootStateSave, bootStateLoad, machineStateSave, machineStateLoad } from "./smp_state";
+import { STATE_READY, bootStateSave, bootStateLoad } from "./smp_state";
 
 // @ts-ignore: decorator
 @inline export const SMP_MAX_CPUS: u32 = 8;
@@ -38,13 +39,11 @@ export function smp_boot_state_save(): void {
 
 /**
  * CPU 0, as the other CPUs' threads start: from now on kernel code runs under
- * the kernel lock. Publishes the boot state and the machine state.
+ * the kernel lock. Publishes the boot state.
  */
 export function smp_start(): void {
   if (smpActive || kernelDepth != 0) return;
   bootStateSave();
-  machineStateSave();
-  atomic.store<u32>(STATE_OWNER, thisCpu + 1);
   atomic.store<u32>(STATE_READY, 1);
   smpActive = true;
 }
@@ -70,10 +69,7 @@ export function smp_secondary_start(cpu: u32): i32 {
 export function kernelEnter(): i32 {
   const depth = kernelDepth;
   if (!smpActive) return depth;
-  if (depth == 0) {
-    sleepingLock(KERNEL_LOCK, mayWait);
-    if (atomic.load<u32>(STATE_OWNER) != thisCpu + 1) machineStateLoad();
-  }
+  if (depth == 0) sleepingLock(KERNEL_LOCK, mayWait);
   kernelDepth = depth + 1;
   return depth;
 }
@@ -83,8 +79,6 @@ export function kernelLeave(depth: i32): void {
   kernelDepth = depth;
   if (depth == 0) {
     if (stopping) { stopping = false; atomic.store<u32>(FAST_STOP, 0); }
-    machineStateSave();
-    atomic.store<u32>(STATE_OWNER, thisCpu + 1);
     sleepingUnlock(KERNEL_LOCK);
   }
 }

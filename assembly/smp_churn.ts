@@ -13,7 +13,7 @@ import { alloc_pages, __free_pages } from "./mm/page_alloc";
 import { checkedStore, checkedLoad } from "./mm/access";
 import { PAGE_OFFSET, untag } from "./mm/layout";
 import { currentStack } from "./stackdepot";
-import { enginePanicked } from "./mm/fault";
+import { FS } from "./mm/fault";
 import { xorshiftStep } from "./random";
 import { kernelEnter, kernelLeave, thisCpu } from "./smp";
 import { PERCPU_CHURN, CHURN_SLOTS, CHURN_AREA_SIZE } from "./statics";
@@ -152,7 +152,7 @@ export function smp_churn_run(seed: u32, ops: u32, oobEvery: u32): i32 {
   churnRs = (<u64>seed + 1) * 0x9e3779b97f4a7c15 + <u64>thisCpu;
   for (let i: u32 = 0; i < CHURN_SLOTS; i++) store<u32>(slotAt(i), KIND_NONE, 12);
   let rc: i32 = 0, planted: i32 = 0;
-  for (let k: u32 = 0; k < ops && !enginePanicked; k++) {
+  for (let k: u32 = 0; k < ops && !FS.enginePanicked; k++) {
     const i = rnd() % CHURN_SLOTS;
     const s = slotAt(i);
     const kind = load<u32>(s, 12);
@@ -164,5 +164,5 @@ export function smp_churn_run(seed: u32, ops: u32, oobEvery: u32): i32 {
     if (oobEvery != 0 && k % oobEvery == oobEvery - 1 && plantOob()) planted++;
   }
   for (let i: u32 = 0; i < CHURN_SLOTS; i++) if (release(i) == -1) rc = -1;
-  return enginePanicked ? -3 : rc < 0 ? rc : planted;
+  return FS.enginePanicked ? -3 : rc < 0 ? rc : planted;
 }

@@ -13,7 +13,7 @@ import { memblockAlloc, NO_PFN } from "./mm/phys";
 import { allocPagesPfn } from "./mm/page_alloc";
 import { physToLin } from "./mm/layout";
 import { statInc } from "./stats";
-import { MISC_TABLE } from "./statics";
+import { MISC_TABLE, MACHINE_STATE } from "./statics";
 
 // @ts-ignore: decorator
 @inline const DEPOT_BUCKETS: u32 = 1 << 14;
@@ -28,8 +28,14 @@ import { MISC_TABLE } from "./statics";
 
 export let tableLin: usize = 0;
 export let maxPools: u32 = 0;
-export let nrPools: u32 = 0;
-export let poolOffset: u32 = POOL_SIZE;   // in the newest pool; POOL_SIZE = needs a new pool
+// The machine's, not this CPU's: linear memory (docs/smp.md, "The audit"). depotInit sets them.
+// @ts-ignore: decorator
+@unmanaged class DepotState {
+  nrPools: u32;
+  poolOffset: u32;   // in the newest pool; POOL_SIZE = needs a new pool
+}
+export const DS = changetype<DepotState>(MACHINE_STATE + 0x900);
+if (offsetof<DepotState>() > 0x100) ERROR("DepotState outgrew its MACHINE_STATE slot");
 
 // The stack of whatever runs now: set by the host before a host-driven call,
 // or by a guest/workload runner. 0 = unknown.
@@ -42,8 +48,8 @@ export function depotInit(pools: u32): bool {
   if (pfn == NO_PFN) return false;
   tableLin = physToLin(<u64>pfn << PAGE_SHIFT);
   maxPools = pools > 8192 ? 8192 : pools;
-  nrPools = 0;
-  poolOffset = POOL_SIZE;
+  DS.nrPools = 0;
+  DS.poolOffset = POOL_SIZE;
   currentStack = 0;
   return true;
 }
@@ -74,28 +80,28 @@ export function depot_save(framesLin: usize, n: u32): u32 {
   // ours ends the walk, and no chain is longer than the records that exist
   // (a cycle). A lost match only costs a duplicate record.
   let handle = load<u32>(bucket);
-  for (let walked: u32 = 0; handle != 0 && handleInPools(handle) && walked <= (nrPools << 10); walked++) {
+  for (let walked: u32 = 0; handle != 0 && handleInPools(handle) && walked <= (DS.nrPools << 10); walked++) {
     const r = recordLin(handle);
     if (load<u32>(r, 4) == h && load<u32>(r, 8) == n && memory.compare(r + 12, framesLin, n << 2) == 0) return handle;
     handle = load<u32>(r);
   }
   const need = 12 + (n << 2);
-  if (poolOffset + need > POOL_SIZE) {
-    if (nrPools >= maxPools) { statInc(STAT_DEPOT_DROPPED); return 0; }
+  if (DS.poolOffset + need > POOL_SIZE) {
+    if (DS.nrPools >= maxPools) { statInc(STAT_DEPOT_DROPPED); return 0; }
     const pfn = allocPagesPfn(POOL_ORDER, USE_DEPOT);
     if (pfn == NO_PFN) { statInc(STAT_DEPOT_DROPPED); return 0; }
-    store<u32>(POOLS + (<usize>nrPools << 2), <u32>physToLin(<u64>pfn << PAGE_SHIFT));
-    nrPools++;
-    poolOffset = 0;
+    store<u32>(POOLS + (<usize>DS.nrPools << 2), <u32>physToLin(<u64>pfn << PAGE_SHIFT));
+    DS.nrPools++;
+    DS.poolOffset = 0;
   }
-  handle = (nrPools << 12) | (poolOffset >> 2);
+  handle = (DS.nrPools << 12) | (DS.poolOffset >> 2);
   const r = recordLin(handle);
   store<u32>(r, load<u32>(bucket));
   store<u32>(r, h, 4);
   store<u32>(r, n, 8);
   memory.copy(r + 12, framesLin, n << 2);
   store<u32>(bucket, handle);
-  poolOffset += need;
+  DS.poolOffset += need;
   statInc(STAT_DEPOT_STACKS);
   return handle;
 }
@@ -103,9 +109,9 @@ export function depot_save(framesLin: usize, n: u32): u32 {
 // Does handle point at a record header inside the pools taken so far?
 function handleInPools(handle: u32): bool {
   const pool = handle >> 12;
-  if (pool == 0 || pool > nrPools) return false;
+  if (pool == 0 || pool > DS.nrPools) return false;
   const off = (handle & 0xfff) << 2;
-  return off + 12 <= (pool == nrPools ? poolOffset : POOL_SIZE);
+  return off + 12 <= (pool == DS.nrPools ? DS.poolOffset : POOL_SIZE);
 }
 
 // A handle read back from simulated memory may be garbage: is it a record we made?
@@ -127,4 +133,4 @@ export function depot_fetch(handle: u32, dstLin: usize): u32 {
   return n;
 }
 
-export function depot_pools(): u32 { return nrPools; }
+export function depot_pools(): u32 { return DS.nrPools; }

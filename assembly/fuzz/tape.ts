@@ -44,7 +44,7 @@ import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset
 import { PAGE_OFFSET, untag, dmLin, kasanMemToShadow } from "../mm/layout";
 import { dmShadowLin, dmShadowStart } from "../kasan/shadow";
 import { nrFrames, pgUse, pgFlags, pgCache, pgOrder } from "../mm/phys";
-import { enginePanicked, warnRecord } from "../mm/fault";
+import { FS, warnRecord } from "../mm/fault";
 import { set_current_stack } from "../stackdepot";
 import { set_current, clock_advance } from "../task";
 import { ring_head, ringPending, RING_BASE } from "../report";
@@ -414,7 +414,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
   let head = ring_head();
   // (with CPU threads, these globals are current only under the kernel lock: checked per op below)
   if (!smp && ringPending() >= <u32>RING_RECORDS - 16) rc = FZR_PAUSED;
-  else if (!smp && enginePanicked) rc = FZR_PANIC;
+  else if (!smp && FS.enginePanicked) rc = FZR_PANIC;
   while (rc == FZR_DONE && p < end) {
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
@@ -481,8 +481,8 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
     if (smp) {
       depth = kernelEnter();
       // another CPU's ops may have filled the ring or panicked the machine since
-      if (ringPending() >= <u32>RING_RECORDS - 16 || enginePanicked) {
-        rc = enginePanicked ? FZR_PANIC : FZR_PAUSED;
+      if (ringPending() >= <u32>RING_RECORDS - 16 || FS.enginePanicked) {
+        rc = FS.enginePanicked ? FZR_PANIC : FZR_PAUSED;
         kernelLeave(depth);
         break;
       }
@@ -587,7 +587,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
       head = ring_head();
       // stop before the ring can fill (an op raises a few records at most), or on a panic
       if (ringPending() >= <u32>RING_RECORDS - 16) rc = FZR_PAUSED;
-      if (enginePanicked) rc = FZR_PANIC;
+      if (FS.enginePanicked) rc = FZR_PANIC;
     }
     if (status != FZS_DONE) {
       const c = STATS + (<usize>(FZC_STATUS + status) << 3);

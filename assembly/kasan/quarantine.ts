@@ -25,7 +25,7 @@ import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
-import { QUARANTINE_TABLE, FAST_QUARANTINE } from "../statics";
+import { QUARANTINE_TABLE, FAST_QUARANTINE, MACHINE_STATE } from "../statics";
 import { stopOthers } from "../smp";
 
 // @ts-ignore: decorator
@@ -57,14 +57,22 @@ if (offsetof<QList>() != 32) ERROR("the quarantine table holds 32-byte qlists");
 // @ts-ignore: decorator
 @inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + (<usize>cpu << 6)); }
 
-export let qHead: u32 = 0;
-export let qTail: u32 = 0;
-export let qSize: u64 = 0;          // bytes in the global ring
-export let qMaxSize: u64 = 0;
-export let qBatchSize: u64 = 0;
-export let qPercpuLimit: u64 = QUARANTINE_PERCPU_SIZE;
-export let qDisabled: bool = false;
-export let qCorruptions: u32 = 0;
+// The machine's, not this CPU's: linear memory (docs/smp.md, "The audit").
+// Zeroed at boot; quarantineInit sets the limits.
+// @ts-ignore: decorator
+@unmanaged class QuarantineState {
+  qSize: u64;          // bytes in the global ring
+  qMaxSize: u64;
+  qBatchSize: u64;
+  qPercpuLimit: u64;
+  qHead: u32;
+  qTail: u32;
+  qCorruptions: u32;
+  qDisabled: bool;
+}
+export const QS = changetype<QuarantineState>(MACHINE_STATE + 0x300);
+if (offsetof<QuarantineState>() > 0x100) ERROR("QuarantineState outgrew its MACHINE_STATE slot");
+
 export let nrCpus: u32 = 1;
 
 // @ts-ignore: decorator
@@ -131,7 +139,7 @@ function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
   let n = q.count;
   qlClear(q);
   while (obj != 0 && n > 0) {
-    if (!validQueued(obj)) { qCorruptions++; break; }
+    if (!validQueued(obj)) { QS.qCorruptions++; break; }
     const next = queuedMeta(obj).qlink;   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
@@ -149,22 +157,22 @@ function updateLimits(): void {
   const budget = cfg(CFG_KASAN_QUARANTINE);
   if (budget >= 0) {
     const total = <u64>budget;
-    qDisabled = total == 0;
-    qPercpuLimit = total / (<u64>nrCpus * 2);
-    if (qPercpuLimit > QUARANTINE_PERCPU_SIZE) qPercpuLimit = QUARANTINE_PERCPU_SIZE;
-    const percpu = qPercpuLimit * nrCpus;
-    qMaxSize = total > percpu ? total - percpu : 0;
-    qBatchSize = 2 * total / QUARANTINE_BATCHES;
-    if (qBatchSize < qPercpuLimit) qBatchSize = qPercpuLimit;
+    QS.qDisabled = total == 0;
+    QS.qPercpuLimit = total / (<u64>nrCpus * 2);
+    if (QS.qPercpuLimit > QUARANTINE_PERCPU_SIZE) QS.qPercpuLimit = QUARANTINE_PERCPU_SIZE;
+    const percpu = QS.qPercpuLimit * nrCpus;
+    QS.qMaxSize = total > percpu ? total - percpu : 0;
+    QS.qBatchSize = 2 * total / QUARANTINE_BATCHES;
+    if (QS.qBatchSize < QS.qPercpuLimit) QS.qBatchSize = QS.qPercpuLimit;
   } else {
     const total = (<u64>nrFrames << PAGE_SHIFT) / 32;   // QUARANTINE_FRACTION
     const percpu = QUARANTINE_PERCPU_SIZE * nrCpus;
-    qPercpuLimit = QUARANTINE_PERCPU_SIZE;
-    qMaxSize = total < percpu ? 0 : total - percpu;
-    qBatchSize = 2 * total / QUARANTINE_BATCHES;
-    if (qBatchSize < QUARANTINE_PERCPU_SIZE) qBatchSize = QUARANTINE_PERCPU_SIZE;
+    QS.qPercpuLimit = QUARANTINE_PERCPU_SIZE;
+    QS.qMaxSize = total < percpu ? 0 : total - percpu;
+    QS.qBatchSize = 2 * total / QUARANTINE_BATCHES;
+    if (QS.qBatchSize < QUARANTINE_PERCPU_SIZE) QS.qBatchSize = QUARANTINE_PERCPU_SIZE;
   }
-  statSet(STAT_QUARANTINE_LIMIT, qMaxSize);
+  statSet(STAT_QUARANTINE_LIMIT, QS.qMaxSize);
   mirror();
 }
 
@@ -174,13 +182,13 @@ export function quarantineInit(): void {
   if (nrCpus > MAX_CPUS) nrCpus = MAX_CPUS;
   memory.fill(GLOBAL_Q, 0, <usize>QUARANTINE_BATCHES * QL_SIZE);
   memory.fill(PERCPU_Q, 0, <usize>MAX_CPUS << 6);
-  qHead = 0; qTail = 0; qSize = 0; qCorruptions = 0;
+  QS.qHead = 0; QS.qTail = 0; QS.qSize = 0; QS.qCorruptions = 0;
   updateLimits();
   publish();
 }
 
 function publish(): void {
-  let bytes = qSize, objects: u64 = 0;
+  let bytes = QS.qSize, objects: u64 = 0;
   for (let i: u32 = 0; i < nrCpus; i++) {
     const q = percpuQ(i);
     bytes += q.bytes; objects += q.count;
@@ -190,8 +198,8 @@ function publish(): void {
   statSet(STAT_QUARANTINE_OBJECTS, objects);
 }
 
-// What the lockless path (mm/slub_smp.ts) reads instead of the globals above,
-// which are current only on the kernel-lock holder: the per-CPU limit, whether
+// What the lockless path (mm/slub_smp.ts) reads instead of QS, which the
+// kernel-lock holder changes non-atomically: the per-CPU limit, whether
 // the quarantine is off, whether the global ring is over budget (a reduction
 // is due). Written under the kernel lock whenever those change.
 // @ts-ignore: decorator
@@ -201,9 +209,9 @@ function publish(): void {
 // @ts-ignore: decorator
 @inline const MIRROR_OVER: usize = FAST_QUARANTINE + 12;    // u32
 function mirror(): void {
-  atomic.store<u64>(MIRROR_LIMIT, qPercpuLimit);
-  atomic.store<u32>(MIRROR_DISABLED, qDisabled ? 1 : 0);
-  atomic.store<u32>(MIRROR_OVER, qSize > qMaxSize ? 1 : 0);
+  atomic.store<u64>(MIRROR_LIMIT, QS.qPercpuLimit);
+  atomic.store<u32>(MIRROR_DISABLED, QS.qDisabled ? 1 : 0);
+  atomic.store<u32>(MIRROR_OVER, QS.qSize > QS.qMaxSize ? 1 : 0);
 }
 /** Lockless path: the quarantine is on and within budget, and this CPU's queue takes `size` more bytes without moving to the global ring. */
 export function quarantineTakesLocal(cpu: u32, size: u64): bool {
@@ -220,19 +228,19 @@ export function quarantinePutLocal(c: usize, cpu: u32, obj: u64): void {
 // kasan_quarantine_put: true when the object is now queued.
 export function quarantinePut(c: usize, obj: u64): bool {
   const link = freeMetaLin(c, dmLin(obj));
-  if (qDisabled || link == 0) return false;
+  if (QS.qDisabled || link == 0) return false;
   const cpu = currentCpu < nrCpus ? currentCpu : 0;
   const q = percpuQ(cpu);
   qlPut(q, obj, link, kmemCache(c).size);
-  if (q.bytes > qPercpuLimit) {
+  if (q.bytes > QS.qPercpuLimit) {
     const bytes = q.bytes;
-    const tail = globalQ(qTail);
+    const tail = globalQ(QS.qTail);
     qlMoveAll(q, tail);
-    qSize += bytes;
-    if (tail.bytes >= qBatchSize) {
-      let newTail = qTail + 1;
+    QS.qSize += bytes;
+    if (tail.bytes >= QS.qBatchSize) {
+      let newTail = QS.qTail + 1;
       if (newTail == QUARANTINE_BATCHES) newTail = 0;
-      if (newTail != qHead) qTail = newTail;
+      if (newTail != QS.qHead) QS.qTail = newTail;
     }
     mirror();
   }
@@ -241,15 +249,15 @@ export function quarantinePut(c: usize, obj: u64): bool {
 
 // kasan_quarantine_reduce: free the oldest batch while over budget.
 export function quarantineReduce(): void {
-  if (qSize <= qMaxSize) return;
+  if (QS.qSize <= QS.qMaxSize) return;
   updateLimits();
-  if (qSize > qMaxSize) {
-    const head = globalQ(qHead);
+  if (QS.qSize > QS.qMaxSize) {
+    const head = globalQ(QS.qHead);
     qlCopy(TMP_Q, head);
     qlClear(head);
-    qSize -= TMP_Q.bytes;
-    qHead++;
-    if (qHead == QUARANTINE_BATCHES) qHead = 0;
+    QS.qSize -= TMP_Q.bytes;
+    QS.qHead++;
+    if (QS.qHead == QUARANTINE_BATCHES) QS.qHead = 0;
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
   mirror();
@@ -271,7 +279,7 @@ export function quarantineRemoveCache(id: u32): void {
     qlCopy(TMP_Q, q);
     qlClear(q);
     qlFreeAll(TMP_Q, <i32>id, q);
-    qSize -= before - q.bytes;
+    QS.qSize -= before - q.bytes;
   }
   mirror();
 }
@@ -291,12 +299,12 @@ export function kasan_quarantine_drain(): void {
     qlClear(q);
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
-  qSize = 0; qHead = 0; qTail = 0;
+  QS.qSize = 0; QS.qHead = 0; QS.qTail = 0;
   mirror();
 }
 
 export function quarantine_stats(): void { publish(); }
-export function quarantine_corruptions(): u32 { return qCorruptions; }
+export function quarantine_corruptions(): u32 { return QS.qCorruptions; }
 export function quarantineLimits(which: i32): u64 {
-  return which == 0 ? qPercpuLimit : which == 1 ? qMaxSize : qBatchSize;
+  return which == 0 ? QS.qPercpuLimit : which == 1 ? QS.qMaxSize : QS.qBatchSize;
 }

@@ -18,7 +18,7 @@ import { statInc } from "../stats";
 import { cfg } from "../config";
 import { addTaint, TAINT_BAD_PAGE, currentPid } from "../task";
 import { currentStack } from "../stackdepot";
-import { kasanMode, KASAN_GENERIC, KASAN_SW_TAGS, multiShot, faultMode, kasanGranuleShift,
+import { kasanMode, KASAN_GENERIC, KASAN_SW_TAGS, KS, faultMode, kasanGranuleShift,
          KASAN_SLAB_FREE_META, KASAN_STACK_LEFT, KASAN_STACK_FRAME_MAGIC } from "./kasan";
 import { shadowByte } from "./shadow";
 import { addrHasMetadata, genericFirstBad } from "./generic";
@@ -33,21 +33,26 @@ import { allocMetaLin, freeMetaLin, KasanAllocMeta, KasanFreeMeta } from "./comm
 import { enginePanic } from "../mm/fault";
 import { vmallocDescribe } from "../mm/vmalloc";
 import { taskStackOf, taskStackWord } from "../task_stack";
-import { HOT_GUEST_DELTA } from "../statics";
+import { HOT_GUEST_DELTA, MACHINE_STATE } from "../statics";
 
 // kasan_disable_current() depth: access reports inside are suppressed
 export let kasanDisableDepth: i32 = 0;
 export function kasan_disable_current(): void { kasanDisableDepth++; }
 export function kasan_enable_current(): void { if (kasanDisableDepth > 0) kasanDisableDepth--; }
 
-export let reported: bool = false;
-export function kasanResetReported(): void { reported = false; }
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+// @ts-ignore: decorator
+@unmanaged class KasanReportState { reported: bool; }
+export const KRS = changetype<KasanReportState>(MACHINE_STATE + 0x400);
+if (offsetof<KasanReportState>() > 0x100) ERROR("KasanReportState outgrew its MACHINE_STATE slot");
+
+export function kasanResetReported(): void { KRS.reported = false; }
 
 // report_enabled(): multi-shot, or the first report.
 function reportEnabled(): bool {
-  if (multiShot) return true;
-  if (reported) { statInc(STAT_REPORTS_SUPPRESSED); return false; }
-  reported = true;
+  if (KS.multiShot) return true;
+  if (KRS.reported) { statInc(STAT_REPORTS_SUPPRESSED); return false; }
+  KRS.reported = true;
   return true;
 }
 
@@ -71,7 +76,7 @@ export function kasanReportInvalidFree(addr: u64, bug: i32, path: i32): void {
 
 function endReport(write: bool): void {
   addTaint(TAINT_BAD_PAGE);
-  if (!multiShot && cfg(CFG_PANIC_ON_WARN) != 0) { enginePanic(PANIC_ON_WARN, 0); return; }
+  if (!KS.multiShot && cfg(CFG_PANIC_ON_WARN) != 0) { enginePanic(PANIC_ON_WARN, 0); return; }
   if (faultMode == KASAN_FAULT_PANIC || (faultMode == KASAN_FAULT_PANIC_ON_WRITE && write)) {
     enginePanic(PANIC_KASAN_FAULT, faultMode);
   }

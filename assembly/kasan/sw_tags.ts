@@ -8,6 +8,7 @@ import { shadowByte } from "./shadow";
 import { CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, setNoShadowAddr } from "./generic";
 import { currentPid, currentCpu } from "../task";
 import { kasanSaveStack } from "./common";
+import { MACHINE_STATE } from "../statics";
 
 // @ts-ignore: decorator
 @inline export function getTag(va: u64): u8 { return <u8>(va >> 56); }
@@ -43,16 +44,20 @@ export function assignTag(c: usize, va: u64): u8 {
 @inline function ringAt(pos: u64): StackRingEntry { return changetype<StackRingEntry>(ringLin + <usize>(pos % ringSize) * RING_ENTRY); }
 export let ringLin: usize = 0;
 export let ringSize: u32 = 0;
-export let ringPos: u64 = 0;
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+// @ts-ignore: decorator
+@unmanaged class StackRingState { ringPos: u64; }
+export const SRS = changetype<StackRingState>(MACHINE_STATE + 0x600);
+if (offsetof<StackRingState>() > 0x100) ERROR("StackRingState outgrew its MACHINE_STATE slot");
 
 export function stackRingInit(lin: usize, entries: u32): void {
-  ringLin = lin; ringSize = entries; ringPos = 0;
+  ringLin = lin; ringSize = entries; SRS.ringPos = 0;
   memory.fill(lin, 0, <usize>entries * RING_ENTRY);
 }
 export function stackRingRecord(va: u64, cacheId: u32, isFree: bool, path: u32): void {
   if (ringSize == 0) return;
-  const e = ringAt(ringPos);
-  ringPos++;
+  const e = ringAt(SRS.ringPos);
+  SRS.ringPos++;
   e.ptr = va;
   e.cacheId = cacheId;
   e.isFree = isFree ? 1 : 0;
@@ -66,9 +71,9 @@ export function stackRingRecord(va: u64, cacheId: u32, isFree: bool, path: u32):
 // and alloc entries for the report's stacks.
 export function stackRingFind(objUntagged: u64, tag: u8, wantFree: i32): u64 {
   if (ringSize == 0) return 0;
-  const n: u64 = ringPos < <u64>ringSize ? ringPos : <u64>ringSize;
+  const n: u64 = SRS.ringPos < <u64>ringSize ? SRS.ringPos : <u64>ringSize;
   for (let i: u64 = 1; i <= n; i++) {
-    const pos = ringPos - i;
+    const pos = SRS.ringPos - i;
     const e = ringAt(pos);
     const p = e.ptr;
     if ((p | 0xff00000000000000) != objUntagged) continue;

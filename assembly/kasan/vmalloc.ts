@@ -20,13 +20,18 @@ import { NO_PFN, nrFrames, pgUse, pgFlags, pgPrivate, pgSetPrivate } from "../mm
 import { flush_tlb_kernel_range } from "../mm/tlb";
 import { statAdd, statGet, statInc, statSet } from "../stats";
 import { PG_RESERVED } from "../../abi/abi";
+import { MACHINE_STATE } from "../statics";
 
 // struct page private of a shadow page this file populated: marker | generation
 // @ts-ignore: decorator
 @inline const SHADOW_MARK: u64 = 0x5641534e00000000;     // "VASN"
 // @ts-ignore: decorator
 @inline const SHADOW_MARK_MASK: u64 = 0xffffffff00000000;
-export let populateGen: u32 = 0;
+// the machine's, not this CPU's: linear memory (docs/smp.md, "The audit")
+// @ts-ignore: decorator
+@unmanaged class KasanVmallocState { populateGen: u32; }
+export const KVS = changetype<KasanVmallocState>(MACHINE_STATE + 0x700);
+if (offsetof<KasanVmallocState>() > 0x100) ERROR("KasanVmallocState outgrew its MACHINE_STATE slot");
 
 // KASAN_MEMORY_PER_SHADOW_PAGE
 // @ts-ignore: decorator
@@ -146,7 +151,7 @@ export function kasanPopulateVmalloc(addr: u64, size: u64, keep: u64): i32 {
   const s1 = (kasanMemToShadow(addr + size) + PAGE_SIZE - 1) & ~<u64>(PAGE_SIZE - 1);
   const k0 = kasanMemToShadow(addr);
   const k1 = kasanMemToShadow(addr + keep);
-  const gen = ++populateGen;
+  const gen = ++KVS.populateGen;
   const invalid = vmallocInvalid();
   for (let s = s0; s < s1; s += PAGE_SIZE) {
     const p = shadowPte(s, true);

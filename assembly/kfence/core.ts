@@ -36,7 +36,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_PRESENT, PG_SLAB, PG_KFENCE, PG_RESERVED, US
         } from "../../abi/abi";
 import { ENOMEM, EINVAL, KFENCE_SET_UNCHANGED, KFENCE_SET_REENABLED, KFENCE_SET_INITIALISED,
          KFENCE_SET_DISABLED, KFENCE_INIT_OK, KFENCE_INIT_NO_POOL, KFENCE_INIT_NO_METADATA, KFENCE_INIT_FAILED } from "../../abi/abi";
-import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE } from "../statics";
+import { HOT_KFENCE_GATE, HOT_KFENCE_START, HOT_KFENCE_SIZE, MACHINE_STATE } from "../statics";
 import { cfg } from "../config";
 import { PAGE_OFFSET, physToLin, dmLin } from "../mm/layout";
 import { memblockAlloc, NO_PFN, pgFlags, pgSetFlags, pgSetCache, pfnToPage } from "../mm/phys";
@@ -46,7 +46,7 @@ import { flush_tlb_one, flush_tlb_kernel_range } from "../mm/tlb";
 import { cacheLin, kmemCache, cache_count } from "../mm/slub";
 import { statInc, statAdd, statGet } from "../stats";
 import { reportBegin } from "../report";
-import { currentPid, currentCpu, clockNs, clockNow, clockAddRaw, clockWall, clockSyncWall, addTaint,
+import { currentPid, currentCpu, TS, clockNow, clockAddRaw, clockWall, clockSyncWall, addTaint,
          TAINT_BAD_PAGE } from "../task";
 import { currentStack, set_current_stack, depot_save, depot_fetch, DEPOT_MAX_FRAMES } from "../stackdepot";
 import { checkedLoad } from "../mm/access";
@@ -81,32 +81,42 @@ import { enginePanic, warnRecord } from "../mm/fault";
 // @ts-ignore: decorator
 @inline const WALL_POLL_EVERY: i32 = 64;          // allocations between wall-clock reads
 
-export let poolStart: u64 = 0;
-export let poolSize: u64 = 0;
+// The machine's KFENCE state, not this CPU's: linear memory (docs/smp.md, "The
+// audit"). Zeroed at boot; kfenceInit sets gate and nextSampleNs first thing.
+// @ts-ignore: decorator
+@unmanaged class KfenceState {
+  poolStart: u64;
+  poolSize: u64;
+  intervalNs: u64;
+  nextSampleNs: u64;
+  allocTickNs: u64;
+  metaLin: usize;
+  coveredLin: usize;
+  coveredOrder: u32;
+  freeHead: u32;             // the freelist: index + 1, 0 = empty
+  freeTail: u32;
+  gate: i32;                 // kfence_allocation_gate: > 0 closed
+  burst: i32;
+  wallPollCountdown: i32;
+  enabled: bool;
+  disabledByWarn: bool;
+  timerDeferred: bool;       // a deferrable timer expired while idle: runs at the next allocation
+}
+export const KF = changetype<KfenceState>(MACHINE_STATE + 0x800);
+if (offsetof<KfenceState>() > 0x100) ERROR("KfenceState outgrew its MACHINE_STATE slot");
+
 export let nObjects: u32 = 0;
-export let metaLin: usize = 0;
-export let coveredLin: usize = 0;
-export let coveredOrder: u32 = 0;
 export let hashSeed: u32 = 0;
 export let initFailed: i32 = KFENCE_INIT_OK;          // KFENCE_INIT_*: the boot message for the host
 
-export let enabled: bool = false;
-export let disabledByWarn: bool = false;
-export let gate: i32 = 1;                // kfence_allocation_gate: > 0 closed
-export let burst: i32 = 0;
-export let intervalNs: u64 = 0;
-export let nextSampleNs: u64 = u64.MAX_VALUE;
 export let deferrable: bool = false;
-export let timerDeferred: bool = false;  // a deferrable timer expired while idle: runs at the next allocation
-export let allocTickNs: u64 = 0;
-export let wallPollCountdown: i32 = 0;
 export let skipThresh: u64 = 0;
 export let checkOnPanic: bool = false;
 
 // @ts-ignore: decorator
-@inline function meta(i: u32): usize { return metaLin + <usize>i * KF_META_SIZE; }
+@inline function meta(i: u32): usize { return KF.metaLin + <usize>i * KF_META_SIZE; }
 // @ts-ignore: decorator
-@inline function pageAddr(i: u32): u64 { return poolStart + ((<u64>i + 1) << (PAGE_SHIFT + 1)); }
+@inline function pageAddr(i: u32): u64 { return KF.poolStart + ((<u64>i + 1) << (PAGE_SHIFT + 1)); }
 // @ts-ignore: decorator
 @inline function mState(m: usize): i32 { return <i32>load<u8>(m, KF_M_STATE); }
 // @ts-ignore: decorator
@@ -126,7 +136,7 @@ function metaSane(i: u32): bool {
   if (off >= <u64>PAGE_SIZE || off + size > <u64>PAGE_SIZE || mState(m) > KFENCE_OBJECT_FREED) return false;
   if (mState(m) != KFENCE_OBJECT_UNUSED && load<u32>(m, KF_M_CACHE) >= cache_count()) return false;
   const up = load<u64>(m, KF_M_UNPROTECTED);
-  if (up != 0 && (!isKfenceAddress(up) || (((up - poolStart) >> PAGE_SHIFT) & 1) == 0)) return false;
+  if (up != 0 && (!isKfenceAddress(up) || (((up - KF.poolStart) >> PAGE_SHIFT) & 1) == 0)) return false;
   return true;
 }
 function sane(i: u32): bool {
@@ -138,22 +148,22 @@ function sane(i: u32): bool {
 // addr_to_metadata(): the object index of a pool address, -1 for none.
 function addrToMeta(va: u64): i32 {
   if (!isKfenceAddress(va)) return -1;
-  const idx = <i64>((va - poolStart) >> (PAGE_SHIFT + 1)) - 1;
+  const idx = <i64>((va - KF.poolStart) >> (PAGE_SHIFT + 1)) - 1;
   if (idx < 0 || idx >= <i64>nObjects) return -1;
   return <i32>idx;
 }
 
 function updateGate(): void {
-  const forced = allocTickNs != 0 || clockWall || timerDeferred;
-  store<i32>(HOT_KFENCE_GATE, enabled && (gate <= 0 || forced) ? 1 : 0);
+  const forced = KF.allocTickNs != 0 || clockWall || KF.timerDeferred;
+  store<i32>(HOT_KFENCE_GATE, KF.enabled && (KF.gate <= 0 || forced) ? 1 : 0);
 }
 
 // KFENCE_WARN_ON(): an internal inconsistency disables KFENCE for good.
 function kfenceWarn(va: u64): void {
   warnRecord(WARN_KFENCE, va, 0);
-  enabled = false;
-  disabledByWarn = true;
-  nextSampleNs = u64.MAX_VALUE;
+  KF.enabled = false;
+  KF.disabledByWarn = true;
+  KF.nextSampleNs = u64.MAX_VALUE;
   updateGate();
 }
 
@@ -166,16 +176,19 @@ function ilog2(x: u32): u32 { return 31 - clz(x); }
 // point one interval later: a kernel's immediate first run is consumed by
 // boot-time allocations this machine does not have.
 export function kfenceInit(): void {
+  // their values before any pool: the gate closed, no sample point
+  KF.gate = 1;
+  KF.nextSampleNs = u64.MAX_VALUE;
   nObjects = <u32>cfg(CFG_KFENCE_NUM_OBJECTS);
   hashSeed = <u32>((<u64>cfg(CFG_KASAN_SEED) * 0x9e3779b97f4a7c15) >> 32) ^ 0x6b666e63;
-  burst = <i32>cfg(CFG_KFENCE_BURST);
+  KF.burst = <i32>cfg(CFG_KFENCE_BURST);
   deferrable = cfg(CFG_KFENCE_DEFERRABLE) != 0;
-  allocTickNs = <u64>cfg(CFG_KFENCE_ALLOC_TICK_NS);
+  KF.allocTickNs = <u64>cfg(CFG_KFENCE_ALLOC_TICK_NS);
   checkOnPanic = cfg(CFG_KFENCE_CHECK_ON_PANIC) != 0;
   skipThresh = <u64>nObjects * <u64>cfg(CFG_KFENCE_SKIP_COVERED_THRESH) / 100;
   const ms = cfg(CFG_KFENCE_SAMPLE_INTERVAL);
   if (ms <= 0 || nObjects == 0) return;
-  intervalNs = <u64>ms * 1000000;
+  KF.intervalNs = <u64>ms * 1000000;
   const pages = (nObjects + 1) * 2;
   const pfn = memblockAlloc(pages, 1, USE_KFENCE);
   if (pfn == NO_PFN) { initFailed = KFENCE_INIT_NO_POOL; return; }
@@ -192,9 +205,9 @@ export function kfenceInit(): void {
 // kfence_init_enable() at the end of boot: arm the sampling timer. Boot's own
 // allocations (the slab caches' descriptors) are never sampled.
 export function kfenceInitEnable(): void {
-  if (poolSize == 0) return;
-  enabled = true;
-  nextSampleNs = clockNs + intervalNs;
+  if (KF.poolSize == 0) return;
+  KF.enabled = true;
+  KF.nextSampleNs = TS.clockNs + KF.intervalNs;
   updateGate();
 }
 
@@ -222,17 +235,17 @@ function poolSetup(pfn: u32, mpfn: u32): bool {
     pgSetCache(p, 0);
     pfnToPage(p).objects = 1;
   }
-  metaLin = physToLin(<u64>mpfn << PAGE_SHIFT);
-  coveredOrder = coveredOrderFor(nObjects);
-  coveredLin = metaLin + <usize>nObjects * KF_META_SIZE;
-  memory.fill(metaLin, 0, <usize>metaFrames() << PAGE_SHIFT);
-  poolStart = start;
-  poolSize = size;
+  KF.metaLin = physToLin(<u64>mpfn << PAGE_SHIFT);
+  KF.coveredOrder = coveredOrderFor(nObjects);
+  KF.coveredLin = KF.metaLin + <usize>nObjects * KF_META_SIZE;
+  memory.fill(KF.metaLin, 0, <usize>metaFrames() << PAGE_SHIFT);
+  KF.poolStart = start;
+  KF.poolSize = size;
   store<u64>(HOT_KFENCE_START, start);
   store<u64>(HOT_KFENCE_SIZE, size);
   // guard pages: the first two, then each object's right neighbour
   if (!protect(start) || !protect(start + PAGE_SIZE)) return false;
-  freeHead = 0; freeTail = 0;
+  KF.freeHead = 0; KF.freeTail = 0;
   for (let i: u32 = 0; i < nObjects; i++) {
     const m = meta(i);
     store<u64>(m, pageAddr(i), KF_M_ADDR);
@@ -240,7 +253,7 @@ function poolSetup(pfn: u32, mpfn: u32): bool {
     if (!protect(pageAddr(i) + PAGE_SIZE)) return false;
     freelistAddTail(i);
   }
-  gate = 1;
+  KF.gate = 1;
   return true;
 }
 
@@ -263,15 +276,13 @@ function unprotect(va: u64): bool {
 }
 
 // ── freelist (FIFO: freed objects go to the tail, least recently freed first) ─
-export let freeHead: u32 = 0;     // index + 1, 0 = empty
-export let freeTail: u32 = 0;
 function freelistPop(): i32 {
-  if (freeHead == 0) return -1;
-  const i = freeHead - 1;
+  if (KF.freeHead == 0) return -1;
+  const i = KF.freeHead - 1;
   const m = meta(i);
-  freeHead = load<u32>(m, KF_M_NEXT);
-  if (freeHead > nObjects) { freeHead = 0; freeTail = 0; kfenceWarn(pageAddr(i)); return -1; }
-  if (freeHead == 0) freeTail = 0;
+  KF.freeHead = load<u32>(m, KF_M_NEXT);
+  if (KF.freeHead > nObjects) { KF.freeHead = 0; KF.freeTail = 0; kfenceWarn(pageAddr(i)); return -1; }
+  if (KF.freeHead == 0) KF.freeTail = 0;
   store<u32>(m, 0, KF_M_NEXT);
   store<u8>(m, 0, KF_M_ON_LIST);
   return <i32>i;
@@ -281,9 +292,9 @@ function freelistAddTail(i: u32): void {
   if (load<u8>(m, KF_M_ON_LIST) != 0) { kfenceWarn(load<u64>(m, KF_M_ADDR)); return; }
   store<u32>(m, 0, KF_M_NEXT);
   store<u8>(m, 1, KF_M_ON_LIST);
-  if (freeTail != 0) store<u32>(meta(freeTail - 1), i + 1, KF_M_NEXT);
-  else freeHead = i + 1;
-  freeTail = i + 1;
+  if (KF.freeTail != 0) store<u32>(meta(KF.freeTail - 1), i + 1, KF_M_NEXT);
+  else KF.freeHead = i + 1;
+  KF.freeTail = i + 1;
 }
 
 // ── stacks ──────────────────────────────────────────────────────────────────
@@ -365,19 +376,19 @@ function allocStackHash(): u32 {
 
 // ── the allocation-coverage filter (a counting Bloom filter, 2 hashes) ──────
 // @ts-ignore: decorator
-@inline function hashNext(h: u32): u32 { return (h * 0x61c88647) >> (32 - coveredOrder); }   // hash_32()
+@inline function hashNext(h: u32): u32 { return (h * 0x61c88647) >> (32 - KF.coveredOrder); }   // hash_32()
 function coveredAdd(h: u32, v: i32): void {
-  const mask = (<u32>1 << coveredOrder) - 1;
+  const mask = (<u32>1 << KF.coveredOrder) - 1;
   for (let i = 0; i < 2; i++) {
-    const p = coveredLin + (<usize>(h & mask) << 2);
+    const p = KF.coveredLin + (<usize>(h & mask) << 2);
     store<i32>(p, load<i32>(p) + v);
     h = hashNext(h);
   }
 }
 function coveredContains(h: u32): bool {
-  const mask = (<u32>1 << coveredOrder) - 1;
+  const mask = (<u32>1 << KF.coveredOrder) - 1;
   for (let i = 0; i < 2; i++) {
-    if (load<i32>(coveredLin + (<usize>(h & mask) << 2)) == 0) return false;
+    if (load<i32>(KF.coveredLin + (<usize>(h & mask) << 2)) == 0) return false;
     h = hashNext(h);
   }
   return true;
@@ -387,42 +398,42 @@ function shouldSkipCovered(): bool { return statGet(STAT_KFENCE_ALLOCATED) > ski
 // ── the sampling timer ──────────────────────────────────────────────────────
 // toggle_allocation_gate(): open the gate for 1 + burst allocations and re-arm.
 function timerFire(at: u64): void {
-  timerDeferred = false;
-  if (!enabled) { nextSampleNs = u64.MAX_VALUE; updateGate(); return; }
-  gate = -burst;
-  nextSampleNs = at + intervalNs;
+  KF.timerDeferred = false;
+  if (!KF.enabled) { KF.nextSampleNs = u64.MAX_VALUE; updateGate(); return; }
+  KF.gate = -KF.burst;
+  KF.nextSampleNs = at + KF.intervalNs;
   updateGate();
 }
 
 // The timer expired at nextSampleNs (and at every interval after it that the
 // clock passed): it last ran at the latest expiry not after now.
 function timerCatchUp(now: u64): void {
-  const missed = (now - nextSampleNs) / intervalNs;
-  timerFire(nextSampleNs + missed * intervalNs);
+  const missed = (now - KF.nextSampleNs) / KF.intervalNs;
+  timerFire(KF.nextSampleNs + missed * KF.intervalNs);
 }
 
 // The engine clock moved (tick, clock_set): an idle machine, so a deferrable
 // timer waits for the next allocation.
 export function kfenceClockMoved(): void {
-  if (clockNs < nextSampleNs) return;
-  if (deferrable) { if (!timerDeferred) { timerDeferred = true; updateGate(); } return; }
-  timerCatchUp(clockNs);
+  if (TS.clockNs < KF.nextSampleNs) return;
+  if (deferrable) { if (!KF.timerDeferred) { KF.timerDeferred = true; updateGate(); } return; }
+  timerCatchUp(TS.clockNs);
 }
 
 // Clock work on an allocation while the gate word is held open.
 function clockStep(): void {
-  if (allocTickNs != 0) clockAddRaw(allocTickNs);
-  else if (clockWall && --wallPollCountdown <= 0) { clockSyncWall(); wallPollCountdown = WALL_POLL_EVERY; }
-  if (timerDeferred) timerFire(clockNs);
-  else if (clockNs >= nextSampleNs) timerCatchUp(clockNs);
+  if (KF.allocTickNs != 0) clockAddRaw(KF.allocTickNs);
+  else if (clockWall && --KF.wallPollCountdown <= 0) { clockSyncWall(); KF.wallPollCountdown = WALL_POLL_EVERY; }
+  if (KF.timerDeferred) timerFire(TS.clockNs);
+  else if (TS.clockNs >= KF.nextSampleNs) timerCatchUp(TS.clockNs);
 }
 
 // kfence.clock=wall: the host polls before each kernel call.
 export function kfence_wall_poll(): void {
   if (!clockWall) return;
   clockSyncWall();
-  if (clockNs >= nextSampleNs) {
-    if (deferrable) { timerDeferred = true; updateGate(); } else timerCatchUp(clockNs);
+  if (TS.clockNs >= KF.nextSampleNs) {
+    if (deferrable) { KF.timerDeferred = true; updateGate(); } else timerCatchUp(TS.clockNs);
   }
 }
 
@@ -444,9 +455,9 @@ function wantInitOnFree(c: usize): bool {
 // kfence_alloc() past the hot gate word + __kfence_alloc(): 0 = use the slab.
 // call: the allocation API (CALL_ALLOC*), for the allocation stack.
 export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32, call: u32): u64 {
-  if (allocTickNs != 0 || clockWall || timerDeferred) {
+  if (KF.allocTickNs != 0 || clockWall || KF.timerDeferred) {
     clockStep();
-    if (gate > 0) return 0;
+    if (KF.gate > 0) return 0;
   }
   const c = cacheLin(cacheId);
   const flags = kmemCache(c).flags;
@@ -458,9 +469,9 @@ export function kfenceAlloc(cacheId: u32, size: u32, gfp: u32, call: u32): u64 {
   }
   // __GFP_THISNODE is incompatible only with more than one NUMA node; this machine has one
   if ((flags & SLAB_SKIP_KFENCE) != 0) return 0;
-  gate++;
-  if (gate == 1) updateGate();
-  if (gate > 1 || !enabled) return 0;
+  KF.gate++;
+  if (KF.gate == 1) updateGate();
+  if (KF.gate > 1 || !KF.enabled) return 0;
   const stack = allocStack(c, call);
   // the coverage check after the gate: a covered allocation uses up the sample
   const hash = allocStackHash();
@@ -609,7 +620,7 @@ function checkCanary(i: u32, stack: u32): void {
 // pages: anything else (guard pages, the first two pages) is not KFENCE's to
 // free and takes the allocator's non-slab path (false).
 export function kfenceFree(va: u64, call: u32): bool {
-  const page = (va - poolStart) >> PAGE_SHIFT;
+  const page = (va - KF.poolStart) >> PAGE_SHIFT;
   if (page < 2 || (page & 1) != 0) return false;
   kfenceFreeObject(va, <u32>(page >> 1) - 1, call);
   return true;
@@ -680,7 +691,7 @@ function guardedFree(va: u64, i: u32, zombie: bool, kind: u32, call: u32): void 
 // kfence_shutdown_cache(): live objects of a destroyed cache become zombies
 // (freed, never reused); freed ones forget the cache (cache=<destroyed>).
 export function kfenceCacheDestroy(cacheId: u32): void {
-  if (metaLin == 0) return;
+  if (KF.metaLin == 0) return;
   for (let i: u32 = 0; i < nObjects; i++) {
     const m = meta(i);
     if (load<u8>(m, KF_M_CACHE_NULL) != 0 || load<u32>(m, KF_M_CACHE) != cacheId || !objAllocated(m)) continue;
@@ -699,9 +710,9 @@ export function kfenceCacheDestroy(cacheId: u32): void {
 // unprotected so the access proceeds (true), as the kernel does.
 export function kfenceHandlePageFault(va: u64, write: bool): bool {
   if (!isKfenceAddress(va)) return false;
-  if (!enabled) return unprotect(va);
+  if (!KF.enabled) return unprotect(va);
   statInc(STAT_KFENCE_BUGS);
-  const pageIndex = (va - poolStart) >> PAGE_SHIFT;
+  const pageIndex = (va - KF.poolStart) >> PAGE_SHIFT;
   let report: i32 = -1;
   let type = KFENCE_ERROR_INVALID;
   if ((pageIndex & 1) != 0) {
@@ -746,7 +757,7 @@ export function kfenceTouchFreed(va: u64, apiFrame: u32): void {
 
 // ── panic notifier (kfence.check_on_panic) ──────────────────────────────────
 export function kfenceCheckOnPanic(): void {
-  if (!checkOnPanic || !enabled || metaLin == 0) return;
+  if (!checkOnPanic || !KF.enabled || KF.metaLin == 0) return;
   let stack: u32 = 0;
   for (let i: u32 = 0; i < nObjects; i++) {
     if (!objAllocated(meta(i)) || !metaSane(i)) continue;
@@ -763,26 +774,26 @@ export function kfenceCheckOnPanic(): void {
 // -ENOMEM out of memory.
 export function kfence_set_sample_interval(ms: u32): i32 {
   if (ms == 0) {
-    intervalNs = 0;
-    if (!enabled) return KFENCE_SET_UNCHANGED;
-    enabled = false;
-    nextSampleNs = u64.MAX_VALUE;
-    timerDeferred = false;
+    KF.intervalNs = 0;
+    if (!KF.enabled) return KFENCE_SET_UNCHANGED;
+    KF.enabled = false;
+    KF.nextSampleNs = u64.MAX_VALUE;
+    KF.timerDeferred = false;
     updateGate();
     return KFENCE_SET_DISABLED;
   }
-  intervalNs = <u64>ms * 1000000;
-  if (enabled) return KFENCE_SET_UNCHANGED;
-  if (disabledByWarn) return -EINVAL;
-  if (poolSize == 0) {
+  KF.intervalNs = <u64>ms * 1000000;
+  if (KF.enabled) return KFENCE_SET_UNCHANGED;
+  if (KF.disabledByWarn) return -EINVAL;
+  if (KF.poolSize == 0) {
     const rc = kfenceInitLate();
     if (rc != 0) return rc;
-    enabled = true;
-    timerFire(clockNs);
+    KF.enabled = true;
+    timerFire(TS.clockNs);
     return KFENCE_SET_INITIALISED;
   }
-  enabled = true;
-  timerFire(clockNs);
+  KF.enabled = true;
+  timerFire(TS.clockNs);
   return KFENCE_SET_REENABLED;
 }
 
@@ -814,11 +825,11 @@ function kfenceInitLate(): i32 {
   return 0;
 }
 
-export function kfence_pool_start(): u64 { return poolStart; }
-export function kfence_pool_size(): u64 { return poolSize; }
+export function kfence_pool_start(): u64 { return KF.poolStart; }
+export function kfence_pool_size(): u64 { return KF.poolSize; }
 export function kfence_num_objects(): u32 { return nObjects; }
-export function kfence_meta_base(): usize { return metaLin; }
-export function kfence_enabled(): i32 { return enabled ? 1 : 0; }
+export function kfence_meta_base(): usize { return KF.metaLin; }
+export function kfence_enabled(): i32 { return KF.enabled ? 1 : 0; }
 export function kfence_init_failed(): i32 { return initFailed; }
-export function kfence_sample_interval(): u32 { return enabled ? <u32>(intervalNs / 1000000) : 0; }
-export function kfence_next_sample(): u64 { return nextSampleNs; }
+export function kfence_sample_interval(): u32 { return KF.enabled ? <u32>(KF.intervalNs / 1000000) : 0; }
+export function kfence_next_sample(): u64 { return KF.nextSampleNs; }

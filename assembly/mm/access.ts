@@ -17,7 +17,7 @@ import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
 import { tagsCheck } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
-import { pageFault, generalProtectionFault, enginePanicked } from "./fault";
+import { pageFault, generalProtectionFault, FS } from "./fault";
 import { kfenceHandlePageFault, isKfenceAddress } from "../kfence/core";
 import { MISC_TABLE, HOT_TAG_MASK } from "../statics";
 
@@ -187,14 +187,14 @@ function translateForAccess(va: u64, write: bool, size: u32): usize {
 // for an access split across two pages (loads gathered already; stores call
 // splitCommit), or 0 when the access is skipped.
 export function accessPrepare(va: u64, size: u32, write: bool, path: i32, checkOnlyMode: bool): usize {
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   const k = kasanCheck(va, size, write, path);
   if (k == CHECK_NO_SHADOW) {
     // reading the shadow faults, as the outline check's load would
     pageFault(kasanMemToShadow(noShadowAddr), 0, 1);
     return 0;
   }
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   const vu = mmuVa(va);
   if (!isCanonical(vu)) {
     generalProtectionFault(va, size, write);
@@ -279,12 +279,12 @@ function fillIn(va: u64, byte: u8, n: u64): bool {
 // Copies without the KASAN check (the caller checked the whole range first):
 // 1 done, 0 a fault stopped it.
 export function mem_copy_out(va: u64, dstLin: usize, n: u64): i32 {
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, false); return 0; }
   return copyOut(va, dstLin, n) ? 1 : 0;
 }
 export function mem_copy_in(va: u64, srcLin: usize, n: u64): i32 {
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
   return copyIn(va, srcLin, n) ? 1 : 0;
 }
@@ -295,7 +295,7 @@ export function mem_copy_in(va: u64, srcLin: usize, n: u64): i32 {
 // The KASAN interceptors: a failed check that reported skips the operation
 // (memset/memcpy/memmove return NULL in mm/kasan/shadow.c). Returns 1 if done.
 export function mem_memset(va: u64, byte: u32, n: u64): i32 {
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   const k = kasanCheck(va, n, true, PATH_MEMSET);
   if (k != CHECK_OK) { if (k == CHECK_NO_SHADOW) pageFault(kasanMemToShadow(noShadowAddr), PF_WRITE, 1); return 0; }
   if (!isCanonical(mmuVa(va))) { generalProtectionFault(va, <u32>n, true); return 0; }
@@ -324,7 +324,7 @@ function moveBytes(dst: u64, src: u64, n: u64): bool {
   return true;
 }
 function copyChecked(dst: u64, src: u64, n: u64, path: i32): i32 {
-  if (enginePanicked) return 0;
+  if (FS.enginePanicked) return 0;
   let k = kasanCheck(src, n, false, path);
   if (k == CHECK_OK) k = kasanCheck(dst, n, true, path);
   if (k != CHECK_OK) { if (k == CHECK_NO_SHADOW) pageFault(kasanMemToShadow(noShadowAddr), 0, 1); return 0; }
@@ -338,10 +338,10 @@ export function mem_memmove(dst: u64, src: u64, n: u64): i32 { return copyChecke
 // kasan_check_read / kasan_check_write for the host (no access): 1 fine, 0
 // reported, -1 the check itself faulted (unmapped shadow) or the engine panicked.
 export function kasan_check_range(va: u64, n: u64, write: i32, path: i32): i32 {
-  if (enginePanicked) return -1;
+  if (FS.enginePanicked) return -1;
   const k = kasanCheck(va, n, write != 0, path);
   if (k == CHECK_NO_SHADOW) { pageFault(kasanMemToShadow(noShadowAddr), write ? PF_WRITE : 0, 1); return -1; }
-  if (enginePanicked) return -1;
+  if (FS.enginePanicked) return -1;
   return k == CHECK_OK ? 1 : 0;
 }
 

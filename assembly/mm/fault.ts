@@ -17,16 +17,20 @@ import { mmuVa } from "./access";
 import { isCanonical, VMEMMAP_START } from "./layout";
 import { NO_PFN, pgNext, pgPrev, nrFrames } from "./phys";
 import { kfenceCheckOnPanic } from "../kfence/core";
+import { MACHINE_STATE } from "../statics";
 
-export let dieCounter: u32 = 0;
-export let enginePanicked: bool = false;
+// A panic on any CPU panics the machine: linear memory, not this CPU's (docs/smp.md, "The audit").
+// @ts-ignore: decorator
+@unmanaged class FaultState { dieCounter: u32; enginePanicked: bool; }
+export const FS = changetype<FaultState>(MACHINE_STATE + 0xb00);
+if (offsetof<FaultState>() > 0x100) ERROR("FaultState outgrew its MACHINE_STATE slot");
 
 function oopsCommon(rec: usize, va: u64, size: u32, write: bool): void {
   store<u64>(rec + R_ADDR, va);
   store<u64>(rec + R_SIZE, size);
   store<u32>(rec + R_STACK, currentStack);
   store<u8>(rec + R_FLAGS, <u8>(RF_SKIPPED | (write ? RF_WRITE : 0)));
-  store<u32>(rec + R_DIE, ++dieCounter);
+  store<u32>(rec + R_DIE, ++FS.dieCounter);
   addTaint(TAINT_DIE);
   statInc(STAT_OOPSES);
 }
@@ -55,7 +59,7 @@ export function slubBug(va: u64, cacheId: u32): void {
   store<u64>(rec + R_ADDR, va);
   store<u32>(rec + R_CACHE, cacheId);
   store<u32>(rec + R_STACK, currentStack);
-  store<u32>(rec + R_DIE, ++dieCounter);
+  store<u32>(rec + R_DIE, ++FS.dieCounter);
   addTaint(TAINT_DIE);
 }
 
@@ -155,12 +159,12 @@ export function warn_callback(kind: u32): void { warnRecord(WARN_CALLBACK, 0, ki
 
 // panic(): the engine stops; every later call fails on the host side.
 export function enginePanic(reason: u32, arg: u64): void {
-  if (enginePanicked) return;
+  if (FS.enginePanicked) return;
   const rec = reportBegin(REP_PANIC);
   store<u64>(rec + R_ARG0, reason);
   store<u64>(rec + R_ARG1, arg);
   store<u32>(rec + R_STACK, currentStack);
-  enginePanicked = true;
+  FS.enginePanicked = true;
   // panic notifiers
   kfenceCheckOnPanic();
 }

@@ -635,7 +635,7 @@ export function pageFreeProblem(pfn: u32, order: u32): i32 {
 // ── the public page API: alloc_pages / __free_pages ──────────────────────────
 import { USE_PAGES, GFP_ZERO, GFP_NOWARN, WARN_BAD_PAGE_FREE, WARN_ALLOC_FAILED, WARN_ALLOC_ORDER, R_ARG2,
          R_FIRST_BAD, PAGE_SIZE, ALLOC_SITE_PAGES, EINVAL } from "../../abi/abi";
-import { clockNs } from "../task";
+import { TS } from "../task";
 import { PAGE_OFFSET, physToLin, untag } from "./layout";
 import { pgMapcount } from "./phys";
 import { kasanAllocPages, kasanFreePages } from "../kasan/common";
@@ -666,11 +666,11 @@ export function ratelimit(which: u32): i32 {
   const rs = RATELIMITS + (<usize>which << 4);
   let missed = load<u32>(rs, 12);
   let reported: i32 = 0;
-  if (load<u32>(rs, 8) == 0 && missed == 0 && load<u64>(rs) == 0) store<u64>(rs, clockNs);
-  if (clockNs - load<u64>(rs) >= 5000000000) {
+  if (load<u32>(rs, 8) == 0 && missed == 0 && load<u64>(rs) == 0) store<u64>(rs, TS.clockNs);
+  if (TS.clockNs - load<u64>(rs) >= 5000000000) {
     reported = <i32>missed;
     missed = 0;
-    store<u64>(rs, clockNs);
+    store<u64>(rs, TS.clockNs);
     store<u32>(rs, 0, 8);
   }
   const printed = load<u32>(rs, 8);

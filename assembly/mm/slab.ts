@@ -35,7 +35,7 @@ import { isKfenceAddress } from "../kfence/core";
 import { callCtor } from "../host";
 import { slabErr, listDelCorruption, lruVa } from "./fault";
 import { guestFramesMark, SLAB_EXT, SLAB_AC_POOL, SLAB_END, HOT_SLAB_ALLOCATOR, CACHE_PRIV, MACHINE_STATE } from "../statics";
-import { currentCpu, clockNs } from "../task";
+import { currentCpu, TS } from "../task";
 import { optimalRedzone, allocSlabPages, cacheLin, kmemCache, kmemCacheRam, cacheVerify, cacheState, cache_count, cacheVa, kmalloc_cache_id,
          slabAlloc, CACHE_ACTIVE, KASAN_NO_FREE_META } from "./slub";
 import { kmem_cache_free } from "./slab_common";
@@ -214,7 +214,7 @@ export function slabBootInit(): void {
   if (o >= 0) slabMaxOrder = o > <i64>(MAX_PAGE_ORDER) ? <u32>MAX_PAGE_ORDER : <u32>o;
   else slabMaxOrder = cfg(CFG_RAM_MB) > 32 ? 1 : 0;
   // start_cpu_timer(): the first reap about a second after boot
-  SBS.nextReapNs = clockNs + 1000000000;
+  SBS.nextReapNs = TS.clockNs + 1000000000;
   SBS.slabCorruptions = 0;
 }
 // kmalloc's smallest cache under SLAB is kmalloc-32 (KMALLOC_SHIFT_LOW = 5)
@@ -432,7 +432,7 @@ export function slabCalculateSizes(c: usize, objectSize: u32, align: u32, flags:
   exSet(id, EX_AC_CLASS, bytes);
   exSet(id, EX_AC_STRIDE, stride);
   // the node's first reap: jiffies + REAPTIMEOUT_NODE + (cachep % REAPTIMEOUT_NODE)
-  const first = clockNs + (REAPTIMEOUT_NODE_MS + cacheVa(id) % REAPTIMEOUT_NODE_MS) * 1000000;
+  const first = TS.clockNs + (REAPTIMEOUT_NODE_MS + cacheVa(id) % REAPTIMEOUT_NODE_MS) * 1000000;
   store<u64>(ext(id) + EX_NEXT_REAP, first);
   return true;
 }
@@ -948,14 +948,14 @@ export function slabShrinkSlab(c: usize): bool {
 // shared array and, unless a free slab was recently used, some free slabs.
 // (The kernel runs one delayed work per CPU; here the CPUs reap together.)
 export function slabClockMoved(): void {
-  if (!slabIsSlab() || clockNs < SBS.nextReapNs) return;
+  if (!slabIsSlab() || TS.clockNs < SBS.nextReapNs) return;
   let passes: u32 = 0;
-  while (clockNs >= SBS.nextReapNs && passes < REAP_PASSES_MAX) {
+  while (TS.clockNs >= SBS.nextReapNs && passes < REAP_PASSES_MAX) {
     cacheReap(SBS.nextReapNs);
     SBS.nextReapNs += REAPTIMEOUT_AC_NS;
     passes++;
   }
-  if (clockNs >= SBS.nextReapNs) SBS.nextReapNs = clockNs + REAPTIMEOUT_AC_NS;
+  if (TS.clockNs >= SBS.nextReapNs) SBS.nextReapNs = TS.clockNs + REAPTIMEOUT_AC_NS;
 }
 function cacheReap(now: u64): void {
   const n = cache_count();

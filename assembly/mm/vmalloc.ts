@@ -28,7 +28,7 @@ import { cfg } from "../config";
 import { statAdd, statGet, statInc, statSet } from "../stats";
 import { reportBegin } from "../report";
 import { currentStack, depot_save } from "../stackdepot";
-import { clockNs } from "../task";
+import { TS } from "../task";
 import { kasanPopulateVmalloc, kasanReleaseVmalloc, kasanReleaseFlush, kasanUnpoisonVmalloc,
          kasanPoisonVmalloc } from "../kasan/vmalloc";
 import { granuleUp } from "../kasan/shadow";
@@ -830,7 +830,7 @@ export function vfreeStack(va: u64): void { vfreeAddr(va); }
 let rlStart: u64 = 0;
 let rlCount: u32 = 0;
 function printkRatelimit(): bool {
-  if (rlCount == 0 || clockNs - rlStart >= 5000000000) { rlStart = clockNs; rlCount = 0; }
+  if (rlCount == 0 || TS.clockNs - rlStart >= 5000000000) { rlStart = TS.clockNs; rlCount = 0; }
   if (rlCount >= 10) return false;
   rlCount++;
   return true;
