@@ -1,6 +1,7 @@
 // engine.onCpus' kmalloc_kfree job (bench/smp.ts's throughput on 1 and 2 CPUs):
 // every pair is allocated and freed on the job's CPU, from that CPU's own cpu
 // slab, nothing is left live and nothing is reported; bad input names the range.
+// Then SLUB's per-CPU path without the kernel lock, which the job takes.
 import { describe, it, expect, afterEach } from "vitest";
 import * as abi from "../../abi/abi.js";
 import { Engine } from "../../host/engine.js";
@@ -64,4 +65,77 @@ describe("engine.onCpus kmalloc_kfree jobs", () => {
     // nothing ran: CPU 1 never allocated
     expect(cpuSlab(e, e.exports.kmalloc_cache_id(KMALLOC_64), 1)).toBe(NO_PFN);
   });
+});
+
+// SLUB's per-CPU path without the kernel lock (docs/smp.md, "The lockless
+// per-CPU paths"): with CPU threads running, kmalloc/kfree jobs take it for
+// almost every pair, the counts stay exact, and a host call on CPU 0 while
+// CPU 1 runs one (selfCheck, slabinfo, a quarantine drain, a cache shrink)
+// finds every CPU's per-CPU state whole: it stops the other CPUs' lockless
+// paths first (a quarantine drain and a cache's destruction walk CPU 1's
+// quarantine queue while CPU 1 fills it).
+describe("SLUB's lockless per-CPU path", () => {
+  for (const kasan of ["off", "on"]) {
+    it(`kasan=${kasan}: two CPUs' kmalloc/kfree pairs take it, and the counts stay exact`, async () => {
+      const e = boot(`kasan=${kasan} nr_cpus=2 kfence.sample_interval=0`);
+      await e.smpInit();
+      const before = e.stats().slab, live = kmalloc64(e).activeObjs;
+      const PAIRS = 50_000;
+      expect(await e.onCpus([0, 1].map((cpu) => ({ cpu, kmalloc_kfree: { size: 64, pairs: PAIRS } })))).toEqual([{ cpu: 0, rc: 0 }, { cpu: 1, rc: 0 }]);
+      const after = e.stats().slab;
+      // the slow path runs when a CPU's freelist runs dry (a new slab, the quarantine's reduction)
+      expect(after.locklessAllocs - before.locklessAllocs).toBeGreaterThan(0.9 * 2 * PAIRS);
+      expect(after.locklessFrees - before.locklessFrees).toBeGreaterThan(0.9 * 2 * PAIRS);
+      expect(after.allocs - before.allocs).toBe(2 * PAIRS);
+      expect(after.frees - before.frees).toBe(2 * PAIRS);
+      expect(kmalloc64(e).activeObjs).toBe(live);
+      e.quarantineDrain();
+      expect(e.selfCheck()).toEqual([]);
+      expect(e.takeReports()).toEqual([]);
+    }, 60_000);
+  }
+
+  it("one CPU without CPU threads never takes it (nothing to lock)", async () => {
+    const e = boot("kasan=on nr_cpus=1 kfence.sample_interval=0");
+    await e.onCpus([{ cpu: 0, kmalloc_kfree: { size: 64, pairs: 1000 } }]);
+    expect([e.stats().slab.locklessAllocs, e.stats().slab.locklessFrees]).toEqual([0, 0]);
+  });
+
+  for (const kasan of ["off", "on"]) {
+    it(`kasan=${kasan}: host calls on CPU 0 while CPU 1 runs its lockless pairs see whole per-CPU state`, async () => {
+      const e = boot(`kasan=${kasan} nr_cpus=2 kfence.sample_interval=0`);
+      await e.smpInit();
+      const cache = e.kmem_cache_create("lockless_probe", 64);
+      const live = kmalloc64(e).activeObjs;
+      const before = e.stats().slab;
+      let done = false;
+      const job = e.onCpus([{ cpu: 1, kmalloc_kfree: { size: 64, pairs: 2_000_000 } }]).finally(() => { done = true; });
+      let calls = 0, created = 0;
+      while (!done) {
+        // a stopped CPU 1 is between pairs; under KASAN a pair whose free must move the CPU's
+        // quarantine queue leaves the path holding its object, and waits for the lock we hold
+        const active = kmalloc64(e).activeObjs;
+        if (kasan === "off") expect(active).toBe(live);
+        else expect([live, live + 1]).toContain(active);
+        expect(e.selfCheck()).toEqual([]);
+        if (calls % 3 === 0) e.quarantineDrain();
+        if (calls % 3 === 1) e.kmem_cache_shrink(cache);
+        if (calls % 3 === 2) { e.kmem_cache_destroy(e.kmem_cache_create(`lockless_probe_${calls}`, 64)); created++; }
+        calls++;
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      expect(await job).toEqual([{ cpu: 1, rc: 0 }]);
+      expect(calls).toBeGreaterThan(3);
+      // (each probe cache's descriptor is a kmem_cache object, allocated and freed)
+      const after = e.stats().slab;
+      expect(after.allocs - before.allocs).toBe(2_000_000 + created);
+      e.quarantineDrain();
+      expect(e.stats().slab.frees - before.frees).toBe(2_000_000 + created);
+      expect(kmalloc64(e).activeObjs).toBe(live);
+      expect(after.locklessAllocs - before.locklessAllocs).toBeGreaterThan(1_000_000);
+      expect(e.selfCheck()).toEqual([]);
+      expect(e.takeReports()).toEqual([]);
+      e.kmem_cache_destroy(cache);
+    }, 120_000);
+  }
 });
