@@ -169,7 +169,7 @@ export function bench_kmalloc_kfree(n: u32, size: u32): u32 {
 
 // ── SMP (engine.onCpus kmalloc_kfree jobs, bench/smp.ts) ────────────────────
 // bench_kmalloc_kfree's loop as a CPU's job: each pair takes SLUB's per-CPU
-// path without the kernel lock where it can (mm/slub_smp.ts), so CPUs running
+// path without the kernel lock where it can (slub.ts's kmallocFast, kfreeFast), so CPUs running
 // it at once run in parallel between slow paths (with one CPU, or before CPU
 // threads start, it is the plain loop). A separate function so that the
 // single-CPU loop above stays as it was.

@@ -125,7 +125,7 @@ export function staticsClear(): void {
 @inline export const CHURN_AREA_SIZE: usize = 4096;
 // @ts-ignore: decorator
 @inline export const PERCPU_CHURN_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;
-// ── SMP: the lockless per-CPU paths (smp.ts, mm/slub_smp.ts). A 64-byte line
+// ── SMP: the lockless per-CPU paths (smp.ts, mm/slub.ts). A 64-byte line
 // for the stop word, one per CPU (its in-fast-path word and counters), one for
 // the quarantine's limits as those paths read them; then each CPU's change to
 // every cache's live count, and each CPU's cache of saved stacks.

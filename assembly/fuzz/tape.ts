@@ -420,7 +420,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
     // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads and
-    // stores inside a live slab object first try the CPU's lockless path (mm/slub_smp.ts for
+    // stores inside a live slab object first try the CPU's lockless path (mm/slub.ts for
     // the first two; a direct-map access with a clean shadow for the rest).
     // Nothing there reports, so such an op needs neither the kernel lock nor
     // the ring checks. Its sequence number is taken as it starts: whatever

@@ -875,7 +875,7 @@ export function flushAll(c: usize): void {
 
 // ── the lockless per-CPU paths (SMP) ────────────────────────────────────────
 // With CPU threads running, kmalloc and kfree first try the current CPU's own
-// kmem_cache_cpu without the kernel lock (mm/slub_smp.ts, smp.ts's fastBegin):
+// kmem_cache_cpu without the kernel lock (smp.ts's fastBegin brackets them):
 // the object at the head of the CPU's lockless freelist, and a free into the
 // CPU's cpu slab or (generic KASAN) onto its quarantine queue. Anything else,
 // anything that would report, and anything needing shared state (a new slab,
