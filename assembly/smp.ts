@@ -98,7 +98,8 @@ export function kernel_leave(depth: i32): void {
 
 // ── the lockless per-CPU paths ──────────────────────────────────────────────
 // SLUB's cpu_slab and KASAN's per-CPU quarantine queue are used without the
-// kernel lock (mm/slub.ts, "the lockless per-CPU paths"), as the kernel uses them without a shared lock.
+// kernel lock (mm/slub.ts, "the lockless per-CPU paths"), as the kernel uses
+// them without a shared lock.
 // A CPU marks itself while it is on such a path; a kernel-lock holder that
 // must touch other CPUs' per-CPU state (flush_all, the quarantine's walks,
 // the host's calls) raises the stop word and waits for every mark to clear,
