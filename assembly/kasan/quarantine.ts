@@ -198,8 +198,8 @@ function publish(): void {
   statSet(STAT_QUARANTINE_OBJECTS, objects);
 }
 
-// What the lockless path (mm/slub.ts, "the lockless per-CPU paths") reads instead of QS, which the
-// kernel-lock holder changes non-atomically: the per-CPU limit, whether
+// What the lockless path (mm/slub.ts's kfreeFast) reads instead of QS, which
+// the kernel-lock holder changes non-atomically: the per-CPU limit, whether
 // the quarantine is off, whether the global ring is over budget (a reduction
 // is due). Written under the kernel lock whenever those change.
 // @ts-ignore: decorator
