@@ -1,21 +1,22 @@
 // The SMP stress workload (engine.onCpus churn jobs): each CPU makes random
 // kernel calls on slots only it owns, entering the kernel per call so that
-// CPUs interleave at call granularity. kmalloc/kzalloc/krealloc/kfree,
+// CPUs interleave at call granularity (kmalloc and kfree, and their objects'
+// stamps, take SLUB's lockless per-CPU path where they can). kmalloc/kzalloc/krealloc/kfree,
 // vmalloc/vfree and alloc_pages + vmap/vunmap, every object written at both
 // ends and read back. Bugs are planted only on request (every `oobEvery`-th
 // step reads the byte past a kmalloc'd object: a slab-out-of-bounds), so any
 // other report is the engine's. Ends with everything freed.
 import { PAGE_SHIFT, GFP_KERNEL, GFP_ZERO, EINVAL } from "../abi/abi";
-import { kmalloc, kfree } from "./mm/slub";
+import { kmalloc, kfree, kmallocFast, kfreeFast } from "./mm/slub";
 import { krealloc } from "./mm/slab_common";
 import { vmalloc, vfreeAddr, vmapPfns, vunmapAddr } from "./mm/vmalloc";
 import { alloc_pages, __free_pages } from "./mm/page_alloc";
-import { checkedStore, checkedLoad } from "./mm/access";
+import { checkedStore, checkedLoad, directMapLinAny } from "./mm/access";
 import { PAGE_OFFSET, untag } from "./mm/layout";
 import { currentStack } from "./stackdepot";
 import { FS } from "./mm/fault";
 import { xorshiftStep } from "./random";
-import { kernelEnter, kernelLeave, thisCpu } from "./smp";
+import { kernelEnter, kernelLeave, thisCpu, fastBegin, fastEnd } from "./smp";
 import { PERCPU_CHURN, CHURN_SLOTS, CHURN_AREA_SIZE } from "./statics";
 
 // slot: va u64 | size u32 | kind u32 | pages' vas (vmap: up to MAX_VMAP_PAGES u64)
@@ -51,6 +52,13 @@ function stamp(va: u64, size: u32, tag: u8): void {
 function checkStamp(va: u64, size: u32, tag: u8): bool {
   return checkedLoad<u8>(va) == tag && checkedLoad<u8>(va + size - 1) == tag;
 }
+// The same on the lockless path (a kmalloc'd object): the stamp's linear
+// addresses, both 0 when either access needs the checked path.
+function stampLins(va: u64, size: u32): u64 {
+  const a = untag(va);
+  const first = directMapLinAny(a, 1), last = directMapLinAny(a + size - 1, 1);
+  return first == 0 || last == 0 ? 0 : (<u64>first << 32) | <u64>last;
+}
 
 // free slot i: 0, or -1 when its stamp was overwritten (another CPU wrote into this CPU's object)
 function release(i: u32): i32 {
@@ -58,6 +66,17 @@ function release(i: u32): i32 {
   const kind = load<u32>(s, 12);
   if (kind == KIND_NONE) return 0;
   const va = load<u64>(s), size = load<u32>(s, 8);
+  if (kind == KIND_KMALLOC && fastBegin()) {
+    // SLUB's lockless path (slub.ts), with the stamp read from the direct map
+    const lins = stampLins(va, size);
+    const ok = lins != 0 && load<u8>(<usize>(lins >> 32)) == <u8>(i + 1) && load<u8>(<usize>lins) == <u8>(i + 1);
+    const done = lins != 0 && kfreeFast(va);
+    fastEnd();
+    if (done) {
+      store<u32>(s, KIND_NONE, 12);
+      return ok ? 0 : -1;
+    }
+  }
   const d = kernelEnter();
   const ok = checkStamp(va, size, <u8>(i + 1));
   if (kind == KIND_KMALLOC) kfree(va);
@@ -72,15 +91,19 @@ function release(i: u32): i32 {
   return ok ? 0 : -1;
 }
 
+function setSlot(s: usize, va: u64, size: u32, kind: u32): void {
+  store<u64>(s, va);
+  store<u32>(s, size, 8);
+  store<u32>(s, kind, 12);
+}
+
 function fill(i: u32): i32 {
   const s = slotAt(i);
   const r = rnd() % 10;
+  if (r < 6) return fillKmalloc(i, 1 + rnd() % 1024, r == 0 ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);
   const d = kernelEnter();
-  let va: u64 = 0, size: u32 = 0, kind = KIND_KMALLOC;
-  if (r < 6) {
-    size = 1 + rnd() % 1024;
-    va = kmalloc(size, r == 0 ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);
-  } else if (r < 8) {
+  let va: u64 = 0, size: u32 = 0, kind = KIND_VMAP;
+  if (r < 8) {
     size = 1 + rnd() % (3 << PAGE_SHIFT);
     va = vmalloc(size);
     kind = KIND_VMALLOC;
@@ -101,14 +124,35 @@ function fill(i: u32): i32 {
     }
     va = <u64>m;
     size = n << <u32>PAGE_SHIFT;
-    kind = KIND_VMAP;
   }
   if (va == 0) { kernelLeave(d); return -2; }
   stamp(va, size, <u8>(i + 1));
   kernelLeave(d);
-  store<u64>(s, va);
-  store<u32>(s, size, 8);
-  store<u32>(s, kind, 12);
+  setSlot(s, va, size, kind);
+  return 0;
+}
+
+// kmalloc and the stamp on SLUB's lockless path (slub.ts) where they can go,
+// else (what is left of them) under the kernel lock
+function fillKmalloc(i: u32, size: u32, gfp: u32): i32 {
+  const s = slotAt(i), tag = <u8>(i + 1);
+  let va: u64 = 0;
+  if (fastBegin()) {
+    va = kmallocFast(size, gfp);
+    const lins = va != 0 ? stampLins(va, size) : 0;
+    if (lins != 0) {
+      store<u8>(<usize>(lins >> 32), tag);
+      store<u8>(<usize>lins, tag);
+    }
+    fastEnd();
+    if (lins != 0) { setSlot(s, va, size, KIND_KMALLOC); return 0; }
+  }
+  const d = kernelEnter();
+  if (va == 0) va = kmalloc(size, gfp);
+  if (va != 0) stamp(va, size, tag);
+  kernelLeave(d);
+  if (va == 0) return -2;
+  setSlot(s, va, size, KIND_KMALLOC);
   return 0;
 }
 

@@ -40,16 +40,15 @@ import { kmalloc, kfree, isLiveObjectStart, kmallocFast, kfreeFast, kmemCacheAll
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
 import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
-         mem_store16, SCRATCH, modeOf } from "../mm/access";
-import { PAGE_OFFSET, untag, dmLin, kasanMemToShadow } from "../mm/layout";
-import { dmShadowLin, dmShadowStart } from "../kasan/shadow";
+         mem_store16, SCRATCH, directMapLin } from "../mm/access";
+import { PAGE_OFFSET, untag } from "../mm/layout";
 import { nrFrames, pgUse, pgFlags, pgCache, pgOrder } from "../mm/phys";
 import { FS, warnRecord } from "../mm/fault";
 import { set_current_stack } from "../stackdepot";
 import { set_current, clock_advance } from "../task";
 import { ring_head, ringPending, RING_BASE } from "../report";
 import { isKfenceAddress } from "../kfence/core";
-import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS } from "../kasan/kasan";
+import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
 import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd } from "../smp";
@@ -356,27 +355,14 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
 }
 
 // The lockless path of a load or store of n bytes at offset off through slot
-// s: its linear address when it is inside the slot's live slab or large
-// kmalloc object (a direct-map page, always mapped) and, under generic KASAN,
-// its shadow byte says accessible the way the TLB hit's check would; else 0,
-// and the slow path checks it (and reports what it finds) under the lock.
+// s: its linear address when it is inside the slot's live kmalloc'ed object
+// and mm/access.ts's directMapLin takes it; else 0, and the slow path checks
+// it (and reports what it finds) under the lock.
 // @ts-ignore: decorator
 @inline function lockless<M>(s: usize, off: i32, n: u32): usize {
-  if (modeOf<M>() == KASAN_SW_TAGS || sState(s) != SLOT_LIVE || sKind(s) == KIND_VMALLOC) return 0;
+  if (sState(s) != SLOT_LIVE || sKind(s) == KIND_VMALLOC) return 0;
   if (off < 0 || <u64>off + <u64>n > <u64>sSize(s)) return 0;
-  const a = untag(sPtr(s)) + <u64><i64>off;
-  if (isKfenceAddress(a) || !heapPage(a) || !heapPage(a + n - 1)) return 0;
-  if (modeOf<M>() == KASAN_GENERIC) {
-    // generic KASAN's rule for n <= 8 bytes: a granule's shadow is 0 (all 8
-    // accessible) or k in 1..7 (the first k); the access's last byte decides
-    // in its own granule, and a granule it runs past must be whole
-    const last = a + n - 1;
-    const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
-    const s1 = <i32>load<i8>(sh + <usize>((last >> 3) - (a >> 3)));
-    if (s1 != 0 && (s1 < 0 || <i32>(last & 7) >= s1)) return 0;
-    if ((last >> 3) != (a >> 3) && load<u8>(sh) != 0) return 0;
-  }
-  return dmLin(a);
+  return directMapLin<M>(untag(sPtr(s)) + <u64><i64>off, n);
 }
 
 // The per-op log entry of the op at index i of the logged range (check mode).

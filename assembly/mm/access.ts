@@ -12,14 +12,16 @@ import { SCRATCH_SIZE, SCRATCH_LOAD16, SCRATCH_STORE16 } from "../../abi/abi";
 import { statInc } from "../stats";
 import { tlbEntry, tlbFill, TLB_FAULT, TlbEntry } from "./tlb";
 import { ptWalk } from "./pgtable";
-import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START } from "./layout";
+import { physToLin, isCanonical, kasanMemToShadow, KASAN_MEM_START, PAGE_OFFSET, dmLin } from "./layout";
+import { nrFrames } from "./phys";
+import { dmShadowLin, dmShadowStart } from "../kasan/shadow";
 import { kasanMode, kasanModeHot, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_TAG_KERNEL } from "../kasan/kasan";
 import { genericPoisoned, CHECK_OK, CHECK_BAD, CHECK_NO_SHADOW, noShadowAddr } from "../kasan/generic";
 import { tagsCheck } from "../kasan/sw_tags";
 import { kasanReport } from "../kasan/report";
 import { pageFault, generalProtectionFault, FS } from "./fault";
 import { kfenceHandlePageFault, isKfenceAddress } from "../kfence/core";
-import { MISC_TABLE, HOT_TAG_MASK } from "../statics";
+import { MISC_TABLE, HOT_TAG_MASK, GUEST_FRAMES, GUEST_FRAME_HEAP } from "../statics";
 
 // On arm64 the MMU ignores bits 56..63 (TBI): the address it translates is
 // sign-extended from bit 55 (mmuVa, slow path). Fast paths need no such step:
@@ -100,6 +102,38 @@ export type ModeTags = u32;
     return;
   }
   storeSlow<T>(va, v);
+}
+
+// ── the lockless per-CPU paths (SMP) ────────────────────────────────────────
+// A load or store of n <= 8 bytes at direct-map address a (untagged) on a
+// CPU's lockless path (fuzz/tape.ts, smp_churn.ts), which takes neither the
+// kernel lock nor the TLB: its linear address when both ends are on kmalloc
+// slab or large-kmalloc pages (always mapped in the direct map) and, under
+// generic KASAN, the shadow says accessible by the rule a full check applies
+// (a granule's shadow 0: all 8 bytes; k in 1..7: the first k; a granule the
+// access runs past must be whole). Else 0: the caller takes the TLB's path
+// under the kernel lock, which checks (and reports) in full. Tag modes: 0.
+// @ts-ignore: decorator
+@inline export function directMapLin<M>(a: u64, n: u32): usize {
+  if (modeOf<M>() == KASAN_SW_TAGS) return 0;
+  const off = a - PAGE_OFFSET, last = a + n - 1;
+  if (off >= (<u64>nrFrames << PAGE_SHIFT) || ((off + n - 1) >> PAGE_SHIFT) >= <u64>nrFrames || isKfenceAddress(a)) return 0;
+  if (load<u8>(GUEST_FRAMES + <usize>(off >> PAGE_SHIFT)) != GUEST_FRAME_HEAP ||
+      load<u8>(GUEST_FRAMES + <usize>((off + n - 1) >> PAGE_SHIFT)) != GUEST_FRAME_HEAP) return 0;
+  if (modeOf<M>() == KASAN_GENERIC) {
+    const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
+    const s1 = <i32>load<i8>(sh + <usize>((last >> 3) - (a >> 3)));
+    if (s1 != 0 && (s1 < 0 || <i32>(last & 7) >= s1)) return 0;
+    if ((last >> 3) != (a >> 3) && load<u8>(sh) != 0) return 0;
+  }
+  return dmLin(a);
+}
+/** directMapLin under the booted mode (code that does not know it). */
+export function directMapLinAny(a: u64, n: u32): usize {
+  const m = kasanModeHot();
+  if (m == KASAN_OFF) return directMapLin<ModeOff>(a, n);
+  if (m == KASAN_GENERIC) return directMapLin<ModeGeneric>(a, n);
+  return 0;
 }
 
 // Single accesses from code that does not know the mode: dispatch per call.

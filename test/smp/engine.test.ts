@@ -148,6 +148,9 @@ describe("engine.onCpus: CPUs at the same time", () => {
     expect(res).toEqual(cpus.map((cpu) => ({ cpu, rc: 0 })));
     expect(e.takeReports()).toEqual([]);
     expect(e.stats().reports.lost).toBe(0);
+    // kmalloc and kfree also ran on SLUB's lockless path, alongside the other CPUs' locked work
+    expect(e.stats().slab.locklessAllocs).toBeGreaterThan(ops / 20);
+    expect(e.stats().slab.locklessFrees).toBeGreaterThan(ops / 20);
     expect(e.selfCheck()).toEqual([]);
     e.vm_unmap_aliases();
     expect(e.stats().vmalloc.shadowPages).toBe(shadow0);
