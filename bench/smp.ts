@@ -126,7 +126,7 @@ export async function cpusTable(): Promise<Table> {
     notes: [
       "target (issue 14): 2 CPUs >= 1.7x one CPU. kmalloc+kfree pairs take SLUB's per-CPU path without the kernel lock",
       "  (docs/smp.md); under KASAN every object also goes through the quarantine's reduction, which holds the lock.",
-      "  The churn job's checked accesses and vmalloc work run under the one kernel lock: the CPUs take turns",
+      "  The churn job's krealloc, vmalloc and vmap work runs under the one kernel lock: the CPUs take turns",
       "churn stands in for fuzz throughput (bench fuzz times fuzz --cpus); nr_cpus=1: no CPU threads, so no lock taken",
     ],
   };
