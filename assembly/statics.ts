@@ -126,13 +126,11 @@ export function staticsClear(): void {
 // @ts-ignore: decorator
 @inline export const PERCPU_CHURN_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;
 // ── SMP: the lockless per-CPU paths (smp.ts, mm/slub.ts). A 64-byte line
-// for the stop word, one per CPU (its in-fast-path word and counters), one for
-// the quarantine's limits as those paths read them; then each CPU's change to
-// every cache's live count, and each CPU's cache of saved stacks.
+// for the stop word, one per CPU (its in-fast-path word and counters); then
+// each CPU's change to every cache's live count, and each CPU's cache of saved
+// stacks.
 // @ts-ignore: decorator
 @inline export const PERCPU_FAST: usize = PERCPU_CHURN_END;                   // 0x400 of lines
-// @ts-ignore: decorator
-@inline export const FAST_QUARANTINE: usize = PERCPU_FAST + 0x400;            // 64
 // @ts-ignore: decorator
 @inline export const FAST_LIVE: usize = PERCPU_FAST + 0x1000;                 // 8 x 4096 x i32
 // @ts-ignore: decorator

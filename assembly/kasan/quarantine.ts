@@ -25,7 +25,7 @@ import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
-import { QUARANTINE_TABLE, FAST_QUARANTINE, MACHINE_STATE } from "../statics";
+import { QUARANTINE_TABLE, MACHINE_STATE } from "../statics";
 import { stopOthers } from "../smp";
 
 // @ts-ignore: decorator
@@ -158,22 +158,21 @@ function updateLimits(): void {
   if (budget >= 0) {
     const total = <u64>budget;
     QS.qDisabled = total == 0;
-    QS.qPercpuLimit = total / (<u64>nrCpus * 2);
-    if (QS.qPercpuLimit > QUARANTINE_PERCPU_SIZE) QS.qPercpuLimit = QUARANTINE_PERCPU_SIZE;
+    const limit = total / (<u64>nrCpus * 2);
+    QS.qPercpuLimit = limit > QUARANTINE_PERCPU_SIZE ? QUARANTINE_PERCPU_SIZE : limit;
     const percpu = QS.qPercpuLimit * nrCpus;
     QS.qMaxSize = total > percpu ? total - percpu : 0;
-    QS.qBatchSize = 2 * total / QUARANTINE_BATCHES;
-    if (QS.qBatchSize < QS.qPercpuLimit) QS.qBatchSize = QS.qPercpuLimit;
+    const batch = 2 * total / QUARANTINE_BATCHES;
+    QS.qBatchSize = batch < QS.qPercpuLimit ? QS.qPercpuLimit : batch;
   } else {
     const total = (<u64>nrFrames << PAGE_SHIFT) / 32;   // QUARANTINE_FRACTION
     const percpu = QUARANTINE_PERCPU_SIZE * nrCpus;
     QS.qPercpuLimit = QUARANTINE_PERCPU_SIZE;
     QS.qMaxSize = total < percpu ? 0 : total - percpu;
-    QS.qBatchSize = 2 * total / QUARANTINE_BATCHES;
-    if (QS.qBatchSize < QUARANTINE_PERCPU_SIZE) QS.qBatchSize = QUARANTINE_PERCPU_SIZE;
+    const batch = 2 * total / QUARANTINE_BATCHES;
+    QS.qBatchSize = batch < QUARANTINE_PERCPU_SIZE ? QUARANTINE_PERCPU_SIZE : batch;
   }
   statSet(STAT_QUARANTINE_LIMIT, QS.qMaxSize);
-  mirror();
 }
 
 export function quarantineInit(): void {
@@ -198,28 +197,18 @@ function publish(): void {
   statSet(STAT_QUARANTINE_OBJECTS, objects);
 }
 
-// What the lockless path (mm/slub.ts's kfreeFast) reads instead of QS, which
-// the kernel-lock holder changes non-atomically: the per-CPU limit, whether
-// the quarantine is off, whether the global ring is over budget (a reduction
-// is due). Written under the kernel lock whenever those change.
-// @ts-ignore: decorator
-@inline const MIRROR_LIMIT: usize = FAST_QUARANTINE;        // u64
-// @ts-ignore: decorator
-@inline const MIRROR_DISABLED: usize = FAST_QUARANTINE + 8; // u32
-// @ts-ignore: decorator
-@inline const MIRROR_OVER: usize = FAST_QUARANTINE + 12;    // u32
-function mirror(): void {
-  atomic.store<u64>(MIRROR_LIMIT, QS.qPercpuLimit);
-  atomic.store<u32>(MIRROR_DISABLED, QS.qDisabled ? 1 : 0);
-  atomic.store<u32>(MIRROR_OVER, QS.qSize > QS.qMaxSize ? 1 : 0);
-}
+// The lockless path (mm/slub.ts) reads QS without the kernel lock, as the
+// kernel reads quarantine_size and its limits with READ_ONCE: each field is
+// written whole (updateLimits computes before it stores), and a stale answer
+// only sends a free or an allocation to the slow path, or lets one CPU's queue
+// pass its limit by an object.
 /** Lockless path: the quarantine is on and within budget, and this CPU's queue takes `size` more bytes without moving to the global ring. */
 export function quarantineTakesLocal(cpu: u32, size: u64): bool {
-  if (atomic.load<u32>(MIRROR_DISABLED) != 0 || atomic.load<u32>(MIRROR_OVER) != 0) return false;
-  return percpuQ(cpu < nrCpus ? cpu : 0).bytes + size <= atomic.load<u64>(MIRROR_LIMIT);
+  if (QS.qDisabled || QS.qSize > QS.qMaxSize) return false;
+  return percpuQ(cpu < nrCpus ? cpu : 0).bytes + size <= QS.qPercpuLimit;
 }
 /** Lockless path: no quarantine reduction is due (one would take the kernel lock). */
-export function quarantineWithinBudget(): bool { return atomic.load<u32>(MIRROR_OVER) == 0; }
+export function quarantineWithinBudget(): bool { return QS.qSize <= QS.qMaxSize; }
 /** Lockless path, after quarantineTakesLocal: queue obj on this CPU's queue. */
 export function quarantinePutLocal(c: usize, cpu: u32, obj: u64): void {
   qlPut(percpuQ(cpu < nrCpus ? cpu : 0), obj, freeMetaLin(c, dmLin(obj)), kmemCache(c).size);
@@ -242,7 +231,6 @@ export function quarantinePut(c: usize, obj: u64): bool {
       if (newTail == QUARANTINE_BATCHES) newTail = 0;
       if (newTail != QS.qHead) QS.qTail = newTail;
     }
-    mirror();
   }
   return true;
 }
@@ -260,7 +248,6 @@ export function quarantineReduce(): void {
     if (QS.qHead == QUARANTINE_BATCHES) QS.qHead = 0;
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
-  mirror();
 }
 
 // kasan_quarantine_remove_cache: flush every object of a cache being destroyed.
@@ -281,7 +268,6 @@ export function quarantineRemoveCache(id: u32): void {
     qlFreeAll(TMP_Q, <i32>id, q);
     QS.qSize -= before - q.bytes;
   }
-  mirror();
 }
 
 // Free everything (tests: drain to check accounting).
@@ -300,7 +286,6 @@ export function kasan_quarantine_drain(): void {
     qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
   QS.qSize = 0; QS.qHead = 0; QS.qTail = 0;
-  mirror();
 }
 
 export function quarantine_stats(): void { publish(); }
