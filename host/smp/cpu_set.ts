@@ -81,6 +81,9 @@ function isShared(memory: WebAssembly.Memory): boolean {
 // Called from wasm guests (hooks, heap shims) inside a guest's run, which holds the lock already.
 const GUEST_CALLED = ["__asan_", "guest_"];
 
+/** The kinds of work an onCpus job names. */
+const JOB_KINDS = ["test_vmalloc", "churn", "kmalloc_kfree", "fuzz"] as const;
+
 export class CpuSet {
   /** The CPU the engine's calls run on now. */
   active = 0;
@@ -217,6 +220,8 @@ export class CpuSet {
       if (typeof x !== "number" || !Number.isInteger(x) || x < lo || x > hi) throw new RangeError(`onCpus: job ${i} (CPU ${cpu}): ${what} must be an integer from ${lo} to ${hi}, got ${String(x)}`);
       return x;
     };
+    const kinds = JOB_KINDS.filter((k) => k in j);
+    if (kinds.length > 1) throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names ${kinds.join(" and ")}: one kind of work a job`);
     if ("test_vmalloc" in j && typeof j.test_vmalloc === "object" && j.test_vmalloc !== null) {
       const t = j.test_vmalloc;
       const id = typeof t.test === "string" && Object.hasOwn(TEST_VMALLOC_CASES, t.test) ? TEST_VMALLOC_CASES[t.test] : -1;

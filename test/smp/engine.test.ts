@@ -127,6 +127,9 @@ describe("engine.cpu(n)", () => {
     expect(e.dmesg()).toMatch(/smpboot: x86: Booting SMP configuration:\n.*\.\.\.\. node {2}#0, CPUs: {6}#1\n.*smp: Brought up 1 node, 2 CPUs\n/);
     await expect(e.onCpus([{ cpu: 0, churn: { seed: 1, ops: 10 } }, { cpu: 0, churn: { seed: 2, ops: 10 } }])).rejects.toThrow("onCpus: one job per CPU");
     await expect(e.onCpus([{ cpu: 3, churn: { seed: 1, ops: 10 } }])).rejects.toThrow("onCpus: job 0: CPU 3 does not exist");
+    // a job that names two kinds of work runs neither
+    await expect(e.onCpus([{ cpu: 1, churn: { seed: 1, ops: 10 }, kmalloc_kfree: { size: 64, pairs: 1 } } as never])).rejects.toThrow(
+      "onCpus: job 0 (CPU 1) names churn and kmalloc_kfree: one kind of work a job");
     await expect(e.onCpus([{ cpu: 1, test_vmalloc: { test: "no_such_test" } }])).rejects.toThrow(/no test_vmalloc test "no_such_test"; the tests: fix_size_alloc_test, /);
     await expect(e.onCpus([{ cpu: 1, churn: { seed: 1, ops: -5 } }])).rejects.toThrow("onCpus: job 0 (CPU 1): ops must be an integer from 1 to 100000000, got -5");
     await expect(e.onCpus([{ cpu: 1 } as never])).rejects.toThrow("names no work");
