@@ -27,18 +27,20 @@ import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
 import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
-import { thisCpu, SMP_MAX_CPUS } from "../smp";
+import { thisCpu } from "../smp";
 import { FAST_SAVE_CACHE } from "../statics";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
 // A small cache keyed by (path, current stack) avoids re-hashing in loops.
 const FRAME_BUF: usize = memory.data(4 * (DEPOT_MAX_FRAMES + 8), 8);
-// 256 [key u32, handle u32] slots per CPU (statics.ts FAST_SAVE_CACHE): a
-// lockless path reads its CPU's while another CPU fills its own under the lock.
+const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]; CPU 0's
+// Each CPU has its own (CPUs 1.. in FAST_SAVE_CACHE): a lockless path reads it
+// while another CPU fills its own under the kernel lock.
 // @ts-ignore: decorator
 @inline function saveCacheSlot(key: u32): usize {
-  return FAST_SAVE_CACHE + (<usize>thisCpu << 11) + (<usize>((key * 0x9e3779b1) >> 24) << 3);
+  const base = thisCpu == 0 ? SAVE_CACHE : FAST_SAVE_CACHE + (<usize>(thisCpu - 1) << 11);
+  return base + (<usize>((key * 0x9e3779b1) >> 24) << 3);
 }
 
 // @ts-ignore: decorator
@@ -110,7 +112,7 @@ export function kasanSaveStack(path: u32): u32 {
   store<u32>(slot, h, 4);
   return h;
 }
-export function kasanStackCacheFlush(): void { memory.fill(FAST_SAVE_CACHE, 0, <usize>SMP_MAX_CPUS << 11); }
+export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 8); }
 /** Is the stack kasanSaveStack(path) would save in this CPU's cache (so saving it takes no depot lock)? */
 export function kasanStackCached(path: u32): bool {
   const key = (path << 24) ^ currentStack;
