@@ -56,7 +56,7 @@ export { kfence_pool_start, kfence_pool_size, kfence_num_objects, kfence_meta_ba
 // SMP: the lock torture test's loop and probes (assembly/locks.ts)
 export { smp_lock_torture, smp_torture_count, smp_lock_state } from "./locks";
 export { smp_churn_run } from "./smp_churn";
-export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, smp_probe_shadow, smp_processor_id, host_buf, kernel_enter, kernel_leave, smp_fast_done } from "./smp";
+export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, smp_probe_shadow, smp_processor_id, host_buf, kernel_enter, kernel_leave, smp_fast_done, smp_jobs_abort } from "./smp";
 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
@@ -102,6 +102,7 @@ export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize,
 // fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
 export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,
          fuzz_sites, fuzz_stats, fuzz_end } from "./fuzz/tape";
+export { fuzz_rounds_begin, fuzz_rounds_arm, fuzz_rounds, fuzz_rounds_info, fuzz_cpu_of_op } from "./fuzz/rounds";
 export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
          fuzz_gen_planted } from "./fuzz/gen";
 // kmemleak: the walk over every allocated object the host's scan reads

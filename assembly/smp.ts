@@ -50,6 +50,22 @@ export function smp_start(): void {
 
 /** Whether this thread may sleep on a lock word (0: spin only, as a browser's main thread must). */
 export function smp_set_may_wait(on: i32): void { mayWait = on != 0; }
+/** Whether this thread may sleep (atomic.wait) at all. */
+export function smpMayWait(): bool { return mayWait; }
+
+// A job that failed (a trap, an exception in its CPU's host code) raises this
+// word, so the other CPUs' jobs waiting for it at a barrier inside the core
+// (fuzz/rounds.ts; they wait at most 1 ms at a time) give up instead of
+// waiting for ever.
+// @ts-ignore: decorator
+@inline const JOBS_ABORTED: usize = PERCPU_FAST + 0x800;
+/** A job on some CPU failed: every in-job barrier gives up (the host calls this where a job threw). */
+export function smp_jobs_abort(): void { atomic.store<u32>(JOBS_ABORTED, 1); }
+/** Whether a job failed since smpJobsArm. */
+// @ts-ignore: decorator
+@inline export function smpJobsAborted(): bool { return atomic.load<u32>(JOBS_ABORTED) != 0; }
+/** Before a gang of jobs that meet at in-core barriers starts (no job of theirs runs yet). */
+export function smpJobsArm(): void { atomic.store<u32>(JOBS_ABORTED, 0); }
 
 /**
  * A CPU other than 0 starts: copy the boot state into this instance's globals

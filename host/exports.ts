@@ -167,6 +167,8 @@ export interface CoreExports {
   kernel_enter(): number;
   /** Allocations (which 0) or frees (1) CPU cpu made on SLUB's per-CPU path without the kernel lock, since boot. */
   smp_fast_done(cpu: number, which: number): bigint;
+  /** A job failed: the other CPUs' jobs waiting at a barrier inside the core give up (fuzz_rounds). */
+  smp_jobs_abort(): void;
   kernel_leave(depth: number): void;
   /** The SMP churn job (assembly/smp_churn.ts): bugs planted, -1 (an object changed under its CPU), -3 (panic). */
   smp_churn_run(seed: number, ops: number, oobEvery: number): number;
@@ -229,6 +231,12 @@ export interface CoreExports {
   fuzz_sites(): number;
   fuzz_stats(): number;
   fuzz_end(): void;
+  // fuzz --cpus (assembly/fuzz/rounds.ts)
+  fuzz_rounds_begin(cpus: number, segOps: number, ops: number): number;
+  fuzz_rounds_arm(): void;
+  fuzz_rounds(maxSegs: number, flags: number): number;
+  fuzz_rounds_info(what: number): number;
+  fuzz_cpu_of_op(code: number, slot: number, k: number, cpus: number): number;
   fuzz_gen_config(): number;
   fuzz_gen_init(): number;
   fuzz_gen_fill(dst: number, cap: number, maxOps: number): number;

@@ -80,7 +80,7 @@ import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd } from
 @inline const OP_SEQ: usize = FUZZ_MISC + 512 + FZ_MAX_CPUS * FZ_STATS_STRIDE;
 // this CPU's counters (CPUs running tapes at once each keep their own)
 // @ts-ignore: decorator
-@inline function statsOf(cpu: u32): usize { return STATS + <usize>cpu * <usize>FZ_STATS_STRIDE; }
+@inline export function statsOf(cpu: u32): usize { return STATS + <usize>cpu * <usize>FZ_STATS_STRIDE; }
 
 // bytes of each op, by opcode; 0 = no such op (lengths from abi/abi.ts)
 // @ts-ignore: decorator
@@ -384,7 +384,8 @@ function logOp(i: u32, status: u32, addr: u64, s: usize, seq: u32): void {
 // kernel lock, so the records an op finds new in the ring are its own; only
 // the kmalloc and kfree ops that finish on the lockless path take no lock.
 // S is u16 with CPU threads running, u8 without: the one-CPU loop is compiled without the SMP code.
-function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32 {
+// With CPU threads, cpus > 1 runs only this CPU's ops of segment k (fuzzOwner) and steps over the rest.
+function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u32, cpus: u32): i32 {
   let p = FUZZ_BUF + <usize>start;
   const end = FUZZ_BUF + <usize>len;
   const nCpus = <u32>cfg(CFG_NR_CPUS);
@@ -405,6 +406,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
+    if (smp && cpus > 1 && fuzzOwner(code, <u32>load<u16>(p, 3), k, cpus) != thisCpu) { p += n; op++; continue; }
     // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads and
     // stores inside a live slab object first try the CPU's lockless path (mm/slub.ts for
     // the first two; a direct-map access with a clean shadow for the rest).
@@ -595,6 +597,23 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool): i32
   return rc;
 }
 
+// fuzz --cpus: the CPU that runs an op of segment k on N CPUs. Slot s belongs
+// to CPU (s + k) mod N, so slots change hands at every segment's barrier (a
+// cross-CPU use-after-free or double free); ticks run on CPU 0.
+// @ts-ignore: decorator
+@inline export function fuzzOwner(code: u32, slot: u32, k: u32, cpus: u32): u32 {
+  if (code == FZ_TICK || code == FZ_TASK) return 0;
+  const s = slot + k;
+  return (cpus & (cpus - 1)) == 0 ? s & (cpus - 1) : s % cpus;
+}
+
+/** Run this CPU's ops of segment k (of FUZZ_BUF[start, len), the first op being `op`) on `cpus` CPUs; log entry i is op logBase + i. */
+export function fuzzRunPart(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u32, cpus: u32): i32 {
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log, k, cpus);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log, k, cpus);
+  return runM<ModeTags, u16>(start, len, op, logBase, log, k, cpus);
+}
+
 // ── exports ─────────────────────────────────────────────────────────────────
 // Start a tape: nslots slots, all empty; site stacks, caches and tasks cleared
 // (the host fills them next). 0, or -1 when nslots is too large.
@@ -623,14 +642,10 @@ export function fuzz_set_task(t: u32, pid: u32): void {
 export function fuzz_run(start: u32, len: u32, op: u32, logBase: u32, flags: u32): i32 {
   if (len > <u32>FZ_BUF_SIZE || start > len) return FZR_BAD_OP;
   const log = (flags & 1) != 0;
-  if (smpActive) {
-    if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log);
-    if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log);
-    return runM<ModeTags, u16>(start, len, op, logBase, log);
-  }
-  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log);
-  return runM<ModeTags, u8>(start, len, op, logBase, log);
+  if (smpActive) return fuzzRunPart(start, len, op, logBase, log, 0, 1);
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log, 0, 1);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log, 0, 1);
+  return runM<ModeTags, u8>(start, len, op, logBase, log, 0, 1);
 }
 export function fuzz_pos(): u32 { return resumePos; }
 export function fuzz_next_op(): u32 { return resumeOp; }

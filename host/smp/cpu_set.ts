@@ -28,7 +28,7 @@ const JOB_FRAMES: Record<string, Frame[]> = {
   test_vmalloc_run: [{ name: "test_func", offset: 0x10a, size: 0x2b0, module: "test_vmalloc" }, ...KTHREAD_FRAMES],
   smp_churn_run: [{ name: "smp_churn_thread", offset: 0xd6, size: 0x3c0 }, ...KTHREAD_FRAMES],
   kmalloc_kfree_run: [{ name: "kmalloc_kfree_thread", offset: 0x4e, size: 0x120 }, ...KTHREAD_FRAMES],
-  fuzz_run: [{ name: "fuzz_tape_run", offset: 0x1c4, size: 0x9a0 }, ...KTHREAD_FRAMES],
+  fuzz_rounds: [{ name: "fuzz_tape_run", offset: 0x1c4, size: 0x9a0 }, ...KTHREAD_FRAMES],
 };
 
 type Arg = number | bigint;
@@ -55,8 +55,11 @@ export type CpuJobSpec =
   | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } }
   /** `pairs` kmalloc(size) + kfree, entering the kernel per pair (bench/smp.ts's throughput on 1 and 2 CPUs). */
   | { cpu: number; kmalloc_kfree: { size: number; pairs: number } }
-  /** Tape ops already in the CPU's part of the tape buffer (host/fuzz/smp.ts): fuzz_run's arguments. */
-  | { cpu: number; fuzz: { start: number; len: number; op: number; logBase: number; log: boolean } };
+  /**
+   * Rounds of a fuzz unit's segments (host/fuzz/smp.ts, after fuzz_rounds_begin and fuzz_rounds_arm on
+   * CPU 0): at most `segments` of them, with the per-op log when `log`. Every CPU of the rounds needs one.
+   */
+  | { cpu: number; fuzz: { segments: number; log: boolean } };
 /**
  * rc: test_vmalloc: 0 passed, -1 failed; churn: the bugs planted, -1 when an
  * object changed under its CPU, -3 when the machine panicked; kmalloc_kfree:
@@ -238,10 +241,9 @@ export class CpuSet {
     }
     if ("fuzz" in j && typeof j.fuzz === "object" && j.fuzz !== null) {
       const f = j.fuzz;
-      return { cpu, fn: "fuzz_run", args: [int("start", f.start, 0, 0, abi.FZ_BUF_SIZE), int("len", f.len, 0, 0, abi.FZ_BUF_SIZE),
-        int("op", f.op, 0, 0, 2 ** 32 - 1), int("logBase", f.logBase, 0, 0, 2 ** 32 - 1), f.log === true ? 1 : 0] };
+      return { cpu, fn: "fuzz_rounds", args: [int("segments", f.segments, undefined, 1, 2 ** 31 - 1), f.log === true ? 1 : 0] };
     }
-    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } }, { cpu, kmalloc_kfree: { size, pairs } } or { cpu, fuzz: { start, len, op, logBase, log } }`);
+    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } }, { cpu, kmalloc_kfree: { size, pairs } } or { cpu, fuzz: { segments, log } }`);
   }
 
   /**
@@ -252,6 +254,14 @@ export class CpuSet {
     if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("onCpus: a non-empty array of jobs, one per CPU");
     const calls = jobs.map((j, i) => this.jobCall(j, i));
     if (new Set(calls.map((c) => c.cpu)).size !== calls.length) throw new RangeError("onCpus: one job per CPU");
+    // the fuzz rounds' CPUs meet at barriers inside the core: a CPU left out would leave the others waiting
+    if (calls.some((c) => c.fn === "fuzz_rounds")) {
+      const n = this.raw0.fuzz_rounds_info(abi.FZI_CPUS);
+      if (n < 2) throw new Error("onCpus: fuzz jobs run the rounds fuzz_rounds_begin set up (host/fuzz/smp.ts); none is set up");
+      if (calls.length !== n || calls.some((c) => c.fn !== "fuzz_rounds" || c.cpu >= n)) {
+        throw new RangeError(`onCpus: the fuzz rounds run on CPUs 0-${n - 1}: one fuzz job on each of them and no other job`);
+      }
+    }
     // CPU threads only for jobs on other CPUs: CPU 0 alone runs here, also on ordinary memory (one CPU)
     if (calls.some((c) => c.cpu !== 0)) await this.init();
     // each CPU's current stack while its job runs: what its reports' tracks show

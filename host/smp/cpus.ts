@@ -85,6 +85,7 @@ parentPort.on("message", ({ id, fn, args, gen }) => {
     if (gen) { Atomics.add(gate, 1, 1); Atomics.notify(gate, 1); while (Atomics.load(gate, 0) < gen) {} }
     parentPort.postMessage({ id, ok: true, value: invoke(fn, args) });
   } catch (e) {
+    try { x.smp_jobs_abort(); } catch {}      // the other CPUs' jobs must not wait for this one at an in-core barrier
     parentPort.postMessage({ id, ok: false, error: String((e && e.message) || e) });
   } finally { inJob = false; nesting--; }
 });

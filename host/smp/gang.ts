@@ -152,6 +152,8 @@ export abstract class CpuGang implements CpuRunner {
         if (jobs[i0].stack !== undefined) this.runOnCpu0("set_current_stack", [jobs[i0].stack!]);
         results[i0] = Promise.resolve(this.runOnCpu0(jobs[i0].fn, argsOf[i0]));
       } catch (e) {
+        // the other CPUs' jobs must not wait for this one at an in-core barrier
+        try { (this.cpu0.smp_jobs_abort as () => void)(); } catch { /* the job's own error is the one to report */ }
         results[i0] = Promise.reject(e);
       }
     }

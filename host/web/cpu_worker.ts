@@ -65,6 +65,7 @@ self.onmessage = (e: MessageEvent<ToCpu>) => {
     if (m.gen) { Atomics.add(gate, 1, 1); Atomics.notify(gate, 1); while (Atomics.load(gate, 0) < m.gen) { /* spin: all CPUs start together */ } }
     post({ t: "done", id: m.id, ok: true, value: invoke(m.fn, m.args) });
   } catch (err) {
+    try { x?.smp_jobs_abort(); } catch { /* the job's own error is the one to report */ }
     post({ t: "done", id: m.id, ok: false, error: message(err) });
   }
 };

@@ -12,7 +12,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as abi from "../../abi/abi.js";
 import { fuzz, summaryJson, parseCpus } from "../../host/fuzz/runner.js";
-import { runUnitSmp, cpuOfOp } from "../../host/fuzz/smp.js";
+import { runUnitSmp } from "../../host/fuzz/smp.js";
+import { Engine } from "../../host/engine.js";
 import { generatorOptions, type UnitJob } from "../../host/fuzz/unit.js";
 import { generateTape } from "../../host/fuzz/generator.js";
 import { readOp, emptyOp, opOffsets, decodeTape } from "../../host/fuzz/tape.js";
@@ -61,12 +62,13 @@ describe("fuzz --cpus", () => {
     expect(r.reportsLost).toBe(0);
     // each planted bug is one report
     expect(r.reports).toBe(r.planted.uaf + r.planted["double-free"]);
-    // the stream, to see which CPU ran each op: slot s is CPU (s + segment) mod 2's
+    // the stream, to see which CPU ran each op (the core's rule: slot s is CPU (s + segment) mod 2's)
     const tape = generateTape(generatorOptions(job), job.ops);
     const offs = opOffsets(tape.body);
     const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
     const ops = offs.slice(0, -1).map((p) => { const o = emptyOp(); readOp(tape.body, dv, p, o); return o; });
-    const cpuOf = (i: number) => cpuOfOp(ops[i].code, ops[i].slot, Math.floor(i / 64), 2);
+    const owner = Engine.createSync({ cmdline: CMD }).exports;
+    const cpuOf = (i: number) => owner.fuzz_cpu_of_op(ops[i].code, ops[i].slot, Math.floor(i / 64), 2);
     const site = (i: number) => tape.header.sites[ops[i].site].name;
     let crossUaf = 0, crossDouble = 0;
     for (const b of r.bugs) {

@@ -6,6 +6,9 @@ import { Engine } from "../../host/engine.js";
 import { compileCore } from "../../host/instance.js";
 import { CpuThreads } from "../../host/smp/cpus.js";
 import type { EngineOptions } from "../../host/config.js";
+import { Generator } from "../../host/fuzz/generator.js";
+import { TapeExecutor } from "../../host/fuzz/exec.js";
+import * as abi from "../../abi/abi.js";
 
 const ZONE_LOCK = 0;
 let started: CpuThreads[] = [];
@@ -50,6 +53,19 @@ describe("CPU threads over one memory", () => {
     await cpus.stop();
     await expect(cpus.run({ cpu: 1, fn: "smp_torture_count" })).rejects.toThrow("the CPU threads were stopped");
   }, 120_000);
+
+  it("a CPU whose job fails lets the others out of the fuzz rounds' barriers instead of leaving them waiting", async () => {
+    const { e, cpus } = await machine(2);
+    const gen = new Generator({ seed: 1, profile: "slab-churn", cpus: 2 }, e);
+    new TapeExecutor(e, gen.header);
+    expect(e.exports.fuzz_rounds_begin(2, 64, 100_000)).toBe(64);
+    e.exports.fuzz_rounds_arm();
+    // CPU 1's job throws before its first barrier (a bigint where the export takes a number), while CPU 0
+    // runs its part of segment 0 and waits there for CPU 1
+    await expect(cpus.all([{ cpu: 0, fn: "fuzz_rounds", args: [1000, 0] }, { cpu: 1, fn: "fuzz_rounds", args: [1000n, 0] }]))
+      .rejects.toThrow(/^CPU 1: .*BigInt/);
+    expect(e.exports.fuzz_rounds_info(abi.FZI_SEGMENT)).toBe(0);
+  }, 60_000);
 
   it.each([
     ["generic KASAN, x86_64", { kasan: true }],

@@ -5,6 +5,8 @@ import { describe, it, expect, afterEach } from "vitest";
 import { Engine, EnginePanicError } from "../../host/engine.js";
 import { compileCore } from "../../host/instance.js";
 import type { EngineOptions } from "../../host/config.js";
+import { Generator } from "../../host/fuzz/generator.js";
+import { TapeExecutor } from "../../host/fuzz/exec.js";
 
 let engines: Engine[] = [];
 afterEach(async () => { await Promise.all(engines.map((e) => e.stopCpus())); engines = []; });
@@ -133,6 +135,16 @@ describe("engine.cpu(n)", () => {
     await expect(e.onCpus([{ cpu: 1, test_vmalloc: { test: "no_such_test" } }])).rejects.toThrow(/no test_vmalloc test "no_such_test"; the tests: fix_size_alloc_test, /);
     await expect(e.onCpus([{ cpu: 1, churn: { seed: 1, ops: -5 } }])).rejects.toThrow("onCpus: job 0 (CPU 1): ops must be an integer from 1 to 100000000, got -5");
     await expect(e.onCpus([{ cpu: 1 } as never])).rejects.toThrow("names no work");
+    // fuzz rounds meet at barriers inside the core: only with the rounds set up, and on every one of their CPUs
+    await expect(e.onCpus([{ cpu: 0, fuzz: { segments: 1, log: false } }, { cpu: 1, fuzz: { segments: 1, log: false } }])).rejects.toThrow(
+      "onCpus: fuzz jobs run the rounds fuzz_rounds_begin set up (host/fuzz/smp.ts); none is set up");
+    new TapeExecutor(e, new Generator({ seed: 1, profile: "slab-churn", cpus: 2 }, e).header);
+    expect(e.exports.fuzz_rounds_begin(2, 64, 1000)).toBe(64);
+    for (const jobs of [[{ cpu: 1, fuzz: { segments: 1, log: false } }], [{ cpu: 0, fuzz: { segments: 1, log: false } }, { cpu: 1, churn: { seed: 1, ops: 10 } }]]) {
+      await expect(e.onCpus(jobs)).rejects.toThrow("onCpus: the fuzz rounds run on CPUs 0-1: one fuzz job on each of them and no other job");
+    }
+    await expect(e.onCpus([{ cpu: 0, fuzz: { segments: 0, log: false } }, { cpu: 1, fuzz: { segments: 1, log: false } }])).rejects.toThrow(
+      "onCpus: job 0 (CPU 0): segments must be an integer from 1 to 2147483647, got 0");
     await expect(e.onCpus([])).rejects.toThrow("a non-empty array of jobs");
   });
 });

@@ -1,0 +1,175 @@
+// fuzz --cpus N (host/fuzz/smp.ts): the unit's stream in segments, run by N
+// CPUs at once in rounds, with no call into the host between segments.
+//
+// Every CPU calls fuzz_rounds as its job. In a round each CPU runs its own
+// ops of segment k (tape.ts fuzzOwner: slot s is CPU (s + k) mod N's; the
+// others' ops are stepped over), while CPU 0 also generates segment k + 1 into
+// the other half of the tape buffer; then all meet at a barrier and go on
+// with k + 1. A CPU that stops (the report ring nearly full, a panic, an op
+// refused) raises the stop word: after that round's barrier every CPU
+// returns, the host drains the ring, and the next call goes on where each CPU
+// stopped. The host also gets control back every `maxSegs` segments (its
+// progress, deadline and Ctrl-C) and after every segment in check mode (the
+// oracle reads that segment's log before the next one overwrites it).
+import { FZ_BUF_SIZE, FZ_LOG_OPS, FZR_DONE, FZR_BAD_OP, FZR_ALONE, FZC_RESUME_POS, FZC_RESUME_OP, FZ_MAX_CPUS, FZI_SEGMENT, FZI_FIRST_OP,
+         FZI_OPS, FZI_START, FZI_BYTES, FZI_GEN_LEFT, FZI_CPUS } from "../../abi/abi";
+import { FUZZ_BUF, FUZZ_MISC } from "../statics";
+import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
+import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
+import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
+
+// the rounds' state, after the interpreter's part of FUZZ_MISC
+// @ts-ignore: decorator
+@inline const RB: usize = FUZZ_MISC + 0xc00;
+// @ts-ignore: decorator
+@inline const RB_K: usize = RB;             // the segment the CPUs are on
+// @ts-ignore: decorator
+@inline const RB_CPUS: usize = RB + 4;
+// @ts-ignore: decorator
+@inline const RB_SEG_OPS: usize = RB + 8;
+// @ts-ignore: decorator
+@inline const RB_GEN_LEFT: usize = RB + 12; // ops of the unit not generated yet
+// @ts-ignore: decorator
+@inline const RB_NEXT: usize = RB + 16;     // 1: segment k + 1 is generated
+// @ts-ignore: decorator
+@inline const RB_STOP: usize = RB + 20;     // a CPU stopped this call's rounds
+// segment k is in half k & 1; its description (u32 each): first op, ops, bytes
+// @ts-ignore: decorator
+@inline const RB_SEG: usize = RB + 32;
+// the barrier: arrivals, and the generation (each on its own line)
+// @ts-ignore: decorator
+@inline const RB_ARRIVED: usize = RB + 64;
+// @ts-ignore: decorator
+@inline const RB_RELEASED: usize = RB + 128;
+// @ts-ignore: decorator
+@inline const HALF: u32 = <u32>FZ_BUF_SIZE / 2;
+// @ts-ignore: decorator
+@inline const BARRIER_SPINS: i32 = 4000;
+// @ts-ignore: decorator
+@inline const BARRIER_WAIT_NS: i64 = 1000000;
+// @ts-ignore: decorator
+@inline const BARRIER_MAX_WAITS: u32 = 60000;     // at least a minute of 1 ms waits
+
+// @ts-ignore: decorator
+@inline function seg(k: u32): usize { return RB_SEG + (<usize>(k & 1) << 4); }
+// @ts-ignore: decorator
+@inline function halfStart(k: u32): u32 { return (k & 1) * HALF; }
+
+// Generate segment k into its half: at most the segment's ops and what is left of the unit.
+function generate(k: u32): void {
+  const left = load<u32>(RB_GEN_LEFT);
+  const want = min<u32>(load<u32>(RB_SEG_OPS), left);
+  const d = seg(k);
+  store<u32>(d, fuzz_gen_op());
+  const n = want == 0 ? 0 : fuzz_gen_fill(FUZZ_BUF + <usize>halfStart(k), HALF, want);
+  store<u32>(d, n, 4);
+  store<u32>(d, n == 0 ? 0 : fuzz_gen_bytes(), 8);
+  store<u32>(RB_GEN_LEFT, left - n);
+}
+
+// All `cpus` CPUs meet here. True when they do not: a job failed
+// (smp_jobs_abort), or, as a last resort against a hang (a CPU's thread gone),
+// a minute of waiting passed; then the others are told to give up too.
+function barrier(cpus: u32): bool {
+  const released = atomic.load<u32>(RB_RELEASED);
+  if (atomic.add<u32>(RB_ARRIVED, 1) == cpus - 1) {
+    atomic.store<u32>(RB_ARRIVED, 0);
+    atomic.add<u32>(RB_RELEASED, 1);
+    atomic.notify(RB_RELEASED, cpus);
+    return false;
+  }
+  const wait = smpMayWait();
+  let waits: u32 = 0;
+  for (let i = 0; atomic.load<u32>(RB_RELEASED) == released; i++) {
+    if (smpJobsAborted()) return true;
+    if (!wait || i < BARRIER_SPINS) continue;
+    if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return true; }
+    atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
+  }
+  return false;
+}
+
+// Where CPU c goes on: byte and op (its counters' resume words).
+function resumeAt(c: u32, pos: u32, op: u32): void {
+  const st = statsOf(c);
+  store<u64>(st + (<usize>FZC_RESUME_POS << 3), pos);
+  store<u64>(st + (<usize>FZC_RESUME_OP << 3), op);
+}
+
+// ── exports ─────────────────────────────────────────────────────────────────
+// CPU 0, after fuzz_begin and the generator's set-up: rounds on `cpus` CPUs of
+// `segOps` ops a segment, `ops` ops in all. Generates segment 0; returns its
+// ops (0: none, or bad arguments).
+export function fuzz_rounds_begin(cpus: u32, segOps: u32, ops: u32): u32 {
+  if (cpus < 2 || cpus > <u32>FZ_MAX_CPUS || segOps == 0 || segOps > <u32>FZ_LOG_OPS) return 0;
+  memory.fill(RB, 0, 192);
+  store<u32>(RB_CPUS, cpus);
+  store<u32>(RB_SEG_OPS, segOps);
+  store<u32>(RB_GEN_LEFT, ops);
+  generate(0);
+  for (let c: u32 = 0; c < cpus; c++) resumeAt(c, 0, load<u32>(seg(0)));
+  return load<u32>(seg(0), 4);
+}
+
+// CPU 0, before each call of fuzz_rounds on every CPU (none of them running yet).
+export function fuzz_rounds_arm(): void {
+  atomic.store<u32>(RB_STOP, 0);
+  atomic.store<u32>(RB_ARRIVED, 0);
+  smpJobsArm();
+}
+
+// Every CPU's job: at most maxSegs segments' rounds (flags bit 0: the per-op
+// log). Returns this CPU's FZR_* for its last part of a segment (FZR_DONE
+// when it finished it); fuzz_rounds_info says where the rounds are.
+export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
+  const cpus = load<u32>(RB_CPUS);
+  if (!smpActive || cpus < 2 || thisCpu >= cpus) return FZR_BAD_OP;
+  const log = (flags & 1) != 0;
+  const st = statsOf(thisCpu);
+  let k = load<u32>(RB_K);
+  let rc = FZR_DONE;
+  for (let s: u32 = 0; s < maxSegs; s++) {
+    const d = seg(k);
+    if (load<u32>(d, 4) == 0) break;           // the unit's stream is over
+    if (thisCpu == 0 && load<u32>(RB_NEXT) == 0) {
+      generate(k + 1);
+      store<u32>(RB_NEXT, 1);
+    }
+    const first = load<u32>(d);
+    const pos = <u32>load<u64>(st + (<usize>FZC_RESUME_POS << 3));
+    const end = halfStart(k) + load<u32>(d, 8);
+    if (pos < end) {
+      rc = fuzzRunPart(pos, end, <u32>load<u64>(st + (<usize>FZC_RESUME_OP << 3)), first, log, k, cpus);
+      if (rc != FZR_DONE) atomic.store<u32>(RB_STOP, 1);
+    }
+    if (barrier(cpus)) return FZR_ALONE;
+    if (atomic.load<u32>(RB_STOP) != 0) break;
+    // segment k is done on every CPU: on to k + 1 (CPU 0 generated it before the barrier)
+    k++;
+    resumeAt(thisCpu, halfStart(k), load<u32>(seg(k)));
+    if (thisCpu == 0) {
+      store<u32>(RB_K, k);
+      store<u32>(RB_NEXT, 0);
+    }
+  }
+  return rc;
+}
+
+// Where the rounds are (FZI_*): the segment k, its first op, its ops, where its
+// bytes start in the tape buffer, their length; ops not generated yet; the CPUs.
+export function fuzz_rounds_info(what: u32): u32 {
+  const k = load<u32>(RB_K);
+  switch (what) {
+    case FZI_SEGMENT: return k;
+    case FZI_FIRST_OP: return load<u32>(seg(k));
+    case FZI_OPS: return load<u32>(seg(k), 4);
+    case FZI_START: return halfStart(k);
+    case FZI_BYTES: return load<u32>(seg(k), 8);
+    case FZI_GEN_LEFT: return load<u32>(RB_GEN_LEFT);
+    case FZI_CPUS: return load<u32>(RB_CPUS);
+    default: return 0;
+  }
+}
+
+/** The CPU that runs an op (opcode, slot) of segment k on `cpus` CPUs. */
+export function fuzz_cpu_of_op(code: u32, slot: u32, k: u32, cpus: u32): u32 { return cpus == 0 ? 0 : fuzzOwner(code & 0x7f, slot, k, cpus); }
