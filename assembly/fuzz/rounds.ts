@@ -6,7 +6,7 @@
 // others' ops are stepped over), while CPU 0 also generates segment k + 1 into
 // the other half of the tape buffer; then all meet at a barrier and go on
 // with k + 1. A CPU that stops (the report ring nearly full, a panic, an op
-// refused) raises the stop word: after that round's barrier every CPU
+// refused) says so at the barrier: after that round every CPU
 // returns, the host drains the ring, and the next call goes on where each CPU
 // stopped. The host also gets control back every `maxSegs` segments (its
 // progress, deadline and Ctrl-C) and after every segment in check mode (the
@@ -31,8 +31,11 @@ import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_ab
 @inline const RB_GEN_LEFT: usize = RB + 12; // ops of the unit not generated yet
 // @ts-ignore: decorator
 @inline const RB_NEXT: usize = RB + 16;     // 1: segment k + 1 is generated
+// the barrier generation whose round a CPU stopped in, plus one (only ever
+// raised between arms: a CPU already in a later round cannot make a slower
+// one stop early, and nothing needs clearing between rounds)
 // @ts-ignore: decorator
-@inline const RB_STOP: usize = RB + 20;     // a CPU stopped this call's rounds
+@inline const RB_STOP: usize = RB + 20;
 // segment k is in half k & 1; its description (u32 each): first op, ops, bytes
 // @ts-ignore: decorator
 @inline const RB_SEG: usize = RB + 32;
@@ -67,26 +70,29 @@ function generate(k: u32): void {
   store<u32>(RB_GEN_LEFT, left - n);
 }
 
-// All `cpus` CPUs meet here. True when they do not: a job failed
-// (smp_jobs_abort), or, as a last resort against a hang (a CPU's thread gone),
-// a minute of waiting passed; then the others are told to give up too.
-function barrier(cpus: u32): bool {
+// All `cpus` CPUs meet here, each saying whether it stopped in the round.
+// Returns 0 to go on, 1 when some CPU stopped, -1 when they do not meet: a
+// job failed (smp_jobs_abort), or, as a last resort against a hang (a CPU's
+// thread gone), a minute of waiting passed; then the others are told to give
+// up too.
+function barrier(cpus: u32, stopped: bool): i32 {
   const released = atomic.load<u32>(RB_RELEASED);
+  if (stopped) atomic.store<u32>(RB_STOP, released + 1);
   if (atomic.add<u32>(RB_ARRIVED, 1) == cpus - 1) {
     atomic.store<u32>(RB_ARRIVED, 0);
     atomic.add<u32>(RB_RELEASED, 1);
     atomic.notify(RB_RELEASED, cpus);
-    return false;
+  } else {
+    const wait = smpMayWait();
+    let waits: u32 = 0;
+    for (let i = 0; atomic.load<u32>(RB_RELEASED) == released; i++) {
+      if (smpJobsAborted()) return -1;
+      if (!wait || i < BARRIER_SPINS) continue;
+      if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return -1; }
+      atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
+    }
   }
-  const wait = smpMayWait();
-  let waits: u32 = 0;
-  for (let i = 0; atomic.load<u32>(RB_RELEASED) == released; i++) {
-    if (smpJobsAborted()) return true;
-    if (!wait || i < BARRIER_SPINS) continue;
-    if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return true; }
-    atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
-  }
-  return false;
+  return atomic.load<u32>(RB_STOP) == released + 1 ? 1 : 0;
 }
 
 // Where CPU c goes on: byte and op (its counters' resume words).
@@ -138,12 +144,10 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
     const first = load<u32>(d);
     const pos = <u32>load<u64>(st + (<usize>FZC_RESUME_POS << 3));
     const end = halfStart(k) + load<u32>(d, 8);
-    if (pos < end) {
-      rc = fuzzRunPart(pos, end, <u32>load<u64>(st + (<usize>FZC_RESUME_OP << 3)), first, log, k, cpus);
-      if (rc != FZR_DONE) atomic.store<u32>(RB_STOP, 1);
-    }
-    if (barrier(cpus)) return FZR_ALONE;
-    if (atomic.load<u32>(RB_STOP) != 0) break;
+    if (pos < end) rc = fuzzRunPart(pos, end, <u32>load<u64>(st + (<usize>FZC_RESUME_OP << 3)), first, log, k, cpus);
+    const met = barrier(cpus, rc != FZR_DONE);
+    if (met < 0) return FZR_ALONE;
+    if (met > 0) break;
     // segment k is done on every CPU: on to k + 1 (CPU 0 generated it before the barrier)
     k++;
     resumeAt(thisCpu, halfStart(k), load<u32>(seg(k)));

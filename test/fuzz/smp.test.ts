@@ -116,6 +116,18 @@ describe("fuzz --cpus", () => {
     expect(r.reports).toBe(r.planted["double-free"]);
   }, 120_000);
 
+  it("stops all the CPUs' rounds together when one stops: pauses on 2 and 4 CPUs, short and long segments, none left at a barrier", async () => {
+    // (a CPU that read another round's stop would return while the others wait for it at a barrier: a one-line error a minute later)
+    for (const [cpus, segmentOps] of [[2, 16384], [2, 64], [4, 512], [4, 64], [2, 16384], [4, 16384]]) {
+      const job: UnitJob = { unit: 0, ops: 30_000, seed: 20 + segmentOps + cpus, profile: "slab-churn", cmdline: `nr_cpus=${cpus} ${CMD}`,
+        plant: { "double-free": 0.05 }, plantWrites: true, check: false, cpus, segmentOps };
+      const r = await runUnitSmp(job);
+      expect(r.ops).toBe(30_000);
+      expect(r.reportsLost).toBe(0);
+      expect(r.reports).toBe(r.planted["double-free"]);
+    }
+  }, 240_000);
+
   it("runs on 4 CPUs (nr_cpus=4): every planted bug reported once, the same on a second run", async () => {
     const job: UnitJob = { unit: 0, ops: 100_000, seed: 13, profile: "mixed", cmdline: `nr_cpus=4 ${CMD}`, plant: { uaf: 2e-4, "double-free": 2e-4, "invalid-free": 2e-4 },
       plantWrites: false, check: false, cpus: 4, segmentOps: 512 };
