@@ -40,7 +40,7 @@ import { kmalloc, kfree, isLiveObjectStart, kmallocFast, kfreeFast, kmemCacheAll
 import { kmem_cache_alloc, kmem_cache_free, krealloc } from "../mm/slab_common";
 import { vmalloc, vfree, isVmallocAddr } from "../mm/vmalloc";
 import { checkedLoadM, checkedStoreM, ModeOff, ModeGeneric, ModeTags, mem_memset, mem_memcpy, mem_load16,
-         mem_store16, SCRATCH, directMapLin } from "../mm/access";
+         mem_store16, SCRATCH, directMapLin, directMapRangeLin } from "../mm/access";
 import { PAGE_OFFSET, untag } from "../mm/layout";
 import { nrFrames, pgUse, pgFlags, pgCache, pgOrder } from "../mm/phys";
 import { FS, warnRecord } from "../mm/fault";
@@ -348,21 +348,25 @@ function store16Op(s: usize, off: i32, op: u32): u32 {
   return FZS_DONE;
 }
 
-// A 1-, 2-, 4- or 8-byte load or store (not 16: those go through scratch).
+// A load or store of 1 to 16 bytes.
 // @ts-ignore: decorator
-@inline function plainAccess(code: u32): bool {
-  return (code >= <u32>FZ_LOAD1 && code <= <u32>FZ_LOAD8) || (code >= <u32>FZ_STORE1 && code <= <u32>FZ_STORE8);
-}
+@inline function sizedAccess(code: u32): bool { return code >= <u32>FZ_LOAD1 && code <= <u32>FZ_STORE16; }
 
-// The lockless path of a load or store of n bytes at offset off through slot
-// s: its linear address when it is inside the slot's live kmalloc'ed object
+// The lockless path of an access to n bytes at offset off through slot s
+// (`range`: a memset or a memcpy's side, up to a page): its linear address
+// when it is inside the slot's live slab object (kmalloc or a tape cache)
 // and mm/access.ts's directMapLin takes it; else 0, and the slow path checks
 // it (and reports what it finds) under the lock.
 // @ts-ignore: decorator
-@inline function lockless<M>(s: usize, off: i32, n: u32): usize {
-  if (sState(s) != SLOT_LIVE || sKind(s) == KIND_VMALLOC) return 0;
+@inline function lockless<M>(s: usize, off: i32, n: u32, range: bool = false): usize {
+  const kind = sKind(s);
+  if (sState(s) != SLOT_LIVE || kind == KIND_VMALLOC || n == 0) return 0;
   if (off < 0 || <u64>off + <u64>n > <u64>sSize(s)) return 0;
-  return directMapLin<M>(untag(sPtr(s)) + <u64><i64>off, n);
+  const a = untag(sPtr(s)) + <u64><i64>off;
+  // a tape cache's slab is no kmalloc page: its pages are checked as the slow path checks them
+  const cache = kind == KIND_CACHE;
+  if (cache && (!workloadPage(a) || !workloadPage(a + n - 1))) return 0;
+  return range ? directMapRangeLin<M>(a, n, !cache) : directMapLin<M>(a, n, !cache);
 }
 
 // The per-op log entry of the op at index i of the logged range (check mode).
@@ -407,15 +411,17 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
     if (smp && cpus > 1 && fuzzOwner(code, <u32>load<u16>(p, 3), k, cpus) != thisCpu) { p += n; op++; continue; }
-    // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads and
-    // stores inside a live slab object first try the CPU's lockless path (mm/slub.ts for
-    // the first two; a direct-map access with a clean shadow for the rest).
+    // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads,
+    // stores (1 to 16 bytes), memsets and memcpys (up to a page) inside live
+    // slab objects first try the CPU's lockless path (mm/slub.ts for the
+    // first three; a direct-map access with a clean shadow for the rest).
     // Nothing there reports, so such an op needs neither the kernel lock nor
     // the ring checks. Its sequence number is taken as it starts: whatever
     // another CPU does to the same memory is either ordered after it (that CPU
     // stops this one first) or seen by it, and an op that sees something goes
     // to the slow path, where it takes a new number.
-    if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_CACHE_ALLOC || code == FZ_KFREE || plainAccess(code)) && fastBegin()) {
+    if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_CACHE_ALLOC || code == FZ_KFREE || sizedAccess(code) ||
+                code == FZ_MEMSET || code == FZ_MEMCPY) && fastBegin()) {
       const fslot = <u32>load<u16>(p, 3);
       let done = false;
       if (fslot < slots) {
@@ -444,6 +450,18 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
           const va = size == 0 || size > <u32>FZ_MAX_SIZE ? 0 : kmallocFast(size, code == FZ_KZALLOC ? GFP_KERNEL | GFP_ZERO : GFP_KERNEL);
           done = va != 0;
           if (done) slotAlloc(fs, va, size, KIND_KMALLOC, 0, fsite);
+        } else if (code == FZ_MEMSET) {
+          const len = load<u32>(p, 9);
+          const lin = lockless<M>(fs, load<i32>(p, 5), len, true);
+          done = lin != 0;
+          if (done) memory.fill(lin, load<u8>(p, 13), len);
+        } else if (code == FZ_MEMCPY) {
+          // (the generator keeps both slots on one CPU)
+          const len = load<u32>(p, 15), from = <u32>load<u16>(p, 9);
+          const src = from < slots ? lockless<M>(slotAt(from), load<i32>(p, 11), len, true) : 0;
+          const dst = src != 0 ? lockless<M>(fs, load<i32>(p, 5), len, true) : 0;
+          done = dst != 0;
+          if (done) memory.copy(dst, src, len);
         } else {
           const lin = lockless<M>(fs, load<i32>(p, 5), 1 << ((code - FZ_LOAD1) % 5));
           done = lin != 0;
@@ -456,7 +474,10 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
               case FZ_STORE1: store<u8>(lin, <u8>storeValue(op)); break;
               case FZ_STORE2: store<u16>(lin, <u16>storeValue(op)); break;
               case FZ_STORE4: store<u32>(lin, <u32>storeValue(op)); break;
-              default: store<u64>(lin, storeValue(op));
+              case FZ_STORE8: store<u64>(lin, storeValue(op)); break;
+              // as load16Op and store16Op do
+              case FZ_LOAD16: sum += load<u64>(lin) ^ load<u64>(lin, 8); break;
+              default: store<u64>(lin, storeValue(op)); store<u64>(lin, ~storeValue(op), 8);
             }
           }
         }

@@ -105,28 +105,46 @@ export type ModeTags = u32;
 }
 
 // ── the lockless per-CPU paths (SMP) ────────────────────────────────────────
-// A load or store of n <= 8 bytes at direct-map address a (untagged) on a
+// A load or store of n <= 16 bytes at direct-map address a (untagged) on a
 // CPU's lockless path (fuzz/tape.ts, smp_churn.ts), which takes neither the
 // kernel lock nor the TLB: its linear address when both ends are on kmalloc
-// slab or large-kmalloc pages (always mapped in the direct map) and, under
-// generic KASAN, the shadow says accessible by the rule a full check applies
-// (a granule's shadow 0: all 8 bytes; k in 1..7: the first k; a granule the
-// access runs past must be whole). Else 0: the caller takes the TLB's path
-// under the kernel lock, which checks (and reports) in full. Tag modes: 0.
+// slab or large-kmalloc pages (always mapped in the direct map; `frames`
+// false: the caller checked the pages its own way) and, under generic KASAN,
+// the shadow says accessible by the rule a full check applies (a granule's
+// shadow 0: all 8 bytes; k in 1..7: the first k; a granule the access runs
+// past must be whole). Else 0: the caller takes the TLB's path under the
+// kernel lock, which checks (and reports) in full. Tag modes: 0.
 // @ts-ignore: decorator
-@inline export function directMapLin<M>(a: u64, n: u32): usize {
+@inline export function directMapLin<M>(a: u64, n: u32, frames: bool = true): usize {
   if (modeOf<M>() == KASAN_SW_TAGS) return 0;
   const off = a - PAGE_OFFSET, last = a + n - 1;
   if (off >= (<u64>nrFrames << PAGE_SHIFT) || ((off + n - 1) >> PAGE_SHIFT) >= <u64>nrFrames || isKfenceAddress(a)) return 0;
-  if (load<u8>(GUEST_FRAMES + <usize>(off >> PAGE_SHIFT)) != GUEST_FRAME_HEAP ||
-      load<u8>(GUEST_FRAMES + <usize>((off + n - 1) >> PAGE_SHIFT)) != GUEST_FRAME_HEAP) return 0;
+  if (frames && (load<u8>(GUEST_FRAMES + <usize>(off >> PAGE_SHIFT)) != GUEST_FRAME_HEAP ||
+      load<u8>(GUEST_FRAMES + <usize>((off + n - 1) >> PAGE_SHIFT)) != GUEST_FRAME_HEAP)) return 0;
   if (modeOf<M>() == KASAN_GENERIC) {
     const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
-    const s1 = <i32>load<i8>(sh + <usize>((last >> 3) - (a >> 3)));
+    const granules = (last >> 3) - (a >> 3);
+    const s1 = <i32>load<i8>(sh + <usize>granules);
     if (s1 != 0 && (s1 < 0 || <i32>(last & 7) >= s1)) return 0;
-    if ((last >> 3) != (a >> 3) && load<u8>(sh) != 0) return 0;
+    if (granules != 0 && load<u8>(sh) != 0) return 0;
+    if (granules == 2 && load<u8>(sh, 1) != 0) return 0;
   }
   return dmLin(a);
+}
+// directMapLin for a range of up to a page (memset, memcpy on the lockless
+// path): every granule it covers must be accessible.
+export function directMapRangeLin<M>(a: u64, n: u32, frames: bool): usize {
+  if (n <= 16) return directMapLin<M>(a, n, frames);
+  if (n > <u32>PAGE_SIZE) return 0;
+  const lin = directMapLin<M>(a, 1, frames);
+  const end = directMapLin<M>(a + n - 1, 1, frames);
+  if (lin == 0 || end == 0) return 0;
+  if (modeOf<M>() == KASAN_GENERIC) {
+    const sh = dmShadowLin + <usize>(kasanMemToShadow(a) - dmShadowStart);
+    const last = <usize>(((a + n - 1) >> 3) - (a >> 3));
+    for (let g: usize = 0; g < last; g++) if (load<u8>(sh + g) != 0) return 0;
+  }
+  return lin;
 }
 /** directMapLin under the booted mode (code that does not know it). */
 export function directMapLinAny(a: u64, n: u32): usize {
