@@ -73,7 +73,7 @@ export function spin_is_locked(lock: i32): bool {
 // (atomic.wait, bounded so a lost wake-up costs a millisecond, not a hang),
 // unless `mayWait` is false (a browser's main thread may not wait): it spins.
 // @ts-ignore: decorator
-@inline const MUTEX_SPINS: i32 = 5000;
+@inline const MUTEX_SPINS: i32 = 1000;
 // @ts-ignore: decorator
 @inline const MUTEX_WAIT_NS: i64 = 1_000_000;
 
