@@ -125,9 +125,10 @@ export async function cpus(): Promise<Table> {
     columns: ["configuration", "M ops/s, 1 CPU", "M ops/s, 2 CPUs", "2 CPUs / 1 CPU"],
     rows,
     notes: [
-      "target (issue 14): >= 1.7x on 2 cores. kmalloc, kmem_cache_alloc, kfree and in-object loads and stores take SLUB's",
-      "per-CPU path without the kernel lock where they can (docs/smp.md); the rest (frees into other slabs, krealloc, memset,",
-      "memcpy, 16-byte accesses, reports) take the one kernel lock in turns; the 2-CPU unit also starts a CPU thread",
+      "target (issue 14): >= 1.7x on 2 cores. kmalloc, kmem_cache_alloc, kfree and in-object accesses, memsets and memcpys",
+      "take the lockless path where they can (docs/smp.md); the rest (frees into other slabs, refills, krealloc, reports) take",
+      "the one kernel lock in turns; every barrier hands the slots to the other CPU; CPU 0 also generates; the 2-CPU unit",
+      "also starts a CPU thread",
     ],
   };
 }
