@@ -534,6 +534,7 @@ export const FZC_OPS = 0;
 export const FZC_CHECKSUM = 1;               // of every loaded value: same tape, same checksum
 export const FZC_RESUME_POS = 2;             // where the CPU's last fuzz_run stopped: byte, op (fuzz_pos, fuzz_next_op)
 export const FZC_RESUME_OP = 3;
+export const FZC_LOCKLESS = 4;               // ops that took the lockless path (fuzz --cpus: docs/fuzz.md, "Speed")
 export const FZC_STATUS = 8;
 export const FZC_COUNT = 16;
 export const FZ_STATS_STRIDE = 256;          // the counters are per CPU: CPU n's at fuzz_stats() of CPU 0 + n * this

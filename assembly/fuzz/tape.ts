@@ -31,7 +31,7 @@ import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREAL
          FZS_DONE, FZS_EMPTY, FZS_REACH, FZS_UNSAFE, FZS_DANGLING, FZS_KIND, FZS_ALLOC_FAILED, FZS_REFUSED,
          FZR_DONE, FZR_PAUSED, FZR_PANIC, FZR_BAD_OP, FZR_BAD_FIELD, FZC_OPS, FZC_CHECKSUM, FZC_STATUS,
          FZC_COUNT, R_FUZZ_OP, R_FUZZ_SLOT, R_FUZZ_SITE, R_FUZZ_ALLOC_SITE, RING_RECORDS, REC_SIZE,
-         FZC_RESUME_POS, FZC_RESUME_OP, FZ_STATS_STRIDE, FZ_MAX_CPUS, FZL_SEQ, PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
+         FZC_RESUME_POS, FZC_RESUME_OP, FZC_LOCKLESS, FZ_STATS_STRIDE, FZ_MAX_CPUS, FZL_SEQ, PAGE_SHIFT, PAGE_SIZE, PHYS_BASE, GFP_KERNEL, GFP_ZERO, USE_FREE, USE_SLAB, USE_LARGE_KMALLOC,
          PG_TAIL, CFG_NR_CPUS, WARN_KFREE_NOT_HEAP, STAT_REPORTS, R_ADDR } from "../../abi/abi";
 import { FZ_LEN_SIZED, FZ_LEN_CACHE_ALLOC, FZ_LEN_SLOT, FZ_LEN_MEMSET, FZ_LEN_MEMCPY, FZ_LEN_TICK, FZ_LEN_TASK,
          SCRATCH_STORE16 } from "../../abi/abi";
@@ -398,7 +398,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   const STATS = smp ? statsOf(thisCpu) : statsOf(0);
   const LOADED = STATS + (<usize>FZC_COUNT << 3);
   let sum = load<u64>(STATS + (<usize>FZC_CHECKSUM << 3));
-  let ops: u64 = 0;
+  let ops: u64 = 0, lockfree: u64 = 0;
   let rc = FZR_DONE;
   // reports are noticed through the counter in memory (one load), not the ring's globals
   let reports = statGet(STAT_REPORTS);
@@ -484,7 +484,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
         if (done && log) logOp(op - logBase, FZS_DONE, sPtr(fs), fs, seq);
       }
       fastEnd();
-      if (done) { p += n; op++; ops++; continue; }
+      if (done) { p += n; op++; ops++; lockfree++; continue; }
     }
     let depth: i32 = 0;
     if (smp) {
@@ -614,6 +614,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   store<u64>(STATS + (<usize>FZC_RESUME_POS << 3), resumePos);
   store<u64>(STATS + (<usize>FZC_RESUME_OP << 3), resumeOp);
   store<u64>(STATS + (<usize>FZC_OPS << 3), load<u64>(STATS + (<usize>FZC_OPS << 3)) + ops);
+  if (smp) store<u64>(STATS + (<usize>FZC_LOCKLESS << 3), load<u64>(STATS + (<usize>FZC_LOCKLESS << 3)) + lockfree);
   store<u64>(STATS + (<usize>FZC_CHECKSUM << 3), sum);
   return rc;
 }

@@ -122,17 +122,18 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   // every CPU's counters
   const dv = new DataView(engine.memory.buffer);
   const status = new Array<number>(abi.FZS_COUNT).fill(0);
-  let checksum = 0n;
+  let checksum = 0n, lockless = 0;
   for (let c = 0; c < cpus; c++) {
     const st = stats0 + c * abi.FZ_STATS_STRIDE;
     checksum = (checksum + dv.getBigUint64(st + abi.FZC_CHECKSUM * 8, true)) & 0xffffffffffffffffn;
+    lockless += Number(dv.getBigUint64(st + abi.FZC_LOCKLESS * 8, true));
     for (let i = 0; i < abi.FZS_COUNT; i++) status[i] += Number(dv.getBigUint64(st + (abi.FZC_STATUS + i) * 8, true));
   }
   const reportsLost = engine.stats().reports.lost;
   x.finish();
   return {
     unit: job.unit, ops: op, reports: found.reports, reportsLost, allocWarnings: found.allocWarnings, bugs: [...found.bugs.values()], planted: gen.planted(),
-    status, checksum: checksum.toString(16), panicked, disagreement, ms: Date.now() - t0,
+    status, checksum: checksum.toString(16), lockless, panicked, disagreement, ms: Date.now() - t0,
   };
 }
 

@@ -59,6 +59,8 @@ export interface UnitResult {
   planted: Record<BugClass, number>;
   status: number[];
   checksum: string;
+  /** fuzz --cpus: the ops that took the lockless path (docs/fuzz.md, "Speed"). */
+  lockless?: number;
   panicked?: { op: number; title: string };
   disagreement?: { op: number; what: string; expected: string; got: string; tape: Uint8Array };
   ms: number;
