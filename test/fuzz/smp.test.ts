@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as abi from "../../abi/abi.js";
 import { fuzz, summaryJson, parseCpus } from "../../host/fuzz/runner.js";
 import { runUnitSmp } from "../../host/fuzz/smp.js";
@@ -125,6 +125,28 @@ describe("fuzz --cpus", () => {
       expect(r.ops).toBe(30_000);
       expect(r.reportsLost).toBe(0);
       expect(r.reports).toBe(r.planted["double-free"]);
+    }
+  }, 240_000);
+
+  it("the same under V8's first tier alone (--liftoff-only): what a fresh process runs until its code is optimised", () => {
+    // (the CPUs' code runs in V8's baseline tier first, with other timings than the optimised code the rest of the suite reaches)
+    const script = `
+      const { runUnitSmp } = await import(${JSON.stringify(pathToFileURL(path.join(root, "dist/host/fuzz/smp.js")).href)});
+      const out = [];
+      for (const [cpus, segmentOps] of [[2, 16384], [4, 512], [2, 64]]) {
+        const r = await runUnitSmp({ unit: 0, ops: 20000, seed: 9, profile: "slab-churn", cmdline: "nr_cpus=" + cpus + " ${CMD}",
+          plant: { "double-free": 0.05 }, plantWrites: true, check: false, cpus, segmentOps });
+        out.push([r.ops, r.reports, r.planted["double-free"], r.reportsLost]);
+      }
+      console.log(JSON.stringify(out));`;
+    const r = spawnSync(process.execPath, ["--liftoff-only", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 240_000 });
+    expect(r.stderr).toBe("");
+    const rows = JSON.parse(r.stdout) as number[][];
+    expect(rows).toHaveLength(3);
+    for (const [ops, reports, planted, lost] of rows) {
+      expect([ops, lost]).toEqual([20000, 0]);
+      expect(planted).toBeGreaterThan(100);
+      expect(reports).toBe(planted);
     }
   }, 240_000);
 
