@@ -539,14 +539,13 @@ export const FZC_STATUS = 8;
 export const FZC_COUNT = 16;
 export const FZ_STATS_STRIDE = 256;          // the counters are per CPU: CPU n's at fuzz_stats() of CPU 0 + n * this
 export const FZ_MAX_CPUS = 8;                // fuzz --cpus: at most this many CPUs run tapes at once
-// fuzz_rounds_info(what) (fuzz --cpus): the segment the CPUs are on, its first op, its ops, where its bytes start in the tape buffer, their length; ops not generated yet; the CPUs
+// fuzz_rounds_info(what) (fuzz --cpus): the segment the CPUs are on, its first op, its ops, where its bytes start in the tape buffer, their length; the CPUs
 export const FZI_SEGMENT = 0;
 export const FZI_FIRST_OP = 1;
 export const FZI_OPS = 2;
 export const FZI_START = 3;
 export const FZI_BYTES = 4;
-export const FZI_GEN_LEFT = 5;
-export const FZI_CPUS = 6;                   // the CPUs of the rounds (0: fuzz_rounds_begin not called)
+export const FZI_CPUS = 5;                   // the CPUs of the rounds (0: fuzz_rounds_begin not called)
 // report record fields the interpreter stamps
 export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised by a tape op)
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1

@@ -12,7 +12,7 @@
 // progress, deadline and Ctrl-C) and after every segment in check mode (the
 // oracle reads that segment's log before the next one overwrites it).
 import { FZ_BUF_SIZE, FZ_LOG_OPS, FZR_DONE, FZR_BAD_OP, FZR_ALONE, FZC_RESUME_POS, FZC_RESUME_OP, FZ_MAX_CPUS, FZI_SEGMENT, FZI_FIRST_OP,
-         FZI_OPS, FZI_START, FZI_BYTES, FZI_GEN_LEFT, FZI_CPUS } from "../../abi/abi";
+         FZI_OPS, FZI_START, FZI_BYTES, FZI_CPUS } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_MISC } from "../statics";
 import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
 import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
@@ -160,7 +160,7 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
 }
 
 // Where the rounds are (FZI_*): the segment k, its first op, its ops, where its
-// bytes start in the tape buffer, their length; ops not generated yet; the CPUs.
+// bytes start in the tape buffer, their length; the CPUs.
 export function fuzz_rounds_info(what: u32): u32 {
   const k = load<u32>(RB_K);
   switch (what) {
@@ -169,7 +169,6 @@ export function fuzz_rounds_info(what: u32): u32 {
     case FZI_OPS: return load<u32>(seg(k), 4);
     case FZI_START: return halfStart(k);
     case FZI_BYTES: return load<u32>(seg(k), 8);
-    case FZI_GEN_LEFT: return load<u32>(RB_GEN_LEFT);
     case FZI_CPUS: return load<u32>(RB_CPUS);
     default: return 0;
   }
