@@ -60,7 +60,7 @@ import { isKfenceAddress } from "./kfence/core";
 import { checkedLoad, checkedStore } from "./mm/access";
 import { GFP_KERNEL } from "../abi/abi";
 import { kmallocFast, kfreeFast } from "./mm/slub";
-import { fastBegin, fastEnd, kernelEnter, kernelLeave } from "./smp";
+import { fastBegin, fastEnd, fastStay, kernelEnter, kernelLeave } from "./smp";
 
 // @ts-ignore: decorator
 @inline const BENCH_SLOTS: u32 = 256;
@@ -175,15 +175,17 @@ export function bench_kmalloc_kfree(n: u32, size: u32): u32 {
 // single-CPU loop above stays as it was.
 export function kmalloc_kfree_run(n: u32, size: u32): u32 {
   let fails: u32 = 0;
+  // on the lockless path from one pair to the next (smp.ts fastStay)
+  let marked = false;
   for (let i: u32 = 0; i < n; i++) {
-    // the pair on the lockless path, under one mark, where both can finish
-    // there; else what is left of it under the kernel lock
+    // the pair on the lockless path where both can finish there; else what
+    // is left of it under the kernel lock
     let p: u64 = 0;
-    if (fastBegin()) {
+    if (marked = marked ? fastStay() : fastBegin()) {
       p = kmallocFast(size, GFP_KERNEL);
-      const freed = p != 0 && kfreeFast(p);
+      if (p != 0 && kfreeFast(p)) continue;
       fastEnd();
-      if (freed) continue;
+      marked = false;
     }
     const d = kernelEnter();
     if (p == 0) p = kmalloc(size, GFP_KERNEL);
@@ -191,5 +193,6 @@ export function kmalloc_kfree_run(n: u32, size: u32): u32 {
     else kfree(p);
     kernelLeave(d);
   }
+  if (marked) fastEnd();
   return fails;
 }

@@ -149,6 +149,19 @@ let stopping: bool = false;
   atomic.store<u32>(line, 0);
   return false;
 }
+/**
+ * Already on a lockless path (a loop that stays marked from one op to the
+ * next, so that the two seq-cst stores are paid once per run of lockless
+ * ops, not per op): true to go on, or false, having left the path, when a
+ * kernel-lock holder raised the stop word. A loop must fastEnd before it
+ * takes the kernel lock or returns.
+ */
+// @ts-ignore: decorator
+@inline export function fastStay(): bool {
+  if (atomic.load<u32>(FAST_STOP) == 0) return true;
+  atomic.store<u32>(fastLine(thisCpu), 0);
+  return false;
+}
 /** Leave it. */
 // @ts-ignore: decorator
 @inline export function fastEnd(): void { atomic.store<u32>(fastLine(thisCpu), 0); }

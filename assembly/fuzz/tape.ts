@@ -51,7 +51,7 @@ import { isKfenceAddress } from "../kfence/core";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
-import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd } from "../smp";
+import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -400,6 +400,8 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   let sum = load<u64>(STATS + (<usize>FZC_CHECKSUM << 3));
   let ops: u64 = 0, lockfree: u64 = 0;
   let rc = FZR_DONE;
+  // on the lockless path from one lockless op to the next (smp.ts fastStay)
+  let marked = false;
   // reports are noticed through the counter in memory (one load), not the ring's globals
   let reports = statGet(STAT_REPORTS);
   let head = ring_head();
@@ -421,7 +423,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     // stops this one first) or seen by it, and an op that sees something goes
     // to the slow path, where it takes a new number.
     if (smp && (code == FZ_KMALLOC || code == FZ_KZALLOC || code == FZ_CACHE_ALLOC || code == FZ_KFREE || sizedAccess(code) ||
-                code == FZ_MEMSET || code == FZ_MEMCPY) && fastBegin()) {
+                code == FZ_MEMSET || code == FZ_MEMCPY) && (marked = marked ? fastStay() : fastBegin())) {
       const fslot = <u32>load<u16>(p, 3);
       let done = false;
       if (fslot < slots) {
@@ -483,11 +485,11 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
         }
         if (done && log) logOp(op - logBase, FZS_DONE, sPtr(fs), fs, seq);
       }
-      fastEnd();
       if (done) { p += n; op++; ops++; lockfree++; continue; }
     }
     let depth: i32 = 0;
     if (smp) {
+      if (marked) { fastEnd(); marked = false; }
       depth = kernelEnter();
       // another CPU's ops may have filled the ring or panicked the machine since
       if (ringPending() >= <u32>RING_RECORDS - 16 || FS.enginePanicked) {
@@ -608,6 +610,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     op++;
     ops++;
   }
+  if (marked) fastEnd();
   set_current_stack(0);
   resumePos = <u32>(p - FUZZ_BUF);
   resumeOp = op;
