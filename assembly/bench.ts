@@ -60,7 +60,8 @@ import { isKfenceAddress } from "./kfence/core";
 import { checkedLoad, checkedStore } from "./mm/access";
 import { GFP_KERNEL } from "../abi/abi";
 import { kmallocFast, kfreeFast } from "./mm/slub";
-import { fastBegin, fastEnd, fastStay, kernelEnter, kernelLeave } from "./smp";
+import { fastBegin, fastEnd, fastStay, kernelEnter, kernelLeave, thisCpu } from "./smp";
+import { SLAB_PASS } from "./statics";
 
 // @ts-ignore: decorator
 @inline const BENCH_SLOTS: u32 = 256;
@@ -195,4 +196,49 @@ export function kmalloc_kfree_run(n: u32, size: u32): u32 {
   }
   if (marked) fastEnd();
   return fails;
+}
+
+// The kmalloc_kfree job with `pass`: each round allocates an object, puts it
+// in a table all CPUs share and frees the one it takes out, which the other
+// CPU put there half a table earlier (the CPUs start half a table apart): a
+// producer on one CPU and a consumer on another, so the frees go into the
+// other CPU's slabs (__slab_free's remote free). Each CPU empties the table
+// when it is done, so every object it put there is freed once, by whichever
+// CPU took it.
+// @ts-ignore: decorator
+@inline const PASS_SLOTS: u32 = 256;
+export function kmalloc_pass_run(n: u32, size: u32): u32 {
+  let fails: u32 = 0;
+  let marked = false;
+  const start = thisCpu * (PASS_SLOTS >> 1);
+  for (let i: u32 = 0; i < n; i++) {
+    let p: u64 = 0;
+    if (marked = marked ? fastStay() : fastBegin()) p = kmallocFast(size, GFP_KERNEL);
+    if (p == 0) {
+      if (marked) { fastEnd(); marked = false; }
+      const d = kernelEnter();
+      p = kmalloc(size, GFP_KERNEL);
+      kernelLeave(d);
+      if (p == 0) { fails++; continue; }
+    }
+    const old = atomic.xchg<u64>(SLAB_PASS + (<usize>((start + i) & (PASS_SLOTS - 1)) << 3), p);
+    if (old != 0) marked = passFree(old, marked);
+  }
+  for (let i: u32 = 0; i < PASS_SLOTS; i++) {
+    const old = atomic.xchg<u64>(SLAB_PASS + (<usize>i << 3), 0);
+    if (old != 0) marked = passFree(old, marked);
+  }
+  if (marked) fastEnd();
+  return fails;
+}
+// kfree for kmalloc_pass_run: lockless where it can; returns whether the CPU is still marked.
+function passFree(p: u64, marked: bool): bool {
+  if (marked = marked ? fastStay() : fastBegin()) {
+    if (kfreeFast(p)) return true;
+    fastEnd();
+  }
+  const d = kernelEnter();
+  kfree(p);
+  kernelLeave(d);
+  return false;
 }

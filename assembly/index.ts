@@ -61,7 +61,7 @@ export { smp_boot_state_save, smp_start, smp_set_may_wait, smp_secondary_start, 
 // benchmarks (bench/ times these loops inside wasm)
 export { bench_raw_load8, bench_checked_load8, bench_checked_store8, bench_tlb_hits, bench_walks } from "./bench";
 export { bench_kfence_workload, bench_is_kfence, bench_modes_workload, bench_modes_fill,
-         bench_kmalloc_kfree, kmalloc_kfree_run } from "./bench";
+         bench_kmalloc_kfree, kmalloc_kfree_run, kmalloc_pass_run } from "./bench";
 
 // vmalloc, KASAN_VMALLOC, percpu, and lib/test_vmalloc.c's loops for the benchmark
 export { vmalloc, vzalloc, __vmalloc, __vmalloc_node, vfree, vmap, vunmap, vm_map_ram, vm_unmap_ram,

@@ -77,8 +77,10 @@ export function spin_is_locked(lock: i32): bool {
 // @ts-ignore: decorator
 @inline const MUTEX_WAIT_NS: i64 = 1_000_000;
 
-export function sleepingLock(lock: i32, mayWait: bool): void {
-  const a = lockAddr(lock);
+export function sleepingLock(lock: i32, mayWait: bool): void { sleepingLockAt(lockAddr(lock), mayWait); }
+export function sleepingUnlock(lock: i32): void { sleepingUnlockAt(lockAddr(lock)); }
+/** The same lock on any word (mm/slub.ts's slab locks). */
+export function sleepingLockAt(a: usize, mayWait: bool): void {
   let c = atomic.cmpxchg<u32>(a, 0, 1);
   if (c == 0) return;
   for (let i = 0; i < MUTEX_SPINS; i++) {
@@ -90,8 +92,7 @@ export function sleepingLock(lock: i32, mayWait: bool): void {
     c = atomic.xchg<u32>(a, 2);
   }
 }
-export function sleepingUnlock(lock: i32): void {
-  const a = lockAddr(lock);
+export function sleepingUnlockAt(a: usize): void {
   if (atomic.xchg<u32>(a, 0) == 2) atomic.notify(a, 1);
 }
 

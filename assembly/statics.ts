@@ -127,16 +127,22 @@ export function staticsClear(): void {
 @inline export const PERCPU_CHURN_END: usize = PERCPU_CHURN + 8 * CHURN_AREA_SIZE;
 // ── SMP: the lockless per-CPU paths (smp.ts, mm/slub.ts). A 64-byte line
 // for the stop word, one per CPU (its in-fast-path word and counters); then
-// each CPU's change to every cache's live count, and each CPU's cache of saved
-// stacks.
+// each CPU's change to every cache's live count, each CPU's cache of saved
+// stacks, SLUB's slab locks, and the kmalloc_kfree job's pass table.
 // @ts-ignore: decorator
 @inline export const PERCPU_FAST: usize = PERCPU_CHURN_END;                   // 0x400 of lines
 // @ts-ignore: decorator
 @inline export const FAST_LIVE: usize = PERCPU_FAST + 0x1000;                 // 8 x 4096 x i32
 // @ts-ignore: decorator
 @inline export const FAST_SAVE_CACHE: usize = FAST_LIVE + 0x20000;           // 8 x 256 x 8 (kasan/common.ts)
+// SLUB's slab locks (mm/slub.ts slabLock): 64, each on its own line
 // @ts-ignore: decorator
-@inline export const PERCPU_END: usize = FAST_SAVE_CACHE + 0x4000;
+@inline export const SLAB_LOCKS: usize = FAST_SAVE_CACHE + 0x4000;            // 64 x 64
+// the table the kmalloc_kfree job's CPUs pass objects through (bench.ts kmalloc_pass_run)
+// @ts-ignore: decorator
+@inline export const SLAB_PASS: usize = SLAB_LOCKS + 0x1000;                  // 256 x u64
+// @ts-ignore: decorator
+@inline export const PERCPU_END: usize = SLAB_PASS + 0x800;
 // ── The machine's mutable state that lived in wasm globals (one copy per CPU
 // instance), kept here instead so every CPU reads the one copy (docs/smp.md).
 // A 256-byte area per source file, each an @unmanaged class at its address.

@@ -150,6 +150,7 @@ export interface CoreExports {
   bench_modes_fill(n: number, seed: number): bigint;
   bench_kmalloc_kfree(n: number, size: number): number;
   kmalloc_kfree_run(n: number, size: number): number;
+  kmalloc_pass_run(n: number, size: number): number;
   /** SMP lock test: iters times take lock, bump a shared counter non-atomically, release. */
   smp_lock_torture(lock: number, iters: number): void;
   smp_torture_count(): number;

@@ -46,9 +46,10 @@ import { kfenceGateOpen, kfenceAlloc, isKfenceAddress, kfenceFree, kfenceCacheDe
 import { callCtor } from "../host";
 import { slubBug, slubFreechainCorrupt, wildDeref, wildPageDeref, slabErr, listDelCorruption, pfnListDelValid, lruVa } from "./fault";
 import { rcuDeferSlabFree } from "../rcu";
-import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, FAST_LIVE, guestFramesMark, GUEST_FRAME_HEAP, MACHINE_STATE } from "../statics";
+import { CACHE_TABLE, CACHE_PRIV, SLUB_CPU_TABLE, FAST_LIVE, SLAB_LOCKS, guestFramesMark, GUEST_FRAME_HEAP, MACHINE_STATE } from "../statics";
 import { currentCpu } from "../task";
-import { thisCpu, smpActive, stopOthers, fastCount, FAST_ALLOCS, FAST_FREES, SMP_MAX_CPUS } from "../smp";
+import { thisCpu, smpActive, smpMayWait, stopOthers, fastCount, FAST_ALLOCS, FAST_FREES, SMP_MAX_CPUS } from "../smp";
+import { sleepingLockAt, sleepingUnlockAt } from "../locks";
 import { quarantineTakesLocal, quarantineWithinBudget, quarantinePutLocal } from "../kasan/quarantine";
 import { kimage_global_alloc, kimageLin } from "./kimage";
 import { CALL_ALLOC, CALL_KFREE, CALL_KMEM_CACHE_FREE } from "../call_path";
@@ -389,6 +390,31 @@ function cpuPartialSlabs(size: u32, objects: u32): u32 {
 // @ts-ignore: decorator
 @inline function slabSetList(pfn: u32, v: u32): void { pfnToPage(pfn).slabList = v; }
 
+// slab_lock(): with CPU threads, a CPU frees into a slab that is another
+// CPU's cpu slab or on a CPU's partial list without the kernel lock
+// (slabFreeFast), as __slab_free does with one cmpxchg on the slab's freelist
+// and counters. Ours are separate words, so that free and every write to a
+// slab's freelist, inuse or list state while the slab is in one of those two
+// states (or enters or leaves them) take the slab's lock: the kernel's
+// fallback where cmpxchg_double is missing. The kernel's lock is a bit in
+// struct page; ours are a hashed table outside RAM, where no buggy write can
+// leave one taken. A holder never waits for anything else (in particular never
+// for a lockless path: stopOthers is not called under it), and nothing is
+// locked with one CPU.
+// @ts-ignore: decorator
+@inline function slabLockAddr(pfn: u32): usize { return SLAB_LOCKS + (<usize>(pfn & 63) << 6); }
+// @ts-ignore: decorator
+@inline function slabLock(pfn: u32): void { if (smpActive) sleepingLockAt(slabLockAddr(pfn), smpMayWait()); }
+// @ts-ignore: decorator
+@inline function slabUnlock(pfn: u32): void { if (smpActive) sleepingUnlockAt(slabLockAddr(pfn)); }
+// a free into a slab in this state needs no list change (a cpu slab's and a
+// CPU partial slab's frees only update the slab's freelist and inuse)
+// @ts-ignore: decorator
+@inline function slabFreeKeepsLists(state: u32): bool {
+  const s = state & 0xff;
+  return s == SLAB_LIST_CPU || s == SLAB_LIST_CPU_PARTIAL;
+}
+
 function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
   pfnListAdd(c + field, pfn);
   kcSetAt(c, field, kcAt(c, field));     // the head, written through
@@ -707,17 +733,24 @@ function slabGetObjectSlow(c: usize, id: u32, cpu: u32, k: usize): usize {
         isolateCpuFreelist(c, slab, obj, k);
         continue;
       }
-      // get_freelist(): take what other CPUs freed; none left unfreezes it (full)
+      // get_freelist(): take what other CPUs freed; none left unfreezes it
+      // (full), in one step with the take, as the kernel's cmpxchg does
+      slabLock(slab);
       const remote = slabFreelist(slab);
       const cleared = remote != 0 && !validSlot(c, slab, remote);
-      if (cleared) freelistCleared(c, id, slab);
       slabSetFreelist(slab, 0);
       slabSetInuse(slab, kmemCache(c).objects);
-      if (remote != 0 && !cleared) { kcc(k).freelist = <u32>remote; continue; }
+      if (remote != 0 && !cleared) {
+        slabUnlock(slab);
+        kcc(k).freelist = <u32>remote;
+        continue;
+      }
       kcc(k).slab = NO_PFN;
       // a slab the fix marked all used stays off the lists
       if (cleared) slabSetList(slab, SLAB_LIST_NONE);
       else listAdd(c, KC_FULL, slab, SLAB_LIST_FULL);
+      slabUnlock(slab);
+      if (cleared) freelistCleared(c, id, slab);
     }
     // new_slab: the CPU's partial list
     let pfn = cpuPartialPop(c, id, cpu, k);
@@ -756,10 +789,12 @@ function fillCpuPartial(c: usize, cpu: u32): void {
 // freeze_slab(): the slab becomes the CPU's cpu slab; its freelist moves to
 // the CPU and its objects count as in use until the CPU gives them back.
 function freezeSlab(c: usize, pfn: u32, cpu: u32, k: usize): void {
+  slabLock(pfn);
   const freelist = slabFreelist(pfn);
   slabSetFreelist(pfn, 0);
   slabSetInuse(pfn, kmemCache(c).objects);
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
+  slabUnlock(pfn);
   kcc(k).slab = pfn;
   kcc(k).freelist = <u32>freelist;
 }
@@ -781,7 +816,9 @@ function cpuPartialPop(c: usize, id: u32, cpu: u32, k: usize): u32 {
   if (!cpuPartialValid(c, id, pfn, cpu)) { kcc(k).partial = NO_PFN; kcc(k).partialSlabs = 0; return NO_PFN; }
   kcc(k).partial = pgNext(pfn);
   kcc(k).partialSlabs = kcc(k).partialSlabs - 1;
+  slabLock(pfn);
   slabSetList(pfn, SLAB_LIST_NONE);
+  slabUnlock(pfn);
   return pfn;
 }
 // put_cpu_partial(): push a slab on the current CPU's partial list; with
@@ -797,7 +834,9 @@ function putCpuPartial(c: usize, pfn: u32, cpu: u32, drain: bool): void {
   pgSetPrev(pfn, NO_PFN);
   kcc(k).partial = pfn;
   kcc(k).partialSlabs = slabs + 1;
+  slabLock(pfn);
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu));
+  slabUnlock(pfn);
 }
 // __put_partials(): the CPU's partial list to the node's partial list, empty
 // slabs beyond s->min_partial to the page allocator.
@@ -809,12 +848,12 @@ function putPartials(c: usize, cpu: u32, k: usize): void {
   for (let n: u32 = 0; pfn != NO_PFN && n <= nrFrames; n++) {
     if (!cpuPartialValid(c, id, pfn, cpu)) return;
     const next = pgNext(pfn);
-    if (slabInuse(pfn) == 0 && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
-      slabSetList(pfn, SLAB_LIST_NONE);
-      discardSlab(c, pfn);
-    } else {
-      listAdd(c, KC_PARTIAL, pfn, SLAB_LIST_PARTIAL);
-    }
+    slabLock(pfn);
+    const discard = slabInuse(pfn) == 0 && kmemCache(c).nrPartial >= kmemCache(c).minPartial;
+    if (discard) slabSetList(pfn, SLAB_LIST_NONE);
+    else listAdd(c, KC_PARTIAL, pfn, SLAB_LIST_PARTIAL);
+    slabUnlock(pfn);
+    if (discard) discardSlab(c, pfn);
     pfn = next;
   }
 }
@@ -959,7 +998,13 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
   if (queue) {
     if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(freeTrack(call))) return false;
   } else if (!own) {
-    return false;                   // __slab_free: another slab's freelist
+    // __slab_free into another slab: without the kernel lock only where no
+    // list changes (the slab's lock is held from here to the push below)
+    slabLock(slab);
+    if (!slabFreeKeepsLists(slabList(slab)) || !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
+      slabUnlock(slab);
+      return false;
+    }
   }
   fastCount(FAST_FREES);
   const d = liveDelta(id);
@@ -970,8 +1015,15 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
     quarantinePutLocal(c, currentCpu, obj);
   } else {
     if (kasanMode != KASAN_OFF) kasanSlabFree(c, va, call);   // (poisons; no free meta, so no quarantine)
-    setFreePointer(c, lin, kcc(k).freelist);
-    kcc(k).freelist = <u32>lin;
+    if (own) {
+      setFreePointer(c, lin, kcc(k).freelist);
+      kcc(k).freelist = <u32>lin;
+    } else {
+      setFreePointer(c, lin, slabFreelist(slab));
+      slabSetFreelist(slab, lin);
+      slabSetInuse(slab, slabInuse(slab) - 1);
+      slabUnlock(slab);
+    }
   }
   return true;
 }
@@ -1037,12 +1089,16 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // partial list goes to the page allocator once the node keeps
 // s->min_partial; an empty slab on a CPU's partial list stays there.
 function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
+  // (a full or node-partial slab's list changes need no slab lock: a lockless
+  // free leaves such a slab to the kernel lock)
+  slabLock(slabPfn);
   const prior = slabFreelist(slabPfn);
   setFreePointer(c, lin, prior);
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
   slabSetInuse(slabPfn, inuse);
   const state = slabList(slabPfn);
+  slabUnlock(slabPfn);
   if (state == SLAB_LIST_FULL) {
     listDel(c, slabPfn);
     putCpuPartial(c, slabPfn, currentCpu, true);
@@ -1372,8 +1428,9 @@ function largeKmallocHead(va: u64): bool {
 
 // Self-check (assembly/selfcheck.ts): every active cache's descriptor is sane
 // and its slabs are its own, on the list their state says, with in-use counts
-// that fit. Freelists are not followed past a bad link: the allocator
-// isolates those itself when it meets them.
+// that fit and match their freelists (no free lost or doubled, e.g. by two
+// CPUs' frees racing). Freelists are not followed past a bad link: the
+// allocator isolates those itself when it meets them.
 // count: the list's expected length (a CPU's partial list), or -1. A CPU's
 // partial list is singly linked (slab->next): its prev links are not kept.
 function slabListCheck(c: usize, id: u32, head: u32, state: u32, count: i32 = -1): bool {
@@ -1385,12 +1442,27 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32, count: i32 = -1
     if (pfn >= nrFrames || n > nrFrames) return false;
     if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) return false;
     if ((linked && pgPrev(pfn) != prev) || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kmemCache(c).objects) return false;
-    if (state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) return false;
+    if ((state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) || !slabFreeCountFits(c, pfn)) return false;
     prev = pfn;
     pfn = pgNext(pfn);
     n++;
   }
   return count < 0 || <u32>count == n;
+}
+// A slab's own freelist holds objects - inuse objects (a frozen slab's: what
+// other CPUs freed into it; the CPU's lockless freelist counts as in use). A
+// chain with a bad link or a cycle is the allocator's to isolate, not counted.
+function slabFreeCountFits(c: usize, pfn: u32): bool {
+  const objects = slabObjects(pfn);
+  let p = slabFreelist(pfn);
+  if (p != 0 && !validSlot(c, pfn, p)) return true;
+  let n: u32 = 0;
+  while (p != 0) {
+    if (p == 1 || n >= objects) return true;
+    n++;
+    p = getFreePointer(c, pfn, p);
+  }
+  return n == objects - slabInuse(pfn);
 }
 export function slabCheck(): bool {
   if (slabIsSlab()) return slabCheckSlab();
@@ -1424,7 +1496,7 @@ function cpuSlabsCheck(c: usize, id: u32): bool {
       if (freelist != 0) return false;
     } else {
       if (slab >= nrFrames || !slabOfCache(slab, id) || slabList(slab) != slabOnCpu(SLAB_LIST_CPU, cpu) ||
-          slabInuse(slab) > slabObjects(slab)) return false;
+          slabInuse(slab) > slabObjects(slab) || !slabFreeCountFits(c, slab)) return false;
       if (freelist != 0 && !validSlot(c, slab, freelist)) return false;
     }
     if (!slabListCheck(c, id, kcc(k).partial, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu), kcc(k).partialSlabs)) return false;

@@ -28,6 +28,7 @@ const JOB_FRAMES: Record<string, Frame[]> = {
   test_vmalloc_run: [{ name: "test_func", offset: 0x10a, size: 0x2b0, module: "test_vmalloc" }, ...KTHREAD_FRAMES],
   smp_churn_run: [{ name: "smp_churn_thread", offset: 0xd6, size: 0x3c0 }, ...KTHREAD_FRAMES],
   kmalloc_kfree_run: [{ name: "kmalloc_kfree_thread", offset: 0x4e, size: 0x120 }, ...KTHREAD_FRAMES],
+  kmalloc_pass_run: [{ name: "kmalloc_pass_thread", offset: 0x7a, size: 0x1a0 }, ...KTHREAD_FRAMES],
   fuzz_rounds: [{ name: "fuzz_tape_run", offset: 0x1c4, size: 0x9a0 }, ...KTHREAD_FRAMES],
 };
 
@@ -53,8 +54,12 @@ export type CpuJobSpec =
    * (when given) a planted slab-out-of-bounds read.
    */
   | { cpu: number; churn: { seed: number; ops: number; oobEvery?: number } }
-  /** `pairs` kmalloc(size) + kfree, entering the kernel per pair (bench/smp.ts's throughput on 1 and 2 CPUs). */
-  | { cpu: number; kmalloc_kfree: { size: number; pairs: number } }
+  /**
+   * `pairs` kmalloc(size) + kfree, entering the kernel per pair (bench/smp.ts's throughput on 1 and 2 CPUs).
+   * With `pass`, each pair's kfree frees the object another CPU allocated (the CPUs pass their objects
+   * through a table they share: one CPU's frees land in the other's slabs); a CPU empties the table when done.
+   */
+  | { cpu: number; kmalloc_kfree: { size: number; pairs: number; pass?: boolean } }
   /**
    * Rounds of a fuzz unit's segments (host/fuzz/smp.ts, after fuzz_rounds_begin and fuzz_rounds_arm on
    * CPU 0): at most `segments` of them, with the per-op log when `log`. Every CPU of the rounds needs one.
@@ -237,13 +242,14 @@ export class CpuSet {
     }
     if ("kmalloc_kfree" in j && typeof j.kmalloc_kfree === "object" && j.kmalloc_kfree !== null) {
       const k = j.kmalloc_kfree;
-      return { cpu, fn: "kmalloc_kfree_run", args: [int("pairs", k.pairs, undefined, 1, 1e9), int("size", k.size, undefined, 1, abi.KMALLOC_MAX_CACHE_SIZE)] };
+      if (k.pass !== undefined && typeof k.pass !== "boolean") throw new TypeError(`onCpus: job ${i} (CPU ${cpu}): pass must be true or false, got ${String(k.pass)}`);
+      return { cpu, fn: k.pass ? "kmalloc_pass_run" : "kmalloc_kfree_run", args: [int("pairs", k.pairs, undefined, 1, 1e9), int("size", k.size, undefined, 1, abi.KMALLOC_MAX_CACHE_SIZE)] };
     }
     if ("fuzz" in j && typeof j.fuzz === "object" && j.fuzz !== null) {
       const f = j.fuzz;
       return { cpu, fn: "fuzz_rounds", args: [int("segments", f.segments, undefined, 1, 2 ** 31 - 1), f.log === true ? 1 : 0] };
     }
-    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } }, { cpu, kmalloc_kfree: { size, pairs } } or { cpu, fuzz: { segments, log } }`);
+    throw new TypeError(`onCpus: job ${i} (CPU ${cpu}) names no work: give { cpu, test_vmalloc: { test } }, { cpu, churn: { seed, ops, oobEvery? } }, { cpu, kmalloc_kfree: { size, pairs, pass? } } or { cpu, fuzz: { segments, log } }`);
   }
 
   /**

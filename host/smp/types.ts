@@ -24,7 +24,7 @@ export const MAX_CPU_THREADS = 8;
 /** The host functions the core imports (besides its memory), which a CPU thread provides. */
 export const CPU_HOST_IMPORTS: readonly string[] = ["sf_wall_ns", "sf_ctor", "sf_guest_reports", "abort"];
 /** Loops that enter and leave the kernel per step (so CPUs running them interleave); called without the bracket. */
-export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run", "kmalloc_kfree_run", "fuzz_run", "fuzz_rounds"];
+export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run", "kmalloc_kfree_run", "kmalloc_pass_run", "fuzz_run", "fuzz_rounds"];
 /** Exports that are not kernel code: the lock and thread primitives. */
 export const UNLOCKED_PREFIXES: readonly string[] = ["smp_", "kernel_"];
 /** Whether an export is called without the kernel lock bracket. */
