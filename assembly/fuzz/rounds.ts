@@ -2,8 +2,8 @@
 // CPUs at once in rounds, with no call into the host between segments.
 //
 // Every CPU calls fuzz_rounds as its job. In a round each CPU runs its own
-// ops of segment k (tape.ts fuzzOwner: slot s is CPU (s + k) mod N's; the
-// others' ops are stepped over), while CPU 0 also generates segment k + 1 into
+// ops of segment k (tape.ts fuzzOwner, owner.ts: slot s's place in segment
+// k; the others' ops are stepped over), while CPU 0 also generates segment k + 1 into
 // the other half of the tape buffer; then all meet at a barrier and go on
 // with k + 1. A CPU that stops (the report ring nearly full, a panic, an op
 // refused) says so at the barrier: after that round every CPU

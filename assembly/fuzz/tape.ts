@@ -52,6 +52,7 @@ import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
 import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
+import { fuzzSlotOwner } from "./owner";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -622,14 +623,12 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   return rc;
 }
 
-// fuzz --cpus: the CPU that runs an op of segment k on N CPUs. Slot s belongs
-// to CPU (s + k) mod N, so slots change hands at every segment's barrier (a
-// cross-CPU use-after-free or double free); ticks run on CPU 0.
+// fuzz --cpus: the CPU that runs an op of segment k on N CPUs: its slot's
+// (owner.ts); ticks run on CPU 0.
 // @ts-ignore: decorator
 @inline export function fuzzOwner(code: u32, slot: u32, k: u32, cpus: u32): u32 {
   if (code == FZ_TICK || code == FZ_TASK) return 0;
-  const s = slot + k;
-  return (cpus & (cpus - 1)) == 0 ? s & (cpus - 1) : s % cpus;
+  return fuzzSlotOwner(slot, k, cpus);
 }
 
 /** Run this CPU's ops of segment k (of FUZZ_BUF[start, len), the first op being `op`) on `cpus` CPUs; log entry i is op logBase + i. */

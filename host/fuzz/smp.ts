@@ -1,5 +1,7 @@
 // A fuzz unit on several CPUs (fuzz --cpus N): the unit's stream is cut into
-// segments; in segment k slot s belongs to CPU (s + k) mod N, and each CPU
+// segments; in segment k slot s belongs to the CPU at place (s + k) mod 2N - 1
+// of a cycle where CPU 0 has one place and the others two each (CPU 0 also
+// generates: assembly/fuzz/owner.ts), and each CPU
 // runs its slots' ops of the segment (in stream order, stepping over the
 // others') at the same time as the others, on its own thread, entering the
 // kernel per op (assembly/fuzz/tape.ts). The CPUs go from segment to segment

@@ -1,0 +1,14 @@
+// fuzz --cpus N: which CPU runs a slot's ops in segment k (tape.ts fuzzOwner),
+// and so which slots a memcpy may pair (gen.ts). The slots turn through a
+// cycle of 2N - 1 places, one of them CPU 0's and two each the others': CPU 0
+// also generates the next segment while the CPUs run one, so it runs half the
+// ops another CPU runs. Between two segments a slot moves one place on, so it
+// changes CPU at most barriers (a cross-CPU use-after-free or double free).
+// @ts-ignore: decorator
+@inline export function fuzzOwnerPeriod(cpus: u32): u32 { return 2 * cpus - 1; }
+// @ts-ignore: decorator
+@inline export function fuzzSlotOwner(slot: u32, k: u32, cpus: u32): u32 {
+  // (a constant divisor for the common 2 CPUs: a multiply, not a division, per op)
+  const place = cpus == 2 ? (slot + k) % 3 : (slot + k) % fuzzOwnerPeriod(cpus);
+  return (place + 1) >> 1;
+}
