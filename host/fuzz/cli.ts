@@ -1,6 +1,6 @@
 // The `shadowfence fuzz` and `shadowfence replay` commands (Node only).
 import { readFileSync, existsSync, statSync } from "node:fs";
-import { fuzz, summaryText, summaryJson } from "./runner.js";
+import { fuzz, summaryText, summaryJson, checkCpusUsage } from "./runner.js";
 import { kfenceStudy, studyText } from "./study.js";
 import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "./generator.js";
 import { decodeTape, describeOp, readOp, emptyOp, opOffsets, TapeError } from "./tape.js";
@@ -23,7 +23,7 @@ function bytes(v: string | undefined, what: string): number | undefined {
   return n;
 }
 
-function int(v: string | undefined, what: string, min = 0): number | undefined {
+export function int(v: string | undefined, what: string, min = 0): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v.replace(/_/g, ""));
   if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -39,9 +39,8 @@ function seconds1000(v: string): number {
 export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
   if (!(PROFILES as readonly string[]).includes(o.profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(o.profile)}`);
   const profile = o.profile as Profile;
-  if (o.segmentOps !== undefined && (o.cpus === undefined || o.cpus.trim() === "1")) throw new RangeError("--segment-ops is for units on several CPUs: give --cpus 2 or more");
+  checkCpusUsage(o);
   if (o.study !== undefined) {
-    if (o.cpus !== undefined) throw new RangeError("--study runs each unit on one CPU: leave out --cpus");
     if (o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
     const rows = await kfenceStudy({ ops: int(o.ops, "--ops", 1), seed: int(o.seed, "--seed"), workers: int(o.workers, "--workers", 1),
       profile: o.profile === "mixed" ? "slab-churn" : profile, cmdline: o.cmdline });

@@ -287,14 +287,33 @@ export function parseCpus(v: number | string | undefined, nrCpus: number): numbe
   return n;
 }
 
+/** --segment-ops and --study against --cpus, as given (fuzz and campaign start): one-line usage errors. */
+export function checkCpusUsage(o: { cpus?: string; segmentOps?: string; study?: string }): void {
+  if (o.segmentOps !== undefined && (o.cpus === undefined || o.cpus.trim() === "1")) throw new RangeError("--segment-ops is for units on several CPUs: give --cpus 2 or more");
+  if (o.study !== undefined && o.cpus !== undefined) throw new RangeError("--study runs each unit on one CPU: leave out --cpus");
+}
+
+/**
+ * The user's command line for units on `cpus` CPUs: several CPUs would let KFENCE's
+ * sampling pick allocations by the interleaving (same seed, other bugs), so it is off
+ * unless asked for (or --check, which turns it off anyway).
+ */
+export function cpusCmdline(userCmdline: string, cpus: number, check: boolean): string {
+  return cpus > 1 && !check && !/(^|\s)kfence\.sample_interval=/.test(userCmdline) ? `${userCmdline} kfence.sample_interval=0`.trim() : userCmdline;
+}
+
+/** fuzz --segment-ops: 1..FZ_LOG_OPS, or undefined (the default); a one-line error otherwise. */
+export function checkSegmentOps(segmentOps: number | undefined): number | undefined {
+  if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`--segment-ops must be an integer from 1 to ${abi.FZ_LOG_OPS}, got ${segmentOps}`);
+  return segmentOps;
+}
+
 /** Run a fuzzing campaign. */
 export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
-  // several CPUs: KFENCE's sampling would pick allocations by the interleaving (same seed, other bugs), so it is off unless asked for
   const userCmdline = opts.cmdline ?? "";
   const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
-  if (cpus > 1 && !opts.check && !/(^|\s)kfence\.sample_interval=/.test(userCmdline)) opts = { ...opts, cmdline: `${userCmdline} kfence.sample_interval=0`.trim() };
-  const segmentOps = opts.segmentOps ?? undefined;
-  if (segmentOps !== undefined && (!Number.isInteger(segmentOps) || segmentOps < 1 || segmentOps > abi.FZ_LOG_OPS)) throw new RangeError(`--segment-ops must be an integer from 1 to ${abi.FZ_LOG_OPS}, got ${segmentOps}`);
+  opts = { ...opts, cmdline: cpusCmdline(userCmdline, cpus, !!opts.check) };
+  const segmentOps = checkSegmentOps(opts.segmentOps ?? undefined);
   // CPU threads spin on the kernel lock: workers x CPUs threads should not outnumber the cores
   const cores = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
   const workers = opts.workers ?? Math.max(1, Math.floor(cores / cpus));

@@ -3,12 +3,13 @@
 // process killed with SIGKILL in the middle of a unit, and Redis stopped and
 // restarted during a campaign: every unit is counted once and the unique bugs
 // equal a local run of the same seed; reproducers replay to their
-// signatures. Bad input gets one line and a non-zero exit, never a hang.
+// signatures. Units on 2 CPUs (--cpus) find the local fuzz --cpus run's bugs.
+// Bad input gets one line and a non-zero exit, never a hang.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, availableParallelism } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
@@ -248,6 +249,66 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
     }
   }, 180_000);
 
+  it("runs units on 2 CPUs (--cpus 2 --segment-ops 512): the local fuzz --cpus run's bugs, the CPUs in status and report", async () => {
+    const redis = new RedisServer(await freePort(), ["--save", "", "--appendonly", "no"]);
+    await redis.start();
+    // planted use-after-frees and double frees only: what they find does not depend on the interleaving (docs/fuzz.md)
+    const plant = "uaf=1e-3,double-free=1e-3", opts = { ops: 40_000, unitOps: 20_000, seed: 11, profile: "slab-churn" as const };
+    const w = await campaignWorker({ redis: redis.url, stallMs: 1500, log: () => {} });   // threads sized by default
+    try {
+      const name = "cpus";
+      const st = cli(["campaign", "start", "--redis", redis.url, "--name", name, "--ops", String(opts.ops), "--unit-ops", String(opts.unitOps),
+        "--seed", String(opts.seed), "--profile", opts.profile, "--plant", plant, "--cpus", "2", "--segment-ops", "512"]);
+      expect(st.stderr).toBe("");
+      expect(st.stdout).toBe(`campaign ${name}: 2 unit(s) queued (40000 ops, on 2 CPUs each)\n`);
+      const s = await waitFor(redis.url, name, (x) => x.finished);
+      expect(s.meta).toMatchObject({ cpus: 2, segmentOps: 512 });
+      // a unit's 2 CPU threads count against the cores
+      expect(s.machines.map((m) => m.threads)).toEqual([Math.max(1, Math.floor(availableParallelism() / 2))]);
+      expect(cli(["campaign", "status", "--redis", redis.url, "--name", name]).stdout.split("\n")[0])
+        .toBe(`campaign ${name}: profile slab-churn, seed 11, 40000 ops in 2 unit(s) of up to 20000, on 2 CPUs each (512-op segments)`);
+
+      const local = await fuzz({ ...opts, plant: parsePlant(plant), cpus: 2, segmentOps: 512, workers: 1, minimise: false, progress: false, handleSignals: false });
+      const rep = await campaignReport({ redis: redis.url, name, minimise: false });
+      if (rep.kind !== "fuzz") throw new Error("not a fuzz report");
+      const sum = rep.summary;
+      expect(local.bugs.length).toBeGreaterThan(3);
+      expect(sum.cmdline).toBe(local.cmdline);
+      expect(sum.cmdline).toContain("kfence.sample_interval=0");
+      expect(sum.cpus).toBe(2);
+      expect([sum.units, sum.ops, sum.reports, sum.reportsLost, sum.planted]).toEqual([local.units, local.ops, local.reports, local.reportsLost, local.planted]);
+      expect(comparableBugs(sum.bugs)).toEqual(comparableBugs(local.bugs));
+      // which CPU's task made each bug's first report, and whose frees it names, follows the 512-op segments
+      // (the default segment size would give other tasks), not the addresses the interleaving chose
+      const tasks = (x: typeof sum) => x.bugs.map((b) => x.texts[b.signature].split("\n").filter((l) => /by task /.test(l)).map((l) => l.replace(/\b[0-9a-f]{16}\b/g, "ADDR")));
+      expect(tasks(sum)).toEqual(tasks(local));
+      expect(tasks(sum).flat().some((l) => l.includes("sf-fuzz/1/1001"))).toBe(true);
+
+      // the unshrunk reproducers: each bug's prefix of the stream made for 2 CPUs, which replays on one CPU to the bug at its op
+      const out = mkdtempSync(path.join(tmpdir(), "sf-campaign-"));
+      const r = cli(["campaign", "report", "--redis", redis.url, "--name", name, "--out", out, "--no-minimise"]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout.split("\n")[0]).toBe(`shadowfence fuzz: profile slab-churn, seed 11, ${s.machines[0].threads} worker(s) of 2 CPUs each, 2 unit(s) of up to 20000 ops`);
+      const json = JSON.parse(readFileSync(path.join(out, "summary.json"), "utf8")) as { cpus: number;
+        bugs: Array<{ signature: string; first: { op: number }; reproducer: { file: string; ops: number } }> };
+      expect(json.cpus).toBe(2);
+      for (const b of json.bugs) {
+        expect(b.reproducer.ops).toBe(b.first.op + 1);
+        const found = replay(decodeTape(readFileSync(b.reproducer.file), b.reproducer.file)).findings;
+        expect(found.some((f) => f.signature === b.signature && f.op === b.first.op)).toBe(true);
+      }
+      // shrunk on the worker (a short budget keeps the test quick): the same stream, each reproducer replaying to its bug
+      const shrunk = await campaignReport({ redis: redis.url, name, minimiseMs: 500 });
+      if (shrunk.kind !== "fuzz") throw new Error("not a fuzz report");
+      for (const b of shrunk.summary.bugs) {
+        expect(b.reproducer).toMatchObject({ shrunk: true, reproduced: true });
+      }
+    } finally {
+      await w.stop();
+      await redis.stop();
+    }
+  }, 120_000);
+
   it("works over TLS with a password (rediss://, a private CA through NODE_EXTRA_CA_CERTS); without the CA, one line", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "sf-tls-"));
     const ssl = (args: string[]) => {
@@ -350,6 +411,36 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
       oneLine(cli(["campaign", "status", "--redis", url, "--name", "dup2"]), 1, /^shadowfence: campaign dup2: its options in Redis are not valid \(.*kasan\.mode/);
       await r.set(keys("dup2").meta, JSON.stringify({ ...meta, units: -1 }));
       oneLine(cli(["campaign", "report", "--redis", url, "--name", "dup2", "--out", tmpdir()]), 1, /^shadowfence: campaign dup2: its options in Redis are not valid \(sizes\)$/m);
+      // options stored before --cpus existed run on one CPU; more CPUs than the command line has are refused
+      const { cpus: _cpus, ...old } = meta;
+      expect(_cpus).toBe(1);
+      await r.set(keys("dup2").meta, JSON.stringify(old));
+      expect(cli(["campaign", "status", "--redis", url, "--name", "dup2"]).stdout).toMatch(/^campaign dup2: profile mixed, seed 1, 1000 ops in 1 unit\(s\) of up to 1048576\n/);
+      await r.set(keys("dup2").meta, JSON.stringify({ ...meta, cpus: 3 }));
+      oneLine(cli(["campaign", "status", "--redis", url, "--name", "dup2"]), 1, /^shadowfence: campaign dup2: its options in Redis are not valid \(cpus\)$/m);
+      r.disconnect();
+    });
+
+    it("bad --cpus and --segment-ops: the local fuzz command's one-line usage errors (exit 2), nothing queued", async () => {
+      const cases: Array<[string[], string]> = [
+        [["--cpus", "0"], `--cpus must be an integer from 1 to 2, got "0"`],
+        [["--cpus", "x"], `--cpus must be an integer from 1 to 2, got "x"`],
+        [["--cpus", "3"], `--cpus must be an integer from 1 to 2 (the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more), got "3"`],
+        [["--segment-ops", "64"], "--segment-ops is for units on several CPUs: give --cpus 2 or more"],
+        [["--cpus", "1", "--segment-ops", "64"], "--segment-ops is for units on several CPUs: give --cpus 2 or more"],
+        [["--cpus", "2", "--segment-ops", "0"], "--segment-ops must be an integer from 1 to 16384, got 0"],
+        [["--study", "kfence", "--cpus", "2"], "--study runs each unit on one CPU: leave out --cpus"],
+      ];
+      for (const [args, message] of cases) {
+        const line = `shadowfence: ${message}\n`;
+        const c = cli(["campaign", "start", "--redis", url, "--name", "cpus-bad", "--ops", "1000", ...args]);
+        oneLine(c, 2, /^shadowfence: /);
+        expect(c.stderr, args.join(" ")).toBe(line);
+        expect(cli(["fuzz", "--ops", "1000", "--no-progress", "--out", path.join(tmpdir(), "sf-never-written"), ...args]).stderr).toBe(line);
+      }
+      const r = new Redis(url);
+      expect(await r.keys("*cpus-bad*")).toEqual([]);
+      expect(await r.sismember("sfc:campaigns", "cpus-bad")).toBe(0);
       r.disconnect();
     });
   });

@@ -23,7 +23,9 @@ import type { Redis } from "ioredis";
 import { resolveOptions } from "../../config.js";
 import { checkCmdline } from "../check.js";
 import { DEFAULT_PLANT, PROFILES, BUG_CLASSES, type PlantRates, type Profile, type BugClass } from "../generator.js";
-import { Pool, newSummary, mergeUnitResult, finishBugs, writeSummary, summaryText, type FuzzSummary, type BugMerge } from "../runner.js";
+import * as abi from "../../../abi/abi.js";
+import { Pool, newSummary, mergeUnitResult, finishBugs, writeSummary, summaryText, parseCpus, cpusCmdline, checkSegmentOps, checkCpusUsage,
+  type FuzzSummary, type BugMerge } from "../runner.js";
 import { studyRows, studyText, STUDY_INTERVALS, type StudyUnitResult, type StudyRow } from "../study.js";
 import type { UnitResult, UnitJob, MinimiseResult } from "../unit.js";
 import { connectRedis, CampaignError, parseRedisUrl } from "./redis.js";
@@ -49,6 +51,10 @@ export interface CampaignMeta {
   plant: PlantRates;
   plantWrites: boolean;
   check: boolean;
+  /** CPUs each unit runs on (fuzz --cpus); absent (older campaigns): 1. */
+  cpus?: number;
+  /** Ops between two barriers on several CPUs (fuzz --segment-ops); absent: the default. */
+  segmentOps?: number;
   ops: number;
   unitOps: number;
   units: number;
@@ -76,6 +82,10 @@ export interface CampaignStartOptions {
   check?: boolean;
   study?: "kfence";
   unitOps?: number;
+  /** CPUs each unit runs on, as fuzz --cpus (a string is parsed: the CLI's argument). */
+  cpus?: number | string;
+  /** As fuzz --segment-ops (only with cpus 2 or more). */
+  segmentOps?: number;
 }
 
 type UnitData = { kind: "unit"; unit: number; ops: number };
@@ -120,7 +130,10 @@ function checkMeta(m: CampaignMeta, name: string): CampaignMeta {
   if (typeof m.plant !== "object" || m.plant === null || Object.entries(m.plant).some(([c, r]) => !BUG_CLASSES.includes(c as BugClass) || !(typeof r === "number" && r >= 0 && r <= 1))) throw bad("planted rates");
   if (m.intervals !== undefined && (!Array.isArray(m.intervals) || m.intervals.some((i) => !int(i, 1, 1_000_000)))) throw bad("intervals");
   if ((m.seconds !== undefined && !(typeof m.seconds === "number" && m.seconds > 0)) || (m.queuing !== undefined && typeof m.queuing !== "boolean")) throw bad("seconds");
-  try { resolveOptions({ cmdline: m.cmdline }); } catch (e) { throw bad((e as Error).message); }
+  let nrCpus: number;
+  try { nrCpus = resolveOptions({ cmdline: m.cmdline }).nrCpus; } catch (e) { throw bad((e as Error).message); }
+  if (m.cpus !== undefined && (!int(m.cpus, 1, Math.min(nrCpus, abi.FZ_MAX_CPUS)) || (m.kind === "study" && m.cpus !== 1))) throw bad("cpus");
+  if (m.segmentOps !== undefined && !int(m.segmentOps, 1, abi.FZ_LOG_OPS)) throw bad("segment ops");
   return m;
 }
 
@@ -163,11 +176,19 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
   const jobs = units * (intervals?.length ?? 1);
   if (jobs > MAX_UNITS) throw new RangeError(`a campaign has at most ${MAX_UNITS} units, this one would have ${jobs}: raise --unit-ops`);
   if (study && o.check) throw new RangeError("--check and --study kfence do not go together (the study runs with KASAN off)");
-  const cmdline = o.check ? checkCmdline(o.cmdline ?? "") : `${o.cmdline ?? ""} kasan_multi_shot`.trim();
+  // --cpus and --segment-ops mean what they mean to fuzz(), so the units and their command line are the local run's
+  const str = (v: number | string | undefined) => (v === undefined ? undefined : String(v));
+  checkCpusUsage({ cpus: str(o.cpus), segmentOps: str(o.segmentOps), study: o.study });
+  const userCmdline = o.cmdline ?? "";
+  const cpus = parseCpus(o.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
+  const segmentOps = checkSegmentOps(o.segmentOps);
+  const withCpus = cpusCmdline(userCmdline, cpus, !!o.check);
+  const cmdline = o.check ? checkCmdline(withCpus) : `${withCpus} kasan_multi_shot`.trim();
   resolveOptions({ cmdline });
   const meta: CampaignMeta = {
     name, version: 1, kind: study ? "study" : "fuzz", seed, profile, cmdline, studyCmdline: study ? (o.cmdline ?? "") : undefined,
-    plant: o.plant ?? DEFAULT_PLANT, plantWrites: !o.check, check: !!o.check, ops, unitOps, units, intervals, jobs,
+    plant: o.plant ?? DEFAULT_PLANT, plantWrites: !o.check, check: !!o.check, cpus, ...(cpus > 1 && segmentOps ? { segmentOps } : {}),
+    ops, unitOps, units, intervals, jobs,
     seconds: o.seconds, queuing: timed || undefined, created: Date.now(), startedBy: machineId(),
   };
   const r = await connectRedis(o.redis);
@@ -221,7 +242,10 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
 // ── worker ──────────────────────────────────────────────────────────────────
 export interface CampaignWorkerOptions {
   redis: string;
-  /** Worker threads (default: all cores). */
+  /**
+   * Units run at once, whatever their CPUs (as fuzz --workers). Default: the cores, a
+   * unit on N CPUs counting N of them (floor(cores / N) units of such a campaign).
+   */
   workers?: number;
   /** Serve only this campaign (default: every campaign on the Redis, found as they appear). */
   name?: string;
@@ -239,6 +263,39 @@ export interface CampaignWorkerHandle {
 
 interface MachineStats { host: string; pid: number; threads: number; ops: number; units: number; busyMs: number; started: number; firstStart: number; updated: number }
 
+/** Threads a worker process runs at once: a job takes `n` of them, waiting its turn (first come, first served). */
+class ThreadBudget {
+  private used = 0;
+  private readonly waiting: Array<{ n: number; go: () => void }> = [];
+  constructor(readonly size: number) {}
+  async take(n: number): Promise<void> {
+    if (this.waiting.length === 0 && this.used + n <= this.size) { this.used += n; return; }
+    await new Promise<void>((go) => this.waiting.push({ n, go }));
+  }
+  give(n: number): void {
+    this.used -= n;
+    while (this.waiting.length && this.used + this.waiting[0].n <= this.size) {
+      const w = this.waiting.shift()!;
+      this.used += w.n;
+      w.go();
+    }
+  }
+}
+
+/** The unit job of a campaign's unit, as the local runner builds it (fuzz()). */
+function unitJob(m: CampaignMeta, unit: number, ops: number): UnitJob {
+  const cpus = m.cpus ?? 1;
+  return { unit, ops, seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: m.check,
+    ...(cpus > 1 ? { cpus, ...(m.segmentOps ? { segmentOps: m.segmentOps } : {}) } : {}) };
+}
+
+/** A bug's prefix to shrink: the stream made for the campaign's CPUs, replayed on one CPU (as fuzz() minimises). */
+function minimiseJob(m: CampaignMeta, unit: number, op: number): UnitJob {
+  const cpus = m.cpus ?? 1;
+  return { unit, ops: op + 1, seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: false,
+    ...(cpus > 1 ? { cpus } : {}) };
+}
+
 const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 
@@ -254,6 +311,14 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
   const r = await connectRedis(o.redis, { persistent: true });
   const pool = new Pool(threads);
   await pool.start();
+  // CPU threads spin on the kernel lock: by default a unit on N CPUs takes N of the cores (all of them if fewer), shared
+  // by every campaign served; --workers W runs W units at once whatever their CPUs, as fuzz --workers W does
+  const budget = new ThreadBudget(threads);
+  const weight = (m: CampaignMeta) => (o.workers === undefined ? Math.min(m.cpus ?? 1, threads) : 1);
+  const run = async <R>(job: Parameters<Pool["run"]>[0], n: number): Promise<R> => {
+    await budget.take(n);
+    try { return await pool.run<R>(job); } finally { budget.give(n); }
+  };
   const me = machineId();
   const served = new Map<string, { worker: Worker; meta: CampaignMeta; stats: MachineStats }>();
   let stopping = false;
@@ -266,10 +331,8 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     if (!c.stats.firstStart) c.stats.firstStart = started;
     if (d.kind === "shrink") {
       if (await r.hexists(k.repro, `b${d.bug}`)) return "already shrunk";
-      const unitJob: UnitJob = { unit: d.unit, ops: d.op + 1, seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant,
-        plantWrites: m.plantWrites, check: false };
-      const res = await pool.run<MinimiseResult>({ type: "minimise", job: { job: unitJob, signature: d.signature, op: d.op, shrink: true,
-        deadline: Date.now() + d.budgetMs } });
+      const res = await run<MinimiseResult>({ type: "minimise", job: { job: minimiseJob(m, d.unit, d.op), signature: d.signature, op: d.op,
+        shrink: true, deadline: Date.now() + d.budgetMs } }, 1);
       await r.hset(k.repro, `b${d.bug}`, JSON.stringify({ ...res, tape: b64(res.tape), machine: me }));
       return "shrunk";
     }
@@ -280,13 +343,12 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     let stored: object;
     let ops: number;
     if (d.kind === "study") {
-      const res = await pool.run<StudyUnitResult>({ type: "study", job: { unit: d.unit, ops: d.ops, seed: m.seed, profile: m.profile,
-        interval: d.interval, cmdline: m.studyCmdline ?? "" } });
+      const res = await run<StudyUnitResult>({ type: "study", job: { unit: d.unit, ops: d.ops, seed: m.seed, profile: m.profile,
+        interval: d.interval, cmdline: m.studyCmdline ?? "" } }, 1);
       ops = res.ops;
       stored = { ...res, unit: d.unit };
     } else {
-      const res = await pool.run<UnitResult>({ type: "unit", job: { unit: d.unit, ops: d.ops, seed: m.seed, profile: m.profile,
-        cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: m.check } });
+      const res = await run<UnitResult>({ type: "unit", job: unitJob(m, d.unit, d.ops) }, weight(m));
       ops = res.ops;
       stored = { ...res, disagreement: res.disagreement && { ...res.disagreement, tape: b64(res.disagreement.tape) } };
     }
@@ -313,9 +375,11 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
       return;
     }
     const now = Date.now();
-    const stats: MachineStats = { host: os.hostname(), pid: process.pid, threads, ops: 0, units: 0, busyMs: 0, started: now, firstStart: 0, updated: now };
+    // units of this campaign at once (its CPU threads aside): the machine's share of the report's workers
+    const units = Math.max(1, Math.floor(threads / weight(meta)));
+    const stats: MachineStats = { host: os.hostname(), pid: process.pid, threads: units, ops: 0, units: 0, busyMs: 0, started: now, firstStart: 0, updated: now };
     const worker = new Worker(queueName(name), processor(name), {
-      connection: bullConnection(r, true), concurrency: threads, lockDuration: stallMs, stalledInterval: stallMs,
+      connection: bullConnection(r, true), concurrency: units, lockDuration: stallMs, stalledInterval: stallMs,
       // a unit is retried after its worker died however often that happens; a unit that throws is tried 3 times
       maxStalledCount: 1000, autorun: false, name: me,
     });
@@ -323,7 +387,7 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     worker.on("failed", (job, err) => log(`campaign ${name}: job ${job?.id} failed: ${err.message}`));
     served.set(name, { worker, meta, stats });
     await r.hset(keys(name).machines, me, JSON.stringify(stats));
-    log(`campaign ${name}: serving (${threads} thread(s))`);
+    log(`campaign ${name}: serving (${units} thread(s)${(meta.cpus ?? 1) > 1 ? ` of ${meta.cpus} CPUs each` : ""})`);
     void worker.run().catch((e: Error) => log(`campaign ${name}: ${e.message}`));
   };
 
@@ -442,7 +506,7 @@ export function statusText(s: CampaignStatus): string {
   const L: string[] = [];
   const m = s.meta;
   L.push(`campaign ${s.name}: ${m.kind === "study" ? "KFENCE study, " : ""}profile ${m.profile}, seed ${m.seed}, ${m.ops} ops in ${m.units} unit(s) of up to ${m.unitOps}` +
-    `${m.intervals ? ` x ${m.intervals.length} intervals` : ""}`);
+    `${m.intervals ? ` x ${m.intervals.length} intervals` : ""}${(m.cpus ?? 1) > 1 ? `, on ${m.cpus} CPUs each${m.segmentOps ? ` (${m.segmentOps}-op segments)` : ""}` : ""}`);
   const width = 30, filled = Math.round((s.done / Math.max(1, s.jobs)) * width);
   L.push(`[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${s.done}/${s.jobs} units done${s.finished ? " (finished)" : ""}`);
   L.push(`units: queued ${s.queued}, active ${s.active}, done ${s.done}, failed ${s.failed}, retried ${s.retried}`);
@@ -508,7 +572,8 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
       return { kind: "study", rows, meta };
     }
     const threads = Object.values(await r.hgetall(k.machines)).reduce((a, v) => a + (Number(fromRedis<MachineStats>(v, `campaign ${o.name}: a machine`).threads) || 0), 0);
-    const s = newSummary({ profile: meta.profile, seed: meta.seed, cmdline: meta.cmdline, workers: Math.max(1, threads), unitOps: meta.unitOps, checked: meta.check });
+    const s = newSummary({ profile: meta.profile, seed: meta.seed, cmdline: meta.cmdline, workers: Math.max(1, threads), cpus: meta.cpus ?? 1,
+      unitOps: meta.unitOps, checked: meta.check });
     const bugs: BugMerge = new Map();
     let first = Infinity, last = 0;
     for (const v of Object.values(raw)) {
@@ -554,9 +619,7 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
       for (const b of s.bugs) {
         let m: StoredRepro | undefined = repro.get(b.id);
         if (!m) {   // --no-minimise: the unit's prefix up to the bug, regenerated here
-          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed: meta.seed, profile: meta.profile, cmdline: meta.cmdline,
-            plant: meta.plant, plantWrites: meta.plantWrites, check: false };
-          const res = runMinimise({ job, signature: b.signature, op: b.first.op, shrink: false });
+          const res = runMinimise({ job: minimiseJob(meta, b.first.unit, b.first.op), signature: b.signature, op: b.first.op, shrink: false });
           m = { ...res, tape: b64(res.tape) };
         }
         let file: string | undefined;

@@ -2,17 +2,12 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "../generator.js";
+import { int } from "../cli.js";
+import { checkCpusUsage } from "../runner.js";
 import { CampaignError } from "./errors.js";
 
 // BullMQ and ioredis load only when a campaign command runs
 const lib = () => import("./campaign.js");
-
-function int(v: string | undefined, what: string, min = 0): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v.replace(/_/g, ""));
-  if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${what} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return n;
-}
 
 /** A campaign that cannot go on: one line, exit 1 (usage errors are RangeErrors: the command's handler exits 2). */
 function action<A extends unknown[]>(fn: (...a: A) => Promise<void>): (...a: A) => Promise<void> {
@@ -48,8 +43,11 @@ export function registerCampaignCommands(program: Command): void {
     .option("--check", "the oracle checks every verdict")
     .option("--study <what>", "kfence: the fleet KFENCE detection study")
     .option("--unit-ops <n>", "ops per unit (default 1048576)")
+    .option("--cpus <n>", "CPUs each unit runs on at once, as shadowfence fuzz (1..nr_cpus, at most 8; default 1)")
+    .option("--segment-ops <n>", "with --cpus: ops between two barriers, where slots change CPU (1..16384, default 8192)")
     .action(action(async (o: { redis: string; name: string; ops?: string; seconds?: string; seed: string; profile?: string; cmdline: string;
-      plant?: string; check?: boolean; study?: string; unitOps?: string }) => {
+      plant?: string; check?: boolean; study?: string; unitOps?: string; cpus?: string; segmentOps?: string }) => {
+      checkCpusUsage(o);
       const L = await lib();
       const ops = int(o.ops, "--ops", 1);
       const seconds = o.seconds === undefined ? undefined : Number(o.seconds);
@@ -59,13 +57,14 @@ export function registerCampaignCommands(program: Command): void {
       if (o.study !== undefined && o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
       const m = await L.startCampaign({ redis: o.redis, name: o.name, ops, seconds, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
         cmdline: o.cmdline, plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check,
-        study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1) });
-      process.stdout.write(`campaign ${m.name}: ${m.jobs} unit(s) queued (${m.ops} ops${m.intervals ? ` per interval, intervals ${m.intervals.join(", ")} ms` : ""})\n`);
+        study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1), cpus: o.cpus, segmentOps: int(o.segmentOps, "--segment-ops", 0) });
+      process.stdout.write(`campaign ${m.name}: ${m.jobs} unit(s) queued (${m.ops} ops${m.intervals ? ` per interval, intervals ${m.intervals.join(", ")} ms` : ""}` +
+        `${(m.cpus ?? 1) > 1 ? `, on ${m.cpus} CPUs each` : ""})\n`);
     }));
   c.command("worker")
     .description("take units of the campaigns on this Redis and run them on local worker threads (until SIGINT/SIGTERM)")
     .addOption(redisOption())
-    .option("--workers <n>", "worker threads (default: all cores)")
+    .option("--workers <n>", "units at once, whatever their CPUs (default: the cores, a unit on N CPUs counting N)")
     .option("--name <name>", "serve only this campaign")
     .option("--stall-ms <ms>", "lock duration and stalled-check interval: a dead worker's unit is retried after about this long", "30000")
     .action(async (o: { redis: string; workers?: string; name?: string; stallMs: string }) => {
