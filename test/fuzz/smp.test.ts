@@ -151,8 +151,9 @@ describe("fuzz --cpus", () => {
   }, 240_000);
 
   it("most slab-churn ops take the lockless path on 2 CPUs, with and without KASAN", async () => {
-    // measured: 93% under generic KASAN, 80% without (frees into other slabs take the lock there)
-    for (const [cmd, least] of [["", 0.88], ["kasan=off", 0.72]] as const) {
+    // measured: 91% under generic KASAN, 92% without (frees into another CPU's slabs under the slab's lock;
+    // 80% when they took the kernel lock)
+    for (const [cmd, least] of [["", 0.88], ["kasan=off", 0.88]] as const) {
       const job: UnitJob = { unit: 0, ops: 200_000, seed: 4, profile: "slab-churn", cmdline: `${cmd} ${CMD}`, plant: {}, plantWrites: true, check: false, cpus: 2 };
       const r = await runUnitSmp(job);
       expect(r.ops).toBe(200_000);
