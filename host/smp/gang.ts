@@ -64,7 +64,8 @@ export abstract class CpuGang implements CpuRunner {
   protected check(job: CpuJob, alone: boolean): Arg[] {
     if (this.stopped) throw new Error("the CPU threads were stopped");
     if (typeof job?.cpu !== "number" || !Number.isInteger(job.cpu) || job.cpu < 0 || job.cpu >= this.nrCpus) {
-      throw new RangeError(`CPU ${String(job?.cpu)} does not exist: this machine has CPUs 0-${this.nrCpus - 1}`);
+      const cpu = job?.cpu;
+      throw new RangeError(`CPU ${typeof cpu === "string" ? JSON.stringify(cpu) : String(cpu)} does not exist: this machine has CPUs 0-${this.nrCpus - 1}`);
     }
     if (typeof job.fn !== "string" || !this.exportNames.has(job.fn)) throw new TypeError(`the core has no function ${JSON.stringify(job.fn)} to run on CPU ${job.cpu}`);
     const args = job.args ?? [];

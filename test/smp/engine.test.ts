@@ -114,7 +114,7 @@ describe("engine.cpu(n)", () => {
     expect(() => e.cpu(2)).toThrow("cpu(): CPU 2 does not exist: this machine has CPUs 0-1 (nr_cpus=2)");
     expect(() => e.cpu(-1)).toThrow("cpu(): CPU -1 does not exist");
     expect(() => e.cpu(1.5)).toThrow("cpu(): CPU 1.5 does not exist");
-    expect(() => e.cpu("1" as unknown as number)).toThrow("cpu(): CPU 1 does not exist");
+    expect(() => e.cpu("1" as unknown as number)).toThrow('cpu(): CPU "1" does not exist: this machine has CPUs 0-1 (nr_cpus=2)');
     expect(() => e.cpu(1).setTask({ pid: 5, cpu: 0 })).toThrow("setTask on CPU 1: the task runs on CPU 1, not 0");
     expect(() => e.cpu(1).runGuest(new Uint8Array(8))).toThrow("runGuest runs on CPU 0 only (not on CPU 1)");
     expect(e.cpu(0)).toBe(e);
