@@ -438,6 +438,11 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
         expect(c.stderr, args.join(" ")).toBe(line);
         expect(cli(["fuzz", "--ops", "1000", "--no-progress", "--out", path.join(tmpdir(), "sf-never-written"), ...args]).stderr).toBe(line);
       }
+      // sized in seconds: refused before the starter says it is queuing (nothing on stdout)
+      oneLine(cli(["campaign", "start", "--redis", url, "--name", "cpus-bad", "--seconds", "5", "--cpus", "3"]), 2,
+        /^shadowfence: --cpus must be an integer from 1 to 2 \(the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more\), got "3"\n$/);
+      oneLine(cli(["campaign", "start", "--redis", url, "--name", "cpus-bad", "--seconds", "5", "--cmdline", "nr_cpus=99"]), 2,
+        /^shadowfence: invalid value "99" for nr_cpus: expected an integer from 1 to 8\n$/);
       const r = new Redis(url);
       expect(await r.keys("*cpus-bad*")).toEqual([]);
       expect(await r.sismember("sfc:campaigns", "cpus-bad")).toBe(0);

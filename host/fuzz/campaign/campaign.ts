@@ -86,6 +86,8 @@ export interface CampaignStartOptions {
   cpus?: number | string;
   /** As fuzz --segment-ops (only with cpus 2 or more). */
   segmentOps?: number;
+  /** A campaign sized in seconds: called once its options are checked and its first units queued, as it starts keeping units queued. */
+  onQueuing?: (meta: CampaignMeta) => void;
 }
 
 type UnitData = { kind: "unit"; unit: number; ops: number };
@@ -217,6 +219,7 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
     };
     await add(0, units);
     if (timed) {
+      o.onQueuing?.(meta);
       // a campaign sized in time: keep a batch of units waiting until the deadline, recording each
       // batch in the options first (status and report read units, jobs and ops from there)
       const deadline = meta.created + o.seconds! * 1000;

@@ -53,11 +53,12 @@ export function registerCampaignCommands(program: Command): void {
       const seconds = o.seconds === undefined ? undefined : Number(o.seconds);
       if (seconds !== undefined && !(Number.isFinite(seconds) && seconds > 0)) throw new RangeError(`--seconds must be a positive number, got ${o.seconds}`);
       if ((ops === undefined) === (seconds === undefined)) throw new RangeError("campaign start: give --ops N or --seconds S");
-      if (seconds !== undefined) process.stdout.write(`campaign ${o.name}: queuing units for ${seconds} s\n`);
       if (o.study !== undefined && o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
       const m = await L.startCampaign({ redis: o.redis, name: o.name, ops, seconds, seed: int(o.seed, "--seed"), profile: o.profile as Profile | undefined,
         cmdline: o.cmdline, plant: o.plant !== undefined ? parsePlant(o.plant) : DEFAULT_PLANT, check: o.check,
-        study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1), cpus: o.cpus, segmentOps: int(o.segmentOps, "--segment-ops", 0) });
+        study: o.study as "kfence" | undefined, unitOps: int(o.unitOps, "--unit-ops", 1), cpus: o.cpus, segmentOps: int(o.segmentOps, "--segment-ops", 0),
+        // (printed once the options passed every check, so a refused start prints only its error)
+        onQueuing: (m) => process.stdout.write(`campaign ${m.name}: queuing units for ${seconds} s\n`) });
       process.stdout.write(`campaign ${m.name}: ${m.jobs} unit(s) queued (${m.ops} ops${m.intervals ? ` per interval, intervals ${m.intervals.join(", ")} ms` : ""}` +
         `${(m.cpus ?? 1) > 1 ? `, on ${m.cpus} CPUs each` : ""})\n`);
     }));
