@@ -4,7 +4,7 @@
 // use-after-frees and double frees cross CPUs, reported with the other CPU's
 // task in the free track; the oracle agrees with every verdict; the report
 // ring's pauses lose nothing; bad --cpus values are one-line errors.
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, vi } from "vitest";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -160,6 +160,28 @@ describe("fuzz --cpus", () => {
       expect(r.reports).toBe(0);
       expect(r.lockless! / r.ops).toBeGreaterThan(least);
       expect(r.lockless! / r.ops).toBeLessThan(1);
+    }
+  }, 120_000);
+
+  it("leaves every slab whole after units without KASAN on 2 and 4 CPUs (lockless frees into the others' slabs, planted double and invalid frees)", async () => {
+    // the unit's own engine, looked at after its CPUs stopped
+    const engines: Engine[] = [];
+    const create = Engine.createSync.bind(Engine);
+    const spy = vi.spyOn(Engine, "createSync").mockImplementation((o) => { const e = create(o); engines.push(e); return e; });
+    try {
+      for (const cpus of [2, 4]) {
+        // planted double and invalid frees go to the slow path (SLUB's own checks report the double frees it sees)
+        const job: UnitJob = { unit: 0, ops: 1_000_000, seed: 21 + cpus, profile: "slab-churn", cmdline: `kasan=off nr_cpus=${cpus} ${CMD}`,
+          plant: { "double-free": 1e-4, "invalid-free": 1e-4 }, plantWrites: false, check: false, cpus, segmentOps: 1024 };
+        const r = await runUnitSmp(job);
+        expect(r.ops).toBe(1_000_000);
+        expect(r.lockless! / r.ops).toBeGreaterThan(0.85);
+        const e = engines.at(-1)!;
+        expect(e.selfCheck()).toEqual([]);
+        expect(e.stats().slab.locklessFrees).toBeGreaterThan(r.ops / 10);
+      }
+    } finally {
+      spy.mockRestore();
     }
   }, 120_000);
 
