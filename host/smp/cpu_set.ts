@@ -7,7 +7,7 @@
 // kernel lock (assembly/smp.ts).
 import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
-import { runsUnbracketed, type CpuJob, type CpuRunner } from "./types.js";
+import { runsUnbracketed, cpuArgText, type CpuJob, type CpuRunner } from "./types.js";
 import type { Frame } from "../stackdepot.js";
 import type { RawRecord } from "../report/record.js";
 
@@ -123,9 +123,7 @@ export class CpuSet {
   private checkCpu(what: string, n: unknown): number {
     const nr = this.engine.options.nrCpus;
     if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n >= nr) {
-      // (a string is quoted: "1" is not CPU 1)
-      const shown = typeof n === "bigint" ? `${n}n` : typeof n === "string" ? JSON.stringify(n) : String(n);
-      throw new RangeError(`${what}: CPU ${shown} does not exist: this machine has ${nr === 1 ? "CPU 0 only (nr_cpus=1)" : `CPUs 0-${nr - 1} (nr_cpus=${nr})`}`);
+      throw new RangeError(`${what}: CPU ${cpuArgText(n)} does not exist: this machine has ${nr === 1 ? "CPU 0 only (nr_cpus=1)" : `CPUs 0-${nr - 1} (nr_cpus=${nr})`}`);
     }
     return n;
   }

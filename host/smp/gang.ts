@@ -4,7 +4,7 @@
 // jobs on the other CPUs and starting a gang of them together at a barrier,
 // and stopping once running jobs have ended. Subclasses only start their
 // threads and carry messages (no platform imports here).
-import { MAX_CPU_THREADS, runsUnbracketed, type CpuArg as Arg, type CpuJob, type CpuRunner, type HostImport } from "./types.js";
+import { MAX_CPU_THREADS, runsUnbracketed, cpuArgText, type CpuArg as Arg, type CpuJob, type CpuRunner, type HostImport } from "./types.js";
 
 interface Pending { resolve: (v: Arg | undefined) => void; reject: (e: Error) => void; cpu: number }
 
@@ -64,8 +64,7 @@ export abstract class CpuGang implements CpuRunner {
   protected check(job: CpuJob, alone: boolean): Arg[] {
     if (this.stopped) throw new Error("the CPU threads were stopped");
     if (typeof job?.cpu !== "number" || !Number.isInteger(job.cpu) || job.cpu < 0 || job.cpu >= this.nrCpus) {
-      const cpu = job?.cpu;
-      throw new RangeError(`CPU ${typeof cpu === "string" ? JSON.stringify(cpu) : String(cpu)} does not exist: this machine has CPUs 0-${this.nrCpus - 1}`);
+      throw new RangeError(`CPU ${cpuArgText(job?.cpu)} does not exist: this machine has CPUs 0-${this.nrCpus - 1}`);
     }
     if (typeof job.fn !== "string" || !this.exportNames.has(job.fn)) throw new TypeError(`the core has no function ${JSON.stringify(job.fn)} to run on CPU ${job.cpu}`);
     const args = job.args ?? [];

@@ -21,6 +21,10 @@ export interface CpuRunner {
 // What a CPU thread's instance of the core needs, shared by the Node and browser workers.
 /** nr_cpus for CPU threads: 1..8 (issue 14). */
 export const MAX_CPU_THREADS = 8;
+/** A CPU number as an error names it: a string quoted ("1" is not CPU 1), a bigint with its n. */
+export function cpuArgText(cpu: unknown): string {
+  return typeof cpu === "bigint" ? `${cpu}n` : typeof cpu === "string" ? JSON.stringify(cpu) : String(cpu);
+}
 /** The host functions the core imports (besides its memory), which a CPU thread provides. */
 export const CPU_HOST_IMPORTS: readonly string[] = ["sf_wall_ns", "sf_ctor", "sf_guest_reports", "abort"];
 /** Loops that enter and leave the kernel per step (so CPUs running them interleave); called without the bracket. */
