@@ -3,8 +3,8 @@
 // A cache hands out fixed-size slots carved from slabs (2^order pages from the
 // buddy allocator, mapped in the direct map). Each CPU has its own cpu slab
 // with a lockless freelist and a partial list (struct kmem_cache_cpu, below);
-// the node has a list of partial slabs, and the engine a list of full ones
-// (the kernel keeps that only with slub_debug) for its walks. Free slots are
+// the node has a list of partial slabs. Full slabs are on no list, as in the
+// kernel without slub_debug (walks find them in mem_map). Free slots are
 // chained through a pointer stored in the free object at s->offset, as SLUB
 // does; every pointer taken off a chain is validated, so a use-after-free
 // write that scribbles on it is isolated instead of corrupting the allocator.
@@ -141,7 +141,7 @@ function slubNrCpus(): u32 {
 // @ts-ignore: decorator
 @inline const SLAB_LIST_PARTIAL: u32 = 2;
 // @ts-ignore: decorator
-@inline const SLAB_LIST_FULL: u32 = 3;
+@inline const SLAB_LIST_FULL: u32 = 3;      // full and on no list (no cpu slab, no partial list)
 // on a CPU's partial list (not frozen, as in 6.8+); CPU and CPU_PARTIAL carry
 // the CPU in bits 8..15 of the state
 // @ts-ignore: decorator
@@ -202,8 +202,8 @@ const KMALLOC_IDS: usize = memory.data(NR_KMALLOC_CACHES * 4, 4);
 // @ts-ignore: decorator
 @inline export function kmemCacheRam(c: usize): KmemCache { return changetype<KmemCache>(ramOf(c)); }
 // A field chosen at run time by its KC_* offset: the host's cache_info, and
-// the slab list heads (KC_PARTIAL, KC_FULL) that the list code addresses as
-// &s->partial (a change to one is written through).
+// the slab list head (KC_PARTIAL; SLAB's KC_FULL too) that the list code
+// addresses as &s->partial (a change to one is written through).
 // @ts-ignore: decorator
 @inline function kcAt(c: usize, field: u32): u32 { return load<u32>(c + field); }
 // @ts-ignore: decorator
@@ -424,8 +424,8 @@ function listAdd(c: usize, field: u32, pfn: u32, state: u32): void {
 }
 function listDel(c: usize, pfn: u32): void {
   const state = slabList(pfn);
-  if (state != SLAB_LIST_PARTIAL && state != SLAB_LIST_FULL) { slabSetList(pfn, SLAB_LIST_NONE); return; }
-  listDelFrom(c, state == SLAB_LIST_PARTIAL ? KC_PARTIAL : KC_FULL, pfn);
+  if (state != SLAB_LIST_PARTIAL) { slabSetList(pfn, SLAB_LIST_NONE); return; }
+  listDelFrom(c, KC_PARTIAL, pfn);
 }
 // The list head as the kernel prints it: 6.12's struct kmem_cache_node
 // (list_lock, nr_partial, then partial at +16; nr_slabs, total_objects, then
@@ -455,9 +455,9 @@ function listDelFrom(c: usize, field: u32, pfn: u32): bool {
 function listCut(c: usize, field: u32): void {
   // the slabs still reachable leave the list for good (state NONE), so freeing
   // into them later does not take them for members of the list and report again
-  const id = kmemCache(c).id, state = field == KC_PARTIAL ? SLAB_LIST_PARTIAL : SLAB_LIST_FULL;
+  const id = kmemCache(c).id;
   let p = kcAt(c, field);
-  for (let n: u32 = 0; p < nrFrames && n <= nrFrames && slabOfCache(p, id) && slabList(p) == state; n++) {
+  for (let n: u32 = 0; p < nrFrames && n <= nrFrames && slabOfCache(p, id) && slabList(p) == SLAB_LIST_PARTIAL; n++) {
     slabSetList(p, SLAB_LIST_NONE);
     p = pgNext(p);
   }
@@ -746,9 +746,8 @@ function slabGetObjectSlow(c: usize, id: u32, cpu: u32, k: usize): usize {
         continue;
       }
       kcc(k).slab = NO_PFN;
-      // a slab the fix marked all used stays off the lists
-      if (cleared) slabSetList(slab, SLAB_LIST_NONE);
-      else listAdd(c, KC_FULL, slab, SLAB_LIST_FULL);
+      // full (on no list); a slab the fix marked all used stays off for good
+      slabSetList(slab, cleared ? SLAB_LIST_NONE : SLAB_LIST_FULL);
       slabUnlock(slab);
       if (cleared) freelistCleared(c, id, slab);
     }
@@ -861,7 +860,7 @@ function putPartials(c: usize, cpu: u32, k: usize): void {
 // deactivate_slab(): give a cpu slab back. The CPU's freelist is counted and
 // spliced in front of the slab's own (the remote frees), then the slab goes
 // where its state says: the page allocator (empty, and the node has
-// s->min_partial partial slabs), the node's partial list, or the full list.
+// s->min_partial partial slabs), the node's partial list, or no list (full).
 function deactivateSlab(c: usize, id: u32, pfn: u32, freelist: usize): void {
   if (!checkSlab(c, id, pfn)) {
     // metadata a buggy write reached (reported): it leaks, with the CPU's objects
@@ -890,7 +889,7 @@ function deactivateSlab(c: usize, id: u32, pfn: u32, freelist: usize): void {
   slabSetList(pfn, SLAB_LIST_NONE);
   if (inuse == 0 && kmemCache(c).nrPartial >= kmemCache(c).minPartial) discardSlab(c, pfn);
   else if (slabFreelist(pfn) != 0) listAdd(c, KC_PARTIAL, pfn, SLAB_LIST_PARTIAL);
-  else listAdd(c, KC_FULL, pfn, SLAB_LIST_FULL);
+  else slabSetList(pfn, SLAB_LIST_FULL);
 }
 
 // __flush_cpu_slab(): a CPU's cpu slab and partial list back to the node.
@@ -1100,7 +1099,6 @@ function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
   const state = slabList(slabPfn);
   slabUnlock(slabPfn);
   if (state == SLAB_LIST_FULL) {
-    listDel(c, slabPfn);
     putCpuPartial(c, slabPfn, currentCpu, true);
   } else if (inuse == 0 && state == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
     listDel(c, slabPfn);
@@ -1330,14 +1328,21 @@ export function cacheShutdown(c: usize): bool {
   flushAll(c);
   if (cacheLive(c) != 0) return false;
   listVerify(c, KC_PARTIAL, SLAB_LIST_PARTIAL);
-  listVerify(c, KC_FULL, SLAB_LIST_FULL);
   let p = kmemCache(c).partial;
   while (p != NO_PFN) {
     const n = pgNext(p);
     if (slabInuse(p) == 0) { listDel(c, p); discardSlab(c, p); }
     p = n;
   }
-  return kmemCache(c).partial == NO_PFN && kmemCache(c).full == NO_PFN;
+  return kmemCache(c).partial == NO_PFN && fullSlabFrom(kmemCache(c).id, 0) == NO_PFN;
+}
+
+// The first full slab of cache id at or after frame pfn, or NO_PFN. Full slabs
+// are on no list (the kernel lists them only with slub_debug), so the rare
+// walks that need them (destroy, kmemleak) look in mem_map.
+function fullSlabFrom(id: u32, pfn: u32): u32 {
+  for (let p = pfn; p < nrFrames; p++) if (slabOfCache(p, id) && slabList(p) == SLAB_LIST_FULL) return p;
+  return NO_PFN;
 }
 
 // __kmem_cache_shrink: flush every CPU, then every empty slab on the node's
@@ -1442,7 +1447,7 @@ function slabListCheck(c: usize, id: u32, head: u32, state: u32, count: i32 = -1
     if (pfn >= nrFrames || n > nrFrames) return false;
     if ((pgFlags(pfn) & PG_SLAB) == 0 || pgCache(pfn) != id || slabList(pfn) != state) return false;
     if ((linked && pgPrev(pfn) != prev) || slabInuse(pfn) > slabObjects(pfn) || slabObjects(pfn) != kmemCache(c).objects) return false;
-    if ((state == SLAB_LIST_FULL && slabFreelist(pfn) != 0) || !slabFreeCountFits(c, pfn)) return false;
+    if (!slabFreeCountFits(c, pfn)) return false;
     prev = pfn;
     pfn = pgNext(pfn);
     n++;
@@ -1475,8 +1480,20 @@ export function slabCheck(): bool {
     const size = kmemCache(c).size, order = kmemCache(c).order;
     if (kmemCache(c).id != id || size == 0 || kmemCache(c).objectSize > size || order > <u32>MAX_PAGE_ORDER) return false;
     if (kmemCache(c).objects == 0 || <u64>kmemCache(c).objects * size > (<u64>PAGE_SIZE << order)) return false;
-    if (!slabListCheck(c, id, kmemCache(c).partial, SLAB_LIST_PARTIAL) || !slabListCheck(c, id, kmemCache(c).full, SLAB_LIST_FULL)) return false;
-    if (!cpuSlabsCheck(c, id)) return false;
+    if (!slabListCheck(c, id, kmemCache(c).partial, SLAB_LIST_PARTIAL) || !cpuSlabsCheck(c, id)) return false;
+  }
+  return fullSlabsCheck();
+}
+// Every full slab (on no list): its cache is active, every object in use.
+function fullSlabsCheck(): bool {
+  for (let pfn: u32 = 0; pfn < nrFrames; pfn++) {
+    if ((pgFlags(pfn) & (PG_SLAB | 8)) != PG_SLAB || slabList(pfn) != SLAB_LIST_FULL) continue;
+    const id = pgCache(pfn);
+    if (id >= SUS.nextCacheId) return false;
+    const state = load<u8>(CACHE_STATE + id);
+    if (state == CACHE_BROKEN) continue;
+    if (state != CACHE_ACTIVE || slabObjects(pfn) != kmemCache(cacheLin(id)).objects ||
+        slabFreelist(pfn) != 0 || slabInuse(pfn) != slabObjects(pfn)) return false;
   }
   return true;
 }
@@ -1527,11 +1544,12 @@ function markFreelist(c: usize, pfn: u32, head: usize, map: usize): void {
 }
 
 // The lists a walk over a cache's slabs visits (kmemleak): the node's partial
-// and full lists, then each CPU's cpu slab and partial list (SLUB only).
+// and full lists (SLUB's full slabs: mem_map), then each CPU's cpu slab and
+// partial list (SLUB only).
 export function slabWalkLists(): u32 { return slabIsSlab() ? 2 : 2 + (slubNrCpus() << 1); }
 export function slabWalkFirst(c: usize, list: u32): u32 {
   if (list == 0) return kmemCache(c).partial;
-  if (list == 1) return kmemCache(c).full;
+  if (list == 1) return slabIsSlab() ? kmemCache(c).full : fullSlabFrom(kmemCache(c).id, 0);
   const k = kccLin(c, (list - 2) >> 1);
   return (list & 1) == 0 ? kcc(k).slab : kcc(k).partial;
 }
@@ -1539,6 +1557,7 @@ export function slabWalkFirst(c: usize, list: u32): u32 {
 // lead to a slab of the cache (a corrupted one is not followed).
 export function slabWalkNext(c: usize, list: u32, pfn: u32): u32 {
   if (list >= 2 && (list & 1) == 0) return NO_PFN;     // a cpu slab is a list of one
+  if (list == 1 && !slabIsSlab()) return fullSlabFrom(kmemCache(c).id, pfn + 1);
   const next = pgNext(pfn);
   return next < nrFrames && slabOfCache(next, kmemCache(c).id) ? next : NO_PFN;
 }
