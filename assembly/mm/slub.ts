@@ -824,18 +824,24 @@ function cpuPartialPop(c: usize, id: u32, cpu: u32, k: usize): u32 {
 // drain, a list already at s->cpu_partial_slabs first goes to the node.
 function putCpuPartial(c: usize, pfn: u32, cpu: u32, drain: bool): void {
   const k = kccLin(c, cpu);
-  let slabs: u32 = 0;
-  if (kcc(k).partial != NO_PFN) {
-    if (drain && kcc(k).partialSlabs >= kmemCache(c).cpuPartialSlabs) putPartials(c, cpu, k);
-    else slabs = kcc(k).partialSlabs;
-  }
+  if (drain && !cpuPartialTakes(c, k)) putPartials(c, cpu, k);
+  slabLock(pfn);
+  pushCpuPartial(c, pfn, cpu, k);
+  slabUnlock(pfn);
+}
+// May the CPU's partial list (k) take one more slab without a drain to the node?
+// @ts-ignore: decorator
+@inline function cpuPartialTakes(c: usize, k: usize): bool {
+  return kcc(k).partial == NO_PFN || kcc(k).partialSlabs < kmemCache(c).cpuPartialSlabs;
+}
+// The push itself, under the slab's lock (its state changes).
+function pushCpuPartial(c: usize, pfn: u32, cpu: u32, k: usize): void {
+  const slabs = kcc(k).partial == NO_PFN ? 0 : kcc(k).partialSlabs;
   pgSetNext(pfn, kcc(k).partial);
   pgSetPrev(pfn, NO_PFN);
   kcc(k).partial = pfn;
   kcc(k).partialSlabs = slabs + 1;
-  slabLock(pfn);
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu));
-  slabUnlock(pfn);
 }
 // __put_partials(): the CPU's partial list to the node's partial list, empty
 // slabs beyond s->min_partial to the page allocator.
@@ -952,8 +958,13 @@ function slabAllocFast(id: u32, gfp: u32, orig: u32): u64 {
     if (track != 0 && !kasanStackCached(track)) return 0;
   }
   const k = kccLin(c, currentCpu);
-  const obj = <usize>kcc(k).freelist;
-  const slab = kcc(k).slab;
+  let obj = <usize>kcc(k).freelist;
+  let slab = kcc(k).slab;
+  if (obj == 0) {
+    if (!refillFast(c, id, k)) return 0;
+    obj = <usize>kcc(k).freelist;
+    slab = kcc(k).slab;
+  }
   if (obj == 0 || !slabOfCache(slab, id)) return 0;
   const next = getFreePointer(c, slab, obj);
   if (next == 1) return 0;          // a corrupt free pointer: the slow path reports it
@@ -966,6 +977,49 @@ function slabAllocFast(id: u32, gfp: u32, orig: u32): u64 {
   va = kasanSlabAlloc(c, id, va, gfp, false);
   if (orig != 0) va = kasanKmalloc(c, va, orig);
   return va;
+}
+
+// ___slab_alloc's refills that touch no node list, without the kernel lock:
+// the cpu slab's remote frees (get_freelist; none left: the slab is full and
+// leaves the CPU, on no list), then the head of the CPU's own partial list,
+// frozen as the cpu slab. False leaves the rest to slabGetObjectSlow (the
+// node's list, a new slab) and anything it would report to the slow path,
+// before changing what it reports on.
+function refillFast(c: usize, id: u32, k: usize): bool {
+  if (cacheCorruptField(id) >= 0) return false;
+  const cpu = currentCpu;
+  const slab = kcc(k).slab;
+  if (slab != NO_PFN) {
+    if (!slabOfCache(slab, id)) return false;
+    slabLock(slab);
+    const remote = slabFreelist(slab);
+    if (remote != 0 && !validSlot(c, slab, remote)) { slabUnlock(slab); return false; }
+    slabSetFreelist(slab, 0);
+    slabSetInuse(slab, kmemCache(c).objects);
+    if (remote != 0) {
+      slabUnlock(slab);
+      kcc(k).freelist = <u32>remote;
+      return true;
+    }
+    slabSetList(slab, SLAB_LIST_FULL);
+    slabUnlock(slab);
+    kcc(k).slab = NO_PFN;
+  }
+  const pfn = kcc(k).partial;
+  if (pfn == NO_PFN || pfn >= nrFrames || !slabOfCache(pfn, id) || slabList(pfn) != slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu)) return false;
+  // check_slab()'s checks, under the lock that remote frees into it take
+  slabLock(pfn);
+  const objects = slabObjects(pfn), inuse = slabInuse(pfn), head = slabFreelist(pfn);
+  if (objects > kmemCache(c).objects || inuse > objects || (head != 0 && !validSlot(c, pfn, head))) { slabUnlock(pfn); return false; }
+  kcc(k).partial = pgNext(pfn);
+  kcc(k).partialSlabs = kcc(k).partialSlabs - 1;
+  slabSetFreelist(pfn, 0);
+  slabSetInuse(pfn, kmemCache(c).objects);
+  slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
+  slabUnlock(pfn);
+  kcc(k).slab = pfn;
+  kcc(k).freelist = <u32>head;
+  return true;
 }
 
 /** kfree(va) on the lockless path: true when done, false when the slow path must run (nothing changed). */
@@ -998,9 +1052,13 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
     if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(freeTrack(call))) return false;
   } else if (!own) {
     // __slab_free into another slab: without the kernel lock only where no
-    // list changes (the slab's lock is held from here to the push below)
+    // node list changes (the slab's lock is held from here to the push
+    // below). A full slab goes to this CPU's partial list, as long as that
+    // needs no drain to the node.
     slabLock(slab);
-    if (!slabFreeKeepsLists(slabList(slab)) || !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
+    const state = slabList(slab);
+    if ((!slabFreeKeepsLists(state) && (state != SLAB_LIST_FULL || !cpuPartialTakes(c, k))) ||
+        !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
       slabUnlock(slab);
       return false;
     }
@@ -1021,6 +1079,7 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
       setFreePointer(c, lin, slabFreelist(slab));
       slabSetFreelist(slab, lin);
       slabSetInuse(slab, slabInuse(slab) - 1);
+      if (slabList(slab) == SLAB_LIST_FULL) pushCpuPartial(c, slab, currentCpu, k);
       slabUnlock(slab);
     }
   }
@@ -1088,8 +1147,12 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // partial list goes to the page allocator once the node keeps
 // s->min_partial; an empty slab on a CPU's partial list stays there.
 function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
-  // (a full or node-partial slab's list changes need no slab lock: a lockless
-  // free leaves such a slab to the kernel lock)
+  // A full slab goes to this CPU's partial list in the same step as the free
+  // (a lockless free into it would move it too): a list at its limit drains
+  // first, as no slab lock is taken under another. (A node-partial slab's
+  // list changes need no slab lock: a lockless free leaves it to the kernel lock.)
+  const k = kccLin(c, currentCpu);
+  if (slabList(slabPfn) == SLAB_LIST_FULL && !cpuPartialTakes(c, k)) putPartials(c, currentCpu, k);
   slabLock(slabPfn);
   const prior = slabFreelist(slabPfn);
   setFreePointer(c, lin, prior);
@@ -1097,10 +1160,9 @@ function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
   const inuse = slabInuse(slabPfn) - 1;
   slabSetInuse(slabPfn, inuse);
   const state = slabList(slabPfn);
+  if (state == SLAB_LIST_FULL) pushCpuPartial(c, slabPfn, currentCpu, k);
   slabUnlock(slabPfn);
-  if (state == SLAB_LIST_FULL) {
-    putCpuPartial(c, slabPfn, currentCpu, true);
-  } else if (inuse == 0 && state == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
+  if (inuse == 0 && state == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
     listDel(c, slabPfn);
     discardSlab(c, slabPfn);
   }
