@@ -184,6 +184,22 @@ describe.each(BUILDS)("SLUB per-CPU slabs (%s build)", (build) => {
     for (let cpu = 0; cpu < 3; cpu++) expect(cpuInfo(e, e.exports.kmalloc_cache_id(7), cpu, abi.KCC_SLAB)).toBe(slabOf(leaked[cpu]));
   });
 
+  it("kmemleak's walk sees objects in full slabs, which are on no list", () => {
+    const e = boot({ cmdline: "kfence.sample_interval=0 nr_cpus=2" }, build);
+    const c = e.kmem_cache_create("leaky_full", 256);
+    const perSlab = e.slabinfo().find((s) => s.name === "leaky_full")!.objPerSlab;
+    // three full slabs (two from CPU 0, one from CPU 1) and the start of a fourth on CPU 0
+    const full = Array.from({ length: 2 * perSlab }, () => e.kmem_cache_alloc(c));
+    onCpu(e, 1);
+    full.push(...Array.from({ length: perSlab }, () => e.kmem_cache_alloc(c)));
+    onCpu(e, 0);
+    const cpuSlab = e.kmem_cache_alloc(c);
+    expect(new Set(full.map(slabOf)).size).toBe(3);
+    expect(e.slabinfo().find((s) => s.name === "leaky_full")).toMatchObject({ numSlabs: 4, activeObjs: 3 * perSlab + 1 });
+    expect(e.kmemleakScan().map((r) => r.address).sort()).toEqual([...full, cpuSlab].sort());
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("the page dump's struct slab: a cpu slab is frozen with no freelist of its own, a node partial slab is not", () => {
     const e = boot({ cmdline: "kfence.sample_interval=0 nr_cpus=2 no_hash_pointers kasan_multi_shot" }, build);
     const c = e.kmem_cache_create("percpu_g", 128);

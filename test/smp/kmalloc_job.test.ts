@@ -116,8 +116,13 @@ describe("SLUB's lockless per-CPU path", () => {
       expect(after.allocs - before.allocs).toBe(6 * PAIRS);
       expect(after.frees - before.frees).toBe(6 * PAIRS);
       expect(kmalloc64(e).activeObjs).toBe(live);
-      // measured: 98.5% of the frees lockless without KASAN, all with it (into the quarantine)
-      expect(after.locklessFrees - before.locklessFrees).toBeGreaterThan(0.9 * 6 * PAIRS);
+      // measured: all frees lockless (without KASAN into the other CPU's slabs, a full one going to
+      // the freeing CPU's partial list; with it into the quarantine)
+      expect(after.locklessFrees - before.locklessFrees).toBeGreaterThan(0.99 * 6 * PAIRS);
+      // without KASAN every refill after the first slabs comes from the CPU's own slabs (its cpu
+      // slab's remote frees, its partial list), so allocations stay lockless too (measured 100%;
+      // 94% when such refills took the kernel lock). Under KASAN the quarantine's reduction takes it.
+      if (kasan === "off") expect(after.locklessAllocs - before.locklessAllocs).toBeGreaterThan(0.99 * 6 * PAIRS);
       e.quarantineDrain();
       expect(e.selfCheck()).toEqual([]);
       expect(e.takeReports()).toEqual([]);
