@@ -1057,7 +1057,7 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
     // needs no drain to the node.
     slabLock(slab);
     const state = slabList(slab);
-    if ((!slabFreeKeepsLists(state) && (state != SLAB_LIST_FULL || !cpuPartialTakes(c, k))) ||
+    if ((!slabFreeKeepsLists(state) && (state != SLAB_LIST_FULL || slabFreelist(slab) != 0 || !cpuPartialTakes(c, k))) ||
         !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
       slabUnlock(slab);
       return false;
@@ -1159,8 +1159,10 @@ function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
   slabSetFreelist(slabPfn, lin);
   const inuse = slabInuse(slabPfn) - 1;
   slabSetInuse(slabPfn, inuse);
+  // full as __slab_free tells it, by the empty freelist (a state a buggy
+  // write set on a slab with free objects moves no list)
   const state = slabList(slabPfn);
-  if (state == SLAB_LIST_FULL) pushCpuPartial(c, slabPfn, currentCpu, k);
+  if (state == SLAB_LIST_FULL && prior == 0) pushCpuPartial(c, slabPfn, currentCpu, k);
   slabUnlock(slabPfn);
   if (inuse == 0 && state == SLAB_LIST_PARTIAL && kmemCache(c).nrPartial >= kmemCache(c).minPartial) {
     listDel(c, slabPfn);

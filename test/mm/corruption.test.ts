@@ -153,6 +153,29 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("a node-partial slab a buggy write marked full: a free into it moves no list (__slab_free goes by the freelist)", () => {
+    const e = boot({ cmdline: "kasan=off" }, build);
+    const cache = e.kmem_cache_create("full_state", 512);
+    const perSlab = e.slabinfo().find((s) => s.name === "full_state")!.objPerSlab;
+    const objs = Array.from({ length: 2 * perSlab + 1 }, () => e.kmem_cache_alloc(cache));
+    e.kmem_cache_free(cache, objs[0]);
+    e.kmem_cache_free(cache, objs[perSlab]);
+    e.kmem_cache_shrink(cache);                  // flush_all: both slabs to the node's partial list
+    const frames = BigInt(e.stats().framesTotal);
+    const memMapPfn = frames - (frames * 64n + 4095n) / 4096n;
+    const slabList = PAGE_OFFSET + memMapPfn * 4096n + ((objs[1] - PAGE_OFFSET) >> 12n) * 64n + 52n;
+    expect(e.load(slabList, 4)).toBe(2);         // on the node's partial list
+    e.store(slabList, 4, 3);                     // says full, with a free object on its freelist
+    e.kmem_cache_free(cache, objs[1]);
+    e.store(slabList, 4, 2);
+    // still on the node's list only, its links whole
+    expect(e.selfCheck()).toEqual([]);
+    for (const o of [...objs.slice(2, perSlab), ...objs.slice(perSlab + 1)]) e.kmem_cache_free(cache, o);
+    e.kmem_cache_shrink(cache);
+    expect(e.takeReports()).toEqual([]);
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("a slab list link that does not point back: CONFIG_DEBUG_LIST's list_del corruption, the list cut off", () => {
     const e = boot({ cmdline: "kasan=off" }, build);
     const cache = e.kmem_cache_create("list_test", 512);
