@@ -20,8 +20,9 @@ import { cfg } from "../config";
 import { statSet } from "../stats";
 import { currentCpu } from "../task";
 import { nrFrames, NO_PFN } from "../mm/phys";
-import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab } from "../mm/slub";
+import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab, slabFreeDetached, setFreePointer } from "../mm/slub";
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
+import { slabIsSlab } from "../mm/slab";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
@@ -138,19 +139,33 @@ function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
   let obj = q.head;
   let n = q.count;
   qlClear(q);
+  const bulk = !slabIsSlab();
+  let runHead: usize = 0, runTail: usize = 0, runCount: u32 = 0, runSlab = NO_PFN, runC: usize = 0;
   while (obj != 0 && n > 0) {
     if (!validQueued(obj)) { QS.qCorruptions++; break; }
     const next = queuedMeta(obj).qlink;   // validQueued: in a slab, so never 0
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     if (onlyCache < 0 || kmemCache(c).id == <u32>onlyCache) {
-      slabFreeToSlab(c, slab, dmLin(obj));
+      const lin = dmLin(obj);
+      // does the next object continue a run of this slab's objects?
+      const more = bulk && n > 1 && <u32>((next - PAGE_OFFSET) >> PAGE_SHIFT) - slab < (<u32>1 << kmemCache(c).order);
+      if (runCount == 0 && !more) {
+        slabFreeToSlab(c, slab, lin);
+      } else {
+        if (runCount == 0) { runSlab = slab; runC = c; runTail = lin; runHead = 0; }
+        setFreePointer(c, lin, runHead);
+        runHead = lin;
+        runCount++;
+        if (!more) { slabFreeDetached(c, slab, runHead, runTail, runCount); runCount = 0; }
+      }
     } else {
       qlPut(keep, obj, freeMetaLin(c, dmLin(obj)), kmemCache(c).size);
     }
     obj = next;
     n--;
   }
+  if (runCount != 0) slabFreeDetached(runC, runSlab, runHead, runTail, runCount);
 }
 
 function updateLimits(): void {

@@ -547,7 +547,7 @@ function getFreePointer(c: usize, slabPfn: u32, objLin: usize): usize {
   return lin;
 }
 // @ts-ignore: decorator
-@inline function setFreePointer(c: usize, objLin: usize, nextLin: usize): void {
+@inline export function setFreePointer(c: usize, objLin: usize, nextLin: usize): void {
   store<u64>(objLin + kmemCache(c).offset, nextLin == 0 ? 0 : linToVa(nextLin));
 }
 
@@ -1138,7 +1138,19 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
     kcc(k).freelist = <u32>lin;
     return;
   }
-  slabFreeSlow(c, slabPfn, lin);
+  slabFreeSlow(c, slabPfn, lin, lin, 1);
+}
+// do_slab_free with a detached freelist (SLUB): cnt objects of one slab,
+// linked from head to tail (whose link is set here), as kmem_cache_free_bulk
+// frees them: the quarantine frees a run of one slab's objects this way.
+export function slabFreeDetached(c: usize, slabPfn: u32, head: usize, tail: usize, cnt: u32): void {
+  const k = kccLin(c, currentCpu);
+  if (kcc(k).slab == slabPfn) {
+    setFreePointer(c, tail, kcc(k).freelist);
+    kcc(k).freelist = <u32>head;
+    return;
+  }
+  slabFreeSlow(c, slabPfn, head, tail, cnt);
 }
 
 // __slab_free(): onto the slab's own freelist. A frozen slab (another CPU's
@@ -1146,7 +1158,7 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 // (put_cpu_partial, draining it when full); an empty slab on the node's
 // partial list goes to the page allocator once the node keeps
 // s->min_partial; an empty slab on a CPU's partial list stays there.
-function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
+function slabFreeSlow(c: usize, slabPfn: u32, head: usize, tail: usize, cnt: u32): void {
   // A full slab goes to this CPU's partial list in the same step as the free
   // (a lockless free into it would move it too): a list at its limit drains
   // first, as no slab lock is taken under another. (A node-partial slab's
@@ -1155,9 +1167,9 @@ function slabFreeSlow(c: usize, slabPfn: u32, lin: usize): void {
   if (slabList(slabPfn) == SLAB_LIST_FULL && !cpuPartialTakes(c, k)) putPartials(c, currentCpu, k);
   slabLock(slabPfn);
   const prior = slabFreelist(slabPfn);
-  setFreePointer(c, lin, prior);
-  slabSetFreelist(slabPfn, lin);
-  const inuse = slabInuse(slabPfn) - 1;
+  setFreePointer(c, tail, prior);
+  slabSetFreelist(slabPfn, head);
+  const inuse = slabInuse(slabPfn) - cnt;
   slabSetInuse(slabPfn, inuse);
   // full as __slab_free tells it, by the empty freelist (a state a buggy
   // write set on a slab with free objects moves no list)

@@ -236,6 +236,23 @@ describe("reporting rules", () => {
     expect(noq.kmalloc(100)).toBe(c);
   });
 
+  it("a drained quarantine leaves a slab's freelist as one free at a time would: the last freed comes back first", () => {
+    const e = boot({ cmdline: "kfence.sample_interval=0" });
+    const c = e.kmem_cache_create("requeue", 128);
+    const perSlab = e.slabinfo().find((s) => s.name === "requeue")!.objPerSlab;
+    const first = Array.from({ length: perSlab }, () => e.kmem_cache_alloc(c));
+    const second = e.kmem_cache_alloc(c);                  // the first slab is full; the CPU is on a second
+    const order = [...first.filter((_, i) => i % 2 === 1), ...first.filter((_, i) => i % 2 === 0)];
+    for (const p of order) e.kmem_cache_free(c, p);        // into the quarantine, in this order
+    e.quarantineDrain();                                   // back to the slab, a run of one slab's objects
+    for (let i = 1; i < perSlab; i++) e.kmem_cache_alloc(c);  // the rest of the second slab
+    const again = Array.from({ length: perSlab }, () => e.kmem_cache_alloc(c));
+    expect(again).toEqual([...order].reverse());
+    expect(second).not.toBe(again[0]);
+    expect(e.takeReports()).toEqual([]);
+    expect(e.selfCheck()).toEqual([]);
+  });
+
   it("kasan=off costs no shadow and reports nothing", () => {
     const e = boot({ kasan: false });
     const p = e.kmalloc(8);
