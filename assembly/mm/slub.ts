@@ -789,13 +789,16 @@ function fillCpuPartial(c: usize, cpu: u32): void {
 // the CPU and its objects count as in use until the CPU gives them back.
 function freezeSlab(c: usize, pfn: u32, cpu: u32, k: usize): void {
   slabLock(pfn);
-  const freelist = slabFreelist(pfn);
+  freezeLocked(c, pfn, cpu, k);
+  slabUnlock(pfn);
+}
+// The same with the slab's lock held.
+function freezeLocked(c: usize, pfn: u32, cpu: u32, k: usize): void {
+  kcc(k).freelist = slabFreelist(pfn);
   slabSetFreelist(pfn, 0);
   slabSetInuse(pfn, kmemCache(c).objects);
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
-  slabUnlock(pfn);
   kcc(k).slab = pfn;
-  kcc(k).freelist = <u32>freelist;
 }
 
 // The CPU's partial list is linked through struct page's next (slab->next),
@@ -1013,12 +1016,8 @@ function refillFast(c: usize, id: u32, k: usize): bool {
   if (objects > kmemCache(c).objects || inuse > objects || (head != 0 && !validSlot(c, pfn, head))) { slabUnlock(pfn); return false; }
   kcc(k).partial = pgNext(pfn);
   kcc(k).partialSlabs = kcc(k).partialSlabs - 1;
-  slabSetFreelist(pfn, 0);
-  slabSetInuse(pfn, kmemCache(c).objects);
-  slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
+  freezeLocked(c, pfn, cpu, k);
   slabUnlock(pfn);
-  kcc(k).slab = pfn;
-  kcc(k).freelist = <u32>head;
   return true;
 }
 

@@ -15,6 +15,13 @@ import { boot, BUILDS, lines, type Build } from "../helpers.js";
 const PAGE_OFFSET = 0xffff888000000000n;
 
 /** The use (USE_*) of every frame, read from mem_map (carved first, from the top of RAM). */
+// The struct page of the frame holding direct-map address va (mem_map sits at the top of RAM).
+function structPage(e: Engine, va: bigint): bigint {
+  const frames = BigInt(e.stats().framesTotal);
+  const memMapPfn = frames - (frames * 64n + 4095n) / 4096n;
+  return PAGE_OFFSET + memMapPfn * 4096n + ((va - PAGE_OFFSET) >> 12n) * 64n;
+}
+
 function frameUses(e: Engine): Uint8Array {
   const frames = e.stats().framesTotal;
   const memMapPfn = frames - Math.ceil((frames * 64) / 4096);
@@ -116,10 +123,7 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     // fill two slabs of kmalloc-512, free one object of the first: it goes to the partial list
     const objs = Array.from({ length: 2 * perSlab }, () => e.kmalloc(512));
     e.kfree(objs[0]);
-    const pfn = (objs[0] - PAGE_OFFSET) >> 12n;
-    const frames = BigInt(e.stats().framesTotal);
-    const memMapPfn = frames - (frames * 64n + 4095n) / 4096n;
-    const page = PAGE_OFFSET + memMapPfn * 4096n + pfn * 64n;
+    const page = structPage(e, objs[0]);
     e.store(page + 28n, 2, 0x7fff);            // slab->inuse: 32767
     // exhaust the cpu slab so the allocator takes the partial slab
     function refill() { for (let i = 0; i <= perSlab; i++) e.kmalloc(512); }
@@ -138,10 +142,7 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     const e = boot({ cmdline: "kasan=off" }, build);
     const perSlab = e.slabinfo().find((s) => s.name === "kmalloc-512")!.objPerSlab;
     const objs = Array.from({ length: perSlab + 1 }, () => e.kmalloc(512));
-    const pfn = (objs[0] - PAGE_OFFSET) >> 12n;
-    const frames = BigInt(e.stats().framesTotal);
-    const memMapPfn = frames - (frames * 64n + 4095n) / 4096n;
-    const page = PAGE_OFFSET + memMapPfn * 4096n + pfn * 64n;
+    const page = structPage(e, objs[0]);
     // the first slab is full, its state in struct page only
     expect(e.selfCheck()).toEqual([]);
     e.store(page + 28n, 2, perSlab - 1);        // slab->inuse: one short of its objects, with an empty freelist
@@ -161,9 +162,7 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
     e.kmem_cache_free(cache, objs[0]);
     e.kmem_cache_free(cache, objs[perSlab]);
     e.kmem_cache_shrink(cache);                  // flush_all: both slabs to the node's partial list
-    const frames = BigInt(e.stats().framesTotal);
-    const memMapPfn = frames - (frames * 64n + 4095n) / 4096n;
-    const slabList = PAGE_OFFSET + memMapPfn * 4096n + ((objs[1] - PAGE_OFFSET) >> 12n) * 64n + 52n;
+    const slabList = structPage(e, objs[1]) + 52n;
     expect(e.load(slabList, 4)).toBe(2);         // on the node's partial list
     e.store(slabList, 4, 3);                     // says full, with a free object on its freelist
     e.kmem_cache_free(cache, objs[1]);
