@@ -133,7 +133,10 @@ function validQueued(va: u64): bool {
 }
 
 // qlist_free_all: give every object back to its slab; with onlyCache >= 0,
-// keep the others (moved to `keep`).
+// keep the others (moved to `keep`). Under SLUB, consecutive objects of one
+// slab go back together as a detached freelist (slabFreeDetached): one take
+// of the slab's lock instead of one per object. Each object's link is read
+// before its free pointer, which may share its bytes, is written.
 function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
   if (isDefined(SF_CHECKS)) assert(onlyCache < 0 || changetype<usize>(keep) != 0, "quarantine: nowhere to keep other caches' objects");
   let obj = q.head;
