@@ -794,7 +794,7 @@ function freezeSlab(c: usize, pfn: u32, cpu: u32, k: usize): void {
 }
 // The same with the slab's lock held.
 function freezeLocked(c: usize, pfn: u32, cpu: u32, k: usize): void {
-  kcc(k).freelist = slabFreelist(pfn);
+  kcc(k).freelist = <u32>slabFreelist(pfn);
   slabSetFreelist(pfn, 0);
   slabSetInuse(pfn, kmemCache(c).objects);
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU, cpu));
