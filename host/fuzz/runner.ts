@@ -13,7 +13,7 @@ import { resolveOptions } from "../config.js";
 import { Engine } from "../engine.js";
 import { checkCmdline } from "./check.js";
 import { BUG_CLASSES, type Profile, type PlantRates, type BugClass } from "./generator.js";
-import { generatorOptions, type UnitJob, type UnitResult, type MinimiseJob, type MinimiseResult, type BugRecord, type BugSignature } from "./unit.js";
+import { generatorOptions, unitJob, prefixJob, type UnitRecipe, type UnitJob, type UnitResult, type MinimiseJob, type MinimiseResult, type BugRecord, type BugSignature } from "./unit.js";
 import { makeReference, encodeReference } from "./reference.js";
 
 export interface FuzzOptions {
@@ -332,6 +332,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
   Engine.createSync({ cmdline }); // so does one the kernel cannot boot with
   const plant = opts.plant ?? {};
   const plantWrites = opts.plantWrites ?? !opts.check;
+  const recipe: UnitRecipe = { seed, profile, cmdline, plant, plantWrites, check: !!opts.check, cpus, segmentOps };
   const deadline = opts.seconds !== undefined ? Date.now() + opts.seconds * 1000 : undefined;
   const units = opts.ops !== undefined ? Math.ceil(opts.ops / unitOps) : Infinity;
   const maxBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
@@ -362,8 +363,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       if (nextUnit >= units || Atomics.load(pool.stop, 0) !== 0 || (deadline !== undefined && Date.now() >= deadline)) return undefined;
       const unit = nextUnit++;
       const ops = opts.ops !== undefined ? Math.min(unitOps, opts.ops - unit * unitOps) : unitOps;
-      return { type: "unit", job: { unit, ops, seed, profile, cmdline, plant, plantWrites, check: !!opts.check, deadline,
-        ...(cpus > 1 ? { cpus, ...(segmentOps ? { segmentOps } : {}) } : {}) } };
+      return { type: "unit", job: { ...unitJob(recipe, unit, ops), deadline } };
     }, (res, job) => {
       if (res === TIMED_OUT) {
         s.timedOut.push({ unit: (job.job as UnitJob).unit, seconds: unitLimit / 1000 });
@@ -416,9 +416,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzSummary> {
         for (;;) {
           if (i >= s.bugs.length) return undefined;
           const b = s.bugs[i++];
-          // (the stream made for --cpus N, replayed on one CPU: docs/fuzz.md)
-          const job: UnitJob = { unit: b.first.unit, ops: b.first.op + 1, seed, profile, cmdline, plant, plantWrites, check: false, ...(cpus > 1 ? { cpus } : {}) };
-          const m: MinimiseJob = { job, signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
+          const m: MinimiseJob = { job: prefixJob(recipe, b.first.unit, b.first.op), signature: b.signature, op: b.first.op, shrink: shrink && Atomics.load(pool.stop, 0) !== 2,
             deadline: Date.now() + budget, maxTapeBytes: maxReproducerBytes };
           // once even a reference and its text would not fit, shrinking is wasted work
           if (opts.out && out.full(4096)) { store(m, undefined); continue; }

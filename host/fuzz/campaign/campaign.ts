@@ -27,7 +27,7 @@ import * as abi from "../../../abi/abi.js";
 import { Pool, newSummary, mergeUnitResult, finishBugs, writeSummary, summaryText, parseCpus, cpusCmdline, checkSegmentOps, checkCpusUsage,
   type FuzzSummary, type BugMerge } from "../runner.js";
 import { studyRows, studyText, STUDY_INTERVALS, type StudyUnitResult, type StudyRow } from "../study.js";
-import type { UnitResult, UnitJob, MinimiseResult } from "../unit.js";
+import { unitJob, prefixJob, runMinimise, type UnitResult, type UnitRecipe, type MinimiseResult } from "../unit.js";
 import { connectRedis, CampaignError, parseRedisUrl } from "./redis.js";
 
 export { CampaignError } from "./redis.js";
@@ -285,18 +285,9 @@ class ThreadBudget {
   }
 }
 
-/** The unit job of a campaign's unit, as the local runner builds it (fuzz()). */
-function unitJob(m: CampaignMeta, unit: number, ops: number): UnitJob {
-  const cpus = m.cpus ?? 1;
-  return { unit, ops, seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: m.check,
-    ...(cpus > 1 ? { cpus, ...(m.segmentOps ? { segmentOps: m.segmentOps } : {}) } : {}) };
-}
-
-/** A bug's prefix to shrink: the stream made for the campaign's CPUs, replayed on one CPU (as fuzz() minimises). */
-function minimiseJob(m: CampaignMeta, unit: number, op: number): UnitJob {
-  const cpus = m.cpus ?? 1;
-  return { unit, ops: op + 1, seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: false,
-    ...(cpus > 1 ? { cpus } : {}) };
+/** What a campaign's units are made from, as fuzz() makes a run's (older metas: one CPU). */
+function recipe(m: CampaignMeta): UnitRecipe {
+  return { seed: m.seed, profile: m.profile, cmdline: m.cmdline, plant: m.plant, plantWrites: m.plantWrites, check: m.check, cpus: m.cpus ?? 1, segmentOps: m.segmentOps };
 }
 
 const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
@@ -334,7 +325,7 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     if (!c.stats.firstStart) c.stats.firstStart = started;
     if (d.kind === "shrink") {
       if (await r.hexists(k.repro, `b${d.bug}`)) return "already shrunk";
-      const res = await run<MinimiseResult>({ type: "minimise", job: { job: minimiseJob(m, d.unit, d.op), signature: d.signature, op: d.op,
+      const res = await run<MinimiseResult>({ type: "minimise", job: { job: prefixJob(recipe(m), d.unit, d.op), signature: d.signature, op: d.op,
         shrink: true, deadline: Date.now() + d.budgetMs } }, 1);
       await r.hset(k.repro, `b${d.bug}`, JSON.stringify({ ...res, tape: b64(res.tape), machine: me }));
       return "shrunk";
@@ -351,7 +342,7 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
       ops = res.ops;
       stored = { ...res, unit: d.unit };
     } else {
-      const res = await run<UnitResult>({ type: "unit", job: unitJob(m, d.unit, d.ops) }, weight(m));
+      const res = await run<UnitResult>({ type: "unit", job: unitJob(recipe(m), d.unit, d.ops) }, weight(m));
       ops = res.ops;
       stored = { ...res, disagreement: res.disagreement && { ...res.disagreement, tape: b64(res.disagreement.tape) } };
     }
@@ -618,11 +609,10 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
           await new Promise((res) => setTimeout(res, 300));
         }
       }
-      const { runMinimise } = await import("../unit.js");
       for (const b of s.bugs) {
         let m: StoredRepro | undefined = repro.get(b.id);
         if (!m) {   // --no-minimise: the unit's prefix up to the bug, regenerated here
-          const res = runMinimise({ job: minimiseJob(meta, b.first.unit, b.first.op), signature: b.signature, op: b.first.op, shrink: false });
+          const res = runMinimise({ job: prefixJob(recipe(meta), b.first.unit, b.first.op), signature: b.signature, op: b.first.op, shrink: false });
           m = { ...res, tape: b64(res.tape) };
         }
         let file: string | undefined;
