@@ -46,8 +46,17 @@ import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_ab
 @inline const RB_RELEASED: usize = RB + 128;
 // @ts-ignore: decorator
 @inline const HALF: u32 = <u32>FZ_BUF_SIZE / 2;
+// A waiter spins up to `barrierSpins` rounds before it sleeps: a futex
+// wake-up costs tens of microseconds, a segment's part a few hundred. The
+// budget doubles after a wait that spinning covered and halves after one it
+// did not, so it stays long while each CPU has a core to itself and drops to
+// the minimum when threads outnumber cores (the CPU waited for may need this
+// one's core).
 // @ts-ignore: decorator
-@inline const BARRIER_SPINS: i32 = 4000;
+@inline const BARRIER_SPINS_MIN: u32 = 4000;
+// @ts-ignore: decorator
+@inline const BARRIER_SPINS_MAX: u32 = 1 << 20;
+let barrierSpins: u32 = BARRIER_SPINS_MAX;
 // @ts-ignore: decorator
 @inline const BARRIER_WAIT_NS: i64 = 1000000;
 // @ts-ignore: decorator
@@ -84,13 +93,15 @@ function barrier(cpus: u32, stopped: bool): i32 {
     atomic.notify(RB_RELEASED, cpus);
   } else {
     const wait = smpMayWait();
+    const spins = barrierSpins;
     let waits: u32 = 0;
-    for (let i = 0; atomic.load<u32>(RB_RELEASED) == released; i++) {
+    for (let i: u32 = 0; atomic.load<u32>(RB_RELEASED) == released; i++) {
       if (smpJobsAborted()) return -1;
-      if (!wait || i < BARRIER_SPINS) continue;
+      if (!wait || i < spins) continue;
       if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return -1; }
       atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
     }
+    if (wait) barrierSpins = waits == 0 ? min<u32>(spins << 1, BARRIER_SPINS_MAX) : max<u32>(spins >> 1, BARRIER_SPINS_MIN);
   }
   return atomic.load<u32>(RB_STOP) == released + 1 ? 1 : 0;
 }
