@@ -73,24 +73,28 @@ export function spin_is_locked(lock: i32): bool {
 // (atomic.wait, bounded so a lost wake-up costs a millisecond, not a hang),
 // unless `mayWait` is false (a browser's main thread may not wait): it spins.
 // @ts-ignore: decorator
-@inline const MUTEX_SPINS: i32 = 1000;
+@inline export const MUTEX_SPINS: u32 = 1000;
 // @ts-ignore: decorator
 @inline const MUTEX_WAIT_NS: i64 = 1_000_000;
 
 export function sleepingLock(lock: i32, mayWait: bool): void { sleepingLockAt(lockAddr(lock), mayWait); }
+export function sleepingLockSpinning(lock: i32, mayWait: bool, spins: u32): bool { return sleepingLockSpins(lockAddr(lock), mayWait, spins); }
 export function sleepingUnlock(lock: i32): void { sleepingUnlockAt(lockAddr(lock)); }
 /** The same lock on any word (mm/slub.ts's slab locks). */
-export function sleepingLockAt(a: usize, mayWait: bool): void {
+export function sleepingLockAt(a: usize, mayWait: bool): void { sleepingLockSpins(a, mayWait, MUTEX_SPINS); }
+/** The lock at `a`, spinning up to `spins` rounds before sleeping; true when it slept. */
+export function sleepingLockSpins(a: usize, mayWait: bool, spins: u32): bool {
   let c = atomic.cmpxchg<u32>(a, 0, 1);
-  if (c == 0) return;
-  for (let i = 0; i < MUTEX_SPINS; i++) {
-    if (atomic.load<u32>(a) == 0 && (c = atomic.cmpxchg<u32>(a, 0, 1)) == 0) return;
+  if (c == 0) return false;
+  for (let i: u32 = 0; i < spins; i++) {
+    if (atomic.load<u32>(a) == 0 && (c = atomic.cmpxchg<u32>(a, 0, 1)) == 0) return false;
   }
   if (c != 2) c = atomic.xchg<u32>(a, 2);
   while (c != 0) {
     if (mayWait) atomic.wait<i32>(a, 2, MUTEX_WAIT_NS);
     c = atomic.xchg<u32>(a, 2);
   }
+  return true;
 }
 export function sleepingUnlockAt(a: usize): void {
   if (atomic.xchg<u32>(a, 0) == 2) atomic.notify(a, 1);

@@ -51,7 +51,7 @@ import { isKfenceAddress } from "../kfence/core";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
-import { kernelEnter, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
+import { kernelEnterRarely, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
 import { fuzzSlotOwner } from "./owner";
 
 // ── slots ───────────────────────────────────────────────────────────────────
@@ -491,7 +491,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     let depth: i32 = 0;
     if (smp) {
       if (marked) { fastEnd(); marked = false; }
-      depth = kernelEnter();
+      depth = kernelEnterRarely();
       // another CPU's ops may have filled the ring or panicked the machine since
       if (ringPending() >= <u32>RING_RECORDS - 16 || FS.enginePanicked) {
         rc = FS.enginePanicked ? FZR_PANIC : FZR_PAUSED;
