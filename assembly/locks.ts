@@ -78,23 +78,29 @@ export function spin_is_locked(lock: i32): bool {
 @inline const MUTEX_WAIT_NS: i64 = 1_000_000;
 
 export function sleepingLock(lock: i32, mayWait: bool): void { sleepingLockAt(lockAddr(lock), mayWait); }
-export function sleepingLockSpinning(lock: i32, mayWait: bool, spins: u32): bool { return sleepingLockSpins(lockAddr(lock), mayWait, spins); }
+export function sleepingLockSpinning(lock: i32, mayWait: bool, spins: u32): i32 { return sleepingLockSpins(lockAddr(lock), mayWait, spins); }
 export function sleepingUnlock(lock: i32): void { sleepingUnlockAt(lockAddr(lock)); }
 /** The same lock on any word (mm/slub.ts's slab locks). */
 export function sleepingLockAt(a: usize, mayWait: bool): void { sleepingLockSpins(a, mayWait, MUTEX_SPINS); }
-/** The lock at `a`, spinning up to `spins` rounds before sleeping; true when it slept. */
-export function sleepingLockSpins(a: usize, mayWait: bool, spins: u32): bool {
+/** The lock at `a`, spinning up to `spins` rounds before sleeping: LOCK_FREE, LOCK_SPUN or LOCK_SLEPT, how it got it. */
+// @ts-ignore: decorator
+@inline export const LOCK_FREE: i32 = 0;
+// @ts-ignore: decorator
+@inline export const LOCK_SPUN: i32 = 1;
+// @ts-ignore: decorator
+@inline export const LOCK_SLEPT: i32 = 2;
+export function sleepingLockSpins(a: usize, mayWait: bool, spins: u32): i32 {
   let c = atomic.cmpxchg<u32>(a, 0, 1);
-  if (c == 0) return false;
+  if (c == 0) return LOCK_FREE;
   for (let i: u32 = 0; i < spins; i++) {
-    if (atomic.load<u32>(a) == 0 && (c = atomic.cmpxchg<u32>(a, 0, 1)) == 0) return false;
+    if (atomic.load<u32>(a) == 0 && (c = atomic.cmpxchg<u32>(a, 0, 1)) == 0) return LOCK_SPUN;
   }
   if (c != 2) c = atomic.xchg<u32>(a, 2);
   while (c != 0) {
     if (mayWait) atomic.wait<i32>(a, 2, MUTEX_WAIT_NS);
     c = atomic.xchg<u32>(a, 2);
   }
-  return true;
+  return LOCK_SLEPT;
 }
 export function sleepingUnlockAt(a: usize): void {
   if (atomic.xchg<u32>(a, 0) == 2) atomic.notify(a, 1);

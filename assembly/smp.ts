@@ -16,7 +16,7 @@ import { STAT_SLAB_ALLOCS, STAT_SLAB_FREES } from "../abi/abi";
 import { untag, kasanMemToShadow } from "./mm/layout";
 import { kasanMode } from "./kasan/kasan";
 import { dmShadowStart, dmShadowEnd, dmShadowLin } from "./kasan/shadow";
-import { KERNEL_LOCK, MUTEX_SPINS, sleepingLock, sleepingLockSpinning, sleepingUnlock } from "./locks";
+import { KERNEL_LOCK, MUTEX_SPINS, LOCK_SPUN, LOCK_SLEPT, sleepingLock, sleepingLockSpinning, sleepingUnlock } from "./locks";
 import { STATE_READY, bootStateSave, bootStateLoad } from "./smp_state";
 
 // @ts-ignore: decorator
@@ -89,15 +89,15 @@ export function kernelEnter(): i32 {
   kernelDepth = depth + 1;
   return depth;
 }
-// Code that enters the kernel rarely and briefly (the fuzz interpreter: 4% of
-// its ops) spins longer for the lock before it sleeps: under KASAN the other
-// CPU may hold it for a quarantine reduction, and a waiter that sleeps pays
-// the futex wake-up besides. Code that enters on every step (the churn job)
-// keeps the short spin: there a sleeping waiter lets the holder take the lock
-// again and again without handing it over, which is what is fast. The budget
-// adapts as the rounds' barrier's does (fuzz/rounds.ts): halved after a wait
-// that ended in a sleep (the holder may be a thread without a core), doubled
-// after one that did not.
+// Code that enters the kernel rarely (the fuzz interpreter: 4% of its ops)
+// spins longer for the lock before it sleeps: under KASAN the other CPU may
+// hold it for a quarantine reduction, and a waiter that sleeps pays the futex
+// wake-up besides. Code that enters on every step (the churn job) keeps the
+// short spin: there a sleeping waiter lets the holder take the lock again and
+// again without handing it over, which is what is fast. The budget adapts as
+// the rounds' barrier's does (fuzz/rounds.ts): halved after a wait that ended
+// in a sleep (the holder may be a thread without a core), doubled after one
+// that spinning covered.
 // @ts-ignore: decorator
 @inline const RARE_ENTRY_SPINS_MAX: u32 = 1 << 17;
 let rareEntrySpins: u32 = RARE_ENTRY_SPINS_MAX;
@@ -107,8 +107,9 @@ export function kernelEnterRarely(): i32 {
   if (!smpActive) return depth;
   if (depth == 0) {
     const spins = rareEntrySpins;
-    const slept = sleepingLockSpinning(KERNEL_LOCK, mayWait, spins);
-    if (mayWait) rareEntrySpins = slept ? max<u32>(spins >> 1, MUTEX_SPINS) : min<u32>(spins << 1, RARE_ENTRY_SPINS_MAX);
+    const how = sleepingLockSpinning(KERNEL_LOCK, mayWait, spins);
+    if (mayWait && how == LOCK_SLEPT) rareEntrySpins = max<u32>(spins >> 1, MUTEX_SPINS);
+    else if (how == LOCK_SPUN) rareEntrySpins = min<u32>(spins << 1, RARE_ENTRY_SPINS_MAX);
   }
   kernelDepth = depth + 1;
   return depth;
