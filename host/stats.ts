@@ -25,7 +25,8 @@ export interface EngineStats {
   pages: { allocs: number; frees: number; allocFailures: number };
   /** locklessAllocs/locklessFrees: those of allocs/frees that took SLUB's per-CPU path without the kernel lock (CPU threads running; docs/smp.md). */
   slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number; locklessAllocs: number; locklessFrees: number };
-  quarantine: { bytes: number; objects: number; limit: number };
+  /** locklessFrees: objects its reductions gave back to their slabs without the kernel lock (fuzz --cpus; docs/smp.md). */
+  quarantine: { bytes: number; objects: number; limit: number; locklessFrees: number };
   stackDepot: { stacks: number; dropped: number; pools: number };
   vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
     /** Peak of pages mapped by vmalloc and percpu since the last vmalloc_reset_peaks(). */
@@ -86,7 +87,8 @@ export class Stats {
       pages: { allocs: g(abi.STAT_PAGE_ALLOCS), frees: g(abi.STAT_PAGE_FREES), allocFailures: g(abi.STAT_PAGE_ALLOC_FAILS) },
       slab: { allocs: g(abi.STAT_SLAB_ALLOCS), frees: g(abi.STAT_SLAB_FREES), caches: this.src.exports.cache_count(), freelistCorruptions: this.src.exports.slab_corruptions(),
         locklessAllocs: this.lockless(0), locklessFrees: this.lockless(1) },
-      quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT) },
+      quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT),
+        locklessFrees: this.lockless(2) },
       stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.src.exports.depot_pools() },
       vmalloc: {
         pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),

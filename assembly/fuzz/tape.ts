@@ -52,6 +52,7 @@ import { kasanMode, KASAN_OFF, KASAN_GENERIC } from "../kasan/kasan";
 import { cfg } from "../config";
 import { statGet } from "../stats";
 import { kernelEnterRarely, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
+import { quarantineDeferReductions, quarantineDeferred, quarantineFreeDeferredLockless, quarantineFreeDeferredLocked } from "../kasan/quarantine";
 import { fuzzSlotOwner } from "./owner";
 
 // ── slots ───────────────────────────────────────────────────────────────────
@@ -381,6 +382,22 @@ function logOp(i: u32, status: u32, addr: u64, s: usize, seq: u32): void {
   store<u32>(e + FZL_SEQ, seq);
 }
 
+// With CPU threads, a quarantine reduction inside a locked op takes its batch
+// off the ring and leaves it to be freed here, after the op has left the
+// kernel lock: the kernel frees a reduction's batch holding no lock. Runs of
+// one slab whose free changes no list go back on the lockless path; the rest
+// (list changes, anything a check stops) in one take of the kernel lock.
+function freeDeferredBatch(): void {
+  if (fastBegin()) {
+    quarantineFreeDeferredLockless();
+    fastEnd();
+  }
+  if (!quarantineDeferred()) return;
+  const depth = kernelEnterRarely();
+  quarantineFreeDeferredLocked();
+  kernelLeave(depth);
+}
+
 // Run ops from byte `start` to `len` of FUZZ_BUF; `op` is the index of the first.
 // The kernel's mode is a type parameter, as in mm/access.ts.
 // With CPU threads running (fuzz --cpus), each op is one kernel entry: CPUs
@@ -403,6 +420,8 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   let rc = FZR_DONE;
   // on the lockless path from one lockless op to the next (smp.ts fastStay)
   let marked = false;
+  // a quarantine reduction in a locked op leaves its batch for after the lock (freeDeferredBatch)
+  if (smp) quarantineDeferReductions(true);
   // reports are noticed through the counter in memory (one load), not the ring's globals
   let reports = statGet(STAT_REPORTS);
   let head = ring_head();
@@ -606,12 +625,20 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
       store<u64>(c, load<u64>(c) + 1);
     }
     if (log) logOp(op - logBase, status, addr == 0 && s != 0 ? sPtr(s) : addr, s, atomic.add<u32>(OP_SEQ, 1));
-    if (smp) kernelLeave(depth);
+    if (smp) {
+      kernelLeave(depth);
+      if (quarantineDeferred()) freeDeferredBatch();
+    }
     p += n;
     op++;
     ops++;
   }
   if (marked) fastEnd();
+  if (smp) {
+    // (a panicked machine runs no more kernel code: the batch stays where it is)
+    if (quarantineDeferred() && !FS.enginePanicked) freeDeferredBatch();
+    quarantineDeferReductions(false);
+  }
   set_current_stack(0);
   resumePos = <u32>(p - FUZZ_BUF);
   resumeOp = op;

@@ -20,14 +20,15 @@ import { cfg } from "../config";
 import { statSet } from "../stats";
 import { currentCpu } from "../task";
 import { nrFrames, NO_PFN } from "../mm/phys";
-import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab, slabFreeDetached, setFreePointer } from "../mm/slub";
+import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSlab, slabFreeDetached, setFreePointer,
+         slabFreeRunBegin, slabFreeRunEnd, FREE_RUN_NO } from "../mm/slub";
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { slabIsSlab } from "../mm/slab";
 import { freeMetaLin, KasanFreeMeta } from "./common";
 import { shadowByte } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
 import { QUARANTINE_TABLE, MACHINE_STATE } from "../statics";
-import { stopOthers } from "../smp";
+import { stopOthers, fastCountQuarantine } from "../smp";
 
 // @ts-ignore: decorator
 @inline const QUARANTINE_BATCHES: u32 = 1024;
@@ -57,6 +58,14 @@ if (offsetof<QList>() != 32) ERROR("the quarantine table holds 32-byte qlists");
 @inline function globalQ(i: u32): QList { return changetype<QList>(GLOBAL_Q + <usize>i * QL_SIZE); }
 // @ts-ignore: decorator
 @inline function percpuQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + (<usize>cpu << 6)); }
+// fuzz --cpus: the batch a reduction inside the interpreter's locked op took
+// off the ring, which the interpreter frees after it leaves the kernel lock
+// (quarantineFreeDeferred*), as the kernel frees a reduction's batch holding
+// no lock. In the second half of the CPU's per-CPU queue line.
+// @ts-ignore: decorator
+@inline function deferQ(cpu: u32): QList { return changetype<QList>(PERCPU_Q + (<usize>cpu << 6) + QL_SIZE); }
+// this CPU's reductions leave their batch in deferQ (fuzz --cpus' rounds set it)
+let deferReductions: bool = false;
 
 // The machine's, not this CPU's: linear memory (docs/smp.md, "The audit").
 // Zeroed at boot; quarantineInit sets the limits.
@@ -264,8 +273,94 @@ export function quarantineReduce(): void {
     QS.qSize -= TMP_Q.bytes;
     QS.qHead++;
     if (QS.qHead == QUARANTINE_BATCHES) QS.qHead = 0;
-    qlFreeAll(TMP_Q, -1, changetype<QList>(0));
+    if (deferReductions) qlMoveAll(TMP_Q, deferQ(currentCpu));
+    else qlFreeAll(TMP_Q, -1, changetype<QList>(0));
   }
+}
+
+/** fuzz --cpus: whether this CPU's reductions wait in deferQ for the interpreter to free them. */
+export function quarantineDeferReductions(on: bool): void { deferReductions = on; }
+/** A host call enters the kernel on this CPU: no fuzz round runs here, though one that trapped may have left its deferral on and a batch waiting. */
+export function quarantineHostEntry(): void {
+  if (!deferReductions && deferQ(currentCpu).head == 0) return;
+  deferReductions = false;
+  quarantineFreeDeferredLocked();
+}
+/** A reduction's batch waits to be freed on this CPU. */
+export function quarantineDeferred(): bool { return deferQ(currentCpu).head != 0; }
+
+/**
+ * The deferred batch without the kernel lock, on a lockless path: each run of
+ * one slab's objects goes back as one detached freelist where that changes no
+ * list (mm/slub.ts slabFreeRunBegin); the runs that would, and whatever
+ * follows a link that fails its check, stay in deferQ, in their order, for
+ * quarantineFreeDeferredLocked.
+ */
+export function quarantineFreeDeferredLockless(): void {
+  const q = deferQ(currentCpu);
+  let obj = q.head;
+  let n = q.count;
+  const tailLink = q.tailLink;
+  let bytesLeft = q.bytes;
+  qlClear(q);
+  while (obj != 0 && n > 0) {
+    if (!validQueued(obj)) break;
+    const slab = virtToSlab(obj);
+    const c = cacheLin(slabCacheId(slab));
+    const size = kmemCache(c).size;
+    const span = <u32>1 << kmemCache(c).order;
+    // the run: obj and the queued objects after it in the same slab
+    let last = obj, cnt: u32 = 1;
+    let next = queuedMeta(obj).qlink;
+    while (cnt < n && next != 0 && <u32>((next - PAGE_OFFSET) >> PAGE_SHIFT) - slab < span && validQueued(next)) {
+      last = next;
+      cnt++;
+      next = queuedMeta(next).qlink;
+    }
+    const how = slabFreeRunBegin(c, slab, cnt);
+    if (how == FREE_RUN_NO) {
+      // kept for the locked pass, links as they are
+      const lastLink = freeMetaLin(c, dmLin(last));
+      if (q.head == 0) q.head = obj;
+      else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
+      changetype<KasanFreeMeta>(lastLink).qlink = 0;
+      q.tailLink = lastLink;
+      q.count += cnt;
+      q.bytes += <u64>cnt * size;
+    } else {
+      // link the run as a freelist, each object's link read before its free pointer is written
+      let o = obj, head: usize = 0;
+      const tail = dmLin(obj);
+      for (let i: u32 = 0; i < cnt; i++) {
+        const after = queuedMeta(o).qlink;
+        const lin = dmLin(o);
+        setFreePointer(c, lin, head);
+        head = lin;
+        o = after;
+      }
+      slabFreeRunEnd(c, slab, head, tail, cnt, how);
+      fastCountQuarantine(cnt);
+    }
+    bytesLeft -= <u64>cnt * size;
+    obj = next;
+    n -= cnt;
+  }
+  if (obj != 0 && n > 0) {
+    // the rest, from a link that failed its check: the locked pass meets it again and counts it
+    if (q.head == 0) q.head = obj;
+    else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
+    q.tailLink = tailLink;
+    q.count += n;
+    q.bytes += bytesLeft;
+  }
+}
+/** The rest of the deferred batch, under the kernel lock (as the reduction frees it without deferral). */
+export function quarantineFreeDeferredLocked(): void {
+  const q = deferQ(currentCpu);
+  if (q.head == 0) return;
+  qlCopy(TMP_Q, q);
+  qlClear(q);
+  qlFreeAll(TMP_Q, -1, changetype<QList>(0));
 }
 
 // kasan_quarantine_remove_cache: flush every object of a cache being destroyed.

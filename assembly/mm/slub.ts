@@ -1152,6 +1152,45 @@ export function slabFreeDetached(c: usize, slabPfn: u32, head: usize, tail: usiz
   slabFreeSlow(c, slabPfn, head, tail, cnt);
 }
 
+// A quarantine run (cnt queued objects of one slab) back to its slab without
+// the kernel lock (kasan/quarantine.ts, fuzz --cpus), where that changes no
+// list: this CPU's cpu slab, another CPU's, a slab on a CPU's partial list, or
+// a full slab this CPU's partial list takes. slabFreeRunBegin decides, before
+// the caller links the run (its links overwrite the quarantine's):
+// FREE_RUN_NO (nothing taken: the kernel lock's pass frees it), FREE_RUN_OWN,
+// or FREE_RUN_LOCKED (the slab's lock is now held); slabFreeRunEnd links the
+// run in and lets the lock go. The caller is on a lockless path (fastBegin).
+// @ts-ignore: decorator
+@inline export const FREE_RUN_NO: i32 = 0;
+// @ts-ignore: decorator
+@inline export const FREE_RUN_OWN: i32 = 1;
+// @ts-ignore: decorator
+@inline export const FREE_RUN_LOCKED: i32 = 2;
+export function slabFreeRunBegin(c: usize, slab: u32, cnt: u32): i32 {
+  if (slabIsSlab() || !slabOfCache(slab, kmemCache(c).id)) return FREE_RUN_NO;
+  const k = kccLin(c, currentCpu);
+  if (kcc(k).slab == slab) return FREE_RUN_OWN;
+  slabLock(slab);
+  const state = slabList(slab);
+  if ((slabFreeKeepsLists(state) || (state == SLAB_LIST_FULL && slabFreelist(slab) == 0 && cpuPartialTakes(c, k))) &&
+      slabInuse(slab) >= cnt) return FREE_RUN_LOCKED;
+  slabUnlock(slab);
+  return FREE_RUN_NO;
+}
+export function slabFreeRunEnd(c: usize, slab: u32, head: usize, tail: usize, cnt: u32, how: i32): void {
+  const k = kccLin(c, currentCpu);
+  if (how == FREE_RUN_OWN) {
+    setFreePointer(c, tail, kcc(k).freelist);
+    kcc(k).freelist = <u32>head;
+    return;
+  }
+  setFreePointer(c, tail, slabFreelist(slab));
+  slabSetFreelist(slab, head);
+  slabSetInuse(slab, slabInuse(slab) - cnt);
+  if (slabList(slab) == SLAB_LIST_FULL) pushCpuPartial(c, slab, currentCpu, k);
+  slabUnlock(slab);
+}
+
 // __slab_free(): onto the slab's own freelist. A frozen slab (another CPU's
 // cpu slab) needs nothing more; a full slab goes to this CPU's partial list
 // (put_cpu_partial, draining it when full); an empty slab on the node's
