@@ -846,6 +846,31 @@ function pushCpuPartial(c: usize, pfn: u32, cpu: u32, k: usize): void {
   kcc(k).partialSlabs = slabs + 1;
   slabSetList(pfn, slabOnCpu(SLAB_LIST_CPU_PARTIAL, cpu));
 }
+// Objects head..tail (linked; tail's link set here) onto the CPU's (k) lockless freelist.
+// @ts-ignore: decorator
+@inline function cpuFreelistPush(c: usize, k: usize, head: usize, tail: usize): void {
+  setFreePointer(c, tail, kcc(k).freelist);
+  kcc(k).freelist = <u32>head;
+}
+// With the slab's lock held: may a free into this slab (not the CPU's (k) cpu
+// slab) run without the kernel lock? Only where no node list changes: a cpu
+// slab, a slab on a CPU's partial list, or a full slab this CPU's partial list
+// takes without a drain to the node (full as __slab_free tells it, by the
+// empty freelist).
+// @ts-ignore: decorator
+@inline function lockedFreeKeepsNodeLists(c: usize, slab: u32, k: usize): bool {
+  const state = slabList(slab);
+  return slabFreeKeepsLists(state) || (state == SLAB_LIST_FULL && slabFreelist(slab) == 0 && cpuPartialTakes(c, k));
+}
+// That free, with the slab's lock held: cnt objects head..tail onto the slab's
+// freelist; a full slab goes to this CPU's partial list.
+// @ts-ignore: decorator
+@inline function lockedFreeLink(c: usize, slab: u32, head: usize, tail: usize, cnt: u32, k: usize): void {
+  setFreePointer(c, tail, slabFreelist(slab));
+  slabSetFreelist(slab, head);
+  slabSetInuse(slab, slabInuse(slab) - cnt);
+  if (slabList(slab) == SLAB_LIST_FULL) pushCpuPartial(c, slab, currentCpu, k);
+}
 // __put_partials(): the CPU's partial list to the node's partial list, empty
 // slabs beyond s->min_partial to the page allocator.
 function putPartials(c: usize, cpu: u32, k: usize): void {
@@ -1051,13 +1076,9 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
     if (!quarantineTakesLocal(currentCpu, kmemCache(c).size) || !kasanStackCached(freeTrack(call))) return false;
   } else if (!own) {
     // __slab_free into another slab: without the kernel lock only where no
-    // node list changes (the slab's lock is held from here to the push
-    // below). A full slab goes to this CPU's partial list, as long as that
-    // needs no drain to the node.
+    // node list changes (the slab's lock is held from here to the link below)
     slabLock(slab);
-    const state = slabList(slab);
-    if ((!slabFreeKeepsLists(state) && (state != SLAB_LIST_FULL || slabFreelist(slab) != 0 || !cpuPartialTakes(c, k))) ||
-        !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
+    if (!lockedFreeKeepsNodeLists(c, slab, k) || !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
       slabUnlock(slab);
       return false;
     }
@@ -1072,13 +1093,9 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
   } else {
     if (kasanMode != KASAN_OFF) kasanSlabFree(c, va, call);   // (poisons; no free meta, so no quarantine)
     if (own) {
-      setFreePointer(c, lin, kcc(k).freelist);
-      kcc(k).freelist = <u32>lin;
+      cpuFreelistPush(c, k, lin, lin);
     } else {
-      setFreePointer(c, lin, slabFreelist(slab));
-      slabSetFreelist(slab, lin);
-      slabSetInuse(slab, slabInuse(slab) - 1);
-      if (slabList(slab) == SLAB_LIST_FULL) pushCpuPartial(c, slab, currentCpu, k);
+      lockedFreeLink(c, slab, lin, lin, 1, k);
       slabUnlock(slab);
     }
   }
@@ -1133,8 +1150,7 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
   if (slabIsSlab()) { slabCacheFreeFn(c, slabPfn, lin); return; }
   const k = kccLin(c, currentCpu);
   if (kcc(k).slab == slabPfn) {
-    setFreePointer(c, lin, kcc(k).freelist);
-    kcc(k).freelist = <u32>lin;
+    cpuFreelistPush(c, k, lin, lin);
     return;
   }
   slabFreeSlow(c, slabPfn, lin, lin, 1);
@@ -1145,8 +1161,7 @@ export function slabFreeToSlab(c: usize, slabPfn: u32, lin: usize): void {
 export function slabFreeDetached(c: usize, slabPfn: u32, head: usize, tail: usize, cnt: u32): void {
   const k = kccLin(c, currentCpu);
   if (kcc(k).slab == slabPfn) {
-    setFreePointer(c, tail, kcc(k).freelist);
-    kcc(k).freelist = <u32>head;
+    cpuFreelistPush(c, k, head, tail);
     return;
   }
   slabFreeSlow(c, slabPfn, head, tail, cnt);
@@ -1154,8 +1169,8 @@ export function slabFreeDetached(c: usize, slabPfn: u32, head: usize, tail: usiz
 
 // A quarantine run (cnt queued objects of one slab) back to its slab without
 // the kernel lock (kasan/quarantine.ts, fuzz --cpus), where that changes no
-// list: this CPU's cpu slab, another CPU's, a slab on a CPU's partial list, or
-// a full slab this CPU's partial list takes. slabFreeRunBegin decides, before
+// node list, as the lockless kfree into another slab does (slabFreeFast).
+// slabFreeRunBegin decides, before
 // the caller links the run (its links overwrite the quarantine's):
 // FREE_RUN_NO (nothing taken: the kernel lock's pass frees it), FREE_RUN_OWN,
 // or FREE_RUN_LOCKED (the slab's lock is now held); slabFreeRunEnd links the
@@ -1171,23 +1186,17 @@ export function slabFreeRunBegin(c: usize, slab: u32, cnt: u32): i32 {
   const k = kccLin(c, currentCpu);
   if (kcc(k).slab == slab) return FREE_RUN_OWN;
   slabLock(slab);
-  const state = slabList(slab);
-  if ((slabFreeKeepsLists(state) || (state == SLAB_LIST_FULL && slabFreelist(slab) == 0 && cpuPartialTakes(c, k))) &&
-      slabInuse(slab) >= cnt) return FREE_RUN_LOCKED;
+  if (lockedFreeKeepsNodeLists(c, slab, k) && slabInuse(slab) >= cnt) return FREE_RUN_LOCKED;
   slabUnlock(slab);
   return FREE_RUN_NO;
 }
 export function slabFreeRunEnd(c: usize, slab: u32, head: usize, tail: usize, cnt: u32, how: i32): void {
   const k = kccLin(c, currentCpu);
   if (how == FREE_RUN_OWN) {
-    setFreePointer(c, tail, kcc(k).freelist);
-    kcc(k).freelist = <u32>head;
+    cpuFreelistPush(c, k, head, tail);
     return;
   }
-  setFreePointer(c, tail, slabFreelist(slab));
-  slabSetFreelist(slab, head);
-  slabSetInuse(slab, slabInuse(slab) - cnt);
-  if (slabList(slab) == SLAB_LIST_FULL) pushCpuPartial(c, slab, currentCpu, k);
+  lockedFreeLink(c, slab, head, tail, cnt, k);
   slabUnlock(slab);
 }
 
