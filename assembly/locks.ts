@@ -80,6 +80,15 @@ export function spin_is_locked(lock: i32): bool {
 export function sleepingLock(lock: i32, mayWait: bool): void { sleepingLockAt(lockAddr(lock), mayWait); }
 export function sleepingLockSpinning(lock: i32, mayWait: bool, spins: u32): i32 { return sleepingLockSpins(lockAddr(lock), mayWait, spins); }
 export function sleepingUnlock(lock: i32): void { sleepingUnlockAt(lockAddr(lock)); }
+/**
+ * A spin budget that adapts to how waits end (the kernel lock's rare entries,
+ * fuzz/rounds.ts's barrier): doubled after a wait that spinning covered,
+ * halved after one that ended in a sleep (the thread waited for may have no
+ * core), within [least, most].
+ */
+export function nextSpinBudget(spins: u32, slept: bool, least: u32, most: u32): u32 {
+  return slept ? max<u32>(spins >> 1, least) : min<u32>(spins << 1, most);
+}
 /** The same lock on any word (mm/slub.ts's slab locks). */
 export function sleepingLockAt(a: usize, mayWait: bool): void { sleepingLockSpins(a, mayWait, MUTEX_SPINS); }
 /** The lock at `a`, spinning up to `spins` rounds before sleeping: LOCK_FREE, LOCK_SPUN or LOCK_SLEPT, how it got it. */

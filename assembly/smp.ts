@@ -16,7 +16,7 @@ import { STAT_SLAB_ALLOCS, STAT_SLAB_FREES } from "../abi/abi";
 import { untag, kasanMemToShadow } from "./mm/layout";
 import { kasanMode } from "./kasan/kasan";
 import { dmShadowStart, dmShadowEnd, dmShadowLin } from "./kasan/shadow";
-import { KERNEL_LOCK, MUTEX_SPINS, LOCK_SPUN, LOCK_SLEPT, sleepingLock, sleepingLockSpinning, sleepingUnlock } from "./locks";
+import { KERNEL_LOCK, MUTEX_SPINS, LOCK_SPUN, LOCK_SLEPT, sleepingLock, sleepingLockSpinning, sleepingUnlock, nextSpinBudget } from "./locks";
 import { STATE_READY, bootStateSave, bootStateLoad } from "./smp_state";
 import { quarantineHostEntry } from "./kasan/quarantine";
 
@@ -95,10 +95,8 @@ export function kernelEnter(): i32 {
 // hold it for a quarantine reduction, and a waiter that sleeps pays the futex
 // wake-up besides. Code that enters on every step (the churn job) keeps the
 // short spin: there a sleeping waiter lets the holder take the lock again and
-// again without handing it over, which is what is fast. The budget adapts as
-// the rounds' barrier's does (fuzz/rounds.ts): halved after a wait that ended
-// in a sleep (the holder may be a thread without a core), doubled after one
-// that spinning covered.
+// again without handing it over, which is what is fast. The budget adapts
+// (locks.ts nextSpinBudget); a lock found free changes nothing.
 // @ts-ignore: decorator
 @inline const RARE_ENTRY_SPINS_MAX: u32 = 1 << 17;
 let rareEntrySpins: u32 = RARE_ENTRY_SPINS_MAX;
@@ -109,8 +107,7 @@ export function kernelEnterRarely(): i32 {
   if (depth == 0) {
     const spins = rareEntrySpins;
     const how = sleepingLockSpinning(KERNEL_LOCK, mayWait, spins);
-    if (mayWait && how == LOCK_SLEPT) rareEntrySpins = max<u32>(spins >> 1, MUTEX_SPINS);
-    else if (how == LOCK_SPUN) rareEntrySpins = min<u32>(spins << 1, RARE_ENTRY_SPINS_MAX);
+    if ((mayWait && how == LOCK_SLEPT) || how == LOCK_SPUN) rareEntrySpins = nextSpinBudget(spins, how == LOCK_SLEPT, MUTEX_SPINS, RARE_ENTRY_SPINS_MAX);
   }
   kernelDepth = depth + 1;
   return depth;

@@ -17,6 +17,7 @@ import { FUZZ_BUF, FUZZ_MISC } from "../statics";
 import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
 import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
 import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
+import { nextSpinBudget } from "../locks";
 
 // the rounds' state, after the interpreter's part of FUZZ_MISC
 // @ts-ignore: decorator
@@ -48,10 +49,8 @@ import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_ab
 @inline const HALF: u32 = <u32>FZ_BUF_SIZE / 2;
 // A waiter spins up to `barrierSpins` rounds before it sleeps: a futex
 // wake-up costs tens of microseconds, a segment's part a few hundred. The
-// budget doubles after a wait that spinning covered and halves after one it
-// did not, so it stays long while each CPU has a core to itself and drops to
-// the minimum when threads outnumber cores (the CPU waited for may need this
-// one's core).
+// budget adapts (locks.ts nextSpinBudget): long while each CPU has a core to
+// itself, short when threads outnumber cores.
 // @ts-ignore: decorator
 @inline const BARRIER_SPINS_MIN: u32 = 4000;
 // @ts-ignore: decorator
@@ -101,7 +100,7 @@ function barrier(cpus: u32, stopped: bool): i32 {
       if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return -1; }
       atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
     }
-    if (wait) barrierSpins = waits == 0 ? min<u32>(spins << 1, BARRIER_SPINS_MAX) : max<u32>(spins >> 1, BARRIER_SPINS_MIN);
+    if (wait) barrierSpins = nextSpinBudget(spins, waits != 0, BARRIER_SPINS_MIN, BARRIER_SPINS_MAX);
   }
   return atomic.load<u32>(RB_STOP) == released + 1 ? 1 : 0;
 }

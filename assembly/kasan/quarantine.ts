@@ -117,19 +117,29 @@ function qlPut(q: QList, obj: u64, link: usize, size: u64): void {
   q.count += 1;
 }
 
+// Append a chain of queued objects, first..the one whose link is lastLink
+// (already 0 or set to 0 here), to q.
+function qlAppend(q: QList, first: u64, lastLink: usize, count: u64, bytes: u64): void {
+  changetype<KasanFreeMeta>(lastLink).qlink = 0;
+  if (q.head == 0) q.head = first;
+  else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = first;
+  q.tailLink = lastLink;
+  q.count += count;
+  q.bytes += bytes;
+}
+
 // Move all of `from` to the end of `to`.
 function qlMoveAll(from: QList, to: QList): void {
   if (from.head == 0) return;
-  if (to.head == 0) {
-    qlCopy(to, from);
-  } else {
-    changetype<KasanFreeMeta>(<usize>to.tailLink).qlink = from.head;
-    to.tailLink = from.tailLink;
-    to.bytes += from.bytes;
-    to.count += from.count;
-  }
+  qlAppend(to, from.head, <usize>from.tailLink, from.count, from.bytes);
   qlClear(from);
   if (isDefined(SF_CHECKS)) qlCheck(to);
+}
+
+// Is queued object va in the slab at pfn slab of cache c (a run continues)?
+// @ts-ignore: decorator
+@inline function inSlab(va: u64, slab: u32, c: usize): bool {
+  return <u32>((va - PAGE_OFFSET) >> PAGE_SHIFT) - slab < (<u32>1 << kmemCache(c).order);
 }
 
 // Is va a queued object: a slab object start whose free meta is valid?
@@ -161,7 +171,7 @@ function qlFreeAll(q: QList, onlyCache: i32, keep: QList): void {
     if (onlyCache < 0 || kmemCache(c).id == <u32>onlyCache) {
       const lin = dmLin(obj);
       // does the next object continue a run of this slab's objects?
-      const more = bulk && n > 1 && <u32>((next - PAGE_OFFSET) >> PAGE_SHIFT) - slab < (<u32>1 << kmemCache(c).order);
+      const more = bulk && n > 1 && inSlab(next, slab, c);
       if (runCount == 0 && !more) {
         slabFreeToSlab(c, slab, lin);
       } else {
@@ -308,11 +318,10 @@ export function quarantineFreeDeferredLockless(): void {
     const slab = virtToSlab(obj);
     const c = cacheLin(slabCacheId(slab));
     const size = kmemCache(c).size;
-    const span = <u32>1 << kmemCache(c).order;
     // the run: obj and the queued objects after it in the same slab
     let last = obj, cnt: u32 = 1;
     let next = queuedMeta(obj).qlink;
-    while (cnt < n && next != 0 && <u32>((next - PAGE_OFFSET) >> PAGE_SHIFT) - slab < span && validQueued(next)) {
+    while (cnt < n && next != 0 && inSlab(next, slab, c) && validQueued(next)) {
       last = next;
       cnt++;
       next = queuedMeta(next).qlink;
@@ -320,13 +329,7 @@ export function quarantineFreeDeferredLockless(): void {
     const how = slabFreeRunBegin(c, slab, cnt);
     if (how == FREE_RUN_NO) {
       // kept for the locked pass, links as they are
-      const lastLink = freeMetaLin(c, dmLin(last));
-      if (q.head == 0) q.head = obj;
-      else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
-      changetype<KasanFreeMeta>(lastLink).qlink = 0;
-      q.tailLink = lastLink;
-      q.count += cnt;
-      q.bytes += <u64>cnt * size;
+      qlAppend(q, obj, freeMetaLin(c, dmLin(last)), cnt, <u64>cnt * size);
     } else {
       // link the run as a freelist, each object's link read before its free pointer is written
       let o = obj, head: usize = 0;
@@ -345,14 +348,8 @@ export function quarantineFreeDeferredLockless(): void {
     obj = next;
     n -= cnt;
   }
-  if (obj != 0 && n > 0) {
-    // the rest, from a link that failed its check: the locked pass meets it again and counts it
-    if (q.head == 0) q.head = obj;
-    else changetype<KasanFreeMeta>(<usize>q.tailLink).qlink = obj;
-    q.tailLink = tailLink;
-    q.count += n;
-    q.bytes += bytesLeft;
-  }
+  // the rest, from a link that failed its check: the locked pass meets it again and counts it
+  if (obj != 0 && n > 0) qlAppend(q, obj, <usize>tailLink, n, bytesLeft);
 }
 /** The rest of the deferred batch, under the kernel lock (as the reduction frees it without deferral). */
 export function quarantineFreeDeferredLocked(): void {
