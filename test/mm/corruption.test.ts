@@ -22,6 +22,13 @@ function structPage(e: Engine, va: bigint): bigint {
   return PAGE_OFFSET + memMapPfn * 4096n + ((va - PAGE_OFFSET) >> 12n) * 64n;
 }
 
+// A cache of 512-byte objects and `slabs` slabs' worth of them allocated (plus `extra`).
+function fillSlabs(e: Engine, name: string, slabs: number, extra = 0): { cache: number; perSlab: number; objs: bigint[] } {
+  const cache = e.kmem_cache_create(name, 512);
+  const perSlab = e.slabinfo().find((s) => s.name === name)!.objPerSlab;
+  return { cache, perSlab, objs: Array.from({ length: slabs * perSlab + extra }, () => e.kmem_cache_alloc(cache)) };
+}
+
 function frameUses(e: Engine): Uint8Array {
   const frames = e.stats().framesTotal;
   const memMapPfn = frames - Math.ceil((frames * 64) / 4096);
@@ -156,9 +163,7 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
 
   it("a node-partial slab a buggy write marked full: a free into it moves no list (__slab_free goes by the freelist)", () => {
     const e = boot({ cmdline: "kasan=off" }, build);
-    const cache = e.kmem_cache_create("full_state", 512);
-    const perSlab = e.slabinfo().find((s) => s.name === "full_state")!.objPerSlab;
-    const objs = Array.from({ length: 2 * perSlab + 1 }, () => e.kmem_cache_alloc(cache));
+    const { cache, perSlab, objs } = fillSlabs(e, "full_state", 2, 1);
     e.kmem_cache_free(cache, objs[0]);
     e.kmem_cache_free(cache, objs[perSlab]);
     e.kmem_cache_shrink(cache);                  // flush_all: both slabs to the node's partial list
@@ -177,18 +182,14 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
 
   it("a slab list link that does not point back: CONFIG_DEBUG_LIST's list_del corruption, the list cut off", () => {
     const e = boot({ cmdline: "kasan=off" }, build);
-    const cache = e.kmem_cache_create("list_test", 512);
-    const perSlab = e.slabinfo().find((s) => s.name === "list_test")!.objPerSlab;
-    const objs = Array.from({ length: 3 * perSlab }, () => e.kmem_cache_alloc(cache));
+    const { cache, perSlab, objs } = fillSlabs(e, "list_test", 3);
     const slabOf = (p: bigint) => (p - PAGE_OFFSET) >> 12n;
     const [s1, s2] = [slabOf(objs[0]), slabOf(objs[perSlab])];
     expect(s1).not.toBe(s2);
     e.kmem_cache_free(cache, objs[0]);          // slab 1: full -> this CPU's partial list
     e.kmem_cache_free(cache, objs[perSlab]);    // slab 2 likewise
     e.kmem_cache_shrink(cache);                  // flush_all: both to the node's partial list, slab 1 at its head
-    const frames = BigInt(e.stats().framesTotal);
-    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
-    e.store(memMap + s2 * 64n + 20n, 4, 5);  // slab 2's prev link: pfn 5 instead of slab 1
+    e.store(structPage(e, objs[perSlab]) + 20n, 4, 5);  // slab 2's prev link: pfn 5 instead of slab 1
     function refill() { for (let i = 0; i < 2; i++) e.kmem_cache_alloc(cache); }
     refill();
     const [r, ...rest] = e.takeReports();
@@ -211,17 +212,13 @@ describe.each(BUILDS)("metadata corruption (%s build)", (build) => {
 
   it("a slab list turned into a cycle: kmemleak's walk ends, selfCheck names the slab lists", () => {
     const e = boot({ cmdline: "kfence.sample_interval=0 mem=32M" }, build);
-    const cache = e.kmem_cache_create("cycle_test", 512);
-    const perSlab = e.slabinfo().find((s) => s.name === "cycle_test")!.objPerSlab;
-    const objs = Array.from({ length: 3 * perSlab }, () => e.kmem_cache_alloc(cache));
+    const { cache, perSlab, objs } = fillSlabs(e, "cycle_test", 3);
     e.kmem_cache_free(cache, objs[0]);
     e.kmem_cache_free(cache, objs[perSlab]);
     e.quarantineDrain();
     e.kmem_cache_shrink(cache);                  // both slabs on the node's partial list
     const s2 = (objs[perSlab] - PAGE_OFFSET) >> 12n;
-    const frames = BigInt(e.stats().framesTotal);
-    const memMap = PAGE_OFFSET + (frames - (frames * 64n + 4095n) / 4096n) * 4096n;
-    e.store(memMap + s2 * 64n + 16n, 4, Number(s2));   // slab 2's next link: itself
+    e.store(structPage(e, objs[perSlab]) + 16n, 4, Number(s2));   // slab 2's next link: itself
     const leaks = e.kmemleakScan();
     expect(leaks.length).toBeGreaterThan(0);
     expect(e.selfCheck()).toContain("a slab cache or slab list is inconsistent");
