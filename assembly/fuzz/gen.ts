@@ -13,7 +13,7 @@
 import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREALLOC, FZ_VMALLOC, FZ_VFREE,
          FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS } from "../../abi/abi";
 import { FUZZ_GEN } from "../statics";
-import { fuzzOwnerPeriod } from "./owner";
+import { fuzzSlotPlace } from "./owner";
 
 // ── configuration (host-written) ────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -387,7 +387,7 @@ function normal(p: usize): usize {
     const t = load<u32>(LIVE + (<usize>below(nLive) << 2));
     // on N CPUs both slots of a memcpy must be on one CPU in every segment (owner.ts)
     const cpus = cfg32(C_CPUS);
-    if (cpus > 1 && t % fuzzOwnerPeriod(cpus) != s % fuzzOwnerPeriod(cpus)) return access(p, s, size, false, r);
+    if (cpus > 1 && fuzzSlotPlace(t, 0, cpus) != fuzzSlotPlace(s, 0, cpus)) return access(p, s, size, false, r);
     const tSize = sSize(t);
     const dOff = below(size), sOff = below(tSize);
     const len = 1 + below(min<u32>(256, min<u32>(size - dOff, tSize - sOff)));

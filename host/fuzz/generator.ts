@@ -51,7 +51,7 @@ export interface GeneratorOptions {
   /**
    * The stream runs on this many CPUs (fuzz --cpus, 1..8; default 1). Above 1
    * it has no task ops (each CPU runs its own task) and a memcpy's two slots
-   * are always on one CPU (slots s and t with s = t mod 2N - 1: assembly/fuzz/owner.ts).
+   * are always on one CPU (slots s and t with ⌊s/2⌋ = ⌊t/2⌋ mod 2N - 1: assembly/fuzz/owner.ts).
    */
   cpus?: number;
 }

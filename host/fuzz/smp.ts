@@ -1,5 +1,5 @@
 // A fuzz unit on several CPUs (fuzz --cpus N): the unit's stream is cut into
-// segments; in segment k slot s belongs to the CPU at place (s + k) mod 2N - 1
+// segments; in segment k slot s belongs to the CPU at place (⌊s/2⌋ + k) mod 2N - 1
 // of a cycle where CPU 0 has one place and the others two each (CPU 0 also
 // generates: assembly/fuzz/owner.ts), and each CPU
 // runs its slots' ops of the segment (in stream order, stepping over the
