@@ -143,7 +143,8 @@ function qlMoveAll(from: QList, to: QList): void {
 }
 
 // Is va a queued object: a slab object start whose free meta is valid?
-function validQueued(va: u64): bool {
+// @ts-ignore: decorator
+@inline function validQueued(va: u64): bool {
   if (va - PAGE_OFFSET >= (<u64>nrFrames << PAGE_SHIFT)) return false;
   const slab = virtToSlab(va);
   if (slab == NO_PFN) return false;
@@ -252,7 +253,8 @@ export function quarantinePutLocal(c: usize, cpu: u32, obj: u64): void {
 }
 
 // kasan_quarantine_put: true when the object is now queued.
-export function quarantinePut(c: usize, obj: u64): bool {
+// @ts-ignore: decorator
+@inline export function quarantinePut(c: usize, obj: u64): bool {
   const link = freeMetaLin(c, dmLin(obj));
   if (QS.qDisabled || link == 0) return false;
   const cpu = currentCpu < nrCpus ? currentCpu : 0;

@@ -512,7 +512,10 @@ export function slabCacheId(slabPfn: u32): u32 { return pgCache(slabPfn); }
   if (slabIsSlab()) return slabNearestObjFn(c, slabPfn, va);
   const start = PAGE_OFFSET + (<u64>slabPfn << PAGE_SHIFT);
   const size = <u64>kmemCache(c).size;
-  let obj = va - (va - start) % size;
+  const off = va - start;
+  // obj_to_index()'s reciprocal where it is exact (offset x size < 2^32), a
+  // division (tens of cycles, on every queued object's check) elsewhere
+  let obj = off < 0x10000 && size <= 0x10000 ? start + ((off * <u64>kmemCache(c).recip) >> 32) * size : va - off % size;
   const last = start + <u64>(kmemCache(c).objects - 1) * size;
   return obj > last ? last : obj;
 }
