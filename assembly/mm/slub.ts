@@ -1275,22 +1275,15 @@ function naiveDoubleFree(c: usize, slabPfn: u32, va: u64): bool {
 }
 
 // ── kmalloc ──────────────────────────────────────────────────────────────────
-// kmalloc_index(): 8, 16, 32, 64, 96, 128, 192, 256, 512, 1k, 2k, 4k, 8k -> 0..12
-export function kmallocIndex(size: u32): i32 {
-  if (size <= 8) return 0;
-  if (size <= 16) return 1;
-  if (size <= 32) return 2;
-  if (size <= 64) return 3;
-  if (size <= 96) return 4;
-  if (size <= 128) return 5;
-  if (size <= 192) return 6;
-  if (size <= 256) return 7;
-  if (size <= 512) return 8;
-  if (size <= 1024) return 9;
-  if (size <= 2048) return 10;
-  if (size <= 4096) return 11;
-  if (size <= 8192) return 12;
-  return -1;
+// kmalloc_index(): 8, 16, 32, 64, 96, 128, 192, 256, 512, 1k, 2k, 4k, 8k -> 0..12.
+// As kmalloc_slab() finds it: a table by 8-byte steps up to 192 (the kernel's
+// size_index[]), the power of two above; no chain of compares, whose branches
+// random sizes mispredict.
+const KMALLOC_SIZE_INDEX: usize = memory.data<u8>([0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6]);
+// @ts-ignore: decorator
+@inline export function kmallocIndex(size: u32): i32 {
+  if (size <= 192) return <i32>load<u8>(KMALLOC_SIZE_INDEX + ((size + 7) >> 3));
+  return size <= 8192 ? 31 - <i32>clz(size - 1) : -1;
 }
 const KMALLOC_SIZES: usize = memory.data<u32>([8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192]);
 export function kmalloc_cache_id(index: i32): u32 { return load<u32>(KMALLOC_IDS + (<usize>index << 2)); }

@@ -22,6 +22,14 @@ describe.each(BUILDS)("slab allocator (%s build)", (build) => {
       expect(e.cacheOf(p), `kmalloc(${size})`).toBe(cache);
       expect(e.ksize(p)).toBe(Number(cache.replace("kmalloc-", "").replace("k", "")) * (cache.endsWith("k") ? 1024 : 1));
     }
+    // every size in between: the smallest class that holds it
+    const classes = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+    for (let size = 1; size <= 8192; size++) {
+      const p = e.kmalloc(size);
+      const got = e.ksize(p);
+      if (got !== classes.find((c) => c >= size)) expect(got, `ksize(kmalloc(${size}))`).toBe(classes.find((c) => c >= size));
+      e.kfree(p);
+    }
     // above KMALLOC_MAX_CACHE_SIZE: whole pages from the buddy allocator
     const big = e.kmalloc(8193);
     expect(e.cacheOf(big)).toBeUndefined();
