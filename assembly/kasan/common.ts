@@ -16,7 +16,7 @@ import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE, KASAN_SLAB_FREE,
          KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
          KASAN_TAG_KERNEL } from "./kasan";
-import { kasanPoison, kasanUnpoison, shadowByte, shadowSetByte, granuleUp } from "./shadow";
+import { kasanPoison, kasanUnpoison, shadowByte, shadowByteInline, shadowSetByte, granuleUp } from "./shadow";
 import { kmemCache, KASAN_NO_FREE_META, nearestObj, cacheLin, virtToSlab, slabCacheId } from "../mm/slub";
 import { dmLin, untag, KASAN_MEM_START, PAGE_OFFSET } from "../mm/layout";
 import { currentPid } from "../task";
@@ -311,7 +311,7 @@ export function kasanByteAccessible(va: u64): bool {
   if (kasanMode == KASAN_OFF) return true;
   const a = untag(va);
   if (a < KASAN_MEM_START) return false;
-  const s = shadowByte(a);
+  const s = shadowByteInline(a);
   if (s < 0) return false;
   if (kasanMode == KASAN_GENERIC) return s < 8;
   const tag = getTag(va);

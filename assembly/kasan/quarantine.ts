@@ -25,7 +25,7 @@ import { kmemCache, cacheLin, virtToSlab, slabCacheId, nearestObj, slabFreeToSla
 import { dmLin, PAGE_OFFSET } from "../mm/layout";
 import { slabIsSlab } from "../mm/slab";
 import { freeMetaLin, KasanFreeMeta } from "./common";
-import { shadowByte } from "./shadow";
+import { shadowByteInline } from "./shadow";
 import { KASAN_SLAB_FREE_META } from "./kasan";
 import { QUARANTINE_TABLE, MACHINE_STATE } from "../statics";
 import { stopOthers, fastCountQuarantine } from "../smp";
@@ -149,7 +149,7 @@ function qlMoveAll(from: QList, to: QList): void {
   const slab = virtToSlab(va);
   if (slab == NO_PFN) return false;
   if (nearestObj(cacheLin(slabCacheId(slab)), slab, va) != va) return false;
-  return shadowByte(va) == <i32>KASAN_SLAB_FREE_META;
+  return shadowByteInline(va) == <i32>KASAN_SLAB_FREE_META;
 }
 
 // qlist_free_all: give every object back to its slab; with onlyCache >= 0,
