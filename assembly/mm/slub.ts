@@ -855,15 +855,17 @@ function pushCpuPartial(c: usize, pfn: u32, cpu: u32, k: usize): void {
   setFreePointer(c, tail, kcc(k).freelist);
   kcc(k).freelist = <u32>head;
 }
-// With the slab's lock held: may a free into this slab (not the CPU's (k) cpu
-// slab) run without the kernel lock? Only where no node list changes: a cpu
-// slab, a slab on a CPU's partial list, or a full slab this CPU's partial list
-// takes without a drain to the node (full as __slab_free tells it, by the
-// empty freelist).
+// With the slab's lock held: may a free of cnt objects into this slab (not
+// the CPU's (k) cpu slab) run without the kernel lock? Only where no node list
+// changes: a cpu slab, a slab on a CPU's partial list, a full slab this CPU's
+// partial list takes without a drain to the node (full as __slab_free tells
+// it, by the empty freelist), or a slab on the node's partial list that the
+// free leaves in use (__slab_free takes n->list_lock only to unlink it empty).
 // @ts-ignore: decorator
-@inline function lockedFreeKeepsNodeLists(c: usize, slab: u32, k: usize): bool {
+@inline function lockedFreeKeepsNodeLists(c: usize, slab: u32, k: usize, cnt: u32): bool {
   const state = slabList(slab);
-  return slabFreeKeepsLists(state) || (state == SLAB_LIST_FULL && slabFreelist(slab) == 0 && cpuPartialTakes(c, k));
+  return slabFreeKeepsLists(state) || (state == SLAB_LIST_FULL && slabFreelist(slab) == 0 && cpuPartialTakes(c, k)) ||
+    (state == SLAB_LIST_PARTIAL && slabInuse(slab) > cnt);
 }
 // That free, with the slab's lock held: cnt objects head..tail onto the slab's
 // freelist; a full slab goes to this CPU's partial list.
@@ -1081,7 +1083,7 @@ function slabFreeFast(va: u64, expect: u32, call: u32): bool {
     // __slab_free into another slab: without the kernel lock only where no
     // node list changes (the slab's lock is held from here to the link below)
     slabLock(slab);
-    if (!lockedFreeKeepsNodeLists(c, slab, k) || !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
+    if (!lockedFreeKeepsNodeLists(c, slab, k, 1) || !slabOfCache(slab, id) || slabFreelist(slab) == lin || slabInuse(slab) == 0) {
       slabUnlock(slab);
       return false;
     }
@@ -1189,7 +1191,7 @@ export function slabFreeRunBegin(c: usize, slab: u32, cnt: u32): i32 {
   const k = kccLin(c, currentCpu);
   if (kcc(k).slab == slab) return FREE_RUN_OWN;
   slabLock(slab);
-  if (lockedFreeKeepsNodeLists(c, slab, k) && slabInuse(slab) >= cnt) return FREE_RUN_LOCKED;
+  if (lockedFreeKeepsNodeLists(c, slab, k, cnt) && slabInuse(slab) >= cnt) return FREE_RUN_LOCKED;
   slabUnlock(slab);
   return FREE_RUN_NO;
 }
