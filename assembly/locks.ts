@@ -4,6 +4,7 @@
 // switches in HOT_TABLE's first bytes). A ticket lock: FIFO-fair like the
 // kernel's queued spinlocks, in two words (next ticket, owner).
 import { HOT_TABLE } from "./statics";
+import { futexWait } from "./host";
 
 // @ts-ignore: decorator
 @inline export const LOCK_TABLE: usize = HOT_TABLE + 0x800;      // NR_LOCKS x 64 bytes, then the torture word: below HOT_TABLE + 0x1000
@@ -70,7 +71,7 @@ export function spin_is_locked(lock: i32): bool {
 // while it holds it, and with more CPU threads than host cores a spinning
 // waiter would burn the holder's time slice. Three states (0 free, 1 held,
 // 2 held with sleepers); after a short spin the waiter sleeps on the word
-// (atomic.wait, bounded so a lost wake-up costs a millisecond, not a hang),
+// (the host's futex wait, host.ts, bounded so a lost wake-up costs a millisecond, not a hang),
 // unless `mayWait` is false (a browser's main thread may not wait): it spins.
 // @ts-ignore: decorator
 @inline export const MUTEX_SPINS: u32 = 1000;
@@ -106,7 +107,7 @@ export function sleepingLockSpins(a: usize, mayWait: bool, spins: u32): i32 {
   }
   if (c != 2) c = atomic.xchg<u32>(a, 2);
   while (c != 0) {
-    if (mayWait) atomic.wait<i32>(a, 2, MUTEX_WAIT_NS);
+    if (mayWait) futexWait(a, 2, MUTEX_WAIT_NS);
     c = atomic.xchg<u32>(a, 2);
   }
   return LOCK_SLEPT;

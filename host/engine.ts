@@ -7,6 +7,7 @@
 import { resolveOptions, logBufLen, type EngineOptions, type ResolvedOptions } from "./config.js";
 import { PrintkRing } from "./bounded.js";
 import { loadCoreBytesSync, coreBuildShared, readSource, wallNs, startCpuThreads, startCpuThreadsSync } from "./platform.js";
+import { futexWait } from "./smp/types.js";
 import { CpuSet, type CpuJobSpec, type CpuJobResult } from "./smp/cpu_set.js";
 import { noteCoreModule } from "./core_memory.js";
 import { compileCore, bootCore, type CreateOptions } from "./instance.js";
@@ -108,6 +109,7 @@ export class Engine {
     const imports = {
       sf_ctor: (ctor: number, va: bigint) => this.callbacks.runCtor(this.slab.ctors.get(ctor), va),
       sf_wall_ns: () => wallNs(),
+      sf_futex_wait: (addr: number, expected: number, ms: number) => futexWait(this.memory, addr, expected, ms),
       sf_guest_reports: () => this.drain(),
     };
     const core = bootCore(options, mod, imports);

@@ -45,6 +45,8 @@ export interface CoreImports {
   /** A slab constructor: ctor id, object address (an i64 crosses the boundary signed). */
   sf_ctor(ctor: number, va: bigint): void;
   sf_wall_ns(): number;
+  /** Sleep while the i32 at addr holds expected, at most ms (a lock's or barrier's sleep; Atomics.wait). */
+  sf_futex_wait(addr: number, expected: number, ms: number): void;
   /** Reports are pending inside a guest's call: print them now. */
   sf_guest_reports(): void;
 }

@@ -18,6 +18,7 @@ import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
 import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
 import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
 import { nextSpinBudget } from "../locks";
+import { futexWait } from "../host";
 
 // the rounds' state, after the interpreter's part of FUZZ_MISC
 // @ts-ignore: decorator
@@ -98,7 +99,7 @@ function barrier(cpus: u32, stopped: bool): i32 {
       if (smpJobsAborted()) return -1;
       if (!wait || i < spins) continue;
       if (++waits > BARRIER_MAX_WAITS) { smp_jobs_abort(); return -1; }
-      atomic.wait<i32>(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
+      futexWait(RB_RELEASED, <i32>released, BARRIER_WAIT_NS);
     }
     if (wait) barrierSpins = nextSpinBudget(spins, waits != 0, BARRIER_SPINS_MIN, BARRIER_SPINS_MAX);
   }

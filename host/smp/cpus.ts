@@ -17,7 +17,7 @@
 //   reaches a host callback fails with a one-line error.
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
-import { CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, type CpuArg as Arg, type CpuJob } from "./types.js";
+import { CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, futexWait, type CpuArg as Arg, type CpuJob } from "./types.js";
 import { CpuGang, checkCpuThreads } from "./gang.js";
 export { MAX_CPU_THREADS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
 export type { CpuJob, HostImport } from "./types.js";
@@ -26,6 +26,7 @@ export type { CpuJob, HostImport } from "./types.js";
 // calling thread, [2] 1 = ready, -1 = failed to start
 const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
+const futexWait = ${futexWait.toString()};
 const { mod, memory, cpu, barrier, ctl: ctlBuf, port, selfLocking, unlockedPrefixes, hostImports } = workerData;
 const ctl = new Int32Array(ctlBuf);
 const unbracketed = (fn) => selfLocking.includes(fn) || unlockedPrefixes.some((p) => fn.startsWith(p));
@@ -49,6 +50,7 @@ const env = {
   memory,
   abort: (msg, file, line, col) => { throw new Error("shadowfence core aborted on CPU " + cpu + " at line " + line + ":" + col); },
   sf_wall_ns: () => Number(process.hrtime.bigint()),
+  sf_futex_wait: (addr, expected, ms) => futexWait(memory, addr, expected, ms),
   sf_ctor: (ctor, va) => { hostImport("sf_ctor", [ctor, va]); },
   sf_guest_reports: () => { hostImport("sf_guest_reports", []); },
 };

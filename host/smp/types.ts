@@ -26,7 +26,14 @@ export function cpuArgText(cpu: unknown): string {
   return typeof cpu === "bigint" ? `${cpu}n` : typeof cpu === "string" ? JSON.stringify(cpu) : String(cpu);
 }
 /** The host functions the core imports (besides its memory), which a CPU thread provides. */
-export const CPU_HOST_IMPORTS: readonly string[] = ["sf_wall_ns", "sf_ctor", "sf_guest_reports", "abort"];
+export const CPU_HOST_IMPORTS: readonly string[] = ["sf_wall_ns", "sf_futex_wait", "sf_ctor", "sf_guest_reports", "abort"];
+/**
+ * The core's sf_futex_wait (assembly/host.ts futexWait) on every thread that may sleep: while the i32 at addr holds
+ * expected, at most ms. Self-contained, as the Node CPU threads' worker script embeds its source.
+ */
+export function futexWait(memory: WebAssembly.Memory, addr: number, expected: number, ms: number): void {
+  Atomics.wait(new Int32Array(memory.buffer, addr, 1), 0, expected, ms);
+}
 /** Loops that enter and leave the kernel per step (so CPUs running them interleave); called without the bracket. */
 export const SELF_LOCKING_EXPORTS: readonly string[] = ["test_vmalloc_run", "smp_churn_run", "kmalloc_kfree_run", "kmalloc_pass_run", "fuzz_run", "fuzz_rounds"];
 /** Exports that are not kernel code: the lock and thread primitives. */

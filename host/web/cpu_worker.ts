@@ -6,7 +6,7 @@
 // lists both share, host/smp/types.ts). Jobs run without the host: a job that
 // reaches a host callback (a slab constructor, a guest's reports) fails with a
 // one-line error.
-import { CPU_HOST_IMPORTS, runsUnbracketed, type CpuArg as Arg } from "../smp/types.js";
+import { CPU_HOST_IMPORTS, futexWait, runsUnbracketed, type CpuArg as Arg } from "../smp/types.js";
 import type { ToCpu, FromCpu } from "./cpu_threads.js";
 
 type Exports = Record<string, (...a: Arg[]) => Arg | undefined>;
@@ -25,6 +25,7 @@ function start(m: Extract<ToCpu, { t: "start" }>): void {
     memory: m.memory,
     abort: (_msg: number, _file: number, line: number, col: number) => { throw new Error(`shadowfence core aborted on CPU ${cpu} at line ${line}:${col}`); },
     sf_wall_ns: () => Math.round(performance.now() * 1e6),
+    sf_futex_wait: (addr: number, expected: number, ms: number) => futexWait(m.memory, addr, expected, ms),
     sf_ctor: noHost("sf_ctor"),
     sf_guest_reports: noHost("sf_guest_reports"),
   };

@@ -88,7 +88,7 @@ describe("CPU threads over one memory", () => {
   it("smp_secondary_start refuses CPU 0, CPUs past 7, and a memory with no published boot state", async () => {
     const mod = await compileCore("release");
     const e = await Engine.create({ kasan: true }, { module: mod });
-    const second = new WebAssembly.Instance(mod, { env: { memory: e.memory, abort() {}, sf_ctor() {}, sf_wall_ns: () => 0, sf_guest_reports() {} } }).exports as unknown as typeof e.exports;
+    const second = new WebAssembly.Instance(mod, { env: { memory: e.memory, abort() {}, sf_ctor() {}, sf_wall_ns: () => 0, sf_futex_wait() {}, sf_guest_reports() {} } }).exports as unknown as typeof e.exports;
     expect(second.smp_secondary_start(1)).toBe(-1);                   // nothing published yet
     expect(second.smp_probe_shadow(e.kmalloc(8))).toBe(-1);           // still the defaults: KASAN off
     e.exports.smp_boot_state_save();
