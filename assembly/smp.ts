@@ -29,7 +29,7 @@ export let thisCpu: u32 = 0;
 export let smpActive: bool = false;
 // nesting of kernel_enter on this CPU (a kernel call that calls back into the host, which calls the kernel)
 let kernelDepth: i32 = 0;
-// atomic.wait is allowed on this thread (not on a browser's main thread)
+// sleeping (host.ts futexWait, Atomics.wait) is allowed on this thread (not on a browser's main thread)
 let mayWait: bool = true;
 
 /** CPU 0, after boot: publish the boot state for the other CPUs. */
@@ -51,7 +51,7 @@ export function smp_start(): void {
 
 /** Whether this thread may sleep on a lock word (0: spin only, as a browser's main thread must). */
 export function smp_set_may_wait(on: i32): void { mayWait = on != 0; }
-/** Whether this thread may sleep (atomic.wait) at all. */
+/** Whether this thread may sleep (host.ts futexWait) at all. */
 export function smpMayWait(): bool { return mayWait; }
 
 // A job that failed (a trap, an exception in its CPU's host code) raises this
