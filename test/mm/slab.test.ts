@@ -24,12 +24,14 @@ describe.each(BUILDS)("slab allocator (%s build)", (build) => {
     }
     // every size in between: the smallest class that holds it
     const classes = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+    const wrong: string[] = [];
     for (let size = 1; size <= 8192; size++) {
       const p = e.kmalloc(size);
-      const got = e.ksize(p);
-      if (got !== classes.find((c) => c >= size)) expect(got, `ksize(kmalloc(${size}))`).toBe(classes.find((c) => c >= size));
+      const got = e.ksize(p), want = classes.find((c) => c >= size);
+      if (got !== want) wrong.push(`ksize(kmalloc(${size})) = ${got}, not ${want}`);
       e.kfree(p);
     }
+    expect(wrong).toEqual([]);
     // above KMALLOC_MAX_CACHE_SIZE: whole pages from the buddy allocator
     const big = e.kmalloc(8193);
     expect(e.cacheOf(big)).toBeUndefined();
