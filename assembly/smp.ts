@@ -83,13 +83,7 @@ export function smp_secondary_start(cpu: u32): i32 {
 }
 
 /** Enter kernel code: take the kernel lock (unless this CPU holds it). Returns the depth to give kernelLeave. */
-export function kernelEnter(): i32 {
-  const depth = kernelDepth;
-  if (!smpActive) return depth;
-  if (depth == 0) sleepingLock(KERNEL_LOCK, mayWait);
-  kernelDepth = depth + 1;
-  return depth;
-}
+export function kernelEnter(): i32 { return kernelEnterSpinning(false); }
 // Code that enters the kernel rarely (the fuzz interpreter: 4% of its ops)
 // spins longer for the lock before it sleeps: under KASAN the other CPU may
 // hold it for a quarantine reduction, and a waiter that sleeps pays the futex
@@ -101,13 +95,21 @@ export function kernelEnter(): i32 {
 @inline const RARE_ENTRY_SPINS_MAX: u32 = 1 << 17;
 let rareEntrySpins: u32 = RARE_ENTRY_SPINS_MAX;
 /** kernelEnter for code that enters rarely (above). */
-export function kernelEnterRarely(): i32 {
+export function kernelEnterRarely(): i32 { return kernelEnterSpinning(true); }
+// Both entries: the depth, and the lock taken at depth 0 with the short spin
+// or the adaptive long one.
+// @ts-ignore: decorator
+@inline function kernelEnterSpinning(rarely: bool): i32 {
   const depth = kernelDepth;
   if (!smpActive) return depth;
   if (depth == 0) {
-    const spins = rareEntrySpins;
-    const how = sleepingLockSpinning(KERNEL_LOCK, mayWait, spins);
-    if ((mayWait && how == LOCK_SLEPT) || how == LOCK_SPUN) rareEntrySpins = nextSpinBudget(spins, how == LOCK_SLEPT, MUTEX_SPINS, RARE_ENTRY_SPINS_MAX);
+    if (!rarely) {
+      sleepingLock(KERNEL_LOCK, mayWait);
+    } else {
+      const spins = rareEntrySpins;
+      const how = sleepingLockSpinning(KERNEL_LOCK, mayWait, spins);
+      if ((mayWait && how == LOCK_SLEPT) || how == LOCK_SPUN) rareEntrySpins = nextSpinBudget(spins, how == LOCK_SLEPT, MUTEX_SPINS, RARE_ENTRY_SPINS_MAX);
+    }
   }
   kernelDepth = depth + 1;
   return depth;
@@ -163,6 +165,8 @@ export function kernel_leave(depth: i32): void {
 @inline export const FAST_FREES: usize = 16;
 // @ts-ignore: decorator
 @inline const FAST_DONE_ALLOCS: usize = 24;
+// @ts-ignore: decorator
+@inline const FAST_DONE_QUARANTINE: usize = 40;
 // this CPU raised the stop word (it holds the kernel lock)
 let stopping: bool = false;
 
@@ -225,7 +229,7 @@ export function fastFoldCounts(): void {
 }
 /** On a lockless path: count n quarantined objects given back without the kernel lock. */
 export function fastCountQuarantine(n: u32): void {
-  const a = fastLine(thisCpu) + FAST_DONE_ALLOCS + 16;
+  const a = fastLine(thisCpu) + FAST_DONE_QUARANTINE;
   store<u64>(a, load<u64>(a) + n);
 }
 /** How many allocations (which 0) or frees (1) CPU `cpu` made on its lockless path, or quarantined objects it gave back there (2). */
