@@ -117,6 +117,7 @@ export const STAT_KFENCE_BUGS = 33;
 export const STAT_KFENCE_SKIP_INCOMPAT = 34;
 export const STAT_KFENCE_SKIP_CAPACITY = 35;
 export const STAT_KFENCE_SKIP_COVERED = 36;
+export const STAT_KASAN_STACK_CACHE_MISSES = 39; // kasan_save_stack() calls that missed the CPU's cache of saved stacks (kasan/common.ts)
 export const STAT_USE_BASE = 40;             // + USE_*: frames per use
 export const STAT_COUNT = 64;
 

@@ -134,10 +134,10 @@ export function staticsClear(): void {
 // @ts-ignore: decorator
 @inline export const FAST_LIVE: usize = PERCPU_FAST + 0x1000;                 // 8 x 4096 x i32
 // @ts-ignore: decorator
-@inline export const FAST_SAVE_CACHE: usize = FAST_LIVE + 0x20000;           // 8 x 256 x 8 (kasan/common.ts)
+@inline export const FAST_SAVE_CACHE: usize = FAST_LIVE + 0x20000;           // 8 x 512 x 16 (kasan/common.ts)
 // SLUB's slab locks (mm/slub.ts slabLock): 64, each on its own line
 // @ts-ignore: decorator
-@inline export const SLAB_LOCKS: usize = FAST_SAVE_CACHE + 0x4000;            // 64 x 64
+@inline export const SLAB_LOCKS: usize = FAST_SAVE_CACHE + 0x10000;            // 64 x 64
 // the table the kmalloc_kfree job's CPUs pass objects through (bench.ts kmalloc_pass_run)
 // @ts-ignore: decorator
 @inline export const SLAB_PASS: usize = SLAB_LOCKS + 0x1000;                  // 256 x u64

@@ -27,7 +27,8 @@ export interface EngineStats {
   slab: { allocs: number; frees: number; caches: number; freelistCorruptions: number; locklessAllocs: number; locklessFrees: number };
   /** locklessFrees: objects its reductions gave back to their slabs without the kernel lock (fuzz --cpus; docs/smp.md). */
   quarantine: { bytes: number; objects: number; limit: number; locklessFrees: number };
-  stackDepot: { stacks: number; dropped: number; pools: number };
+  /** cacheMisses: KASAN track saves that missed the per-CPU cache of (path, stack) keys and hashed into the depot */
+  stackDepot: { stacks: number; dropped: number; pools: number; cacheMisses: number };
   vmalloc: { pages: number; areas: number; lazyPages: number; purges: number; shadowPages: number; shadowPagesFreed: number; shadowPagesPeak: number;
     /** Peak of pages mapped by vmalloc and percpu since the last vmalloc_reset_peaks(). */
     pagesPeak: number; percpuPages: number };
@@ -89,7 +90,8 @@ export class Stats {
         locklessAllocs: this.lockless(0), locklessFrees: this.lockless(1) },
       quarantine: { bytes: g(abi.STAT_QUARANTINE_BYTES), objects: g(abi.STAT_QUARANTINE_OBJECTS), limit: g(abi.STAT_QUARANTINE_LIMIT),
         locklessFrees: this.lockless(2) },
-      stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.src.exports.depot_pools() },
+      stackDepot: { stacks: g(abi.STAT_DEPOT_STACKS), dropped: g(abi.STAT_DEPOT_DROPPED), pools: this.src.exports.depot_pools(),
+        cacheMisses: g(abi.STAT_KASAN_STACK_CACHE_MISSES) },
       vmalloc: {
         pages: g(abi.STAT_VMALLOC_PAGES), areas: g(abi.STAT_VMALLOC_AREAS), lazyPages: g(abi.STAT_VMALLOC_LAZY_PAGES),
         purges: g(abi.STAT_VMALLOC_PURGES), shadowPages: g(abi.STAT_VMALLOC_SHADOW_PAGES),

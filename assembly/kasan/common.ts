@@ -12,7 +12,7 @@ import { PAGE_SHIFT, PAGE_SIZE, GFP_DIRECT_RECLAIM, SLAB_KMALLOC,
          FR_SLAB_FREE_AFTER_RCU_DEBUG, FR_RCU_DO_BATCH, FR_RCU_CORE, FR_RCU_CORE_SI,
          FR_HANDLE_SOFTIRQS, PATH_KFREE, PATH_KMEM_CACHE_FREE, PATH_MEMPOOL, BUG_INVALID_FREE,
          BUG_DOUBLE_FREE, PATH_KFREE_LARGE, PG_TAIL, FR___KASAN_MEMPOOL_POISON, FR_MEMPOOL_FREE,
-         FR_SAVE_STACK_INFO, FR_KASAN_SAVE_ALLOC_INFO } from "../../abi/abi";
+         FR_SAVE_STACK_INFO, FR_KASAN_SAVE_ALLOC_INFO, STAT_KASAN_STACK_CACHE_MISSES } from "../../abi/abi";
 import { kasanMode, KASAN_OFF, KASAN_GENERIC, KASAN_SW_TAGS, KASAN_SLAB_REDZONE, KASAN_SLAB_FREE,
          KASAN_SLAB_FREE_META, KASAN_PAGE_FREE, KASAN_PAGE_REDZONE, KASAN_TAG_INVALID,
          KASAN_TAG_KERNEL } from "./kasan";
@@ -27,20 +27,33 @@ import { assignTag, setTag, getTag, stackRingRecord } from "./sw_tags";
 import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
 import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
-import { thisCpu } from "../smp";
+import { thisCpu, SMP_MAX_CPUS } from "../smp";
 import { FAST_SAVE_CACHE } from "../statics";
+import { statInc } from "../stats";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
 // A track's stack is the current stack with the kernel's own frames on top.
 // A small cache keyed by (path, current stack) avoids re-hashing in loops.
 const FRAME_BUF: usize = memory.data(4 * (DEPOT_MAX_FRAMES + 8), 8);
-const SAVE_CACHE: usize = memory.data(256 * 8, 8);   // [key u32, handle u32]; CPU 0's
-// Each CPU has its own (CPUs 1.. in FAST_SAVE_CACHE): a lockless path reads it
-// while another CPU fills its own under the kernel lock.
+// Each CPU has its own (FAST_SAVE_CACHE): a lockless path reads it while
+// another CPU fills its own under the kernel lock, and a key it misses sends
+// the op to the kernel lock. 512 sets of two [key u32, handle u32] ways (the
+// newest key first; handle 0: empty): with 256 single slots, a fuzz unit's
+// few dozen (path, stack) keys collided often enough that 30% of
+// `fuzz --cpus 2`'s locked ops under KASAN were such misses.
 // @ts-ignore: decorator
-@inline function saveCacheSlot(key: u32): usize {
-  const base = thisCpu == 0 ? SAVE_CACHE : FAST_SAVE_CACHE + (<usize>(thisCpu - 1) << 11);
-  return base + (<usize>((key * 0x9e3779b1) >> 24) << 3);
+@inline const SAVE_CACHE_SET_BITS: u32 = 9;
+// @ts-ignore: decorator
+@inline const SAVE_CACHE_BYTES: usize = 16 << SAVE_CACHE_SET_BITS;
+// @ts-ignore: decorator
+@inline function saveCacheSet(key: u32): usize {
+  return FAST_SAVE_CACHE + <usize>thisCpu * SAVE_CACHE_BYTES + (<usize>((key * 0x9e3779b1) >> (32 - SAVE_CACHE_SET_BITS)) << 4);
+}
+// The cached handle of key in its set, or 0.
+// @ts-ignore: decorator
+@inline function saveCacheFind(set: usize, key: u32): u32 {
+  if (load<u32>(set) == key) return load<u32>(set, 4);
+  return load<u32>(set, 8) == key ? load<u32>(set, 12) : 0;
 }
 
 // @ts-ignore: decorator
@@ -99,8 +112,10 @@ function pushFrames(p: usize, path: u32): usize {
 export function kasanSaveStack(path: u32): u32 {
   const cur = currentStack;
   const key = (path << 24) ^ cur;
-  const slot = saveCacheSlot(key);
-  if (load<u32>(slot) == key && load<u32>(slot, 4) != 0) return load<u32>(slot, 4);
+  const set = saveCacheSet(key);
+  const cached = saveCacheFind(set, key);
+  if (cached != 0) return cached;
+  statInc(STAT_KASAN_STACK_CACHE_MISSES);
   let p = pushFrames(FRAME_BUF, path);
   // an RCU callback runs on its own stack: the freeing task's stack is not part of it
   if (path != TRACK_RCU_FREE && cur != 0) {
@@ -108,16 +123,17 @@ export function kasanSaveStack(path: u32): u32 {
   }
   const n = <u32>((p - FRAME_BUF) >> 2);
   const h = depot_save(FRAME_BUF, n);
-  store<u32>(slot, key);
-  store<u32>(slot, h, 4);
+  // the older way gives way to the newer
+  store<u64>(set, load<u64>(set), 8);
+  store<u32>(set, key);
+  store<u32>(set, h, 4);
   return h;
 }
-export function kasanStackCacheFlush(): void { memory.fill(SAVE_CACHE, 0, 256 * 8); }
+export function kasanStackCacheFlush(): void { memory.fill(FAST_SAVE_CACHE, 0, <usize>SMP_MAX_CPUS * SAVE_CACHE_BYTES); }
 /** Is the stack kasanSaveStack(path) would save in this CPU's cache (so saving it takes no depot lock)? */
 export function kasanStackCached(path: u32): bool {
   const key = (path << 24) ^ currentStack;
-  const slot = saveCacheSlot(key);
-  return load<u32>(slot) == key && load<u32>(slot, 4) != 0;
+  return saveCacheFind(saveCacheSet(key), key) != 0;
 }
 
 // ── metadata ────────────────────────────────────────────────────────────────

@@ -151,16 +151,23 @@ describe("fuzz --cpus", () => {
   }, 240_000);
 
   it("most slab-churn ops take the lockless path on 2 CPUs, with and without KASAN", async () => {
-    // measured: 91% under generic KASAN, 92% without (frees into another CPU's slabs under the slab's lock;
+    // measured: 96.6% under generic KASAN, 97.4% without (frees into another CPU's slabs under the slab's lock;
     // 80% when they took the kernel lock)
-    for (const [cmd, least] of [["", 0.88], ["kasan=off", 0.88]] as const) {
+    const share: Record<string, number> = {};
+    for (const cmd of ["", "kasan=off"]) {
       const job: UnitJob = { unit: 0, ops: 200_000, seed: 4, profile: "slab-churn", cmdline: `${cmd} ${CMD}`, plant: {}, plantWrites: true, check: false, cpus: 2 };
       const r = await runUnitSmp(job);
       expect(r.ops).toBe(200_000);
       expect(r.reports).toBe(0);
-      expect(r.lockless! / r.ops).toBeGreaterThan(least);
-      expect(r.lockless! / r.ops).toBeLessThan(1);
+      share[cmd] = r.lockless! / r.ops;
+      expect(share[cmd]).toBeGreaterThan(0.9);
+      expect(share[cmd]).toBeLessThan(1);
     }
+    // KASAN's alloc and free tracks cost the path little: each CPU's cache of saved stacks holds the
+    // unit's (path, stack) keys (with 256 single slots, their collisions sent up to 2.1% of the ops to
+    // the kernel lock, as the stacks' depot handles fell)
+    console.log("SHARE", share);
+    expect(share["kasan=off"] - share[""]).toBeLessThan(0.0125);
   }, 120_000);
 
   it("leaves every slab whole after units without KASAN on 2 and 4 CPUs (lockless frees into the others' slabs, planted double and invalid frees)", async () => {
