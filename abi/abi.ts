@@ -547,6 +547,11 @@ export const FZI_OPS = 2;
 export const FZI_START = 3;
 export const FZI_BYTES = 4;
 export const FZI_CPUS = 5;                   // the CPUs of the rounds (0: fuzz_rounds_begin not called)
+// fuzz_rounds_time(cpu, what): a CPU's time in the rounds since fuzz_rounds_begin, in ns, by the host's clock
+export const FZT_RUN = 0;                    // running its ops of the segments (stepping over the others' included)
+export const FZT_GENERATE = 1;               // generating the next segment (CPU 0)
+export const FZT_WAIT = 2;                   // waiting at the barriers
+export const FZT_COUNT = 3;
 // report record fields the interpreter stamps
 export const R_FUZZ_OP = 424;                // u32 op index + 1 (0: not raised by a tape op)
 export const R_FUZZ_SLOT = 428;              // u32 slot + 1

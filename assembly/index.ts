@@ -102,7 +102,7 @@ export { guest_kmalloc, guest_kcalloc, guest_kfree, guest_krealloc, guest_ksize,
 // fuzz: the op-tape interpreter (assembly/fuzz/tape.ts, host/fuzz/)
 export { fuzz_begin, fuzz_set_cache, fuzz_set_task, fuzz_run, fuzz_pos, fuzz_next_op, fuzz_buf, fuzz_log,
          fuzz_sites, fuzz_stats, fuzz_end } from "./fuzz/tape";
-export { fuzz_rounds_begin, fuzz_rounds_arm, fuzz_rounds, fuzz_rounds_info, fuzz_cpu_of_op } from "./fuzz/rounds";
+export { fuzz_rounds_begin, fuzz_rounds_arm, fuzz_rounds, fuzz_rounds_info, fuzz_rounds_time, fuzz_cpu_of_op } from "./fuzz/rounds";
 export { fuzz_gen_config, fuzz_gen_init, fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op,
          fuzz_gen_planted } from "./fuzz/gen";
 // kmemleak: the walk over every allocated object the host's scan reads

@@ -237,6 +237,7 @@ export interface CoreExports {
   fuzz_rounds_arm(): void;
   fuzz_rounds(maxSegs: number, flags: number): number;
   fuzz_rounds_info(what: number): number;
+  fuzz_rounds_time(cpu: number, what: number): number;
   fuzz_cpu_of_op(code: number, slot: number, k: number, cpus: number): number;
   fuzz_gen_config(): number;
   fuzz_gen_init(): number;

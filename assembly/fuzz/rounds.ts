@@ -12,13 +12,13 @@
 // progress, deadline and Ctrl-C) and after every segment in check mode (the
 // oracle reads that segment's log before the next one overwrites it).
 import { FZ_BUF_SIZE, FZ_LOG_OPS, FZR_DONE, FZR_BAD_OP, FZR_ALONE, FZC_RESUME_POS, FZC_RESUME_OP, FZ_MAX_CPUS, FZI_SEGMENT, FZI_FIRST_OP,
-         FZI_OPS, FZI_START, FZI_BYTES, FZI_CPUS } from "../../abi/abi";
+         FZI_OPS, FZI_START, FZI_BYTES, FZI_CPUS, FZT_RUN, FZT_GENERATE, FZT_WAIT, FZT_COUNT } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_MISC } from "../statics";
 import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
 import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
 import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
 import { nextSpinBudget } from "../locks";
-import { futexWait } from "../host";
+import { futexWait, wallNs } from "../host";
 
 // the rounds' state, after the interpreter's part of FUZZ_MISC
 // @ts-ignore: decorator
@@ -46,6 +46,9 @@ import { futexWait } from "../host";
 @inline const RB_ARRIVED: usize = RB + 64;
 // @ts-ignore: decorator
 @inline const RB_RELEASED: usize = RB + 128;
+// where each CPU's time went (FZT_*, u64 ns): FZ_MAX_CPUS rows of 32 bytes
+// @ts-ignore: decorator
+@inline const RB_TIME: usize = RB + 256;
 // @ts-ignore: decorator
 @inline const HALF: u32 = <u32>FZ_BUF_SIZE / 2;
 // A waiter spins up to `barrierSpins` rounds before it sleeps: a futex
@@ -106,6 +109,16 @@ function barrier(cpus: u32, stopped: bool): i32 {
   return atomic.load<u32>(RB_STOP) == released + 1 ? 1 : 0;
 }
 
+// Add the time since `since` to this CPU's `what`; returns now. Three reads of
+// the host's clock a segment: nothing next to a segment's hundreds of
+// microseconds at the default size.
+function timeSince(what: u32, since: u64): u64 {
+  const now = wallNs();
+  const a = RB_TIME + (<usize>thisCpu << 5) + (<usize>what << 3);
+  store<u64>(a, load<u64>(a) + (now - since));
+  return now;
+}
+
 // Where CPU c goes on: byte and op (its counters' resume words).
 function resumeAt(c: u32, pos: u32, op: u32): void {
   const st = statsOf(c);
@@ -120,6 +133,7 @@ function resumeAt(c: u32, pos: u32, op: u32): void {
 export function fuzz_rounds_begin(cpus: u32, segOps: u32, ops: u32): u32 {
   if (cpus < 2 || cpus > <u32>FZ_MAX_CPUS || segOps == 0 || segOps > <u32>FZ_LOG_OPS) return 0;
   memory.fill(RB, 0, 192);
+  memory.fill(RB_TIME, 0, <usize>FZ_MAX_CPUS << 5);
   store<u32>(RB_CPUS, cpus);
   store<u32>(RB_SEG_OPS, segOps);
   store<u32>(RB_GEN_LEFT, ops);
@@ -148,15 +162,19 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
   for (let s: u32 = 0; s < maxSegs; s++) {
     const d = seg(k);
     if (load<u32>(d, 4) == 0) break;           // the unit's stream is over
+    let t = wallNs();
     if (thisCpu == 0 && load<u32>(RB_NEXT) == 0) {
       generate(k + 1);
       store<u32>(RB_NEXT, 1);
+      t = timeSince(FZT_GENERATE, t);
     }
     const first = load<u32>(d);
     const pos = <u32>load<u64>(st + (<usize>FZC_RESUME_POS << 3));
     const end = halfStart(k) + load<u32>(d, 8);
     if (pos < end) rc = fuzzRunPart(pos, end, <u32>load<u64>(st + (<usize>FZC_RESUME_OP << 3)), first, log, k, cpus);
+    t = timeSince(FZT_RUN, t);
     const met = barrier(cpus, rc != FZR_DONE);
+    timeSince(FZT_WAIT, t);
     if (met < 0) return FZR_ALONE;
     if (met > 0) break;
     // segment k is done on every CPU: on to k + 1 (CPU 0 generated it before the barrier)
@@ -183,6 +201,11 @@ export function fuzz_rounds_info(what: u32): u32 {
     case FZI_CPUS: return load<u32>(RB_CPUS);
     default: return 0;
   }
+}
+
+/** CPU `cpu`'s time in the rounds since fuzz_rounds_begin, in ns: FZT_RUN, FZT_GENERATE or FZT_WAIT (anything else: 0). */
+export function fuzz_rounds_time(cpu: u32, what: u32): f64 {
+  return cpu < <u32>FZ_MAX_CPUS && what < <u32>FZT_COUNT ? <f64>load<u64>(RB_TIME + (<usize>cpu << 5) + (<usize>what << 3)) : 0;
 }
 
 /** The CPU that runs an op (opcode, slot) of segment k on `cpus` CPUs. */

@@ -136,6 +136,9 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   return {
     unit: job.unit, ops: op, reports: found.reports, reportsLost, allocWarnings: found.allocWarnings, bugs: [...found.bugs.values()], planted: gen.planted(),
     status, checksum: checksum.toString(16), lockless, panicked, disagreement, ms: Date.now() - t0,
+    cpuTime: Array.from({ length: cpus }, (_, c) => ({
+      run: e.fuzz_rounds_time(c, abi.FZT_RUN) / 1e6, generate: e.fuzz_rounds_time(c, abi.FZT_GENERATE) / 1e6, wait: e.fuzz_rounds_time(c, abi.FZT_WAIT) / 1e6,
+    })),
   };
 }
 

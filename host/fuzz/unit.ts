@@ -75,6 +75,9 @@ export interface UnitResult {
   checksum: string;
   /** fuzz --cpus: the ops that took the lockless path (docs/fuzz.md, "Speed"). */
   lockless?: number;
+  /** fuzz --cpus: where each CPU's time in the rounds went, in ms by the host's clock: running its ops of the segments
+   * (stepping over the others' included), generating the next segment (CPU 0), waiting at the barriers. */
+  cpuTime?: Array<{ run: number; generate: number; wait: number }>;
   panicked?: { op: number; title: string };
   disagreement?: { op: number; what: string; expected: string; got: string; tape: Uint8Array };
   ms: number;

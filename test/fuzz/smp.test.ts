@@ -125,6 +125,8 @@ describe("fuzz --cpus", () => {
       expect(r.ops).toBe(30_000);
       expect(r.reportsLost).toBe(0);
       expect(r.reports).toBe(r.planted["double-free"]);
+      // each CPU's time is its own row, kept across the pauses: every CPU ran ops, CPU 0 alone generated
+      expect(r.cpuTime!.map((c) => [c.run > 0, c.generate > 0])).toEqual(Array.from({ length: cpus }, (_, c) => [true, c === 0]));
     }
   }, 240_000);
 
@@ -162,6 +164,11 @@ describe("fuzz --cpus", () => {
       share[cmd] = r.lockless! / r.ops;
       expect(share[cmd]).toBeGreaterThan(0.9);
       expect(share[cmd]).toBeLessThan(1);
+      // where each CPU's time went: both ran ops, only CPU 0 generated, and neither spent more than the unit took
+      expect(r.cpuTime).toHaveLength(2);
+      const [c0, c1] = r.cpuTime!;
+      expect([c0.run > 0, c0.generate > 0, c1.run > 0, c1.generate]).toEqual([true, true, true, 0]);
+      for (const c of r.cpuTime!) expect(c.run + c.generate + c.wait).toBeLessThanOrEqual(r.ms + 1);
     }
     // KASAN's alloc and free tracks cost the path little: each CPU's cache of saved stacks holds the
     // unit's (path, stack) keys (with 256 single slots, their collisions sent up to 2.1% of the ops to
