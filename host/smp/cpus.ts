@@ -162,8 +162,10 @@ export class CpuThreads extends CpuGang {
     return new Promise((ready, fail) => {
       w.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
         // once up, an idle CPU does not keep the process alive (unref after the listeners: adding one re-refs)
-        // (startSync's CPUs see this message later, maybe with a job already posted: that job keeps it referenced)
-        if (m.ready) { if (this.jobsOn(cpu) === 0) w.unref(); ready(); return; }
+        // (startSync's CPUs see this message later, maybe with a job already posted: that job keeps it
+        // referenced; or after stop() began: terminate() keeps it referenced until it exits, so that
+        // awaiting stop() cannot end the process first)
+        if (m.ready) { if (this.jobsOn(cpu) === 0 && !this.stopped) w.unref(); ready(); return; }
         this.finish(m.id!, m.ok === true, m.value, m.error);
       });
       w.on("error", (e) => { fail(new Error(`CPU ${cpu}: ${e.message}`)); this.failAll(`CPU ${cpu}: ${e.message}`); });

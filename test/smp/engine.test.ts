@@ -2,6 +2,9 @@
 // on CPU n's thread, engine.onCpus runs in-kernel jobs on several CPUs at
 // once; reports name the CPU and task that did it; bad input names the range.
 import { describe, it, expect, afterEach } from "vitest";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import path from "node:path";
 import { Engine, EnginePanicError } from "../../host/engine.js";
 import { compileCore } from "../../host/instance.js";
 import type { EngineOptions } from "../../host/config.js";
@@ -17,6 +20,7 @@ function boot(cmdline: string, opts: EngineOptions = {}, build: "release" | "deb
   return e;
 }
 const KASAN = "kasan=on nr_cpus=2 kfence.sample_interval=0";
+const root = fileURLToPath(new URL("../..", import.meta.url));
 const line = (text: string, re: RegExp) => text.split("\n").find((l) => re.test(l));
 
 describe("engine.cpu(n)", () => {
@@ -107,6 +111,21 @@ describe("engine.cpu(n)", () => {
     const p = e.kmalloc(8);
     e.kfree(p);
     expect(e.selfCheck()).toEqual([]);
+  });
+
+  it("a script that awaits stopCpus right after a call on CPU 1 goes on to its end (the thread's late start message kept it from exiting early)", () => {
+    // its own process: nothing else may keep the event loop alive while stopCpus() waits for the thread to end
+    const script = `
+      const { Engine } = await import(${JSON.stringify(pathToFileURL(path.join(root, "dist/host/engine.js")).href)});
+      for (let i = 0; i < 2; i++) {
+        const e = Engine.createSync({ cmdline: "nr_cpus=2" });
+        const p = e.cpu(1).kmalloc(64);
+        e.cpu(1).kfree(p);
+        await e.stopCpus();
+        console.log("stopped " + i);
+      }`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, "stopped 0\nstopped 1\n", ""]);
   });
 
   it("bad input names the accepted range", async () => {
