@@ -17,7 +17,7 @@
 //   reaches a host callback fails with a one-line error.
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 
-import { CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, futexWait, type CpuArg as Arg, type CpuJob } from "./types.js";
+import { CPU_HOST_IMPORTS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, MAX_CPU_THREADS, futexWait, type CpuArg as Arg, type CpuJob } from "./types.js";
 import { CpuGang, checkCpuThreads } from "./gang.js";
 export { MAX_CPU_THREADS, SELF_LOCKING_EXPORTS, UNLOCKED_PREFIXES, runsUnbracketed } from "./types.js";
 export type { CpuJob, HostImport } from "./types.js";
@@ -27,46 +27,28 @@ export type { CpuJob, HostImport } from "./types.js";
 const WORKER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const futexWait = ${futexWait.toString()};
-const { mod, memory, cpu, barrier, ctl: ctlBuf, port, selfLocking, unlockedPrefixes, hostImports } = workerData;
-const ctl = new Int32Array(ctlBuf);
+const { selfLocking, unlockedPrefixes, hostImports } = workerData;
 const unbracketed = (fn) => selfLocking.includes(fn) || unlockedPrefixes.some((p) => fn.startsWith(p));
+const known = new Set(hostImports);
+// the engine this thread is a CPU of now (start), none while parked
+let s = null;
 let inJob = false;
 let nesting = 0;
-function toMain(m) { port.postMessage(m); Atomics.add(ctl, 1, 1); Atomics.notify(ctl, 1); }
+function toMain(m) { s.port.postMessage(m); Atomics.add(s.ctl, 1, 1); Atomics.notify(s.ctl, 1); }
 function hostImport(name, args) {
-  if (inJob) throw new Error("a job on CPU " + cpu + " reached the host's " + name + " (jobs run without the host)");
+  if (inJob) throw new Error("a job on CPU " + s.cpu + " reached the host's " + name + " (jobs run without the host)");
   toMain({ t: "import", name, args });
   for (;;) {
-    const seen = Atomics.load(ctl, 0);
-    const r = receiveMessageOnPort(port);
-    if (!r) { Atomics.wait(ctl, 0, seen, 100); continue; }
+    const seen = Atomics.load(s.ctl, 0);
+    const r = receiveMessageOnPort(s.port);
+    if (!r) { Atomics.wait(s.ctl, 0, seen, 100); continue; }
     const m = r.message;
     if (m.t === "importRet") { if (m.error !== undefined) throw new Error(m.error); return m.value; }
     if (m.t === "call") serve(m);
   }
 }
-const known = new Set(hostImports);
-const env = {
-  memory,
-  abort: (msg, file, line, col) => { throw new Error("shadowfence core aborted on CPU " + cpu + " at line " + line + ":" + col); },
-  sf_wall_ns: () => Number(process.hrtime.bigint()),
-  sf_futex_wait: (addr, expected, ms) => futexWait(memory, addr, expected, ms),
-  sf_ctor: (ctor, va) => { hostImport("sf_ctor", [ctor, va]); },
-  sf_guest_reports: () => { hostImport("sf_guest_reports", []); },
-};
-let x;
-try {
-  for (const imp of WebAssembly.Module.imports(mod)) {
-    if (imp.kind === "function" && !known.has(imp.name)) throw new Error("the core imports " + imp.name + ", which CPU threads do not provide");
-  }
-  x = new WebAssembly.Instance(mod, { env }).exports;
-  if (x.smp_secondary_start(cpu) !== 0) throw new Error("smp_secondary_start failed: CPU 0 published no boot state");
-} catch (e) {
-  port.postMessage({ t: "startErr", error: String((e && e.message) || e) });
-  Atomics.store(ctl, 2, -1); Atomics.notify(ctl, 2);
-  throw e;
-}
 function invoke(fn, args) {
+  const x = s.x;
   if (unbracketed(fn)) {
     try { return x[fn](...args); } finally { if (nesting === 1) x.kernel_leave(0); }
   }
@@ -79,23 +61,67 @@ function serve(m) {
   catch (e) { toMain({ t: "err", error: String((e && e.message) || e) }); }
   finally { nesting--; }
 }
-port.on("message", (m) => { if (m.t === "call") serve(m); });
-const gate = new Int32Array(barrier);
-parentPort.on("message", ({ id, fn, args, gen }) => {
+// Become CPU d.cpu of an engine: instantiate the core over its memory.
+function start(d) {
+  const { mod, memory, cpu, port } = d;
+  const ctl = new Int32Array(d.ctl);
+  s = { cpu, ctl, port, gate: new Int32Array(d.barrier), x: null };
+  const env = {
+    memory,
+    abort: (msg, file, line, col) => { throw new Error("shadowfence core aborted on CPU " + cpu + " at line " + line + ":" + col); },
+    sf_wall_ns: () => Number(process.hrtime.bigint()),
+    sf_futex_wait: (addr, expected, ms) => futexWait(memory, addr, expected, ms),
+    sf_ctor: (ctor, va) => { hostImport("sf_ctor", [ctor, va]); },
+    sf_guest_reports: () => { hostImport("sf_guest_reports", []); },
+  };
+  try {
+    for (const imp of WebAssembly.Module.imports(mod)) {
+      if (imp.kind === "function" && !known.has(imp.name)) throw new Error("the core imports " + imp.name + ", which CPU threads do not provide");
+    }
+    s.x = new WebAssembly.Instance(mod, { env }).exports;
+    if (s.x.smp_secondary_start(cpu) !== 0) throw new Error("smp_secondary_start failed: CPU 0 published no boot state");
+  } catch (e) {
+    port.postMessage({ t: "startErr", error: String((e && e.message) || e) });
+    Atomics.store(ctl, 2, -1); Atomics.notify(ctl, 2);
+    throw e;
+  }
+  port.on("message", (m) => { if (m.t === "call") serve(m); });
+  Atomics.store(ctl, 2, 1); Atomics.notify(ctl, 2);
+  parentPort.postMessage({ ready: true });
+}
+parentPort.on("message", (m) => {
+  if (m.t === "start") { start(m.data); return; }
+  // the engine stopped its CPUs: drop it (its memory, its port) and wait for the next one
+  if (m.t === "park") { s.port.close(); s = null; parentPort.postMessage({ parked: true }); return; }
+  const { id, fn, args, gen } = m;
   inJob = true; nesting++;
   try {
-    if (gen) { Atomics.add(gate, 1, 1); Atomics.notify(gate, 1); while (Atomics.load(gate, 0) < gen) {} }
+    if (gen) { Atomics.add(s.gate, 1, 1); Atomics.notify(s.gate, 1); while (Atomics.load(s.gate, 0) < gen) {} }
     parentPort.postMessage({ id, ok: true, value: invoke(fn, args) });
   } catch (e) {
-    try { x.smp_jobs_abort(); } catch {}      // the other CPUs' jobs must not wait for this one at an in-core barrier
+    try { s.x.smp_jobs_abort(); } catch {}      // the other CPUs' jobs must not wait for this one at an in-core barrier
     parentPort.postMessage({ id, ok: false, error: String((e && e.message) || e) });
   } finally { inJob = false; nesting--; }
 });
-Atomics.store(ctl, 2, 1); Atomics.notify(ctl, 2);
-parentPort.postMessage({ ready: true });
+start(workerData);
 `;
 
-interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array }
+interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array; dead: boolean }
+
+// CPU threads an engine stopped, parked for the next engine's CPUs: a new
+// worker thread takes about 20 ms to start, which is a third of a 2-CPU fuzz
+// unit of 1M ops; a parked one only instantiates the core again. Parked
+// threads hold nothing of the engine they served and do not keep the process
+// alive; at most MAX_PARKED wait.
+const parked: Worker[] = [];
+const MAX_PARKED = MAX_CPU_THREADS - 1;
+// Our listeners only: removeAllListeners() would also drop the worker's own hooks that keep its
+// port referenced, and its messages would stop arriving.
+function dropListeners(w: Worker): void {
+  for (const ev of ["message", "error", "exit"]) w.removeAllListeners(ev);
+}
+/** CPU threads parked for reuse (tests). */
+export function parkedCpuThreads(): number { return parked.length; }
 type SyncMessage = { t: "ret"; value: Arg | undefined } | { t: "err"; error: string } | { t: "import"; name: string; args: Arg[] } | { t: "startErr"; error: string };
 
 const START_TIMEOUT_MS = 60_000;
@@ -149,27 +175,35 @@ export class CpuThreads extends CpuGang {
   private spawn(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu: number): Promise<void> {
     const channel = new MessageChannel();
     const ctl = new Int32Array(new SharedArrayBuffer(12));
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      execArgv: [],           // not the host's flags: --input-type=module would not load this CommonJS source
-      workerData: { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES, hostImports: CPU_HOST_IMPORTS },
-      transferList: [channel.port2],
-    });
-    const c: Cpu = { worker: w, port: channel.port1, ctl };
+    const data = { mod, memory, cpu, barrier: this.gate.buffer, ctl: ctl.buffer, port: channel.port2 };
+    let w = parked.pop();
+    if (w) {
+      dropListeners(w);
+      w.postMessage({ t: "start", data }, [channel.port2]);
+    } else {
+      w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv: [],           // not the host's flags: --input-type=module would not load this CommonJS source
+        workerData: { ...data, selfLocking: SELF_LOCKING_EXPORTS, unlockedPrefixes: UNLOCKED_PREFIXES, hostImports: CPU_HOST_IMPORTS },
+        transferList: [channel.port2],
+      });
+    }
+    const worker = w;
+    const c: Cpu = { worker, port: channel.port1, ctl, dead: false };
     channel.port1.on("message", () => {});    // never delivered (replies are taken synchronously); a listener makes unref stick
     channel.port1.unref();
     this.cpus[cpu - 1] = c;
     return new Promise((ready, fail) => {
-      w.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
+      worker.on("message", (m: { ready?: true; id?: number; ok?: boolean; value?: Arg; error?: string }) => {
         // once up, an idle CPU does not keep the process alive (unref after the listeners: adding one re-refs)
         // (startSync's CPUs see this message later, maybe with a job already posted: that job keeps it
-        // referenced; or after stop() began: terminate() keeps it referenced until it exits, so that
+        // referenced; or after stop() began: parking keeps it referenced until it is parked, so that
         // awaiting stop() cannot end the process first)
-        if (m.ready) { if (this.jobsOn(cpu) === 0 && !this.stopped) w.unref(); ready(); return; }
+        if (m.ready) { if (this.jobsOn(cpu) === 0 && !this.stopped) worker.unref(); ready(); return; }
         this.finish(m.id!, m.ok === true, m.value, m.error);
       });
-      w.on("error", (e) => { fail(new Error(`CPU ${cpu}: ${e.message}`)); this.failAll(`CPU ${cpu}: ${e.message}`); });
-      w.on("exit", () => { if (!this.stopped) this.failAll(`CPU ${cpu}: its thread exited`); });
+      worker.on("error", (e) => { c.dead = true; fail(new Error(`CPU ${cpu}: ${e.message}`)); this.failAll(`CPU ${cpu}: ${e.message}`); });
+      worker.on("exit", () => { c.dead = true; if (!this.stopped) this.failAll(`CPU ${cpu}: its thread exited`); });
     });
   }
 
@@ -184,8 +218,30 @@ export class CpuThreads extends CpuGang {
   }
 
   protected async terminate(): Promise<void> {
-    // referenced while they end, so that a caller awaiting stop() sees it resolve
-    await Promise.all(this.cpus.map((c) => { c.worker.ref(); return c.worker.terminate(); }));
+    // referenced until parked or ended, so that a caller awaiting stop() sees it resolve
+    await Promise.all(this.cpus.map((c) => (c ? this.park(c) : undefined)));
+  }
+
+  // Park a stopped CPU's thread for the next engine, or end it (it failed, or enough are parked).
+  private park(c: Cpu): Promise<void> {
+    const w = c.worker;
+    w.ref();
+    if (c.dead || parked.length >= MAX_PARKED) return w.terminate().then(() => undefined, () => undefined);
+    return new Promise((done) => {
+      dropListeners(w);
+      w.on("message", (m: { parked?: true }) => {
+        if (!m.parked) return;                   // (a start message still on its way)
+        dropListeners(w);
+        w.on("error", () => {});
+        w.on("exit", () => { const i = parked.indexOf(w); if (i >= 0) parked.splice(i, 1); });
+        w.unref();
+        parked.push(w);
+        done();
+      });
+      w.on("error", () => {});
+      w.on("exit", () => done());
+      w.postMessage({ t: "park" });
+    });
   }
 
   /**

@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 import { Engine, EnginePanicError } from "../../host/engine.js";
+import { parkedCpuThreads } from "../../host/smp/cpus.js";
 import { compileCore } from "../../host/instance.js";
 import type { EngineOptions } from "../../host/config.js";
 import { Generator } from "../../host/fuzz/generator.js";
@@ -126,6 +127,29 @@ describe("engine.cpu(n)", () => {
       }`;
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
     expect([r.status, r.stdout, r.stderr]).toEqual([0, "stopped 0\nstopped 1\n", ""]);
+  });
+
+  it("a stopped engine's CPU threads serve the next engine: its own memory, its own tasks", async () => {
+    const a = boot(`${KASAN} nr_cpus=3`);
+    await a.smpInit();
+    const pa = a.cpu(2).kmalloc(64);
+    await a.stopCpus();
+    const idle = parkedCpuThreads();
+    expect(idle).toBeGreaterThanOrEqual(2);
+    const b = boot(KASAN);
+    const c1 = b.cpu(1);                              // takes a parked thread instead of starting one
+    expect(parkedCpuThreads()).toBe(idle - 1);
+    c1.setTask({ pid: 78, comm: "reused" });
+    const p = c1.kmalloc(64);
+    c1.kfree(p);
+    b.load(p, 1);
+    const [r] = b.takeReports();
+    expect(r.title).toMatch(/^BUG: KASAN: slab-use-after-free in /);
+    expect(r.text.split("\n")).toContain("Freed by task 78:");
+    expect(b.selfCheck()).toEqual([]);
+    // the first engine still has its own memory (its CPU 0 goes on alone)
+    a.kfree(pa);
+    expect(a.selfCheck()).toEqual([]);
   });
 
   it("bad input names the accepted range", async () => {
