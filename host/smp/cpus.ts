@@ -179,6 +179,7 @@ export class CpuThreads extends CpuGang {
     let w = parked.pop();
     if (w) {
       dropListeners(w);
+      w.ref();                  // (parked threads are not referenced; a new one is until it is ready)
       w.postMessage({ t: "start", data }, [channel.port2]);
     } else {
       w = new Worker(WORKER_SOURCE, {
