@@ -141,7 +141,7 @@ export async function cpus(): Promise<Table[]> {
       "target (issue 14): >= 1.7x on 2 cores. kmalloc, kmem_cache_alloc, kfree and in-object accesses, memsets and memcpys",
       "take the lockless path where they can (docs/smp.md); the rest (frees into other slabs, refills, krealloc, reports) take",
       "the one kernel lock in turns; every barrier hands the slots to the other CPU; CPU 0 also generates; the 2-CPU unit",
-      "also starts a CPU thread",
+      "also starts CPU 1 (after the first run, on the thread the unit before parked)",
     ],
   }, {
     title: "fuzz --cpus 2: where each CPU's time went (the best run above; ns per op of the unit's stream, by the host's clock)",
