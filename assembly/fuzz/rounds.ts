@@ -109,9 +109,9 @@ function barrier(cpus: u32, stopped: bool): i32 {
   return atomic.load<u32>(RB_STOP) == released + 1 ? 1 : 0;
 }
 
-// Add the time since `since` to this CPU's `what`; returns now. Three reads of
-// the host's clock a segment: nothing next to a segment's hundreds of
-// microseconds at the default size.
+// Add the time since `since` to this CPU's `what`; returns now. At most three
+// reads of the host's clock a segment: nothing next to a segment's hundreds
+// of microseconds at the default size.
 function timeSince(what: u32, since: u64): u64 {
   const now = wallNs();
   const a = RB_TIME + (<usize>thisCpu << 5) + (<usize>what << 3);
@@ -159,10 +159,10 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
   const st = statsOf(thisCpu);
   let k = load<u32>(RB_K);
   let rc = FZR_DONE;
+  let t = wallNs();
   for (let s: u32 = 0; s < maxSegs; s++) {
     const d = seg(k);
     if (load<u32>(d, 4) == 0) break;           // the unit's stream is over
-    let t = wallNs();
     if (thisCpu == 0 && load<u32>(RB_NEXT) == 0) {
       generate(k + 1);
       store<u32>(RB_NEXT, 1);
@@ -174,7 +174,7 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
     if (pos < end) rc = fuzzRunPart(pos, end, <u32>load<u64>(st + (<usize>FZC_RESUME_OP << 3)), first, log, k, cpus);
     t = timeSince(FZT_RUN, t);
     const met = barrier(cpus, rc != FZR_DONE);
-    timeSince(FZT_WAIT, t);
+    t = timeSince(FZT_WAIT, t);
     if (met < 0) return FZR_ALONE;
     if (met > 0) break;
     // segment k is done on every CPU: on to k + 1 (CPU 0 generated it before the barrier)

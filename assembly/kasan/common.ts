@@ -28,7 +28,7 @@ import { isKfenceAddress } from "../kfence/core";
 import { NO_PFN, pgFlags, pgCache, pgOrderSafe, pgHead, pgTag } from "../mm/phys";
 import { CALL_KMEM_CACHE_FREE, CALL_KMEM_CACHE_FREE_BULK, CALL_RCU_FREE, CALL_MEMPOOL_FREE } from "../call_path";
 import { thisCpu, SMP_MAX_CPUS } from "../smp";
-import { FAST_SAVE_CACHE } from "../statics";
+import { FAST_SAVE_CACHE, SLAB_LOCKS } from "../statics";
 import { statInc } from "../stats";
 
 // ── stacks ───────────────────────────────────────────────────────────────────
@@ -45,6 +45,7 @@ const FRAME_BUF: usize = memory.data(4 * (DEPOT_MAX_FRAMES + 8), 8);
 @inline const SAVE_CACHE_SET_BITS: u32 = 9;
 // @ts-ignore: decorator
 @inline const SAVE_CACHE_BYTES: usize = 16 << SAVE_CACHE_SET_BITS;
+if (<usize>SMP_MAX_CPUS * SAVE_CACHE_BYTES > SLAB_LOCKS - FAST_SAVE_CACHE) ERROR("the saved-stack caches overflow FAST_SAVE_CACHE (statics.ts)");
 // @ts-ignore: decorator
 @inline function saveCacheSet(key: u32): usize {
   return FAST_SAVE_CACHE + <usize>thisCpu * SAVE_CACHE_BYTES + (<usize>((key * 0x9e3779b1) >> (32 - SAVE_CACHE_SET_BITS)) << 4);
