@@ -115,6 +115,7 @@ interface Cpu { worker: Worker; port: MessagePort; ctl: Int32Array; dead: boolea
 // alive; at most MAX_PARKED wait.
 const parked: Worker[] = [];
 const MAX_PARKED = MAX_CPU_THREADS - 1;
+const PARK_TIMEOUT_MS = 1000;
 // Our listeners only: removeAllListeners() would also drop the worker's own hooks that keep its
 // port referenced, and its messages would stop arriving.
 function dropListeners(w: Worker): void {
@@ -229,9 +230,12 @@ export class CpuThreads extends CpuGang {
     w.ref();
     if (c.dead || parked.length >= MAX_PARKED) return w.terminate().then(() => undefined, () => undefined);
     return new Promise((done) => {
+      // a thread that does not answer (still inside some call) is ended instead, as before parking
+      const late = setTimeout(() => { void w.terminate(); }, PARK_TIMEOUT_MS);
       dropListeners(w);
       w.on("message", (m: { parked?: true }) => {
         if (!m.parked) return;                   // (a start message still on its way)
+        clearTimeout(late);
         dropListeners(w);
         w.on("error", () => {});
         w.on("exit", () => { const i = parked.indexOf(w); if (i >= 0) parked.splice(i, 1); });
@@ -240,7 +244,7 @@ export class CpuThreads extends CpuGang {
         done();
       });
       w.on("error", () => {});
-      w.on("exit", () => done());
+      w.on("exit", () => { clearTimeout(late); done(); });
       w.postMessage({ t: "park" });
     });
   }
