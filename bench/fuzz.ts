@@ -116,6 +116,7 @@ export async function cpus(): Promise<Table[]> {
     const best = [Infinity, Infinity];
     let lockless = 0;
     let cpuTime: UnitResult["cpuTime"] = [];
+    let cpuOps: number[] = [];
     for (let rep = 0; rep < REPS; rep++) {
       for (const n of rep % 2 ? [2, 1] : [1, 2]) {
         const t = nowNs();
@@ -125,13 +126,14 @@ export async function cpus(): Promise<Table[]> {
         if (n === 2 && ns < best[1]) {
           lockless = (r.lockless ?? 0) / r.ops;
           cpuTime = r.cpuTime;
+          cpuOps = r.cpuOps ?? [];
         }
         best[n - 1] = Math.min(best[n - 1], ns);
       }
     }
     rows.push([name, fmt(1000 / best[0]), fmt(1000 / best[1]), ratio(best[0] / best[1]), `${(lockless * 100).toFixed(0)}%`]);
     const perOp = (ms: number) => fmt(ms * 1e6 / OPS);
-    (cpuTime ?? []).forEach((c, cpu) => split.push([name, cpu, perOp(c.run), perOp(c.generate), perOp(c.wait), fmt(best[1]), fmt(best[0])]));
+    (cpuTime ?? []).forEach((c, cpu) => split.push([name, cpu, `${((cpuOps[cpu] ?? 0) * 100 / OPS).toFixed(0)}%`, perOp(c.run), perOp(c.generate), perOp(c.wait), fmt(best[1]), fmt(best[0])]));
   }
   return [{
     title: `fuzz: one unit on 1 and on 2 CPUs (--cpus 2: each CPU a thread; slab-churn, ${OPS / 1e6}M ops, 8192-op segments, best of ${REPS}, boot included)`,
@@ -140,12 +142,13 @@ export async function cpus(): Promise<Table[]> {
     notes: [
       "target (issue 14): >= 1.7x on 2 cores. kmalloc, kmem_cache_alloc, kfree and in-object accesses, memsets and memcpys",
       "take the lockless path where they can (docs/smp.md); the rest (frees into other slabs, refills, krealloc, reports) take",
-      "the one kernel lock in turns; every barrier hands the slots to the other CPU; CPU 0 also generates; the 2-CPU unit",
-      "also starts CPU 1 (after the first run, on the thread the unit before parked)",
+      "the one kernel lock in turns; at each barrier some slots change CPU; CPU 0 also generates, and runs a fifth of the",
+      "ops without KASAN, two fifths under it; the 2-CPU unit also starts CPU 1 (after the first run, on the thread the unit",
+      "before parked)",
     ],
   }, {
     title: "fuzz --cpus 2: where each CPU's time went (the best run above; ns per op of the unit's stream, by the host's clock)",
-    columns: ["configuration", "CPU", "running its ops", "generating", "waiting at barriers", "2 CPUs: wall", "1 CPU: wall"],
+    columns: ["configuration", "CPU", "its ops", "running its ops", "generating", "waiting at barriers", "2 CPUs: wall", "1 CPU: wall"],
     rows: split,
     notes: [
       "a CPU's three columns add up to its time in the rounds; the wall time adds the CPU thread's start and the host's",

@@ -11,9 +11,9 @@
 // past the end or before the start, an access after the free, a second free,
 // a free of an interior pointer), then the victim's last free.
 import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREALLOC, FZ_VMALLOC, FZ_VFREE,
-         FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS } from "../../abi/abi";
+         FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS, FZ_MAX_CPUS } from "../../abi/abi";
 import { FUZZ_GEN } from "../statics";
-import { fuzzSlotPlace } from "./owner";
+import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup } from "./owner";
 
 // ── configuration (host-written) ────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -45,7 +45,9 @@ import { fuzzSlotPlace } from "./owner";
 // @ts-ignore: decorator
 @inline const C_TARGET_RECIP: usize = 136;  // 2^20 / C_TARGET, so steering needs no division    // 1: planted accesses only read (buggy sites 0, 2, ...)
 // @ts-ignore: decorator
-@inline const C_CPUS: usize = 140;         // fuzz --cpus N (0 or 1: one CPU): no task ops, memcpy within one CPU's slots
+@inline const C_CPUS: usize = 140;         // fuzz --cpus N (0 or 1: one CPU): no task ops, memcpy within one CPU's slots, victims in victim slots
+// @ts-ignore: decorator
+@inline const C_OWNER_SHARES: usize = 144; // fuzz --cpus N: the slots' cycle (owner.ts): CPU 0's places | each other CPU's << 8
 // @ts-ignore: decorator
 @inline const C_GROUPS: usize = 64;        // 10 x (u16 base, u16 count), G_* order
 // @ts-ignore: decorator
@@ -136,6 +138,8 @@ import { fuzzSlotPlace } from "./owner";
 // @ts-ignore: decorator
 @inline const EMPTY: usize = FUZZ_GEN + 0x42000;       // u32 slots (a stack)
 // @ts-ignore: decorator
+@inline const VICTIMS: usize = FUZZ_GEN + 0x7a000;     // u32 empty victim slots (a stack; fuzz --cpus only, owner.ts)
+// @ts-ignore: decorator
 @inline const PENDING: usize = FUZZ_GEN + 0x52000;     // 4096 x (due u32, event u32), sorted by due
 // @ts-ignore: decorator
 @inline const SCEN: usize = FUZZ_GEN + 0x5a000;        // 4096 x 32: running scenarios
@@ -190,6 +194,8 @@ import { fuzzSlotPlace } from "./owner";
 @inline const ST_RUN_CAT: usize = ST + 36;      // u8 its category
 // @ts-ignore: decorator
 @inline const ST_RUN_SLOT: usize = ST + 60;     // the object its accesses touch
+// @ts-ignore: decorator
+@inline const ST_NVICTIMS: usize = ST + 80;     // empty victim slots (VICTIMS)
 // @ts-ignore: decorator
 @inline function get(a: usize): u32 { return load<u32>(a); }
 // @ts-ignore: decorator
@@ -258,8 +264,14 @@ function removeLive(s: u32): void {
   return load<u32>(EMPTY + (<usize>n << 2));
 }
 function putEmpty(s: u32): void {
-  const n = get(ST_NEMPTY);
   store<u8>(SLOT_STATE + <usize>s, S_EMPTY);
+  if (cfg32(C_CPUS) > 1 && fuzzVictimSlot(s)) {
+    const v = get(ST_NVICTIMS);
+    store<u32>(VICTIMS + (<usize>v << 2), s);
+    put(ST_NVICTIMS, v + 1);
+    return;
+  }
+  const n = get(ST_NEMPTY);
   store<u32>(EMPTY + (<usize>n << 2), s);
   put(ST_NEMPTY, n + 1);
 }
@@ -384,10 +396,20 @@ function normal(p: usize): usize {
     return p + 14;
   }
   if (cat == CAT_MEMCPY) {
-    const t = load<u32>(LIVE + (<usize>below(nLive) << 2));
-    // on N CPUs both slots of a memcpy must be on one CPU in every segment (owner.ts)
-    const cpus = cfg32(C_CPUS);
-    if (cpus > 1 && fuzzSlotPlace(t, 0, cpus) != fuzzSlotPlace(s, 0, cpus)) return access(p, s, size, false, r);
+    let t: u32 = 0;
+    if (cfg32(C_CPUS) > 1) {
+      // on N CPUs both slots of a memcpy must be on one CPU in every segment
+      // (owner.ts): four tries at one, then a read instead
+      const d = draw();
+      let i: u32 = 0;
+      for (; i < 4; i++) {
+        t = load<u32>(LIVE + (<usize>((((d >> (i << 4)) & 0xffff) * <u64>nLive) >> 16) << 2));
+        if (fuzzSlotsTogether(s, t)) break;
+      }
+      if (i == 4) return access(p, s, size, false, r);
+    } else {
+      t = load<u32>(LIVE + (<usize>below(nLive) << 2));
+    }
     const tSize = sSize(t);
     const dOff = below(size), sOff = below(tSize);
     const len = 1 + below(min<u32>(256, min<u32>(size - dOff, tSize - sOff)));
@@ -431,11 +453,20 @@ function schedule(due: u32, ev: u32, sc: u32): void {
 
 // Start a scenario at op `op`: the victim's allocation. Returns the cursor, or 0 when no scenario could start.
 function plant(p: usize, op: u32): usize {
-  if (get(ST_NEMPTY) == 0 || get(ST_SCENFREE) == 0 || get(ST_NPENDING) + 2 >= MAX_PENDING) return 0;
+  // (on N CPUs victims live in victim slots, owner.ts)
+  const victims = cfg32(C_CPUS) > 1;
+  if ((victims ? get(ST_NVICTIMS) : get(ST_NEMPTY)) == 0 || get(ST_SCENFREE) == 0 || get(ST_NPENDING) + 2 >= MAX_PENDING) return 0;
   const r = below(cfg32(C_PLANT_TOTAL));
   let cls: u32 = 0;
   while (cls < 4 && r >= load<u32>(CFG + C_PLANT_CUM + (<usize>cls << 2))) cls++;
-  const s = takeEmpty();
+  let s: u32;
+  if (victims) {
+    const v = get(ST_NVICTIMS) - 1;
+    put(ST_NVICTIMS, v);
+    s = load<u32>(VICTIMS + (<usize>v << 2));
+  } else {
+    s = takeEmpty();
+  }
   let k = below(cfg32(C_PLANT_SITES));
   if (cfg32(C_READS_ONLY) != 0) k &= ~1;
   const allocBase = <u32>load<u16>(CFG + C_PLANTED + (<usize>cls << 2), 2);
@@ -515,6 +546,8 @@ export function fuzz_gen_config(): usize { return CFG; }
 export function fuzz_gen_init(): i32 {
   const slots = cfg32(C_SLOTS);
   if (slots == 0 || slots > <u32>FZ_MAX_SLOTS || cfg32(C_TARGET) == 0) return -1;
+  const cpus = cfg32(C_CPUS);
+  if (cpus > 1 && (cpus > <u32>FZ_MAX_CPUS || !fuzzOwnerSetup(cpus, cfg32(C_OWNER_SHARES) & 0xff, cfg32(C_OWNER_SHARES) >> 8))) return -1;
   memory.fill(ST, 0, 128);
   store<u64>(ST_RNG, (<u64>cfg32(C_SEED) << 32) | <u64>(cfg32(C_SEED) ^ 0x9e3779b9) | 1);
   for (let i = 0; i < 8; i++) draw();

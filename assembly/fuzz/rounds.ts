@@ -12,13 +12,14 @@
 // progress, deadline and Ctrl-C) and after every segment in check mode (the
 // oracle reads that segment's log before the next one overwrites it).
 import { FZ_BUF_SIZE, FZ_LOG_OPS, FZR_DONE, FZR_BAD_OP, FZR_ALONE, FZC_RESUME_POS, FZC_RESUME_OP, FZ_MAX_CPUS, FZI_SEGMENT, FZI_FIRST_OP,
-         FZI_OPS, FZI_START, FZI_BYTES, FZI_CPUS, FZT_RUN, FZT_GENERATE, FZT_WAIT, FZT_COUNT } from "../../abi/abi";
+         FZI_OPS, FZI_START, FZI_BYTES, FZI_CPUS, FZT_RUN, FZT_GENERATE, FZT_WAIT, FZT_COUNT, FZ_TICK, FZ_TASK } from "../../abi/abi";
 import { FUZZ_BUF, FUZZ_MISC } from "../statics";
-import { fuzzRunPart, statsOf, fuzzOwner } from "./tape";
+import { fuzzRunPart, statsOf } from "./tape";
 import { fuzz_gen_fill, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
 import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
 import { nextSpinBudget } from "../locks";
 import { futexWait, wallNs } from "../host";
+import { fuzzOwnerCpus, fuzzSlotOwner, fuzzOwnerValid } from "./owner";
 
 // the rounds' state, after the interpreter's part of FUZZ_MISC
 // @ts-ignore: decorator
@@ -131,7 +132,8 @@ function resumeAt(c: u32, pos: u32, op: u32): void {
 // `segOps` ops a segment, `ops` ops in all. Generates segment 0; returns its
 // ops (0: none, or bad arguments).
 export function fuzz_rounds_begin(cpus: u32, segOps: u32, ops: u32): u32 {
-  if (cpus < 2 || cpus > <u32>FZ_MAX_CPUS || segOps == 0 || segOps > <u32>FZ_LOG_OPS) return 0;
+  // (the generator set up the slots' owner rule for its CPUs: gen.ts fuzz_gen_init)
+  if (cpus < 2 || cpus > <u32>FZ_MAX_CPUS || segOps == 0 || segOps > <u32>FZ_LOG_OPS || fuzzOwnerCpus() != cpus) return 0;
   memory.fill(RB, 0, 192);
   memory.fill(RB_TIME, 0, <usize>FZ_MAX_CPUS << 5);
   store<u32>(RB_CPUS, cpus);
@@ -208,5 +210,14 @@ export function fuzz_rounds_time(cpu: u32, what: u32): f64 {
   return cpu < <u32>FZ_MAX_CPUS && what < <u32>FZT_COUNT ? <f64>load<u64>(RB_TIME + (<usize>cpu << 5) + (<usize>what << 3)) : 0;
 }
 
-/** The CPU that runs an op (opcode, slot) of segment k on `cpus` CPUs. */
-export function fuzz_cpu_of_op(code: u32, slot: u32, k: u32, cpus: u32): u32 { return cpus == 0 ? 0 : fuzzOwner(code & 0x7f, slot, k, cpus); }
+/**
+ * The CPU that runs an op (opcode, slot) of segment k on `cpus` CPUs, CPU 0
+ * having `shares & 0xff` places of the slots' cycle and each other CPU
+ * `shares >> 8` (owner.ts); 0xffffffff: no such rule.
+ */
+export function fuzz_cpu_of_op(code: u32, slot: u32, k: u32, cpus: u32, shares: u32): u32 {
+  const cpu0 = shares & 0xff, other = shares >> 8;
+  if (!fuzzOwnerValid(cpus, cpu0, other)) return 0xffffffff;
+  code &= 0x7f;
+  return code == FZ_TICK || code == FZ_TASK ? 0 : fuzzSlotOwner(slot, k, cpus, cpu0, other);
+}

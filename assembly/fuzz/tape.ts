@@ -53,7 +53,7 @@ import { cfg } from "../config";
 import { statGet } from "../stats";
 import { kernelEnterRarely, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
 import { quarantineDeferReductions, quarantineDeferred, quarantineFreeDeferredLockless, quarantineFreeDeferredLocked } from "../kasan/quarantine";
-import { fuzzSlotOwner } from "./owner";
+import { fuzzSlotOwnerIn, fuzzOwnerSegment } from "./owner";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -420,6 +420,8 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   let rc = FZR_DONE;
   // on the lockless path from one lockless op to the next (smp.ts fastStay)
   let marked = false;
+  // segment k's part of the slots' owner rule (owner.ts)
+  const ownerSeg = smp && cpus > 1 ? fuzzOwnerSegment(k) : 0;
   // a quarantine reduction in a locked op leaves its batch for after the lock (freeDeferredBatch)
   if (smp) quarantineDeferReductions(true);
   // reports are noticed through the counter in memory (one load), not the ring's globals
@@ -432,7 +434,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
-    if (smp && cpus > 1 && fuzzOwner(code, <u32>load<u16>(p, 3), k, cpus) != thisCpu) { p += n; op++; continue; }
+    if (smp && cpus > 1 && fuzzOwner(code, <u32>load<u16>(p, 3), ownerSeg) != thisCpu) { p += n; op++; continue; }
     // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads,
     // stores (1 to 16 bytes), memsets and memcpys (up to a page) inside live
     // slab objects first try the CPU's lockless path (mm/slub.ts for the
@@ -650,12 +652,12 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   return rc;
 }
 
-// fuzz --cpus: the CPU that runs an op of segment k on N CPUs: its slot's
-// (owner.ts); ticks run on CPU 0.
+// fuzz --cpus: the CPU that runs an op of a segment on N CPUs (seg:
+// owner.ts fuzzOwnerSegment): its slot's; ticks run on CPU 0.
 // @ts-ignore: decorator
-@inline export function fuzzOwner(code: u32, slot: u32, k: u32, cpus: u32): u32 {
+@inline export function fuzzOwner(code: u32, slot: u32, seg: u64): u32 {
   if (code == FZ_TICK || code == FZ_TASK) return 0;
-  return fuzzSlotOwner(slot, k, cpus);
+  return fuzzSlotOwnerIn(slot, seg);
 }
 
 /** Run this CPU's ops of segment k (of FUZZ_BUF[start, len), the first op being `op`) on `cpus` CPUs; log entry i is op logBase + i. */

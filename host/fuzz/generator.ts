@@ -17,6 +17,7 @@ import * as abi from "../../abi/abi.js";
 import type { CoreExports } from "../exports.js";
 import { loadCoreBytesSync, coreBuildShared } from "../platform.js";
 import { instantiateCore, noteCoreModule } from "../core_memory.js";
+import { resolveOptions } from "../config.js";
 import { OpWriter, readOp, emptyOp, type Tape, type TapeHeader, type TapeSite, type TapeCache } from "./tape.js";
 
 export type Profile = "slab-churn" | "vmalloc-heavy" | "mixed";
@@ -50,8 +51,9 @@ export interface GeneratorOptions {
   plantWrites?: boolean;
   /**
    * The stream runs on this many CPUs (fuzz --cpus, 1..8; default 1). Above 1
-   * it has no task ops (each CPU runs its own task) and a memcpy's two slots
-   * are always on one CPU (slots s and t with ⌊s/2⌋ = ⌊t/2⌋ mod 2N - 1: assembly/fuzz/owner.ts).
+   * it has no task ops (each CPU runs its own task), a memcpy's two slots are
+   * always on one CPU, and planted bugs' victims live in the victim slots, which
+   * change CPU at every barrier (assembly/fuzz/owner.ts).
    */
   cpus?: number;
 }
@@ -175,7 +177,7 @@ function splitmix32(a: number): () => number {
 // configuration block offsets (assembly/fuzz/gen.ts C_*)
 const C_SLOTS = 0, C_TARGET = 4, C_NCACHES = 8, C_TICK_EVERY = 12, C_TICK_US = 16, C_MAX_UAF = 20, C_MAX_OOB = 24,
   C_PLANT_TOTAL = 28, C_PLANT_CUM = 32, C_VM_VICTIM = 52, C_SEED = 56, C_READS_ONLY = 60, C_GROUPS = 64, C_PLANTED = 112,
-  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CPUS = 140, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
+  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CPUS = 140, C_OWNER_SHARES = 144, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
   C_LARGE_SIZES = 16640, C_END = 17664;
 
 /** Fill a 4096-entry table with category i in proportion to weights[i]. */
@@ -275,6 +277,7 @@ export class Generator {
     dv.setUint32(C_SEED, next(), true);
     dv.setUint32(C_READS_ONLY, opts.plantWrites === false ? 1 : 0, true);
     dv.setUint32(C_CPUS, opts.cpus ?? 1, true);
+    dv.setUint32(C_OWNER_SHARES, (opts.cpus ?? 1) > 1 ? ownerShares(opts.cmdline) : 0, true);
     SITE_GROUPS.forEach(([g], i) => {
       const [b, n] = this.sites.group[g];
       dv.setUint16(C_GROUPS + i * 4, b, true);
@@ -327,6 +330,16 @@ export class Generator {
     w.raw(this.bufferView(bytes), ops);
     return ops;
   }
+}
+
+/**
+ * fuzz --cpus: the places CPU 0 and each other CPU have in the cycle the slots turn through
+ * (assembly/fuzz/owner.ts), as CPU 0's | the others' << 8. CPU 0 also generates, so it runs fewer
+ * ops: a fifth of them on 2 CPUs without KASAN (1 place against 4), two fifths under it (2 against 3),
+ * where the ops weigh more next to generating (bench fuzz's per-CPU times).
+ */
+export function ownerShares(cmdline: string | undefined): number {
+  return resolveOptions({ cmdline }).kasan ? 2 | 3 << 8 : 1 | 4 << 8;
 }
 
 /** The first `ops` ops of a stream as a tape. */

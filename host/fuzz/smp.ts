@@ -1,15 +1,15 @@
 // A fuzz unit on several CPUs (fuzz --cpus N): the unit's stream is cut into
-// segments; in segment k slot s belongs to the CPU at place (⌊s/2⌋ + k) mod 2N - 1
-// of a cycle where CPU 0 has one place and the others two each (CPU 0 also
-// generates: assembly/fuzz/owner.ts), and each CPU
-// runs its slots' ops of the segment (in stream order, stepping over the
-// others') at the same time as the others, on its own thread, entering the
-// kernel per op (assembly/fuzz/tape.ts). The CPUs go from segment to segment
-// inside the core (assembly/fuzz/rounds.ts): between two segments they meet at
-// a barrier, so the slots change hands there and an object one CPU freed is
-// used or freed again by the next CPU (a cross-CPU use-after-free or double
-// free, with the first CPU's task in the free track), while CPU 0 generates
-// the next segment as the CPUs run one. The host gets control back every few
+// segments; in each segment every slot belongs to one CPU (assembly/fuzz/owner.ts:
+// planted bugs' victims change CPU at every barrier, the workload's own objects
+// every 8 barriers or so, and CPU 0, which also generates, has the smaller
+// share), and each CPU runs its slots' ops of the segment (in stream order,
+// stepping over the others') at the same time as the others, on its own
+// thread, entering the kernel per op (assembly/fuzz/tape.ts). The CPUs go from
+// segment to segment inside the core (assembly/fuzz/rounds.ts): between two
+// segments they meet at a barrier, so slots change hands there and an object
+// one CPU freed is used or freed again by the next CPU (a cross-CPU
+// use-after-free or double free, with the first CPU's task in the free track),
+// while CPU 0 generates the next segment as the CPUs run one. The host gets control back every few
 // segments (progress, deadline, Ctrl-C), when a CPU stops (the report ring
 // nearly full, a panic), and in check mode after every segment.
 //
@@ -145,6 +145,7 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress:
   return {
     unit: job.unit, ops: op, reports: found.reports, reportsLost, allocWarnings: found.allocWarnings, bugs: [...found.bugs.values()], planted: gen.planted(),
     status, checksum: checksum.toString(16), lockless, panicked, disagreement, ms: Date.now() - t0,
+    cpuOps: Array.from({ length: cpus }, (_, c) => Number(dv.getBigUint64(stats0 + c * abi.FZ_STATS_STRIDE + abi.FZC_OPS * 8, true))),
     cpuTime: Array.from({ length: cpus }, (_, c) => ({
       run: e.fuzz_rounds_time(c, abi.FZT_RUN) / 1e6, generate: e.fuzz_rounds_time(c, abi.FZT_GENERATE) / 1e6, wait: e.fuzz_rounds_time(c, abi.FZT_WAIT) / 1e6,
     })),

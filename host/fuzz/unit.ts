@@ -78,6 +78,8 @@ export interface UnitResult {
   /** fuzz --cpus: where each CPU's time in the rounds went, in ms by the host's clock: running its ops of the segments
    * (stepping over the others' included), generating the next segment (CPU 0), waiting at the barriers. */
   cpuTime?: Array<{ run: number; generate: number; wait: number }>;
+  /** fuzz --cpus: the ops each CPU ran (its slots' share of the stream, assembly/fuzz/owner.ts). */
+  cpuOps?: number[];
   panicked?: { op: number; title: string };
   disagreement?: { op: number; what: string; expected: string; got: string; tape: Uint8Array };
   ms: number;

@@ -15,7 +15,7 @@ import { fuzz, summaryJson, parseCpus } from "../../host/fuzz/runner.js";
 import { runUnitSmp } from "../../host/fuzz/smp.js";
 import { Engine } from "../../host/engine.js";
 import { generatorOptions, type UnitJob } from "../../host/fuzz/unit.js";
-import { generateTape } from "../../host/fuzz/generator.js";
+import { generateTape, ownerShares } from "../../host/fuzz/generator.js";
 import { readOp, emptyOp, opOffsets, decodeTape } from "../../host/fuzz/tape.js";
 import { replay } from "../../host/fuzz/exec.js";
 
@@ -68,7 +68,7 @@ describe("fuzz --cpus", () => {
     const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
     const ops = offs.slice(0, -1).map((p) => { const o = emptyOp(); readOp(tape.body, dv, p, o); return o; });
     const owner = Engine.createSync({ cmdline: CMD }).exports;
-    const cpuOf = (i: number) => owner.fuzz_cpu_of_op(ops[i].code, ops[i].slot, Math.floor(i / 64), 2);
+    const cpuOf = (i: number) => owner.fuzz_cpu_of_op(ops[i].code, ops[i].slot, Math.floor(i / 64), 2, ownerShares(CMD));
     const site = (i: number) => tape.header.sites[ops[i].site].name;
     let crossUaf = 0, crossDouble = 0;
     for (const b of r.bugs) {
@@ -93,6 +93,64 @@ describe("fuzz --cpus", () => {
     }
     expect(crossUaf).toBeGreaterThan(0);
     expect(crossDouble).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("keeps most slots on one CPU for 8 segments, moves planted bugs' victims at every barrier, and gives CPU 0 its smaller share", async () => {
+    // the rule (assembly/fuzz/owner.ts), asked of the core
+    const core = Engine.createSync({ cmdline: CMD }).exports;
+    const pairs = 1024;
+    for (const [cpus, cmd, cpu0, other] of [[2, "kasan=off", 1, 4], [2, "", 2, 3], [4, "kasan=off", 1, 4], [4, "", 2, 3]] as const) {
+      const shares = ownerShares(`${cmd} ${CMD}`);
+      expect([shares & 0xff, shares >> 8]).toEqual([cpu0, other]);
+      const places = cpu0 + (cpus - 1) * other;
+      const owner = (pair: number, k: number) => core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 2 * pair + (k & 1), k, cpus, shares);
+      for (let k = 0; k < 8 * places; k++) {
+        let moved = 0, onCpu0 = 0, ordinary = 0;
+        for (let pair = 0; pair < pairs; pair++) {
+          const a = owner(pair, k), b = owner(pair, k + 1);
+          expect(a).toBeLessThan(cpus);
+          if ((pair & 7) === 7) { expect(b).not.toBe(a); continue; }      // a victim pair: another CPU at every barrier
+          ordinary++;
+          if (a !== b) moved++;
+          if (a === 0) onCpu0++;
+        }
+        // at most one phase in 7 moves a place on at a barrier
+        expect(moved).toBeLessThanOrEqual(Math.ceil(ordinary / 7));
+        expect(Math.abs(onCpu0 / ordinary - cpu0 / places)).toBeLessThan(0.02);
+      }
+      // yet every ordinary pair is on every CPU in turn
+      for (let pair = 0; pair < 64; pair++) {
+        if ((pair & 7) === 7) continue;
+        const seen = new Set(Array.from({ length: 8 * places }, (_, k) => owner(pair, k)));
+        expect(seen.size).toBe(cpus);
+      }
+      expect(core.fuzz_cpu_of_op(abi.FZ_TICK, 0, 3, cpus, shares)).toBe(0);
+    }
+    // bad rules are refused, not guessed
+    for (const [cpus, shares] of [[1, 0x401], [9, 0x401], [2, 0x400], [2, 0x001], [2, 0x501], [2, 0x405]]) {
+      expect(core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 0, 0, cpus, shares) >>> 0).toBe(0xffffffff);
+    }
+    // the CPUs ran what the rule gives them (the interpreter's tables against the rule), and planted
+    // bugs' victims sit in victim pairs only
+    for (const [cpus, cmd, segmentOps] of [[2, "kasan=off", 64], [2, "", 8192], [4, "kasan=off", 512]] as const) {
+      const job: UnitJob = { unit: 0, ops: 60_000, seed: 3, profile: "slab-churn", cmdline: `${cmd} nr_cpus=${cpus} ${CMD}`,
+        plant: { uaf: 1e-3, "double-free": 1e-3, oob: 1e-3 }, plantWrites: false, check: false, cpus, segmentOps };
+      const r = await runUnitSmp(job);
+      const tape = generateTape(generatorOptions(job), job.ops);
+      const offs = opOffsets(tape.body);
+      const shares = ownerShares(job.cmdline);
+      const want = new Array<number>(cpus).fill(0);
+      let planted = 0;
+      offs.slice(0, -1).forEach((p, i) => {
+        const o = emptyOp();
+        readOp(tape.body, new DataView(tape.body.buffer, tape.body.byteOffset), p, o);
+        want[core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), cpus, shares)]++;
+        if (o.planted) { planted++; expect((o.slot >> 1) & 7).toBe(7); }
+      });
+      expect(planted).toBeGreaterThan(50);
+      expect(r.cpuOps).toEqual(want);
+      if (cmd === "") expect(r.reports).toBe(r.planted.uaf + r.planted["double-free"] + r.planted.oob);
+    }
   }, 120_000);
 
   it("the oracle agrees with every verdict on 2 CPUs: nothing planted, then planted reads and frees", async () => {
@@ -241,7 +299,7 @@ describe("fuzz --cpus", () => {
 
   it("writes reproducers that replay on one CPU to the bug's signature (the stream the CPUs ran)", async () => {
     const out = mkdtempSync(path.join(tmpdir(), "sf-fuzz-cpus-"));
-    const s = await fuzz({ ops: 100_000, seed: 4, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 64, out,
+    const s = await fuzz({ ops: 100_000, seed: 5, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 64, out,
       plant: { uaf: 3e-5, "double-free": 3e-5 }, progress: false, handleSignals: false });
     expect(s.bugs.length).toBeGreaterThan(3);
     for (const b of s.bugs) {
