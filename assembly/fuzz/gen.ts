@@ -49,6 +49,8 @@ import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup } from "./owner";
 // @ts-ignore: decorator
 @inline const C_OWNER_SHARES: usize = 144; // fuzz --cpus N: the slots' cycle (owner.ts): CPU 0's places | each other CPU's << 8
 // @ts-ignore: decorator
+@inline const C_SEG_OPS: usize = 148;      // fuzz --cpus N: ops per segment (the CPUs meet at a barrier after each)
+// @ts-ignore: decorator
 @inline const C_GROUPS: usize = 64;        // 10 x (u16 base, u16 count), G_* order
 // @ts-ignore: decorator
 @inline const C_PLANTED: usize = 112;      // 5 x (u16 buggy-site base, u16 victim-alloc-site base)
@@ -196,6 +198,8 @@ import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup } from "./owner";
 @inline const ST_RUN_SLOT: usize = ST + 60;     // the object its accesses touch
 // @ts-ignore: decorator
 @inline const ST_NVICTIMS: usize = ST + 80;     // empty victim slots (VICTIMS)
+// @ts-ignore: decorator
+@inline const ST_VICTIMS: usize = ST + 84;      // victim slots in all
 // @ts-ignore: decorator
 @inline function get(a: usize): u32 { return load<u32>(a); }
 // @ts-ignore: decorator
@@ -440,7 +444,8 @@ function plantGap(): u32 {
   return g >= 4294967295.0 ? 0xffffffff : <u32>g + 1;
 }
 
-// SCEN entry: cls u8, k u8, write u8, vm u8, slot u32, size u32, off i32, width u32
+// SCEN entry: cls u8, k u8, write u8, vm u8, slot u32, size u32, off i32, width u32,
+// the barrier its bad use comes after u32 (0: none), then the free list's link at 28
 function schedule(due: u32, ev: u32, sc: u32): void {
   const np = get(ST_NPENDING);
   let i = np;
@@ -498,8 +503,20 @@ function plant(p: usize, op: u32): usize {
   store<u32>(e, size, 8);
   store<i32>(e, off, 12);
   store<u32>(e, wi, 16);
-  const d1 = 1 + below(64);
-  schedule(op + d1, cls == P_UAF || cls == P_DOUBLE_FREE ? EV_FREE : EV_BUG, sc);
+  let due = op + 1 + below(64);
+  store<u32>(e, 0, 20);
+  if (victims && (cls == P_UAF || cls == P_DOUBLE_FREE)) {
+    // On N CPUs half of them, while victim slots are plentiful, span a
+    // barrier: the free in the last ops before it, the bad use after it, on
+    // the next CPU (the victim's pair changes CPU there, owner.ts).
+    const seg = cfg32(C_SEG_OPS);
+    const barrier: u32 = seg == 0 ? 0 : (op / seg + 1) * seg;
+    if (barrier > op + 2 && get(ST_NVICTIMS) * 2 >= get(ST_VICTIMS) && (next() & 1) != 0) {
+      due = barrier - 1 - below(min<u32>(32, barrier - op - 2));
+      store<u32>(e, barrier, 20);
+    }
+  }
+  schedule(due, cls == P_UAF || cls == P_DOUBLE_FREE ? EV_FREE : EV_BUG, sc);
   return p;
 }
 
@@ -508,8 +525,10 @@ function event(p: usize, op: u32, ev: u32, sc: u32): usize {
   const cls = <u32>load<u8>(e);
   const s = load<u32>(e, 4);
   if (ev == EV_FREE) {
-    // the free before a use-after-free or a double free
-    schedule(op + 1 + below(cfg32(C_MAX_UAF)), EV_BUG, sc);
+    // the free before a use-after-free or a double free (after the barrier the scenario spans, if it does)
+    const barrier = load<u32>(e, 20);
+    const delay = 1 + below(cfg32(C_MAX_UAF));
+    schedule(barrier > op ? barrier - 1 + delay : op + delay, EV_BUG, sc);
     return freeSlot(p, s, 0, -1);
   }
   if (ev == EV_LAST) {
@@ -555,6 +574,7 @@ export function fuzz_gen_init(): i32 {
   put(ST_TICKLEFT, cfg32(C_TICK_EVERY));
   memory.fill(SLOT_STATE, 0, <usize>slots);
   for (let i = slots; i > 0; i--) putEmpty(i - 1);
+  put(ST_VICTIMS, get(ST_NVICTIMS));
   let free: u32 = 0;
   for (let i: u32 = MAX_PENDING; i > 0; i--) {
     store<u32>(SCEN + (<usize>(i - 1) << 5), free, 28);

@@ -53,12 +53,17 @@ export interface GeneratorOptions {
    * The stream runs on this many CPUs (fuzz --cpus, 1..8; default 1). Above 1
    * it has no task ops (each CPU runs its own task), a memcpy's two slots are
    * always on one CPU, and planted bugs' victims live in the victim slots, which
-   * change CPU at every barrier (assembly/fuzz/owner.ts).
+   * change CPU at every barrier (assembly/fuzz/owner.ts); half of the planted
+   * use-after-frees and double frees span a barrier, so cross CPUs.
    */
   cpus?: number;
+  /** On several CPUs: ops per segment, between two barriers (default SEGMENT_OPS). */
+  segmentOps?: number;
 }
 
 export const PLANT_SITES = 4;
+/** fuzz --cpus: ops per segment (between two barriers) by default; --check: at most FZ_LOG_OPS. */
+export const SEGMENT_OPS = 8192;
 
 interface Mix {
   alloc: number; free: number; realloc: number; load: number; store: number; memset: number; memcpy: number; task: number;
@@ -177,7 +182,7 @@ function splitmix32(a: number): () => number {
 // configuration block offsets (assembly/fuzz/gen.ts C_*)
 const C_SLOTS = 0, C_TARGET = 4, C_NCACHES = 8, C_TICK_EVERY = 12, C_TICK_US = 16, C_MAX_UAF = 20, C_MAX_OOB = 24,
   C_PLANT_TOTAL = 28, C_PLANT_CUM = 32, C_VM_VICTIM = 52, C_SEED = 56, C_READS_ONLY = 60, C_GROUPS = 64, C_PLANTED = 112,
-  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CPUS = 140, C_OWNER_SHARES = 144, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
+  C_PLANT_SITES = 132, C_TARGET_RECIP = 136, C_CPUS = 140, C_OWNER_SHARES = 144, C_SEG_OPS = 148, C_CACHE_SIZES = 192, C_CAT = 256, C_KIND = 4352, C_SLAB_SIZES = 8448, C_VM_SIZES = 12544,
   C_LARGE_SIZES = 16640, C_END = 17664;
 
 /** Fill a 4096-entry table with category i in proportion to weights[i]. */
@@ -278,6 +283,9 @@ export class Generator {
     dv.setUint32(C_READS_ONLY, opts.plantWrites === false ? 1 : 0, true);
     dv.setUint32(C_CPUS, opts.cpus ?? 1, true);
     dv.setUint32(C_OWNER_SHARES, (opts.cpus ?? 1) > 1 ? ownerShares(opts.cmdline) : 0, true);
+    const seg = opts.segmentOps ?? SEGMENT_OPS;
+    if (!Number.isInteger(seg) || seg < 1 || seg > abi.FZ_LOG_OPS) throw new RangeError(`segment size must be 1..${abi.FZ_LOG_OPS} ops, got ${seg}`);
+    dv.setUint32(C_SEG_OPS, (opts.cpus ?? 1) > 1 ? seg : 0, true);
     SITE_GROUPS.forEach(([g], i) => {
       const [b, n] = this.sites.group[g];
       dv.setUint16(C_GROUPS + i * 4, b, true);

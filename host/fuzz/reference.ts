@@ -26,6 +26,8 @@ export interface TapeReference {
   tick?: { every: number; us: number };
   /** The stream was made for this many CPUs (fuzz --cpus, above 1; replayed on one: the ops are the same). */
   cpus?: number;
+  /** With cpus: the ops between two barriers it was made for (default 8192; its planted bugs span barriers). */
+  segmentOps?: number;
   /** Ops 0 .. ops-1 of the unit's stream. */
   ops: number;
 }
@@ -37,7 +39,7 @@ export function makeReference(g: GeneratorOptions & { plantWrites: boolean }, op
   return {
     format: REFERENCE_FORMAT, version: 1, signature, seed: g.seed, unit: g.unit ?? 0, profile: g.profile ?? "mixed",
     cmdline: g.cmdline ?? "", plant: g.plant ?? {}, plantWrites: g.plantWrites, ...(g.tick ? { tick: g.tick } : {}),
-    ...(g.cpus && g.cpus > 1 ? { cpus: g.cpus } : {}), ops,
+    ...(g.cpus && g.cpus > 1 ? { cpus: g.cpus, ...(g.segmentOps ? { segmentOps: g.segmentOps } : {}) } : {}), ops,
   };
 }
 
@@ -98,12 +100,19 @@ export function decodeReference(file: Uint8Array, what = "reference"): TapeRefer
     if (typeof o.cpus !== "number" || !Number.isInteger(o.cpus) || o.cpus < 2 || o.cpus > abi.FZ_MAX_CPUS) bad("cpus", `an integer from 2 to ${abi.FZ_MAX_CPUS}`);
     cpus = o.cpus as number;
   }
+  let segmentOps: number | undefined;
+  if (o.segmentOps !== undefined) {
+    if (cpus === undefined) bad("segmentOps", "given only with cpus");
+    if (typeof o.segmentOps !== "number" || !Number.isInteger(o.segmentOps) || o.segmentOps < 1 || o.segmentOps > abi.FZ_LOG_OPS) bad("segmentOps", `an integer from 1 to ${abi.FZ_LOG_OPS}`);
+    segmentOps = o.segmentOps as number;
+  }
   return { format: REFERENCE_FORMAT, version: 1, signature: o.signature as string, seed, unit, profile: o.profile as Profile,
-    cmdline: o.cmdline as string, plant, plantWrites: o.plantWrites as boolean, ...(tick ? { tick } : {}), ...(cpus ? { cpus } : {}), ops };
+    cmdline: o.cmdline as string, plant, plantWrites: o.plantWrites as boolean, ...(tick ? { tick } : {}), ...(cpus ? { cpus } : {}),
+    ...(segmentOps ? { segmentOps } : {}), ops };
 }
 
 function generatorOf(r: TapeReference): GeneratorOptions {
-  return { seed: r.seed, unit: r.unit, profile: r.profile, plant: r.plant, cmdline: r.cmdline, plantWrites: r.plantWrites, tick: r.tick, cpus: r.cpus };
+  return { seed: r.seed, unit: r.unit, profile: r.profile, plant: r.plant, cmdline: r.cmdline, plantWrites: r.plantWrites, tick: r.tick, cpus: r.cpus, segmentOps: r.segmentOps };
 }
 
 /** The tape a reference stands for, in memory (for --ops and --check; replay streams instead). */

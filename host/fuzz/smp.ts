@@ -22,7 +22,7 @@
 // engine as on one CPU.
 import * as abi from "../../abi/abi.js";
 import { Engine, EnginePanicError } from "../engine.js";
-import { Generator } from "./generator.js";
+import { Generator, SEGMENT_OPS } from "./generator.js";
 import { TapeExecutor, type Finding } from "./exec.js";
 import { Oracle } from "./oracle.js";
 import { oracleFacts } from "./check.js";
@@ -31,8 +31,7 @@ import { generateTape } from "./generator.js";
 import { generatorOptions, UnitFindings, panicAt, type UnitJob, type UnitResult, type Progress } from "./unit.js";
 import type { RawRecord } from "../report/record.js";
 
-/** Ops per segment (between two barriers) by default; --check: at most FZ_LOG_OPS. */
-export const SEGMENT_OPS = 8192;
+export { SEGMENT_OPS };
 /**
  * How often the host looks at progress, the deadline and Ctrl-C: it gives the CPUs as many whole
  * segments as take about TURN_MS, at first OPS_PER_CALL ops' worth, at most MAX_OPS_PER_CALL.

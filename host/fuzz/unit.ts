@@ -28,7 +28,7 @@ export interface UnitJob {
   deadline?: number;
   /** CPUs the unit runs on at once (fuzz --cpus; default 1): host/fuzz/smp.ts. */
   cpus?: number;
-  /** Ops between two barriers on several CPUs (default smp.ts SEGMENT_OPS). */
+  /** Ops between two barriers on several CPUs (default generator.ts SEGMENT_OPS). */
   segmentOps?: number;
 }
 
@@ -43,7 +43,7 @@ export function unitJob(r: UnitRecipe, unit: number, ops: number): UnitJob {
 /** A unit's stream up to op `op`, for the minimiser: made for the unit's CPUs, replayed on one CPU, unchecked (docs/fuzz.md). */
 export function prefixJob(r: UnitRecipe, unit: number, op: number): UnitJob {
   return { unit, ops: op + 1, seed: r.seed, profile: r.profile, cmdline: r.cmdline, plant: r.plant, plantWrites: r.plantWrites, check: false,
-    ...(r.cpus > 1 ? { cpus: r.cpus } : {}) };
+    ...(r.cpus > 1 ? { cpus: r.cpus, ...(r.segmentOps ? { segmentOps: r.segmentOps } : {}) } : {}) };
 }
 
 /** What identifies a bug and how often it was seen (a unit's record and the run's summary share it). */
@@ -96,7 +96,7 @@ export const CHUNK_OPS = 1 << 15;
 
 export function generatorOptions(job: UnitJob): GeneratorOptions {
   return { seed: job.seed, unit: job.unit, profile: job.profile, plant: job.plant, cmdline: job.cmdline,
-    plantWrites: job.plantWrites, tick: job.tick, ...(job.cpus && job.cpus > 1 ? { cpus: job.cpus } : {}) };
+    plantWrites: job.plantWrites, tick: job.tick, ...(job.cpus && job.cpus > 1 ? { cpus: job.cpus, segmentOps: job.segmentOps } : {}) };
 }
 
 /**

@@ -18,6 +18,7 @@ import { generatorOptions, type UnitJob } from "../../host/fuzz/unit.js";
 import { generateTape, ownerShares } from "../../host/fuzz/generator.js";
 import { readOp, emptyOp, opOffsets, decodeTape } from "../../host/fuzz/tape.js";
 import { replay } from "../../host/fuzz/exec.js";
+import { decodeReference, replayReference, referenceTape } from "../../host/fuzz/reference.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 // every class whose detection does not depend on where an object landed: an underflow from a slab's first
@@ -307,6 +308,49 @@ describe("fuzz --cpus", () => {
       const r = replay(decodeTape(readFileSync(b.reproducer!.file!), b.reproducer!.file!));
       expect(r.findings.map((f) => f.signature)).toContain(b.signature);
     }
+  }, 180_000);
+
+  it("makes half of the planted use-after-frees and double frees span a barrier, so cross CPUs; references keep the segment size", async () => {
+    // which CPU freed the victim and which CPU's bad use or second free followed, by the rule, over the stream
+    const core = Engine.createSync({ cmdline: CMD }).exports;
+    for (const segmentOps of [8192, 512]) {
+      const job: UnitJob = { unit: 0, ops: 1_000_000, seed: 5, profile: "slab-churn", cmdline: CMD, plant: { uaf: 5e-4, "double-free": 5e-4 },
+        plantWrites: true, check: false, cpus: 2, segmentOps };
+      const tape = generateTape(generatorOptions(job), job.ops);
+      const offs = opOffsets(tape.body);
+      const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
+      const shares = ownerShares(CMD);
+      const freedOn = new Map<number, number>();
+      let planted = 0, cross = 0;
+      const o = emptyOp();
+      for (let i = 0; i + 1 < offs.length; i++) {
+        readOp(tape.body, dv, offs[i], o);
+        const cpu = core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), 2, shares);
+        if (o.planted) { planted++; if (freedOn.get(o.slot) !== cpu) cross++; } else if (o.code === abi.FZ_KFREE) freedOn.set(o.slot, cpu);
+      }
+      expect(planted).toBeGreaterThan(500);
+      // measured: 51% at 8192-op segments, 66% at 512 (1.0% and 15% when scenarios only crossed a barrier by chance)
+      expect(cross / planted).toBeGreaterThan(0.4);
+    }
+    // a reproducer stored by reference names the segment size its stream was made for, and replays to its bug
+    const out = mkdtempSync(path.join(tmpdir(), "sf-fuzz-cpus-ref-"));
+    const s = await fuzz({ ops: 100_000, seed: 6, workers: 1, cpus: 2, profile: "slab-churn", cmdline: "ram=256", segmentOps: 512, out, minimise: false,
+      maxReproducerBytes: 1, plant: { uaf: 1e-4, "double-free": 1e-4 }, progress: false, handleSignals: false });
+    expect(s.bugs.length).toBeGreaterThan(2);
+    for (const b of s.bugs) {
+      expect(b.reproducer!.stored).toBe("reference");
+      const ref = decodeReference(readFileSync(b.reproducer!.file!), "ref");
+      expect(ref).toMatchObject({ cpus: 2, segmentOps: 512, ops: b.first.op + 1, signature: b.signature });
+      expect(replayReference(ref).findings.some((f) => f.signature === b.signature && f.op === b.first.op)).toBe(true);
+      // without its segment size the stream is another one (its planted bugs span other barriers)
+      expect(Buffer.from(referenceTape({ ...ref, segmentOps: undefined }).body).equals(Buffer.from(referenceTape(ref).body))).toBe(false);
+    }
+    const ref = decodeReference(readFileSync(s.bugs[0].reproducer!.file!), "r.ref");
+    const bad = (o: object) => { try { decodeReference(new TextEncoder().encode(JSON.stringify({ ...ref, ...o })), "r.ref"); return "ok"; } catch (e) { return (e as Error).message; } };
+    expect(bad({ segmentOps: 0 })).toBe("r.ref: field segmentOps: expected an integer from 1 to 16384");
+    expect(bad({ segmentOps: 1.5 })).toBe("r.ref: field segmentOps: expected an integer from 1 to 16384");
+    expect(bad({ cpus: undefined })).toBe("r.ref: field segmentOps: expected given only with cpus");
+    expect(bad({ segmentOps: 64 })).toBe("ok");
   }, 180_000);
 
   it("refuses bad --cpus values with one line naming the range", async () => {
