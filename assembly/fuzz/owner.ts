@@ -8,10 +8,9 @@
 // scenarios' victims there, and it changes CPU at every barrier ((pair + k)
 // mod N), so a scenario that spans a barrier is a cross-CPU use-after-free or
 // double free. Every other pair moves one place on a cycle every 8 barriers,
-// staggered by pair & 7. Handing every slot on at every barrier cost a 2-CPU
-// unit a fifth of its throughput (bench fuzz: 1.09x-1.14x of one CPU, against
-// 1.28x-1.41x handing over an eighth): an object that changes CPU moves its
-// lines to the other core and is freed into the other CPU's slab.
+// staggered by pair & 7: an object that changes CPU moves its lines to the
+// other core and is freed into the other CPU's slab, and handing every slot on
+// at every barrier ran 2-CPU units about 7% slower without KASAN (docs/fuzz.md).
 //
 // The cycle has `cpu0` places for CPU 0 and `other` for each other CPU. CPU 0
 // also generates the next segment while the CPUs run one, so it runs fewer

@@ -9,9 +9,10 @@
 // segments they meet at a barrier, so slots change hands there and an object
 // one CPU freed is used or freed again by the next CPU (a cross-CPU
 // use-after-free or double free, with the first CPU's task in the free track),
-// while CPU 0 generates the next segment as the CPUs run one. The host gets control back every few
-// segments (progress, deadline, Ctrl-C), when a CPU stops (the report ring
-// nearly full, a panic), and in check mode after every segment.
+// while CPU 0 generates the next segment as the CPUs run one. The host gets
+// control back every few segments (progress, deadline, Ctrl-C), when a CPU
+// stops (the report ring nearly full, a panic), and in check mode after every
+// segment.
 //
 // What a report is does not depend on the interleaving: within a segment no
 // two CPUs touch one slot (a memcpy's two slots are on one CPU: the generator
@@ -22,16 +23,14 @@
 // engine as on one CPU.
 import * as abi from "../../abi/abi.js";
 import { Engine, EnginePanicError } from "../engine.js";
-import { Generator, SEGMENT_OPS } from "./generator.js";
+import { Generator, SEGMENT_OPS, generateTape } from "./generator.js";
 import { TapeExecutor, type Finding } from "./exec.js";
 import { Oracle } from "./oracle.js";
 import { oracleFacts } from "./check.js";
 import { encodeTape, OP_LEN, TASK_PID_BASE, TapeError } from "./tape.js";
-import { generateTape } from "./generator.js";
 import { generatorOptions, UnitFindings, panicAt, type UnitJob, type UnitResult, type Progress } from "./unit.js";
 import type { RawRecord } from "../report/record.js";
 
-export { SEGMENT_OPS };
 /**
  * How often the host looks at progress, the deadline and Ctrl-C: it gives the CPUs as many whole
  * segments as take about TURN_MS, at first OPS_PER_CALL ops' worth, at most MAX_OPS_PER_CALL.
