@@ -11,7 +11,7 @@
 // past the end or before the start, an access after the free, a second free,
 // a free of an interior pointer), then the victim's last free.
 import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREALLOC, FZ_VMALLOC, FZ_VFREE,
-         FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS, FZ_MAX_CPUS } from "../../abi/abi";
+         FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS } from "../../abi/abi";
 import { FUZZ_GEN } from "../statics";
 import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup } from "./owner";
 
@@ -566,7 +566,7 @@ export function fuzz_gen_init(): i32 {
   const slots = cfg32(C_SLOTS);
   if (slots == 0 || slots > <u32>FZ_MAX_SLOTS || cfg32(C_TARGET) == 0) return -1;
   const cpus = cfg32(C_CPUS);
-  if (cpus > 1 && (cpus > <u32>FZ_MAX_CPUS || !fuzzOwnerSetup(cpus, cfg32(C_OWNER_SHARES) & 0xff, cfg32(C_OWNER_SHARES) >> 8))) return -1;
+  if (cpus > 1 && !fuzzOwnerSetup(cpus, cfg32(C_OWNER_SHARES) & 0xff, cfg32(C_OWNER_SHARES) >> 8)) return -1;
   memory.fill(ST, 0, 128);
   store<u64>(ST_RNG, (<u64>cfg32(C_SEED) << 32) | <u64>(cfg32(C_SEED) ^ 0x9e3779b9) | 1);
   for (let i = 0; i < 8; i++) draw();

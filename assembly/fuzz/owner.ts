@@ -24,7 +24,7 @@ import { FZ_MAX_CPUS } from "../../abi/abi";
 // @ts-ignore: decorator
 @inline const OWNER_CPUS: usize = OWNER;         // u32: N (0: not set up)
 // @ts-ignore: decorator
-@inline const OWNER_CPU0: usize = OWNER + 4;     // u32: CPU 0's places | each other CPU's << 8
+@inline const OWNER_SHARES: usize = OWNER + 4;   // u32: CPU 0's places | each other CPU's << 8
 // @ts-ignore: decorator
 @inline const OWNER_PLACES: usize = OWNER + 8;   // u32: the cycle's length
 // @ts-ignore: decorator
@@ -41,8 +41,8 @@ import { FZ_MAX_CPUS } from "../../abi/abi";
 // @ts-ignore: decorator
 @inline const VICTIM_PHASE: u32 = 7;
 
-// @ts-ignore: decorator
-@inline function validRule(cpus: u32, cpu0: u32, other: u32): bool {
+/** A rule the tables and fuzzSlotOwner take: 2..FZ_MAX_CPUS CPUs, 1..4 places each. */
+export function fuzzOwnerValid(cpus: u32, cpu0: u32, other: u32): bool {
   return cpus >= 2 && cpus <= <u32>FZ_MAX_CPUS && cpu0 >= 1 && cpu0 <= OWNER_MAX_SHARE && other >= 1 && other <= OWNER_MAX_SHARE;
 }
 // @ts-ignore: decorator
@@ -52,10 +52,9 @@ import { FZ_MAX_CPUS } from "../../abi/abi";
 
 /**
  * The rule itself: the CPU that runs slot's ops in segment k on `cpus` CPUs
- * with `cpu0` places for CPU 0 and `other` for each other CPU (false: out of
- * range). The interpreter uses tables of it (fuzzSlotOwnerIn).
+ * with `cpu0` places for CPU 0 and `other` for each other CPU (a valid rule).
+ * The interpreter uses tables of it (fuzzSlotOwnerIn).
  */
-export function fuzzOwnerValid(cpus: u32, cpu0: u32, other: u32): bool { return validRule(cpus, cpu0, other); }
 export function fuzzSlotOwner(slot: u32, k: u32, cpus: u32, cpu0: u32, other: u32): u32 {
   const pair = (slot >> 1) & (PAIRS - 1);
   const phase = pair & 7;
@@ -70,13 +69,13 @@ export function fuzzSlotOwner(slot: u32, k: u32, cpus: u32, cpu0: u32, other: u3
  * stream. False when out of range.
  */
 export function fuzzOwnerSetup(cpus: u32, cpu0: u32, other: u32): bool {
-  if (!validRule(cpus, cpu0, other)) return false;
-  if (load<u32>(OWNER_CPUS) == cpus && load<u32>(OWNER_CPU0) == (cpu0 | other << 8)) return true;
+  if (!fuzzOwnerValid(cpus, cpu0, other)) return false;
+  if (load<u32>(OWNER_CPUS) == cpus && load<u32>(OWNER_SHARES) == (cpu0 | other << 8)) return true;
   const places = cyclePlaces(cpus, cpu0, other);
   for (let p: u32 = 0; p < places; p++) store<u8>(PLACE_CPU + <usize>p, <u8>cpuAtPlace(p, cpu0, other));
   for (let pair: u32 = 0; pair < PAIRS; pair++) store<u16>(PAIR_MODS + (<usize>pair << 1), <u16>((pair % places) | ((pair % cpus) << 8)));
   store<u32>(OWNER_PLACES, places);
-  store<u32>(OWNER_CPU0, cpu0 | other << 8);
+  store<u32>(OWNER_SHARES, cpu0 | other << 8);
   store<u32>(OWNER_CPUS, cpus);
   return true;
 }

@@ -51,19 +51,18 @@ export async function runUnitSmp(job: UnitJob, progress?: Progress): Promise<Uni
   const engine = Engine.createSync({ cmdline: job.cmdline });
   try {
     if (cpus < 2 || cpus > engine.options.nrCpus) throw new RangeError(`--cpus ${cpus}: the engine has nr_cpus=${engine.options.nrCpus}`);
-    return await runSegments(engine, job, cpus, progress, t0);
+    return await runSegments(engine, job, cpus, seg, progress, t0);
   } finally {
     await engine.stopCpus();
   }
 }
 
-async function runSegments(engine: Engine, job: UnitJob, cpus: number, progress: Progress | undefined, t0: number): Promise<UnitResult> {
+async function runSegments(engine: Engine, job: UnitJob, cpus: number, segOps: number, progress: Progress | undefined, t0: number): Promise<UnitResult> {
   const gen = new Generator(generatorOptions(job), engine);
   const x = new TapeExecutor(engine, gen.header);
   // CPU n runs as task n (the tape's sf-fuzz/n); starting it starts the CPU threads
   for (let c = 1; c < cpus; c++) engine.cpu(c).setTask({ pid: TASK_PID_BASE + c, cpu: c });
   const oracle = job.check ? new Oracle(gen.header, oracleFacts(engine, x)) : undefined;
-  const segOps = job.segmentOps ?? SEGMENT_OPS;
   const e = engine.exports;
   const stats0 = e.fuzz_stats();
   const found = new UnitFindings(!!oracle);

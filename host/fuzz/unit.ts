@@ -37,13 +37,16 @@ export type UnitRecipe = Pick<UnitJob, "seed" | "profile" | "cmdline" | "plant" 
 
 /** Unit `unit` of `ops` ops. */
 export function unitJob(r: UnitRecipe, unit: number, ops: number): UnitJob {
-  return { unit, ops, seed: r.seed, profile: r.profile, cmdline: r.cmdline, plant: r.plant, plantWrites: r.plantWrites, check: r.check,
-    ...(r.cpus > 1 ? { cpus: r.cpus, ...(r.segmentOps ? { segmentOps: r.segmentOps } : {}) } : {}) };
+  return { unit, ops, seed: r.seed, profile: r.profile, cmdline: r.cmdline, plant: r.plant, plantWrites: r.plantWrites, check: r.check, ...onCpus(r) };
+}
+// A recipe's CPUs and segment size, which shape its stream on several CPUs.
+function onCpus(r: UnitRecipe): Pick<UnitJob, "cpus" | "segmentOps"> {
+  return r.cpus > 1 ? { cpus: r.cpus, ...(r.segmentOps ? { segmentOps: r.segmentOps } : {}) } : {};
 }
 /** A unit's stream up to op `op`, for the minimiser: made for the unit's CPUs, replayed on one CPU, unchecked (docs/fuzz.md). */
 export function prefixJob(r: UnitRecipe, unit: number, op: number): UnitJob {
   return { unit, ops: op + 1, seed: r.seed, profile: r.profile, cmdline: r.cmdline, plant: r.plant, plantWrites: r.plantWrites, check: false,
-    ...(r.cpus > 1 ? { cpus: r.cpus, ...(r.segmentOps ? { segmentOps: r.segmentOps } : {}) } : {}) };
+    ...onCpus(r) };
 }
 
 /** What identifies a bug and how often it was seen (a unit's record and the run's summary share it). */
