@@ -173,6 +173,7 @@ program
   .option("--timeout <seconds>", "stop the guest after this many seconds (exit status 124; no limit by default)")
   .option("--no-leaks", "do not scan for leaked heap objects at exit (kmemleak; on by default, as LeakSanitizer)")
   .option("--leaks-exit-code <n>", "exit with status n when the scan finds leaks (default: the guest's own status)")
+  .option("--cpu <n>", "run the guest as a task on CPU n, as taskset -c n would (0 by default; nr_cpus= in --cmdline sets the CPUs)")
   .passThroughOptions()
   .action(runCommand);
 program

@@ -391,7 +391,7 @@ export class Engine {
    * its checked accesses and its heap go through KASAN and KFENCE, and its
    * bugs come out as kernel reports with its own function names.
    */
-  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult { this.smp.onCpu0("runGuest"); return runGuest(this, bytes, options); }
+  runGuest(bytes: Uint8Array | ArrayBuffer, options: GuestOptions = {}): GuestResult { this.notBusy(); return this.smp.runGuestHere(() => runGuest(this, bytes, options)); }
 
   // ── vmalloc, KASAN_VMALLOC, percpu, VMAP_STACK (host/vmalloc.ts) ─────────
   /** vmalloc(size): a vmalloc-space address (tagged under sw_tags with kasan.vmalloc=on), 0n on failure. */

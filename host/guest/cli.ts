@@ -31,7 +31,7 @@ async function loadNodeWasi(): Promise<typeof import("node:wasi")> {
   return import("node:wasi");
 }
 
-const RUN_OPTIONS = ["--cmdline", "--format", "--dmesg", "--dir", "--timeout", "--no-leaks", "--leaks-exit-code"];
+const RUN_OPTIONS = ["--cmdline", "--format", "--dmesg", "--dir", "--timeout", "--no-leaks", "--leaks-exit-code", "--cpu"];
 
 /** Everything after the program is the guest's; say so once when that looks like one of ours. */
 function warnGuestGotOurOptions(prog: string, args: string[]): void {
@@ -42,7 +42,8 @@ function warnGuestGotOurOptions(prog: string, args: string[]): void {
 }
 
 export async function runCommand(prog: string, args: string[],
-  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[]; timeout?: string; leaks?: boolean; leaksExitCode?: string }): Promise<void> {
+  opts: { cmdline: string; format: "text" | "json"; dmesg?: boolean; dir?: string[]; timeout?: string; leaks?: boolean; leaksExitCode?: string; cpu?: string }): Promise<void> {
+  if (opts.cpu !== undefined && !/^\d{1,2}$/.test(opts.cpu)) throw new RangeError(`--cpu: expected a CPU number (0 to nr_cpus-1), got ${JSON.stringify(opts.cpu)}`);
   let timeoutMs: number | undefined;
   let leaksExitCode: number | undefined;
   if (opts.leaksExitCode !== undefined) {
@@ -63,10 +64,17 @@ export async function runCommand(prog: string, args: string[],
   else warnGuestGotOurOptions(prog, args);
   const bytes = readFileSync(prog);
   const engine = await createEngine({ cmdline: opts.cmdline });
+  let cpu = engine;
+  try {
+    if (opts.cpu !== undefined) cpu = engine.cpu(Number(opts.cpu));
+  } catch (e) {
+    // cpu()'s error names the CPUs this engine has
+    throw new RangeError(`--cpu: ${(e as Error).message.replace(/^cpu\(\): /, "")}`);
+  }
   if (opts.dmesg) err(engine.dmesg());
   const json = opts.format === "json";
   const wasi = await loadNodeWasi();
-  const result = engine.runGuest(bytes, {
+  const result = cpu.runGuest(bytes, {
     name: path.basename(prog),
     args,
     env: { ...(process.env.SHADOWFENCE_GUEST_ENV ? JSON.parse(process.env.SHADOWFENCE_GUEST_ENV) : {}) },

@@ -34,10 +34,12 @@ const JOB_FRAMES: Record<string, Frame[]> = {
 
 type Arg = number | bigint;
 
-/** The host functions a CPU's core calls back (instance.ts's CoreImports). */
+/** The host functions the core imports (instance.ts's CoreImports): CPU threads call back two of them. */
 interface CpuHostImports {
   sf_ctor(ctor: number, va: bigint): void;
   sf_guest_reports(): void;
+  sf_wall_ns(): number;
+  sf_futex_wait(addr: number, expected: number, ms: number): void;
 }
 export interface CpuPlatform {
   start(mod: WebAssembly.Module, memory: WebAssembly.Memory, cpu0: WebAssembly.Exports, nrCpus: number): Promise<CpuRunner>;
@@ -80,6 +82,8 @@ export interface CpuSetEngine {
   drainRecords(keep: (r: RawRecord, at: number) => boolean): void;
   stackHandle(frames: Frame[]): number;
   callWithStack<T>(handle: number, fn: () => T): T;
+  /** The current CPU's current task. */
+  readonly current: { pid: number };
 }
 
 function isShared(memory: WebAssembly.Memory): boolean {
@@ -115,9 +119,9 @@ export class CpuSet {
   lock(): number { return this.threads ? this.cur.kernel_enter() : -1; }
   unlock(depth: number): void { if (depth >= 0) this.cur.kernel_leave(depth); }
 
-  /** Refuse `method` on CPUs other than 0. */
-  onCpu0(method: string): void {
-    if (this.active !== 0) throw new Error(`${method} runs on CPU 0 only (not on CPU ${this.active})`);
+  // A guest's run holds the kernel lock on this thread: another CPU's thread would wait for it for ever.
+  private notDuringGuest(n: number): void {
+    if (this.guestCpu >= 0 && n !== this.guestCpu) throw new Error(`CPU ${n} cannot take calls while a guest runs on CPU ${this.guestCpu} (its run holds the kernel lock)`);
   }
 
   private checkCpu(what: string, n: unknown): number {
@@ -158,19 +162,6 @@ export class CpuSet {
       if (name === "sf_guest_reports") return this.imports.sf_guest_reports();
       throw new Error(`no host function ${name}`);
     });
-    const locked0: Record<string, unknown> = {};
-    for (const [name, v] of Object.entries(this.raw0)) {
-      if (typeof v !== "function" || GUEST_CALLED.some((p) => name.startsWith(p)) || runsUnbracketed(name)) {
-        locked0[name] = v;
-        continue;
-      }
-      const f = v as (...a: Arg[]) => unknown;
-      const enter = this.raw0.kernel_enter, leave = this.raw0.kernel_leave;
-      locked0[name] = (...a: Arg[]) => {
-        const d = enter();
-        try { return f(...a); } finally { leave(d); }
-      };
-    }
     for (let n = 1; n < t.nrCpus; n++) {
       const x: Record<string, unknown> = {};
       for (const [name, v] of Object.entries(this.raw0)) x[name] = typeof v === "function" ? (...a: Arg[]) => t.callSync(n, name, a) : v;
@@ -179,16 +170,21 @@ export class CpuSet {
       if (!t.syncUnavailable) this.withCpu(n, () => this.remote[n].set_current(0, n));
     }
     const wasCpu0 = this.cur === this.raw0;
-    this.raw0Locked = locked0 as unknown as CoreExports;
+    this.raw0Locked = bracketed(this.raw0);
     if (wasCpu0) this.cur = this.raw0Locked;
   }
   private raw0Locked: CoreExports | undefined;
+  /** CPUs' instances on the calling thread (runGuestHere), bracketed. */
+  private readonly here: Array<CoreExports | undefined> = [];
+  /** The CPU a guest runs on now, -1 for none. */
+  private guestCpu = -1;
 
   /** Run fn with the engine's calls going to CPU n. */
   withCpu<T>(n: number, fn: () => T): T {
+    this.notDuringGuest(n);
     const prevCpu = this.active, prevX = this.cur;
     this.active = n;
-    this.cur = n === 0 ? (this.raw0Locked ?? this.raw0) : this.remote[n];
+    this.cur = n === 0 ? (this.raw0Locked ?? this.raw0) : n === this.guestCpu ? this.here[n]! : this.remote[n];
     try {
       return fn();
     } finally {
@@ -197,9 +193,54 @@ export class CpuSet {
     }
   }
 
+  /**
+   * Run a guest (fn) on the current CPU. Its hooks are wasm calls into the
+   * core, which cannot cross to another thread, so the guest runs on the
+   * calling thread: on CPU 0 directly; on CPU n > 0 over an instance of the
+   * core started here as CPU n, as CPU n's thread starts its own (once per
+   * engine). CPU n is the same CPU either way: its per-CPU state is in shared
+   * memory, and its thread takes no work meanwhile (refused while it has a
+   * job). Other CPUs take no calls during the run, which holds the kernel lock.
+   */
+  runGuestHere<T>(fn: () => T): T {
+    const n = this.active;
+    if (this.guestCpu >= 0) throw new Error(`runGuest: a guest is running on CPU ${this.guestCpu} (one guest at a time)`);
+    if (n === 0) {
+      this.guestCpu = 0;
+      try { return fn(); } finally { this.guestCpu = -1; }
+    }
+    const t = this.threads!;                      // a CPU other than 0 is active only once the threads run
+    if (t.busyOn(n)) throw new Error(`runGuest: CPU ${n} is busy running a job`);
+    const prevX = this.cur;
+    this.cur = this.here[n] ??= this.startHere(n);
+    // CPU n's current task, as its thread has it (the runner makes the guest's task current and restores this one)
+    const cur = this.engine.current;
+    this.cur.set_current(cur.pid, n);
+    this.guestCpu = n;
+    try {
+      return fn();
+    } finally {
+      this.guestCpu = -1;
+      this.cur = prevX;
+    }
+  }
+
+  /** An instance of the core as CPU n on the calling thread (runGuestHere). */
+  private startHere(n: number): CoreExports {
+    const env = {
+      memory: this.engine.memory,
+      abort: (_msg: number, _file: number, line: number, col: number) => { throw new Error(`shadowfence core aborted on CPU ${n} at line ${line}:${col}`); },
+      ...this.imports,
+    };
+    const x = new WebAssembly.Instance(this.mod, { env } as WebAssembly.Imports).exports as unknown as CoreExports;
+    if (x.smp_secondary_start(n) !== 0) throw new Error(`CPU ${n} could not start on this thread: CPU 0 published no boot state`);
+    return bracketed(x);
+  }
+
   /** engine.cpu(n): the engine's methods, run on CPU n. */
   cpu<E extends object>(engine: E, n: number): E {
     const cpu = this.checkCpu("cpu()", n);
+    this.notDuringGuest(cpu);
     if (cpu === 0) return engine;
     this.initSync();
     const cached = this.views[cpu] as E | undefined;
@@ -258,6 +299,7 @@ export class CpuSet {
    */
   async onCpus(jobs: CpuJobSpec[], keep?: (r: RawRecord, at: number) => boolean): Promise<CpuJobResult[]> {
     if (!Array.isArray(jobs) || jobs.length === 0) throw new TypeError("onCpus: a non-empty array of jobs, one per CPU");
+    if (this.guestCpu >= 0) throw new Error(`onCpus: a guest is running on CPU ${this.guestCpu}; its run holds the kernel lock`);
     const calls = jobs.map((j, i) => this.jobCall(j, i));
     if (new Set(calls.map((c) => c.cpu)).size !== calls.length) throw new RangeError("onCpus: one job per CPU");
     // the fuzz rounds' CPUs meet at barriers inside the core: a CPU left out would leave the others waiting
@@ -296,6 +338,24 @@ export class CpuSet {
     if (!t) return;
     await t.stop();
   }
+}
+
+/** A core's exports, each bracketed by the kernel lock but for those called from guests or locking themselves. */
+function bracketed(raw: CoreExports): CoreExports {
+  const out: Record<string, unknown> = {};
+  const enter = raw.kernel_enter, leave = raw.kernel_leave;
+  for (const [name, v] of Object.entries(raw)) {
+    if (typeof v !== "function" || GUEST_CALLED.some((p) => name.startsWith(p)) || runsUnbracketed(name)) {
+      out[name] = v;
+      continue;
+    }
+    const f = v as (...a: Arg[]) => unknown;
+    out[name] = (...a: Arg[]) => {
+      const d = enter();
+      try { return f(...a); } finally { leave(d); }
+    };
+  }
+  return out as unknown as CoreExports;
 }
 
 function descriptor(o: object, key: PropertyKey): PropertyDescriptor | undefined {

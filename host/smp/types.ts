@@ -14,6 +14,8 @@ export interface CpuRunner {
   readonly syncUnavailable?: string;
   hostImport: HostImport;
   callSync(cpu: number, fn: string, args?: CpuArg[]): CpuArg | undefined;
+  /** Whether CPU `cpu` (1..N-1) has a job queued or running. */
+  busyOn(cpu: number): boolean;
   all(jobs: CpuJob[]): Promise<Array<CpuArg | undefined>>;
   stop(): Promise<void>;
 }
