@@ -163,8 +163,8 @@ export async function cpus(): Promise<Table[]> {
     rows: split,
     notes: [
       "a CPU's three columns add up to its time in the rounds; the wall time adds the CPU thread's start and the host's",
-      "turns between calls. Running its ops includes stepping over the other CPU's; docs/fuzz.md, \"Where each CPU's",
-      "time goes\", takes the rest apart",
+      "turns between calls. Each CPU runs its ops from the list the generator wrote with the segment; docs/fuzz.md,",
+      "\"Where each CPU's time goes\", takes the rest apart",
     ],
   }];
 }

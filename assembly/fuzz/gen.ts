@@ -13,7 +13,7 @@
 import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREALLOC, FZ_VMALLOC, FZ_VFREE,
          FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS } from "../../abi/abi";
 import { FUZZ_GEN } from "../statics";
-import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup } from "./owner";
+import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup, fuzzSlotOwnerIn } from "./owner";
 
 // ── configuration (host-written) ────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -586,7 +586,18 @@ export function fuzz_gen_init(): i32 {
 
 // Write up to maxOps ops at dst (at most cap bytes); returns the ops written,
 // fuzz_gen_bytes() their length.
-export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 {
+export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 { return fill<u8>(dst, cap, maxOps, 0, 0, 0); }
+/**
+ * fuzz --cpus (rounds.ts): fuzz_gen_fill, and for each op i its byte offset
+ * (u32 at offs + 4i) and the CPU that runs it in the segment `seg` describes
+ * (u8 at owners + i; owner.ts), with counts[cpu] (u32) counting each CPU's.
+ */
+export function fuzzGenFillIndexed(dst: usize, cap: u32, maxOps: u32, offs: usize, owners: usize, counts: usize, seg: u64): u32 {
+  return fill<u16>(dst, cap, maxOps, offs, owners, seg, counts);
+}
+// S: u8 plain, u16 indexed (compiled apart, so the one-CPU loop carries none of it).
+// @ts-ignore: decorator
+@inline function fill<S>(dst: usize, cap: u32, maxOps: u32, offs: usize, owners: usize, seg: u64, counts: usize = 0): u32 {
   const tickEvery = cfg32(C_TICK_EVERY);
   let plantLeft = get(ST_PLANT_LEFT);
   const end = dst + <usize>cap;
@@ -595,6 +606,7 @@ export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 {
   let tl = get(ST_TICKLEFT);
   let n: u32 = 0;
   while (n < maxOps && p + 24 <= end) {
+    const at = p;
     if (tickEvery != 0 && --tl == 0) {
       tl = tickEvery;
       store<u8>(p, FZ_TICK);
@@ -613,6 +625,15 @@ export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 {
         plantLeft = plantGap();
       }
       p = q != 0 ? q : normal(p);
+    }
+    if (sizeof<S>() == 2) {
+      // (one op an iteration; ticks and task switches run on CPU 0)
+      const code = <u32>load<u8>(at) & 0x7f;
+      const cpu = code == FZ_TICK || code == FZ_TASK ? 0 : fuzzSlotOwnerIn(<u32>load<u16>(at, 3), seg);
+      store<u32>(offs + (<usize>n << 2), <u32>(at - dst));
+      store<u8>(owners + <usize>n, <u8>cpu);
+      const c = counts + (<usize>cpu << 2);
+      store<u32>(c, load<u32>(c) + 1);
     }
     op++;
     n++;

@@ -1,5 +1,5 @@
-// fuzz --cpus N: which CPU runs a slot's ops in segment k (tape.ts fuzzOwner),
-// and so which slots a memcpy may pair (gen.ts).
+// fuzz --cpus N: which CPU runs a slot's ops in segment k (the generator's
+// lists of each CPU's ops, rounds.ts), and so which slots a memcpy may pair (gen.ts).
 //
 // The slots go in pairs (s >> 1): the interpreter's slots are 32 bytes, two to
 // a cache line, and a line whose two slots ran on different CPUs moves between

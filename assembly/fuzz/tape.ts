@@ -53,7 +53,6 @@ import { cfg } from "../config";
 import { statGet } from "../stats";
 import { kernelEnterRarely, kernelLeave, smpActive, thisCpu, fastBegin, fastEnd, fastStay } from "../smp";
 import { quarantineDeferReductions, quarantineDeferred, quarantineFreeDeferredLockless, quarantineFreeDeferredLocked } from "../kasan/quarantine";
-import { fuzzSlotOwnerIn, fuzzOwnerSegment } from "./owner";
 
 // ── slots ───────────────────────────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -406,10 +405,13 @@ function freeDeferredBatch(): void {
 // kernel lock, so the records an op finds new in the ring are its own; only
 // the kmalloc and kfree ops that finish on the lockless path take no lock.
 // S is u16 with CPU threads running, u8 without: the one-CPU loop is compiled without the SMP code.
-// With CPU threads, cpus > 1 runs only this CPU's ops of segment k (fuzzOwner) and steps over the rest.
-function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u32, cpus: u32): i32 {
-  let p = FUZZ_BUF + <usize>start;
-  const end = FUZZ_BUF + <usize>len;
+// With a list (fuzz --cpus, rounds.ts), it runs only this CPU's ops of the segment at `base`
+// (`bytes` long): list entries start..len-1 name them (u16 i: op logBase + i, at byte offs[i]).
+function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, list: usize = 0, offs: usize = 0, base: usize = 0, bytes: u32 = 0): i32 {
+  const listed = sizeof<S>() == 2 && list != 0;
+  let j = start;
+  let p = listed ? base : FUZZ_BUF + <usize>start;
+  const end = listed ? base + <usize>bytes : FUZZ_BUF + <usize>len;
   const nCpus = <u32>cfg(CFG_NR_CPUS);
   const slots = nSlots();
   const smp = sizeof<S>() == 2;
@@ -420,8 +422,6 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   let rc = FZR_DONE;
   // on the lockless path from one lockless op to the next (smp.ts fastStay)
   let marked = false;
-  // segment k's part of the slots' owner rule (owner.ts)
-  const ownerSeg = smp && cpus > 1 ? fuzzOwnerSegment(k) : 0;
   // a quarantine reduction in a locked op leaves its batch for after the lock (freeDeferredBatch)
   if (smp) quarantineDeferReductions(true);
   // reports are noticed through the counter in memory (one load), not the ring's globals
@@ -430,11 +430,15 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   // (with CPU threads, these globals are current only under the kernel lock: checked per op below)
   if (!smp && ringPending() >= <u32>RING_RECORDS - 16) rc = FZR_PAUSED;
   else if (!smp && FS.enginePanicked) rc = FZR_PANIC;
-  while (rc == FZR_DONE && p < end) {
+  while (rc == FZR_DONE && (listed ? j < len : p < end)) {
+    if (listed) {
+      const i = <u32>load<u16>(list + (<usize>j << 1));
+      p = base + <usize>load<u32>(offs + (<usize>i << 2));
+      op = logBase + i;
+    }
     const code = <u32>load<u8>(p) & 0x7f;
     const n = <usize>load<u8>(OP_LEN + <usize>(code & 31));
     if (n == 0 || p + n > end) { rc = FZR_BAD_OP; break; }
-    if (smp && cpus > 1 && fuzzOwner(code, <u32>load<u16>(p, 3), ownerSeg) != thisCpu) { p += n; op++; continue; }
     // kmalloc, kmem_cache_alloc, kfree of the slot's own object, and loads,
     // stores (1 to 16 bytes), memsets and memcpys (up to a page) inside live
     // slab objects first try the CPU's lockless path (mm/slub.ts for the
@@ -507,7 +511,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
         }
         if (done && log) logOp(op - logBase, FZS_DONE, sPtr(fs), fs, seq);
       }
-      if (done) { p += n; op++; ops++; lockfree++; continue; }
+      if (done) { p += n; op++; j++; ops++; lockfree++; continue; }
     }
     let depth: i32 = 0;
     if (smp) {
@@ -633,6 +637,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     }
     p += n;
     op++;
+    j++;
     ops++;
   }
   if (marked) fastEnd();
@@ -642,7 +647,7 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
     quarantineDeferReductions(false);
   }
   set_current_stack(0);
-  resumePos = <u32>(p - FUZZ_BUF);
+  resumePos = listed ? j : <u32>(p - FUZZ_BUF);
   resumeOp = op;
   store<u64>(STATS + (<usize>FZC_RESUME_POS << 3), resumePos);
   store<u64>(STATS + (<usize>FZC_RESUME_OP << 3), resumeOp);
@@ -652,19 +657,15 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u
   return rc;
 }
 
-// fuzz --cpus: the CPU that runs an op of a segment on N CPUs (seg:
-// owner.ts fuzzOwnerSegment): its slot's; ticks run on CPU 0.
-// @ts-ignore: decorator
-@inline export function fuzzOwner(code: u32, slot: u32, seg: u64): u32 {
-  if (code == FZ_TICK || code == FZ_TASK) return 0;
-  return fuzzSlotOwnerIn(slot, seg);
-}
-
-/** Run this CPU's ops of segment k (of FUZZ_BUF[start, len), the first op being `op`) on `cpus` CPUs; log entry i is op logBase + i. */
-export function fuzzRunPart(start: u32, len: u32, op: u32, logBase: u32, log: bool, k: u32, cpus: u32): i32 {
-  if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log, k, cpus);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log, k, cpus);
-  return runM<ModeTags, u16>(start, len, op, logBase, log, k, cpus);
+/**
+ * fuzz --cpus: run this CPU's ops of a segment (rounds.ts): entries from..to-1
+ * of its list (u16 i: op first + i, at byte offs[i] of the segment at base,
+ * `bytes` long); log entry i is op first + i.
+ */
+export function fuzzRunList(list: usize, from: u32, to: u32, offs: usize, base: usize, bytes: u32, first: u32, log: bool): i32 {
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(from, to, first, first, log, list, offs, base, bytes);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(from, to, first, first, log, list, offs, base, bytes);
+  return runM<ModeTags, u16>(from, to, first, first, log, list, offs, base, bytes);
 }
 
 // ── exports ─────────────────────────────────────────────────────────────────
@@ -695,10 +696,14 @@ export function fuzz_set_task(t: u32, pid: u32): void {
 export function fuzz_run(start: u32, len: u32, op: u32, logBase: u32, flags: u32): i32 {
   if (len > <u32>FZ_BUF_SIZE || start > len) return FZR_BAD_OP;
   const log = (flags & 1) != 0;
-  if (smpActive) return fuzzRunPart(start, len, op, logBase, log, 0, 1);
-  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log, 0, 1);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log, 0, 1);
-  return runM<ModeTags, u8>(start, len, op, logBase, log, 0, 1);
+  if (smpActive) {
+    if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log);
+    if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log);
+    return runM<ModeTags, u16>(start, len, op, logBase, log);
+  }
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log);
+  return runM<ModeTags, u8>(start, len, op, logBase, log);
 }
 export function fuzz_pos(): u32 { return resumePos; }
 export function fuzz_next_op(): u32 { return resumeOp; }
