@@ -586,18 +586,19 @@ export function fuzz_gen_init(): i32 {
 
 // Write up to maxOps ops at dst (at most cap bytes); returns the ops written,
 // fuzz_gen_bytes() their length.
-export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 { return fill<u8>(dst, cap, maxOps, 0, 0, 0); }
+export function fuzz_gen_fill(dst: usize, cap: u32, maxOps: u32): u32 { return fill<u8>(dst, cap, maxOps, 0, 0, 0, 0, 0); }
 /**
  * fuzz --cpus (rounds.ts): fuzz_gen_fill, and for each op i its byte offset
- * (u32 at offs + 4i) and the CPU that runs it in the segment `seg` describes
- * (u8 at owners + i; owner.ts), with counts[cpu] (u32) counting each CPU's.
+ * (u32 at offs + 4i), and i (u16) appended to the list of the CPU that runs
+ * it in the segment `seg` describes (owner.ts): CPU c's list at lists +
+ * c * stride, its length the u32 at counts + 4c.
  */
-export function fuzzGenFillIndexed(dst: usize, cap: u32, maxOps: u32, offs: usize, owners: usize, counts: usize, seg: u64): u32 {
-  return fill<u16>(dst, cap, maxOps, offs, owners, seg, counts);
+export function fuzzGenFillIndexed(dst: usize, cap: u32, maxOps: u32, offs: usize, lists: usize, stride: usize, counts: usize, seg: u64): u32 {
+  return fill<u16>(dst, cap, maxOps, offs, lists, stride, counts, seg);
 }
 // S: u8 plain, u16 indexed (compiled apart, so the one-CPU loop carries none of it).
 // @ts-ignore: decorator
-@inline function fill<S>(dst: usize, cap: u32, maxOps: u32, offs: usize, owners: usize, seg: u64, counts: usize = 0): u32 {
+@inline function fill<S>(dst: usize, cap: u32, maxOps: u32, offs: usize, lists: usize, stride: usize, counts: usize, seg: u64): u32 {
   const tickEvery = cfg32(C_TICK_EVERY);
   let plantLeft = get(ST_PLANT_LEFT);
   const end = dst + <usize>cap;
@@ -631,9 +632,10 @@ export function fuzzGenFillIndexed(dst: usize, cap: u32, maxOps: u32, offs: usiz
       const code = <u32>load<u8>(at) & 0x7f;
       const cpu = code == FZ_TICK || code == FZ_TASK ? 0 : fuzzSlotOwnerIn(<u32>load<u16>(at, 3), seg);
       store<u32>(offs + (<usize>n << 2), <u32>(at - dst));
-      store<u8>(owners + <usize>n, <u8>cpu);
       const c = counts + (<usize>cpu << 2);
-      store<u32>(c, load<u32>(c) + 1);
+      const j = load<u32>(c);
+      store<u16>(lists + <usize>cpu * stride + (<usize>j << 1), <u16>n);
+      store<u32>(c, j + 1);
     }
     op++;
     n++;

@@ -74,24 +74,24 @@ let barrierSpins: u32 = BARRIER_SPINS_MAX;
 // Each half ends with its segment's index: every CPU's ops in a list of its
 // own, so that no CPU steps over the others' ops (an unpredictable branch per
 // op, which cost CPU 0, running a fifth of them, about 4 ns an op of the
-// stream; the lists made 2-CPU units 1.06x faster without KASAN and 1.07x
-// under it). The generator writes them as it writes the ops: a list each CPU
-// built by scanning the segment saved nothing (docs/fuzz.md). The segment's
-// bytes (at most FZ_LOG_OPS ops of 19 bytes) stay far below the index.
+// stream). The generator appends each op to its CPU's list as it writes it
+// (2.8 ns an op; a counting sort after the segment cost more, and a list each
+// CPU built by scanning the segment saved nothing: docs/fuzz.md). The
+// segment's bytes (at most FZ_LOG_OPS ops of 19 bytes) stay far below the index.
 // @ts-ignore: decorator
-@inline const IDX_BYTES: u32 = 0x20000;
+@inline const IDX_BYTES: u32 = 0x60000;
 // @ts-ignore: decorator
 @inline function index(k: u32): usize { return FUZZ_BUF + <usize>(halfStart(k) + HALF - IDX_BYTES); }
 // @ts-ignore: decorator
-@inline const IDX_START: usize = 0;                 // u32 x FZ_MAX_CPUS: where each CPU's part of IDX_LIST starts
-// @ts-ignore: decorator
-@inline const IDX_COUNT: usize = 32;                // u32 x FZ_MAX_CPUS: its ops
+@inline const IDX_COUNT: usize = 0;                 // u32 x FZ_MAX_CPUS: each CPU's ops
 // @ts-ignore: decorator
 @inline const IDX_OFFS: usize = 64;                 // u32 x FZ_LOG_OPS: op i's byte offset in the half
 // @ts-ignore: decorator
-@inline const IDX_OWNERS: usize = IDX_OFFS + (<usize>FZ_LOG_OPS << 2);     // u8 x FZ_LOG_OPS: op i's CPU
+@inline const IDX_LISTS: usize = IDX_OFFS + (<usize>FZ_LOG_OPS << 2);      // FZ_MAX_CPUS lists of u16 i, in order
 // @ts-ignore: decorator
-@inline const IDX_LIST: usize = IDX_OWNERS + <usize>FZ_LOG_OPS;          // u16 x FZ_LOG_OPS: the ops i, by CPU, in order
+@inline const IDX_STRIDE: usize = <usize>FZ_LOG_OPS << 1;
+// @ts-ignore: decorator
+@inline function listOf(x: usize, cpu: u32): usize { return x + IDX_LISTS + <usize>cpu * IDX_STRIDE; }
 
 // Generate segment k into its half, with its index: at most the segment's ops and what is left of the unit.
 function generate(k: u32): void {
@@ -99,29 +99,13 @@ function generate(k: u32): void {
   const want = min<u32>(load<u32>(RB_SEG_OPS), left);
   const d = seg(k);
   const x = index(k);
-  const cpus = load<u32>(RB_CPUS);
   store<u32>(d, fuzz_gen_op());
   memory.fill(x + IDX_COUNT, 0, <usize>FZ_MAX_CPUS << 2);
-  const n: u32 = want == 0 ? 0 : fuzzGenFillIndexed(FUZZ_BUF + <usize>halfStart(k), HALF - IDX_BYTES, want, x + IDX_OFFS, x + IDX_OWNERS, x + IDX_COUNT, fuzzOwnerSegment(k));
+  const n: u32 = want == 0 ? 0 : fuzzGenFillIndexed(FUZZ_BUF + <usize>halfStart(k), HALF - IDX_BYTES, want, x + IDX_OFFS, x + IDX_LISTS, IDX_STRIDE,
+                                                      x + IDX_COUNT, fuzzOwnerSegment(k));
   store<u32>(d, n, 4);
   store<u32>(d, n == 0 ? 0 : fuzz_gen_bytes(), 8);
   store<u32>(RB_GEN_LEFT, left - n);
-  // the lists: a counting sort of the ops by CPU (IDX_START's words count up as each CPU's part fills)
-  let start: u32 = 0;
-  for (let c: u32 = 0; c < cpus; c++) {
-    store<u32>(x + IDX_START + (<usize>c << 2), start);
-    start += load<u32>(x + IDX_COUNT + (<usize>c << 2));
-  }
-  for (let i: u32 = 0; i < n; i++) {
-    const at = x + IDX_START + (<usize>load<u8>(x + IDX_OWNERS + <usize>i) << 2);
-    const j = load<u32>(at);
-    store<u16>(x + IDX_LIST + (<usize>j << 1), <u16>i);
-    store<u32>(at, j + 1);
-  }
-  for (let c: u32 = 0; c < cpus; c++) {
-    const at = x + IDX_START + (<usize>c << 2);
-    store<u32>(at, load<u32>(at) - load<u32>(x + IDX_COUNT + (<usize>c << 2)));
-  }
 }
 
 // All `cpus` CPUs meet here, each saying whether it stopped in the round.
@@ -216,8 +200,7 @@ export function fuzz_rounds(maxSegs: u32, flags: u32): i32 {
     const pos = <u32>load<u64>(st + (<usize>FZC_RESUME_POS << 3));
     const mine = load<u32>(x + IDX_COUNT + (<usize>thisCpu << 2));
     if (pos < mine) {
-      rc = fuzzRunList(x + IDX_LIST + (<usize>load<u32>(x + IDX_START + (<usize>thisCpu << 2)) << 1), pos, mine, x + IDX_OFFS,
-                       FUZZ_BUF + <usize>halfStart(k), load<u32>(d, 8), first, log);
+      rc = fuzzRunList(listOf(x, thisCpu), pos, mine, x + IDX_OFFS, FUZZ_BUF + <usize>halfStart(k), load<u32>(d, 8), first, log);
     }
     t = timeSince(FZT_RUN, t);
     const met = barrier(cpus, rc != FZR_DONE);
