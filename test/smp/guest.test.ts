@@ -58,6 +58,29 @@ describe.skipIf(!haveToolchain())("engine.cpu(n).runGuest", () => {
     expect(e.selfCheck()).toEqual([]);
   });
 
+  it("every example gives on CPU 1 what it gives on CPU 0: status, output, and each report line by line", () => {
+    const examples: Array<[string, string[]]> = [["clean", []], ["heap_overflow", []], ["heap_underflow", []], ["use_after_free", []],
+      ["double_free", []], ["invalid_free", []], ["stack_overflow", []], ["global_overflow", []], ["wordfreq", ["--sample", "-n", "3"]]];
+    // what may differ between the CPUs: the CPU line's number, and where CPU 1's slabs and stacks are
+    const mask = (text: string) => masked(text).map((l) => l.replace(/pfn:0x[0-9a-f]+/, "pfn:N").replace(/^raw: .*/, "raw: ..."));
+    let compared = 0;
+    for (const [name, args] of examples) {
+      const bytes = guestBytes({ src: `examples/${name}.c` });
+      const on0 = boot(KASAN).runGuest(bytes, { name, args });
+      const e = boot(KASAN);
+      const on1 = e.cpu(1).runGuest(bytes, { name, args });
+      expect([name, on1.status, on1.exitCode, on1.stdout, on1.stderr]).toEqual([name, on0.status, on0.exitCode, on0.stdout, on0.stderr]);
+      expect(on1.reports.length, name).toBe(on0.reports.length);
+      on1.reports.forEach((r, i) => {
+        expect(lineOf(r.text, /^CPU: /) ?? "CPU: 1 (no CPU line)", name).toMatch(/^CPU: 1 /);
+        expect(mask(r.text), name).toEqual(mask(on0.reports[i].text));
+        compared++;
+      });
+      expect(on1.selfCheck, name).toEqual([]);
+    }
+    expect(compared).toBeGreaterThanOrEqual(7);       // every buggy example reports
+  });
+
   it("takes the guest's objects from CPU 1's cpu slab", () => {
     const e = boot("kasan=off nr_cpus=2 kfence.sample_interval=0");
     const c1 = e.cpu(1);
