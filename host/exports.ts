@@ -238,7 +238,7 @@ export interface CoreExports {
   fuzz_rounds(maxSegs: number, flags: number): number;
   fuzz_rounds_info(what: number): number;
   fuzz_rounds_time(cpu: number, what: number): number;
-  fuzz_cpu_of_op(code: number, slot: number, k: number, cpus: number, shares: number): number;
+  fuzz_cpu_of_op(code: number, slot: number, k: number, cpus: number, shares: number, op: number): number;
   fuzz_gen_config(): number;
   fuzz_gen_init(): number;
   fuzz_gen_fill(dst: number, cap: number, maxOps: number): number;

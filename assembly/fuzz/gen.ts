@@ -13,7 +13,7 @@
 import { FZ_KMALLOC, FZ_KZALLOC, FZ_CACHE_ALLOC, FZ_KFREE, FZ_KFREE_AT, FZ_KREALLOC, FZ_VMALLOC, FZ_VFREE,
          FZ_LOAD1, FZ_STORE1, FZ_MEMSET, FZ_MEMCPY, FZ_TICK, FZ_TASK, FZ_PLANTED, FZ_MAX_SLOTS } from "../../abi/abi";
 import { FUZZ_GEN } from "../statics";
-import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup, fuzzSlotOwnerIn } from "./owner";
+import { fuzzSlotsTogether, fuzzVictimSlot, fuzzOwnerSetup, fuzzSlotOwnerIn, fuzzTickSlot } from "./owner";
 
 // ── configuration (host-written) ────────────────────────────────────────────
 // @ts-ignore: decorator
@@ -628,9 +628,9 @@ export function fuzzGenFillIndexed(dst: usize, cap: u32, maxOps: u32, offs: usiz
       p = q != 0 ? q : normal(p);
     }
     if (sizeof<S>() == 2) {
-      // (one op an iteration; ticks and task switches run on CPU 0)
+      // (one op an iteration; a tick's CPU by its op (owner.ts fuzzTickSlot), task switches on CPU 0)
       const code = <u32>load<u8>(at) & 0x7f;
-      const cpu = code == FZ_TICK || code == FZ_TASK ? 0 : fuzzSlotOwnerIn(<u32>load<u16>(at, 3), seg);
+      const cpu = code == FZ_TASK ? 0 : fuzzSlotOwnerIn(code == FZ_TICK ? fuzzTickSlot(op) : <u32>load<u16>(at, 3), seg);
       store<u32>(offs + (<usize>n << 2), <u32>(at - dst));
       const c = counts + (<usize>cpu << 2);
       const j = load<u32>(c);

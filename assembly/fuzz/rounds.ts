@@ -19,7 +19,7 @@ import { fuzzGenFillIndexed, fuzz_gen_bytes, fuzz_gen_op } from "./gen";
 import { thisCpu, smpActive, smpMayWait, smpJobsAborted, smpJobsArm, smp_jobs_abort } from "../smp";
 import { nextSpinBudget } from "../locks";
 import { futexWait, wallNs } from "../host";
-import { fuzzOwnerCpus, fuzzSlotOwner, fuzzOwnerValid, fuzzOwnerSegment } from "./owner";
+import { fuzzOwnerCpus, fuzzSlotOwner, fuzzOwnerValid, fuzzOwnerSegment, fuzzTickSlot } from "./owner";
 
 // the rounds' state, after the interpreter's part of FUZZ_MISC
 // @ts-ignore: decorator
@@ -239,13 +239,13 @@ export function fuzz_rounds_time(cpu: u32, what: u32): f64 {
 }
 
 /**
- * The CPU that runs an op (opcode, slot) of segment k on `cpus` CPUs, CPU 0
- * having `shares & 0xff` places of the slots' cycle and each other CPU
- * `shares >> 8` (owner.ts); 0xffffffff: no such rule.
+ * The CPU that runs op `op` of the stream (opcode, slot), in segment k, on
+ * `cpus` CPUs, CPU 0 having `shares & 0xff` places of the slots' cycle and each
+ * other CPU `shares >> 8` (owner.ts); 0xffffffff: no such rule.
  */
-export function fuzz_cpu_of_op(code: u32, slot: u32, k: u32, cpus: u32, shares: u32): u32 {
+export function fuzz_cpu_of_op(code: u32, slot: u32, k: u32, cpus: u32, shares: u32, op: u32): u32 {
   const cpu0 = shares & 0xff, other = shares >> 8;
   if (!fuzzOwnerValid(cpus, cpu0, other)) return 0xffffffff;
   code &= 0x7f;
-  return code == FZ_TICK || code == FZ_TASK ? 0 : fuzzSlotOwner(slot, k, cpus, cpu0, other);
+  return code == FZ_TASK ? 0 : fuzzSlotOwner(code == FZ_TICK ? fuzzTickSlot(op) : slot, k, cpus, cpu0, other);
 }

@@ -1,6 +1,7 @@
 // The `shadowfence fuzz` and `shadowfence replay` commands (Node only).
 import { readFileSync, existsSync, statSync } from "node:fs";
-import { fuzz, summaryText, summaryJson, checkCpusUsage } from "./runner.js";
+import { fuzz, summaryText, summaryJson, checkCpusUsage, parseCpus, checkSegmentOps } from "./runner.js";
+import { resolveOptions } from "../config.js";
 import { kfenceStudy, studyText } from "./study.js";
 import { PROFILES, DEFAULT_PLANT, parsePlant, type Profile } from "./generator.js";
 import { decodeTape, describeOp, readOp, emptyOp, opOffsets, TapeError } from "./tape.js";
@@ -39,11 +40,12 @@ function seconds1000(v: string): number {
 export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
   if (!(PROFILES as readonly string[]).includes(o.profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(o.profile)}`);
   const profile = o.profile as Profile;
-  checkCpusUsage(o);
+  checkCpusUsage(o, true);
   if (o.study !== undefined) {
     if (o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
     const rows = await kfenceStudy({ ops: int(o.ops, "--ops", 1), seed: int(o.seed, "--seed"), workers: int(o.workers, "--workers", 1),
-      profile: o.profile === "mixed" ? "slab-churn" : profile, cmdline: o.cmdline });
+      profile: o.profile === "mixed" ? "slab-churn" : profile, cmdline: o.cmdline,
+      cpus: parseCpus(o.cpus, resolveOptions({ cmdline: o.cmdline }).nrCpus), segmentOps: checkSegmentOps(int(o.segmentOps, "--segment-ops", 0)) });
     process.stdout.write(o.json ? JSON.stringify(rows, null, 2) + "\n" : studyText(rows));
     return;
   }

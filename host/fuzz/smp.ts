@@ -41,7 +41,13 @@ const TURN_MS = 50;
 const OPS_PER_CALL = 1 << 17;
 const MAX_OPS_PER_CALL = 1 << 21;
 
-export async function runUnitSmp(job: UnitJob, progress?: Progress): Promise<UnitResult> {
+/** What a caller may watch of a unit on several CPUs (the KFENCE study): every finding, and the engine before it stops. */
+export interface SmpUnitWatch {
+  finding?(f: Finding): void;
+  end?(engine: Engine, result: UnitResult): void;
+}
+
+export async function runUnitSmp(job: UnitJob, progress?: Progress, watch?: SmpUnitWatch): Promise<UnitResult> {
   const t0 = Date.now();
   const cpus = job.cpus ?? 1;
   const seg = job.segmentOps ?? SEGMENT_OPS;
@@ -51,13 +57,16 @@ export async function runUnitSmp(job: UnitJob, progress?: Progress): Promise<Uni
   const engine = Engine.createSync({ cmdline: job.cmdline });
   try {
     if (cpus < 2 || cpus > engine.options.nrCpus) throw new RangeError(`--cpus ${cpus}: the engine has nr_cpus=${engine.options.nrCpus}`);
-    return await runSegments(engine, job, cpus, seg, progress, t0);
+    const r = await runSegments(engine, job, cpus, seg, progress, t0, watch?.finding);
+    watch?.end?.(engine, r);
+    return r;
   } finally {
     await engine.stopCpus();
   }
 }
 
-async function runSegments(engine: Engine, job: UnitJob, cpus: number, segOps: number, progress: Progress | undefined, t0: number): Promise<UnitResult> {
+async function runSegments(engine: Engine, job: UnitJob, cpus: number, segOps: number, progress: Progress | undefined, t0: number,
+                           watch?: (f: Finding) => void): Promise<UnitResult> {
   const gen = new Generator(generatorOptions(job), engine);
   const x = new TapeExecutor(engine, gen.header);
   // CPU n runs as task n (the tape's sf-fuzz/n); starting it starts the CPU threads
@@ -68,7 +77,11 @@ async function runSegments(engine: Engine, job: UnitJob, cpus: number, segOps: n
   const found = new UnitFindings(!!oracle);
   const { onFinding, byOp } = found;
   // a record names the op that raised it by its index in the stream
-  const keep = (r: RawRecord, at: number): boolean => onFinding(x.finding(r, at));
+  const keep = (r: RawRecord, at: number): boolean => {
+    const f = x.finding(r, at);
+    watch?.(f);
+    return onFinding(f);
+  };
   // the ops every CPU ran so far
   const opsRun = (): number => {
     const dv = new DataView(engine.memory.buffer);

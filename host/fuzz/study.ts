@@ -15,8 +15,10 @@ import * as abi from "../../abi/abi.js";
 import { Engine } from "../engine.js";
 import { Generator, ScenarioTracker, BUG_CLASSES, type BugClass, type Profile, type Scenario } from "./generator.js";
 import { TapeExecutor, type Finding } from "./exec.js";
-import { Pool, TIMED_OUT } from "./runner.js";
-import type { Progress } from "./unit.js";
+import { Pool, TIMED_OUT, parseCpus, checkSegmentOps } from "./runner.js";
+import { resolveOptions } from "../config.js";
+import { generatorOptions, type Progress, type UnitJob } from "./unit.js";
+import { runUnitSmp } from "./smp.js";
 
 export const STUDY_TICK_EVERY = 100;      // ops per tick
 export const STUDY_TICK_US = 1000;        // 1 ms of virtual time per tick
@@ -31,6 +33,10 @@ export interface StudyJob {
   profile: Profile;
   interval: number;
   cmdline: string;
+  /** CPUs running the unit at once (fuzz --cpus; default 1): host/fuzz/smp.ts. */
+  cpus?: number;
+  /** Ops between two barriers on several CPUs (fuzz --segment-ops). */
+  segmentOps?: number;
 }
 
 export interface ClassTally { planted: number; detected: number; pIfSampled: number }
@@ -65,36 +71,24 @@ function emptyTally(): Record<BugClass, ClassTally> {
   return Object.fromEntries(BUG_CLASSES.map((c) => [c, { planted: 0, detected: 0, pIfSampled: 0 }])) as Record<BugClass, ClassTally>;
 }
 
-export function runStudyUnit(job: StudyJob, progress?: Progress): StudyUnitResult {
-  const cmdline = `${job.cmdline} kasan=off kasan_multi_shot kfence.sample_interval=${job.interval}`.trim();
-  const engine = Engine.createSync({ cmdline });
-  const plant = Object.fromEntries(BUG_CLASSES.map((c) => [c, STUDY_PLANT]));
-  const gen = new Generator({ seed: job.seed, unit: job.unit, profile: job.profile, plant, cmdline,
-    tick: { every: STUDY_TICK_EVERY, us: STUDY_TICK_US } }, engine);
-  const x = new TapeExecutor(engine, gen.header);
-  const tracker = new ScenarioTracker(gen.sites);
-  // KFENCE reports by op: an access or free that faulted or was refused, or a corrupted canary found at free
-  const kfenceOps = new Set<number>();
-  const onFinding = (f: Finding) => {
-    if (f.raw.kind === abi.REP_KFENCE) kfenceOps.add(f.op);
-    return false;
-  };
+const studyCmdline = (job: StudyJob) => `${job.cmdline} kasan=off kasan_multi_shot kfence.sample_interval=${job.interval}`.trim();
+const studyPlant = () => Object.fromEntries(BUG_CLASSES.map((c) => [c, STUDY_PLANT])) as Record<BugClass, number>;
+const STUDY_TICK = { every: STUDY_TICK_EVERY, us: STUDY_TICK_US };
+
+/** A finding watcher that keeps the ops of KFENCE's reports: an access or free that faulted or was refused, or a corrupted canary found at free. */
+function kfenceOpsOf(): { ops: Set<number>; watch: (f: Finding) => void } {
+  const ops = new Set<number>();
+  return { ops, watch: (f) => { if (f.raw.kind === abi.REP_KFENCE) ops.add(f.op); } };
+}
+
+/** The unit's tallies: each planted bug, caught or not, next to its chance if sampled. */
+function studyResult(job: StudyJob, engine: Engine, tracker: ScenarioTracker, kfenceOps: Set<number>, ops: number): StudyUnitResult {
   const e = engine.exports;
   const align = (size: number) => {
     const sizes = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
     const i = sizes.findIndex((s) => size <= s);
     return i < 0 ? 4096 : e.cache_info(e.kmalloc_cache_id(i), abi.KC_ALIGN);
   };
-  let op = 0;
-  while (op < job.ops) {
-    if (progress && Atomics.load(progress.stop, 0) !== 0) break;
-    const { ops: n, bytes } = gen.fillBuffer(Math.min(CHUNK, job.ops - op));
-    tracker.feed(gen.bufferView(bytes), op);
-    const r = x.runBuffer(bytes, n, op, { onFinding });
-    op += n;
-    if (progress) progress.counters[progress.index * 4] += n;
-    if (r.panicked) break;
-  }
   const classes = emptyTally();
   for (const sc of tracker.scenarios) {
     // a bug whose victim's last free has not run yet could still be caught: leave it out
@@ -106,11 +100,60 @@ export function runStudyUnit(job: StudyJob, progress?: Progress): StudyUnitResul
     if (kfenceOps.has(sc.bugOp) || (sc.lastOp >= 0 && kfenceOps.has(sc.lastOp))) t.detected++;
   }
   const st = engine.stats();
-  x.finish();
   return {
-    interval: job.interval, ops: op, virtualMs: Math.floor(op / STUDY_TICK_EVERY) * (STUDY_TICK_US / 1000),
+    interval: job.interval, ops, virtualMs: Math.floor(ops / STUDY_TICK_EVERY) * (STUDY_TICK_US / 1000),
     allocations: st.slab.allocs + st.kfence.allocations, kfenceAllocations: st.kfence.allocations, classes,
   };
+}
+
+export function runStudyUnit(job: StudyJob, progress?: Progress): StudyUnitResult {
+  const cmdline = studyCmdline(job);
+  const engine = Engine.createSync({ cmdline });
+  const gen = new Generator({ seed: job.seed, unit: job.unit, profile: job.profile, plant: studyPlant(), cmdline, tick: STUDY_TICK }, engine);
+  const x = new TapeExecutor(engine, gen.header);
+  const tracker = new ScenarioTracker(gen.sites);
+  const kf = kfenceOpsOf();
+  const onFinding = (f: Finding) => { kf.watch(f); return false; };
+  let op = 0;
+  while (op < job.ops) {
+    if (progress && Atomics.load(progress.stop, 0) !== 0) break;
+    const { ops: n, bytes } = gen.fillBuffer(Math.min(CHUNK, job.ops - op));
+    tracker.feed(gen.bufferView(bytes), op);
+    const r = x.runBuffer(bytes, n, op, { onFinding });
+    op += n;
+    if (progress) progress.counters[progress.index * 4] += n;
+    if (r.panicked) break;
+  }
+  const res = studyResult(job, engine, tracker, kf.ops, op);
+  x.finish();
+  return res;
+}
+
+/**
+ * A study unit on job.cpus CPUs at once (fuzz --cpus, host/fuzz/smp.ts). KFENCE
+ * takes whichever allocation comes first after its interval, so which objects
+ * it samples depends on how the CPUs interleave, as on a real SMP kernel: the
+ * same seed gives other counts from run to run, and the study compares them
+ * with the same model. The planted bugs are the stream's, regenerated here.
+ */
+export async function runStudyUnitSmp(job: StudyJob, progress?: Progress): Promise<StudyUnitResult> {
+  const unitJob: UnitJob = { unit: job.unit, ops: job.ops, seed: job.seed, profile: job.profile, cmdline: studyCmdline(job), plant: studyPlant(),
+    plantWrites: true, check: false, tick: STUDY_TICK, cpus: job.cpus, segmentOps: job.segmentOps };
+  const gen = new Generator(generatorOptions(unitJob));
+  const tracker = new ScenarioTracker(gen.sites);
+  const kf = kfenceOpsOf();
+  let res: StudyUnitResult | undefined;
+  await runUnitSmp(unitJob, progress, { finding: kf.watch, end: (engine, r) => {
+    // the planted bugs of the ops the CPUs ran (fewer than asked when stopped)
+    for (let op = 0; op < r.ops;) {
+      const { ops: n, bytes } = gen.fillBuffer(Math.min(CHUNK, r.ops - op));
+      if (n === 0) break;
+      tracker.feed(gen.bufferView(bytes), op);
+      op += n;
+    }
+    res = studyResult(job, engine, tracker, kf.ops, r.ops);
+  } });
+  return res!;
 }
 
 export interface StudyRow {
@@ -132,6 +175,9 @@ export interface StudyOptions {
   cmdline?: string;
   intervals?: number[];
   unitOps?: number;
+  /** CPUs each unit runs on at once (fuzz --cpus: 1..nr_cpus of the command line). */
+  cpus?: number;
+  segmentOps?: number;
 }
 
 /** Run the study: for each sample interval, `ops` ops in units across the workers. */
@@ -139,6 +185,9 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
   const ops = opts.ops ?? 10_000_000;
   const unitOps = opts.unitOps ?? 1 << 20;
   const intervals = opts.intervals ?? STUDY_INTERVALS;
+  const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: opts.cmdline ?? "" }).nrCpus);
+  const segmentOps = checkSegmentOps(opts.segmentOps);
+  if (segmentOps !== undefined && cpus === 1) throw new RangeError("--segment-ops is for units on several CPUs: give --cpus 2 or more");
   const pool = new Pool(opts.workers ?? 1);
   const results: StudyUnitResult[] = [];
   try {
@@ -147,7 +196,7 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
     for (const interval of intervals) {
       for (let u = 0; u * unitOps < ops; u++) {
         jobs.push({ unit: u, ops: Math.min(unitOps, ops - u * unitOps), seed: opts.seed ?? 1, profile: opts.profile ?? "slab-churn",
-          interval, cmdline: opts.cmdline ?? "" });
+          interval, cmdline: opts.cmdline ?? "", ...(cpus > 1 ? { cpus, segmentOps: opts.segmentOps } : {}) });
       }
     }
     let i = 0;

@@ -3,7 +3,7 @@
 // does not read messages until its job is done).
 import { parentPort, workerData } from "node:worker_threads";
 import { runUnit, runMinimise, type UnitJob, type MinimiseJob } from "./unit.js";
-import { runStudyUnit, type StudyJob } from "./study.js";
+import { runStudyUnit, runStudyUnitSmp, type StudyJob } from "./study.js";
 import { runUnitSmp } from "./smp.js";
 
 interface Data { counters: SharedArrayBuffer; stop: SharedArrayBuffer; index: number }
@@ -27,7 +27,7 @@ parentPort!.on("message", async (m: Msg) => {
       parentPort!.postMessage({ type: "minimise", result: r }, [r.tape.buffer as ArrayBuffer]);
     } else if (m.type === "study") {
       progress.counters[data.index * 4 + 2] = 1;
-      const r = runStudyUnit(m.job, progress);
+      const r = (m.job.cpus ?? 1) > 1 ? await runStudyUnitSmp(m.job, progress) : runStudyUnit(m.job, progress);
       progress.counters[data.index * 4 + 2] = 0;
       parentPort!.postMessage({ type: "study", result: r });
     }

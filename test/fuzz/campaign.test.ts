@@ -429,7 +429,6 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
         [["--segment-ops", "64"], "--segment-ops is for units on several CPUs: give --cpus 2 or more"],
         [["--cpus", "1", "--segment-ops", "64"], "--segment-ops is for units on several CPUs: give --cpus 2 or more"],
         [["--cpus", "2", "--segment-ops", "0"], "--segment-ops must be an integer from 1 to 16384, got 0"],
-        [["--study", "kfence", "--cpus", "2"], "--study runs each unit on one CPU: leave out --cpus"],
       ];
       for (const [args, message] of cases) {
         const line = `shadowfence: ${message}\n`;
@@ -438,6 +437,13 @@ describe("fuzz campaigns on BullMQ and Redis", () => {
         expect(c.stderr, args.join(" ")).toBe(line);
         expect(cli(["fuzz", "--ops", "1000", "--no-progress", "--out", path.join(tmpdir(), "sf-never-written"), ...args]).stderr).toBe(line);
       }
+      // a campaign's study runs on one CPU; the local study takes --cpus
+      const study = ["--study", "kfence", "--cpus", "2"];
+      oneLine(cli(["campaign", "start", "--redis", url, "--name", "cpus-bad", "--ops", "1000", ...study]), 2,
+        /^shadowfence: a campaign's --study runs each unit on one CPU: leave out --cpus \(shadowfence fuzz --study kfence takes it\)\n$/);
+      const local = cli(["fuzz", "--ops", "20000", ...study]);
+      expect([local.status, local.stderr]).toEqual([0, ""]);
+      expect(local.stdout.split("\n")[0]).toBe("KFENCE detection study: KASAN off, virtual clock 1 ms per 100 ops, each bug class planted at 0.001 per op");
       // sized in seconds: refused before the starter says it is queuing (nothing on stdout)
       oneLine(cli(["campaign", "start", "--redis", url, "--name", "cpus-bad", "--seconds", "5", "--cpus", "3"]), 2,
         /^shadowfence: --cpus must be an integer from 1 to 2 \(the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more\), got "3"\n$/);

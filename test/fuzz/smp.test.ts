@@ -69,7 +69,7 @@ describe("fuzz --cpus", () => {
     const dv = new DataView(tape.body.buffer, tape.body.byteOffset, tape.body.byteLength);
     const ops = offs.slice(0, -1).map((p) => { const o = emptyOp(); readOp(tape.body, dv, p, o); return o; });
     const owner = Engine.createSync({ cmdline: CMD }).exports;
-    const cpuOf = (i: number) => owner.fuzz_cpu_of_op(ops[i].code, ops[i].slot, Math.floor(i / 64), 2, ownerShares(CMD));
+    const cpuOf = (i: number) => owner.fuzz_cpu_of_op(ops[i].code, ops[i].slot, Math.floor(i / 64), 2, ownerShares(CMD), i);
     const site = (i: number) => tape.header.sites[ops[i].site].name;
     let crossUaf = 0, crossDouble = 0;
     for (const b of r.bugs) {
@@ -104,7 +104,7 @@ describe("fuzz --cpus", () => {
       const shares = ownerShares(`${cmd} ${CMD}`);
       expect([shares & 0xff, shares >> 8]).toEqual([cpu0, other]);
       const places = cpu0 + (cpus - 1) * other;
-      const owner = (pair: number, k: number) => core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 2 * pair + (k & 1), k, cpus, shares);
+      const owner = (pair: number, k: number) => core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 2 * pair + (k & 1), k, cpus, shares, 0);
       for (let k = 0; k < 8 * places; k++) {
         let moved = 0, onCpu0 = 0, ordinary = 0;
         for (let pair = 0; pair < pairs; pair++) {
@@ -125,11 +125,17 @@ describe("fuzz --cpus", () => {
         const seen = new Set(Array.from({ length: 8 * places }, (_, k) => owner(pair, k)));
         expect(seen.size).toBe(cpus);
       }
-      expect(core.fuzz_cpu_of_op(abi.FZ_TICK, 0, 3, cpus, shares)).toBe(0);
+      // ticks go to every CPU by the ordinary slots' rule (a slot hashed from the op), as the ops do, so
+      // that KFENCE's samples (the allocation after a tick) do not all fall to one CPU; task switches run on CPU 0
+      const ticks = new Array<number>(cpus).fill(0);
+      for (let op = 0; op < 200_000; op += 100) ticks[core.fuzz_cpu_of_op(abi.FZ_TICK, 0, Math.floor(op / 8192), cpus, shares, op)]++;
+      expect(Math.abs(ticks[0] / 2000 - cpu0 / places)).toBeLessThan(0.03);     // ordinary pairs' share
+      expect(ticks.every((t) => t > 0)).toBe(true);
+      expect(core.fuzz_cpu_of_op(abi.FZ_TASK, 0, 3, cpus, shares, 12345)).toBe(0);
     }
     // bad rules are refused, not guessed
     for (const [cpus, shares] of [[1, 0x401], [9, 0x401], [2, 0x400], [2, 0x001], [2, 0x501], [2, 0x405]]) {
-      expect(core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 0, 0, cpus, shares) >>> 0).toBe(0xffffffff);
+      expect(core.fuzz_cpu_of_op(abi.FZ_KMALLOC, 0, 0, cpus, shares, 0) >>> 0).toBe(0xffffffff);
     }
     // the CPUs ran what the rule gives them (the interpreter's tables against the rule), and planted
     // bugs' victims sit in victim pairs only
@@ -145,7 +151,7 @@ describe("fuzz --cpus", () => {
       offs.slice(0, -1).forEach((p, i) => {
         const o = emptyOp();
         readOp(tape.body, new DataView(tape.body.buffer, tape.body.byteOffset), p, o);
-        want[core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), cpus, shares)]++;
+        want[core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), cpus, shares, i)]++;
         if (o.planted) { planted++; expect((o.slot >> 1) & 7).toBe(7); }
       });
       expect(planted).toBeGreaterThan(50);
@@ -325,7 +331,7 @@ describe("fuzz --cpus", () => {
       const o = emptyOp();
       for (let i = 0; i + 1 < offs.length; i++) {
         readOp(tape.body, dv, offs[i], o);
-        const cpu = core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), 2, shares);
+        const cpu = core.fuzz_cpu_of_op(o.code, o.slot, Math.floor(i / segmentOps), 2, shares, i);
         if (o.planted) { planted++; if (freedOn.get(o.slot) !== cpu) cross++; } else if (o.code === abi.FZ_KFREE) freedOn.set(o.slot, cpu);
       }
       expect(planted).toBeGreaterThan(500);

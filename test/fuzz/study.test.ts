@@ -46,4 +46,21 @@ describe("KFENCE detection study", () => {
     expect(text[2]).toBe("interval  bug class              planted  detected  measured  expected  ratio");
     expect(text[4]).toMatch(/^1 ms {6}\(sampling\) KFENCE saw +\d+ +\d+ +3\.\d\d% +3\.\d\d% +1\.0\d$/);
   });
+
+  it("on 2 CPUs, KFENCE samples both CPUs' allocations alike and the measures stay by the model", async () => {
+    // KFENCE takes the allocation after each tick; with every tick on CPU 0 it sampled CPU 0's allocations, and
+    // planted victims, on CPU 0 half the time against a fifth of the workload, were caught 2-3x the model
+    const rows = await kfenceStudy({ ops: 4_000_000, intervals: [1], workers: 1, seed: 4, unitOps: 1_000_000, cpus: 2 });
+    const [r] = rows;
+    expect(r.seen / r.model).toBeGreaterThan(0.97);
+    expect(r.seen / r.model).toBeLessThan(1.03);
+    for (const [c, t] of Object.entries(r.classes)) {
+      expect(t.planted, c).toBeGreaterThan(3000);
+      expect(t.detected, c).toBeGreaterThan(40);
+      expect(t.measured / t.expected, c).toBeGreaterThan(0.7);
+      expect(t.measured / t.expected, c).toBeLessThan(1.4);
+    }
+    await expect(kfenceStudy({ ops: 1000, cpus: 3 })).rejects.toThrow("--cpus must be an integer from 1 to 2 (the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more)");
+    await expect(kfenceStudy({ ops: 1000, segmentOps: 64 })).rejects.toThrow("--segment-ops is for units on several CPUs: give --cpus 2 or more");
+  });
 });
