@@ -663,9 +663,14 @@ function runM<M, S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, list
  * `bytes` long); log entry i is op first + i.
  */
 export function fuzzRunList(list: usize, from: u32, to: u32, offs: usize, base: usize, bytes: u32, first: u32, log: bool): i32 {
-  if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(from, to, first, first, log, list, offs, base, bytes);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(from, to, first, first, log, list, offs, base, bytes);
-  return runM<ModeTags, u16>(from, to, first, first, log, list, offs, base, bytes);
+  return runMode<u16>(from, to, first, first, log, list, offs, base, bytes);
+}
+// runM for the kernel's KASAN mode
+// @ts-ignore: decorator
+@inline function runMode<S>(start: u32, len: u32, op: u32, logBase: u32, log: bool, list: usize = 0, offs: usize = 0, base: usize = 0, bytes: u32 = 0): i32 {
+  if (kasanMode == KASAN_OFF) return runM<ModeOff, S>(start, len, op, logBase, log, list, offs, base, bytes);
+  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, S>(start, len, op, logBase, log, list, offs, base, bytes);
+  return runM<ModeTags, S>(start, len, op, logBase, log, list, offs, base, bytes);
 }
 
 // ── exports ─────────────────────────────────────────────────────────────────
@@ -696,14 +701,7 @@ export function fuzz_set_task(t: u32, pid: u32): void {
 export function fuzz_run(start: u32, len: u32, op: u32, logBase: u32, flags: u32): i32 {
   if (len > <u32>FZ_BUF_SIZE || start > len) return FZR_BAD_OP;
   const log = (flags & 1) != 0;
-  if (smpActive) {
-    if (kasanMode == KASAN_OFF) return runM<ModeOff, u16>(start, len, op, logBase, log);
-    if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u16>(start, len, op, logBase, log);
-    return runM<ModeTags, u16>(start, len, op, logBase, log);
-  }
-  if (kasanMode == KASAN_OFF) return runM<ModeOff, u8>(start, len, op, logBase, log);
-  if (kasanMode == KASAN_GENERIC) return runM<ModeGeneric, u8>(start, len, op, logBase, log);
-  return runM<ModeTags, u8>(start, len, op, logBase, log);
+  return smpActive ? runMode<u16>(start, len, op, logBase, log) : runMode<u8>(start, len, op, logBase, log);
 }
 export function fuzz_pos(): u32 { return resumePos; }
 export function fuzz_next_op(): u32 { return resumeOp; }

@@ -15,7 +15,7 @@ import * as abi from "../../abi/abi.js";
 import { Engine } from "../engine.js";
 import { Generator, ScenarioTracker, BUG_CLASSES, type BugClass, type Profile, type Scenario } from "./generator.js";
 import { TapeExecutor, type Finding } from "./exec.js";
-import { Pool, TIMED_OUT, parseCpus, checkSegmentOps } from "./runner.js";
+import { Pool, TIMED_OUT, parseCpus, checkSegmentOps, SEGMENT_OPS_WITHOUT_CPUS } from "./runner.js";
 import { resolveOptions } from "../config.js";
 import { generatorOptions, type Progress, type UnitJob } from "./unit.js";
 import { runUnitSmp } from "./smp.js";
@@ -187,7 +187,7 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
   const intervals = opts.intervals ?? STUDY_INTERVALS;
   const cpus = parseCpus(opts.cpus, resolveOptions({ cmdline: opts.cmdline ?? "" }).nrCpus);
   const segmentOps = checkSegmentOps(opts.segmentOps);
-  if (segmentOps !== undefined && cpus === 1) throw new RangeError("--segment-ops is for units on several CPUs: give --cpus 2 or more");
+  if (segmentOps !== undefined && cpus === 1) throw new RangeError(SEGMENT_OPS_WITHOUT_CPUS);
   const pool = new Pool(opts.workers ?? 1);
   const results: StudyUnitResult[] = [];
   try {
@@ -196,7 +196,7 @@ export async function kfenceStudy(opts: StudyOptions): Promise<StudyRow[]> {
     for (const interval of intervals) {
       for (let u = 0; u * unitOps < ops; u++) {
         jobs.push({ unit: u, ops: Math.min(unitOps, ops - u * unitOps), seed: opts.seed ?? 1, profile: opts.profile ?? "slab-churn",
-          interval, cmdline: opts.cmdline ?? "", ...(cpus > 1 ? { cpus, segmentOps: opts.segmentOps } : {}) });
+          interval, cmdline: opts.cmdline ?? "", ...(cpus > 1 ? { cpus, segmentOps } : {}) });
       }
     }
     let i = 0;
