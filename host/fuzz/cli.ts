@@ -40,7 +40,7 @@ function seconds1000(v: string): number {
 export async function fuzzCommand(o: FuzzCliOptions): Promise<void> {
   if (!(PROFILES as readonly string[]).includes(o.profile)) throw new RangeError(`--profile must be one of ${PROFILES.join(", ")}, got ${JSON.stringify(o.profile)}`);
   const profile = o.profile as Profile;
-  checkCpusUsage(o, true);
+  checkCpusUsage(o);
   if (o.study !== undefined) {
     if (o.study !== "kfence") throw new RangeError(`--study: the study is "kfence", got ${JSON.stringify(o.study)}`);
     const rows = await kfenceStudy({ ops: int(o.ops, "--ops", 1), seed: int(o.seed, "--seed"), workers: int(o.workers, "--workers", 1),

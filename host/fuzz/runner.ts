@@ -289,15 +289,9 @@ export function parseCpus(v: number | string | undefined, nrCpus: number): numbe
 
 export const SEGMENT_OPS_WITHOUT_CPUS = "--segment-ops is for units on several CPUs: give --cpus 2 or more";
 
-/**
- * --segment-ops and --study against --cpus, as given (fuzz and campaign start): one-line usage errors.
- * A local study runs its units on --cpus CPUs; a campaign's on one (`studyOnCpus` false).
- */
-export function checkCpusUsage(o: { cpus?: string; segmentOps?: string; study?: string }, studyOnCpus = false): void {
+/** --segment-ops against --cpus, as given (fuzz and campaign start): a one-line usage error. */
+export function checkCpusUsage(o: { cpus?: string; segmentOps?: string }): void {
   if (o.segmentOps !== undefined && (o.cpus === undefined || o.cpus.trim() === "1")) throw new RangeError(SEGMENT_OPS_WITHOUT_CPUS);
-  if (o.study !== undefined && o.cpus !== undefined && !studyOnCpus) {
-    throw new RangeError("a campaign's --study runs each unit on one CPU: leave out --cpus (shadowfence fuzz --study kfence takes it)");
-  }
 }
 
 /**

@@ -134,7 +134,7 @@ function checkMeta(m: CampaignMeta, name: string): CampaignMeta {
   if ((m.seconds !== undefined && !(typeof m.seconds === "number" && m.seconds > 0)) || (m.queuing !== undefined && typeof m.queuing !== "boolean")) throw bad("seconds");
   let nrCpus: number;
   try { nrCpus = resolveOptions({ cmdline: m.cmdline }).nrCpus; } catch (e) { throw bad((e as Error).message); }
-  if (m.cpus !== undefined && (!int(m.cpus, 1, Math.min(nrCpus, abi.FZ_MAX_CPUS)) || (m.kind === "study" && m.cpus !== 1))) throw bad("cpus");
+  if (m.cpus !== undefined && !int(m.cpus, 1, Math.min(nrCpus, abi.FZ_MAX_CPUS))) throw bad("cpus");
   if (m.segmentOps !== undefined && !int(m.segmentOps, 1, abi.FZ_LOG_OPS)) throw bad("segment ops");
   return m;
 }
@@ -180,7 +180,7 @@ export async function startCampaign(o: CampaignStartOptions): Promise<CampaignMe
   if (study && o.check) throw new RangeError("--check and --study kfence do not go together (the study runs with KASAN off)");
   // --cpus and --segment-ops mean what they mean to fuzz(), so the units and their command line are the local run's
   const str = (v: number | string | undefined) => (v === undefined ? undefined : String(v));
-  checkCpusUsage({ cpus: str(o.cpus), segmentOps: str(o.segmentOps), study: o.study });
+  checkCpusUsage({ cpus: str(o.cpus), segmentOps: str(o.segmentOps) });
   const userCmdline = o.cmdline ?? "";
   const cpus = parseCpus(o.cpus, resolveOptions({ cmdline: userCmdline }).nrCpus);
   const segmentOps = checkSegmentOps(o.segmentOps);
@@ -338,7 +338,7 @@ export async function campaignWorker(o: CampaignWorkerOptions): Promise<Campaign
     let ops: number;
     if (d.kind === "study") {
       const res = await run<StudyUnitResult>({ type: "study", job: { unit: d.unit, ops: d.ops, seed: m.seed, profile: m.profile,
-        interval: d.interval, cmdline: m.studyCmdline ?? "" } }, 1);
+        interval: d.interval, cmdline: m.studyCmdline ?? "", ...((m.cpus ?? 1) > 1 ? { cpus: m.cpus, segmentOps: m.segmentOps } : {}) } }, weight(m));
       ops = res.ops;
       stored = { ...res, unit: d.unit };
     } else {
@@ -635,7 +635,8 @@ export async function campaignReport(o: CampaignReportOptions): Promise<Campaign
 
 export function fleetStudyText(meta: CampaignMeta, rows: StudyInterval[]): string {
   const L: string[] = [studyText(rows).trimEnd(), ""];
-  L.push(`fleet: campaign ${meta.name}, ${meta.units} unit(s) of up to ${meta.unitOps} ops per interval, every unit its own engine and KFENCE sampling`);
+  L.push(`fleet: campaign ${meta.name}, ${meta.units} unit(s) of up to ${meta.unitOps} ops per interval, every unit its own engine and KFENCE sampling` +
+    `${(meta.cpus ?? 1) > 1 ? ` (${meta.cpus} CPUs each)` : ""}`);
   L.push("detection probability per bug class, 95% Wilson interval, against the sampling model:");
   for (const row of rows) {
     for (const c of BUG_CLASSES) {
