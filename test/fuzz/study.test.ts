@@ -3,11 +3,26 @@
 // bug class about as often as the model predicts; the per-bug detection
 // chances follow KFENCE's placement (left or right edge, cache alignment).
 import { describe, it, expect } from "vitest";
-import { kfenceStudy, detectIfSampled, studyText } from "../../host/fuzz/study.js";
+import { kfenceStudy, detectIfSampled, studyText, type StudyRow } from "../../host/fuzz/study.js";
 import type { Scenario } from "../../host/fuzz/generator.js";
 
 const sc = (s: Partial<Scenario>): Scenario => ({ cls: "oob", k: 0, slot: 0, size: 100, vmalloc: false, write: false, width: 1, off: 100,
   allocOp: 0, freeOp: -1, bugOp: 1, lastOp: 2, ...s });
+
+/** KFENCE saw the allocations the model gives it, within 3%. */
+function expectSampledByModel(r: StudyRow): void {
+  expect(r.seen / r.model).toBeGreaterThan(0.97);
+  expect(r.seen / r.model).toBeLessThan(1.03);
+}
+/** Every class planted often enough, caught at least `minDetected` times, and measured at 0.7x-1.4x the model. */
+function expectCaughtByModel(r: StudyRow, minDetected: number): void {
+  for (const [c, t] of Object.entries(r.classes)) {
+    expect(t.planted, c).toBeGreaterThan(3000);
+    expect(t.detected, c).toBeGreaterThan(minDetected);
+    expect(t.measured / t.expected, c).toBeGreaterThan(0.7);
+    expect(t.measured / t.expected, c).toBeLessThan(1.4);
+  }
+}
 
 describe("KFENCE detection study", () => {
   it("works out a sampled bug's chance of being caught from KFENCE's placement", () => {
@@ -32,15 +47,9 @@ describe("KFENCE detection study", () => {
     const rows = await kfenceStudy({ ops: 4_000_000, intervals: [1, 10], workers: 2, seed: 4, unitOps: 1_000_000 });
     expect(rows.map((r) => r.interval)).toEqual([1, 10]);
     const [r1, r10] = rows;
-    for (const r of rows) expect(r.seen / r.model).toBeGreaterThan(0.97);
-    for (const r of rows) expect(r.seen / r.model).toBeLessThan(1.03);
+    for (const r of rows) expectSampledByModel(r);
     expect(r1.seen / r10.seen).toBeGreaterThan(9);
-    for (const [c, t] of Object.entries(r1.classes)) {
-      expect(t.planted, c).toBeGreaterThan(3000);
-      expect(t.detected, c).toBeGreaterThan(50);
-      expect(t.measured / t.expected, c).toBeGreaterThan(0.7);
-      expect(t.measured / t.expected, c).toBeLessThan(1.4);
-    }
+    expectCaughtByModel(r1, 50);
     const text = studyText(rows).split("\n");
     expect(text[0]).toBe("KFENCE detection study: KASAN off, virtual clock 1 ms per 100 ops, each bug class planted at 0.001 per op");
     expect(text[2]).toBe("interval  bug class              planted  detected  measured  expected  ratio");
@@ -52,14 +61,8 @@ describe("KFENCE detection study", () => {
     // planted victims, on CPU 0 half the time against a fifth of the workload, were caught 2-3x the model
     const rows = await kfenceStudy({ ops: 4_000_000, intervals: [1], workers: 1, seed: 4, unitOps: 1_000_000, cpus: 2 });
     const [r] = rows;
-    expect(r.seen / r.model).toBeGreaterThan(0.97);
-    expect(r.seen / r.model).toBeLessThan(1.03);
-    for (const [c, t] of Object.entries(r.classes)) {
-      expect(t.planted, c).toBeGreaterThan(3000);
-      expect(t.detected, c).toBeGreaterThan(40);
-      expect(t.measured / t.expected, c).toBeGreaterThan(0.7);
-      expect(t.measured / t.expected, c).toBeLessThan(1.4);
-    }
+    expectSampledByModel(r);
+    expectCaughtByModel(r, 40);
     await expect(kfenceStudy({ ops: 1000, cpus: 3 })).rejects.toThrow("--cpus must be an integer from 1 to 2 (the command line has nr_cpus=2; add nr_cpus=3 to --cmdline for more)");
     await expect(kfenceStudy({ ops: 1000, segmentOps: 64 })).rejects.toThrow("--segment-ops is for units on several CPUs: give --cpus 2 or more");
   });

@@ -1,25 +1,18 @@
 // The engine on several CPUs (issue 14): engine.cpu(n) runs the kernel methods
 // on CPU n's thread, engine.onCpus runs in-kernel jobs on several CPUs at
 // once; reports name the CPU and task that did it; bad input names the range.
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import path from "node:path";
 import { Engine, EnginePanicError } from "../../host/engine.js";
 import { parkedCpuThreads } from "../../host/smp/cpus.js";
 import { compileCore } from "../../host/instance.js";
-import type { EngineOptions } from "../../host/config.js";
 import { Generator } from "../../host/fuzz/generator.js";
 import { TapeExecutor } from "../../host/fuzz/exec.js";
+import { smpBoot } from "./engines.js";
 
-let engines: Engine[] = [];
-afterEach(async () => { await Promise.all(engines.map((e) => e.stopCpus())); engines = []; });
-
-function boot(cmdline: string, opts: EngineOptions = {}, build: "release" | "debug" = "release"): Engine {
-  const e = Engine.createSync({ cmdline, ...opts }, { build });
-  engines.push(e);
-  return e;
-}
+const boot = smpBoot();
 const KASAN = "kasan=on nr_cpus=2 kfence.sample_interval=0";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const line = (text: string, re: RegExp) => text.split("\n").find((l) => re.test(l));

@@ -2,27 +2,16 @@
 // task on CPU n. Its reports name CPU n, its objects come from CPU n's slabs,
 // CPU n's thread keeps working after it, and what cannot be done while a guest
 // holds the kernel lock is a one-line error, not a hang.
-import { describe, it, expect, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import * as abi from "../../abi/abi.js";
-import { Engine } from "../../host/engine.js";
 import { guestBytes, guestWasm, haveToolchain } from "../guest/build.js";
+import { smpBoot, NO_PFN, KMALLOC_64, cpuSlab } from "./engines.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-let engines: Engine[] = [];
-afterEach(async () => { await Promise.all(engines.map((e) => e.stopCpus())); engines = []; });
-
-function boot(cmdline: string): Engine {
-  const e = Engine.createSync({ cmdline });
-  engines.push(e);
-  return e;
-}
+const boot = smpBoot();
 const KASAN = "kasan=on nr_cpus=2 kfence.sample_interval=0";
-const NO_PFN = 0xffffffff;
-const KMALLOC_64 = 3;           // kmalloc_cache_id's index: kmalloc-8, -16, -32, -64
-const cpuSlab = (e: Engine, id: number, cpu: number) => e.exports.slub_cpu_info(id, cpu, abi.KCC_SLAB) >>> 0;
 const lineOf = (text: string, re: RegExp) => text.split("\n").find((l) => re.test(l));
 /** A report's lines with the heap addresses and the CPU line's CPU number masked: what must not depend on the CPU. */
 const masked = (text: string) => text.split("\n").map((l) => l.replace(/ffff[0-9a-f]{12}/g, "ADDR").replace(/^CPU: \d+ /, "CPU: N "));

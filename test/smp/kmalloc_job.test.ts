@@ -2,22 +2,12 @@
 // every pair is allocated and freed on the job's CPU, from that CPU's own cpu
 // slab, nothing is left live and nothing is reported; bad input names the range.
 // Then SLUB's per-CPU path without the kernel lock, which the job takes.
-import { describe, it, expect, afterEach } from "vitest";
-import * as abi from "../../abi/abi.js";
+import { describe, it, expect } from "vitest";
 import { Engine } from "../../host/engine.js";
 import type { KmemCache } from "../../host/slab.js";
+import { smpBoot, NO_PFN, KMALLOC_64, cpuSlab } from "./engines.js";
 
-let engines: Engine[] = [];
-afterEach(async () => { await Promise.all(engines.map((e) => e.stopCpus())); engines = []; });
-
-function boot(cmdline: string): Engine {
-  const e = Engine.createSync({ cmdline });
-  engines.push(e);
-  return e;
-}
-const NO_PFN = 0xffffffff;
-const KMALLOC_64 = 3;           // kmalloc_cache_id's index: kmalloc-8, -16, -32, -64
-const cpuSlab = (e: Engine, id: number, cpu: number) => e.exports.slub_cpu_info(id, cpu, abi.KCC_SLAB) >>> 0;
+const boot = smpBoot();
 const kmalloc64 = (e: Engine) => e.slabinfo().find((s) => s.name === "kmalloc-64")!;
 
 describe("engine.onCpus kmalloc_kfree jobs", () => {
