@@ -210,6 +210,7 @@ export class CpuSet {
       try { return fn(); } finally { this.guestCpu = -1; }
     }
     const t = this.threads!;                      // a CPU other than 0 is active only once the threads run
+    if (t.isStopped()) throw new Error("the CPU threads were stopped");
     if (t.busyOn(n)) throw new Error(`runGuest: CPU ${n} is busy running a job`);
     const prevX = this.cur;
     this.cur = this.here[n] ??= this.startHere(n);

@@ -60,6 +60,7 @@ export abstract class CpuGang implements CpuRunner {
   /** Jobs queued on CPU `cpu` (1..N-1). */
   protected jobsOn(cpu: number): number { return this.jobs[cpu - 1] ?? 0; }
   busyOn(cpu: number): boolean { return this.jobsOn(cpu) > 0; }
+  isStopped(): boolean { return this.stopped; }
 
   /** A job's arguments, checked; `alone`: the CPU must have no job queued (sync calls, gangs). */
   protected check(job: CpuJob, alone: boolean): Arg[] {

@@ -16,6 +16,8 @@ export interface CpuRunner {
   callSync(cpu: number, fn: string, args?: CpuArg[]): CpuArg | undefined;
   /** Whether CPU `cpu` (1..N-1) has a job queued or running. */
   busyOn(cpu: number): boolean;
+  /** Whether stop() was called: the CPUs take no more work. */
+  isStopped(): boolean;
   all(jobs: CpuJob[]): Promise<Array<CpuArg | undefined>>;
   stop(): Promise<void>;
 }

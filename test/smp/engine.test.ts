@@ -102,6 +102,7 @@ describe("engine.cpu(n)", () => {
     expect(await job).toEqual([{ cpu: 1, rc: 0 }]);
     await stopped;
     expect(() => e.cpu(1).kmalloc(8)).toThrow("the CPU threads were stopped");
+    expect(() => e.cpu(1).runGuest(new Uint8Array(8))).toThrow("the CPU threads were stopped");
     const p = e.kmalloc(8);
     e.kfree(p);
     expect(e.selfCheck()).toEqual([]);
