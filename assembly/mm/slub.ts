@@ -628,6 +628,10 @@ export function slab_corruptions(): u32 { return SUS.slabCorruptions + slab_corr
 // ── metadata the allocator follows, checked where it follows it ─────────────
 // The first descriptor field whose copy in RAM differs from the engine's, or -1
 // (the counters only the engine keeps are not compared).
+// The ranges below follow abi.ts's layout: a change there must change them (it broke boot once, silently).
+if (KC_LIVE != 56 || KC_REFCOUNT != 60 || KC_RECIP != 80 || KC_KFENCE_LIVE != 84 || KC_FIELDS_END != 88) {
+  ERROR("cacheCorruptField's ranges do not match abi.ts's KC_* offsets");
+}
 function cacheCorruptField(id: u32): i32 {
   const c = cacheLin(id), ram = cacheRamLin(id);
   // 8 bytes at a time: [0, 56) and [64, 80), then RECIP; LIVE, REFCOUNT and
