@@ -95,7 +95,7 @@ export function fuzzOwnerSetup(cpus: u32, cpu0: u32, other: u32): bool {
 // @ts-ignore: decorator
 @inline export function fuzzTickSlot(op: u32): u32 {
   const s = (op * 0x9e3779b1) >> 18;
-  return ((s >> 1) & 7) == VICTIM_PHASE ? s ^ 2 : s;           // not a victim pair
+  return fuzzVictimSlot(s) ? s ^ 2 : s;           // not a victim pair
 }
 
 /** A slot of a victim pair (planted scenarios' victims only, on N CPUs). */

@@ -3,7 +3,7 @@
 // planted bugs' victims change CPU at every barrier, the workload's own objects
 // every 8 barriers or so, and CPU 0, which also generates, has the smaller
 // share), and each CPU runs its slots' ops of the segment (in stream order,
-// stepping over the others') at the same time as the others, on its own
+// from the list of them the generator wrote) at the same time as the others, on its own
 // thread, entering the kernel per op (assembly/fuzz/tape.ts). The CPUs go from
 // segment to segment inside the core (assembly/fuzz/rounds.ts): between two
 // segments they meet at a barrier, so slots change hands there and an object

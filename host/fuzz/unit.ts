@@ -79,7 +79,7 @@ export interface UnitResult {
   /** fuzz --cpus: the ops that took the lockless path (docs/fuzz.md, "Speed"). */
   lockless?: number;
   /** fuzz --cpus: where each CPU's time in the rounds went, in ms by the host's clock: running its ops of the segments
-   * (stepping over the others' included), generating the next segment (CPU 0), waiting at the barriers. */
+   * (from the generator's list of them), generating the next segment (CPU 0), waiting at the barriers. */
   cpuTime?: Array<{ run: number; generate: number; wait: number }>;
   /** fuzz --cpus: the ops each CPU ran (its slots' share of the stream, assembly/fuzz/owner.ts). */
   cpuOps?: number[];
